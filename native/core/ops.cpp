@@ -1,0 +1,293 @@
+#include "kintsugi/ops.h"
+
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include "kintsugi/backend.h"
+#include "kintsugi/queue.h"
+
+namespace ks {
+namespace {
+
+void require_tensor(const Tensor& t, const char* op, const char* arg) {
+  if (!t.storage) throw std::invalid_argument(std::string(op) + ": " + arg + " is disposed");
+}
+
+void require_same_shape(const Tensor& a, const Tensor& b, const char* op, const char* an, const char* bn) {
+  if (a.shape != b.shape)
+    throw std::invalid_argument(std::string(op) + ": " + bn + " must have the shape of " + an + ", " +
+                                shape_string(a.shape) + ", got " + shape_string(b.shape));
+}
+
+void require_same_device(const Tensor& a, const Tensor& b, const char* op, const char* an, const char* bn) {
+  if (a.device() != b.device())
+    throw std::invalid_argument(std::string(op) + ": " + bn + " must be on the device of " + an + ", " +
+                                to_string(a.device()) + ", got " + to_string(b.device()));
+}
+
+// Runs the backend function of `device` on its worker thread.
+template <class CpuFn, class CudaFn>
+void run_on(const Device& device, std::vector<std::shared_ptr<Storage>> reads,
+            std::vector<std::shared_ptr<Storage>> writes, CpuFn cpu_fn, CudaFn cuda_fn) {
+  Task task;
+  task.reads = std::move(reads);
+  task.writes = std::move(writes);
+  if (device.is_cuda()) {
+#if KS_WITH_CUDA
+    task.run = cuda_fn;
+#else
+    (void)cuda_fn;
+    throw std::runtime_error("this binary has no CUDA backend");
+#endif
+  } else {
+    task.run = cpu_fn;
+  }
+  submit(device, std::move(task));
+}
+
+// Host-side staging shared by the two halves of a cross-device transfer.
+struct Handoff {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false;
+  std::optional<std::string> error;
+  std::vector<float> data;
+
+  void post(const std::string* err) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (err) error = *err;
+    ready = true;
+    cv.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return ready; });
+  }
+};
+
+void read_into(const Tensor& t, float* dst) {
+  if (t.device().is_cuda()) {
+#if KS_WITH_CUDA
+    cuda::download(dst, t.data(), t.bytes());
+#endif
+  } else {
+    std::memcpy(dst, t.data(), t.bytes());
+  }
+}
+
+void write_from(const Tensor& t, const float* src) {
+  if (t.device().is_cuda()) {
+#if KS_WITH_CUDA
+    cuda::upload(t.data(), src, t.bytes());
+#endif
+  } else {
+    std::memcpy(t.data(), src, t.bytes());
+  }
+}
+
+}  // namespace
+
+void fill(const Tensor& out, float value) {
+  require_tensor(out, "fill", "out");
+  const int64_t n = out.numel();
+  float* p = out.data();
+  run_on(out.device(), {}, {out.storage}, [=] { cpu::fill(p, n, value); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::fill(p, n, value);
+#endif
+         });
+}
+
+void randn(const Tensor& out, RngKey key) {
+  require_tensor(out, "randn", "out");
+  const int64_t n = out.numel();
+  float* p = out.data();
+  run_on(out.device(), {}, {out.storage}, [=] { cpu::randn(p, n, key); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::randn(p, n, key);
+#endif
+         });
+}
+
+void uniform(const Tensor& out, float low, float high, RngKey key) {
+  require_tensor(out, "uniform", "out");
+  if (!(low < high))
+    throw std::invalid_argument("uniform: low must be less than high, got low=" + std::to_string(low) +
+                                " high=" + std::to_string(high));
+  const int64_t n = out.numel();
+  float* p = out.data();
+  run_on(out.device(), {}, {out.storage}, [=] { cpu::uniform(p, n, low, high, key); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::uniform(p, n, low, high, key);
+#endif
+         });
+}
+
+void random_bits(const Tensor& out, RngKey key) {
+  require_tensor(out, "random_bits", "out");
+  const int64_t n = out.numel();
+  auto* p = reinterpret_cast<uint32_t*>(out.data());
+  run_on(out.device(), {}, {out.storage}, [=] { cpu::random_bits(p, n, key); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::random_bits(p, n, key);
+#endif
+         });
+}
+
+void copy(const Tensor& src, const Tensor& dst) {
+  require_tensor(src, "copy", "src");
+  require_tensor(dst, "copy", "dst");
+  require_same_shape(src, dst, "copy", "src", "dst");
+  const int64_t n = src.numel();
+  if (src.device() == dst.device()) {
+    const float* s = src.data();
+    float* d = dst.data();
+    run_on(src.device(), {src.storage}, {dst.storage}, [=] { cpu::copy(s, d, n); },
+           [=] {
+#if KS_WITH_CUDA
+             cuda::copy(s, d, n);
+#endif
+           });
+    return;
+  }
+  // Across devices: the source is read in its queue's order into host staging, and the destination
+  // is written in its own queue's order, so neither side races with work queued before or after.
+  auto handoff = std::make_shared<Handoff>();
+  Task read;
+  read.reads = {src.storage};
+  read.run = [handoff, src] {
+    handoff->data.resize(static_cast<size_t>(src.numel()));
+    read_into(src, handoff->data.data());
+  };
+  read.done = [handoff](const std::string* err) { handoff->post(err); };
+  Task write;
+  write.writes = {dst.storage};
+  write.run = [handoff, dst] {
+    handoff->wait();
+    if (handoff->error) throw std::runtime_error(*handoff->error);
+    write_from(dst, handoff->data.data());
+    handoff->data = {};
+  };
+  // The read is submitted first: every wait points at a task submitted earlier, so no cycle of
+  // waiting queues can form.
+  submit(src.device(), std::move(read));
+  submit(dst.device(), std::move(write));
+}
+
+void add(const Tensor& a, const Tensor& b, const Tensor& out) {
+  require_tensor(a, "add", "a");
+  require_tensor(b, "add", "b");
+  require_tensor(out, "add", "out");
+  require_same_shape(a, b, "add", "a", "b");
+  require_same_shape(a, out, "add", "a", "out");
+  require_same_device(a, b, "add", "a", "b");
+  require_same_device(a, out, "add", "a", "out");
+  const float *pa = a.data(), *pb = b.data();
+  float* po = out.data();
+  const int64_t n = a.numel();
+  run_on(a.device(), {a.storage, b.storage}, {out.storage}, [=] { cpu::add(pa, pb, po, n); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::add(pa, pb, po, n);
+#endif
+         });
+}
+
+void scale(const Tensor& a, float s, const Tensor& out) {
+  require_tensor(a, "scale", "a");
+  require_tensor(out, "scale", "out");
+  require_same_shape(a, out, "scale", "a", "out");
+  require_same_device(a, out, "scale", "a", "out");
+  const float* pa = a.data();
+  float* po = out.data();
+  const int64_t n = a.numel();
+  run_on(a.device(), {a.storage}, {out.storage}, [=] { cpu::scale(pa, s, po, n); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::scale(pa, s, po, n);
+#endif
+         });
+}
+
+void sum(const Tensor& a, const Tensor& out) {
+  require_tensor(a, "sum", "a");
+  require_tensor(out, "sum", "out");
+  if (out.numel() != 1)
+    throw std::invalid_argument("sum: out must have one element, got shape " + shape_string(out.shape));
+  require_same_device(a, out, "sum", "a", "out");
+  const float* pa = a.data();
+  float* po = out.data();
+  const int64_t n = a.numel();
+  run_on(a.device(), {a.storage}, {out.storage}, [=] { cpu::sum(pa, n, po); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::sum(pa, n, po);
+#endif
+         });
+}
+
+void write_host(const Tensor& dst, std::vector<float> data) {
+  require_tensor(dst, "write", "dst");
+  if (static_cast<int64_t>(data.size()) != dst.numel())
+    throw std::invalid_argument("write: data has " + std::to_string(data.size()) + " elements, shape " +
+                                shape_string(dst.shape) + " needs " + std::to_string(dst.numel()));
+  Task task;
+  task.writes = {dst.storage};
+  auto buffer = std::make_shared<std::vector<float>>(std::move(data));
+  task.run = [dst, buffer] { write_from(dst, buffer->data()); };
+  submit(dst.device(), std::move(task));
+}
+
+void read_host(const Tensor& src, std::function<void(std::vector<float>&&, const std::string*)> done) {
+  require_tensor(src, "read", "src");
+  auto buffer = std::make_shared<std::vector<float>>();
+  Task task;
+  task.reads = {src.storage};
+  task.run = [src, buffer] {
+    buffer->resize(static_cast<size_t>(src.numel()));
+    read_into(src, buffer->data());
+  };
+  task.done = [buffer, done](const std::string* err) { done(std::move(*buffer), err); };
+  submit(src.device(), std::move(task));
+}
+
+void check_guard(const Tensor& t, std::function<void(bool, const std::string*)> done) {
+  require_tensor(t, "check_guard", "t");
+  if (!t.storage->guarded()) throw std::invalid_argument("check_guard: the tensor was not created with guard bytes");
+  auto intact = std::make_shared<bool>(false);
+  Task task;
+  task.run = [t, intact] {
+    unsigned char guard[kGuardBytes];
+    const auto* base = static_cast<const unsigned char*>(t.storage->data()) + t.storage->bytes();
+    if (t.device().is_cuda()) {
+#if KS_WITH_CUDA
+      cuda::download(guard, base, kGuardBytes);
+#endif
+    } else {
+      std::memcpy(guard, base, kGuardBytes);
+    }
+    bool ok = true;
+    for (unsigned char g : guard) ok = ok && g == kGuardByte;
+    *intact = ok;
+  };
+  task.done = [intact, done](const std::string* err) { done(*intact, err); };
+  submit(t.device(), std::move(task));
+}
+
+void synchronize(const Device& device, std::function<void(const std::string*)> done) {
+  Task task;
+  if (device.is_cuda()) {
+#if KS_WITH_CUDA
+    task.run = [] { cuda::synchronize(); };
+#endif
+  }
+  task.done = std::move(done);
+  submit(device, std::move(task));
+}
+
+}  // namespace ks

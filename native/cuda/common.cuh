@@ -1,0 +1,36 @@
+// Shared by the CUDA kernels: error checks that turn CUDA errors into exceptions (the queue reports
+// them to JavaScript), the worker thread's stream, and launch sizes.
+#pragma once
+#include <cuda_runtime.h>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace ks::cuda {
+
+[[noreturn]] inline void throw_cuda(cudaError_t err, const char* what, const char* file, int line) {
+  throw std::runtime_error(std::string("CUDA error in ") + what + " (" + file + ":" + std::to_string(line) +
+                           "): " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
+}
+
+#define KS_CUDA_CHECK(expr)                                               \
+  do {                                                                    \
+    cudaError_t ks_err_ = (expr);                                         \
+    if (ks_err_ != cudaSuccess) ::ks::cuda::throw_cuda(ks_err_, #expr, __FILE__, __LINE__); \
+  } while (0)
+
+// After a launch: catches bad configurations at once (errors inside the kernel surface at the next sync).
+#define KS_CUDA_LAUNCHED(name) KS_CUDA_CHECK(cudaGetLastError())
+
+cudaStream_t stream();          // the calling worker thread's stream
+int multiprocessors();          // SMs of the calling worker thread's device
+
+// Blocks for a grid-stride loop over `items` with `threads` per block: enough to fill the device a few
+// times over, never more than the items need.
+inline unsigned grid_for(int64_t items, int threads = 256) {
+  const int64_t needed = (items + threads - 1) / threads;
+  const int64_t cap = static_cast<int64_t>(multiprocessors()) * 16;
+  return static_cast<unsigned>(needed < 1 ? 1 : (needed < cap ? needed : cap));
+}
+
+}  // namespace ks::cuda

@@ -1,0 +1,45 @@
+// The two backends, one function per op under the same name. They run on the device's worker thread,
+// take raw pointers to validated memory and return when the work is queued (CUDA) or done (CPU).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+#include "kintsugi/allocator.h"
+#include "kintsugi/device.h"
+#include "kintsugi/ops.h"
+
+namespace ks::cpu {
+void fill(float* out, int64_t n, float value);
+void randn(float* out, int64_t n, RngKey key);
+void uniform(float* out, int64_t n, float low, float high, RngKey key);
+void random_bits(uint32_t* out, int64_t n, RngKey key);
+void copy(const float* src, float* dst, int64_t n);
+void add(const float* a, const float* b, float* out, int64_t n);
+void scale(const float* a, float s, float* out, int64_t n);
+void sum(const float* a, int64_t n, float* out);
+Allocator& allocator();
+DeviceInfo device_info();
+}  // namespace ks::cpu
+
+#if KS_WITH_CUDA
+namespace ks::cuda {
+void fill(float* out, int64_t n, float value);
+void randn(float* out, int64_t n, RngKey key);
+void uniform(float* out, int64_t n, float low, float high, RngKey key);
+void random_bits(uint32_t* out, int64_t n, RngKey key);
+void copy(const float* src, float* dst, int64_t n);
+void add(const float* a, const float* b, float* out, int64_t n);
+void scale(const float* a, float s, float* out, int64_t n);
+void sum(const float* a, int64_t n, float* out);
+
+CudaStatus status();
+std::vector<DeviceInfo> devices();
+Allocator& allocator(int index);
+// Called once by the device's worker thread: selects the device and creates the thread's stream.
+void thread_init(int index);
+void synchronize();                                   // waits for the thread's stream
+void upload(void* dst, const void* src, size_t bytes);    // host -> device, complete on return
+void download(void* dst, const void* src, size_t bytes);  // device -> host, complete on return
+void memset_bytes(void* dst, unsigned char value, size_t bytes);
+}  // namespace ks::cuda
+#endif

@@ -1,0 +1,35 @@
+// The public op API: validates arguments (errors name the argument, the expected and the actual
+// value), then queues the work on the tensor's device. Outputs are passed in, so callers (and the
+// golden tests, with guarded outputs) decide where results go.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+#include "kintsugi/tensor.h"
+
+namespace ks {
+
+struct RngKey {
+  uint64_t seed = 0, offset = 0, stream = 0;
+};
+
+void fill(const Tensor& out, float value);
+void randn(const Tensor& out, RngKey key);
+void uniform(const Tensor& out, float low, float high, RngKey key);
+// The raw uint32 stream, written bit for bit into out's float32 storage (for tests and interop).
+void random_bits(const Tensor& out, RngKey key);
+void copy(const Tensor& src, const Tensor& dst);             // any pair of devices, same shape
+void add(const Tensor& a, const Tensor& b, const Tensor& out);
+void scale(const Tensor& a, float s, const Tensor& out);
+void sum(const Tensor& a, const Tensor& out);                // out has one element
+
+// Host transfer. `write_host` takes ownership of the data; `read_host` calls back on a worker thread.
+void write_host(const Tensor& dst, std::vector<float> data);
+void read_host(const Tensor& src, std::function<void(std::vector<float>&&, const std::string* error)> done);
+// Calls back with whether the guard bytes after a guarded tensor are intact.
+void check_guard(const Tensor& t, std::function<void(bool intact, const std::string* error)> done);
+// Calls back when every task queued on `device` so far has finished.
+void synchronize(const Device& device, std::function<void(const std::string* error)> done);
+
+}  // namespace ks

@@ -1,0 +1,239 @@
+// The module's exports: devices, tensors, ops, memory statistics. Glue only; the math is in cpu/ and cuda/.
+#include <napi.h>
+
+#include <cstring>
+#include "bridge.h"
+#include "convert.h"
+#include "kintsugi/allocator.h"
+#include "kintsugi/backend.h"
+#include "kintsugi/ops.h"
+#include "kintsugi/queue.h"
+#include "tensor_wrap.h"
+
+#ifndef KS_CUDA_ARCHITECTURES
+#define KS_CUDA_ARCHITECTURES ""
+#endif
+
+namespace ks::napi {
+namespace {
+
+using Info = const Napi::CallbackInfo&;
+
+Napi::Value devices(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    auto list = list_devices();
+    auto arr = Napi::Array::New(env, list.size());
+    for (uint32_t i = 0; i < list.size(); ++i) {
+      const DeviceInfo& d = list[i];
+      auto o = Napi::Object::New(env);
+      o.Set("device", to_string(d.device));
+      o.Set("type", d.device.is_cuda() ? "cuda" : "cpu");
+      o.Set("name", d.name);
+      o.Set("computeCapability", d.device.is_cuda() ? Napi::Value(Napi::String::New(
+                                                          env, std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor)))
+                                                    : env.Null());
+      o.Set("totalMemory", Napi::Number::New(env, static_cast<double>(d.total_memory)));
+      o.Set("multiprocessors", d.multiprocessors);
+      arr.Set(i, o);
+    }
+    return Napi::Value(arr);
+  });
+}
+
+Napi::Value cuda_status_js(Info info) {
+  Napi::Env env = info.Env();
+  const CudaStatus s = cuda_status();
+  auto o = Napi::Object::New(env);
+  o.Set("compiled", s.compiled);
+  o.Set("deviceCount", s.device_count);
+  o.Set("code", s.code);
+  o.Set("runtimeVersion", s.runtime_version);
+  o.Set("driverVersion", s.driver_version);
+  o.Set("reason", s.device_count > 0 ? env.Null() : Napi::Value(Napi::String::New(env, s.reason)));
+  return o;
+}
+
+Napi::Value build_info(Info info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("cuda", static_cast<bool>(KS_WITH_CUDA));
+  o.Set("cudaArchitectures", KS_CUDA_ARCHITECTURES);
+  o.Set("napiVersion", NAPI_VERSION);
+  o.Set("compiler", __VERSION__);
+  return o;
+}
+
+Napi::Value empty(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    Device d = device_arg(info[0], "device");
+    Shape shape = shape_arg(info[1], "shape");
+    const bool guard = info.Length() > 2 && info[2].ToBoolean();
+    return Napi::Value(TensorWrap::wrap(env, Tensor(d, std::move(shape), guard)));
+  });
+}
+
+void fill_js(Info info) {
+  guarded(info.Env(), [&] { fill(TensorWrap::unwrap(info[0], "out"), float_arg(info[1], "value")); });
+}
+
+void randn_js(Info info) {
+  guarded(info.Env(), [&] { randn(TensorWrap::unwrap(info[0], "out"), rng_arg(info, 1)); });
+}
+
+void uniform_js(Info info) {
+  guarded(info.Env(), [&] {
+    uniform(TensorWrap::unwrap(info[0], "out"), float_arg(info[1], "low"), float_arg(info[2], "high"), rng_arg(info, 3));
+  });
+}
+
+void random_bits_js(Info info) {
+  guarded(info.Env(), [&] { random_bits(TensorWrap::unwrap(info[0], "out"), rng_arg(info, 1)); });
+}
+
+void copy_js(Info info) {
+  guarded(info.Env(), [&] { copy(TensorWrap::unwrap(info[0], "src"), TensorWrap::unwrap(info[1], "dst")); });
+}
+
+void add_js(Info info) {
+  guarded(info.Env(), [&] {
+    add(TensorWrap::unwrap(info[0], "a"), TensorWrap::unwrap(info[1], "b"), TensorWrap::unwrap(info[2], "out"));
+  });
+}
+
+void scale_js(Info info) {
+  guarded(info.Env(), [&] {
+    scale(TensorWrap::unwrap(info[0], "a"), float_arg(info[1], "s"), TensorWrap::unwrap(info[2], "out"));
+  });
+}
+
+void sum_js(Info info) {
+  guarded(info.Env(), [&] { sum(TensorWrap::unwrap(info[0], "a"), TensorWrap::unwrap(info[1], "out")); });
+}
+
+void write_js(Info info) {
+  guarded(info.Env(), [&] {
+    const Tensor& dst = TensorWrap::unwrap(info[0], "dst");
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw std::invalid_argument("data: expected a Float32Array");
+    auto arr = info[1].As<Napi::Float32Array>();
+    std::vector<float> data(arr.ElementLength());
+    if (!data.empty()) std::memcpy(data.data(), arr.Data(), data.size() * sizeof(float));
+    write_host(dst, std::move(data));
+  });
+}
+
+Napi::Value read_js(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    const Tensor& src = TensorWrap::unwrap(info[0], "tensor");
+    auto [promise, complete] = Bridge::of(env)->promise(env);
+    read_host(src, [complete = complete](std::vector<float>&& data, const std::string* error) {
+      auto owned = std::make_shared<std::vector<float>>(std::move(data));
+      complete(error, [owned](Napi::Env env) {
+        // Hand the buffer to V8 without copying; it is freed when the Float32Array is collected.
+        auto* vec = new std::vector<float>(std::move(*owned));
+        auto buf = Napi::ArrayBuffer::New(env, vec->data(), vec->size() * sizeof(float),
+                                          [](Napi::Env, void*, std::vector<float>* v) { delete v; }, vec);
+        return Napi::Value(Napi::Float32Array::New(env, vec->size(), buf, 0));
+      });
+    });
+    return Napi::Value(promise);
+  });
+}
+
+Napi::Value check_guard_js(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    const Tensor& t = TensorWrap::unwrap(info[0], "tensor");
+    auto [promise, complete] = Bridge::of(env)->promise(env);
+    check_guard(t, [complete = complete](bool intact, const std::string* error) {
+      complete(error, [intact](Napi::Env env) { return Napi::Value(Napi::Boolean::New(env, intact)); });
+    });
+    return Napi::Value(promise);
+  });
+}
+
+Napi::Value synchronize_js(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    Device d = device_arg(info[0], "device");
+    auto [promise, complete] = Bridge::of(env)->promise(env);
+    synchronize(d, [complete = complete](const std::string* error) { complete(error, nullptr); });
+    return Napi::Value(promise);
+  });
+}
+
+Napi::Value memory_stats(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    Device d = device_arg(info[0], "device");
+    check_device(d);
+    const MemoryStats s = allocator_for(d).stats();
+    auto o = Napi::Object::New(env);
+    o.Set("inUse", static_cast<double>(s.in_use));
+    o.Set("peak", static_cast<double>(s.peak));
+    o.Set("cached", static_cast<double>(s.cached));
+    o.Set("reserved", static_cast<double>(s.reserved));
+    o.Set("allocations", static_cast<double>(s.allocations));
+    return Napi::Value(o);
+  });
+}
+
+void reset_peak(Info info) {
+  guarded(info.Env(), [&] {
+    Device d = device_arg(info[0], "device");
+    check_device(d);
+    allocator_for(d).reset_peak();
+  });
+}
+
+Napi::Value empty_cache_js(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    Device d = device_arg(info[0], "device");
+    auto [promise, complete] = Bridge::of(env)->promise(env);
+    Task task;
+    // On the device's queue: cudaFree blocks the calling thread until the device is idle.
+    task.run = [d] { allocator_for(d).empty_cache(); };
+    task.done = [complete = complete](const std::string* error) { complete(error, nullptr); };
+    submit(d, std::move(task));
+    return Napi::Value(promise);
+  });
+}
+
+Napi::Value tasks_pending_js(Info info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(tasks_pending()));
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  Bridge::create(env);
+  exports.Set("NativeTensor", TensorWrap::define(env));
+  exports.Set("devices", Napi::Function::New<devices>(env, "devices"));
+  exports.Set("cudaStatus", Napi::Function::New<cuda_status_js>(env, "cudaStatus"));
+  exports.Set("buildInfo", Napi::Function::New<build_info>(env, "buildInfo"));
+  exports.Set("empty", Napi::Function::New<empty>(env, "empty"));
+  exports.Set("fill", Napi::Function::New<fill_js>(env, "fill"));
+  exports.Set("randn", Napi::Function::New<randn_js>(env, "randn"));
+  exports.Set("uniform", Napi::Function::New<uniform_js>(env, "uniform"));
+  exports.Set("randomBits", Napi::Function::New<random_bits_js>(env, "randomBits"));
+  exports.Set("copy", Napi::Function::New<copy_js>(env, "copy"));
+  exports.Set("add", Napi::Function::New<add_js>(env, "add"));
+  exports.Set("scale", Napi::Function::New<scale_js>(env, "scale"));
+  exports.Set("sum", Napi::Function::New<sum_js>(env, "sum"));
+  exports.Set("write", Napi::Function::New<write_js>(env, "write"));
+  exports.Set("read", Napi::Function::New<read_js>(env, "read"));
+  exports.Set("checkGuard", Napi::Function::New<check_guard_js>(env, "checkGuard"));
+  exports.Set("synchronize", Napi::Function::New<synchronize_js>(env, "synchronize"));
+  exports.Set("memoryStats", Napi::Function::New<memory_stats>(env, "memoryStats"));
+  exports.Set("resetPeakMemory", Napi::Function::New<reset_peak>(env, "resetPeakMemory"));
+  exports.Set("emptyCache", Napi::Function::New<empty_cache_js>(env, "emptyCache"));
+  exports.Set("tasksPending", Napi::Function::New<tasks_pending_js>(env, "tasksPending"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace ks::napi
+
+static Napi::Object kintsugi_init(Napi::Env env, Napi::Object exports) { return ks::napi::init(env, exports); }
+NODE_API_MODULE(kintsugi, kintsugi_init)

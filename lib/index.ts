@@ -1,0 +1,9 @@
+// kintsugi: diffusion models trained from broken data, on handwritten CUDA kernels and a C++ CPU reference.
+export { buildInfo, cudaStatus, defaultDevice, devices, resolveDevice } from './device.ts';
+export type { BuildInfo, CudaStatus, DeviceInfo, DeviceSpec } from './device.ts';
+export { emptyCache, memoryStats, resetPeakMemory, synchronize } from './memory.ts';
+export type { MemoryStats } from './memory.ts';
+export { Generator, getDefaultGenerator, manualSeed, philoxBits } from './random.ts';
+export type { RngKey } from './random.ts';
+export { empty, full, ones, rand, randn, tensor, Tensor, zeros } from './tensor.ts';
+export type { CreateOptions, RandomOptions, Shape } from './tensor.ts';

@@ -1,0 +1,92 @@
+// Loads the native addon: a prebuilt binary from prebuilds/ (no compiler needed), or the one built
+// from source into build/Release. One clear error when neither loads.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly device: string | null;
+  readonly disposed: boolean;
+  readonly guarded: boolean;
+  dispose(): void;
+}
+
+export interface NativeDeviceInfo {
+  device: string;
+  type: 'cpu' | 'cuda';
+  name: string;
+  computeCapability: string | null;
+  totalMemory: number;
+  multiprocessors: number;
+}
+
+export interface NativeCudaStatus {
+  compiled: boolean;
+  deviceCount: number;
+  code: number;
+  runtimeVersion: number;
+  driverVersion: number;
+  reason: string | null;
+}
+
+export interface NativeMemoryStats {
+  inUse: number;
+  peak: number;
+  cached: number;
+  reserved: number;
+  allocations: number;
+}
+
+type U64 = bigint | number;
+
+export interface NativeAddon {
+  NativeTensor: abstract new () => NativeTensor;
+  devices(): NativeDeviceInfo[];
+  cudaStatus(): NativeCudaStatus;
+  buildInfo(): { cuda: boolean; cudaArchitectures: string; napiVersion: number; compiler: string };
+  empty(device: string, shape: readonly number[], guarded?: boolean): NativeTensor;
+  fill(out: NativeTensor, value: number): void;
+  randn(out: NativeTensor, seed: U64, offset: U64, stream: U64): void;
+  uniform(out: NativeTensor, low: number, high: number, seed: U64, offset: U64, stream: U64): void;
+  randomBits(out: NativeTensor, seed: U64, offset: U64, stream: U64): void;
+  copy(src: NativeTensor, dst: NativeTensor): void;
+  add(a: NativeTensor, b: NativeTensor, out: NativeTensor): void;
+  scale(a: NativeTensor, s: number, out: NativeTensor): void;
+  sum(a: NativeTensor, out: NativeTensor): void;
+  write(dst: NativeTensor, data: Float32Array): void;
+  read(src: NativeTensor): Promise<Float32Array>;
+  checkGuard(t: NativeTensor): Promise<boolean>;
+  synchronize(device: string): Promise<void>;
+  memoryStats(device: string): NativeMemoryStats;
+  resetPeakMemory(device: string): void;
+  emptyCache(device: string): Promise<void>;
+  tasksPending(): number;
+}
+
+const require = createRequire(import.meta.url);
+/** The package root: this file is lib/native.ts in the repository and dist/native.js when installed. */
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function load(): { addon: NativeAddon; path: string } {
+  const gypBuild = require('node-gyp-build') as { path(dir: string): string };
+  let path: string;
+  try {
+    path = gypBuild.path(root);
+  } catch (e) {
+    throw new Error(
+      `kintsugi: no native addon for ${process.platform}-${process.arch} (Node ${process.version}). ` +
+        'Prebuilt binaries ship for linux-x64; elsewhere `npm install` builds one from source, which needs ' +
+        'a C++17 compiler, make and python3 (node-gyp). Run `npm rebuild kintsugi` to retry. ' +
+        `(${(e as Error).message.split('\n')[0]})`,
+    );
+  }
+  try {
+    return { addon: require(path) as NativeAddon, path };
+  } catch (e) {
+    throw new Error(`kintsugi: the native addon ${path} failed to load: ${(e as Error).message}`);
+  }
+}
+
+const loaded = load();
+export const native: NativeAddon = loaded.addon;
+export const nativePath: string = loaded.path;

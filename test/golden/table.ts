@@ -1,0 +1,86 @@
+// The golden table: one entry per native op (the same name as native/cpu/<op>.cpp and
+// native/cuda/<op>.cu), its shapes, its NMSE bound, and an independent reference computed here in
+// double precision. golden.test.ts runs every entry on the CPU (against the reference) and on each
+// CUDA device (against the CPU backend).
+import { native, type NativeTensor } from '../../lib/native.ts';
+import { referenceNormals, referenceUniform } from '../reference/philox.ts';
+import { testValues } from '../helpers.ts';
+
+export interface GoldenCase {
+  op: string;
+  shape: number[];
+  /** Bound on NMSE: 1e-7 for elementwise ops, 1e-6 for reductions (architecture.md). */
+  nmse: number;
+  /** Host inputs; never all zeros. */
+  inputs(shape: number[]): Float32Array[];
+  outShape?(shape: number[]): number[];
+  /** Queues the op on native tensors, writing into the guarded `out`. */
+  run(inputs: NativeTensor[], out: NativeTensor): void;
+  /** The expected output, computed independently of the native code. */
+  reference(inputs: Float32Array[], shape: number[]): Float64Array;
+}
+
+const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const SEED = 0x243f6a8885a308d3n;
+const OFFSET = 12345n;
+const STREAM = 7n;
+
+// Odd sizes on purpose: they exercise the tails of vectorised and blocked loops (n % 4 != 0).
+const shapes = [[3], [2, 3, 17, 19], [8, 64, 33, 33]];
+
+const elementwise = (op: string, nIn: number, run: GoldenCase['run'], f: (x: number[]) => number): GoldenCase[] =>
+  shapes.map((shape) => ({
+    op,
+    shape,
+    nmse: 1e-7,
+    inputs: (s) => Array.from({ length: nIn }, (_, k) => testValues(numel(s), 101 + k)),
+    run,
+    reference: (ins) => Float64Array.from(ins[0]!, (_, i) => f(ins.map((x) => x[i]!))),
+  }));
+
+export const goldenTable: GoldenCase[] = [
+  ...shapes.map(
+    (shape): GoldenCase => ({
+      op: 'fill',
+      shape,
+      nmse: 1e-7,
+      inputs: () => [],
+      run: (_, out) => native.fill(out, 0.37),
+      reference: (_, s) => new Float64Array(numel(s)).fill(Math.fround(0.37)),
+    }),
+  ),
+  ...shapes.map(
+    (shape): GoldenCase => ({
+      op: 'randn',
+      shape,
+      nmse: 1e-7,
+      inputs: () => [],
+      run: (_, out) => native.randn(out, SEED, OFFSET, STREAM),
+      reference: (_, s) => referenceNormals(numel(s), SEED, OFFSET, STREAM),
+    }),
+  ),
+  ...shapes.map(
+    (shape): GoldenCase => ({
+      op: 'uniform',
+      shape,
+      nmse: 1e-7,
+      inputs: () => [],
+      run: (_, out) => native.uniform(out, -2, 3, SEED, OFFSET, STREAM),
+      reference: (_, s) => referenceUniform(numel(s), -2, 3, SEED, OFFSET, STREAM),
+    }),
+  ),
+  ...elementwise('copy', 1, ([a], out) => native.copy(a!, out), ([a]) => a!),
+  ...elementwise('add', 2, ([a, b], out) => native.add(a!, b!, out), ([a, b]) => a! + b!),
+  ...elementwise('scale', 1, ([a], out) => native.scale(a!, -1.7, out), ([a]) => Math.fround(-1.7) * a!),
+  ...shapes.map(
+    (shape): GoldenCase => ({
+      op: 'sum',
+      shape,
+      nmse: 1e-6,
+      inputs: (s) => [testValues(numel(s), 303)],
+      outShape: () => [1],
+      run: ([a], out) => native.sum(a!, out),
+      reference: ([a]) => Float64Array.of(a!.reduce((s, x) => s + x, 0)),
+    }),
+  ),
+];

@@ -1,0 +1,44 @@
+import { cudaStatus } from '../lib/index.ts';
+
+const status = cudaStatus();
+/** Set by ../shared/tools/gpu-env.sh on the GPU machine: there a missing GPU is a failure, not a skip. */
+export const expectGpu = process.env.KINTSUGI_EXPECT_GPU === '1';
+export const hasCuda = status.deviceCount > 0;
+export const cudaSkipReason = hasCuda ? '' : `skipped: ${status.reason}`;
+
+/** Deterministic test inputs that are never zero: |x| in [0.05, 2]. */
+export function testValues(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    const u = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    out[i] = (u < 0.5 ? -1 : 1) * (0.05 + 1.95 * Math.abs(2 * u - 1));
+  }
+  return out;
+}
+
+/** Normalised mean squared error sum((a-b)^2) / sum(b^2); NaN anywhere gives NaN. */
+export function nmse(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const d = actual[i]! - expected[i]!;
+    num += d * d;
+    den += expected[i]! * expected[i]!;
+  }
+  return den === 0 ? (num === 0 ? 0 : Infinity) : num / den;
+}
+
+export function maxAbs(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i]! - expected[i]!);
+    if (Number.isNaN(d)) return NaN;
+    m = Math.max(m, d);
+  }
+  return m;
+}

@@ -1,0 +1,143 @@
+// Tensors: creation, round trips, validation errors, dispose, device copies, memory statistics.
+import { describe, expect, it } from 'vitest';
+import { empty, full, memoryStats, ones, randn, Generator, synchronize, tensor, zeros, emptyCache } from '../lib/index.ts';
+import { cudaSkipReason, hasCuda, testValues } from './helpers.ts';
+
+describe('creation and read-back', () => {
+  it('tensor() round-trips the data bit for bit', async () => {
+    const data = testValues(2 * 3 * 4 * 5, 1);
+    const t = tensor(data, [2, 3, 4, 5], { device: 'cpu' });
+    expect(t.shape).toEqual([2, 3, 4, 5]);
+    expect(t.device).toBe('cpu');
+    expect(t.numel).toBe(120);
+    expect([...(await t.toArray())]).toEqual([...data]);
+  });
+
+  it('accepts plain arrays of numbers', async () => {
+    expect([...(await tensor([1, 2.5, -3], [3], { device: 'cpu' }).toArray())]).toEqual([1, 2.5, -3]);
+  });
+
+  it('zeros, ones and full', async () => {
+    expect([...(await zeros([2, 2], { device: 'cpu' }).toArray())]).toEqual([0, 0, 0, 0]);
+    expect([...(await ones([3], { device: 'cpu' }).toArray())]).toEqual([1, 1, 1]);
+    expect([...(await full([2], -0.5, { device: 'cpu' }).toArray())]).toEqual([-0.5, -0.5]);
+  });
+
+  it('arithmetic queued in order needs no awaits in between', async () => {
+    const a = tensor([1, 2, 3, 4], [4], { device: 'cpu' });
+    const b = tensor([10, 20, 30, 40], [4], { device: 'cpu' });
+    const c = a.add(b).scale(0.5);
+    a.fill_(100); // queued after the add: c must not see it
+    expect([...(await c.toArray())]).toEqual([5.5, 11, 16.5, 22]);
+    expect([...(await c.sum().toArray())]).toEqual([55]);
+    expect([...(await a.toArray())]).toEqual([100, 100, 100, 100]);
+  });
+});
+
+describe('validation', () => {
+  it('names the argument, the expected and the actual value', () => {
+    expect(() => tensor([1, 2, 3], [2, 2], { device: 'cpu' })).toThrow('data: shape [2,2] needs 4 values, got 3');
+    expect(() => zeros([2, 0], { device: 'cpu' })).toThrow('shape: dimension 1 must be a positive integer, got 0 in [2,0]');
+    expect(() => zeros([2.5], { device: 'cpu' })).toThrow(/dimension 0 must be a positive integer, got 2.5/);
+    expect(() => zeros([], { device: 'cpu' })).toThrow(/1 to 8 dimensions/);
+    expect(() => zeros([2], { device: 'gpu' })).toThrow('device: expected "cpu", "cuda" or "cuda:N", got "gpu"');
+    expect(() => zeros([1 << 30, 1 << 30, 1 << 30], { device: 'cpu' })).toThrow(/too large/);
+    const a = zeros([2, 3], { device: 'cpu' });
+    const b = zeros([3, 2], { device: 'cpu' });
+    expect(() => a.add(b)).toThrow('add: b must have the shape of a, [2,3], got [3,2]');
+  });
+
+  it('a missing CUDA device says why', () => {
+    if (hasCuda) return expect(() => zeros([1], { device: 'cuda:99' })).toThrow(/cuda:99 does not exist/);
+    expect(() => zeros([1], { device: 'cuda' })).toThrow(/cuda:0 is not available: (no CUDA|CUDA driver|this binary)/);
+  });
+});
+
+describe('dispose', () => {
+  it('frees memory and makes later use a clear error', async () => {
+    const before = memoryStats('cpu').inUse;
+    const t = zeros([1024, 1024], { device: 'cpu' });
+    expect(memoryStats('cpu').inUse - before).toBeGreaterThanOrEqual(4 << 20);
+    await synchronize('cpu');
+    t.dispose();
+    expect(t.disposed).toBe(true);
+    expect(memoryStats('cpu').inUse).toBe(before);
+    expect(() => t.add(t)).toThrow('a: the tensor was disposed');
+    await expect(t.toArray()).rejects.toThrow('the tensor was disposed');
+    t.dispose(); // twice is harmless
+  });
+
+  it('Symbol.dispose releases a tensor', async () => {
+    const before = memoryStats('cpu').inUse;
+    {
+      const t = zeros([256, 256], { device: 'cpu' });
+      t[Symbol.dispose]();
+    }
+    await synchronize('cpu'); // the queued fill held the memory until it ran
+    expect(memoryStats('cpu').inUse).toBe(before);
+  });
+
+  it('memory stays while queued work uses a disposed input', async () => {
+    const a = randn([1 << 16], { generator: new Generator(3), device: 'cpu' });
+    const b = a.scale(2);
+    a.dispose(); // the scale still reads a
+    const [x, y] = [await b.toArray(), await randn([1 << 16], { generator: new Generator(3), device: 'cpu' }).toArray()];
+    expect(x[100]).toBe(2 * y[100]!);
+  });
+
+  it('peak memory is tracked', () => {
+    const t = empty([1 << 20], { device: 'cpu' });
+    expect(memoryStats('cpu').peak).toBeGreaterThanOrEqual(memoryStats('cpu').inUse);
+    t.dispose();
+  });
+
+  it('emptyCache resolves on the cpu', async () => {
+    await expect(emptyCache('cpu')).resolves.toBeUndefined();
+  });
+});
+
+describe('copies between devices', () => {
+  it('clone on the same device is independent of the source', async () => {
+    const a = tensor([1, 2, 3], [3], { device: 'cpu' });
+    const b = a.clone();
+    a.fill_(0);
+    expect([...(await b.toArray())]).toEqual([1, 2, 3]);
+  });
+
+  describe.skipIf(!hasCuda)(`cpu <-> cuda:0 ${cudaSkipReason}`, () => {
+    it('round-trips bit for bit, in queue order on both sides', async () => {
+      const data = testValues(100_003, 9);
+      const a = tensor(data, [100_003], { device: 'cpu' });
+      const g = a.to('cuda:0');
+      a.fill_(0); // after the copy was queued: must not reach the GPU copy
+      const back = g.scale(2).to('cpu');
+      const expected = Float32Array.from(data, (x) => 2 * x);
+      expect(Buffer.compare(Buffer.from((await back.toArray()).buffer), Buffer.from(expected.buffer))).toBe(0);
+    });
+
+    it('the caching allocator reuses freed blocks and can be emptied', async () => {
+      const t = zeros([1 << 20], { device: 'cuda:0' });
+      await synchronize('cuda:0');
+      const { allocations } = memoryStats('cuda:0');
+      t.dispose();
+      const u = zeros([1 << 20], { device: 'cuda:0' });
+      expect(memoryStats('cuda:0').allocations).toBe(allocations);
+      u.dispose();
+      await emptyCache('cuda:0');
+      expect(memoryStats('cuda:0').cached).toBe(0);
+    });
+
+    it('out of memory is a clear error, and nothing is lost', async () => {
+      const keep = tensor([1, 2, 3], [3], { device: 'cuda:0' });
+      let err: unknown;
+      try {
+        empty([1 << 20, 1 << 20], { device: 'cuda:0' }); // 4 TiB
+      } catch (e) {
+        err = e;
+      }
+      expect(String(err)).toMatch(/out of GPU memory on cuda:0: tried to allocate/);
+      expect((err as { code?: string }).code).toBe('KINTSUGI_OUT_OF_MEMORY');
+      expect([...(await keep.toArray())]).toEqual([1, 2, 3]);
+    });
+  });
+});

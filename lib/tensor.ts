@@ -67,8 +67,9 @@ export class Tensor implements Disposable {
 
   /** A copy on `device` (any pair of devices). */
   to(device: string): Tensor {
+    const src = this.handle('src');
     const out = new Tensor(native.empty(resolveDevice(device), this.shape));
-    native.copy(this.handle('src'), out.handle());
+    native.copy(src, out.handle());
     return out;
   }
 
@@ -78,29 +79,38 @@ export class Tensor implements Disposable {
 
   /** this + other, elementwise (same shape and device). */
   add(other: Tensor): Tensor {
-    const out = empty(this.shape, { device: this.device });
-    native.add(this.handle('a'), other.handle('b'), out.handle());
-    return out;
+    const [a, b] = [this.handle('a'), other.handle('b')];
+    return this.#into(this.shape, (out) => native.add(a, b, out));
   }
 
   /** s * this. */
   scale(s: number): Tensor {
-    const out = empty(this.shape, { device: this.device });
-    native.scale(this.handle('a'), s, out.handle());
-    return out;
+    const a = this.handle('a');
+    return this.#into(this.shape, (out) => native.scale(a, s, out));
   }
 
   /** The sum of all elements, as a one-element tensor (accumulated in double). */
   sum(): Tensor {
-    const out = empty([1], { device: this.device });
-    native.sum(this.handle('a'), out.handle());
-    return out;
+    const a = this.handle('a');
+    return this.#into([1], (out) => native.sum(a, out));
   }
 
   /** Sets every element to `value`, in place. */
   fill_(value: number): this {
     native.fill(this.handle('out'), value);
     return this;
+  }
+
+  /** A new tensor on this device written by `op`; freed at once if queuing the op throws. */
+  #into(shape: Shape, op: (out: NativeTensor) => void): Tensor {
+    const out = new Tensor(native.empty(this.device, shape));
+    try {
+      op(out.handle());
+    } catch (e) {
+      out.dispose();
+      throw e;
+    }
+    return out;
   }
 
   /** Releases the memory now (queued work that still uses it keeps it until it finishes). */

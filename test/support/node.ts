@@ -1,15 +1,28 @@
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Runs an ES module snippet in a fresh Node process at the repository root; it may import ./lib/*.ts. */
+/**
+ * Runs a TypeScript module snippet in a fresh Node process at the repository root and returns its
+ * stdout. The snippet imports the library as './lib/index.ts'; top-level await and `using` work.
+ */
 export function runNode(code: string, env: Record<string, string | undefined> = {}): string {
-  return execFileSync(process.execPath, ['--import', './test/support/register-ts.mjs', '--input-type=module', '-e', code], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    timeout: 60_000,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim();
+  const dir = mkdtempSync(join(tmpdir(), 'kintsugi-test-'));
+  const file = join(dir, 'snippet.ts');
+  writeFileSync(file, code.replaceAll("'./lib/", `'${pathToFileURL(root).href}lib/`));
+  try {
+    return execFileSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, file], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).trim();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

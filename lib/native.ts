@@ -61,6 +61,8 @@ export interface NativeAddon {
   resetPeakMemory(device: string): void;
   emptyCache(device: string): Promise<void>;
   tasksPending(): number;
+  /** Test hook: queues a task that fails with `message`, as a failing kernel would. */
+  failTask(t: NativeTensor, message: string): void;
 }
 
 const require = createRequire(import.meta.url);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { empty, full, memoryStats, ones, randn, Generator, synchronize, tensor, zeros, emptyCache } from '../lib/index.ts';
 import { cudaSkipReason, hasCuda, testValues } from './helpers.ts';
 import { runNode } from './support/node.ts';
+import { native } from '../lib/native.ts';
 
 describe('creation and read-back', () => {
   it('tensor() round-trips the data bit for bit', async () => {
@@ -167,5 +168,41 @@ describe('failed calls allocate nothing', () => {
       console.log(JSON.stringify(deltas));
     `);
     expect(JSON.parse(out)).toEqual([0, 0]);
+  });
+});
+
+describe('failures inside queued work', () => {
+  it('reject the reads of every result that depends on them, and nothing else', async () => {
+    const a = tensor([1, 2, 3], [3], { device: 'cpu' });
+    const ok = tensor([4, 5, 6], [3], { device: 'cpu' });
+    native.failTask(a.handle(), 'simulated kernel failure');
+    const b = a.scale(2);
+    const c = b.add(ok);
+    await expect(b.toArray()).rejects.toThrow('simulated kernel failure');
+    await expect(c.toArray()).rejects.toThrow('simulated kernel failure');
+    await expect(c.sum().toArray()).rejects.toThrow('simulated kernel failure');
+    expect([...(await ok.scale(2).toArray())]).toEqual([8, 10, 12]);
+  });
+});
+
+describe('finalizer fallback', () => {
+  it('a tensor that is never disposed is freed when garbage collected', () => {
+    const out = runNode(
+      `
+      import { zeros, memoryStats, synchronize } from './lib/index.ts';
+      let t = zeros([1024, 1024], { device: 'cpu' });
+      await synchronize('cpu');
+      const held = memoryStats('cpu').inUse;
+      t = null;
+      for (let i = 0; i < 5 && memoryStats('cpu').inUse > 0; i++) {
+        globalThis.gc();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log(JSON.stringify([held, memoryStats('cpu').inUse]));
+    `,
+      {},
+      ['--expose-gc'],
+    );
+    expect(JSON.parse(out)).toEqual([4 << 20, 0]);
   });
 });

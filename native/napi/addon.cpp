@@ -202,6 +202,19 @@ Napi::Value empty_cache_js(Info info) {
   });
 }
 
+// For tests of error propagation: queues a task on t's device that fails with `message`, marking t
+// as failed, exactly as a kernel or allocation failure inside queued work would.
+void fail_task_js(Info info) {
+  guarded(info.Env(), [&] {
+    const Tensor& t = TensorWrap::unwrap(info[0], "tensor");
+    if (!info[1].IsString()) throw std::invalid_argument("message: expected a string");
+    Task task;
+    task.writes = {t.storage};
+    task.run = [message = info[1].As<Napi::String>().Utf8Value()] { throw std::runtime_error(message); };
+    submit(t.device(), std::move(task));
+  });
+}
+
 Napi::Value tasks_pending_js(Info info) {
   return Napi::Number::New(info.Env(), static_cast<double>(tasks_pending()));
 }
@@ -228,6 +241,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryStats", Napi::Function::New<memory_stats>(env, "memoryStats"));
   exports.Set("resetPeakMemory", Napi::Function::New<reset_peak>(env, "resetPeakMemory"));
   exports.Set("emptyCache", Napi::Function::New<empty_cache_js>(env, "emptyCache"));
+  exports.Set("failTask", Napi::Function::New<fail_task_js>(env, "failTask"));
   exports.Set("tasksPending", Napi::Function::New<tasks_pending_js>(env, "tasksPending"));
   return exports;
 }

@@ -10,12 +10,12 @@ export const root = fileURLToPath(new URL('../..', import.meta.url));
  * Runs a TypeScript module snippet in a fresh Node process at the repository root and returns its
  * stdout. The snippet imports the library as './lib/index.ts'; top-level await and `using` work.
  */
-export function runNode(code: string, env: Record<string, string | undefined> = {}): string {
+export function runNode(code: string, env: Record<string, string | undefined> = {}, nodeFlags: string[] = []): string {
   const dir = mkdtempSync(join(tmpdir(), 'kintsugi-test-'));
   const file = join(dir, 'snippet.ts');
   writeFileSync(file, code.replaceAll("'./lib/", `'${pathToFileURL(root).href}lib/`));
   try {
-    return execFileSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, file], {
+    return execFileSync(process.execPath, [...nodeFlags, '--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, file], {
       cwd: root,
       env: { ...process.env, ...env },
       encoding: 'utf8',

@@ -39,6 +39,28 @@ export interface NativeMemoryStats {
 
 type U64 = bigint | number;
 
+export interface NativeUNetConfig {
+  inChannels: number;
+  outChannels?: number;
+  channels: number;
+  mult: number[];
+  resBlocks: number;
+  attnResolutions?: number[];
+  resolution: number;
+  zeroInit?: boolean;
+}
+
+export interface NativeParamInfo {
+  name: string;
+  shape: number[];
+  offset: number;
+  numel: number;
+}
+
+/** Opaque handles owned by the addon. */
+export type NativeUNet = { readonly __brand: 'NativeUNet' };
+export type NativeTape = { readonly __brand: 'NativeTape' };
+
 export interface NativeAddon {
   NativeTensor: abstract new () => NativeTensor;
   devices(): NativeDeviceInfo[];
@@ -61,6 +83,19 @@ export interface NativeAddon {
   resetPeakMemory(device: string): void;
   emptyCache(device: string): Promise<void>;
   tasksPending(): number;
+  unetLayout(config: NativeUNetConfig | string): { params: NativeParamInfo[]; paramCount: number };
+  unetInit(config: NativeUNetConfig | string, seed: U64, out: NativeTensor): void;
+  unetCreate(config: NativeUNetConfig | string): NativeUNet;
+  unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor): NativeTape;
+  unetBackward(net: NativeUNet, params: NativeTensor, tape: NativeTape, gout: NativeTensor, grads: NativeTensor, gx: NativeTensor | null): void;
+  unetReleaseTape(tape: NativeTape): void;
+  /** The double-precision CPU reference of one op, forward and backward (tests). */
+  referenceOp(op: string, args: Record<string, number | Float64Array>): Promise<Record<string, Float64Array>>;
+  /** The double-precision CPU reference UNet, forward and backward (tests). */
+  referenceUNet(
+    config: NativeUNetConfig | string,
+    args: { n: number; params: Float64Array; x: Float64Array; t: Float64Array; gout: Float64Array },
+  ): Promise<{ out: Float64Array; 'grad.params': Float64Array; 'grad.x': Float64Array }>;
   /** Test hook: queues a task that fails with `message`, as a failing kernel would. */
   failTask(t: NativeTensor, message: string): void;
 }

@@ -8,7 +8,9 @@
 #include "kintsugi/backend.h"
 #include "kintsugi/ops.h"
 #include "kintsugi/queue.h"
+#include "reference.h"
 #include "tensor_wrap.h"
+#include "unet_wrap.h"
 
 #ifndef KS_CUDA_ARCHITECTURES
 #define KS_CUDA_ARCHITECTURES ""
@@ -241,6 +243,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryStats", Napi::Function::New<memory_stats>(env, "memoryStats"));
   exports.Set("resetPeakMemory", Napi::Function::New<reset_peak>(env, "resetPeakMemory"));
   exports.Set("emptyCache", Napi::Function::New<empty_cache_js>(env, "emptyCache"));
+  exports.Set("referenceOp", Napi::Function::New<reference_op>(env, "referenceOp"));
+  exports.Set("referenceUNet", Napi::Function::New<reference_unet>(env, "referenceUNet"));
+  define_unet(env, exports);
   exports.Set("failTask", Napi::Function::New<fail_task_js>(env, "failTask"));
   exports.Set("tasksPending", Napi::Function::New<tasks_pending_js>(env, "tasksPending"));
   return exports;

@@ -63,4 +63,51 @@ Napi::Value shape_value(Napi::Env env, const Shape& shape) {
   return arr;
 }
 
+namespace {
+int int_field(const Napi::Object& o, const char* key, int fallback, bool required) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) {
+    if (required) throw std::invalid_argument(std::string("unet config: ") + key + " is required");
+    return fallback;
+  }
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!(d == std::floor(d) && std::fabs(d) < 1e9))
+    throw std::invalid_argument(std::string("unet config: ") + key + " must be an integer, got " + v.ToString().Utf8Value());
+  return static_cast<int>(d);
+}
+
+std::vector<int> int_list(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) throw std::invalid_argument(std::string("unet config: ") + key + " must be an array of integers");
+  auto arr = v.As<Napi::Array>();
+  std::vector<int> out;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value e = arr.Get(i);
+    const double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d == std::floor(d) && std::fabs(d) < 1e9))
+      throw std::invalid_argument(std::string("unet config: ") + key + "[" + std::to_string(i) + "] must be an integer");
+    out.push_back(static_cast<int>(d));
+  }
+  return out;
+}
+}  // namespace
+
+UNetConfig config_arg(const Napi::Value& v) {
+  if (v.IsString()) return unet_preset(v.As<Napi::String>().Utf8Value());
+  if (!v.IsObject()) throw std::invalid_argument("unet config: expected an object or a preset name");
+  auto o = v.As<Napi::Object>();
+  UNetConfig c;
+  c.in_channels = int_field(o, "inChannels", 0, true);
+  c.out_channels = int_field(o, "outChannels", c.in_channels, false);
+  c.channels = int_field(o, "channels", 0, true);
+  c.mult = int_list(o, "mult");
+  c.res_blocks = int_field(o, "resBlocks", 0, true);
+  c.attn_resolutions = o.Get("attnResolutions").IsUndefined() ? std::vector<int>{} : int_list(o, "attnResolutions");
+  c.resolution = int_field(o, "resolution", 0, true);
+  Napi::Value z = o.Get("zeroInit");
+  c.zero_init = z.IsUndefined() ? true : z.ToBoolean().Value();
+  c.validate();
+  return c;
+}
+
 }  // namespace ks::napi

@@ -9,6 +9,7 @@
 #include "kintsugi/device.h"
 #include "kintsugi/ops.h"
 #include "kintsugi/tensor.h"
+#include "kintsugi/unet.h"
 
 namespace ks::napi {
 
@@ -32,5 +33,7 @@ float float_arg(const Napi::Value& v, const char* what);
 uint64_t u64_arg(const Napi::Value& v, const char* what);   // a BigInt or a non-negative safe integer
 RngKey rng_arg(const Napi::CallbackInfo& info, size_t first);  // seed, offset, stream at info[first..]
 Napi::Value shape_value(Napi::Env env, const Shape& shape);
+// A UNet configuration object with the camelCase fields of docs/unet.md, or a preset name.
+UNetConfig config_arg(const Napi::Value& v);
 
 }  // namespace ks::napi

@@ -1,0 +1,161 @@
+// The UNet of docs/unet.md: parameters in one flat tensor (checkpoint-key order), forward passes that
+// return a tape, backward passes that add into one flat gradient, so several forward/backward pairs
+// accumulate into one step (the GSURE divergence needs two or three).
+import { native, type NativeParamInfo, type NativeTape, type NativeUNet, type NativeUNetConfig } from './native.ts';
+import { resolveDevice } from './device.ts';
+import { empty, Tensor, zeros } from './tensor.ts';
+
+export interface UNetConfig {
+  inChannels: number;
+  /** Default: inChannels. */
+  outChannels?: number;
+  /** Base width C. */
+  channels: number;
+  /** Width multiplier per level. */
+  mult: number[];
+  /** ResBlocks per level on the way down. */
+  resBlocks: number;
+  /** Spatial sizes at which an Attention follows each ResBlock. */
+  attnResolutions?: number[];
+  /** Input height = width; divisible by 2^(levels-1). */
+  resolution: number;
+  /**
+   * Start each ResBlock's conv2, each Attention's proj and out.conv at zero, so every block begins as
+   * the identity (DDPM practice; default true). False gives PyTorch's default initialisation throughout.
+   */
+  zeroInit?: boolean;
+}
+
+export type UNetPreset = 'tiny16' | 'fmnist32' | 'cifar32';
+
+export const presets: Readonly<Record<UNetPreset, Readonly<UNetConfig>>> = Object.freeze({
+  tiny16: { inChannels: 1, outChannels: 1, channels: 32, mult: [1, 2], resBlocks: 1, attnResolutions: [8], resolution: 16 },
+  fmnist32: { inChannels: 1, outChannels: 1, channels: 64, mult: [1, 2, 2], resBlocks: 2, attnResolutions: [8], resolution: 32 },
+  cifar32: { inChannels: 3, outChannels: 3, channels: 128, mult: [1, 2, 2, 2], resBlocks: 2, attnResolutions: [16], resolution: 32 },
+});
+
+export type ParamInfo = NativeParamInfo;
+
+export function resolveConfig(config: UNetConfig | UNetPreset): Required<UNetConfig> {
+  const c = typeof config === 'string' ? presets[config] : config;
+  if (c === undefined) throw new TypeError(`config: expected a preset ("tiny16", "fmnist32", "cifar32") or an object, got "${String(config)}"`);
+  const full: Required<UNetConfig> = {
+    inChannels: c.inChannels,
+    outChannels: c.outChannels ?? c.inChannels,
+    channels: c.channels,
+    mult: [...c.mult],
+    resBlocks: c.resBlocks,
+    attnResolutions: [...(c.attnResolutions ?? [])],
+    resolution: c.resolution,
+    zeroInit: c.zeroInit ?? true,
+  };
+  native.unetLayout(full as NativeUNetConfig); // validates, with errors naming the field
+  return full;
+}
+
+/** Every parameter (name, shape, offset into the flat array), in checkpoint order. */
+export function unetLayout(config: UNetConfig | UNetPreset): { params: ParamInfo[]; paramCount: number } {
+  return native.unetLayout(resolveConfig(config) as NativeUNetConfig);
+}
+
+/** The activations one forward pass keeps for its backward pass; release() frees them early. */
+export class Tape {
+  #handle: NativeTape | null;
+  readonly batch: number;
+  constructor(handle: NativeTape, batch: number) {
+    this.#handle = handle;
+    this.batch = batch;
+  }
+  handle(): NativeTape {
+    if (this.#handle === null) throw new TypeError('tape: it was released');
+    return this.#handle;
+  }
+  release(): void {
+    if (this.#handle) native.unetReleaseTape(this.#handle);
+    this.#handle = null;
+  }
+}
+
+export class UNet implements Disposable {
+  readonly config: Readonly<Required<UNetConfig>>;
+  readonly device: string;
+  readonly layout: readonly ParamInfo[];
+  readonly paramCount: number;
+  /** All parameters, flat, in checkpoint order. */
+  readonly params: Tensor;
+  /** Gradients, same layout; backward adds into it, zeroGrad() clears it. */
+  readonly grads: Tensor;
+  #net: NativeUNet;
+
+  constructor(config: UNetConfig | UNetPreset, options: { device?: string; seed?: bigint | number } = {}) {
+    this.config = Object.freeze(resolveConfig(config));
+    this.device = resolveDevice(options.device);
+    const { params, paramCount } = native.unetLayout(this.config as NativeUNetConfig);
+    this.layout = Object.freeze(params);
+    this.paramCount = paramCount;
+    this.#net = native.unetCreate(this.config as NativeUNetConfig);
+    const init = empty([paramCount], { device: 'cpu' });
+    native.unetInit(this.config as NativeUNetConfig, options.seed ?? 0, init.handle());
+    this.params = this.device === 'cpu' ? init : init.to(this.device);
+    if (this.params !== init) init.dispose();
+    this.grads = zeros([paramCount], { device: this.device });
+  }
+
+  /** out = net(x, t) for x [n, inChannels, r, r] and t [n]; the tape is what backward needs. */
+  forward(x: Tensor, t: Tensor): { out: Tensor; tape: Tape } {
+    const n = x.shape[0]!;
+    const out = empty([n, this.config.outChannels, this.config.resolution, this.config.resolution], { device: this.device });
+    try {
+      const tape = native.unetForward(this.#net, this.params.handle('params'), x.handle('x'), t.handle('t'), out.handle());
+      return { out, tape: new Tape(tape, n) };
+    } catch (e) {
+      out.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * Adds dL/dparams into `grads` for dL/dout = gout and, with `inputGrad`, returns dL/dx (posterior
+   * samplers need it). The tape may be used once or several times; release it when done.
+   */
+  backward(tape: Tape, gout: Tensor, options: { inputGrad?: boolean } = {}): Tensor | undefined {
+    const gx = options.inputGrad
+      ? empty([tape.batch, this.config.inChannels, this.config.resolution, this.config.resolution], { device: this.device })
+      : undefined;
+    try {
+      native.unetBackward(this.#net, this.params.handle('params'), tape.handle(), gout.handle('gout'), this.grads.handle('grads'), gx?.handle() ?? null);
+    } catch (e) {
+      gx?.dispose();
+      throw e;
+    }
+    return gx;
+  }
+
+  zeroGrad(): void {
+    this.grads.fill_(0);
+  }
+
+  /** One parameter's values, by its checkpoint name. */
+  async getParam(name: string): Promise<Float32Array> {
+    const p = this.layout.find((q) => q.name === name);
+    if (!p) throw new TypeError(`getParam: no parameter named "${name}"`);
+    const all = await this.params.toArray();
+    return all.slice(p.offset, p.offset + p.numel);
+  }
+
+  /** Replaces every parameter (a flat array in checkpoint order). */
+  setParams(values: Float32Array): void {
+    if (!(values instanceof Float32Array) || values.length !== this.paramCount)
+      throw new TypeError(`setParams: expected a Float32Array of ${this.paramCount} values, got ${values?.length}`);
+    native.write(this.params.handle(), values);
+  }
+
+  dispose(): void {
+    this.params.dispose();
+    this.grads.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

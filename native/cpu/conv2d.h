@@ -1,0 +1,126 @@
+// Convolution, square kernel k (1 or 3), stride 1 or 2, zero padding k/2; weight [cout, cin, k, k].
+// Forward and backward, templated on the scalar so gradient checks run in double. Loops are ordered
+// so the innermost one runs over contiguous output pixels (vectorisable), and parallel over
+// independent outputs only, so results do not depend on the thread count.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+#include "parallel.h"
+
+namespace ks::cpu {
+
+struct Conv2dShape {
+  int64_t n, cin, h, w, cout;
+  int k, stride;
+  int64_t ho() const { return (h + 2 * (k / 2) - k) / stride + 1; }
+  int64_t wo() const { return (w + 2 * (k / 2) - k) / stride + 1; }
+  // Output columns [first, last) whose input column ox * stride + kw - pad lies inside [0, w).
+  int64_t first_col(int kw) const { return std::max<int64_t>(0, ceil_div(k / 2 - kw, stride)); }
+  int64_t last_col(int kw) const { return std::min<int64_t>(wo(), floor_div(w - 1 + k / 2 - kw, stride) + 1); }
+
+  static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+  static int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+};
+
+// y[n, co] = b[co] + sum_ci w[co, ci] * x[n, ci] (shifted); y is overwritten.
+template <class T>
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
+  const int64_t ho = s.ho(), wo = s.wo(), pad = s.k / 2;
+  parallel_for(s.n * s.cout, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t job = lo; job < hi; ++job) {
+      const int64_t n = job / s.cout, co = job % s.cout;
+      T* out = y + job * ho * wo;
+      std::fill(out, out + ho * wo, b ? b[co] : T(0));
+      for (int64_t ci = 0; ci < s.cin; ++ci) {
+        const T* in = x + (n * s.cin + ci) * s.h * s.w;
+        const T* wk = w + (co * s.cin + ci) * s.k * s.k;
+        for (int kh = 0; kh < s.k; ++kh)
+          for (int kw = 0; kw < s.k; ++kw) {
+            const T wv = wk[kh * s.k + kw];
+            for (int64_t oy = 0; oy < ho; ++oy) {
+              const int64_t iy = oy * s.stride + kh - pad;
+              if (iy < 0 || iy >= s.h) continue;
+              const T* row = in + iy * s.w;
+              T* orow = out + oy * wo;
+              const int64_t x0 = s.first_col(kw), x1 = s.last_col(kw);
+              if (s.stride == 1) {
+                const T* r = row + kw - pad;
+                for (int64_t ox = x0; ox < x1; ++ox) orow[ox] += wv * r[ox];
+              } else {
+                for (int64_t ox = x0; ox < x1; ++ox) orow[ox] += wv * row[ox * s.stride + kw - pad];
+              }
+            }
+          }
+      }
+    }
+  });
+}
+
+// Accumulates gw += dL/dw and gb += dL/db (so several backward passes can add into one gradient), and
+// writes gx = dL/dx when gx is not null (overwritten, not accumulated).
+template <class T>
+void conv2d_backward(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s) {
+  const int64_t ho = s.ho(), wo = s.wo(), pad = s.k / 2;
+  if (gb) {
+    for (int64_t co = 0; co < s.cout; ++co) {
+      T acc = 0;
+      for (int64_t n = 0; n < s.n; ++n) {
+        const T* g = gy + (n * s.cout + co) * ho * wo;
+        for (int64_t p = 0; p < ho * wo; ++p) acc += g[p];
+      }
+      gb[co] += acc;
+    }
+  }
+  // Weight gradient: each (co, ci) pair is independent.
+  parallel_for(s.cout * s.cin, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t job = lo; job < hi; ++job) {
+      const int64_t co = job / s.cin, ci = job % s.cin;
+      T* gwk = gw + job * s.k * s.k;
+      for (int kh = 0; kh < s.k; ++kh)
+        for (int kw = 0; kw < s.k; ++kw) {
+          T acc = 0;
+          const int64_t x0 = s.first_col(kw), x1 = s.last_col(kw);
+          for (int64_t n = 0; n < s.n; ++n) {
+            const T* in = x + (n * s.cin + ci) * s.h * s.w;
+            const T* g = gy + (n * s.cout + co) * ho * wo;
+            for (int64_t oy = 0; oy < ho; ++oy) {
+              const int64_t iy = oy * s.stride + kh - pad;
+              if (iy < 0 || iy >= s.h) continue;
+              const T* row = in + iy * s.w;
+              const T* grow = g + oy * wo;
+              for (int64_t ox = x0; ox < x1; ++ox) acc += grow[ox] * row[ox * s.stride + kw - pad];
+            }
+          }
+          gwk[kh * s.k + kw] += acc;
+        }
+    }
+  });
+  if (!gx) return;
+  // Input gradient: each (n, ci) plane is independent.
+  parallel_for(s.n * s.cin, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t job = lo; job < hi; ++job) {
+      const int64_t n = job / s.cin, ci = job % s.cin;
+      T* gin = gx + job * s.h * s.w;
+      std::fill(gin, gin + s.h * s.w, T(0));
+      for (int64_t co = 0; co < s.cout; ++co) {
+        const T* g = gy + (n * s.cout + co) * ho * wo;
+        const T* wk = w + (co * s.cin + ci) * s.k * s.k;
+        for (int kh = 0; kh < s.k; ++kh)
+          for (int kw = 0; kw < s.k; ++kw) {
+            const T wv = wk[kh * s.k + kw];
+            const int64_t x0 = s.first_col(kw), x1 = s.last_col(kw);
+            for (int64_t oy = 0; oy < ho; ++oy) {
+              const int64_t iy = oy * s.stride + kh - pad;
+              if (iy < 0 || iy >= s.h) continue;
+              T* row = gin + iy * s.w;
+              const T* grow = g + oy * wo;
+              for (int64_t ox = x0; ox < x1; ++ox) row[ox * s.stride + kw - pad] += wv * grow[ox];
+            }
+          }
+      }
+    }
+  });
+}
+
+}  // namespace ks::cpu

@@ -1,0 +1,176 @@
+#include "unet_wrap.h"
+
+#include <memory>
+#include <stdexcept>
+#include "../cpu/unet.h"
+#include "convert.h"
+#include "kintsugi/queue.h"
+#include "tensor_wrap.h"
+
+namespace ks::napi {
+namespace {
+
+using Info = const Napi::CallbackInfo&;
+using Net = cpu::UNetCpu<float>;
+
+// A tape is filled by the forward task and read by backward tasks queued after it on the same device.
+struct TapeHolder {
+  std::unique_ptr<Net::Tape> tape;
+};
+
+struct NetHolder {
+  std::shared_ptr<Net> net;
+  int64_t resolution, in_c, out_c, params;
+};
+
+Napi::Value layout(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    const UNetPlan plan = unet_plan(config_arg(info[0]));
+    auto arr = Napi::Array::New(env, plan.params.size());
+    for (uint32_t i = 0; i < plan.params.size(); ++i) {
+      const ParamInfo& p = plan.params[i];
+      auto o = Napi::Object::New(env);
+      o.Set("name", p.name);
+      o.Set("shape", shape_value(env, p.shape));
+      o.Set("offset", static_cast<double>(p.offset));
+      o.Set("numel", static_cast<double>(p.numel));
+      arr.Set(i, o);
+    }
+    auto out = Napi::Object::New(env);
+    out.Set("params", arr);
+    out.Set("paramCount", static_cast<double>(plan.param_count));
+    return Napi::Value(out);
+  });
+}
+
+void init_params(Info info) {
+  guarded(info.Env(), [&] {
+    const UNetConfig config = config_arg(info[0]);
+    const uint64_t seed = u64_arg(info[1], "seed");
+    const Tensor& out = TensorWrap::unwrap(info[2], "out");
+    if (out.device().is_cuda()) throw std::invalid_argument("unetInit: out must be on the cpu (copy it to the GPU after)");
+    if (out.numel() != unet_param_count(config))
+      throw std::invalid_argument("unetInit: out must have " + std::to_string(unet_param_count(config)) + " elements, got " +
+                                  std::to_string(out.numel()));
+    Task task;
+    task.writes = {out.storage};
+    task.run = [config, seed, out] { unet_init(config, seed, out.data()); };
+    submit(out.device(), std::move(task));
+  });
+}
+
+NetHolder* net_of(const Napi::Value& v) {
+  if (!v.IsExternal()) throw std::invalid_argument("net: expected a UNet handle");
+  return v.As<Napi::External<NetHolder>>().Data();
+}
+
+Napi::Value create(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    const UNetConfig config = config_arg(info[0]);
+    auto* h = new NetHolder{std::make_shared<Net>(config), config.resolution, config.in_channels, config.out_channels,
+                            unet_param_count(config)};
+    return Napi::Value(Napi::External<NetHolder>::New(env, h, [](Napi::Env, NetHolder* p) { delete p; }));
+  });
+}
+
+void require_cpu(const Tensor& t, const char* what) {
+  if (t.device().is_cuda())
+    throw std::invalid_argument(std::string(what) + ": the UNet runs on the cpu so far; its CUDA kernels are not built yet");
+}
+
+void require_shape(const Tensor& t, const Shape& shape, const char* what) {
+  if (t.shape != shape)
+    throw std::invalid_argument(std::string(what) + ": expected shape " + shape_string(shape) + ", got " + shape_string(t.shape));
+}
+
+// forward(net, params, x, t, out) -> tape
+Napi::Value forward(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    NetHolder* h = net_of(info[0]);
+    const Tensor& params = TensorWrap::unwrap(info[1], "params");
+    const Tensor& x = TensorWrap::unwrap(info[2], "x");
+    const Tensor& t = TensorWrap::unwrap(info[3], "t");
+    const Tensor& out = TensorWrap::unwrap(info[4], "out");
+    for (auto [tensor, name] : {std::pair{&params, "params"}, {&x, "x"}, {&t, "t"}, {&out, "out"}}) require_cpu(*tensor, name);
+    if (x.shape.size() != 4) throw std::invalid_argument("x: expected [n, c, h, w], got " + shape_string(x.shape));
+    const int64_t n = x.shape[0];
+    require_shape(params, {h->params}, "params");
+    require_shape(x, {n, h->in_c, h->resolution, h->resolution}, "x");
+    require_shape(t, {n}, "t");
+    require_shape(out, {n, h->out_c, h->resolution, h->resolution}, "out");
+    auto holder = std::make_shared<TapeHolder>();
+    Task task;
+    task.reads = {params.storage, x.storage, t.storage};
+    task.writes = {out.storage};
+    task.run = [net = h->net, holder, params, x, t, out, n] {
+      holder->tape = net->forward(params.data(), x.data(), t.data(), n, out.data());
+    };
+    submit(params.device(), std::move(task));
+    auto* boxed = new std::shared_ptr<TapeHolder>(holder);
+    return Napi::Value(Napi::External<std::shared_ptr<TapeHolder>>::New(
+        env, boxed, [](Napi::Env, std::shared_ptr<TapeHolder>* p) { delete p; }));
+  });
+}
+
+// backward(net, params, tape, gout, grads, gx | null): grads += dL/dparams, gx = dL/dx.
+void backward(Info info) {
+  guarded(info.Env(), [&] {
+    NetHolder* h = net_of(info[0]);
+    const Tensor& params = TensorWrap::unwrap(info[1], "params");
+    if (!info[2].IsExternal()) throw std::invalid_argument("tape: expected the tape returned by forward");
+    std::shared_ptr<TapeHolder> holder = *info[2].As<Napi::External<std::shared_ptr<TapeHolder>>>().Data();
+    const Tensor& gout = TensorWrap::unwrap(info[3], "gout");
+    const Tensor& grads = TensorWrap::unwrap(info[4], "grads");
+    const bool want_gx = !info[5].IsNull() && !info[5].IsUndefined();
+    Tensor gx = want_gx ? TensorWrap::unwrap(info[5], "gx") : Tensor();
+    for (auto [tensor, name] : {std::pair{&params, "params"}, {&gout, "gout"}, {&grads, "grads"}}) require_cpu(*tensor, name);
+    require_shape(params, {h->params}, "params");
+    require_shape(grads, {h->params}, "grads");
+    if (gout.shape.size() != 4) throw std::invalid_argument("gout: expected [n, c, h, w], got " + shape_string(gout.shape));
+    const int64_t n = gout.shape[0];
+    require_shape(gout, {n, h->out_c, h->resolution, h->resolution}, "gout");
+    if (want_gx) {
+      require_cpu(gx, "gx");
+      require_shape(gx, {n, h->in_c, h->resolution, h->resolution}, "gx");
+    }
+    Task task;
+    task.reads = {params.storage, gout.storage};
+    task.writes = {grads.storage};
+    if (want_gx) task.writes.push_back(gx.storage);
+    task.run = [net = h->net, holder, params, gout, grads, gx, want_gx, n] {
+      if (!holder->tape) throw std::runtime_error("backward: the tape is empty (its forward failed or it was released)");
+      if (holder->tape->n != n)
+        throw std::runtime_error("backward: gout has batch " + std::to_string(n) + ", the tape's forward had " +
+                                 std::to_string(holder->tape->n));
+      net->backward(params.data(), *holder->tape, gout.data(), grads.data(), want_gx ? gx.data() : nullptr);
+    };
+    submit(params.device(), std::move(task));
+  });
+}
+
+// Frees a tape's activations once the work queued so far has run.
+void release_tape(Info info) {
+  guarded(info.Env(), [&] {
+    if (!info[0].IsExternal()) throw std::invalid_argument("tape: expected a tape");
+    std::shared_ptr<TapeHolder> holder = *info[0].As<Napi::External<std::shared_ptr<TapeHolder>>>().Data();
+    Task task;
+    task.run = [holder] { holder->tape.reset(); };
+    submit(Device{DeviceType::CPU, 0}, std::move(task));
+  });
+}
+
+}  // namespace
+
+void define_unet(Napi::Env env, Napi::Object exports) {
+  exports.Set("unetLayout", Napi::Function::New<layout>(env, "unetLayout"));
+  exports.Set("unetInit", Napi::Function::New<init_params>(env, "unetInit"));
+  exports.Set("unetCreate", Napi::Function::New<create>(env, "unetCreate"));
+  exports.Set("unetForward", Napi::Function::New<forward>(env, "unetForward"));
+  exports.Set("unetBackward", Napi::Function::New<backward>(env, "unetBackward"));
+  exports.Set("unetReleaseTape", Napi::Function::New<release_tape>(env, "unetReleaseTape"));
+}
+
+}  // namespace ks::napi

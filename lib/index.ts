@@ -11,3 +11,5 @@ export { presets, resolveConfig, Tape, UNet, unetLayout } from './unet.ts';
 export type { ParamInfo, UNetConfig, UNetPreset } from './unet.ts';
 export { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from './safetensors.ts';
 export type { SafetensorsDtype, SafetensorsEntry, SafetensorsFile } from './safetensors.ts';
+export { AdamW, EMA } from './optim.ts';
+export type { AdamWOptions, AdamWState, Parameters } from './optim.ts';

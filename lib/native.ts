@@ -75,6 +75,16 @@ export interface NativeAddon {
   add(a: NativeTensor, b: NativeTensor, out: NativeTensor): void;
   scale(a: NativeTensor, s: number, out: NativeTensor): void;
   sum(a: NativeTensor, out: NativeTensor): void;
+  sumSquares(a: NativeTensor, out: NativeTensor): void;
+  adamw(
+    params: NativeTensor,
+    grads: NativeTensor,
+    m: NativeTensor,
+    v: NativeTensor,
+    sumsq: NativeTensor,
+    options: { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number; maxNorm: number },
+  ): void;
+  emaUpdate(ema: NativeTensor, params: NativeTensor, decay: number): void;
   write(dst: NativeTensor, data: Float32Array): void;
   read(src: NativeTensor): Promise<Float32Array>;
   checkGuard(t: NativeTensor): Promise<boolean>;

@@ -231,6 +231,66 @@ void sum(const Tensor& a, const Tensor& out) {
          });
 }
 
+void sum_squares(const Tensor& a, const Tensor& out) {
+  require_tensor(a, "sum_squares", "a");
+  require_tensor(out, "sum_squares", "out");
+  if (out.numel() != 1)
+    throw std::invalid_argument("sum_squares: out must have one element, got shape " + shape_string(out.shape));
+  require_same_device(a, out, "sum_squares", "a", "out");
+  const float* pa = a.data();
+  float* po = out.data();
+  const int64_t n = a.numel();
+  run_on(a.device(), {a.storage}, {out.storage}, [=] { cpu::sum_squares(pa, n, po); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::sum_squares(pa, n, po);
+#endif
+         });
+}
+
+void adamw(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v, const Tensor& sumsq,
+           const AdamWConfig& c) {
+  require_tensor(params, "adamw", "params");
+  for (auto [t, name] : {std::pair{&grads, "grads"}, {&m, "m"}, {&v, "v"}}) {
+    require_tensor(*t, "adamw", name);
+    require_same_shape(params, *t, "adamw", "params", name);
+    require_same_device(params, *t, "adamw", "params", name);
+  }
+  require_tensor(sumsq, "adamw", "sumsq");
+  if (sumsq.numel() != 1) throw std::invalid_argument("adamw: sumsq must have one element, got " + shape_string(sumsq.shape));
+  require_same_device(params, sumsq, "adamw", "params", "sumsq");
+  if (!(c.lr >= 0) || !(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1) || !(c.eps > 0) ||
+      !(c.weight_decay >= 0) || c.step < 1 || !(c.max_norm >= 0))
+    throw std::invalid_argument("adamw: need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weightDecay >= 0, step >= 1, maxNorm >= 0");
+  float *pp = params.data(), *pm = m.data(), *pv = v.data();
+  const float *pg = grads.data(), *ps = sumsq.data();
+  const int64_t n = params.numel();
+  run_on(params.device(), {grads.storage, sumsq.storage}, {params.storage, m.storage, v.storage},
+         [=] { cpu::adamw(pp, pg, pm, pv, ps, n, c); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::adamw(pp, pg, pm, pv, ps, n, c);
+#endif
+         });
+}
+
+void ema_update(const Tensor& ema, const Tensor& params, float decay) {
+  require_tensor(ema, "ema", "ema");
+  require_tensor(params, "ema", "params");
+  require_same_shape(ema, params, "ema", "ema", "params");
+  require_same_device(ema, params, "ema", "ema", "params");
+  if (!(decay >= 0 && decay <= 1)) throw std::invalid_argument("ema: decay must be in [0, 1], got " + std::to_string(decay));
+  float* pe = ema.data();
+  const float* pp = params.data();
+  const int64_t n = ema.numel();
+  run_on(ema.device(), {params.storage}, {ema.storage}, [=] { cpu::ema_update(pe, pp, n, decay); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::ema_update(pe, pp, n, decay);
+#endif
+         });
+}
+
 void write_host(const Tensor& dst, std::vector<float> data) {
   require_tensor(dst, "write", "dst");
   if (static_cast<int64_t>(data.size()) != dst.numel())

@@ -113,6 +113,34 @@ void sum_js(Info info) {
   guarded(info.Env(), [&] { sum(TensorWrap::unwrap(info[0], "a"), TensorWrap::unwrap(info[1], "out")); });
 }
 
+void sum_squares_js(Info info) {
+  guarded(info.Env(), [&] { sum_squares(TensorWrap::unwrap(info[0], "a"), TensorWrap::unwrap(info[1], "out")); });
+}
+
+// adamw(params, grads, m, v, sumsq, {lr, beta1, beta2, eps, weightDecay, step, maxNorm})
+void adamw_js(Info info) {
+  guarded(info.Env(), [&] {
+    if (!info[5].IsObject()) throw std::invalid_argument("adamw: expected an options object");
+    auto o = info[5].As<Napi::Object>();
+    AdamWConfig c;
+    c.lr = float_arg(o.Get("lr"), "lr");
+    c.beta1 = float_arg(o.Get("beta1"), "beta1");
+    c.beta2 = float_arg(o.Get("beta2"), "beta2");
+    c.eps = float_arg(o.Get("eps"), "eps");
+    c.weight_decay = float_arg(o.Get("weightDecay"), "weightDecay");
+    c.step = static_cast<int64_t>(u64_arg(o.Get("step"), "step"));
+    c.max_norm = float_arg(o.Get("maxNorm"), "maxNorm");
+    adamw(TensorWrap::unwrap(info[0], "params"), TensorWrap::unwrap(info[1], "grads"), TensorWrap::unwrap(info[2], "m"),
+          TensorWrap::unwrap(info[3], "v"), TensorWrap::unwrap(info[4], "sumsq"), c);
+  });
+}
+
+void ema_js(Info info) {
+  guarded(info.Env(), [&] {
+    ema_update(TensorWrap::unwrap(info[0], "ema"), TensorWrap::unwrap(info[1], "params"), float_arg(info[2], "decay"));
+  });
+}
+
 void write_js(Info info) {
   guarded(info.Env(), [&] {
     const Tensor& dst = TensorWrap::unwrap(info[0], "dst");
@@ -236,6 +264,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("add", Napi::Function::New<add_js>(env, "add"));
   exports.Set("scale", Napi::Function::New<scale_js>(env, "scale"));
   exports.Set("sum", Napi::Function::New<sum_js>(env, "sum"));
+  exports.Set("sumSquares", Napi::Function::New<sum_squares_js>(env, "sumSquares"));
+  exports.Set("adamw", Napi::Function::New<adamw_js>(env, "adamw"));
+  exports.Set("emaUpdate", Napi::Function::New<ema_js>(env, "emaUpdate"));
   exports.Set("write", Napi::Function::New<write_js>(env, "write"));
   exports.Set("read", Napi::Function::New<read_js>(env, "read"));
   exports.Set("checkGuard", Napi::Function::New<check_guard_js>(env, "checkGuard"));

@@ -10,8 +10,9 @@ const report: { op: string; device: string; shape: string; nmse: number; maxAbs:
 
 async function runCase(c: GoldenCase, device: string): Promise<Float32Array> {
   const inputs = c.inputs(c.shape);
-  const handles = inputs.map((data) => {
-    const t = native.empty(device, c.shape);
+  const shapes = c.inputShapes?.(c.shape);
+  const handles = inputs.map((data, i) => {
+    const t = native.empty(device, shapes?.[i] ?? c.shape);
     native.write(t, data);
     return t;
   });

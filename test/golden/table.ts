@@ -14,12 +14,15 @@ export interface GoldenCase {
   /** Host inputs; never all zeros. */
   inputs(shape: number[]): Float32Array[];
   outShape?(shape: number[]): number[];
+  /** Shapes of the inputs when they differ from `shape`. */
+  inputShapes?(shape: number[]): number[][];
   /** Queues the op on native tensors, writing into the guarded `out`. */
   run(inputs: NativeTensor[], out: NativeTensor): void;
   /** The expected output, computed independently of the native code. */
   reference(inputs: Float32Array[], shape: number[]): Float64Array;
 }
 
+const ADAMW = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 7, maxNorm: 0.5 };
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const SEED = 0x243f6a8885a308d3n;
 const OFFSET = 12345n;
@@ -72,6 +75,62 @@ export const goldenTable: GoldenCase[] = [
   ...elementwise('copy', 1, ([a], out) => native.copy(a!, out), ([a]) => a!),
   ...elementwise('add', 2, ([a, b], out) => native.add(a!, b!, out), ([a, b]) => a! + b!),
   ...elementwise('scale', 1, ([a], out) => native.scale(a!, -1.7, out), ([a]) => Math.fround(-1.7) * a!),
+  ...shapes.map(
+    (shape): GoldenCase => ({
+      op: 'sum_squares',
+      shape,
+      nmse: 1e-6,
+      inputs: (s) => [testValues(numel(s), 404)],
+      outShape: () => [1],
+      run: ([a], out) => native.sumSquares(a!, out),
+      reference: ([a]) => Float64Array.of(a!.reduce((s, x) => s + x * x, 0)),
+    }),
+  ),
+  // AdamW: out starts as a copy of the parameters and is updated in place; m and v start non-zero
+  // (a later step), and clipping is active (maxNorm below the gradient norm).
+  ...shapes.map(
+    (shape): GoldenCase => ({
+      op: 'adamw',
+      shape,
+      nmse: 1e-7,
+      inputs: (s) => {
+        const n = numel(s);
+        const grads = testValues(n, 505);
+        const sumsq = Float32Array.of(grads.reduce((acc, g) => acc + g * g, 0));
+        return [testValues(n, 501), grads, testValues(n, 502).map((x) => 0.1 * x), testValues(n, 503).map((x) => 0.01 * Math.abs(x)), sumsq];
+      },
+      inputShapes: (s) => [s, s, s, s, [1]],
+      run: ([p, g, m, v, sumsq], out) => {
+        native.copy(p!, out);
+        native.adamw(out, g!, m!, v!, sumsq!, ADAMW);
+      },
+      reference: ([p, g, m, v, sumsq]) => {
+        const { lr, beta1, beta2, eps, weightDecay, step, maxNorm } = ADAMW;
+        const scale = Math.min(1, maxNorm / (Math.sqrt(sumsq![0]!) + 1e-6));
+        return Float64Array.from(p!, (pi, i) => {
+          const gi = g![i]! * scale;
+          const mi = beta1 * m![i]! + (1 - beta1) * gi;
+          const vi = beta2 * v![i]! + (1 - beta2) * gi * gi;
+          const mhat = mi / (1 - beta1 ** step);
+          const vhat = vi / (1 - beta2 ** step);
+          return pi * (1 - lr * weightDecay) - (lr * mhat) / (Math.sqrt(vhat) + eps);
+        });
+      },
+    }),
+  ),
+  ...shapes.map(
+    (shape): GoldenCase => ({
+      op: 'ema',
+      shape,
+      nmse: 1e-7,
+      inputs: (s) => [testValues(numel(s), 601), testValues(numel(s), 602)],
+      run: ([e, p], out) => {
+        native.copy(e!, out);
+        native.emaUpdate(out, p!, 0.95);
+      },
+      reference: ([e, p]) => Float64Array.from(e!, (ei, i) => Math.fround(0.95) * ei + (1 - Math.fround(0.95)) * p![i]!),
+    }),
+  ),
   ...shapes.map(
     (shape): GoldenCase => ({
       op: 'sum',

@@ -17,6 +17,9 @@ void copy(const float* src, float* dst, int64_t n);
 void add(const float* a, const float* b, float* out, int64_t n);
 void scale(const float* a, float s, float* out, int64_t n);
 void sum(const float* a, int64_t n, float* out);
+void sum_squares(const float* a, int64_t n, float* out);
+void adamw(float* params, const float* grads, float* m, float* v, const float* sumsq, int64_t n, const AdamWConfig& c);
+void ema_update(float* ema, const float* params, int64_t n, float decay);
 Allocator& allocator();
 DeviceInfo device_info();
 }  // namespace ks::cpu
@@ -31,6 +34,9 @@ void copy(const float* src, float* dst, int64_t n);
 void add(const float* a, const float* b, float* out, int64_t n);
 void scale(const float* a, float s, float* out, int64_t n);
 void sum(const float* a, int64_t n, float* out);
+void sum_squares(const float* a, int64_t n, float* out);
+void adamw(float* params, const float* grads, float* m, float* v, const float* sumsq, int64_t n, const AdamWConfig& c);
+void ema_update(float* ema, const float* params, int64_t n, float decay);
 
 CudaStatus status();
 std::vector<DeviceInfo> devices();

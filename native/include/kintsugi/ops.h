@@ -24,6 +24,22 @@ void add(const Tensor& a, const Tensor& b, const Tensor& out);
 void scale(const Tensor& a, float s, const Tensor& out);
 void sum(const Tensor& a, const Tensor& out);                // out has one element
 
+// Sum of squares of all elements into a one-element out (the squared global gradient norm).
+void sum_squares(const Tensor& a, const Tensor& out);
+
+struct AdamWConfig {
+  float lr = 1e-4f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
+  int64_t step = 1;          // 1-based, for the bias corrections
+  float max_norm = 0.0f;     // > 0: scale gradients by min(1, max_norm / (norm + 1e-6))
+};
+// One AdamW step (PyTorch's formulation: decoupled weight decay, bias-corrected moments) over flat
+// arrays. sumsq is the one-element tensor from sum_squares(grads), read on the device when clipping,
+// so clipping needs no host synchronisation.
+void adamw(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v, const Tensor& sumsq,
+           const AdamWConfig& config);
+// ema = decay * ema + (1 - decay) * params.
+void ema_update(const Tensor& ema, const Tensor& params, float decay);
+
 // Host transfer. `write_host` takes ownership of the data; `read_host` calls back on a worker thread.
 void write_host(const Tensor& dst, std::vector<float> data);
 void read_host(const Tensor& src, std::function<void(std::vector<float>&&, const std::string* error)> done);

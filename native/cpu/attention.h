@@ -5,14 +5,20 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 #include "parallel.h"
 
 namespace ks::cpu {
 
+// The float path (attention.cpp): the products as GEMMs.
+void attention_forward_f32(const float* qkv, float* a, float* o, int64_t n, int64_t c, int64_t p);
+void attention_backward_f32(const float* qkv, const float* a, const float* go, float* gqkv, int64_t n, int64_t c, int64_t p);
+
 // a: [n, p, p] attention weights (row i: query i over keys j), kept for backward; o: [n, c, p].
 template <class T>
 void attention_forward(const T* qkv, T* a, T* o, int64_t n, int64_t c, int64_t p) {
+  if constexpr (std::is_same_v<T, float>) return attention_forward_f32(qkv, a, o, n, c, p);
   const double scale = 1.0 / std::sqrt(static_cast<double>(c));
   parallel_for(n * p, 1, [&](int64_t lo, int64_t hi) {
     std::vector<double> row(static_cast<size_t>(p));
@@ -51,6 +57,7 @@ void attention_forward(const T* qkv, T* a, T* o, int64_t n, int64_t c, int64_t p
 // gqkv = dL/dqkv (overwritten) from go = dL/do.
 template <class T>
 void attention_backward(const T* qkv, const T* a, const T* go, T* gqkv, int64_t n, int64_t c, int64_t p) {
+  if constexpr (std::is_same_v<T, float>) return attention_backward_f32(qkv, a, go, gqkv, n, c, p);
   const double scale = 1.0 / std::sqrt(static_cast<double>(c));
   parallel_for(n, 1, [&](int64_t lo, int64_t hi) {
     std::vector<double> gs(static_cast<size_t>(p * p));

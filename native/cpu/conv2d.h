@@ -5,27 +5,24 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
+#include "kintsugi/nn_shapes.h"
 #include "parallel.h"
 
 namespace ks::cpu {
 
-struct Conv2dShape {
-  int64_t n, cin, h, w, cout;
-  int k, stride;
-  int64_t ho() const { return (h + 2 * (k / 2) - k) / stride + 1; }
-  int64_t wo() const { return (w + 2 * (k / 2) - k) / stride + 1; }
-  // Output columns [first, last) whose input column ox * stride + kw - pad lies inside [0, w).
-  int64_t first_col(int kw) const { return std::max<int64_t>(0, ceil_div(k / 2 - kw, stride)); }
-  int64_t last_col(int kw) const { return std::min<int64_t>(wo(), floor_div(w - 1 + k / 2 - kw, stride) + 1); }
+using ks::Conv2dShape;
 
-  static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-  static int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
-};
+// The float path (conv2d.cpp): im2col + GEMM.
+void conv2d_forward_f32(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s);
+void conv2d_backward_f32(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
+                         const Conv2dShape& s);
 
 // y[n, co] = b[co] + sum_ci w[co, ci] * x[n, ci] (shifted); y is overwritten.
 template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
+  if constexpr (std::is_same_v<T, float>) return conv2d_forward_f32(x, w, b, y, s);
   const int64_t ho = s.ho(), wo = s.wo(), pad = s.k / 2;
   parallel_for(s.n * s.cout, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t job = lo; job < hi; ++job) {
@@ -61,6 +58,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
 // writes gx = dL/dx when gx is not null (overwritten, not accumulated).
 template <class T>
 void conv2d_backward(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s) {
+  if constexpr (std::is_same_v<T, float>) return conv2d_backward_f32(x, w, gy, gx, gw, gb, s);
   const int64_t ho = s.ho(), wo = s.wo(), pad = s.k / 2;
   if (gb) {
     for (int64_t co = 0; co < s.cout; ++co) {

@@ -3,16 +3,12 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include "kintsugi/nn_shapes.h"
 #include "parallel.h"
 
 namespace ks::cpu {
 
-struct GroupNormShape {
-  int64_t n, c, hw;
-  int groups;
-  double eps = 1e-5;
-  int64_t group_size() const { return c / groups * hw; }
-};
+using ks::GroupNormShape;
 
 // mean, rstd: [n * groups]. Statistics accumulate in double whatever T is.
 template <class T>

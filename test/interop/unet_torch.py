@@ -332,15 +332,21 @@ def write_safetensors(path, tensors, metadata=None):
             fh.write(b)
 
 
+# Training state that a kintsugi checkpoint may carry beside the model weights: not part of the state_dict.
+IGNORED_PREFIXES = ('ema.', 'optim.')
+
+
 def load_checkpoint(path):
     """Read a kintsugi checkpoint; build the UNet from metadata["kintsugi.config"]; load_state_dict(strict=True).
-    Returns (model (float32), metadata dict). Tensors with the 'ema.' prefix, if present, are ignored here."""
+    Returns (model (float32), metadata dict). Tensors with the 'ema.' prefix (EMA weights) or the 'optim.'
+    prefix (optimizer moments), if present, are ignored here."""
     tensors, meta = read_safetensors(path)
     if 'kintsugi.config' not in meta:
         raise ValueError('%s: __metadata__ lacks "kintsugi.config"' % path)
     cfg = json.loads(meta['kintsugi.config'])
     model = UNet(cfg)
-    sd = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in tensors.items() if not k.startswith('ema.')}
+    sd = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in tensors.items()
+          if not k.startswith(IGNORED_PREFIXES)}
     model.load_state_dict(sd, strict=True)
     return model, meta
 

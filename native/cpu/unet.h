@@ -1,51 +1,79 @@
-// The UNet on the CPU reference ops: forward keeps a tape of what backward needs; backward adds the
-// parameter gradients into a flat gradient array (so several forward/backward pairs accumulate into
-// one step) and returns the gradient with respect to the input. Templated on the scalar: float for
-// use, double for gradient checks.
+// The UNet on the CPU: the shared graph (core/unet_graph.h) over std::vector buffers and the reference
+// ops. Float for use, double for gradient checks and the PyTorch fixtures.
 #pragma once
+#include <algorithm>
 #include <cstdint>
-#include <memory>
 #include <vector>
-#include "kintsugi/unet.h"
+#include "../core/unet_graph.h"
+#include "attention.h"
+#include "conv2d.h"
+#include "groupnorm.h"
+#include "linear.h"
+#include "silu.h"
+#include "time_embedding.h"
+#include "upsample.h"
 
 namespace ks::cpu {
 
 template <class T>
-class UNetCpu {
- public:
+struct CpuOps {
+  using Scalar = T;
+  using Buffer = std::vector<T>;
 
-  // What one forward pass keeps for its backward pass.
-  struct Tape {
-    int64_t n = 0;
-    std::vector<T> x;                          // the input
-    std::vector<T> emb, l1, temb, st;          // time path: embedding, linear1, linear2 output, silu(temb)
-    std::vector<T> h0;                         // conv_in output
-    struct Stage {
-      std::vector<T> in;                       // the stage's input (after the concat on the up path)
-      std::vector<T> u1, a1, h, u2, a2;        // ResBlock: norm1, silu, conv1 + time, norm2, silu
-      std::vector<T> mean1, rstd1, mean2, rstd2;
-      std::vector<T> qkv, attn, o;             // Attention (u1/mean1/rstd1 hold its norm)
-      std::vector<T> up;                       // Upsample: the upsampled input of its conv
-      std::vector<T> pushed;                   // down path: the output, kept as a skip for the up path
-    };
-    std::vector<Stage> stages;
-    std::vector<T> hout, uout, aout, mout, rout;  // output head: input, norm, silu, norm statistics
-  };
+  static Buffer alloc(int64_t n) { return Buffer(static_cast<size_t>(n)); }
+  static T* ptr(Buffer& b) { return b.data(); }
+  static const T* ptr(const Buffer& b) { return b.data(); }
 
-  explicit UNetCpu(const UNetConfig& config);
-  ~UNetCpu();
-  const UNetPlan& plan() const { return plan_; }
+  static void copy(const T* src, T* dst, int64_t n) { std::copy_n(src, n, dst); }
+  static void fill_zero(T* a, int64_t n) { std::fill_n(a, n, T(0)); }
+  static void add_inplace(T* a, const T* b, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) a[i] += b[i];
+  }
+  static void add_channel_bias(T* x, const T* bias, int64_t n, int64_t c, int64_t hw) {
+    for (int64_t i = 0; i < n * c; ++i)
+      for (int64_t p = 0; p < hw; ++p) x[i * hw + p] += bias[i];
+  }
+  static void channel_sums(const T* x, T* out, int64_t n, int64_t c, int64_t hw) {
+    for (int64_t i = 0; i < n * c; ++i) {
+      T acc = 0;
+      for (int64_t p = 0; p < hw; ++p) acc += x[i * hw + p];
+      out[i] = acc;
+    }
+  }
+  static void concat_channels(const T* a, const T* b, T* out, int64_t n, int64_t ca, int64_t cb, int64_t hw) {
+    for (int64_t i = 0; i < n; ++i) {
+      std::copy_n(a + i * ca * hw, ca * hw, out + i * (ca + cb) * hw);
+      std::copy_n(b + i * cb * hw, cb * hw, out + i * (ca + cb) * hw + ca * hw);
+    }
+  }
+  static void split_channels(const T* in, T* a, T* b, int64_t n, int64_t ca, int64_t cb, int64_t hw) {
+    for (int64_t i = 0; i < n; ++i) {
+      std::copy_n(in + i * (ca + cb) * hw, ca * hw, a + i * ca * hw);
+      std::copy_n(in + i * (ca + cb) * hw + ca * hw, cb * hw, b + i * cb * hw);
+    }
+  }
 
-  // x: [n, inChannels, r, r]; t: [n]; out: [n, outChannels, r, r].
-  std::unique_ptr<Tape> forward(const T* params, const T* x, const T* t, int64_t n, T* out) const;
-  // grads += dL/dparams for dL/dout = gout; gx (if not null) = dL/dx.
-  void backward(const T* params, const Tape& tape, const T* gout, T* grads, T* gx) const;
-
- private:
-  UNetPlan plan_;
+  static constexpr auto conv2d_forward = cpu::conv2d_forward<T>;
+  static constexpr auto conv2d_backward = cpu::conv2d_backward<T>;
+  static constexpr auto groupnorm_forward = cpu::groupnorm_forward<T>;
+  static constexpr auto groupnorm_backward = cpu::groupnorm_backward<T>;
+  static constexpr auto silu_forward = cpu::silu_forward<T>;
+  static constexpr auto silu_backward = cpu::silu_backward<T>;
+  static constexpr auto linear_forward = cpu::linear_forward<T>;
+  static constexpr auto linear_backward = cpu::linear_backward<T>;
+  static constexpr auto time_embedding = cpu::time_embedding<T>;
+  static constexpr auto attention_forward = cpu::attention_forward<T>;
+  static constexpr auto attention_backward = cpu::attention_backward<T>;
+  static constexpr auto upsample2_forward = cpu::upsample2_forward<T>;
+  static constexpr auto upsample2_backward = cpu::upsample2_backward<T>;
 };
 
-extern template class UNetCpu<float>;
-extern template class UNetCpu<double>;
+template <class T>
+using UNetCpu = UNetGraph<CpuOps<T>>;
 
 }  // namespace ks::cpu
+
+namespace ks {
+extern template class UNetGraph<cpu::CpuOps<float>>;
+extern template class UNetGraph<cpu::CpuOps<double>>;
+}  // namespace ks

@@ -1,0 +1,293 @@
+// The UNet's forward and backward passes, written once over a backend `Ops` that supplies buffers
+// and the ops (cpu/unet.cpp: std::vector and the reference ops, float or double; cuda/unet.cu: device
+// buffers and kernels). Forward keeps a tape of what backward needs; backward adds the parameter
+// gradients into a flat gradient array, so several forward/backward pairs accumulate into one step.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+#include "kintsugi/nn_shapes.h"
+#include "kintsugi/unet.h"
+
+namespace ks {
+
+template <class Ops>
+class UNetGraph {
+ public:
+  using T = typename Ops::Scalar;
+  using Buf = typename Ops::Buffer;
+
+  struct Tape {
+    int64_t n = 0;
+    Buf x;                         // the input
+    Buf emb, l1, temb, st;         // time path: embedding, linear1, linear2 output, silu(temb)
+    Buf h0;                        // conv_in output (a skip)
+    struct Stage {
+      Buf in;                      // the stage's input (after the concat on the up path)
+      Buf u1, a1, h, u2, a2;       // ResBlock: norm1, silu, conv1 + time, norm2, silu (Attention: u1 = norm)
+      Buf mean1, rstd1, mean2, rstd2;
+      Buf qkv, attn, o;            // Attention
+      Buf up;                      // Upsample: the upsampled input of its conv
+      Buf pushed;                  // down path: the output, kept as a skip for the up path
+    };
+    std::vector<Stage> stages;
+    Buf hout, uout, aout, mout, rout;  // output head
+  };
+
+  explicit UNetGraph(const UNetConfig& config) : plan_(unet_plan(config)) {}
+  const UNetPlan& plan() const { return plan_; }
+
+  // x: [n, inChannels, r, r]; t: [n]; out: [n, outChannels, r, r] (all in the backend's memory).
+  std::unique_ptr<Tape> forward(const T* P, const T* x, const T* t, int64_t n, T* out) const;
+  // G += dL/dparams for dL/dout = gout; gx (if not null) = dL/dx.
+  void backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx) const;
+
+ private:
+  using Conv = UNetPlan::Conv;
+  using Norm = UNetPlan::Norm;
+
+  static void conv_fwd(const T* P, const Conv& c, const T* x, T* y, int64_t n, int64_t size) {
+    Ops::conv2d_forward(x, P + c.w, P + c.b, y, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride});
+  }
+  static void conv_bwd(const T* P, const Conv& c, const T* x, const T* gy, T* gx, T* G, int64_t n, int64_t size) {
+    Ops::conv2d_backward(x, P + c.w, gy, gx, G + c.w, G + c.b, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride});
+  }
+  static void norm_fwd(const T* P, const Norm& m, const T* x, Buf& y, Buf& mean, Buf& rstd, int64_t n, int64_t hw) {
+    y = Ops::alloc(n * m.c * hw);
+    mean = Ops::alloc(n * m.groups);
+    rstd = Ops::alloc(n * m.groups);
+    Ops::groupnorm_forward(x, P + m.w, P + m.b, Ops::ptr(y), Ops::ptr(mean), Ops::ptr(rstd), GroupNormShape{n, m.c, hw, m.groups});
+  }
+  static void norm_bwd(const T* P, const Norm& m, const T* x, const Buf& mean, const Buf& rstd, const T* gy, T* gx, T* G,
+                       int64_t n, int64_t hw) {
+    Ops::groupnorm_backward(x, P + m.w, Ops::ptr(mean), Ops::ptr(rstd), gy, gx, G + m.w, G + m.b, GroupNormShape{n, m.c, hw, m.groups});
+  }
+  static Buf silu_of(const Buf& x, int64_t count) {
+    Buf y = Ops::alloc(count);
+    Ops::silu_forward(Ops::ptr(x), Ops::ptr(y), count);
+    return y;
+  }
+  static Buf copy_of(const T* x, int64_t count) {
+    Buf y = Ops::alloc(count);
+    Ops::copy(x, Ops::ptr(y), count);
+    return y;
+  }
+
+  UNetPlan plan_;
+};
+
+template <class Ops>
+auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* out) const -> std::unique_ptr<Tape> {
+  const UNetConfig& cfg = plan_.config;
+  const int64_t C = cfg.channels, TC = 4 * C, R = cfg.resolution;
+  auto tape = std::make_unique<Tape>();
+  tape->n = n;
+  tape->x = copy_of(x, n * cfg.in_channels * R * R);
+
+  // Time path: emb -> linear1 -> silu -> linear2 = temb; each ResBlock projects silu(temb).
+  tape->emb = Ops::alloc(n * C);
+  Ops::time_embedding(t, Ops::ptr(tape->emb), n, C);
+  tape->l1 = Ops::alloc(n * TC);
+  Ops::linear_forward(Ops::ptr(tape->emb), P + plan_.time1.w, P + plan_.time1.b, Ops::ptr(tape->l1), n, C, TC);
+  Buf s1 = silu_of(tape->l1, n * TC);
+  tape->temb = Ops::alloc(n * TC);
+  Ops::linear_forward(Ops::ptr(s1), P + plan_.time2.w, P + plan_.time2.b, Ops::ptr(tape->temb), n, TC, TC);
+  tape->st = silu_of(tape->temb, n * TC);
+
+  tape->h0 = Ops::alloc(n * C * R * R);
+  conv_fwd(P, plan_.conv_in, x, Ops::ptr(tape->h0), n, R);
+  std::vector<const Buf*> skips{&tape->h0};
+  Buf h = copy_of(Ops::ptr(tape->h0), n * C * R * R);
+  tape->stages.resize(plan_.stages.size());
+
+  for (size_t si = 0; si < plan_.stages.size(); ++si) {
+    const UNetPlan::Stage& st = plan_.stages[si];
+    auto& s = tape->stages[si];
+    const int64_t size = st.size, hw = size * size;
+    if (st.concat_before) {
+      const Buf& skip = *skips.back();
+      skips.pop_back();
+      s.in = Ops::alloc(n * st.cin * hw);
+      Ops::concat_channels(Ops::ptr(h), Ops::ptr(skip), Ops::ptr(s.in), n, st.cin - st.skip_c, st.skip_c, hw);
+    } else {
+      s.in = std::move(h);
+    }
+    const T* in = Ops::ptr(s.in);
+    switch (st.kind) {
+      case UNetPlan::Kind::Res: {
+        const auto& r = plan_.res[static_cast<size_t>(st.index)];
+        norm_fwd(P, r.norm1, in, s.u1, s.mean1, s.rstd1, n, hw);
+        s.a1 = silu_of(s.u1, n * st.cin * hw);
+        s.h = Ops::alloc(n * st.cout * hw);
+        conv_fwd(P, r.conv1, Ops::ptr(s.a1), Ops::ptr(s.h), n, size);
+        Buf tp = Ops::alloc(n * st.cout);
+        Ops::linear_forward(Ops::ptr(tape->st), P + r.time.w, P + r.time.b, Ops::ptr(tp), n, TC, st.cout);
+        Ops::add_channel_bias(Ops::ptr(s.h), Ops::ptr(tp), n, st.cout, hw);
+        norm_fwd(P, r.norm2, Ops::ptr(s.h), s.u2, s.mean2, s.rstd2, n, hw);
+        s.a2 = silu_of(s.u2, n * st.cout * hw);
+        h = Ops::alloc(n * st.cout * hw);
+        conv_fwd(P, r.conv2, Ops::ptr(s.a2), Ops::ptr(h), n, size);
+        if (r.has_skip) {
+          Buf sk = Ops::alloc(n * st.cout * hw);
+          conv_fwd(P, r.skip, in, Ops::ptr(sk), n, size);
+          Ops::add_inplace(Ops::ptr(h), Ops::ptr(sk), n * st.cout * hw);
+        } else {
+          Ops::add_inplace(Ops::ptr(h), in, n * st.cout * hw);
+        }
+        break;
+      }
+      case UNetPlan::Kind::Attn: {
+        const auto& a = plan_.attn[static_cast<size_t>(st.index)];
+        norm_fwd(P, a.norm, in, s.u1, s.mean1, s.rstd1, n, hw);
+        s.qkv = Ops::alloc(n * 3 * a.c * hw);
+        conv_fwd(P, a.qkv, Ops::ptr(s.u1), Ops::ptr(s.qkv), n, size);
+        s.attn = Ops::alloc(n * hw * hw);
+        s.o = Ops::alloc(n * a.c * hw);
+        Ops::attention_forward(Ops::ptr(s.qkv), Ops::ptr(s.attn), Ops::ptr(s.o), n, a.c, hw);
+        h = Ops::alloc(n * a.c * hw);
+        conv_fwd(P, a.proj, Ops::ptr(s.o), Ops::ptr(h), n, size);
+        Ops::add_inplace(Ops::ptr(h), in, n * a.c * hw);
+        break;
+      }
+      case UNetPlan::Kind::Down: {
+        const auto& c = plan_.resample[static_cast<size_t>(st.index)];
+        h = Ops::alloc(n * c.cout * hw / 4);
+        conv_fwd(P, c, in, Ops::ptr(h), n, size);
+        break;
+      }
+      case UNetPlan::Kind::Up: {
+        const auto& c = plan_.resample[static_cast<size_t>(st.index)];
+        s.up = Ops::alloc(n * c.cin * hw * 4);
+        Ops::upsample2_forward(in, Ops::ptr(s.up), n * c.cin, size, size);
+        h = Ops::alloc(n * c.cout * hw * 4);
+        conv_fwd(P, c, Ops::ptr(s.up), Ops::ptr(h), n, 2 * size);
+        break;
+      }
+    }
+    if (st.push_after) {
+      const int64_t count = st.kind == UNetPlan::Kind::Down ? n * st.cout * hw / 4 : n * st.cout * hw;
+      s.pushed = copy_of(Ops::ptr(h), count);
+      skips.push_back(&s.pushed);
+    }
+  }
+
+  // Output head: out.conv(silu(out.norm(h))).
+  const int64_t hw = R * R, cf = plan_.out_norm.c;
+  tape->hout = std::move(h);
+  norm_fwd(P, plan_.out_norm, Ops::ptr(tape->hout), tape->uout, tape->mout, tape->rout, n, hw);
+  tape->aout = silu_of(tape->uout, n * cf * hw);
+  conv_fwd(P, plan_.out_conv, Ops::ptr(tape->aout), out, n, R);
+  return tape;
+}
+
+template <class Ops>
+void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx) const {
+  const UNetConfig& cfg = plan_.config;
+  const int64_t n = tape.n, C = cfg.channels, TC = 4 * C, R = cfg.resolution, HW = R * R;
+  Buf g_st = Ops::alloc(n * TC);  // dL/d silu(temb), summed over every ResBlock
+  Ops::fill_zero(Ops::ptr(g_st), n * TC);
+
+  // Output head.
+  const int64_t cf = plan_.out_norm.c;
+  Buf g = Ops::alloc(n * cf * HW);
+  conv_bwd(P, plan_.out_conv, Ops::ptr(tape.aout), gout, Ops::ptr(g), G, n, R);
+  Ops::silu_backward(Ops::ptr(tape.uout), Ops::ptr(g), Ops::ptr(g), n * cf * HW);
+  Buf gh = Ops::alloc(n * cf * HW);
+  norm_bwd(P, plan_.out_norm, Ops::ptr(tape.hout), tape.mout, tape.rout, Ops::ptr(g), Ops::ptr(gh), G, n, HW);
+  g = std::move(gh);
+  int64_t gcount = n * cf * HW;  // elements of g
+
+  std::vector<std::pair<Buf, int64_t>> gskips;  // gradients of the skips, in the order the up path popped them
+  for (size_t si = plan_.stages.size(); si-- > 0;) {
+    const UNetPlan::Stage& st = plan_.stages[si];
+    const auto& s = tape.stages[si];
+    const int64_t size = st.size, hw = size * size;
+    if (st.push_after) {
+      Ops::add_inplace(Ops::ptr(g), Ops::ptr(gskips.back().first), gcount);
+      gskips.pop_back();
+    }
+    const T* in = Ops::ptr(s.in);
+    Buf gin = Ops::alloc(n * st.cin * hw);
+    switch (st.kind) {
+      case UNetPlan::Kind::Res: {
+        const auto& r = plan_.res[static_cast<size_t>(st.index)];
+        if (r.has_skip)
+          conv_bwd(P, r.skip, in, Ops::ptr(g), Ops::ptr(gin), G, n, size);
+        else
+          Ops::copy(Ops::ptr(g), Ops::ptr(gin), n * st.cin * hw);
+        // conv2 <- silu <- norm2
+        Buf ga = Ops::alloc(n * st.cout * hw);
+        conv_bwd(P, r.conv2, Ops::ptr(s.a2), Ops::ptr(g), Ops::ptr(ga), G, n, size);
+        Ops::silu_backward(Ops::ptr(s.u2), Ops::ptr(ga), Ops::ptr(ga), n * st.cout * hw);
+        Buf gh1 = Ops::alloc(n * st.cout * hw);
+        norm_bwd(P, r.norm2, Ops::ptr(s.h), s.mean2, s.rstd2, Ops::ptr(ga), Ops::ptr(gh1), G, n, hw);
+        // time projection: dL/dtp[b, c] = sum over pixels
+        Buf gtp = Ops::alloc(n * st.cout);
+        Ops::channel_sums(Ops::ptr(gh1), Ops::ptr(gtp), n, st.cout, hw);
+        Buf gst = Ops::alloc(n * TC);
+        Ops::linear_backward(Ops::ptr(tape.st), P + r.time.w, Ops::ptr(gtp), Ops::ptr(gst), G + r.time.w, G + r.time.b, n, TC, st.cout);
+        Ops::add_inplace(Ops::ptr(g_st), Ops::ptr(gst), n * TC);
+        // conv1 <- silu <- norm1
+        Buf ga1 = Ops::alloc(n * st.cin * hw);
+        conv_bwd(P, r.conv1, Ops::ptr(s.a1), Ops::ptr(gh1), Ops::ptr(ga1), G, n, size);
+        Ops::silu_backward(Ops::ptr(s.u1), Ops::ptr(ga1), Ops::ptr(ga1), n * st.cin * hw);
+        Buf gx1 = Ops::alloc(n * st.cin * hw);
+        norm_bwd(P, r.norm1, in, s.mean1, s.rstd1, Ops::ptr(ga1), Ops::ptr(gx1), G, n, hw);
+        Ops::add_inplace(Ops::ptr(gin), Ops::ptr(gx1), n * st.cin * hw);
+        break;
+      }
+      case UNetPlan::Kind::Attn: {
+        const auto& a = plan_.attn[static_cast<size_t>(st.index)];
+        Buf go = Ops::alloc(n * a.c * hw);
+        conv_bwd(P, a.proj, Ops::ptr(s.o), Ops::ptr(g), Ops::ptr(go), G, n, size);
+        Buf gqkv = Ops::alloc(n * 3 * a.c * hw);
+        Ops::attention_backward(Ops::ptr(s.qkv), Ops::ptr(s.attn), Ops::ptr(go), Ops::ptr(gqkv), n, a.c, hw);
+        Buf gu = Ops::alloc(n * a.c * hw);
+        conv_bwd(P, a.qkv, Ops::ptr(s.u1), Ops::ptr(gqkv), Ops::ptr(gu), G, n, size);
+        norm_bwd(P, a.norm, in, s.mean1, s.rstd1, Ops::ptr(gu), Ops::ptr(gin), G, n, hw);
+        Ops::add_inplace(Ops::ptr(gin), Ops::ptr(g), n * a.c * hw);  // the residual
+        break;
+      }
+      case UNetPlan::Kind::Down:
+        conv_bwd(P, plan_.resample[static_cast<size_t>(st.index)], in, Ops::ptr(g), Ops::ptr(gin), G, n, size);
+        break;
+      case UNetPlan::Kind::Up: {
+        const auto& c = plan_.resample[static_cast<size_t>(st.index)];
+        Buf gup = Ops::alloc(n * c.cin * hw * 4);
+        conv_bwd(P, c, Ops::ptr(s.up), Ops::ptr(g), Ops::ptr(gup), G, n, 2 * size);
+        Ops::upsample2_backward(Ops::ptr(gup), Ops::ptr(gin), n * c.cin, size, size);
+        break;
+      }
+    }
+    if (st.concat_before) {
+      // Split the input gradient: current activation first, then the skip.
+      const int64_t cskip = st.skip_c, c1 = st.cin - cskip;
+      Buf gcur = Ops::alloc(n * c1 * hw), gskip = Ops::alloc(n * cskip * hw);
+      Ops::split_channels(Ops::ptr(gin), Ops::ptr(gcur), Ops::ptr(gskip), n, c1, cskip, hw);
+      gskips.emplace_back(std::move(gskip), n * cskip * hw);
+      g = std::move(gcur);
+      gcount = n * c1 * hw;
+    } else {
+      g = std::move(gin);
+      gcount = n * st.cin * hw;
+    }
+  }
+
+  // conv_in pushed its output first: its skip gradient is the last one left.
+  Ops::add_inplace(Ops::ptr(g), Ops::ptr(gskips.back().first), gcount);
+  gskips.pop_back();
+  conv_bwd(P, plan_.conv_in, Ops::ptr(tape.x), Ops::ptr(g), gx, G, n, R);
+
+  // Time path: silu(temb) <- linear2 <- silu <- linear1 (no gradient flows to t).
+  Buf gtemb = Ops::alloc(n * TC);
+  Ops::silu_backward(Ops::ptr(tape.temb), Ops::ptr(g_st), Ops::ptr(gtemb), n * TC);
+  Buf s1 = silu_of(tape.l1, n * TC);
+  Buf gs1 = Ops::alloc(n * TC);
+  Ops::linear_backward(Ops::ptr(s1), P + plan_.time2.w, Ops::ptr(gtemb), Ops::ptr(gs1), G + plan_.time2.w, G + plan_.time2.b, n, TC, TC);
+  Ops::silu_backward(Ops::ptr(tape.l1), Ops::ptr(gs1), Ops::ptr(gs1), n * TC);
+  Ops::linear_backward(Ops::ptr(tape.emb), P + plan_.time1.w, Ops::ptr(gs1), static_cast<T*>(nullptr), G + plan_.time1.w,
+                       G + plan_.time1.b, n, C, TC);
+}
+
+}  // namespace ks

@@ -13,3 +13,5 @@ export { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors
 export type { SafetensorsDtype, SafetensorsEntry, SafetensorsFile } from './safetensors.ts';
 export { AdamW, EMA } from './optim.ts';
 export type { AdamWOptions, AdamWState, Parameters } from './optim.ts';
+export { CHECKPOINT_FORMAT, loadUNet, readCheckpoint, resumeTraining, saveCheckpoint } from './checkpoint.ts';
+export type { Checkpoint, CheckpointOptimizerState, Prediction, SaveOptions } from './checkpoint.ts';

@@ -95,10 +95,12 @@ export interface NativeAddon {
   tasksPending(): number;
   unetLayout(config: NativeUNetConfig | string): { params: NativeParamInfo[]; paramCount: number };
   unetInit(config: NativeUNetConfig | string, seed: U64, out: NativeTensor): void;
-  unetCreate(config: NativeUNetConfig | string): NativeUNet;
+  unetCreate(config: NativeUNetConfig | string, device: string): NativeUNet;
   unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor): NativeTape;
   unetBackward(net: NativeUNet, params: NativeTensor, tape: NativeTape, gout: NativeTensor, grads: NativeTensor, gx: NativeTensor | null): void;
   unetReleaseTape(tape: NativeTape): void;
+  /** One network op on the device of its tensors (outputs may be null where optional). */
+  nnOp(op: string, attrs: Record<string, number>, inputs: NativeTensor[], outputs: (NativeTensor | null)[]): void;
   /** The double-precision CPU reference of one op, forward and backward (tests). */
   referenceOp(op: string, args: Record<string, number | Float64Array>): Promise<Record<string, Float64Array>>;
   /** The double-precision CPU reference UNet, forward and backward (tests). */

@@ -38,7 +38,12 @@ export type ParamInfo = NativeParamInfo;
 
 export function resolveConfig(config: UNetConfig | UNetPreset): Required<UNetConfig> {
   const c = typeof config === 'string' ? presets[config] : config;
-  if (c === undefined) throw new TypeError(`config: expected a preset ("tiny16", "fmnist32", "cifar32") or an object, got "${String(config)}"`);
+  if (c === undefined || c === null || typeof c !== 'object')
+    throw new TypeError(`config: expected a preset ("tiny16", "fmnist32", "cifar32") or an object, got ${JSON.stringify(config)}`);
+  for (const key of ['mult', 'attnResolutions'] as const)
+    if (c[key] !== undefined && !Array.isArray(c[key])) throw new TypeError(`unet config: ${key} must be an array of integers, got ${JSON.stringify(c[key])}`);
+  if (c.mult === undefined) throw new TypeError('unet config: mult is required');
+  if (c.zeroInit !== undefined && typeof c.zeroInit !== 'boolean') throw new TypeError(`unet config: zeroInit must be a boolean, got ${JSON.stringify(c.zeroInit)}`);
   const full: Required<UNetConfig> = {
     inChannels: c.inChannels,
     outChannels: c.outChannels ?? c.inChannels,
@@ -50,6 +55,9 @@ export function resolveConfig(config: UNetConfig | UNetPreset): Required<UNetCon
     zeroInit: c.zeroInit ?? true,
   };
   native.unetLayout(full as NativeUNetConfig); // validates, with errors naming the field
+  const sizes = full.mult.map((_, level) => full.resolution >> level);
+  for (const r of full.attnResolutions)
+    if (!sizes.includes(r)) throw new TypeError(`unet config: attnResolutions entry ${r} matches no level (sizes ${sizes.join(', ')})`);
   return full;
 }
 
@@ -93,7 +101,7 @@ export class UNet implements Disposable {
     const { params, paramCount } = native.unetLayout(this.config as NativeUNetConfig);
     this.layout = Object.freeze(params);
     this.paramCount = paramCount;
-    this.#net = native.unetCreate(this.config as NativeUNetConfig);
+    this.#net = native.unetCreate(this.config as NativeUNetConfig, this.device);
     const init = empty([paramCount], { device: 'cpu' });
     native.unetInit(this.config as NativeUNetConfig, options.seed ?? 0, init.handle());
     this.params = this.device === 'cpu' ? init : init.to(this.device);

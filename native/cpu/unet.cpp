@@ -1,7 +1,52 @@
 // Instantiates the UNet graph for the CPU backend (float and double).
 #include "unet.h"
 
+#include <stdexcept>
+#include "kintsugi/unet_engine.h"
+
 namespace ks {
 template class UNetGraph<cpu::CpuOps<float>>;
 template class UNetGraph<cpu::CpuOps<double>>;
+}  // namespace ks
+
+namespace ks {
+namespace cpu {
+std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config);
+}  // namespace cpu
+#if KS_WITH_CUDA
+namespace cuda {
+std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config);
+}  // namespace cuda
+#endif
+
+namespace cpu {
+namespace {
+class CpuEngine final : public UNetEngine {
+ public:
+  explicit CpuEngine(const UNetConfig& config) : net_(config) {}
+  std::shared_ptr<void> forward(const float* P, const float* x, const float* t, int64_t n, float* out) override {
+    return std::shared_ptr<UNetCpu<float>::Tape>(net_.forward(P, x, t, n, out));
+  }
+  void backward(const float* P, const void* tape, const float* gout, float* G, float* gx) override {
+    net_.backward(P, *static_cast<const UNetCpu<float>::Tape*>(tape), gout, G, gx);
+  }
+  int64_t tape_batch(const void* tape) const override { return static_cast<const UNetCpu<float>::Tape*>(tape)->n; }
+
+ private:
+  UNetCpu<float> net_;
+};
+}  // namespace
+
+std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config) { return std::make_unique<CpuEngine>(config); }
+}  // namespace cpu
+
+std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config, const Device& device) {
+  if (!device.is_cuda()) return cpu::make_unet_engine(config);
+#if KS_WITH_CUDA
+  return cuda::make_unet_engine(config);
+#else
+  throw std::invalid_argument("unet: this binary has no CUDA backend");
+#endif
+}
+
 }  // namespace ks

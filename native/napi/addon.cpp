@@ -8,6 +8,7 @@
 #include "kintsugi/backend.h"
 #include "kintsugi/ops.h"
 #include "kintsugi/queue.h"
+#include "nn_op.h"
 #include "reference.h"
 #include "tensor_wrap.h"
 #include "unet_wrap.h"
@@ -274,6 +275,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryStats", Napi::Function::New<memory_stats>(env, "memoryStats"));
   exports.Set("resetPeakMemory", Napi::Function::New<reset_peak>(env, "resetPeakMemory"));
   exports.Set("emptyCache", Napi::Function::New<empty_cache_js>(env, "emptyCache"));
+  exports.Set("nnOp", Napi::Function::New<nn_op>(env, "nnOp"));
   exports.Set("referenceOp", Napi::Function::New<reference_op>(env, "referenceOp"));
   exports.Set("referenceUNet", Napi::Function::New<reference_unet>(env, "referenceUNet"));
   define_unet(env, exports);

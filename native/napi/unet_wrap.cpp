@@ -2,8 +2,8 @@
 
 #include <memory>
 #include <stdexcept>
-#include "../cpu/unet.h"
 #include "convert.h"
+#include "kintsugi/unet_engine.h"
 #include "kintsugi/queue.h"
 #include "tensor_wrap.h"
 
@@ -11,15 +11,15 @@ namespace ks::napi {
 namespace {
 
 using Info = const Napi::CallbackInfo&;
-using Net = cpu::UNetCpu<float>;
-
 // A tape is filled by the forward task and read by backward tasks queued after it on the same device.
 struct TapeHolder {
-  std::unique_ptr<Net::Tape> tape;
+  std::shared_ptr<void> tape;
+  Device device;
 };
 
 struct NetHolder {
-  std::shared_ptr<Net> net;
+  std::shared_ptr<UNetEngine> engine;
+  Device device;
   int64_t resolution, in_c, out_c, params;
 };
 
@@ -69,15 +69,18 @@ Napi::Value create(Info info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] {
     const UNetConfig config = config_arg(info[0]);
-    auto* h = new NetHolder{std::make_shared<Net>(config), config.resolution, config.in_channels, config.out_channels,
-                            unet_param_count(config)};
+    const Device device = device_arg(info[1], "device");
+    check_device(device);
+    auto* h = new NetHolder{std::shared_ptr<UNetEngine>(make_unet_engine(config, device)), device, config.resolution,
+                            config.in_channels, config.out_channels, unet_param_count(config)};
     return Napi::Value(Napi::External<NetHolder>::New(env, h, [](Napi::Env, NetHolder* p) { delete p; }));
   });
 }
 
-void require_cpu(const Tensor& t, const char* what) {
-  if (t.device().is_cuda())
-    throw std::invalid_argument(std::string(what) + ": the UNet runs on the cpu so far; its CUDA kernels are not built yet");
+void require_device(const Tensor& t, const Device& d, const char* what) {
+  if (t.device() != d)
+    throw std::invalid_argument(std::string(what) + ": expected a tensor on the UNet's device " + to_string(d) + ", got " +
+                                to_string(t.device()));
 }
 
 void require_shape(const Tensor& t, const Shape& shape, const char* what) {
@@ -94,7 +97,8 @@ Napi::Value forward(Info info) {
     const Tensor& x = TensorWrap::unwrap(info[2], "x");
     const Tensor& t = TensorWrap::unwrap(info[3], "t");
     const Tensor& out = TensorWrap::unwrap(info[4], "out");
-    for (auto [tensor, name] : {std::pair{&params, "params"}, {&x, "x"}, {&t, "t"}, {&out, "out"}}) require_cpu(*tensor, name);
+    for (auto [tensor, name] : {std::pair{&params, "params"}, {&x, "x"}, {&t, "t"}, {&out, "out"}})
+      require_device(*tensor, h->device, name);
     if (x.shape.size() != 4) throw std::invalid_argument("x: expected [n, c, h, w], got " + shape_string(x.shape));
     const int64_t n = x.shape[0];
     require_shape(params, {h->params}, "params");
@@ -102,11 +106,12 @@ Napi::Value forward(Info info) {
     require_shape(t, {n}, "t");
     require_shape(out, {n, h->out_c, h->resolution, h->resolution}, "out");
     auto holder = std::make_shared<TapeHolder>();
+    holder->device = h->device;
     Task task;
     task.reads = {params.storage, x.storage, t.storage};
     task.writes = {out.storage};
-    task.run = [net = h->net, holder, params, x, t, out, n] {
-      holder->tape = net->forward(params.data(), x.data(), t.data(), n, out.data());
+    task.run = [engine = h->engine, holder, params, x, t, out, n] {
+      holder->tape = engine->forward(params.data(), x.data(), t.data(), n, out.data());
     };
     submit(params.device(), std::move(task));
     auto* boxed = new std::shared_ptr<TapeHolder>(holder);
@@ -126,26 +131,27 @@ void backward(Info info) {
     const Tensor& grads = TensorWrap::unwrap(info[4], "grads");
     const bool want_gx = !info[5].IsNull() && !info[5].IsUndefined();
     Tensor gx = want_gx ? TensorWrap::unwrap(info[5], "gx") : Tensor();
-    for (auto [tensor, name] : {std::pair{&params, "params"}, {&gout, "gout"}, {&grads, "grads"}}) require_cpu(*tensor, name);
+    for (auto [tensor, name] : {std::pair{&params, "params"}, {&gout, "gout"}, {&grads, "grads"}})
+      require_device(*tensor, h->device, name);
     require_shape(params, {h->params}, "params");
     require_shape(grads, {h->params}, "grads");
     if (gout.shape.size() != 4) throw std::invalid_argument("gout: expected [n, c, h, w], got " + shape_string(gout.shape));
     const int64_t n = gout.shape[0];
     require_shape(gout, {n, h->out_c, h->resolution, h->resolution}, "gout");
     if (want_gx) {
-      require_cpu(gx, "gx");
+      require_device(gx, h->device, "gx");
       require_shape(gx, {n, h->in_c, h->resolution, h->resolution}, "gx");
     }
     Task task;
     task.reads = {params.storage, gout.storage};
     task.writes = {grads.storage};
     if (want_gx) task.writes.push_back(gx.storage);
-    task.run = [net = h->net, holder, params, gout, grads, gx, want_gx, n] {
+    task.run = [engine = h->engine, holder, params, gout, grads, gx, want_gx, n] {
       if (!holder->tape) throw std::runtime_error("backward: the tape is empty (its forward failed or it was released)");
-      if (holder->tape->n != n)
+      if (engine->tape_batch(holder->tape.get()) != n)
         throw std::runtime_error("backward: gout has batch " + std::to_string(n) + ", the tape's forward had " +
-                                 std::to_string(holder->tape->n));
-      net->backward(params.data(), *holder->tape, gout.data(), grads.data(), want_gx ? gx.data() : nullptr);
+                                 std::to_string(engine->tape_batch(holder->tape.get())));
+      engine->backward(params.data(), holder->tape.get(), gout.data(), grads.data(), want_gx ? gx.data() : nullptr);
     };
     submit(params.device(), std::move(task));
   });
@@ -158,7 +164,8 @@ void release_tape(Info info) {
     std::shared_ptr<TapeHolder> holder = *info[0].As<Napi::External<std::shared_ptr<TapeHolder>>>().Data();
     Task task;
     task.run = [holder] { holder->tape.reset(); };
-    submit(Device{DeviceType::CPU, 0}, std::move(task));
+    // On the tape's own queue: after every backward queued before, and in stream order on a GPU.
+    submit(holder->device, std::move(task));
   });
 }
 

@@ -230,3 +230,11 @@ describe('initialisation', () => {
     for (const net of [a, b, c]) net.dispose();
   });
 });
+
+describe('config validation in TypeScript', () => {
+  it('names the field', () => {
+    expect(() => unetLayout({} as never)).toThrow('unet config: mult is required');
+    expect(() => unetLayout({ ...{ inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, resolution: 8 }, zeroInit: 'x' as never })).toThrow(/zeroInit must be a boolean/);
+    expect(() => unetLayout({ inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, resolution: 8, attnResolutions: [3] })).toThrow(/attnResolutions entry 3 matches no level \(sizes 8, 4\)/);
+  });
+});

@@ -1,0 +1,105 @@
+// The UNet on a CUDA device: the shared graph (core/unet_graph.h) over device buffers from the
+// caching allocator and the kernels of nn.h. Buffers are released back to the cache as soon as the
+// graph drops them, while kernels that use them may still be queued: every buffer of a device is used
+// only by that device's single stream, so a block is reused only by kernels queued after them.
+#include <stdexcept>
+#include "../core/unet_graph.h"
+#include "common.cuh"
+#include "kintsugi/backend.h"
+#include "kintsugi/unet_engine.h"
+#include "nn.h"
+
+namespace ks::cuda {
+namespace {
+
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(int64_t count) {
+    KS_CUDA_CHECK(cudaGetDevice(&device_));
+    data_ = static_cast<float*>(allocator(device_).allocate(static_cast<size_t>(count) * sizeof(float), &granted_));
+  }
+  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      std::swap(data_, o.data_);
+      std::swap(granted_, o.granted_);
+      std::swap(device_, o.device_);
+    }
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { reset(); }
+
+  float* data() const { return data_; }
+
+ private:
+  void reset() {
+    if (data_) allocator(device_).release(data_, granted_);  // no CUDA call: safe at any time
+    data_ = nullptr;
+    granted_ = 0;
+  }
+  float* data_ = nullptr;
+  size_t granted_ = 0;
+  int device_ = 0;
+};
+
+struct CudaOps {
+  using Scalar = float;
+  using Buffer = DeviceBuffer;
+
+  static Buffer alloc(int64_t n) { return Buffer(n); }
+  static float* ptr(Buffer& b) { return b.data(); }
+  static const float* ptr(const Buffer& b) { return b.data(); }
+
+  static void copy(const float* src, float* dst, int64_t n) {
+    KS_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream()));
+  }
+  static void fill_zero(float* a, int64_t n) {
+    KS_CUDA_CHECK(cudaMemsetAsync(a, 0, static_cast<size_t>(n) * sizeof(float), stream()));
+  }
+
+  static constexpr auto add_inplace = &ks::cuda::add_inplace;
+  static constexpr auto add_channel_bias = &ks::cuda::add_channel_bias;
+  static constexpr auto channel_sums = &ks::cuda::channel_sums;
+  static constexpr auto concat_channels = &ks::cuda::concat_channels;
+  static constexpr auto split_channels = &ks::cuda::split_channels;
+  static constexpr auto conv2d_forward = &ks::cuda::conv2d_forward;
+  static constexpr auto conv2d_backward = &ks::cuda::conv2d_backward;
+  static constexpr auto groupnorm_forward = &ks::cuda::groupnorm_forward;
+  static constexpr auto groupnorm_backward = &ks::cuda::groupnorm_backward;
+  static constexpr auto silu_forward = &ks::cuda::silu_forward;
+  static constexpr auto silu_backward = &ks::cuda::silu_backward;
+  static constexpr auto linear_forward = &ks::cuda::linear_forward;
+  static constexpr auto linear_backward = &ks::cuda::linear_backward;
+  static constexpr auto time_embedding = &ks::cuda::time_embedding;
+  static constexpr auto attention_forward = &ks::cuda::attention_forward;
+  static constexpr auto attention_backward = &ks::cuda::attention_backward;
+  static constexpr auto upsample2_forward = &ks::cuda::upsample2_forward;
+  static constexpr auto upsample2_backward = &ks::cuda::upsample2_backward;
+};
+
+using Graph = UNetGraph<CudaOps>;
+
+class CudaEngine final : public UNetEngine {
+ public:
+  explicit CudaEngine(const UNetConfig& config) : net_(config) {}
+  std::shared_ptr<void> forward(const float* P, const float* x, const float* t, int64_t n, float* out) override {
+    return std::shared_ptr<Graph::Tape>(net_.forward(P, x, t, n, out));
+  }
+  void backward(const float* P, const void* tape, const float* gout, float* G, float* gx) override {
+    net_.backward(P, *static_cast<const Graph::Tape*>(tape), gout, G, gx);
+  }
+  int64_t tape_batch(const void* tape) const override { return static_cast<const Graph::Tape*>(tape)->n; }
+
+ private:
+  Graph net_;
+};
+
+}  // namespace
+
+std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config) { return std::make_unique<CudaEngine>(config); }
+
+}  // namespace ks::cuda

@@ -1,0 +1,6 @@
+#pragma once
+#include <napi.h>
+
+namespace ks::napi {
+void nn_op(const Napi::CallbackInfo& info);
+}  // namespace ks::napi

@@ -41,7 +41,7 @@ describe('golden: cpu vs double-precision reference', () => {
   for (const c of goldenTable) {
     it(name(c), async () => {
       const actual = await runCase(c, 'cpu');
-      check(c, 'cpu', actual, c.reference(c.inputs(c.shape), c.shape));
+      check(c, 'cpu', actual, await c.reference(c.inputs(c.shape), c.shape));
     });
   }
 });

@@ -5,6 +5,7 @@
 import { native, type NativeTensor } from '../../lib/native.ts';
 import { referenceNormals, referenceUniform } from '../reference/philox.ts';
 import { testValues } from '../helpers.ts';
+import { nnTable } from './nn_table.ts';
 
 export interface GoldenCase {
   op: string;
@@ -19,7 +20,7 @@ export interface GoldenCase {
   /** Queues the op on native tensors, writing into the guarded `out`. */
   run(inputs: NativeTensor[], out: NativeTensor): void;
   /** The expected output, computed independently of the native code. */
-  reference(inputs: Float32Array[], shape: number[]): Float64Array;
+  reference(inputs: Float32Array[], shape: number[]): Float64Array | Promise<Float64Array>;
 }
 
 const ADAMW = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 7, maxNorm: 0.5 };
@@ -42,6 +43,7 @@ const elementwise = (op: string, nIn: number, run: GoldenCase['run'], f: (x: num
   }));
 
 export const goldenTable: GoldenCase[] = [
+  ...nnTable,
   ...shapes.map(
     (shape): GoldenCase => ({
       op: 'fill',

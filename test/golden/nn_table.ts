@@ -1,0 +1,203 @@
+// Golden entries for the network ops (native/cpu/<op>.h and native/cuda/<op>.cu): one entry per op
+// output, the float op run through nnOp, the reference the double-precision CPU reference of the same
+// op (itself checked against PyTorch's float64 autograd and finite differences in test/unet/ops.test.ts).
+// Accumulating outputs (weight and bias gradients) start at 0.25, so accumulation is checked too.
+import { native, type NativeTensor } from '../../lib/native.ts';
+import { testValues } from '../helpers.ts';
+import type { GoldenCase } from './table.ts';
+
+type Arrays = Record<string, Float32Array>;
+
+interface Output {
+  name: string;
+  size: number;
+  /** The key of referenceOp's result this output equals; absent: not compared (an auxiliary output). */
+  ref?: string;
+  accumulate?: boolean;
+}
+
+interface Spec {
+  label: string;
+  op: string;                       // nnOp name
+  attrs: Record<string, number>;
+  inputs: [string, number][];       // names and sizes, in nnOp order
+  outputs: Output[];                // in nnOp order
+  /** Inputs derived from the others (e.g. GroupNorm statistics). */
+  derive?: (a: Arrays) => Arrays;
+  refOp: string;
+  refArgs: (a: Arrays) => Record<string, number | Float64Array>;
+  nmse: number;
+}
+
+const f64 = (a: Float32Array) => Float64Array.from(a);
+
+function groupStats(x: Float32Array, n: number, c: number, hw: number, groups: number) {
+  const m = (c / groups) * hw;
+  const mean = new Float32Array(n * groups);
+  const rstd = new Float32Array(n * groups);
+  for (let g = 0; g < n * groups; g++) {
+    let s = 0;
+    for (let i = 0; i < m; i++) s += x[g * m + i]!;
+    const mu = s / m;
+    let v = 0;
+    for (let i = 0; i < m; i++) v += (x[g * m + i]! - mu) ** 2;
+    mean[g] = mu;
+    rstd[g] = 1 / Math.sqrt(v / m + 1e-5);
+  }
+  return { mean, rstd };
+}
+
+function cases(spec: Spec): GoldenCase[] {
+  // The same inputs on every call (CPU, CUDA, reference).
+  const make = (): Arrays => {
+    const a: Arrays = {};
+    spec.inputs.forEach(([name, size], i) => (a[name] = testValues(size, 900 + i)));
+    return { ...a, ...spec.derive?.(a) };
+  };
+  return spec.outputs.flatMap((target, k): GoldenCase[] => target.ref === undefined ? [] : [{
+    op: `${spec.label} -> ${target.name}`,
+    shape: [target.size],
+    nmse: spec.nmse,
+    inputs: () => {
+      const a = make();
+      return spec.inputs.map(([name]) => a[name]!);
+    },
+    inputShapes: () => spec.inputs.map(([, size]) => [size]),
+    run: (ins: NativeTensor[], out: NativeTensor) => {
+      const device = out.device!;
+      const scratch: NativeTensor[] = [];
+      const outs = spec.outputs.map((o, j) => {
+        if (j === k) return out;
+        const t = native.empty(device, [o.size]);
+        native.fill(t, 0);
+        scratch.push(t);
+        return t;
+      });
+      native.fill(out, target.accumulate ? 0.25 : Number.NaN); // NaN: an unwritten output fails
+      native.nnOp(spec.op, spec.attrs, ins, outs);
+      for (const t of scratch) t.dispose();
+    },
+    reference: async () => {
+      const r = await native.referenceOp(spec.refOp, spec.refArgs(make()));
+      const v = r[target.ref!]!;
+      return target.accumulate ? v.map((x) => x + 0.25) : v;
+    },
+  }]);
+}
+
+const conv = (label: string, n: number, cin: number, h: number, w: number, cout: number, k: number, stride: number) => {
+  const ho = Math.floor((h + 2 * Math.floor(k / 2) - k) / stride) + 1;
+  const wo = Math.floor((w + 2 * Math.floor(k / 2) - k) / stride) + 1;
+  const attrs = { n, cin, h, w, cout, k, stride };
+  const [nx, nw, ny] = [n * cin * h * w, cout * cin * k * k, n * cout * ho * wo];
+  const refArgs = (a: Arrays) => ({ ...attrs, x: f64(a.x!), weight: f64(a.w!), bias: f64(a.b ?? new Float32Array(cout)), gout: f64(a.gy ?? new Float32Array(ny)) });
+  return [
+    ...cases({ label: `${label} forward`, op: 'conv2d_forward', attrs, inputs: [['x', nx], ['w', nw], ['b', cout]], outputs: [{ name: 'y', size: ny, ref: 'out' }], refOp: 'conv2d', refArgs, nmse: 1e-7 }),
+    ...cases({
+      label: `${label} backward`,
+      op: 'conv2d_backward',
+      attrs,
+      inputs: [['x', nx], ['w', nw], ['gy', ny]],
+      outputs: [
+        { name: 'gx', size: nx, ref: 'grad.x' },
+        { name: 'gw', size: nw, ref: 'grad.weight', accumulate: true },
+        { name: 'gb', size: cout, ref: 'grad.bias', accumulate: true },
+      ],
+      refOp: 'conv2d',
+      refArgs,
+      nmse: 1e-7,
+    }),
+  ];
+};
+
+const gn = { n: 2, c: 12, hw: 15, groups: 4 };
+const gnSize = gn.n * gn.c * gn.hw;
+const gnArgs = (a: Arrays) => ({ ...gn, x: f64(a.x!), weight: f64(a.gamma!), bias: f64(a.beta ?? new Float32Array(gn.c)), gout: f64(a.gy ?? new Float32Array(gnSize)) });
+const att = { n: 2, c: 16, p: 20 };
+const lin = { n: 3, in: 7, out: 5 };
+const up = { planes: 6, h: 3, w: 5 };
+
+export const nnTable: GoldenCase[] = [
+  ...conv('conv3x3 s1', 2, 5, 9, 7, 6, 3, 1),
+  ...conv('conv3x3 s2', 2, 5, 9, 8, 6, 3, 2),
+  ...conv('conv1x1', 2, 5, 6, 7, 9, 1, 1),
+  ...cases({ label: 'groupnorm forward', op: 'groupnorm_forward', attrs: gn, inputs: [['x', gnSize], ['gamma', gn.c], ['beta', gn.c]],
+    outputs: [{ name: 'y', size: gnSize, ref: 'out' }, { name: 'mean', size: gn.n * gn.groups }, { name: 'rstd', size: gn.n * gn.groups }],
+    refOp: 'groupnorm', refArgs: gnArgs, nmse: 1e-7 }),
+  ...cases({
+    label: 'groupnorm backward',
+    op: 'groupnorm_backward',
+    attrs: gn,
+    inputs: [['x', gnSize], ['gamma', gn.c], ['mean', gn.n * gn.groups], ['rstd', gn.n * gn.groups], ['gy', gnSize]],
+    derive: (a) => groupStats(a.x!, gn.n, gn.c, gn.hw, gn.groups),
+    outputs: [
+      { name: 'gx', size: gnSize, ref: 'grad.x' },
+      { name: 'ggamma', size: gn.c, ref: 'grad.weight', accumulate: true },
+      { name: 'gbeta', size: gn.c, ref: 'grad.bias', accumulate: true },
+    ],
+    refOp: 'groupnorm',
+    refArgs: gnArgs,
+    nmse: 1e-6,
+  }),
+  ...cases({ label: 'silu forward', op: 'silu_forward', attrs: { n: 1001 }, inputs: [['x', 1001]], outputs: [{ name: 'y', size: 1001, ref: 'out' }],
+    refOp: 'silu', refArgs: (a) => ({ x: f64(a.x!), gout: new Float64Array(1001) }), nmse: 1e-7 }),
+  ...cases({ label: 'silu backward', op: 'silu_backward', attrs: { n: 1001 }, inputs: [['x', 1001], ['gy', 1001]], outputs: [{ name: 'gx', size: 1001, ref: 'grad.x' }],
+    refOp: 'silu', refArgs: (a) => ({ x: f64(a.x!), gout: f64(a.gy!) }), nmse: 1e-7 }),
+  ...cases({ label: 'linear forward', op: 'linear_forward', attrs: lin, inputs: [['x', lin.n * lin.in], ['w', lin.out * lin.in], ['b', lin.out]],
+    outputs: [{ name: 'y', size: lin.n * lin.out, ref: 'out' }],
+    refOp: 'linear', refArgs: (a) => ({ ...lin, x: f64(a.x!), weight: f64(a.w!), bias: f64(a.b!), gout: new Float64Array(lin.n * lin.out) }), nmse: 1e-7 }),
+  ...cases({
+    label: 'linear backward',
+    op: 'linear_backward',
+    attrs: lin,
+    inputs: [['x', lin.n * lin.in], ['w', lin.out * lin.in], ['gy', lin.n * lin.out]],
+    outputs: [
+      { name: 'gx', size: lin.n * lin.in, ref: 'grad.x' },
+      { name: 'gw', size: lin.out * lin.in, ref: 'grad.weight', accumulate: true },
+      { name: 'gb', size: lin.out, ref: 'grad.bias', accumulate: true },
+    ],
+    refOp: 'linear',
+    refArgs: (a) => ({ ...lin, x: f64(a.x!), weight: f64(a.w!), bias: new Float64Array(lin.out), gout: f64(a.gy!) }),
+    nmse: 1e-7,
+  }),
+  ...cases({ label: 'time_embedding', op: 'time_embedding', attrs: { n: 3, c: 16 }, inputs: [['t', 3]], derive: () => ({ t: Float32Array.of(0, 1.5, 999) }),
+    outputs: [{ name: 'emb', size: 48, ref: 'out' }], refOp: 'time_embedding', refArgs: (a) => ({ c: 16, t: f64(a.t!) }), nmse: 1e-7 }),
+  ...cases({ label: 'attention forward', op: 'attention_forward', attrs: att, inputs: [['qkv', att.n * 3 * att.c * att.p]],
+    outputs: [{ name: 'a', size: att.n * att.p * att.p, ref: 'attn' }, { name: 'o', size: att.n * att.c * att.p, ref: 'out' }],
+    refOp: 'attention', refArgs: (a) => ({ ...att, qkv: f64(a.qkv!), gout: new Float64Array(att.n * att.c * att.p) }), nmse: 1e-6 }),
+  ...cases({
+    label: 'attention backward',
+    op: 'attention_backward',
+    attrs: att,
+    inputs: [['qkv', att.n * 3 * att.c * att.p], ['a', att.n * att.p * att.p], ['go', att.n * att.c * att.p]],
+    // The attention weights must be the softmax of the scores for the backward formula to hold.
+    derive: (a) => ({ a: softmaxScores(a.qkv!, att.n, att.c, att.p) }),
+    outputs: [{ name: 'gqkv', size: att.n * 3 * att.c * att.p, ref: 'grad.qkv' }],
+    refOp: 'attention',
+    refArgs: (a) => ({ ...att, qkv: f64(a.qkv!), gout: f64(a.go!) }),
+    nmse: 1e-6,
+  }),
+  ...cases({ label: 'upsample2 forward', op: 'upsample2_forward', attrs: up, inputs: [['x', up.planes * up.h * up.w]],
+    outputs: [{ name: 'y', size: 4 * up.planes * up.h * up.w, ref: 'out' }],
+    refOp: 'upsample2', refArgs: (a) => ({ ...up, x: f64(a.x!), gout: new Float64Array(4 * up.planes * up.h * up.w) }), nmse: 1e-7 }),
+  ...cases({ label: 'upsample2 backward', op: 'upsample2_backward', attrs: up, inputs: [['gy', 4 * up.planes * up.h * up.w]],
+    outputs: [{ name: 'gx', size: up.planes * up.h * up.w, ref: 'grad.x' }],
+    refOp: 'upsample2', refArgs: (a) => ({ ...up, x: new Float64Array(up.planes * up.h * up.w), gout: f64(a.gy!) }), nmse: 1e-7 }),
+];
+
+function softmaxScores(qkv: Float32Array, n: number, c: number, p: number): Float32Array {
+  const a = new Float32Array(n * p * p);
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < p; i++) {
+      const row: number[] = [];
+      for (let j = 0; j < p; j++) {
+        let s = 0;
+        for (let ch = 0; ch < c; ch++) s += qkv[(b * 3 * c + ch) * p + i]! * qkv[(b * 3 * c + c + ch) * p + j]!;
+        row.push(s / Math.sqrt(c));
+      }
+      const mx = Math.max(...row);
+      const z = row.reduce((acc, v) => acc + Math.exp(v - mx), 0);
+      row.forEach((v, j) => (a[(b * p + i) * p + j] = Math.exp(v - mx) / z));
+    }
+  return a;
+}

@@ -1,0 +1,262 @@
+// Convolution (square kernel k = 1 or 3, stride 1 or 2, zero padding k/2, weight [cout, cin, k, k]) as
+// implicit GEMMs in FP32: tiles of the virtual im2col matrix are gathered straight from the tensors into
+// shared memory, so no column buffer is ever materialised. With kk = (ci, kh, kw) a tap of the kernel and
+// q = (img, oy, ox) an output pixel:
+//   forward      y[img, co, oy, ox] = b[co] + sum_kk w[co, kk] * patch(kk, q)
+//   data grad    gx[img, ci, iy, ix] = sum over (co, kh, kw) of w[co, ci, kh, kw] * gy at the output
+//                pixel that read (iy, ix) through tap (kh, kw), if there is one
+//   weight grad  gw[co, kk] += sum_q gy[img, co, oy, ox] * patch(kk, q)
+//   bias grad    gb[co] += sum over img of channel_sums(gy)[img, co]
+// where patch(kk, q) = x[img, ci, oy*stride + kh - pad, ox*stride + kw - pad], zero in the padding.
+// The weight gradient is split over fixed slices of pixels (a function of the shape only) whose partial
+// results are added in slice order by a second kernel: deterministic, no atomics.
+#include "common.cuh"
+#include "kintsugi/allocator.h"
+#include "kintsugi/backend.h"
+#include "nn.h"
+
+namespace ks::cuda {
+namespace {
+
+constexpr int kTile = 64;      // a block computes a 64 x 64 tile of its GEMM's result
+constexpr int kStep = 16;      // reduction entries staged in shared memory per iteration
+constexpr int kThreads = 256;  // 16 x 16 threads, 4 x 4 results each
+constexpr int kPad = 1;        // shared rows of 65 floats: the transposing stores hit distinct banks
+constexpr int64_t kSlice = 1024;  // pixels per weight-gradient slice (before the grid.z cap below)
+
+// Per-image sizes fit int; anything multiplied by the batch is int64.
+struct Geo {
+  int64_t n;
+  int cin, h, w, cout, ho, wo, k, kk2, stride, pad;
+};
+
+Geo geo_of(const Conv2dShape& s) {
+  return Geo{s.n, int(s.cin), int(s.h), int(s.w), int(s.cout), int(s.ho()), int(s.wo()), s.k, s.k * s.k, s.stride, s.k / 2};
+}
+
+// patch(kk, (img, oy, ox)): the input value that output pixel (oy, ox) reads through tap kk = (ci, kh, kw).
+__device__ float patch(const float* x, const Geo& g, int64_t img, int oy, int ox, int kk) {
+  const int ci = kk / g.kk2, r = kk % g.kk2, kh = r / g.k, kw = r % g.k;
+  const int iy = oy * g.stride + kh - g.pad, ix = ox * g.stride + kw - g.pad;
+  if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0.0f;
+  return x[((img * g.cin + ci) * g.h + iy) * int64_t(g.w) + ix];
+}
+
+// The gradient that input pixel (iy, ix) receives through tap kk = (co, kh, kw): gy at the output pixel
+// (oy, ox) with oy * stride + kh - pad = iy (and likewise for x), when that is a whole pixel of the
+// output; zero otherwise (stride 2: three taps in four have no such pixel).
+__device__ float gy_through(const float* gy, const Geo& g, int64_t img, int iy, int ix, int kk) {
+  const int co = kk / g.kk2, r = kk % g.kk2, kh = r / g.k, kw = r % g.k;
+  const int sy = iy + g.pad - kh, sx = ix + g.pad - kw;  // tested >= 0 before % and /
+  if (sy < 0 || sx < 0 || sy % g.stride != 0 || sx % g.stride != 0) return 0.0f;
+  const int oy = sy / g.stride, ox = sx / g.stride;
+  if (oy >= g.ho || ox >= g.wo) return 0.0f;
+  return gy[((img * g.cout + co) * g.ho + oy) * int64_t(g.wo) + ox];
+}
+
+// The two passes that produce a tensor, as out[img, m, pixel] = bias[m] + sum_kk A(m, kk) B(kk, (img, pixel)):
+//   forward (kData false): m = co over output pixels, A = w as [cout, cin*k*k], B = patch; bias = b (may be null)
+//   data    (kData true):  m = ci over input pixels,  A(ci, (co, r)) = w[co, ci, r], B = gy_through; no bias
+// Launch: grid (ceil(n * pixels / 64), ceil(M / 64)), 256 threads; block (x, y) owns pixels
+// [64 x, 64 x + 64) of the batch-flattened pixel index and rows [64 y, 64 y + 64).
+// Loads per step of 16 taps (j = 0..3): A(m0 + t/16 + 16j, k0 + t%16) and B(k0 + t/64 + 4j, p0 + t%64),
+// zero outside the matrices, so the last partial tile in every dimension needs no special case; the
+// pixel a thread gathers is fixed, so its (img, y, x) is decoded once. Thread (ty, tx) = (t/16, t%16)
+// accumulates rows m0 + ty + 16i and pixels p0 + tx + 16j (i, j = 0..3): within a warp the A reads are
+// broadcasts and the B reads consecutive, and the stores are consecutive pixels.
+template <bool kData>
+__global__ void __launch_bounds__(kThreads) conv_gemm(const float* w, const float* src, const float* bias, float* out,
+                                                      Geo g) {
+  const int M = kData ? g.cin : g.cout;
+  const int K = (kData ? g.cout : g.cin) * g.kk2;
+  const int oh = kData ? g.h : g.ho, ow = kData ? g.w : g.wo;
+  const int plane = oh * ow;
+  const int64_t N = g.n * plane;
+  __shared__ float As[kStep][kTile + kPad];  // As[tap][row]
+  __shared__ float Bs[kStep][kTile + kPad];  // Bs[tap][pixel]
+
+  const int t = threadIdx.x, tx = t % 16, ty = t / 16;
+  const int m0 = blockIdx.y * kTile;
+  const int64_t p0 = blockIdx.x * int64_t(kTile);
+
+  const int64_t q = p0 + t % kTile;  // the pixel this thread gathers into Bs
+  const bool q_ok = q < N;
+  const int64_t img = q_ok ? q / plane : 0;
+  const int pix = q_ok ? int(q % plane) : 0, py = pix / ow, px = pix % ow;
+
+  float acc[4][4];
+  for (int i = 0; i < 4; ++i) {
+    const int m = m0 + ty + 16 * i;
+    const float b0 = (!kData && bias != nullptr && m < M) ? bias[m] : 0.0f;
+    for (int j = 0; j < 4; ++j) acc[i][j] = b0;
+  }
+
+  for (int k0 = 0; k0 < K; k0 += kStep) {
+    for (int j = 0; j < 4; ++j) {
+      const int ar = t / 16 + 16 * j, ak = t % 16;
+      const int m = m0 + ar, kk = k0 + ak;
+      float a = 0.0f;
+      if (m < M && kk < K)
+        a = kData ? w[(int64_t(kk / g.kk2) * g.cin + m) * g.kk2 + kk % g.kk2] : w[int64_t(m) * K + kk];
+      As[ak][ar] = a;
+
+      const int bk = t / kTile + 4 * j, kb = k0 + bk;
+      float b = 0.0f;
+      if (q_ok && kb < K) b = kData ? gy_through(src, g, img, py, px, kb) : patch(src, g, img, py, px, kb);
+      Bs[bk][t % kTile] = b;
+    }
+    __syncthreads();
+    for (int r = 0; r < kStep; ++r) {
+      float a[4], b[4];
+      for (int i = 0; i < 4; ++i) a[i] = As[r][ty + 16 * i];
+      for (int j = 0; j < 4; ++j) b[j] = Bs[r][tx + 16 * j];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+
+  for (int j = 0; j < 4; ++j) {
+    const int64_t qo = p0 + tx + 16 * j;
+    if (qo >= N) continue;
+    const int64_t io = qo / plane;
+    const int po = int(qo % plane);
+    for (int i = 0; i < 4; ++i) {
+      const int m = m0 + ty + 16 * i;
+      if (m < M) out[(io * M + m) * plane + po] = acc[i][j];
+    }
+  }
+}
+
+// Weight gradient of one pixel slice: part[z, co, kk] = sum over pixels q in [z*slice, (z+1)*slice) of
+// gy[img, co, q] * patch(kk, q), q running over the batch-flattened output pixels in increasing order.
+// Launch: grid (ceil(K / 64), ceil(cout / 64), slices), 256 threads; block (x, y, z) owns taps
+// [64 x, 64 x + 64), output channels [64 y, 64 y + 64) and slice z.
+// Loads per step of 16 pixels: thread t reads pixel q0 + t%16 (consecutive threads, consecutive pixels)
+// for channels / taps t/16 + 16j; pixels past the slice or the batch load as zero. Thread (ty, tx)
+// accumulates channels co0 + ty + 16i and taps kk0 + tx + 16j.
+__global__ void __launch_bounds__(kThreads) conv_weight_grad(const float* x, const float* gy, float* part, Geo g,
+                                                             int64_t slice) {
+  const int K = g.cin * g.kk2, plane = g.ho * g.wo;
+  const int64_t N = g.n * plane;
+  __shared__ float Gs[kStep][kTile + kPad];  // Gs[pixel][co]
+  __shared__ float Xs[kStep][kTile + kPad];  // Xs[pixel][tap]
+
+  const int t = threadIdx.x, tx = t % 16, ty = t / 16, lp = t % kStep;
+  const int co0 = blockIdx.y * kTile, kk0 = blockIdx.x * kTile;
+  const int64_t begin = blockIdx.z * slice;
+  const int64_t end = begin + slice < N ? begin + slice : N;
+
+  float acc[4][4] = {};
+  for (int64_t q0 = begin; q0 < end; q0 += kStep) {
+    const int64_t q = q0 + lp;
+    const bool ok = q < end;
+    const int64_t img = ok ? q / plane : 0;
+    const int pix = ok ? int(q % plane) : 0, oy = pix / g.wo, ox = pix % g.wo;
+    for (int j = 0; j < 4; ++j) {
+      const int col = t / kStep + 16 * j;
+      const int co = co0 + col, kk = kk0 + col;
+      Gs[lp][col] = (ok && co < g.cout) ? gy[(img * g.cout + co) * plane + pix] : 0.0f;
+      Xs[lp][col] = (ok && kk < K) ? patch(x, g, img, oy, ox, kk) : 0.0f;
+    }
+    __syncthreads();
+    for (int r = 0; r < kStep; ++r) {
+      float a[4], b[4];
+      for (int i = 0; i < 4; ++i) a[i] = Gs[r][ty + 16 * i];
+      for (int j = 0; j < 4; ++j) b[j] = Xs[r][tx + 16 * j];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+
+  float* out = part + blockIdx.z * (int64_t(g.cout) * K);
+  for (int i = 0; i < 4; ++i) {
+    const int co = co0 + ty + 16 * i;
+    if (co >= g.cout) continue;
+    for (int j = 0; j < 4; ++j) {
+      const int kk = kk0 + tx + 16 * j;
+      if (kk < K) out[int64_t(co) * K + kk] = acc[i][j];
+    }
+  }
+}
+
+// dst[i] += sum over z of part[z * count + i], z in increasing order. One thread per element (grid-stride).
+__global__ void fold_partials(const float* part, int64_t parts, int64_t count, float* dst) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
+    float s = 0.0f;
+    for (int64_t z = 0; z < parts; ++z) s += part[z * count + i];
+    dst[i] += s;
+  }
+}
+
+dim3 tiles(int64_t cols, int64_t rows, int64_t depth = 1) {
+  return dim3(static_cast<unsigned>((cols + kTile - 1) / kTile), static_cast<unsigned>((rows + kTile - 1) / kTile),
+              static_cast<unsigned>(depth));
+}
+
+// Scratch from the caching allocator (the same helper as in groupnorm.cu and attention.cu; it belongs in
+// common.cuh), released as soon as the kernels using it are queued: later work on this stream runs
+// after them, so the block is reused only once they are done.
+template <class T>
+class Scratch {
+ public:
+  explicit Scratch(int64_t count) {
+    KS_CUDA_CHECK(cudaGetDevice(&device_));
+    data_ = static_cast<T*>(allocator(device_).allocate(static_cast<size_t>(count) * sizeof(T), &granted_));
+  }
+  ~Scratch() { allocator(device_).release(data_, granted_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T* get() const { return data_; }
+
+ private:
+  int device_ = 0;
+  size_t granted_ = 0;
+  T* data_ = nullptr;
+};
+
+}  // namespace
+
+void conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
+  const Geo g = geo_of(s);
+  const int64_t pixels = s.n * s.ho() * s.wo();
+  if (pixels == 0 || s.cout == 0) return;
+  conv_gemm<false><<<tiles(pixels, s.cout), kThreads, 0, stream()>>>(w, x, b, y, g);
+  KS_CUDA_LAUNCHED(conv2d_forward);
+}
+
+void conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
+                     const Conv2dShape& s) {
+  const Geo g = geo_of(s);
+  const int64_t pixels = s.n * s.ho() * s.wo(), taps = s.cin * s.k * s.k, wsize = s.cout * taps;
+  if (s.n == 0) return;
+
+  if (gx != nullptr) {
+    conv_gemm<true><<<tiles(s.n * s.h * s.w, s.cin), kThreads, 0, stream()>>>(w, gy, nullptr, gx, g);
+    KS_CUDA_LAUNCHED(conv2d_backward_data);
+  }
+
+  // The slice length depends on the shape only (never on the device), so the summation order, and with
+  // it the result, is the same on every GPU. grid.z is at most 65535.
+  int64_t slice = kSlice;
+  const int64_t min_slice = (pixels + 65534) / 65535;
+  if (slice < min_slice) slice = (min_slice + kStep - 1) / kStep * kStep;
+  const int64_t slices = (pixels + slice - 1) / slice;
+  {
+    Scratch<float> part(slices * wsize);
+    conv_weight_grad<<<tiles(taps, s.cout, slices), kThreads, 0, stream()>>>(x, gy, part.get(), g, slice);
+    KS_CUDA_LAUNCHED(conv2d_backward_weight);
+    fold_partials<<<grid_for(wsize), 256, 0, stream()>>>(part.get(), slices, wsize, gw);
+    KS_CUDA_LAUNCHED(conv2d_backward_weight_fold);
+  }
+
+  if (gb != nullptr) {
+    Scratch<float> sums(s.n * s.cout);  // [n, cout]: per-image sums, then added over images in order
+    channel_sums(gy, sums.get(), s.n, s.cout, s.ho() * s.wo());
+    fold_partials<<<grid_for(s.cout), 256, 0, stream()>>>(sums.get(), s.n, s.cout, gb);
+    KS_CUDA_LAUNCHED(conv2d_backward_bias_fold);
+  }
+}
+
+}  // namespace ks::cuda

@@ -25,7 +25,10 @@ void im2col(const float* x, float* col, const Conv2dShape& s) {
           }
           const float* in = x + (ci * s.h + iy) * s.w;
           std::fill(row, row + x0, 0.0f);
-          for (int64_t ox = x0; ox < x1; ++ox) row[ox] = in[ox * s.stride + kw - pad];
+          if (s.stride == 1)
+            std::copy(in + x0 + kw - pad, in + x1 + kw - pad, row + x0);
+          else
+            for (int64_t ox = x0; ox < x1; ++ox) row[ox] = in[ox * s.stride + kw - pad];
           std::fill(row + x1, row + wo, 0.0f);
         }
       }

@@ -15,23 +15,39 @@ constexpr int64_t KC = 256, MC = 96, NC = 2048;  // A block 96x256 (96 KiB) in L
 
 // Packs A[ic:ic+mc, pc:pc+kc] into MR-row panels, k-major within a panel, zero-padded.
 void pack_a(const MatrixView& a, int64_t ic, int64_t pc, int64_t mc, int64_t kc, float* out) {
-  for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+  for (int64_t i0 = 0; i0 < mc; i0 += MR, out += MR * kc) {
     const int rows = static_cast<int>(std::min<int64_t>(MR, mc - i0));
-    for (int64_t p = 0; p < kc; ++p)
-      for (int r = 0; r < MR; ++r) *out++ = r < rows ? a.at(ic + i0 + r, pc + p) : 0.0f;
+    // Row by row: each source row is read along its own stride (contiguous for plain row-major A).
+    for (int r = 0; r < MR; ++r) {
+      if (r >= rows) {
+        for (int64_t p = 0; p < kc; ++p) out[p * MR + r] = 0.0f;
+        continue;
+      }
+      const float* src = a.data + (ic + i0 + r) * a.row_stride + pc * a.col_stride;
+      for (int64_t p = 0; p < kc; ++p) out[p * MR + r] = src[p * a.col_stride];
+    }
   }
 }
 
 // Packs B[pc:pc+kc, jc:jc+nc] into NR-column panels, k-major within a panel, zero-padded.
 void pack_b(const MatrixView& b, int64_t pc, int64_t jc, int64_t kc, int64_t nc, float* out) {
-  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+  for (int64_t j0 = 0; j0 < nc; j0 += NR, out += NR * kc) {
     const int cols = static_cast<int>(std::min<int64_t>(NR, nc - j0));
-    for (int64_t p = 0; p < kc; ++p) {
-      if (cols == NR && b.col_stride == 1) {
-        std::memcpy(out, b.data + (pc + p) * b.row_stride + jc + j0, NR * sizeof(float));
-        out += NR;
-      } else {
-        for (int c = 0; c < NR; ++c) *out++ = c < cols ? b.at(pc + p, jc + j0 + c) : 0.0f;
+    if (b.col_stride == 1) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = b.data + (pc + p) * b.row_stride + jc + j0;
+        std::memcpy(out + p * NR, src, static_cast<size_t>(cols) * sizeof(float));
+        std::fill(out + p * NR + cols, out + (p + 1) * NR, 0.0f);
+      }
+    } else {
+      // Transposed B: walk each source column contiguously along k.
+      for (int c = 0; c < NR; ++c) {
+        if (c >= cols) {
+          for (int64_t p = 0; p < kc; ++p) out[p * NR + c] = 0.0f;
+          continue;
+        }
+        const float* src = b.data + pc * b.row_stride + (jc + j0 + c) * b.col_stride;
+        for (int64_t p = 0; p < kc; ++p) out[p * NR + c] = src[p * b.row_stride];
       }
     }
   }

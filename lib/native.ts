@@ -2,6 +2,9 @@
 // from source into build/Release. One clear error when neither loads.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { CudaStatus, DeviceInfo } from './device.ts';
+import type { MemoryStats } from './memory.ts';
+import type { ParamInfo, UNetConfig } from './unet.ts';
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -11,51 +14,7 @@ export interface NativeTensor {
   dispose(): void;
 }
 
-export interface NativeDeviceInfo {
-  device: string;
-  type: 'cpu' | 'cuda';
-  name: string;
-  computeCapability: string | null;
-  totalMemory: number;
-  multiprocessors: number;
-}
-
-export interface NativeCudaStatus {
-  compiled: boolean;
-  deviceCount: number;
-  code: number;
-  runtimeVersion: number;
-  driverVersion: number;
-  reason: string | null;
-}
-
-export interface NativeMemoryStats {
-  inUse: number;
-  peak: number;
-  cached: number;
-  reserved: number;
-  allocations: number;
-}
-
 type U64 = bigint | number;
-
-export interface NativeUNetConfig {
-  inChannels: number;
-  outChannels?: number;
-  channels: number;
-  mult: number[];
-  resBlocks: number;
-  attnResolutions?: number[];
-  resolution: number;
-  zeroInit?: boolean;
-}
-
-export interface NativeParamInfo {
-  name: string;
-  shape: number[];
-  offset: number;
-  numel: number;
-}
 
 /** Opaque handles owned by the addon. */
 export type NativeUNet = { readonly __brand: 'NativeUNet' };
@@ -63,8 +22,8 @@ export type NativeTape = { readonly __brand: 'NativeTape' };
 
 export interface NativeAddon {
   NativeTensor: abstract new () => NativeTensor;
-  devices(): NativeDeviceInfo[];
-  cudaStatus(): NativeCudaStatus;
+  devices(): DeviceInfo[];
+  cudaStatus(): CudaStatus;
   buildInfo(): { cuda: boolean; cudaArchitectures: string; napiVersion: number; compiler: string };
   empty(device: string, shape: readonly number[], guarded?: boolean): NativeTensor;
   fill(out: NativeTensor, value: number): void;
@@ -89,13 +48,13 @@ export interface NativeAddon {
   read(src: NativeTensor): Promise<Float32Array>;
   checkGuard(t: NativeTensor): Promise<boolean>;
   synchronize(device: string): Promise<void>;
-  memoryStats(device: string): NativeMemoryStats;
+  memoryStats(device: string): MemoryStats;
   resetPeakMemory(device: string): void;
   emptyCache(device: string): Promise<void>;
   tasksPending(): number;
-  unetLayout(config: NativeUNetConfig | string): { params: NativeParamInfo[]; paramCount: number };
-  unetInit(config: NativeUNetConfig | string, seed: U64, out: NativeTensor): void;
-  unetCreate(config: NativeUNetConfig | string, device: string): NativeUNet;
+  unetLayout(config: UNetConfig | string): { params: ParamInfo[]; paramCount: number };
+  unetInit(config: UNetConfig | string, seed: U64, out: NativeTensor): void;
+  unetCreate(config: UNetConfig | string, device: string): NativeUNet;
   unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor): NativeTape;
   unetBackward(net: NativeUNet, params: NativeTensor, tape: NativeTape, gout: NativeTensor, grads: NativeTensor, gx: NativeTensor | null): void;
   unetReleaseTape(tape: NativeTape): void;
@@ -105,7 +64,7 @@ export interface NativeAddon {
   referenceOp(op: string, args: Record<string, number | Float64Array>): Promise<Record<string, Float64Array>>;
   /** The double-precision CPU reference UNet, forward and backward (tests). */
   referenceUNet(
-    config: NativeUNetConfig | string,
+    config: UNetConfig | string,
     args: { n: number; params: Float64Array; x: Float64Array; t: Float64Array; gout: Float64Array },
   ): Promise<{ out: Float64Array; 'grad.params': Float64Array; 'grad.x': Float64Array }>;
   /** Test hook: queues a task that fails with `message`, as a failing kernel would. */

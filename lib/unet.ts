@@ -1,7 +1,7 @@
 // The UNet of docs/unet.md: parameters in one flat tensor (checkpoint-key order), forward passes that
 // return a tape, backward passes that add into one flat gradient, so several forward/backward pairs
 // accumulate into one step (the GSURE divergence needs two or three).
-import { native, type NativeParamInfo, type NativeTape, type NativeUNet, type NativeUNetConfig } from './native.ts';
+import { native, type NativeTape, type NativeUNet } from './native.ts';
 import { resolveDevice } from './device.ts';
 import { empty, Tensor, zeros } from './tensor.ts';
 
@@ -34,7 +34,13 @@ export const presets: Readonly<Record<UNetPreset, Readonly<UNetConfig>>> = Objec
   cifar32: { inChannels: 3, outChannels: 3, channels: 128, mult: [1, 2, 2, 2], resBlocks: 2, attnResolutions: [16], resolution: 32 },
 });
 
-export type ParamInfo = NativeParamInfo;
+/** One parameter tensor: its checkpoint name, shape, and slice of the flat parameter array. */
+export interface ParamInfo {
+  name: string;
+  shape: number[];
+  offset: number;
+  numel: number;
+}
 
 export function resolveConfig(config: UNetConfig | UNetPreset): Required<UNetConfig> {
   const c = typeof config === 'string' ? presets[config] : config;
@@ -54,7 +60,7 @@ export function resolveConfig(config: UNetConfig | UNetPreset): Required<UNetCon
     resolution: c.resolution,
     zeroInit: c.zeroInit ?? true,
   };
-  native.unetLayout(full as NativeUNetConfig); // validates, with errors naming the field
+  native.unetLayout(full); // validates, with errors naming the field
   const sizes = full.mult.map((_, level) => full.resolution >> level);
   for (const r of full.attnResolutions)
     if (!sizes.includes(r)) throw new TypeError(`unet config: attnResolutions entry ${r} matches no level (sizes ${sizes.join(', ')})`);
@@ -63,7 +69,7 @@ export function resolveConfig(config: UNetConfig | UNetPreset): Required<UNetCon
 
 /** Every parameter (name, shape, offset into the flat array), in checkpoint order. */
 export function unetLayout(config: UNetConfig | UNetPreset): { params: ParamInfo[]; paramCount: number } {
-  return native.unetLayout(resolveConfig(config) as NativeUNetConfig);
+  return native.unetLayout(resolveConfig(config));
 }
 
 /** The activations one forward pass keeps for its backward pass; release() frees them early. */
@@ -98,12 +104,12 @@ export class UNet implements Disposable {
   constructor(config: UNetConfig | UNetPreset, options: { device?: string; seed?: bigint | number } = {}) {
     this.config = Object.freeze(resolveConfig(config));
     this.device = resolveDevice(options.device);
-    const { params, paramCount } = native.unetLayout(this.config as NativeUNetConfig);
+    const { params, paramCount } = native.unetLayout(this.config);
     this.layout = Object.freeze(params);
     this.paramCount = paramCount;
-    this.#net = native.unetCreate(this.config as NativeUNetConfig, this.device);
+    this.#net = native.unetCreate(this.config, this.device);
     const init = empty([paramCount], { device: 'cpu' });
-    native.unetInit(this.config as NativeUNetConfig, options.seed ?? 0, init.handle());
+    native.unetInit(this.config, options.seed ?? 0, init.handle());
     this.params = this.device === 'cpu' ? init : init.to(this.device);
     if (this.params !== init) init.dispose();
     this.grads = zeros([paramCount], { device: this.device });

@@ -10,6 +10,8 @@
 // where patch(kk, q) = x[img, ci, oy*stride + kh - pad, ox*stride + kw - pad], zero in the padding.
 // The weight gradient is split over fixed slices of pixels (a function of the shape only) whose partial
 // results are added in slice order by a second kernel: deterministic, no atomics.
+#include <stdexcept>
+#include <string>
 #include "common.cuh"
 #include "kintsugi/allocator.h"
 #include "kintsugi/backend.h"
@@ -24,20 +26,24 @@ constexpr int kThreads = 256;  // 16 x 16 threads, 4 x 4 results each
 constexpr int kPad = 1;        // shared rows of 65 floats: the transposing stores hit distinct banks
 constexpr int64_t kSlice = 1024;  // pixels per weight-gradient slice (before the grid.z cap below)
 
-// Per-image sizes fit int; anything multiplied by the batch is int64.
+// Per-image sizes fit int; anything multiplied by the batch is int64. The kernel size K (1 or 3) and
+// the stride S (1 or 2) are template parameters: the tap and stride arithmetic of every gathered
+// element then compiles to multiplications and shifts instead of integer divisions.
 struct Geo {
   int64_t n;
-  int cin, h, w, cout, ho, wo, k, kk2, stride, pad;
+  int cin, h, w, cout, ho, wo;
 };
 
 Geo geo_of(const Conv2dShape& s) {
-  return Geo{s.n, int(s.cin), int(s.h), int(s.w), int(s.cout), int(s.ho()), int(s.wo()), s.k, s.k * s.k, s.stride, s.k / 2};
+  return Geo{s.n, int(s.cin), int(s.h), int(s.w), int(s.cout), int(s.ho()), int(s.wo())};
 }
 
 // patch(kk, (img, oy, ox)): the input value that output pixel (oy, ox) reads through tap kk = (ci, kh, kw).
+template <int K, int S>
 __device__ float patch(const float* x, const Geo& g, int64_t img, int oy, int ox, int kk) {
-  const int ci = kk / g.kk2, r = kk % g.kk2, kh = r / g.k, kw = r % g.k;
-  const int iy = oy * g.stride + kh - g.pad, ix = ox * g.stride + kw - g.pad;
+  constexpr int pad = K / 2;
+  const int ci = kk / (K * K), r = kk % (K * K), kh = r / K, kw = r % K;
+  const int iy = oy * S + kh - pad, ix = ox * S + kw - pad;
   if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return 0.0f;
   return x[((img * g.cin + ci) * g.h + iy) * int64_t(g.w) + ix];
 }
@@ -45,11 +51,13 @@ __device__ float patch(const float* x, const Geo& g, int64_t img, int oy, int ox
 // The gradient that input pixel (iy, ix) receives through tap kk = (co, kh, kw): gy at the output pixel
 // (oy, ox) with oy * stride + kh - pad = iy (and likewise for x), when that is a whole pixel of the
 // output; zero otherwise (stride 2: three taps in four have no such pixel).
+template <int K, int S>
 __device__ float gy_through(const float* gy, const Geo& g, int64_t img, int iy, int ix, int kk) {
-  const int co = kk / g.kk2, r = kk % g.kk2, kh = r / g.k, kw = r % g.k;
-  const int sy = iy + g.pad - kh, sx = ix + g.pad - kw;  // tested >= 0 before % and /
-  if (sy < 0 || sx < 0 || sy % g.stride != 0 || sx % g.stride != 0) return 0.0f;
-  const int oy = sy / g.stride, ox = sx / g.stride;
+  constexpr int pad = K / 2;
+  const int co = kk / (K * K), r = kk % (K * K), kh = r / K, kw = r % K;
+  const int sy = iy + pad - kh, sx = ix + pad - kw;  // tested >= 0 before % and /
+  if (sy < 0 || sx < 0 || sy % S != 0 || sx % S != 0) return 0.0f;
+  const int oy = sy / S, ox = sx / S;
   if (oy >= g.ho || ox >= g.wo) return 0.0f;
   return gy[((img * g.cout + co) * g.ho + oy) * int64_t(g.wo) + ox];
 }
@@ -64,11 +72,11 @@ __device__ float gy_through(const float* gy, const Geo& g, int64_t img, int iy, 
 // pixel a thread gathers is fixed, so its (img, y, x) is decoded once. Thread (ty, tx) = (t/16, t%16)
 // accumulates rows m0 + ty + 16i and pixels p0 + tx + 16j (i, j = 0..3): within a warp the A reads are
 // broadcasts and the B reads consecutive, and the stores are consecutive pixels.
-template <bool kData>
+template <bool kData, int K, int S>
 __global__ void __launch_bounds__(kThreads) conv_gemm(const float* w, const float* src, const float* bias, float* out,
                                                       Geo g) {
   const int M = kData ? g.cin : g.cout;
-  const int K = (kData ? g.cout : g.cin) * g.kk2;
+  const int depth = (kData ? g.cout : g.cin) * K * K;
   const int oh = kData ? g.h : g.ho, ow = kData ? g.w : g.wo;
   const int plane = oh * ow;
   const int64_t N = g.n * plane;
@@ -91,18 +99,19 @@ __global__ void __launch_bounds__(kThreads) conv_gemm(const float* w, const floa
     for (int j = 0; j < 4; ++j) acc[i][j] = b0;
   }
 
-  for (int k0 = 0; k0 < K; k0 += kStep) {
+  for (int k0 = 0; k0 < depth; k0 += kStep) {
     for (int j = 0; j < 4; ++j) {
       const int ar = t / 16 + 16 * j, ak = t % 16;
       const int m = m0 + ar, kk = k0 + ak;
       float a = 0.0f;
-      if (m < M && kk < K)
-        a = kData ? w[(int64_t(kk / g.kk2) * g.cin + m) * g.kk2 + kk % g.kk2] : w[int64_t(m) * K + kk];
+      if (m < M && kk < depth)
+        a = kData ? w[(int64_t(kk / (K * K)) * g.cin + m) * (K * K) + kk % (K * K)] : w[int64_t(m) * depth + kk];
       As[ak][ar] = a;
 
       const int bk = t / kTile + 4 * j, kb = k0 + bk;
       float b = 0.0f;
-      if (q_ok && kb < K) b = kData ? gy_through(src, g, img, py, px, kb) : patch(src, g, img, py, px, kb);
+      if (q_ok && kb < depth)
+        b = kData ? gy_through<K, S>(src, g, img, py, px, kb) : patch<K, S>(src, g, img, py, px, kb);
       Bs[bk][t % kTile] = b;
     }
     __syncthreads();
@@ -130,14 +139,16 @@ __global__ void __launch_bounds__(kThreads) conv_gemm(const float* w, const floa
 
 // Weight gradient of one pixel slice: part[z, co, kk] = sum over pixels q in [z*slice, (z+1)*slice) of
 // gy[img, co, q] * patch(kk, q), q running over the batch-flattened output pixels in increasing order.
-// Launch: grid (ceil(K / 64), ceil(cout / 64), slices), 256 threads; block (x, y, z) owns taps
+// Launch: grid (ceil(cin*K*K / 64), ceil(cout / 64), slices), 256 threads; block (x, y, z) owns taps
 // [64 x, 64 x + 64), output channels [64 y, 64 y + 64) and slice z.
 // Loads per step of 16 pixels: thread t reads pixel q0 + t%16 (consecutive threads, consecutive pixels)
 // for channels / taps t/16 + 16j; pixels past the slice or the batch load as zero. Thread (ty, tx)
-// accumulates channels co0 + ty + 16i and taps kk0 + tx + 16j.
+// accumulates channels co0 + ty + 16i and taps kk0 + tx + 16j. Every slice but the last is a whole
+// number of steps (slice is a multiple of 16), so a step never straddles two slices.
+template <int K, int S>
 __global__ void __launch_bounds__(kThreads) conv_weight_grad(const float* x, const float* gy, float* part, Geo g,
                                                              int64_t slice) {
-  const int K = g.cin * g.kk2, plane = g.ho * g.wo;
+  const int taps = g.cin * K * K, plane = g.ho * g.wo;
   const int64_t N = g.n * plane;
   __shared__ float Gs[kStep][kTile + kPad];  // Gs[pixel][co]
   __shared__ float Xs[kStep][kTile + kPad];  // Xs[pixel][tap]
@@ -147,18 +158,20 @@ __global__ void __launch_bounds__(kThreads) conv_weight_grad(const float* x, con
   const int64_t begin = blockIdx.z * slice;
   const int64_t end = begin + slice < N ? begin + slice : N;
 
+  // The pixel q = q0 + lp this thread loads, as (img, pix), advanced by kStep each step without dividing.
+  int64_t img = (begin + lp) / plane;
+  int pix = int((begin + lp) % plane);
   float acc[4][4] = {};
   for (int64_t q0 = begin; q0 < end; q0 += kStep) {
-    const int64_t q = q0 + lp;
-    const bool ok = q < end;
-    const int64_t img = ok ? q / plane : 0;
-    const int pix = ok ? int(q % plane) : 0, oy = pix / g.wo, ox = pix % g.wo;
+    const bool ok = q0 + lp < end;
+    const int oy = pix / g.wo, ox = pix % g.wo;
     for (int j = 0; j < 4; ++j) {
       const int col = t / kStep + 16 * j;
       const int co = co0 + col, kk = kk0 + col;
       Gs[lp][col] = (ok && co < g.cout) ? gy[(img * g.cout + co) * plane + pix] : 0.0f;
-      Xs[lp][col] = (ok && kk < K) ? patch(x, g, img, oy, ox, kk) : 0.0f;
+      Xs[lp][col] = (ok && kk < taps) ? patch<K, S>(x, g, img, oy, ox, kk) : 0.0f;
     }
+    for (pix += kStep; pix >= plane; pix -= plane) ++img;
     __syncthreads();
     for (int r = 0; r < kStep; ++r) {
       float a[4], b[4];
@@ -170,13 +183,13 @@ __global__ void __launch_bounds__(kThreads) conv_weight_grad(const float* x, con
     __syncthreads();
   }
 
-  float* out = part + blockIdx.z * (int64_t(g.cout) * K);
+  float* out = part + blockIdx.z * (int64_t(g.cout) * taps);
   for (int i = 0; i < 4; ++i) {
     const int co = co0 + ty + 16 * i;
     if (co >= g.cout) continue;
     for (int j = 0; j < 4; ++j) {
       const int kk = kk0 + tx + 16 * j;
-      if (kk < K) out[int64_t(co) * K + kk] = acc[i][j];
+      if (kk < taps) out[int64_t(co) * taps + kk] = acc[i][j];
     }
   }
 }
@@ -216,24 +229,19 @@ class Scratch {
   T* data_ = nullptr;
 };
 
-}  // namespace
-
-void conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
+template <int K, int S>
+void forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
   const Geo g = geo_of(s);
-  const int64_t pixels = s.n * s.ho() * s.wo();
-  if (pixels == 0 || s.cout == 0) return;
-  conv_gemm<false><<<tiles(pixels, s.cout), kThreads, 0, stream()>>>(w, x, b, y, g);
+  conv_gemm<false, K, S><<<tiles(s.n * s.ho() * s.wo(), s.cout), kThreads, 0, stream()>>>(w, x, b, y, g);
   KS_CUDA_LAUNCHED(conv2d_forward);
 }
 
-void conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
-                     const Conv2dShape& s) {
+template <int K, int S>
+void backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb, const Conv2dShape& s) {
   const Geo g = geo_of(s);
-  const int64_t pixels = s.n * s.ho() * s.wo(), taps = s.cin * s.k * s.k, wsize = s.cout * taps;
-  if (s.n == 0) return;
-
-  if (gx != nullptr) {
-    conv_gemm<true><<<tiles(s.n * s.h * s.w, s.cin), kThreads, 0, stream()>>>(w, gy, nullptr, gx, g);
+  const int64_t pixels = s.n * s.ho() * s.wo(), taps = s.cin * K * K, wsize = s.cout * taps;
+  if (gx != nullptr && s.n * s.h * s.w * s.cin != 0) {  // with cout = 0 this writes zeros, as the reference
+    conv_gemm<true, K, S><<<tiles(s.n * s.h * s.w, s.cin), kThreads, 0, stream()>>>(w, gy, nullptr, gx, g);
     KS_CUDA_LAUNCHED(conv2d_backward_data);
   }
 
@@ -243,19 +251,48 @@ void conv2d_backward(const float* x, const float* w, const float* gy, float* gx,
   const int64_t min_slice = (pixels + 65534) / 65535;
   if (slice < min_slice) slice = (min_slice + kStep - 1) / kStep * kStep;
   const int64_t slices = (pixels + slice - 1) / slice;
-  {
+  if (wsize != 0 && pixels != 0) {
     Scratch<float> part(slices * wsize);
-    conv_weight_grad<<<tiles(taps, s.cout, slices), kThreads, 0, stream()>>>(x, gy, part.get(), g, slice);
+    conv_weight_grad<K, S><<<tiles(taps, s.cout, slices), kThreads, 0, stream()>>>(x, gy, part.get(), g, slice);
     KS_CUDA_LAUNCHED(conv2d_backward_weight);
     fold_partials<<<grid_for(wsize), 256, 0, stream()>>>(part.get(), slices, wsize, gw);
     KS_CUDA_LAUNCHED(conv2d_backward_weight_fold);
   }
 
-  if (gb != nullptr) {
+  if (gb != nullptr && s.cout != 0) {
     Scratch<float> sums(s.n * s.cout);  // [n, cout]: per-image sums, then added over images in order
     channel_sums(gy, sums.get(), s.n, s.cout, s.ho() * s.wo());
     fold_partials<<<grid_for(s.cout), 256, 0, stream()>>>(sums.get(), s.n, s.cout, gb);
     KS_CUDA_LAUNCHED(conv2d_backward_bias_fold);
+  }
+}
+
+[[noreturn]] void unsupported(const Conv2dShape& s) {
+  throw std::invalid_argument("conv2d on CUDA supports kernel 1 or 3 and stride 1 or 2, got kernel " +
+                              std::to_string(s.k) + ", stride " + std::to_string(s.stride));
+}
+
+}  // namespace
+
+void conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
+  if (s.n * s.ho() * s.wo() == 0 || s.cout == 0) return;
+  switch (s.k * 10 + s.stride) {
+    case 11: return forward<1, 1>(x, w, b, y, s);
+    case 12: return forward<1, 2>(x, w, b, y, s);
+    case 31: return forward<3, 1>(x, w, b, y, s);
+    case 32: return forward<3, 2>(x, w, b, y, s);
+    default: unsupported(s);
+  }
+}
+
+void conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
+                     const Conv2dShape& s) {
+  switch (s.k * 10 + s.stride) {
+    case 11: return backward<1, 1>(x, w, gy, gx, gw, gb, s);
+    case 12: return backward<1, 2>(x, w, gy, gx, gw, gb, s);
+    case 31: return backward<3, 1>(x, w, gy, gx, gw, gb, s);
+    case 32: return backward<3, 2>(x, w, gy, gx, gw, gb, s);
+    default: unsupported(s);
   }
 }
 

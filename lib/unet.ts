@@ -115,12 +115,16 @@ export class UNet implements Disposable {
     this.grads = zeros([paramCount], { device: this.device });
   }
 
-  /** out = net(x, t) for x [n, inChannels, r, r] and t [n]; the tape is what backward needs. */
-  forward(x: Tensor, t: Tensor): { out: Tensor; tape: Tape } {
+  /**
+   * out = net(x, t) for x [n, inChannels, r, r] and t [n]; the tape is what backward needs. `params`
+   * (same layout, e.g. an EMA's) replaces the network's weights for this pass.
+   */
+  forward(x: Tensor, t: Tensor, options: { params?: Tensor } = {}): { out: Tensor; tape: Tape } {
     const n = x.shape[0]!;
     const out = empty([n, this.config.outChannels, this.config.resolution, this.config.resolution], { device: this.device });
     try {
-      const tape = native.unetForward(this.#net, this.params.handle('params'), x.handle('x'), t.handle('t'), out.handle());
+      const params = (options.params ?? this.params).handle('params');
+      const tape = native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle());
       return { out, tape: new Tape(tape, n) };
     } catch (e) {
       out.dispose();

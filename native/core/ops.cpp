@@ -1,5 +1,6 @@
 #include "kintsugi/ops.h"
 
+#include <array>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -289,6 +290,42 @@ void ema_update(const Tensor& ema, const Tensor& params, float decay) {
            cuda::ema_update(pe, pp, n, decay);
 #endif
          });
+}
+
+void combine(const Tensor& out, const std::vector<std::pair<Tensor, Tensor>>& terms) {
+  require_tensor(out, "combine", "out");
+  if (terms.empty() || terms.size() > 3)
+    throw std::invalid_argument("combine: expected 1 to 3 terms, got " + std::to_string(terms.size()));
+  const int64_t n = out.shape[0], per_sample = out.numel() / n;
+  Task task;
+  task.writes = {out.storage};
+  std::array<const float*, 3> xs{}, cs{};
+  for (size_t k = 0; k < terms.size(); ++k) {
+    const auto& [x, c] = terms[k];
+    const std::string xn = "x" + std::to_string(k), cn = "coef" + std::to_string(k);
+    require_tensor(x, "combine", xn.c_str());
+    require_tensor(c, "combine", cn.c_str());
+    require_same_shape(out, x, "combine", "out", xn.c_str());
+    require_same_device(out, x, "combine", "out", xn.c_str());
+    require_same_device(out, c, "combine", "out", cn.c_str());
+    if (c.numel() != n)
+      throw std::invalid_argument("combine: " + cn + " must hold one value per sample (" + std::to_string(n) + "), got " +
+                                  std::to_string(c.numel()));
+    task.reads.push_back(x.storage);
+    task.reads.push_back(c.storage);
+    xs[k] = x.data();
+    cs[k] = c.data();
+  }
+  float* po = out.data();
+  const int count = static_cast<int>(terms.size());
+  if (out.device().is_cuda()) {
+#if KS_WITH_CUDA
+    task.run = [=] { cuda::combine(po, xs.data(), cs.data(), count, n, per_sample); };
+#endif
+  } else {
+    task.run = [=] { cpu::combine(po, xs.data(), cs.data(), count, n, per_sample); };
+  }
+  submit(out.device(), std::move(task));
 }
 
 void write_host(const Tensor& dst, std::vector<float> data) {

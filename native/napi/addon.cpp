@@ -142,6 +142,20 @@ void ema_js(Info info) {
   });
 }
 
+// combine(out, [x0, c0, x1, c1, ...]) with 1 to 3 (tensor, per-sample coefficient tensor) pairs.
+void combine_js(Info info) {
+  guarded(info.Env(), [&] {
+    const Tensor& out = TensorWrap::unwrap(info[0], "out");
+    if (!info[1].IsArray()) throw std::invalid_argument("combine: expected an array of [tensor, coefficients] pairs");
+    auto arr = info[1].As<Napi::Array>();
+    std::vector<std::pair<Tensor, Tensor>> terms;
+    for (uint32_t k = 0; k + 1 < arr.Length(); k += 2)
+      terms.emplace_back(TensorWrap::unwrap(arr.Get(k), "x"), TensorWrap::unwrap(arr.Get(k + 1), "coefficients"));
+    if (arr.Length() % 2) throw std::invalid_argument("combine: terms come in [tensor, coefficients] pairs");
+    combine(out, terms);
+  });
+}
+
 void write_js(Info info) {
   guarded(info.Env(), [&] {
     const Tensor& dst = TensorWrap::unwrap(info[0], "dst");
@@ -268,6 +282,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("sumSquares", Napi::Function::New<sum_squares_js>(env, "sumSquares"));
   exports.Set("adamw", Napi::Function::New<adamw_js>(env, "adamw"));
   exports.Set("emaUpdate", Napi::Function::New<ema_js>(env, "emaUpdate"));
+  exports.Set("combine", Napi::Function::New<combine_js>(env, "combine"));
   exports.Set("write", Napi::Function::New<write_js>(env, "write"));
   exports.Set("read", Napi::Function::New<read_js>(env, "read"));
   exports.Set("checkGuard", Napi::Function::New<check_guard_js>(env, "checkGuard"));

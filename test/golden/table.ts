@@ -133,6 +133,24 @@ export const goldenTable: GoldenCase[] = [
       reference: ([e, p]) => Float64Array.from(e!, (ei, i) => Math.fround(0.95) * ei + (1 - Math.fround(0.95)) * p![i]!),
     }),
   ),
+  // Per-sample linear combination of three tensors (noising, target conversions, sampler updates).
+  ...[[5, 3, 7, 7], [1, 11], [16, 1, 32, 32]].map(
+    (shape): GoldenCase => ({
+      op: 'combine',
+      shape,
+      nmse: 1e-7,
+      inputs: (s) => [testValues(numel(s), 701), testValues(numel(s), 702), testValues(numel(s), 703), testValues(s[0]!, 704), testValues(s[0]!, 705), testValues(s[0]!, 706)],
+      inputShapes: (s) => [s, s, s, [s[0]!], [s[0]!], [s[0]!]],
+      run: ([x0, x1, x2, c0, c1, c2], out) => native.combine(out, [x0!, c0!, x1!, c1!, x2!, c2!]),
+      reference: ([x0, x1, x2, c0, c1, c2], s) => {
+        const per = numel(s) / s[0]!;
+        return Float64Array.from(x0!, (_, i) => {
+          const b = Math.floor(i / per);
+          return c0![b]! * x0![i]! + c1![b]! * x1![i]! + c2![b]! * x2![i]!;
+        });
+      },
+    }),
+  ),
   ...shapes.map(
     (shape): GoldenCase => ({
       op: 'sum',

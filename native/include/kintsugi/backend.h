@@ -20,6 +20,8 @@ void sum(const float* a, int64_t n, float* out);
 void sum_squares(const float* a, int64_t n, float* out);
 void adamw(float* params, const float* grads, float* m, float* v, const float* sumsq, int64_t n, const AdamWConfig& c);
 void ema_update(float* ema, const float* params, int64_t n, float decay);
+// out[b, i] = sum_k c[k][b] * x[k][b, i] for k < terms (<= 3), b < n, i < per_sample.
+void combine(float* out, const float* const x[3], const float* const c[3], int terms, int64_t n, int64_t per_sample);
 Allocator& allocator();
 DeviceInfo device_info();
 }  // namespace ks::cpu
@@ -37,6 +39,8 @@ void sum(const float* a, int64_t n, float* out);
 void sum_squares(const float* a, int64_t n, float* out);
 void adamw(float* params, const float* grads, float* m, float* v, const float* sumsq, int64_t n, const AdamWConfig& c);
 void ema_update(float* ema, const float* params, int64_t n, float decay);
+// out[b, i] = sum_k c[k][b] * x[k][b, i] for k < terms (<= 3), b < n, i < per_sample.
+void combine(float* out, const float* const x[3], const float* const c[3], int terms, int64_t n, int64_t per_sample);
 
 CudaStatus status();
 std::vector<DeviceInfo> devices();

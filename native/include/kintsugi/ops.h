@@ -40,6 +40,11 @@ void adamw(const Tensor& params, const Tensor& grads, const Tensor& m, const Ten
 // ema = decay * ema + (1 - decay) * params.
 void ema_update(const Tensor& ema, const Tensor& params, float decay);
 
+// out[b, :] = sum_k coef_k[b] * x_k[b, :] over 1 to 3 terms, with per-sample coefficients (tensors of
+// one value per sample, the first dimension of out): noising, prediction-target conversions and every
+// sampler update are this one op. Inputs may alias out.
+void combine(const Tensor& out, const std::vector<std::pair<Tensor, Tensor>>& terms);
+
 // Host transfer. `write_host` takes ownership of the data; `read_host` calls back on a worker thread.
 void write_host(const Tensor& dst, std::vector<float> data);
 void read_host(const Tensor& src, std::function<void(std::vector<float>&&, const std::string* error)> done);

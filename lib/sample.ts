@@ -1,0 +1,106 @@
+// Samplers: DDPM ancestral, DDIM (eta, any number of steps) and Heun's second-order method on the
+// probability-flow ODE. Each works with any denoiser (a UNet, or an analytic one in tests), is batched
+// and seeded (noise from a Philox generator: the same seed gives the same samples), and cancellable.
+import { synchronize } from './memory.ts';
+import { Generator } from './random.ts';
+import { combine, NoiseSchedule, splitPrediction, type Prediction } from './schedule.ts';
+import { randn, tensor, Tensor } from './tensor.ts';
+import type { UNet } from './unet.ts';
+
+/** Predicts the target of kind `prediction` for x_t at per-sample times t (float step indices). */
+export type Denoiser = (x: Tensor, t: Float32Array) => Tensor;
+
+export interface SampleOptions {
+  schedule: NoiseSchedule;
+  prediction: Prediction;
+  /** [n, c, h, w] of the samples. */
+  shape: number[];
+  device?: string;
+  method?: 'ddpm' | 'ddim' | 'heun';
+  /** DDIM and Heun: number of steps (default 50); DDPM always takes all T. */
+  steps?: number;
+  /** DDIM: 0 deterministic, 1 ancestral (default 0). */
+  eta?: number;
+  generator?: Generator;
+  signal?: AbortSignal;
+  onStep?: (done: number, total: number) => void;
+}
+
+/** A UNet as a denoiser; `params` (e.g. an EMA's) replaces the network's own weights. */
+export function unetDenoiser(net: UNet, params?: Tensor): Denoiser {
+  return (x, t) => {
+    const tt = tensor(t, [t.length], { device: net.device });
+    const { out, tape } = net.forward(x, tt, { params });
+    tape.release();
+    tt.dispose();
+    return out;
+  };
+}
+
+/** Evenly spaced step indices from 0 to T-1, `count` of them, ascending. */
+export function timesteps(T: number, count: number): number[] {
+  if (!Number.isInteger(count) || count < 1 || count > T) throw new RangeError(`steps: expected an integer in [1, ${T}], got ${count}`);
+  return Array.from({ length: count }, (_, i) => (count === 1 ? T - 1 : Math.round((i * (T - 1)) / (count - 1))));
+}
+
+// Keeps the queue a few steps deep: each step allocates at enqueue time, so running far ahead of the
+// device would hold many steps' memory at once.
+const IN_FLIGHT = 4;
+
+export async function sample(denoiser: Denoiser, options: SampleOptions): Promise<Tensor> {
+  const { schedule, prediction, shape } = options;
+  const method = options.method ?? 'ddim';
+  const device = options.device ?? 'cpu';
+  const generator = options.generator ?? new Generator(0);
+  const eta = options.eta ?? 0;
+  if (!(eta >= 0 && eta <= 1)) throw new RangeError(`eta: expected a number in [0, 1], got ${eta}`);
+  const n = shape[0]!;
+  const ab = schedule.alphaBars;
+  const grid = method === 'ddpm' ? timesteps(schedule.steps, schedule.steps) : timesteps(schedule.steps, options.steps ?? 50);
+  const same = (v: number) => new Array<number>(n).fill(v);
+  const predict = (x: Tensor, t: number) => {
+    const pred = denoiser(x, new Float32Array(n).fill(t));
+    const parts = splitPrediction(prediction, x, pred, same(ab[t]!));
+    pred.dispose();
+    return parts;
+  };
+
+  let x = randn(shape, { generator, device });
+  for (let i = grid.length - 1; i >= 0; i--) {
+    options.signal?.throwIfAborted();
+    const t = grid[i]!;
+    const prev = i > 0 ? grid[i - 1]! : -1;
+    const abT = ab[t]!;
+    const abPrev = prev >= 0 ? ab[prev]! : 1;
+    const { x0, eps } = predict(x, t);
+    let next: Tensor;
+    if (method === 'heun' && prev >= 0) {
+      // Probability-flow ODE in y = x / sqrt(abar), s = sqrt((1 - abar) / abar): dy/ds = eps.
+      const sT = Math.sqrt((1 - abT) / abT);
+      const sP = Math.sqrt((1 - abPrev) / abPrev);
+      const euler = combine([[x, same(Math.sqrt(abPrev / abT))], [eps, same(Math.sqrt(abPrev) * (sP - sT))]]);
+      const second = predict(euler, prev);
+      next = combine([[x, same(Math.sqrt(abPrev / abT))], [eps, same((Math.sqrt(abPrev) * (sP - sT)) / 2)], [second.eps, same((Math.sqrt(abPrev) * (sP - sT)) / 2)]]);
+      for (const u of [euler, second.x0, second.eps]) u.dispose();
+    } else if (prev < 0) {
+      next = x0.clone();  // the last step lands on the denoised estimate
+    } else {
+      // DDIM (DDPM is DDIM over every step with eta = 1): sigma^2 is eta^2 times the posterior variance.
+      const sigma = (method === 'ddpm' ? 1 : eta) * Math.sqrt(((1 - abPrev) / (1 - abT)) * (1 - abT / abPrev));
+      const dir = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
+      if (sigma > 0) {
+        const z = randn(shape, { generator, device });
+        next = combine([[x0, same(Math.sqrt(abPrev))], [eps, same(dir)], [z, same(sigma)]]);
+        z.dispose();
+      } else {
+        next = combine([[x0, same(Math.sqrt(abPrev))], [eps, same(dir)]]);
+      }
+    }
+    for (const u of [x, x0, eps]) u.dispose();
+    x = next;
+    options.onStep?.(grid.length - i, grid.length);
+    if ((grid.length - i) % IN_FLIGHT === 0) await synchronize(device);
+  }
+  await synchronize(device);
+  return x;
+}

@@ -19,3 +19,6 @@ export { NoiseSchedule, targetOf, splitPrediction } from './schedule.ts';
 export type { Prediction as Target, ScheduleConfig } from './schedule.ts';
 export { sample, timesteps, unetDenoiser } from './sample.ts';
 export type { Denoiser, SampleOptions } from './sample.ts';
+export { philoxBlock, philoxIntegers } from './random.ts';
+export { train } from './train.ts';
+export type { Dataset, TrainOptions, TrainProgress, TrainResult } from './train.ts';

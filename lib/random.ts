@@ -109,3 +109,51 @@ export async function philoxBits(
     t.dispose();
   }
 }
+
+// 32x32 -> 64-bit product as (hi, lo) in plain double arithmetic (exact: every partial is < 2^53).
+function mulhilo(a: number, b: number): [number, number] {
+  const al = a & 0xffff;
+  const ah = a >>> 16;
+  const bl = b & 0xffff;
+  const bh = b >>> 16;
+  const ll = al * bl;
+  const lh = al * bh;
+  const hl = ah * bl;
+  const mid = (ll >>> 16) + (lh & 0xffff) + (hl & 0xffff);
+  return [(ah * bh + (lh >>> 16) + (hl >>> 16) + (mid >>> 16)) >>> 0, Math.imul(a, b) >>> 0];
+}
+
+/**
+ * Block `block` of the stream (seed, offset, stream), computed synchronously in JavaScript: the same
+ * four words as the native generator (kintsugi/philox.h), for small host-side draws (batch indices,
+ * time steps) that should not wait for a device queue.
+ */
+export function philoxBlock(seed: bigint, offset: bigint, stream: bigint, block: number): [number, number, number, number] {
+  const ctr = (offset + BigInt(block)) & U64_MAX;
+  let c0 = Number(ctr & 0xffffffffn);
+  let c1 = Number(ctr >> 32n);
+  let c2 = Number(stream & 0xffffffffn);
+  let c3 = Number((stream >> 32n) & 0xffffffffn);
+  let k0 = Number(seed & 0xffffffffn);
+  let k1 = Number((seed >> 32n) & 0xffffffffn);
+  for (let round = 0; round < 10; round++) {
+    if (round > 0) {
+      k0 = (k0 + 0x9e3779b9) >>> 0;
+      k1 = (k1 + 0xbb67ae85) >>> 0;
+    }
+    const [hi0, lo0] = mulhilo(0xd2511f53, c0);
+    const [hi1, lo1] = mulhilo(0xcd9e8d57, c2);
+    [c0, c1, c2, c3] = [(hi1 ^ c1 ^ k0) >>> 0, lo1, (hi0 ^ c3 ^ k1) >>> 0, lo0];
+  }
+  return [c0, c1, c2, c3];
+}
+
+/** n uniform integers in [0, bound) from the stream (seed, 0, stream): word j of the draw, scaled. */
+export function philoxIntegers(n: number, bound: number, seed: bigint, stream: bigint): Int32Array {
+  const out = new Int32Array(n);
+  for (let b = 0; 4 * b < n; b++) {
+    const w = philoxBlock(seed, 0n, stream, b);
+    for (let j = 0; j < 4 && 4 * b + j < n; j++) out[4 * b + j] = Math.floor((w[j]! / 4294967296) * bound);
+  }
+  return out;
+}

@@ -141,3 +141,16 @@ describe.skipIf(!hasCuda)(`cpu and cuda:0 streams ${cudaSkipReason}`, () => {
     expect(worst).toBeLessThanOrEqual(2 ** -22);
   });
 });
+
+describe('the synchronous JavaScript Philox (host-side draws)', () => {
+  it('gives the known answers and the native stream', async () => {
+    const { philoxBlock } = await import('../lib/random.ts');
+    for (const [ctr, key, expected] of KAT) {
+      const k = keyOf(ctr, key);
+      expect(philoxBlock(k.seed, k.offset, k.stream, 0)).toEqual(expected);
+    }
+    const native = await philoxBits(40, { seed: 77n, offset: 5n, stream: 3n }, { device: 'cpu' });
+    const js = Array.from({ length: 10 }, (_, b) => philoxBlock(77n, 5n, 3n, b)).flat();
+    expect(js).toEqual([...native]);
+  });
+});

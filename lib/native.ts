@@ -46,6 +46,7 @@ export interface NativeAddon {
   emaUpdate(ema: NativeTensor, params: NativeTensor, decay: number): void;
   /** out[b] = sum_k coef_k[b] * x_k[b]; terms as a flat [x0, coef0, x1, coef1, ...] list (1 to 3 pairs). */
   combine(out: NativeTensor, terms: NativeTensor[]): void;
+  clamp(a: NativeTensor, low: number, high: number, out: NativeTensor): void;
   write(dst: NativeTensor, data: Float32Array): void;
   read(src: NativeTensor): Promise<Float32Array>;
   checkGuard(t: NativeTensor): Promise<boolean>;

@@ -3,9 +3,8 @@
 // then the raw little-endian data. Reading treats the file as hostile: every size is checked against
 // the bytes actually present before anything is allocated, and the tensors must tile the data buffer
 // exactly, as the reference implementation requires. Tensors are float32 in memory whatever the file holds.
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
+import { writeFileAtomic } from './write-atomic.ts';
 
 export type SafetensorsDtype = 'F32' | 'BF16' | 'F16' | 'F64';
 
@@ -170,41 +169,7 @@ export function encodeSafetensors(tensors: SafetensorsTensors, metadata: Record<
 export async function writeSafetensors(path: string, tensors: SafetensorsTensors, metadata?: Record<string, string>): Promise<void> {
   if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${brief(path)}`);
   const bytes = encodeSafetensors(tensors, metadata); // invalid input fails here, before the disk is touched
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(tmp, 'wx');
-  } catch (e) {
-    throw new Error(`${path}: cannot create a temporary file in ${dir}: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await rename(tmp, path);
-  } catch (e) {
-    await fh?.close().catch(() => {});
-    await rm(tmp, { force: true }).catch(() => {});
-    throw new Error(`${path}: write failed, any previous file is unchanged: ${(e as Error).message}`, { cause: e });
-  }
-  await syncDirectory(dir);
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch (e) {
-    // Some platforms (Windows, some network file systems) cannot open or sync a directory; the data is already in place.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'ENOTSUP')
-      throw new Error(`${dir}: syncing the directory after the rename failed: ${(e as Error).message}`, { cause: e });
-  } finally {
-    await fh?.close();
-  }
+  await writeFileAtomic(path, bytes);
 }
 
 // ---------------------------------------------------------------------------------------------- reading

@@ -21,6 +21,11 @@ export interface SampleOptions {
   steps?: number;
   /** DDIM: 0 deterministic, 1 ancestral (default 0). */
   eta?: number;
+  /**
+   * Clip each denoised estimate to this range and re-derive the noise from it (default: none). For
+   * images in [-1, 1], [-1, 1] keeps an undertrained model's early, wild estimates from blowing up.
+   */
+  clip?: readonly [number, number];
   generator?: Generator;
   signal?: AbortSignal;
   onStep?: (done: number, total: number) => void;
@@ -62,7 +67,13 @@ export async function sample(denoiser: Denoiser, options: SampleOptions): Promis
     const pred = denoiser(x, new Float32Array(n).fill(t));
     const parts = splitPrediction(prediction, x, pred, same(ab[t]!));
     pred.dispose();
-    return parts;
+    if (!options.clip) return parts;
+    const x0 = parts.x0.clamp(options.clip[0], options.clip[1]);
+    // eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar), consistent with the clipped x0
+    const eps = combine([[x, same(1 / Math.sqrt(1 - ab[t]!))], [x0, same(-Math.sqrt(ab[t]!) / Math.sqrt(1 - ab[t]!))]]);
+    parts.x0.dispose();
+    parts.eps.dispose();
+    return { x0, eps };
   };
 
   let x = randn(shape, { generator, device });

@@ -89,6 +89,12 @@ export class Tensor implements Disposable {
     return this.#into(this.shape, (out) => native.scale(a, s, out));
   }
 
+  /** min(max(this, low), high) elementwise (NaN stays NaN). */
+  clamp(low: number, high: number): Tensor {
+    const a = this.handle('a');
+    return this.#into(this.shape, (out) => native.clamp(a, low, high, out));
+  }
+
   /** The sum of all elements, as a one-element tensor (accumulated in double). */
   sum(): Tensor {
     const a = this.handle('a');

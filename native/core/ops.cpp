@@ -328,6 +328,23 @@ void combine(const Tensor& out, const std::vector<std::pair<Tensor, Tensor>>& te
   submit(out.device(), std::move(task));
 }
 
+void clamp(const Tensor& a, float low, float high, const Tensor& out) {
+  require_tensor(a, "clamp", "a");
+  require_tensor(out, "clamp", "out");
+  require_same_shape(a, out, "clamp", "a", "out");
+  require_same_device(a, out, "clamp", "a", "out");
+  if (!(low <= high)) throw std::invalid_argument("clamp: low must be <= high, got " + std::to_string(low) + " > " + std::to_string(high));
+  const float* pa = a.data();
+  float* po = out.data();
+  const int64_t n = a.numel();
+  run_on(a.device(), {a.storage}, {out.storage}, [=] { cpu::clamp(pa, low, high, po, n); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::clamp(pa, low, high, po, n);
+#endif
+         });
+}
+
 void write_host(const Tensor& dst, std::vector<float> data) {
   require_tensor(dst, "write", "dst");
   if (static_cast<int64_t>(data.size()) != dst.numel())

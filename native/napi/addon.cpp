@@ -156,6 +156,12 @@ void combine_js(Info info) {
   });
 }
 
+void clamp_js(Info info) {
+  guarded(info.Env(), [&] {
+    clamp(TensorWrap::unwrap(info[0], "a"), float_arg(info[1], "low"), float_arg(info[2], "high"), TensorWrap::unwrap(info[3], "out"));
+  });
+}
+
 void write_js(Info info) {
   guarded(info.Env(), [&] {
     const Tensor& dst = TensorWrap::unwrap(info[0], "dst");
@@ -283,6 +289,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamw", Napi::Function::New<adamw_js>(env, "adamw"));
   exports.Set("emaUpdate", Napi::Function::New<ema_js>(env, "emaUpdate"));
   exports.Set("combine", Napi::Function::New<combine_js>(env, "combine"));
+  exports.Set("clamp", Napi::Function::New<clamp_js>(env, "clamp"));
   exports.Set("write", Napi::Function::New<write_js>(env, "write"));
   exports.Set("read", Napi::Function::New<read_js>(env, "read"));
   exports.Set("checkGuard", Napi::Function::New<check_guard_js>(env, "checkGuard"));

@@ -75,6 +75,7 @@ export const goldenTable: GoldenCase[] = [
     }),
   ),
   ...elementwise('copy', 1, ([a], out) => native.copy(a!, out), ([a]) => a!),
+  ...elementwise('clamp', 1, ([a], out) => native.clamp(a!, -0.5, 1.25, out), ([a]) => Math.min(Math.max(a!, -0.5), 1.25)),
   ...elementwise('add', 2, ([a, b], out) => native.add(a!, b!, out), ([a, b]) => a! + b!),
   ...elementwise('scale', 1, ([a], out) => native.scale(a!, -1.7, out), ([a]) => Math.fround(-1.7) * a!),
   ...shapes.map(

@@ -22,6 +22,7 @@ void adamw(float* params, const float* grads, float* m, float* v, const float* s
 void ema_update(float* ema, const float* params, int64_t n, float decay);
 // out[b, i] = sum_k c[k][b] * x[k][b, i] for k < terms (<= 3), b < n, i < per_sample.
 void combine(float* out, const float* const x[3], const float* const c[3], int terms, int64_t n, int64_t per_sample);
+void clamp(const float* a, float low, float high, float* out, int64_t n);
 Allocator& allocator();
 DeviceInfo device_info();
 }  // namespace ks::cpu
@@ -41,6 +42,7 @@ void adamw(float* params, const float* grads, float* m, float* v, const float* s
 void ema_update(float* ema, const float* params, int64_t n, float decay);
 // out[b, i] = sum_k c[k][b] * x[k][b, i] for k < terms (<= 3), b < n, i < per_sample.
 void combine(float* out, const float* const x[3], const float* const c[3], int terms, int64_t n, int64_t per_sample);
+void clamp(const float* a, float low, float high, float* out, int64_t n);
 
 CudaStatus status();
 std::vector<DeviceInfo> devices();

@@ -45,6 +45,9 @@ void ema_update(const Tensor& ema, const Tensor& params, float decay);
 // sampler update are this one op. Inputs may alias out.
 void combine(const Tensor& out, const std::vector<std::pair<Tensor, Tensor>>& terms);
 
+// out = min(max(a, low), high) elementwise (NaN stays NaN).
+void clamp(const Tensor& a, float low, float high, const Tensor& out);
+
 // Host transfer. `write_host` takes ownership of the data; `read_host` calls back on a worker thread.
 void write_host(const Tensor& dst, std::vector<float> data);
 void read_host(const Tensor& src, std::function<void(std::vector<float>&&, const std::string* error)> done);

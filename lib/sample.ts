@@ -1,6 +1,7 @@
 // Samplers: DDPM ancestral, DDIM (eta, any number of steps) and Heun's second-order method on the
 // probability-flow ODE. Each works with any denoiser (a UNet, or an analytic one in tests), is batched
 // and seeded (noise from a Philox generator: the same seed gives the same samples), and cancellable.
+import { resolveDevice } from './device.ts';
 import { synchronize } from './memory.ts';
 import { Generator } from './random.ts';
 import { combine, NoiseSchedule, splitPrediction, type Prediction } from './schedule.ts';
@@ -15,6 +16,7 @@ export interface SampleOptions {
   prediction: Prediction;
   /** [n, c, h, w] of the samples. */
   shape: number[];
+  /** Default: defaultDevice(); must be the denoiser's device. */
   device?: string;
   method?: 'ddpm' | 'ddim' | 'heun';
   /** DDIM and Heun: number of steps (default 50); DDPM always takes all T. */
@@ -55,7 +57,7 @@ const IN_FLIGHT = 4;
 export async function sample(denoiser: Denoiser, options: SampleOptions): Promise<Tensor> {
   const { schedule, prediction, shape } = options;
   const method = options.method ?? 'ddim';
-  const device = options.device ?? 'cpu';
+  const device = resolveDevice(options.device);
   const generator = options.generator ?? new Generator(0);
   const eta = options.eta ?? 0;
   if (!(eta >= 0 && eta <= 1)) throw new RangeError(`eta: expected a number in [0, 1], got ${eta}`);

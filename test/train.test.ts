@@ -61,6 +61,25 @@ describe('train', () => {
     expect(b.losses).toEqual(b1.losses);
   });
 
+  it('keeps the event loop responsive while it trains', async () => {
+    let ticks = 0;
+    let longestGap = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - last);
+      last = now;
+      ticks++;
+    }, 5);
+    const start = performance.now();
+    await train({ ...base, model: new UNet(config, { device: 'cpu' }), steps: 20 });
+    const took = performance.now() - start;
+    clearInterval(timer);
+    // A blocked loop would give a handful of ticks and a gap as long as the run.
+    expect(ticks).toBeGreaterThanOrEqual(Math.min(20, took / 50));
+    expect(longestGap).toBeLessThan(Math.max(100, took / 4));
+  });
+
   it('rejects data that does not fit the model', async () => {
     await expect(train({ ...base, model: new UNet(config, { device: 'cpu' }), data: { images: new Float32Array(4 * 256), shape: [4, 1, 16, 16] }, steps: 1 })).rejects.toThrow(
       'train: data of shape [N, 1, 16, 16] does not fit the model (expects [N, 1, 8, 8])',

@@ -6,9 +6,8 @@
 // the products are small; see native/dev/cuda-nn.md for where a fused (flash) kernel would go.
 #include <cmath>
 #include "common.cuh"
-#include "kintsugi/allocator.h"
-#include "kintsugi/backend.h"
 #include "nn.h"
+#include "reduce.cuh"
 
 namespace ks::cuda {
 namespace {
@@ -65,33 +64,6 @@ void gemm(View A, View B, float* C, int64_t c_batch, int64_t rows, int64_t cols,
   KS_CUDA_LAUNCHED(attention_gemm);
 }
 
-// Fixed-order tree reductions over the kRow threads of a block; every thread receives the result.
-__device__ float block_max(float v) {
-  __shared__ float buf[kRow];
-  buf[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kRow / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) buf[threadIdx.x] = fmaxf(buf[threadIdx.x], buf[threadIdx.x + s]);
-    __syncthreads();
-  }
-  const float r = buf[0];
-  __syncthreads();  // buf is reused by the next call
-  return r;
-}
-
-__device__ double block_sum(double v) {
-  __shared__ double buf[kRow];
-  buf[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kRow / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double r = buf[0];
-  __syncthreads();
-  return r;
-}
-
 // In place on rows of a holding the raw scores q.k: a = softmax(a * scale), as the reference's float
 // path (max of the scaled scores, expf, the normaliser summed in double, one float reciprocal).
 // Launch: grid-stride over rows = n * p, one block of 128 threads per row; thread t owns keys t, t + 128,
@@ -101,14 +73,14 @@ __global__ void __launch_bounds__(kRow) softmax_rows(float* a, int64_t rows, int
     float* r = a + row * p;
     float mx = -INFINITY;
     for (int64_t j = threadIdx.x; j < p; j += kRow) mx = fmaxf(mx, r[j] * scale);
-    mx = block_max(mx);
+    mx = block_max<kRow>(mx);
     double z = 0.0;
     for (int64_t j = threadIdx.x; j < p; j += kRow) {
       const float e = expf(r[j] * scale - mx);
       r[j] = e;
       z += e;
     }
-    const float inv = static_cast<float>(1.0 / block_sum(z));
+    const float inv = static_cast<float>(1.0 / block_sum<kRow>(z));
     for (int64_t j = threadIdx.x; j < p; j += kRow) r[j] *= inv;
   }
 }
@@ -122,33 +94,12 @@ __global__ void __launch_bounds__(kRow) softmax_rows_backward(const float* a, fl
     float* g = gs + row * p;
     double dot = 0.0;
     for (int64_t j = threadIdx.x; j < p; j += kRow) dot += static_cast<double>(g[j]) * ar[j];
-    const float d = static_cast<float>(block_sum(dot));
+    const float d = static_cast<float>(block_sum<kRow>(dot));
     for (int64_t j = threadIdx.x; j < p; j += kRow) g[j] = ar[j] * (g[j] - d) * scale;
   }
 }
 
 unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(rows < 65535 ? rows : 65535); }
-
-// Scratch from the caching allocator (the same helper as in conv2d.cu and groupnorm.cu; it belongs in
-// common.cuh), released as soon as the kernels using it are queued: later work on this stream runs
-// after them, so the block is reused only once they are done.
-template <class T>
-class Scratch {
- public:
-  explicit Scratch(int64_t count) {
-    KS_CUDA_CHECK(cudaGetDevice(&device_));
-    data_ = static_cast<T*>(allocator(device_).allocate(static_cast<size_t>(count) * sizeof(T), &granted_));
-  }
-  ~Scratch() { allocator(device_).release(data_, granted_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  T* get() const { return data_; }
-
- private:
-  int device_ = 0;
-  size_t granted_ = 0;
-  T* data_ = nullptr;
-};
 
 }  // namespace
 

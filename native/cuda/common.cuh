@@ -1,10 +1,12 @@
 // Shared by the CUDA kernels: error checks that turn CUDA errors into exceptions (the queue reports
-// them to JavaScript), the worker thread's stream, and launch sizes.
+// them to JavaScript), the worker thread's stream, launch sizes, and scratch memory.
 #pragma once
 #include <cuda_runtime.h>
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include "kintsugi/backend.h"
 
 namespace ks::cuda {
 
@@ -32,5 +34,26 @@ inline unsigned grid_for(int64_t items, int threads = 256) {
   const int64_t cap = static_cast<int64_t>(multiprocessors()) * 16;
   return static_cast<unsigned>(needed < 1 ? 1 : (needed < cap ? needed : cap));
 }
+
+// Scratch memory of `count` T from the current device's caching allocator, for the kernels queued while
+// it lives. Released as soon as it goes out of scope, usually before those kernels have run: later work
+// on this stream runs after them, so the block is reused only once they are done.
+template <class T>
+class Scratch {
+ public:
+  explicit Scratch(int64_t count) {
+    KS_CUDA_CHECK(cudaGetDevice(&device_));
+    data_ = static_cast<T*>(allocator(device_).allocate(static_cast<size_t>(count) * sizeof(T), &granted_));
+  }
+  ~Scratch() { allocator(device_).release(data_, granted_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T* get() const { return data_; }
+
+ private:
+  int device_ = 0;
+  size_t granted_ = 0;
+  T* data_ = nullptr;
+};
 
 }  // namespace ks::cuda

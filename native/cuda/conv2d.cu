@@ -13,8 +13,6 @@
 #include <stdexcept>
 #include <string>
 #include "common.cuh"
-#include "kintsugi/allocator.h"
-#include "kintsugi/backend.h"
 #include "nn.h"
 
 namespace ks::cuda {
@@ -207,27 +205,6 @@ dim3 tiles(int64_t cols, int64_t rows, int64_t depth = 1) {
   return dim3(static_cast<unsigned>((cols + kTile - 1) / kTile), static_cast<unsigned>((rows + kTile - 1) / kTile),
               static_cast<unsigned>(depth));
 }
-
-// Scratch from the caching allocator (the same helper as in groupnorm.cu and attention.cu; it belongs in
-// common.cuh), released as soon as the kernels using it are queued: later work on this stream runs
-// after them, so the block is reused only once they are done.
-template <class T>
-class Scratch {
- public:
-  explicit Scratch(int64_t count) {
-    KS_CUDA_CHECK(cudaGetDevice(&device_));
-    data_ = static_cast<T*>(allocator(device_).allocate(static_cast<size_t>(count) * sizeof(T), &granted_));
-  }
-  ~Scratch() { allocator(device_).release(data_, granted_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  T* get() const { return data_; }
-
- private:
-  int device_ = 0;
-  size_t granted_ = 0;
-  T* data_ = nullptr;
-};
 
 template <int K, int S>
 void forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {

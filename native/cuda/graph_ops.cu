@@ -2,6 +2,7 @@
 // over pixels) and the channel concatenation of the up path with its inverse.
 #include "common.cuh"
 #include "nn.h"
+#include "reduce.cuh"
 
 namespace ks::cuda {
 namespace {
@@ -21,21 +22,14 @@ __global__ void add_channel_bias_kernel(float* x, const float* bias, int64_t cou
 }
 
 // Launch: grid-stride over planes, one block of 256 threads per plane; thread t adds the elements
-// t, t + 256, ... in double, then a fixed tree over the block.
+// t, t + 256, ... in double, then block_sum's fixed tree.
 __global__ void __launch_bounds__(kThreads) channel_sums_kernel(const float* x, float* out, int64_t planes, int64_t hw) {
-  __shared__ double buf[kThreads];
   for (int64_t plane = blockIdx.x; plane < planes; plane += gridDim.x) {
     const float* in = x + plane * hw;
     double s = 0.0;
     for (int64_t p = threadIdx.x; p < hw; p += kThreads) s += in[p];
-    buf[threadIdx.x] = s;
-    __syncthreads();
-    for (int half = kThreads / 2; half > 0; half >>= 1) {
-      if (threadIdx.x < half) buf[threadIdx.x] += buf[threadIdx.x + half];
-      __syncthreads();
-    }
-    if (threadIdx.x == 0) out[plane] = static_cast<float>(buf[0]);
-    __syncthreads();  // buf[0] is read before the next plane overwrites buf
+    s = block_sum<kThreads>(s);
+    if (threadIdx.x == 0) out[plane] = static_cast<float>(s);
   }
 }
 

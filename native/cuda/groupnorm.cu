@@ -5,29 +5,13 @@
 // added over the batch in order by a second kernel, the parameter gradients. No atomics anywhere.
 #include <cmath>
 #include "common.cuh"
-#include "kintsugi/allocator.h"
-#include "kintsugi/backend.h"
 #include "nn.h"
+#include "reduce.cuh"
 
 namespace ks::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-// Sum over the block in a fixed tree order: every thread passes its partial and receives the total.
-// Must be called by all threads of the block.
-__device__ double block_sum(double v) {
-  __shared__ double buf[kThreads];
-  buf[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double total = buf[0];
-  __syncthreads();  // buf is reused by the next call
-  return total;
-}
 
 // Launch: grid-stride over jobs = n * groups, one block of 256 threads per job; thread t handles the
 // elements t, t + 256, ... of the group's contiguous m = (c / groups) * hw values.
@@ -39,13 +23,13 @@ __global__ void __launch_bounds__(kThreads) groupnorm_forward_kernel(const float
     const float* in = x + job * m;
     double sum = 0.0;
     for (int64_t i = threadIdx.x; i < m; i += kThreads) sum += in[i];
-    const double mu = block_sum(sum) / static_cast<double>(m);
+    const double mu = block_sum<kThreads>(sum) / static_cast<double>(m);
     double sq = 0.0;
     for (int64_t i = threadIdx.x; i < m; i += kThreads) {
       const double d = in[i] - mu;
       sq += d * d;
     }
-    const double r = 1.0 / sqrt(block_sum(sq) / static_cast<double>(m) + s.eps);
+    const double r = 1.0 / sqrt(block_sum<kThreads>(sq) / static_cast<double>(m) + s.eps);
     if (threadIdx.x == 0) {
       mean[job] = static_cast<float>(mu);
       rstd[job] = static_cast<float>(r);
@@ -86,8 +70,8 @@ __global__ void __launch_bounds__(kThreads) groupnorm_backward_kernel(const floa
         sb += g;
         sg += g * ((in[cc * s.hw + p] - mu) * r);
       }
-      sb = block_sum(sb);
-      sg = block_sum(sg);
+      sb = block_sum<kThreads>(sb);
+      sg = block_sum<kThreads>(sg);
       const int64_t ch = c0 + cc;
       if (threadIdx.x == 0) {
         part[nb * s.c + ch] = sb;
@@ -119,27 +103,6 @@ __global__ void groupnorm_param_grads(const double* part, int64_t n, int64_t c, 
     gbeta[ch] += static_cast<float>(sb);
   }
 }
-
-// Scratch from the caching allocator (the same helper as in conv2d.cu and attention.cu; it belongs in
-// common.cuh), released as soon as the kernels using it are queued: later work on this stream runs
-// after them, so the block is reused only once they are done.
-template <class T>
-class Scratch {
- public:
-  explicit Scratch(int64_t count) {
-    KS_CUDA_CHECK(cudaGetDevice(&device_));
-    data_ = static_cast<T*>(allocator(device_).allocate(static_cast<size_t>(count) * sizeof(T), &granted_));
-  }
-  ~Scratch() { allocator(device_).release(data_, granted_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  T* get() const { return data_; }
-
- private:
-  int device_ = 0;
-  size_t granted_ = 0;
-  T* data_ = nullptr;
-};
 
 unsigned job_blocks(int64_t jobs) { return static_cast<unsigned>(jobs < 65535 ? jobs : 65535); }
 

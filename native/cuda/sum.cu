@@ -1,25 +1,15 @@
 // Full reductions (sum, sum of squares) in two passes with a fixed order (no atomics), so results are
 // reproducible run to run: pass 1 gives one double partial per block, pass 2 adds the partials in one block.
+// The number of partials is grid_for's, which grows with the SM count: on GPUs with different SM counts
+// the grouping, and so the last bits, may differ.
 #include "common.cuh"
-#include "kintsugi/allocator.h"
 #include "kintsugi/backend.h"
+#include "reduce.cuh"
 
 namespace ks::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-
-__device__ double block_sum(double v) {
-  __shared__ double warp_sums[kThreads / 32];
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  v = threadIdx.x < kThreads / 32 ? warp_sums[threadIdx.x] : 0.0;
-  if (warp == 0)
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  return v;  // valid in thread 0
-}
 
 template <bool kSquare>
 __global__ void sum_partials(const float* a, int64_t n, double* partials) {
@@ -28,30 +18,24 @@ __global__ void sum_partials(const float* a, int64_t n, double* partials) {
     const double x = a[i];
     s += kSquare ? x * x : x;
   }
-  s = block_sum(s);
+  s = block_sum<kThreads>(s);
   if (threadIdx.x == 0) partials[blockIdx.x] = s;
 }
 
 __global__ void sum_final(const double* partials, int count, float* out) {
   double s = 0.0;
   for (int i = threadIdx.x; i < count; i += kThreads) s += partials[i];
-  s = block_sum(s);
+  s = block_sum<kThreads>(s);
   if (threadIdx.x == 0) *out = static_cast<float>(s);
 }
 
 template <bool kSquare>
 void reduce(const float* a, int64_t n, float* out) {
   const unsigned blocks = grid_for(n, kThreads);
-  int device = 0;
-  KS_CUDA_CHECK(cudaGetDevice(&device));
-  // Scratch from the caching allocator: after the first call this is a free-list lookup. Released at
-  // once: later work on this stream runs after these kernels, so the block can be reused safely.
-  Allocator& alloc = allocator(device);
-  size_t granted = 0;
-  auto* partials = static_cast<double*>(alloc.allocate(blocks * sizeof(double), &granted));
-  sum_partials<kSquare><<<blocks, kThreads, 0, stream()>>>(a, n, partials);
-  sum_final<<<1, kThreads, 0, stream()>>>(partials, static_cast<int>(blocks), out);
-  alloc.release(partials, granted);
+  Scratch<double> partials(blocks);  // after the first call, a free-list lookup in the caching allocator
+  sum_partials<kSquare><<<blocks, kThreads, 0, stream()>>>(a, n, partials.get());
+  KS_CUDA_LAUNCHED(sum_partials);
+  sum_final<<<1, kThreads, 0, stream()>>>(partials.get(), static_cast<int>(blocks), out);
   KS_CUDA_LAUNCHED(sum);
 }
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The CUDA kernels of native/cuda under the host emulator, against the CPU reference (README.md here).
+# Builds into build/emu (git-ignored) with g++ -O1 and ASan + UBSan, runs every check, prints the table
+# and a last line "N passed, M failed"; exits non-zero on any failure.
+#   bash native/dev/emu/run.sh [--checksums FILE]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+out=${KS_EMU_BUILD:-$root/build/emu}
+start=$SECONDS
+
+# Kernel sources: every .cu except the runtime the emulator stands in for (devices and streams, the
+# caching allocator) and the UNet executor, which only calls the kernels of nn.h.
+kernels=()
+for f in "$root"/native/cuda/*.cu; do
+  case $(basename "$f") in device.cu | allocator.cu | unet.cu) ;; *) kernels+=("$f") ;; esac
+done
+# The CPU reference each tensor op is compared with; the network ops' reference is their header
+# template (run in double), so their .cpp (the CPU's fast float path) is left out.
+cpu=("$root/native/cpu/parallel.cpp")
+for f in "${kernels[@]}"; do
+  name=$(basename "$f" .cu)
+  if [[ -f $root/native/cpu/$name.cpp && ! -f $root/native/cpu/$name.h ]]; then cpu+=("$root/native/cpu/$name.cpp"); fi
+done
+
+build_failed() {
+  echo "emu: $1 failed"
+  echo "0 passed, 1 failed"
+  exit 1
+}
+rm -rf "$out"
+mkdir -p "$out/gen" "$out/obj"
+node "$here/transform.mjs" "$out/gen" "${kernels[@]}" "$root"/native/cuda/*.cuh || build_failed "the launch rewriter"
+
+flags=(-std=c++17 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+  -Wall -Wextra -Wno-sign-compare -DKS_WITH_CUDA=1 -I"$here/include" -I"$here" -I"$out/gen" -I"$root/native/include"
+  -I"$root/native/cuda" -I"$root/native/cpu" ${KS_EMU_CXXFLAGS:-})
+printf '"%s"\n' "${flags[@]}" > "$out/flags"  # a response file: paths may hold spaces
+sources=("$out"/gen/*.cpp "${cpu[@]}" "$here/emu.cpp" "$here/test.cpp")
+# One object per source (the CPU files get a cpu_ prefix: names stay unique), as many at once as cores.
+printf '%s\0' "${sources[@]}" | OUT=$out xargs -0 -P "$(nproc)" -I{} bash -c '
+  src=$1 name=$(basename "$1" .cpp)
+  case $src in */native/cpu/*) name=cpu_$name ;; esac
+  exec g++ @"$OUT/flags" -c "$src" -o "$OUT/obj/$name.o"' _ {} || build_failed "compiling"
+g++ -fsanitize=address,undefined -pthread "$out"/obj/*.o -o "$out/emu_test" || build_failed "linking"
+echo "built in $((SECONDS - start)) s: ${#kernels[@]} kernel files, ${#cpu[@]} CPU reference files"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=1:strict_string_checks=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+set +e
+"$out/emu_test" "$@" 2>&1 | tee "$out/log.txt"
+rc=${PIPESTATUS[0]}
+set -e
+echo "ran in $((SECONDS - start)) s in all (exit $rc)"
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out/log.txt" | tail -n 1 || true)
+if [[ -z $summary ]]; then
+  # Stopped before its summary (a sanitizer report, a crash): count the rows it printed.
+  passed=$(grep -Ec ' ok$' "$out/log.txt" || true)
+  failed=$(($(grep -Ec ' FAIL$' "$out/log.txt" || true) + 1))
+  echo "emu_test stopped early: see the report above"
+else
+  passed=${summary%% passed*}
+  failed=${summary#*, }
+  failed=${failed%% failed}
+  if ((rc != 0 && failed == 0)); then failed=1; fi  # e.g. a leak report at exit
+fi
+echo "$passed passed, $failed failed"
+((failed == 0 && rc == 0))

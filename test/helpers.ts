@@ -42,3 +42,23 @@ export function maxAbs(actual: ArrayLike<number>, expected: ArrayLike<number>): 
   }
   return m;
 }
+
+/** Runs `work` while a 5 ms interval timer counts ticks; returns the ticks, the longest gap and the time taken. */
+export async function measureEventLoop<T>(work: () => Promise<T>): Promise<{ result: T; ticks: number; longestGap: number; took: number }> {
+  let ticks = 0;
+  let longestGap = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longestGap = Math.max(longestGap, now - last);
+    last = now;
+    ticks++;
+  }, 5);
+  const start = performance.now();
+  try {
+    const result = await work();
+    return { result, ticks, longestGap, took: performance.now() - start };
+  } finally {
+    clearInterval(timer);
+  }
+}

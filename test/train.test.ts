@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NoiseSchedule, train, UNet, type Dataset, type UNetConfig } from '../lib/index.ts';
+import { measureEventLoop } from './helpers.ts';
 
 const config: UNetConfig = { inChannels: 1, channels: 16, mult: [1, 2], resBlocks: 1, attnResolutions: [4], resolution: 8 };
 
@@ -62,19 +63,7 @@ describe('train', () => {
   });
 
   it('keeps the event loop responsive while it trains', async () => {
-    let ticks = 0;
-    let longestGap = 0;
-    let last = performance.now();
-    const timer = setInterval(() => {
-      const now = performance.now();
-      longestGap = Math.max(longestGap, now - last);
-      last = now;
-      ticks++;
-    }, 5);
-    const start = performance.now();
-    await train({ ...base, model: new UNet(config, { device: 'cpu' }), steps: 20 });
-    const took = performance.now() - start;
-    clearInterval(timer);
+    const { ticks, longestGap, took } = await measureEventLoop(() => train({ ...base, model: new UNet(config, { device: 'cpu' }), steps: 20 }));
     // A blocked loop would give a handful of ticks and a gap as long as the run.
     expect(ticks).toBeGreaterThanOrEqual(Math.min(20, took / 50));
     expect(longestGap).toBeLessThan(Math.max(100, took / 4));

@@ -8,41 +8,34 @@
 #include "kintsugi/device.h"
 #include "kintsugi/ops.h"
 
+// The elementwise, random and optimiser ops, declared alike in both backend namespaces.
+#define KS_BACKEND_OPS                                                                                     \
+  void fill(float* out, int64_t n, float value);                                                           \
+  void randn(float* out, int64_t n, RngKey key);                                                           \
+  void uniform(float* out, int64_t n, float low, float high, RngKey key);                                  \
+  void random_bits(uint32_t* out, int64_t n, RngKey key);                                                  \
+  void copy(const float* src, float* dst, int64_t n);                                                      \
+  void add(const float* a, const float* b, float* out, int64_t n);                                         \
+  void scale(const float* a, float s, float* out, int64_t n);                                              \
+  void sum(const float* a, int64_t n, float* out);                                                         \
+  void sum_squares(const float* a, int64_t n, float* out);                                                 \
+  void adamw(float* params, const float* grads, float* m, float* v, const float* sumsq, int64_t n,         \
+             const AdamWConfig& c);                                                                        \
+  void ema_update(float* ema, const float* params, int64_t n, float decay);                                \
+  /* out[b, i] = sum_k c[k][b] * x[k][b, i] for k < terms (<= 3), b < n, i < per_sample */                 \
+  void combine(float* out, const float* const x[3], const float* const c[3], int terms, int64_t n,         \
+               int64_t per_sample);                                                                        \
+  void clamp(const float* a, float low, float high, float* out, int64_t n);
+
 namespace ks::cpu {
-void fill(float* out, int64_t n, float value);
-void randn(float* out, int64_t n, RngKey key);
-void uniform(float* out, int64_t n, float low, float high, RngKey key);
-void random_bits(uint32_t* out, int64_t n, RngKey key);
-void copy(const float* src, float* dst, int64_t n);
-void add(const float* a, const float* b, float* out, int64_t n);
-void scale(const float* a, float s, float* out, int64_t n);
-void sum(const float* a, int64_t n, float* out);
-void sum_squares(const float* a, int64_t n, float* out);
-void adamw(float* params, const float* grads, float* m, float* v, const float* sumsq, int64_t n, const AdamWConfig& c);
-void ema_update(float* ema, const float* params, int64_t n, float decay);
-// out[b, i] = sum_k c[k][b] * x[k][b, i] for k < terms (<= 3), b < n, i < per_sample.
-void combine(float* out, const float* const x[3], const float* const c[3], int terms, int64_t n, int64_t per_sample);
-void clamp(const float* a, float low, float high, float* out, int64_t n);
+KS_BACKEND_OPS
 Allocator& allocator();
 DeviceInfo device_info();
 }  // namespace ks::cpu
 
 #if KS_WITH_CUDA
 namespace ks::cuda {
-void fill(float* out, int64_t n, float value);
-void randn(float* out, int64_t n, RngKey key);
-void uniform(float* out, int64_t n, float low, float high, RngKey key);
-void random_bits(uint32_t* out, int64_t n, RngKey key);
-void copy(const float* src, float* dst, int64_t n);
-void add(const float* a, const float* b, float* out, int64_t n);
-void scale(const float* a, float s, float* out, int64_t n);
-void sum(const float* a, int64_t n, float* out);
-void sum_squares(const float* a, int64_t n, float* out);
-void adamw(float* params, const float* grads, float* m, float* v, const float* sumsq, int64_t n, const AdamWConfig& c);
-void ema_update(float* ema, const float* params, int64_t n, float decay);
-// out[b, i] = sum_k c[k][b] * x[k][b, i] for k < terms (<= 3), b < n, i < per_sample.
-void combine(float* out, const float* const x[3], const float* const c[3], int terms, int64_t n, int64_t per_sample);
-void clamp(const float* a, float low, float high, float* out, int64_t n);
+KS_BACKEND_OPS
 
 CudaStatus status();
 std::vector<DeviceInfo> devices();

@@ -145,6 +145,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       sumsq.dispose();
     }));
     if (pending.length > 2) await pending.shift();
+    const bad = losses.find((l) => !Number.isFinite(l.loss));
+    if (bad) {
+      await Promise.all(pending);
+      throw new Error(
+        `train: the loss became ${bad.loss} at step ${bad.step}; stopping before the weights are damaged further ` +
+          '(lower the learning rate, set optimizer.maxGradNorm, or resume from the last checkpoint)',
+      );
+    }
     if ((step + 1) % every === 0) await report(step + 1);
     if (options.checkpoint && (step + 1) % options.checkpoint.every === 0) await save(step + 1);
   }

@@ -481,7 +481,7 @@ describe('saveCheckpoint refuses bad input and never leaves a partial file', () 
     await expect(saveCheckpoint(path, base.net, { step: -1 })).rejects.toThrow(/step must be a non-negative integer/);
     await expect(saveCheckpoint(path, base.net, { schedule: { T: 10n } })).rejects.toThrow(/schedule must be JSON-serialisable/);
     await expect(saveCheckpoint(path, base.net, { metadata: { n: 3 as unknown as string } })).rejects.toThrow(/metadata\["n"\] must be a string/);
-    const small = new UNet({ ...CFG, channels: 16 }, { device: 'cpu' });
+    const small = new UNet({ ...CFG, channels: 4 }, { device: 'cpu' });
     const smallOpt = new AdamW(small);
     await expect(saveCheckpoint(path, base.net, { optimizer: smallOpt })).rejects.toThrow(/the optimizer holds \d+ values per moment, the model 44969 parameters/);
     smallOpt.dispose();

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { NoiseSchedule, train, UNet, type Dataset, type UNetConfig } from '../lib/index.ts';
 import { measureEventLoop } from './helpers.ts';
 
-const config: UNetConfig = { inChannels: 1, channels: 16, mult: [1, 2], resBlocks: 1, attnResolutions: [4], resolution: 8 };
+const config: UNetConfig = { inChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [4], resolution: 8 };
 
 /** Smooth blobs at random places: a data set with structure to learn, made without any file. */
 function blobs(n: number, seed = 1): Dataset {

@@ -24,6 +24,7 @@ void UNetConfig::validate() const {
     const int c = channels * m;
     if (c % std::min(32, c)) bad("channels*mult = " + std::to_string(c) + " is not divisible by its GroupNorm groups");
   }
+  // (The widths of the up path's concatenations are checked as the plan is built.)
 }
 
 UNetConfig unet_preset(const std::string& name) {
@@ -60,6 +61,12 @@ class Builder {
   UNetPlan::Norm norm(const std::string& path, int c) {
     UNetPlan::Norm n;
     n.c = c; n.groups = std::min(32, c);
+    // GroupNorm(min(32, c), c) needs c divisible by its groups; the up path's concatenations can break
+    // that even when every level width is fine (PyTorch refuses such a module too).
+    if (c % n.groups)
+      throw std::invalid_argument("unet config: " + path + " would normalise " + std::to_string(c) +
+                                  " channels in " + std::to_string(n.groups) +
+                                  " groups; widths above 32 (including concatenated skips) must be multiples of 32");
     n.w = add(path + ".weight", {c}, ParamRole::NormWeight, 0, false);
     n.b = add(path + ".bias", {c}, ParamRole::NormBias, 0, false);
     return n;

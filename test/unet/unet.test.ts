@@ -56,6 +56,10 @@ describe('layout', () => {
     expect(() => unetLayout({ inChannels: 1, channels: 32, mult: [1, 2], resBlocks: 1, resolution: 15 })).toThrow(/resolution must be divisible by 2\^\(levels-1\) = 2, got 15/);
     expect(() => unetLayout({ inChannels: 1, channels: 33, mult: [1], resBlocks: 1, resolution: 8 })).toThrow(/channels must be even/);
     expect(() => unetLayout('huge' as never)).toThrow(/expected a preset/);
+    // Level widths 16 and 32 are fine, but the up path concatenates 32 + 16 = 48 channels: GroupNorm(32, 48) is invalid.
+    expect(() => unetLayout({ inChannels: 1, channels: 16, mult: [1, 2], resBlocks: 1, resolution: 8 })).toThrow(
+      /up\.\d+\.norm1 would normalise 48 channels in 32 groups/,
+    );
   });
 });
 

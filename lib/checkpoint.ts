@@ -16,6 +16,7 @@
 // moments are always F32. Reading accepts any float dtype the safetensors reader does (F32, BF16, F16,
 // F64) and any tensor order, so a file written by PyTorch with the same keys loads too (a file without
 // "kintsugi.format" is taken as format 1). The file is independent of the device it was saved from.
+import type { Prediction } from './schedule.ts';
 import { readSafetensors, writeSafetensors, float32ToBf16Bits, type SafetensorsEntry, type SafetensorsInput } from './safetensors.ts';
 import { resolveConfig, UNet, unetLayout, type ParamInfo, type UNetConfig } from './unet.ts';
 import type { AdamW, AdamWOptions, EMA } from './optim.ts';
@@ -23,7 +24,7 @@ import { Generator } from './random.ts';
 
 export const CHECKPOINT_FORMAT = '1';
 
-export type Prediction = 'eps' | 'x0' | 'v';
+export type { Prediction } from './schedule.ts';
 const PREDICTIONS: readonly string[] = ['eps', 'x0', 'v'];
 
 export interface SaveOptions {

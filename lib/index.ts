@@ -16,7 +16,7 @@ export type { AdamWOptions, AdamWState, Parameters } from './optim.ts';
 export { CHECKPOINT_FORMAT, loadUNet, readCheckpoint, resumeTraining, saveCheckpoint } from './checkpoint.ts';
 export type { Checkpoint, CheckpointOptimizerState, Prediction, SaveOptions } from './checkpoint.ts';
 export { NoiseSchedule, targetOf, splitPrediction } from './schedule.ts';
-export type { Prediction as Target, ScheduleConfig } from './schedule.ts';
+export type { ScheduleConfig } from './schedule.ts';
 export { sample, timesteps, unetDenoiser } from './sample.ts';
 export type { Denoiser, SampleOptions } from './sample.ts';
 export { philoxBlock, philoxIntegers } from './random.ts';

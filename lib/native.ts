@@ -58,7 +58,7 @@ export interface NativeAddon {
   unetLayout(config: UNetConfig | string): { params: ParamInfo[]; paramCount: number };
   unetInit(config: UNetConfig | string, seed: U64, out: NativeTensor): void;
   unetCreate(config: UNetConfig | string, device: string): NativeUNet;
-  unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor): NativeTape;
+  unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor, keepTape?: boolean): NativeTape;
   unetBackward(net: NativeUNet, params: NativeTensor, tape: NativeTape, gout: NativeTensor, grads: NativeTensor, gx: NativeTensor | null): void;
   unetReleaseTape(tape: NativeTape): void;
   /** One network op on the device of its tensors (outputs may be null where optional). */

@@ -37,8 +37,7 @@ export interface SampleOptions {
 export function unetDenoiser(net: UNet, params?: Tensor): Denoiser {
   return (x, t) => {
     const tt = tensor(t, [t.length], { device: net.device });
-    const { out, tape } = net.forward(x, tt, { params });
-    tape.release();
+    const out = net.predict(x, tt, { params });
     tt.dispose();
     return out;
   };

@@ -133,6 +133,24 @@ export class UNet implements Disposable {
   }
 
   /**
+   * out = net(x, t) without a tape (inference, e.g. sampling): each stage's activations are freed as
+   * soon as they are read, so the peak memory is a fraction of forward()'s and nothing is left to
+   * release. `params` as in forward().
+   */
+  predict(x: Tensor, t: Tensor, options: { params?: Tensor } = {}): Tensor {
+    const n = x.shape[0]!;
+    const out = empty([n, this.config.outChannels, this.config.resolution, this.config.resolution], { device: this.device });
+    try {
+      const params = (options.params ?? this.params).handle('params');
+      native.unetReleaseTape(native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle(), false));
+      return out;
+    } catch (e) {
+      out.dispose();
+      throw e;
+    }
+  }
+
+  /**
    * Adds dL/dparams into `grads` for dL/dout = gout and, with `inputGrad`, returns dL/dx (posterior
    * samplers need it). The tape may be used once or several times; release it when done.
    */

@@ -20,6 +20,7 @@ class UNetGraph {
 
   struct Tape {
     int64_t n = 0;
+    bool complete = true;          // false after an inference forward: nothing for backward
     Buf x;                         // the input
     Buf emb, l1, temb, st;         // time path: embedding, linear1, linear2 output, silu(temb)
     Buf h0;                        // conv_in output (a skip)
@@ -39,7 +40,10 @@ class UNetGraph {
   const UNetPlan& plan() const { return plan_; }
 
   // x: [n, inChannels, r, r]; t: [n]; out: [n, outChannels, r, r] (all in the backend's memory).
-  std::unique_ptr<Tape> forward(const T* P, const T* x, const T* t, int64_t n, T* out) const;
+  // keep = false is inference: each stage's activations are freed as soon as the next stage has
+  // read them (only the skips survive until their concat), so sampling holds a fraction of a
+  // training step's memory; the returned tape is then empty (`n` only) and backward refuses it.
+  std::unique_ptr<Tape> forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep = true) const;
   // G += dL/dparams for dL/dout = gout; gx (if not null) = dL/dx.
   void backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx) const;
 
@@ -78,12 +82,14 @@ class UNetGraph {
 };
 
 template <class Ops>
-auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* out) const -> std::unique_ptr<Tape> {
+auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep) const
+    -> std::unique_ptr<Tape> {
   const UNetConfig& cfg = plan_.config;
   const int64_t C = cfg.channels, TC = 4 * C, R = cfg.resolution;
   auto tape = std::make_unique<Tape>();
   tape->n = n;
-  tape->x = copy_of(x, n * cfg.in_channels * R * R);
+  tape->complete = keep;
+  if (keep) tape->x = copy_of(x, n * cfg.in_channels * R * R);
 
   // Time path: emb -> linear1 -> silu -> linear2 = temb; each ResBlock projects silu(temb).
   tape->emb = Ops::alloc(n * C);
@@ -170,6 +176,14 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
       s.pushed = copy_of(Ops::ptr(h), count);
       skips.push_back(&s.pushed);
     }
+    if (!keep) {
+      // Everything of this stage but its skip is dead: h (the next stage's input) is a separate
+      // buffer. Stage addresses are stable (the vector was sized before the loop), so the pointer in
+      // `skips` stays valid.
+      Buf pushed = std::move(s.pushed);
+      s = typename Tape::Stage{};
+      s.pushed = std::move(pushed);
+    }
   }
 
   // Output head: out.conv(silu(out.norm(h))).
@@ -178,6 +192,12 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
   norm_fwd(P, plan_.out_norm, Ops::ptr(tape->hout), tape->uout, tape->mout, tape->rout, n, hw);
   tape->aout = silu_of(tape->uout, n * cf * hw);
   conv_fwd(P, plan_.out_conv, Ops::ptr(tape->aout), out, n, R);
+  if (!keep) {
+    auto empty = std::make_unique<Tape>();
+    empty->n = n;
+    empty->complete = false;
+    return empty;
+  }
   return tape;
 }
 

@@ -88,7 +88,8 @@ void require_shape(const Tensor& t, const Shape& shape, const char* what) {
     throw std::invalid_argument(std::string(what) + ": expected shape " + shape_string(shape) + ", got " + shape_string(t.shape));
 }
 
-// forward(net, params, x, t, out) -> tape
+// forward(net, params, x, t, out, keepTape = true) -> tape (a tape that only knows its batch when
+// keepTape is false: inference, activations freed as they die).
 Napi::Value forward(Info info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] {
@@ -105,13 +106,14 @@ Napi::Value forward(Info info) {
     require_shape(x, {n, h->in_c, h->resolution, h->resolution}, "x");
     require_shape(t, {n}, "t");
     require_shape(out, {n, h->out_c, h->resolution, h->resolution}, "out");
+    const bool keep = info.Length() < 6 || info[5].IsUndefined() || info[5].ToBoolean().Value();
     auto holder = std::make_shared<TapeHolder>();
     holder->device = h->device;
     Task task;
     task.reads = {params.storage, x.storage, t.storage};
     task.writes = {out.storage};
-    task.run = [engine = h->engine, holder, params, x, t, out, n] {
-      holder->tape = engine->forward(params.data(), x.data(), t.data(), n, out.data());
+    task.run = [engine = h->engine, holder, params, x, t, out, n, keep] {
+      holder->tape = engine->forward(params.data(), x.data(), t.data(), n, out.data(), keep);
     };
     submit(params.device(), std::move(task));
     auto* boxed = new std::shared_ptr<TapeHolder>(holder);

@@ -197,6 +197,41 @@ describe('float CPU UNet', () => {
     net.dispose();
   });
 
+  it('predict (no tape: activations freed as they die) gives forward\'s output bit for bit', async () => {
+    const f = fixture('tiny16');
+    const config = { ...(JSON.parse(f.metadata['kintsugi.config']!) as UNetConfig), zeroInit: false };
+    const { r } = await reference(f);
+    const net = new UNet(config, { device: 'cpu' });
+    net.setParams(Float32Array.from(flatParams(f, config)));
+    const x = tensor(Float32Array.from(get(f, 'x')), [2, 1, 16, 16], { device: 'cpu' });
+    const t = tensor(Float32Array.from(get(f, 't')), [2], { device: 'cpu' });
+    const { out, tape } = net.forward(x, t);
+    tape.release();
+    const pred = await net.predict(x, t).toArray();
+    expect(pred).toEqual(await out.toArray());
+    expect(relErr(pred, r.out) ** 2).toBeLessThan(1e-10);
+    // Other weights through `params`, as the EMA's are used for sampling.
+    const other = await randn([net.paramCount], { generator: new Generator(3), device: 'cpu' }).scale(0.02);
+    const viaForward = net.forward(x, t, { params: other });
+    viaForward.tape.release();
+    expect(await net.predict(x, t, { params: other }).toArray()).toEqual(await viaForward.out.toArray());
+    net.dispose();
+  });
+
+  it('a tape from an inference forward cannot be used for backward: a clear error', async () => {
+    const net = native.unetCreate('tiny16', 'cpu');
+    const { paramCount } = native.unetLayout('tiny16');
+    const params = randn([paramCount], { device: 'cpu' }).scale(0.02);
+    const grads = randn([paramCount], { device: 'cpu' });
+    const x = randn([2, 1, 16, 16], { device: 'cpu' });
+    const t = tensor([1, 2], [2], { device: 'cpu' });
+    const out = randn([2, 1, 16, 16], { device: 'cpu' });
+    const tape = native.unetForward(net, params.handle(), x.handle(), t.handle(), out.handle(), false);
+    native.unetBackward(net, params.handle(), tape, out.handle(), grads.handle(), null);
+    await expect(grads.toArray()).rejects.toThrow('backward: this forward ran without a tape (inference)');
+    native.unetReleaseTape(tape);
+  });
+
   it('wrong shapes are clear errors that allocate nothing', () => {
     const net = new UNet('tiny16', { device: 'cpu' });
     const x = randn([2, 1, 8, 8], { device: 'cpu' });

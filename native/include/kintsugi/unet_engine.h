@@ -11,7 +11,9 @@ namespace ks {
 class UNetEngine {
  public:
   virtual ~UNetEngine() = default;
-  virtual std::shared_ptr<void> forward(const float* params, const float* x, const float* t, int64_t n, float* out) = 0;
+  // keep = false: inference, the returned tape only knows its batch and backward refuses it.
+  virtual std::shared_ptr<void> forward(const float* params, const float* x, const float* t, int64_t n, float* out,
+                                       bool keep = true) = 0;
   virtual void backward(const float* params, const void* tape, const float* gout, float* grads, float* gx) = 0;
   virtual int64_t tape_batch(const void* tape) const = 0;
 };

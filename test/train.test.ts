@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NoiseSchedule, train, UNet, type Dataset, type UNetConfig } from '../lib/index.ts';
+import { NoiseSchedule, train, trainingRun, UNet, type Dataset, type UNetConfig } from '../lib/index.ts';
 import { measureEventLoop } from './helpers.ts';
 
 const config: UNetConfig = { inChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [4], resolution: 8 };
@@ -52,6 +52,39 @@ describe('train', () => {
     expect(r.aborted).toBe(true);
     expect(r.step).toBeGreaterThanOrEqual(10);
     expect(r.step).toBeLessThan(1000);
+  });
+
+  it('progress as an async iterator; the result after the loop', async () => {
+    const run = trainingRun((hooks) => train({ ...base, ...hooks, model: new UNet(config, { device: 'cpu', seed: 3 }), steps: 12 }));
+    const seen: number[] = [];
+    for await (const p of run) {
+      seen.push(p.step);
+      expect(Number.isFinite(p.loss) && p.loss > 0).toBe(true);
+      expect(p.steps).toBe(12);
+    }
+    expect(seen).toEqual([5, 10, 12]);
+    const r = await run.result;
+    expect(r.aborted).toBe(false);
+    expect(r.losses.length).toBe(12);
+  });
+
+  it('leaving the async iterator early aborts the training', async () => {
+    const run = trainingRun((hooks) => train({ ...base, ...hooks, model: new UNet(config, { device: 'cpu' }), steps: 1000 }));
+    for await (const p of run) if (p.step >= 10) break;
+    const r = await run.result;
+    expect(r.aborted).toBe(true);
+    expect(r.step).toBeGreaterThanOrEqual(10);
+    expect(r.step).toBeLessThan(1000);
+  });
+
+  it('the async iterator throws the training error', async () => {
+    const bad = { images: new Float32Array(16 * 64).fill(Number.NaN), shape: [16, 1, 8, 8] as const };
+    const run = trainingRun((hooks) => train({ ...base, ...hooks, data: bad, model: new UNet(config, { device: 'cpu' }), steps: 50 }));
+    const consume = async () => {
+      for await (const p of run) void p;
+    };
+    await expect(consume()).rejects.toThrow(/the loss became NaN/);
+    await expect(run.result).rejects.toThrow(/the loss became NaN/);
   });
 
   it('two trainings at once do not interfere', async () => {

@@ -8,6 +8,8 @@ export type { RngKey } from './random.ts';
 export { empty, full, ones, rand, randn, tensor, Tensor, zeros } from './tensor.ts';
 export type { CreateOptions, RandomOptions, Shape } from './tensor.ts';
 export { presets, resolveConfig, Tape, UNet, unetLayout } from './unet.ts';
+export { unetCost } from './cost.ts';
+export type { UNetCost, UNetStage } from './cost.ts';
 export type { ParamInfo, UNetConfig, UNetPreset } from './unet.ts';
 export { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from './safetensors.ts';
 export type { SafetensorsDtype, SafetensorsEntry, SafetensorsFile } from './safetensors.ts';

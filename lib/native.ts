@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { CudaStatus, DeviceInfo } from './device.ts';
 import type { MemoryStats } from './memory.ts';
 import type { ParamInfo, UNetConfig } from './unet.ts';
+import type { UNetStage } from './cost.ts';
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -55,7 +56,7 @@ export interface NativeAddon {
   resetPeakMemory(device: string): void;
   emptyCache(device: string): Promise<void>;
   tasksPending(): number;
-  unetLayout(config: UNetConfig | string): { params: ParamInfo[]; paramCount: number };
+  unetLayout(config: UNetConfig | string): { params: ParamInfo[]; paramCount: number; stages: UNetStage[] };
   unetInit(config: UNetConfig | string, seed: U64, out: NativeTensor): void;
   unetCreate(config: UNetConfig | string, device: string): NativeUNet;
   unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor, keepTape?: boolean): NativeTape;

@@ -37,9 +37,23 @@ Napi::Value layout(Info info) {
       o.Set("numel", static_cast<double>(p.numel));
       arr.Set(i, o);
     }
+    // The stage list, for counting FLOPs and bytes (lib/cost.ts) without restating the architecture.
+    static const char* const kinds[] = {"res", "attn", "down", "up"};
+    auto stages = Napi::Array::New(env, plan.stages.size());
+    for (uint32_t i = 0; i < plan.stages.size(); ++i) {
+      const UNetPlan::Stage& st = plan.stages[i];
+      auto o = Napi::Object::New(env);
+      o.Set("kind", kinds[static_cast<int>(st.kind)]);
+      o.Set("size", st.size);
+      o.Set("cin", st.cin);
+      o.Set("cout", st.cout);
+      o.Set("skipChannels", st.skip_c);
+      stages.Set(i, o);
+    }
     auto out = Napi::Object::New(env);
     out.Set("params", arr);
     out.Set("paramCount", static_cast<double>(plan.param_count));
+    out.Set("stages", stages);
     return Napi::Value(out);
   });
 }

@@ -1,0 +1,59 @@
+// kintsugi's side of the step and sampling benchmarks. A training step is what lib/train.ts does per
+// step minus the batch gather: forward, the MSE gradient, backward, AdamW, on fixed inputs. Each timed
+// step ends with synchronize(), so the host clock measures the device's work plus the queue overhead.
+import { AdamW, Generator, memoryStats, NoiseSchedule, randn, resetPeakMemory, sample, synchronize, tensor, UNet, unetCost, unetDenoiser } from '../../dist/index.js';
+import { median } from './common.mjs';
+
+export async function timeTrainStep({ device, preset, batch, steps = 30, warmup = 3 }) {
+  const net = new UNet(preset, { device, seed: 0 });
+  const opt = new AdamW(net, { lr: 1e-4 });
+  const { inChannels, outChannels, resolution: r } = net.config;
+  const g = new Generator(1);
+  const x = randn([batch, inChannels, r, r], { generator: g, device });
+  const negEps = randn([batch, outChannels, r, r], { generator: g, device }).scale(-1);
+  const t = tensor(Array.from({ length: batch }, (_, i) => (i * 997) % 1000), [batch], { device });
+  const scale = 2 / (batch * outChannels * r * r);
+  const step = async () => {
+    net.zeroGrad();
+    const { out, tape } = net.forward(x, t);
+    const diff = out.add(negEps);
+    const gout = diff.scale(scale); // d/dout of mean((out - eps)^2)
+    net.backward(tape, gout);
+    opt.step();
+    tape.release();
+    await synchronize(device);
+    for (const u of [out, diff, gout]) u.dispose();
+  };
+  for (let i = 0; i < warmup; i++) await step();
+  resetPeakMemory(device);
+  const times = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await step();
+    times.push(performance.now() - t0);
+  }
+  const peak = memoryStats(device).peak;
+  for (const u of [x, negEps, t]) u.dispose();
+  net.dispose();
+  const ms = median(times);
+  const flops = unetCost(preset, batch).training;
+  return { preset, batch, median_ms: ms, times_ms: times, img_per_s: (1000 * batch) / ms, tflops: flops / ms / 1e9, gflop_per_step: flops / 1e9, peak_bytes: peak };
+}
+
+export async function timeSampling({ device, preset, batch, steps = 50 }) {
+  const net = new UNet(preset, { device, seed: 0 });
+  const schedule = new NoiseSchedule({ kind: 'linear' });
+  const { inChannels, resolution: r } = net.config;
+  const run = () => sample(unetDenoiser(net), { schedule, prediction: 'eps', shape: [batch, inChannels, r, r], device, method: 'ddim', steps, generator: new Generator(5) });
+  (await run()).dispose(); // warm-up
+  await synchronize(device);
+  resetPeakMemory(device);
+  const t0 = performance.now();
+  const x = await run();
+  await synchronize(device);
+  const ms = performance.now() - t0;
+  x.dispose();
+  const peak = memoryStats(device).peak;
+  net.dispose();
+  return { preset, batch, steps, ms, img_per_s: (1000 * batch) / ms, peak_bytes: peak };
+}

@@ -25,7 +25,7 @@ export { philoxBlock, philoxIntegers } from './random.ts';
 export { train } from './train.ts';
 export type { Dataset, TrainOptions, TrainProgress, TrainResult } from './train.ts';
 export { trainingLoop, TrainingRun, trainingRun } from './training-loop.ts';
-export type { CheckpointMeta, LoopOptions, StepFn } from './training-loop.ts';
+export type { CheckpointMeta, LoopOptions, QueuedStep, StepFn } from './training-loop.ts';
 export { decodeIdx, encodeIdx, readIdx, writeIdx } from './data/idx.ts';
 export type { IdxArray, IdxType } from './data/idx.ts';
 export { decodePng, encodePng, gridToPng, imageToPng, readPng, writePng } from './data/png.ts';

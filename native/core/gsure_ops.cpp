@@ -77,7 +77,7 @@ void svd_noise(const Tensor& ybar, const Tensor& v, const std::vector<double>& a
   need(out, op, "out");
   need_shape(out, ybar.shape, op, "out");
   need_device(out, ybar, op, "out");
-  const int64_t stride = coordinate_stride(v, ybar, op, "v");
+  const int64_t stride = coordinate_stride(v, ybar, op, "variance");
   const int64_t n = ybar.shape[0], per = ybar.numel() / n;
   if (static_cast<int64_t>(alpha_bar.size()) != n)
     throw std::invalid_argument(std::string(op) + ": alphaBar must hold one value per sample (" + std::to_string(n) +
@@ -177,9 +177,9 @@ void gsure_terms(const Tensor& h, const Tensor& plus, const Tensor* minus, const
   a.plus = input(plus, probe_shape, "plus");
   if (minus) a.minus = input(*minus, probe_shape, "minus");
   a.ybar = input(ybar, h.shape, "ybar");
-  const int64_t sc = coordinate_stride(c, h, op, "c"), sv = coordinate_stride(v, h, op, "v");
+  const int64_t sc = coordinate_stride(c, h, op, "weight"), sv = coordinate_stride(v, h, op, "variance");
   if (sc != sv)
-    throw std::invalid_argument(std::string(op) + ": c and v must both be per sample or both shared, got shapes " +
+    throw std::invalid_argument(std::string(op) + ": weight and variance must both be per sample or both shared, got shapes " +
                                 shape_string(c.shape) + " and " + shape_string(v.shape));
   a.c = c.data();
   a.v = v.data();

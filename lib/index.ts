@@ -38,3 +38,9 @@ export { DEBIAN_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, loadFashionMnist } fro
 export type { FashionMnist, FashionMnistOptions } from './data/fashion-mnist.ts';
 export { lossCurveSvg } from './data/plot.ts';
 export { writeFileAtomic } from './write-atomic.ts';
+export { DEFAULT_GSURE_DIFFERENCE, DEFAULT_GSURE_EPS, GSURE_STREAMS_PER_STEP, gsureDraws, gsureStep } from './gsure/step.ts';
+export type { GsureBatch, GsureLossValues, GsureModel, GsureOptions, GsureStepResult } from './gsure/step.ts';
+export { divergenceCoefficients, gsureProbes, gsureTerms, minValidStep, OFFICIAL_LAMBDA, svdNoise } from './gsure/kernels.ts';
+export type { GsureTermsInputs, GsureTermsOutputs, GsureVariant } from './gsure/kernels.ts';
+export { divergenceStudy } from './gsure/divergence.ts';
+export type { DivergenceStudy, DivergenceStudyOptions, DivergenceStudyRow } from './gsure/divergence.ts';

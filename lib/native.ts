@@ -73,6 +73,25 @@ export interface NativeAddon {
   ): Promise<{ out: Float64Array; 'grad.params': Float64Array; 'grad.x': Float64Array }>;
   /** Test hook: queues a task that fails with `message`, as a failing kernel would. */
   failTask(t: NativeTensor, message: string): void;
+  /** GSURE (native/include/kintsugi/gsure.h): x̄_t = √ᾱ ȳ + √D ε with ε = randn's draw of (seed, offset, stream). */
+  svdNoise(ybar: NativeTensor, v: NativeTensor, alphaBar: ArrayLike<number>, vMax: number, seed: U64, offset: U64, stream: U64, out: NativeTensor): void;
+  /** GSURE probe shifts: plus = x̄_t ± eps b for [N * probes, ...] rows, b drawn from (seed, offset, stream). */
+  gsureProbe(xt: NativeTensor, probes: number, eps: number, seed: U64, offset: U64, stream: U64, plus: NativeTensor, minus: NativeTensor | null): void;
+  /** GSURE loss parts [N, 2] (fit, div) and the gradients with respect to h̄, h̄⁺, h̄⁻. */
+  gsureTerms(
+    h: NativeTensor,
+    plus: NativeTensor,
+    minus: NativeTensor | null,
+    ybar: NativeTensor,
+    c: NativeTensor,
+    v: NativeTensor,
+    kappa: ArrayLike<number>,
+    options: { probes: number; eps: number; gradScale: number; seed: U64; offset: U64; stream: U64 },
+    parts: NativeTensor,
+    gradH: NativeTensor,
+    gradPlus: NativeTensor,
+    gradMinus: NativeTensor | null,
+  ): void;
 }
 
 const require = createRequire(import.meta.url);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include "bridge.h"
 #include "convert.h"
+#include "gsure_js.h"
 #include "kintsugi/allocator.h"
 #include "kintsugi/backend.h"
 #include "kintsugi/ops.h"
@@ -301,6 +302,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("referenceOp", Napi::Function::New<reference_op>(env, "referenceOp"));
   exports.Set("referenceUNet", Napi::Function::New<reference_unet>(env, "referenceUNet"));
   define_unet(env, exports);
+  define_gsure(env, exports);
   exports.Set("failTask", Napi::Function::New<fail_task_js>(env, "failTask"));
   exports.Set("tasksPending", Napi::Function::New<tasks_pending_js>(env, "tasksPending"));
   return exports;

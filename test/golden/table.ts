@@ -6,6 +6,7 @@ import { native, type NativeTensor } from '../../lib/native.ts';
 import { referenceNormals, referenceUniform } from '../reference/philox.ts';
 import { testValues } from '../helpers.ts';
 import { nnTable } from './nn_table.ts';
+import { gsureTable } from './gsure_table.ts';
 
 export interface GoldenCase {
   op: string;
@@ -44,6 +45,7 @@ const elementwise = (op: string, nIn: number, run: GoldenCase['run'], f: (x: num
 
 export const goldenTable: GoldenCase[] = [
   ...nnTable,
+  ...gsureTable,
   ...shapes.map(
     (shape): GoldenCase => ({
       op: 'fill',

@@ -48,3 +48,23 @@ void download(void* dst, const void* src, size_t bytes);  // device -> host, com
 void memset_bytes(void* dst, unsigned char value, size_t bytes);
 }  // namespace ks::cuda
 #endif
+
+// The GSURE kernels (kintsugi/gsure.h), declared alike in both backend namespaces. coef holds
+// (√ᾱ_b, ᾱ_b, 1 − ᾱ_b) per sample, each rounded once from double (1 − ᾱ stays accurate near ᾱ = 1);
+// v_stride is per_sample or 0 (v shared by every sample).
+#include "kintsugi/gsure.h"
+#define KS_GSURE_BACKEND_OPS                                                                               \
+  void svd_noise(const float* ybar, const float* v, int64_t v_stride, const float* coef, int64_t n,        \
+                 int64_t per_sample, RngKey key, float* out);                                              \
+  void gsure_probe(const float* xt, int64_t n, int64_t per_sample, int probes, float eps, RngKey key,      \
+                   float* plus, float* minus);                                                             \
+  void gsure_terms(const GsureTermsArgs& a);
+
+namespace ks::cpu {
+KS_GSURE_BACKEND_OPS
+}  // namespace ks::cpu
+#if KS_WITH_CUDA
+namespace ks::cuda {
+KS_GSURE_BACKEND_OPS
+}  // namespace ks::cuda
+#endif

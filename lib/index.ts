@@ -34,3 +34,11 @@ export { DEBIAN_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, loadFashionMnist } fro
 export type { FashionMnist, FashionMnistOptions } from './data/fashion-mnist.ts';
 export { lossCurveSvg } from './data/plot.ts';
 export { writeFileAtomic } from './write-atomic.ts';
+export { BlockAverageOperator } from './corruption/block-average.ts';
+export { FourierOperator, LINE_STREAM, randomFourier, randomLineMask } from './corruption/fourier.ts';
+export type { LineMaskOptions } from './corruption/fourier.ts';
+export { MASK_STREAM, MaskOperator, randomMask, randomPatchMask } from './corruption/mask.ts';
+export type { MaskOperatorOptions, RandomMaskOptions } from './corruption/mask.ts';
+export { measure, NOISE_STREAM } from './corruption/measure.ts';
+export type { MeasureOptions } from './corruption/measure.ts';
+export type { Degradation, DegradationKind } from './corruption/operator.ts';

@@ -42,3 +42,7 @@ export type { MaskOperatorOptions, RandomMaskOptions } from './corruption/mask.t
 export { measure, NOISE_STREAM } from './corruption/measure.ts';
 export type { MeasureOptions } from './corruption/measure.ts';
 export type { Degradation, DegradationKind } from './corruption/operator.ts';
+export { corruptDataset, loadMeasurements, MEASUREMENTS_FORMAT, MeasurementSet, parseCorruption, saveMeasurements } from './corruption/dataset.ts';
+export type { CorruptionSpec, CorruptOptions, OperatorParams } from './corruption/dataset.ts';
+export { readMaskedImageFolder, readMeasurementNpy } from './data/measurements.ts';
+export type { MaskedFolderOptions, NpyMeasurementOptions } from './data/measurements.ts';

@@ -85,9 +85,6 @@ export class BlockAverageOperator implements Degradation {
   select(indices: readonly number[]): BlockAverageOperator {
     return new BlockAverageOperator(checkIndices(indices, this.batchSize).length, this.signalShape, this.k, { device: this.device });
   }
-  describe(): Record<string, unknown> {
-    return { kind: this.kind, signalShape: [...this.signalShape], k: this.k };
-  }
   dispose(): void {
     this.#s?.dispose();
     this.#p?.dispose();

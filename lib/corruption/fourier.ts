@@ -135,9 +135,6 @@ export class FourierOperator implements Degradation {
     rows.forEach((r, j) => out.set(this.lines.subarray(r * H, (r + 1) * H), j * H));
     return new FourierOperator(out, this.signalShape, { device: this.device });
   }
-  describe(): Record<string, unknown> {
-    return { kind: this.kind, signalShape: [...this.signalShape] };
-  }
   dispose(): void {
     this.#m.dispose();
   }

@@ -122,9 +122,6 @@ export class MaskOperator implements Degradation {
     rows.forEach((r, j) => out.set(this.mask.subarray(r * per, (r + 1) * per), j * per));
     return new MaskOperator(out, [rows.length, this.maskChannels, this.signalShape[1]!, this.signalShape[2]!], this.signalShape, { device: this.device });
   }
-  describe(): Record<string, unknown> {
-    return { kind: this.kind, signalShape: [...this.signalShape], maskShape: [this.batchSize, this.maskChannels, this.signalShape[1], this.signalShape[2]] };
-  }
   dispose(): void {
     this.#m.dispose();
   }

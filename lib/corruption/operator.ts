@@ -36,8 +36,6 @@ export interface Degradation extends Disposable {
   measurementMask(): Tensor | null;
   /** The operator of rows `indices` of this one (a training batch drawn from a data set). */
   select(indices: readonly number[]): Degradation;
-  /** The parameters, serialisable (dataset.ts stores them). */
-  describe(): Record<string, unknown>;
   dispose(): void;
 }
 

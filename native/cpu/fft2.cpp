@@ -23,16 +23,20 @@ void fft_lines(const float* x, float* out, int64_t n, int64_t plane, int64_t cou
     cos_t[j] = float(std::cos(2 * pi * double(j) / double(len)));
     sin_t[j] = float((inverse ? 1 : -1) * std::sin(2 * pi * double(j) / double(len)));
   }
+  std::vector<int64_t> reversed(len);
+  for (int64_t i = 0; i < len; ++i) {
+    int64_t r = 0;
+    for (int b = 0; b < bits; ++b) r |= ((i >> b) & 1) << (bits - 1 - b);
+    reversed[i] = r;
+  }
   const float norm = float(1.0 / std::sqrt(double(len)));
   parallel_for(n * count, 64, [&](int64_t lo, int64_t hi) {
     std::vector<float> re(len), im(len);
     for (int64_t line = lo; line < hi; ++line) {
       const int64_t base = (line / count) * 2 * plane + (line % count) * step;
       for (int64_t i = 0; i < len; ++i) {
-        int64_t r = 0;
-        for (int b = 0; b < bits; ++b) r |= ((i >> b) & 1) << (bits - 1 - b);
-        re[r] = x[base + i * stride];
-        im[r] = x[base + plane + i * stride];
+        re[reversed[i]] = x[base + i * stride];
+        im[reversed[i]] = x[base + plane + i * stride];
       }
       for (int64_t half = 1; half < len; half *= 2) {
         const int64_t tstep = len / (2 * half);

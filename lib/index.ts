@@ -44,3 +44,15 @@ export { divergenceCoefficients, gsureProbes, gsureTerms, minValidStep, OFFICIAL
 export type { GsureTermsInputs, GsureTermsOutputs, GsureVariant } from './gsure/kernels.ts';
 export { divergenceStudy } from './gsure/divergence.ts';
 export type { DivergenceStudy, DivergenceStudyOptions, DivergenceStudyRow } from './gsure/divergence.ts';
+export { BlockAverageOperator } from './corruption/block-average.ts';
+export { FourierOperator, LINE_STREAM, randomFourier, randomLineMask } from './corruption/fourier.ts';
+export type { LineMaskOptions } from './corruption/fourier.ts';
+export { MASK_STREAM, MaskOperator, randomMask, randomPatchMask } from './corruption/mask.ts';
+export type { MaskOperatorOptions, RandomMaskOptions } from './corruption/mask.ts';
+export { measure, NOISE_STREAM } from './corruption/measure.ts';
+export type { MeasureOptions } from './corruption/measure.ts';
+export type { Degradation, DegradationKind } from './corruption/operator.ts';
+export { corruptDataset, loadMeasurements, MEASUREMENTS_FORMAT, MeasurementSet, parseCorruption, saveMeasurements } from './corruption/dataset.ts';
+export type { CorruptionSpec, CorruptOptions, OperatorParams } from './corruption/dataset.ts';
+export { readMaskedImageFolder, readMeasurementNpy } from './data/measurements.ts';
+export type { MaskedFolderOptions, NpyMeasurementOptions } from './data/measurements.ts';

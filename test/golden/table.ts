@@ -7,6 +7,7 @@ import { referenceNormals, referenceUniform } from '../reference/philox.ts';
 import { testValues } from '../helpers.ts';
 import { nnTable } from './nn_table.ts';
 import { gsureTable } from './gsure_table.ts';
+import { corruptionTable } from './corruption_table.ts';
 
 export interface GoldenCase {
   op: string;
@@ -165,4 +166,5 @@ export const goldenTable: GoldenCase[] = [
       reference: ([a]) => Float64Array.of(a!.reduce((s, x) => s + x, 0)),
     }),
   ),
+  ...corruptionTable,
 ];

@@ -364,6 +364,67 @@ void test_combine(int terms, int64_t n, int64_t per) {
   });
 }
 
+// ---- degradation operators (lib/corruption) -----------------------------------------------------
+
+void test_mul(int64_t n) {
+  const V a = randv(n, -4.f, 4.f), b = randv(n, -4.f, 4.f);
+  run_case("mul", fmt("n%ld; in place", n), [&] {
+    Dev da(a), db(b), out(nans(n)), ia(a);
+    ks::cuda::mul(da.p, db.p, out.p, n);
+    ks::cuda::mul(ia.p, db.p, ia.p, n);
+    return Outs{out.get(), ia.get()};
+  }, [&](Row& row, const Outs& r) {
+    V want(n);
+    ks::cpu::mul(a.data(), b.data(), want.data(), n);
+    row.same("out", r[0], want);
+    row.same("in place", r[1], want);
+  });
+}
+
+// Both directions, every coefficient and coefficient 0 only, against the CPU float functions.
+void test_block_average(int64_t planes, int64_t h, int64_t w, int k) {
+  const int64_t m = int64_t(k) * k, big = planes * h * w * m, small = planes * h * w;
+  const V x = randv(big), c = randv(big), c0 = randv(small);
+  run_case("block_average", fmt("planes%ld %ldx%ld blocks of k%d: vt, v; full and coefficient 0", planes, h, w, k), [&] {
+    Dev dx(x), dc(c), dc0(c0), vt(nans(big)), vt0(nans(small)), v(nans(big)), v0(nans(big));
+    ks::cuda::block_average_vt(dx.p, vt.p, planes, h, w, k, m, 1.0f);
+    ks::cuda::block_average_vt(dx.p, vt0.p, planes, h, w, k, 1, 0.5f);
+    ks::cuda::block_average_v(dc.p, v.p, planes, h, w, k, m, 1.0f);
+    ks::cuda::block_average_v(dc0.p, v0.p, planes, h, w, k, 1, 2.0f);
+    return Outs{vt.get(), vt0.get(), v.get(), v0.get()};
+  }, [&](Row& row, const Outs& r) {
+    V vt(big), vt0(small), v(big), v0(big);
+    ks::cpu::block_average_vt(x.data(), vt.data(), planes, h, w, k, m, 1.0f);
+    ks::cpu::block_average_vt(x.data(), vt0.data(), planes, h, w, k, 1, 0.5f);
+    ks::cpu::block_average_v(c.data(), v.data(), planes, h, w, k, m, 1.0f);
+    ks::cpu::block_average_v(c0.data(), v0.data(), planes, h, w, k, 1, 2.0f);
+    row.near("vt", r[0], dbl(vt), 1e-6);
+    row.near("vt coefficient 0", r[1], dbl(vt0), 1e-6);
+    row.near("v", r[2], dbl(v), 1e-6);
+    row.near("v from coefficient 0", r[3], dbl(v0), 1e-6);
+  });
+}
+
+// Forward and inverse, and in place: rows and columns of different lengths, lines per block > 1 and 1.
+void test_fft2(int64_t n, int64_t h, int64_t w) {
+  const int64_t size = n * 2 * h * w;
+  const V x = randv(size);
+  run_case("fft2", fmt("n%ld %ldx%ld forward, inverse; in place", n, h, w), [&] {
+    Dev dx(x), f(nans(size)), i(nans(size)), ip(x);
+    ks::cuda::fft2(dx.p, f.p, n, h, w, false);
+    ks::cuda::fft2(dx.p, i.p, n, h, w, true);
+    ks::cuda::fft2(ip.p, ip.p, n, h, w, false);
+    return Outs{f.get(), i.get(), ip.get()};
+  }, [&](Row& row, const Outs& r) {
+    V f(size), i(size);
+    ks::cpu::fft2(x.data(), f.data(), n, h, w, false);
+    ks::cpu::fft2(x.data(), i.data(), n, h, w, true);
+    row.near("forward", r[0], dbl(f), 1e-6);
+    row.near("inverse", r[1], dbl(i), 1e-6);
+    row.near("in place", r[2], dbl(f), 1e-6);
+  });
+}
+
 // ---- network ops (native/cuda/nn.h) -------------------------------------------------------------
 
 void test_conv(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int k, int stride, bool bias, bool want_gx) {
@@ -765,6 +826,15 @@ int main(int argc, char** argv) {
   test_gsure_terms(4, 37, 1, false, true);
   test_gsure_terms(2, 300, 3, false, false);
   test_gsure_terms(1, 5, 2, true, true);
+  test_mul(10007);
+  test_block_average(3, 5, 7, 1);
+  test_block_average(2, 4, 3, 2);
+  test_block_average(3, 3, 5, 3);
+  test_block_average(1, 2, 2, 8);
+  test_fft2(2, 8, 16);
+  test_fft2(1, 64, 4);
+  test_fft2(3, 1, 32);
+  test_fft2(1, 2048, 2);
 
   test_conv(2, 3, 7, 7, 5, 3, 1, true, true);
   test_conv(2, 4, 7, 7, 6, 3, 2, true, true);

@@ -25,7 +25,17 @@
   /* out[b, i] = sum_k c[k][b] * x[k][b, i] for k < terms (<= 3), b < n, i < per_sample */                 \
   void combine(float* out, const float* const x[3], const float* const c[3], int terms, int64_t n,         \
                int64_t per_sample);                                                                        \
-  void clamp(const float* a, float low, float high, float* out, int64_t n);
+  void clamp(const float* a, float low, float high, float* out, int64_t n);                                \
+  /* Degradation operators (lib/corruption): out = a * b elementwise */                                   \
+  void mul(const float* a, const float* b, float* out, int64_t n);                                         \
+  /* Helmert transform of each k x k block of `planes` images of (h k) x (w k); coefficient-plane-major */ \
+  /* SVD-domain layout [planes, coefs, h, w] (block_average.cpp); coefs is k*k or 1 (block sums / k) */    \
+  void block_average_vt(const float* x, float* out, int64_t planes, int64_t h, int64_t w, int k,          \
+                        int64_t coefs, float scale);                                                       \
+  void block_average_v(const float* c, float* out, int64_t planes, int64_t h, int64_t w, int k,           \
+                       int64_t coefs, float scale);                                                        \
+  /* Orthonormal 2-D DFT of n planar complex images [n, 2, h, w] (h, w powers of two); out may be x */    \
+  void fft2(const float* x, float* out, int64_t n, int64_t h, int64_t w, bool inverse);
 
 namespace ks::cpu {
 KS_BACKEND_OPS

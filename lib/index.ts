@@ -34,3 +34,15 @@ export { DEBIAN_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, loadFashionMnist } fro
 export type { FashionMnist, FashionMnistOptions } from './data/fashion-mnist.ts';
 export { lossCurveSvg } from './data/plot.ts';
 export { writeFileAtomic } from './write-atomic.ts';
+export { psnr } from './metrics/psnr.ts';
+export type { ImageMetric, ImageMetricOptions } from './metrics/psnr.ts';
+export { ssim } from './metrics/ssim.ts';
+export { slicedWasserstein } from './metrics/sliced-wasserstein.ts';
+export type { SlicedWassersteinOptions } from './metrics/sliced-wasserstein.ts';
+export { frechetDistance, frechetDistanceGaussians, gaussianFit } from './metrics/frechet.ts';
+export type { Gaussian } from './metrics/frechet.ts';
+export { precisionRecall } from './metrics/precision-recall.ts';
+export type { PrecisionRecall, PrecisionRecallOptions } from './metrics/precision-recall.ts';
+export { fdFmnist, fdFmnistClassify, fdFmnistFeatures, loadFdFmnistClassifier } from './metrics/fd-fmnist.ts';
+export type { FdFmnistOptions } from './metrics/fd-fmnist.ts';
+export type { SampleBatch } from './metrics/batch.ts';

@@ -8,9 +8,10 @@ import { resolveDevice } from '../device.ts';
 import { native } from '../native.ts';
 import { empty, tensor, zeros } from '../tensor.ts';
 
-/** Queries per GEMM column block, and per visited block of rows (bounds the host buffer: rows x np floats). */
+/** Queries per GEMM column block. */
 const COLUMNS = 128;
-const ROWS = 2048;
+/** Distances per visited block (rows x np floats, 64 MB), so memory stays bounded for large sets. */
+const BLOCK_VALUES = 1 << 24;
 
 function squaredNorms(x: Float64Array, n: number, d: number): Float64Array {
   const out = new Float64Array(n);
@@ -24,19 +25,21 @@ function squaredNorms(x: Float64Array, n: number, d: number): Float64Array {
 
 /**
  * Calls visit(first, rows, d2) for consecutive blocks of query rows, d2[r * np + j] = |q[first + r] - p[j]|^2.
- * q [nq, d] and p [np, d] are row-major.
+ * q [nq, d] and p [np, d] are row-major; a block holds about `blockValues` distances (whole GEMM column blocks).
  */
 export async function forEachDistanceBlock(
   q: Float64Array, nq: number, p: Float64Array, np: number, d: number, device: string | undefined,
   visit: (first: number, rows: number, d2: Float32Array) => void,
+  blockValues = BLOCK_VALUES,
 ): Promise<void> {
   const dev = resolveDevice(device, 'options.device');
   const [qn, pn] = [squaredNorms(q, nq, d), squaredNorms(p, np, d)];
   using weight = tensor(Float32Array.from(p), [np, d, 1, 1], { device: dev });
   using bias = zeros([np], { device: dev });
-  const d2 = new Float32Array(ROWS * np);
-  for (let first = 0; first < nq; first += ROWS) {
-    const rows = Math.min(ROWS, nq - first);
+  const blockRows = COLUMNS * Math.max(1, Math.floor(blockValues / np / COLUMNS));
+  const d2 = new Float32Array(Math.min(blockRows, nq) * np);
+  for (let first = 0; first < nq; first += blockRows) {
+    const rows = Math.min(blockRows, nq - first);
     const blocks = Math.ceil(rows / COLUMNS);
     // Input [blocks, d, 1, COLUMNS]: block b, channel k, column c holds q[first + b * COLUMNS + c][k] (0 past the end).
     const xt = new Float32Array(blocks * d * COLUMNS);

@@ -41,16 +41,16 @@ export function wasserstein2Sorted1d(a: Float64Array, b: Float64Array): number {
 
 /** The sliced 2-Wasserstein distance between sample sets `a` [N, ...] and `b` [M, ...] (each sample flattened). */
 export async function slicedWasserstein(a: SampleBatch, b: SampleBatch, options: SlicedWassersteinOptions = {}): Promise<number> {
-  const projections = checkInteger(options.projections ?? 128, 'options.projections', 1, 1_000_000);
+  const projections = checkInteger(options.projections ?? 128, 'options.projections', 1, 2 ** 32);
   const seed = checkInteger(options.seed ?? 0, 'options.seed', 0);
   const [x, y] = [await hostBatch(a, 'a'), await hostBatch(b, 'b')];
   if (x.size !== y.size) throw new RangeError(`b: expected samples of ${x.size} values (as a, shape ${JSON.stringify(x.shape)}), got shape ${JSON.stringify(y.shape)}`);
   const d = x.size;
-  const dirs = seededNormals(projections * d, BigInt(seed), 0x5357n /* "SW": a stream of its own */);
   const [pa, pb] = [new Float64Array(x.n), new Float64Array(y.n)];
   let total = 0;
   for (let l = 0; l < projections; l++) {
-    const u = dirs.subarray(l * d, (l + 1) * d);
+    // Direction l from its own Philox stream ("SW" in the high word), drawn when needed.
+    const u = seededNormals(d, BigInt(seed), (0x5357n << 32n) + BigInt(l));
     let norm = 0;
     for (let k = 0; k < d; k++) norm += u[k]! * u[k]!;
     norm = Math.sqrt(norm);

@@ -1,7 +1,8 @@
 // Distances between sets of samples: the sliced Wasserstein distance and improved precision/recall,
-// against values derived by hand (1-D shifts, quantile integrals, balls on a line).
+// against values derived by hand (1-D shifts, quantile integrals, balls on a line) and brute force.
 import { describe, expect, it } from 'vitest';
 import { precisionRecall, slicedWasserstein, tensor } from '../../lib/index.ts';
+import { forEachDistanceBlock } from '../../lib/metrics/pairwise.ts';
 import { wasserstein2Sorted1d } from '../../lib/metrics/sliced-wasserstein.ts';
 
 function lcg(n: number, seed: number, lo = -1, hi = 1): Float64Array {
@@ -53,7 +54,29 @@ describe('sliced Wasserstein distance', () => {
     using a = tensor(Float32Array.from(lcg(12, 7)), [3, 4]);
     expect(await slicedWasserstein(a, a)).toBe(0);
     await expect(slicedWasserstein(a, { data: new Float32Array(6), shape: [2, 3] })).rejects.toThrow(/b: expected samples of 4 values \(as a, shape \[3,4\]\), got shape \[2,3\]/);
-    await expect(slicedWasserstein(a, a, { projections: 0 })).rejects.toThrow(/options.projections: expected an integer in \[1, 1000000\], got 0/);
+    await expect(slicedWasserstein(a, a, { projections: 0 })).rejects.toThrow(/options.projections: expected an integer in \[1, 4294967296\], got 0/);
+  });
+});
+
+describe('pairwise distances', () => {
+  it('equal the direct double computation, delivered in consecutive blocks of whole column groups', async () => {
+    const [nq, np, d] = [300, 50, 7];
+    const q = lcg(nq * d, 15);
+    const p = lcg(np * d, 16, -2, 2);
+    const firsts: number[] = [];
+    let worst = 0;
+    // 128 * 50 values a block: 128 rows at a time, so blocks start at 0, 128, 256.
+    await forEachDistanceBlock(q, nq, p, np, d, 'cpu', (first, rows, d2) => {
+      firsts.push(first);
+      for (let r = 0; r < rows; r++)
+        for (let j = 0; j < np; j++) {
+          let s = 0;
+          for (let k = 0; k < d; k++) s += (q[(first + r) * d + k]! - p[j * d + k]!) ** 2;
+          worst = Math.max(worst, Math.abs(d2[r * np + j]! - s) / s);
+        }
+    }, 128 * 50);
+    expect(firsts).toEqual([0, 128, 256]);
+    expect(worst).toBeLessThan(1e-5);
   });
 });
 
@@ -87,6 +110,40 @@ describe('precision and recall (Kynkäänniemi et al. 2019)', () => {
     const r = await precisionRecall(samples, ref);
     expect(r.precision).toBe(1);
     expect(r.recall).toBe(0.5);
+  });
+
+  it('match a brute-force double computation', async () => {
+    // Two overlapping 2-D clusters of different widths, 1,000 points each.
+    const n = 1000;
+    const a = lcg(2 * n, 13, -1, 1);
+    const b = lcg(2 * n, 14, -0.6, 1.4);
+    // The third smallest squared distance to another point (k = 3), kept as a running sorted triple.
+    const knn = (x: Float64Array) =>
+      Float64Array.from({ length: n }, (_, i) => {
+        let [m1, m2, m3] = [Infinity, Infinity, Infinity];
+        for (let j = 0; j < n; j++) {
+          if (j === i) continue;
+          const d = (x[2 * i]! - x[2 * j]!) ** 2 + (x[2 * i + 1]! - x[2 * j + 1]!) ** 2;
+          if (d < m1) [m1, m2, m3] = [d, m1, m2];
+          else if (d < m2) [m2, m3] = [d, m2];
+          else if (d < m3) m3 = d;
+        }
+        return m3;
+      });
+    const cover = (q: Float64Array, x: Float64Array, r2: Float64Array) => {
+      let inside = 0;
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < n; j++)
+          if ((q[2 * i]! - x[2 * j]!) ** 2 + (q[2 * i + 1]! - x[2 * j + 1]!) ** 2 <= r2[j]!) {
+            inside++;
+            break;
+          }
+      return inside / n;
+    };
+    const expected = { precision: cover(a, b, knn(b)), recall: cover(b, a, knn(a)) };
+    expect(expected.precision).toBeGreaterThan(0.3);
+    expect(expected.precision).toBeLessThan(0.9);
+    expect(await precisionRecall({ data: a, shape: [n, 2] }, { data: b, shape: [n, 2] })).toEqual(expected);
   });
 
   it('reject too few points for k and mismatched widths', async () => {

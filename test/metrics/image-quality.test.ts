@@ -83,6 +83,7 @@ describe('PSNR', () => {
     await expect(psnr(a, { data, shape: [2, 1, 16] })).rejects.toThrow(/b: expected 4 dimensions, got shape \[2,1,16\]/);
     await expect(psnr(a, { data: data.subarray(16), shape: [1, 1, 4, 4] })).rejects.toThrow(/b: expected the shape of a \[2,1,4,4\], got \[1,1,4,4\]/);
     await expect(psnr(a, a, { dataRange: 0 })).rejects.toThrow(/options.dataRange: expected a finite number > 0, got 0/);
+    await expect(psnr([1, 2] as never, a)).rejects.toThrow(/a: expected a Tensor or \{ data: Float32Array \| Float64Array, shape \}, got Array/);
   });
 });
 

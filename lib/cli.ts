@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The command line: devices, train, sample, demo. Long work shows a progress line (step, loss,
+// The command line: devices, train, sample, demo, eval. Long work shows a progress line (step, loss,
 // throughput, ETA); errors say what to do. Everything here is also available as a library.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { sample, unetDenoiser } from './sample.ts';
 import { NoiseSchedule, type Prediction } from './schedule.ts';
 import { train, type TrainProgress } from './train.ts';
 import { presets, UNet, type UNetConfig } from './unet.ts';
+import { EVAL_HELP, evalCommand } from './metrics/eval-command.ts';
 
 const HELP: Record<string, string> = {
   main: `kintsugi — diffusion models trained from broken data, on CUDA or the CPU
@@ -25,6 +26,7 @@ commands:
   train     train a UNet on images (supervised denoising) and write a checkpoint
   sample    draw images from a checkpoint into a PNG grid
   devices   the build, the CUDA status and every device
+  eval      FD-FMNIST, precision/recall and SWD of samples against reference images
 
 environment:
   KINTSUGI_DEVICE=cpu|cuda|cuda:N   the default device (else cuda:0 when present, else cpu)`,
@@ -208,9 +210,13 @@ async function sampleCommand(argv: string[]): Promise<void> {
   console.log(`wrote ${out} (${n} samples, ${method})`);
 }
 
+HELP.eval = EVAL_HELP;
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'eval':
+      return evalCommand(rest);
     case 'devices':
     case 'info':
       return devicesCommand();

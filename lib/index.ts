@@ -56,3 +56,15 @@ export { corruptDataset, loadMeasurements, MEASUREMENTS_FORMAT, MeasurementSet, 
 export type { CorruptionSpec, CorruptOptions, OperatorParams } from './corruption/dataset.ts';
 export { readMaskedImageFolder, readMeasurementNpy } from './data/measurements.ts';
 export type { MaskedFolderOptions, NpyMeasurementOptions } from './data/measurements.ts';
+export { psnr } from './metrics/psnr.ts';
+export type { ImageMetric, ImageMetricOptions } from './metrics/psnr.ts';
+export { ssim } from './metrics/ssim.ts';
+export { slicedWasserstein } from './metrics/sliced-wasserstein.ts';
+export type { SlicedWassersteinOptions } from './metrics/sliced-wasserstein.ts';
+export { frechetDistance, frechetDistanceGaussians, gaussianFit } from './metrics/frechet.ts';
+export type { Gaussian } from './metrics/frechet.ts';
+export { precisionRecall } from './metrics/precision-recall.ts';
+export type { PrecisionRecall, PrecisionRecallOptions } from './metrics/precision-recall.ts';
+export { fdFmnist, fdFmnistClassify, fdFmnistFeatures, loadFdFmnistClassifier } from './metrics/fd-fmnist.ts';
+export type { FdFmnistOptions } from './metrics/fd-fmnist.ts';
+export type { SampleBatch } from './metrics/batch.ts';

@@ -5,6 +5,7 @@
 import { native, type NativeTensor } from '../../lib/native.ts';
 import { referenceNormals, referenceUniform } from '../reference/philox.ts';
 import { testValues } from '../helpers.ts';
+import { bootstrapTable } from './bootstrap_table.ts';
 import { nnTable } from './nn_table.ts';
 
 export interface GoldenCase {
@@ -163,4 +164,5 @@ export const goldenTable: GoldenCase[] = [
       reference: ([a]) => Float64Array.of(a!.reduce((s, x) => s + x, 0)),
     }),
   ),
+  ...bootstrapTable,
 ];

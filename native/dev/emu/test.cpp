@@ -642,6 +642,8 @@ void test_emulator() {
   }
 }
 
+#include "bootstrap_cases.inc"
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -718,6 +720,7 @@ int main(int argc, char** argv) {
   test_graph_ops(10);
   test_graph_ops(300);
   test_graph_ops(1);
+  test_bootstrap();
 
   // Every __global__ function in the compiled sources must have been launched by some case above.
   {

@@ -18,6 +18,8 @@ export interface BootstrapAddon {
   residualAggregate(fLr: NativeTensor | null, r: number, fPatch: NativeTensor | null, stride: number, window: PatchWindow, f0: NativeTensor | null, out: NativeTensor): void;
   /** out [n, ca + cb, h, w]. */
   concatChannels(a: NativeTensor, b: NativeTensor, out: NativeTensor): void;
+  /** out[b] = x[b] − mean over the batch of x (out may be x). */
+  batchCenter(x: NativeTensor, out: NativeTensor): void;
 }
 
 export const bootstrapNative = native as unknown as BootstrapAddon;

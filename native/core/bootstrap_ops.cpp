@@ -211,4 +211,16 @@ void concat_channels(const Tensor& a, const Tensor& b, const Tensor& out) {
       KS_CUDA_CALL(concat_channels(pa, pb, po, n, ca, cb, hw)));
 }
 
+void batch_center(const Tensor& x, const Tensor& out) {
+  const char* op = "batch_center";
+  need(x, op, "x");
+  need(out, op, "out");
+  need_device(out, x, op, "out");
+  need_shape(out, x.shape, op, "out");
+  const float* px = x.data();
+  float* po = out.data();
+  const int64_t n = x.shape[0], per = x.numel() / n;
+  run(x.device(), {x.storage}, {out.storage}, [=] { cpu::batch_center(px, po, n, per); }, KS_CUDA_CALL(batch_center(px, po, n, per)));
+}
+
 }  // namespace ks

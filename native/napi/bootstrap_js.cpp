@@ -78,6 +78,11 @@ void concat_channels_js(Info info) {
   });
 }
 
+// batchCenter(x, out)
+void batch_center_js(Info info) {
+  guarded(info.Env(), [&] { batch_center(TensorWrap::unwrap(info[0], "x"), TensorWrap::unwrap(info[1], "out")); });
+}
+
 }  // namespace
 
 void define_bootstrap(Napi::Env env, Napi::Object exports) {
@@ -88,6 +93,7 @@ void define_bootstrap(Napi::Env env, Napi::Object exports) {
   exports.Set("patchOverlapAdd", Napi::Function::New<patch_overlap_add_js>(env, "patchOverlapAdd"));
   exports.Set("residualAggregate", Napi::Function::New<residual_aggregate_js>(env, "residualAggregate"));
   exports.Set("concatChannels", Napi::Function::New<concat_channels_js>(env, "concatChannels"));
+  exports.Set("batchCenter", Napi::Function::New<batch_center_js>(env, "batchCenter"));
 }
 
 }  // namespace ks::napi

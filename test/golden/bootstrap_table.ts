@@ -94,6 +94,21 @@ const concat: GoldenCase = {
   },
 };
 
+const center = (shape: number[]): GoldenCase => ({
+  op: 'batch_center',
+  shape,
+  nmse: 1e-7,
+  inputs: (s) => [testValues(numel(s), 861)],
+  run: ([x], out) => native.batchCenter(x!, out),
+  reference: ([x], s) => {
+    const n = s[0]!;
+    const per = numel(s) / n;
+    const mean = new Float64Array(per);
+    x!.forEach((v, i) => (mean[i % per]! += v / n));
+    return Float64Array.from(x!, (v, i) => v - mean[i % per]!);
+  },
+});
+
 export const bootstrapTable: GoldenCase[] = [
   block('avg_pool', [2, 3, 8, 12], 2),
   block('avg_pool', [1, 2, 16, 16], 4),
@@ -115,4 +130,6 @@ export const bootstrapTable: GoldenCase[] = [
   aggregate([2, 1, 8, 8], 2, null, true),
   aggregate([2, 1, 10, 10], null, { P: 4, S: 3, window: 'hann' }, false),
   concat,
+  center([5, 3, 7, 7]),
+  center([1, 11]),
 ];

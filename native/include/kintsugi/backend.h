@@ -59,7 +59,8 @@ void memset_bytes(void* dst, unsigned char value, size_t bytes);
   void patch_extract(const float* x, float* out, const PatchGrid& g, bool positions);                      \
   void patch_overlap_add(const float* patches, float* out, const PatchGrid& g);                            \
   void residual_aggregate(const float* f_lr, int r, const float* f_patch, const float* f0, float* out,     \
-                          const PatchGrid& g);
+                          const PatchGrid& g);                                                             \
+  void batch_center(const float* x, float* out, int64_t n, int64_t per_sample);
 
 namespace ks::cpu {
 KS_BOOTSTRAP_BACKEND_OPS

@@ -28,5 +28,8 @@ void residual_aggregate(const Tensor* f_lr, int r, const Tensor* f_patch, int64_
 // out [n, ca + cb, h, w] = a [n, ca, h, w] and b [n, cb, h, w] stacked along channels (the input of a
 // residual denoiser that sees x_t and the aggregate).
 void concat_channels(const Tensor& a, const Tensor& b, const Tensor& out);
+// out[b] = x[b] − (1/n) Σ_b' x[b'] over the first dimension (the gradient of the batch-variance penalty
+// of the residual denoiser). out may be x.
+void batch_center(const Tensor& x, const Tensor& out);
 
 }  // namespace ks

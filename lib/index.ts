@@ -38,3 +38,12 @@ export { DEBIAN_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, loadFashionMnist } fro
 export type { FashionMnist, FashionMnistOptions } from './data/fashion-mnist.ts';
 export { lossCurveSvg } from './data/plot.ts';
 export { writeFileAtomic } from './write-atomic.ts';
+export { aggregate, avgPool, concatChannels, extractPatches, highPass, overlapAdd, patchCount, patchOffsets, upsampleNearest } from './bootstrap/views.ts';
+export type { AggregateInputs, LowresView, PatchView, PatchWindow, View } from './bootstrap/views.ts';
+export { alphaBarAt, matchPooledLevel, timeAtLogSnr } from './bootstrap/noise-level.ts';
+export type { MatchedLevel } from './bootstrap/noise-level.ts';
+export { aggregateEstimate, bootstrapDenoiser } from './bootstrap/denoiser.ts';
+export type { BootstrapViews, LowresViewModel, PatchViewModel, ResidualModel, ViewModel } from './bootstrap/denoiser.ts';
+export { residualLoss, trainResidual } from './bootstrap/train.ts';
+export type { ResidualPenalty, ResidualTrainOptions } from './bootstrap/train.ts';
+export { cropDataset, lowresDataset } from './bootstrap/data.ts';

@@ -47,3 +47,6 @@ export type { BootstrapViews, LowresViewModel, PatchViewModel, ResidualModel, Vi
 export { residualLoss, trainResidual } from './bootstrap/train.ts';
 export type { ResidualPenalty, ResidualTrainOptions } from './bootstrap/train.ts';
 export { cropDataset, lowresDataset } from './bootstrap/data.ts';
+export type { CropDataset } from './bootstrap/data.ts';
+export { patchPosition, trainPatchModel } from './bootstrap/train-patches.ts';
+export type { PatchTrainOptions } from './bootstrap/train-patches.ts';

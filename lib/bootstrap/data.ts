@@ -27,12 +27,18 @@ export async function lowresDataset(data: Dataset, r: number, options: { device?
   return { images, shape: [N, C, H / r, W / r] };
 }
 
+/** Crops and where they were cut: offsets[2k], offsets[2k + 1] = row, column of crop k in its image. */
+export interface CropDataset extends Dataset {
+  offsets: Int32Array;
+  imageSize: readonly [number, number];
+}
+
 /**
  * `count` size×size crops at uniformly random images and offsets (every offset, not only the patch
  * grid of the aggregation: the patch model must denoise a patch wherever it sits), drawn from the
  * Philox stream of `seed`, so the same seed gives the same crops.
  */
-export function cropDataset(data: Dataset, options: { size: number; count: number; seed?: bigint | number }): Dataset {
+export function cropDataset(data: Dataset, options: { size: number; count: number; seed?: bigint | number }): CropDataset {
   const [N, C, H, W] = data.shape;
   const { size, count } = options;
   if (!Number.isInteger(size) || size < 1 || size > Math.min(H, W)) throw new RangeError(`cropDataset: size must be an integer in [1, ${Math.min(H, W)}], got ${size}`);
@@ -50,5 +56,7 @@ export function cropDataset(data: Dataset, options: { size: number; count: numbe
         images.set(data.images.subarray(row, row + size), k);
         k += size;
       }
-  return { images, shape: [count, C, size, size] };
+  const offsets = new Int32Array(2 * count);
+  for (let i = 0; i < count; i++) [offsets[2 * i], offsets[2 * i + 1]] = [ys[i]!, xs[i]!];
+  return { images, shape: [count, C, size, size], offsets, imageSize: [H, W] };
 }

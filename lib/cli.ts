@@ -14,6 +14,7 @@ import { sample, unetDenoiser } from './sample.ts';
 import { NoiseSchedule, type Prediction } from './schedule.ts';
 import { train, type TrainProgress } from './train.ts';
 import { presets, UNet, type UNetConfig } from './unet.ts';
+import { BOOTSTRAP_HELP, bootstrapSampleCommand, bootstrapTrainCommand, wantsBootstrap } from './bootstrap/cli.ts';
 
 const HELP: Record<string, string> = {
   main: `kintsugi — diffusion models trained from broken data, on CUDA or the CPU
@@ -51,6 +52,7 @@ options:
   --out FILE        checkpoint path (default checkpoint.safetensors), saved atomically every --every steps
   --every N         checkpoint interval (default 500)
   --resume FILE     continue a run from its checkpoint
+  --method bootstrap  bootstrapping diffusion from low-res copies and crops (kintsugi help bootstrap)
 
 examples:
   kintsugi train --steps 20000 --out fmnist.safetensors
@@ -215,15 +217,18 @@ async function main(argv: string[]): Promise<void> {
     case 'info':
       return devicesCommand();
     case 'train':
+      if (wantsBootstrap(rest)) return bootstrapTrainCommand(rest, { presetConfig, number, progressPrinter, interruptible });
       return trainCommand(rest);
     case 'demo':
       return trainCommand(rest, true);
     case 'sample':
+      if (wantsBootstrap(rest)) return bootstrapSampleCommand(rest, { presetConfig, number, progressPrinter, interruptible });
       return sampleCommand(rest);
     case undefined:
     case 'help':
     case '--help':
     case '-h':
+      if (rest[0] === 'bootstrap') return console.log(BOOTSTRAP_HELP);
       return console.log(rest[0] && HELP[rest[0]] ? HELP[rest[0]] : HELP.main);
     default:
       console.error(`kintsugi: unknown command "${command}"\n\n${HELP.main}`);

@@ -50,3 +50,5 @@ export { cropDataset, lowresDataset } from './bootstrap/data.ts';
 export type { CropDataset } from './bootstrap/data.ts';
 export { patchPosition, trainPatchModel } from './bootstrap/train-patches.ts';
 export type { PatchTrainOptions } from './bootstrap/train-patches.ts';
+export { loadBootstrap, parseViews, resizedConfig, trainBootstrap } from './bootstrap/run.ts';
+export type { BootstrapManifest, BootstrapRunOptions, LoadedBootstrap, ViewSpec } from './bootstrap/run.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { unetLayout } from '../dist/index.js';
 import { arg, median, runInfo, runPython } from './lib/common.mjs';
 import { kernelFigures } from './lib/kernels.mjs';
-import { timeTrainStep } from './lib/step.mjs';
+import { timeGsureStep, timeTrainStep } from './lib/step.mjs';
 import { markdownTables } from './report.mjs';
 
 const preset = arg('preset', 'tiny16');
@@ -40,9 +40,13 @@ train.tflops = train.gflop_per_step / train.median_ms; // GFLOP / ms = TFLOP/s
 const torchTrain = torch.length
   ? [{ mode: 'eager', precision: 'fp32', version: torch[0].version, threads, median_ms: median(torchTimes), peak_bytes: null }]
   : [{ mode: 'eager', precision: 'fp32', error: 'PyTorch unavailable (install python3-torch)' }];
+log('GSURE step');
+const gsure = await timeGsureStep({ device: 'cpu', preset, batch, steps });
+gsure.peak_bytes = null;
+gsure.ratio_to_supervised = gsure.median_ms / train.median_ms;
 log('kernels');
 const kernels = await kernelFigures({ device: 'cpu', preset, batch, reps: 5, paramCount: unetLayout(preset).paramCount });
-const result = { suite: 'cpu', ...runInfo('cpu'), threads, batch, presets: { [preset]: { train, torchTrain, kernels } } };
+const result = { suite: 'cpu', ...runInfo('cpu'), threads, batch, presets: { [preset]: { train, torchTrain, gsure, kernels } } };
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `cpu-${result.date.slice(0, 10)}.json`);
 writeFileSync(file, JSON.stringify(result, null, 2) + '\n');

@@ -1,7 +1,7 @@
 // The GPU benchmark suite, meant for one device call on the GPU machine (docs/gpu.md):
 //   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> node bench/gpu.mjs --out $OUT
 // For each preset at batch 128: kintsugi's training step next to PyTorch's (eager fp32, torch.compile
-// fp32 and bf16) measured in the same command; sampling throughput (50 DDIM steps, batch 256) next to
+// fp32 and bf16) measured in the same command; the GSURE step next to the supervised one; sampling throughput (50 DDIM steps, batch 256) next to
 // PyTorch's; per-kernel TFLOP/s and GB/s against counted FLOPs and bytes; peak memory for all. Writes
 // gpu-<date>.json (device, driver, commit, date) and prints the README table (bench/report.mjs).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { unetLayout } from '../dist/index.js';
 import { arg, flag, runInfo, runPython } from './lib/common.mjs';
 import { kernelFigures } from './lib/kernels.mjs';
-import { timeSampling, timeTrainStep } from './lib/step.mjs';
+import { timeGsureStep, timeSampling, timeTrainStep } from './lib/step.mjs';
 import { markdownTables } from './report.mjs';
 
 const device = arg('device', 'cuda:0');
@@ -38,6 +38,10 @@ for (const preset of presets) {
       log(preset, t.error ? `  error: ${t.error}` : `  ${t.median_ms.toFixed(2)} ms/step`);
     }
   }
+  log(preset, 'kintsugi GSURE step (1 probe, forward differences)');
+  r.gsure = await timeGsureStep({ device, preset, batch, steps: quick ? 5 : steps });
+  r.gsure.ratio_to_supervised = r.gsure.median_ms / r.train.median_ms;
+  log(preset, `  ${r.gsure.median_ms.toFixed(2)} ms/step (${r.gsure.ratio_to_supervised.toFixed(2)}x the supervised step)`);
   log(preset, 'kintsugi sampling');
   r.sample = await timeSampling({ device, preset, batch: sampleBatch, steps: 50 });
   log(preset, `  ${r.sample.img_per_s.toFixed(0)} img/s`);

@@ -4,7 +4,7 @@
 //   node bench/ops.bench.mjs [--n 4194304] [--json bench/results/ops-<date>.json]
 import { writeFileSync } from 'node:fs';
 import { Bench } from 'tinybench';
-import { buildInfo, devices, Generator, randn, synchronize } from '../dist/index.js';
+import { BlockAverageOperator, buildInfo, devices, FourierOperator, Generator, randn, synchronize } from '../dist/index.js';
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,6 +49,13 @@ for (const { device } of devices()) {
   timed('scale', 8 * n, () => x.scale(0.5));
   timed('sum', 4 * n, () => x.sum());
   timed('randn', 4 * n, () => randn([n], { generator: g, device }));
+  // The degradation transforms on 32 complex 256x256 images (lib/corruption); bytes: one read, one write.
+  const img = randn([32, 2, 256, 256], { generator: new Generator(4), device });
+  const fourier = new FourierOperator(new Uint8Array(32 * 256).fill(1), [2, 256, 256], { device });
+  const blocks = new BlockAverageOperator(32, [2, 256, 256], 4, { device });
+  tensors.push(img, fourier, blocks);
+  timed('fft2 32x2x256x256', 8 * img.numel, () => fourier.vt(img));
+  timed('block_average_vt k4 32x2x256x256', 8 * img.numel, () => blocks.vt(img));
 }
 
 await bench.run();

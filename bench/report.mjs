@@ -20,6 +20,12 @@ export function markdownTables(r) {
     const best = ok.length ? Math.min(...ok.map((t) => t.median_ms)) : null;
     lines.push(`| ${preset} | ${f(p.train.median_ms, 2)} | ${f(p.train.img_per_s, 0)} | ${f(p.train.tflops, 2)} | ${mib(p.train.peak_bytes)} | ${torch} | ${best ? f(best / p.train.median_ms, 2) + 'x' : '—'} |`);
   }
+  const gsure = Object.entries(r.presets).filter(([, p]) => p.gsure);
+  if (gsure.length) {
+    lines.push('', 'GSURE step (masks 4x4 p = 0.4, sigma0 0.02; 1 probe, forward differences: 2 forward + 2 backward passes) next to the supervised step of the same run:', '');
+    lines.push('| preset | GSURE ms/step | x supervised | peak memory |', '|---|---|---|---|');
+    for (const [preset, p] of gsure) lines.push(`| ${preset} | ${f(p.gsure.median_ms, 2)} | ${f(p.gsure.ratio_to_supervised, 2)}x | ${mib(p.gsure.peak_bytes)} |`);
+  }
   const sampled = Object.entries(r.presets).filter(([, p]) => p.sample);
   if (sampled.length) {
     lines.push('', `Sampling, 50 DDIM steps, batch ${r.sampleBatch}:`, '');

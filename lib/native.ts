@@ -48,6 +48,14 @@ export interface NativeAddon {
   /** out[b] = sum_k coef_k[b] * x_k[b]; terms as a flat [x0, coef0, x1, coef1, ...] list (1 to 3 pairs). */
   combine(out: NativeTensor, terms: NativeTensor[]): void;
   clamp(a: NativeTensor, low: number, high: number, out: NativeTensor): void;
+  /** out = a * b elementwise (same shapes). */
+  mul(a: NativeTensor, b: NativeTensor, out: NativeTensor): void;
+  /** Helmert coefficients of each k x k block of x [N,C,H,W], plane-major; out [N,C,H,W] (all) or [N,C,H/k,W/k] (coefficient 0); times scale. */
+  blockAverageVt(x: NativeTensor, k: number, scale: number, out: NativeTensor): void;
+  /** The inverse: c [N,C,H,W] or [N,C,H/k,W/k] (the other coefficients zero) -> out [N,C,H,W]; times scale. */
+  blockAverageV(c: NativeTensor, k: number, scale: number, out: NativeTensor): void;
+  /** Orthonormal 2-D DFT of x [N,2,H,W] (real, imaginary), H and W powers of two <= 2048; out may be x. */
+  fft2(x: NativeTensor, inverse: boolean, out: NativeTensor): void;
   write(dst: NativeTensor, data: Float32Array): void;
   read(src: NativeTensor): Promise<Float32Array>;
   checkGuard(t: NativeTensor): Promise<boolean>;
@@ -73,6 +81,25 @@ export interface NativeAddon {
   ): Promise<{ out: Float64Array; 'grad.params': Float64Array; 'grad.x': Float64Array }>;
   /** Test hook: queues a task that fails with `message`, as a failing kernel would. */
   failTask(t: NativeTensor, message: string): void;
+  /** GSURE (native/include/kintsugi/gsure.h): x̄_t = √ᾱ ȳ + √D ε with ε = randn's draw of (seed, offset, stream). */
+  svdNoise(ybar: NativeTensor, v: NativeTensor, alphaBar: ArrayLike<number>, vMax: number, seed: U64, offset: U64, stream: U64, out: NativeTensor): void;
+  /** GSURE probe shifts: plus = x̄_t ± eps b for [N * probes, ...] rows, b drawn from (seed, offset, stream). */
+  gsureProbe(xt: NativeTensor, probes: number, eps: number, seed: U64, offset: U64, stream: U64, plus: NativeTensor, minus: NativeTensor | null): void;
+  /** GSURE loss parts [N, 2] (fit, div) and the gradients with respect to h̄, h̄⁺, h̄⁻. */
+  gsureTerms(
+    h: NativeTensor,
+    plus: NativeTensor,
+    minus: NativeTensor | null,
+    ybar: NativeTensor,
+    c: NativeTensor,
+    v: NativeTensor,
+    kappa: ArrayLike<number>,
+    options: { probes: number; eps: number; gradScale: number; seed: U64; offset: U64; stream: U64 },
+    parts: NativeTensor,
+    gradH: NativeTensor,
+    gradPlus: NativeTensor,
+    gradMinus: NativeTensor | null,
+  ): void;
 }
 
 const require = createRequire(import.meta.url);

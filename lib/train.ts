@@ -61,9 +61,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     tape.release();
     for (const u of [x0, eps, xt, target, t, out, gout]) u.dispose();
     // loss = mean((out - target)^2) = |gout|^2 / scale^2 / count
-    return sumsq.toArray().then((v) => {
+    const loss = sumsq.toArray().then((v) => {
       sumsq.dispose();
       return v[0]! / (scale * scale * batchSize * per);
     });
+    return { loss };
   });
 }

@@ -47,11 +47,16 @@ export interface TrainResult {
 }
 
 /**
- * Queues step `step`'s passes, adding its gradients into model.grads (already zeroed), and returns
- * the step's loss once the device has computed it. Must draw every random choice from streams keyed
- * by (seed, step), so that a resumed run repeats the uninterrupted one.
+ * Queues step `step`'s passes, adding its gradients into model.grads (already zeroed). Returns (or
+ * resolves to, once every pass is queued) the step's loss, itself a promise settled when the device
+ * has computed it. The loop queues the optimiser only after that, so a method may await between its
+ * passes. Every random choice must come from streams keyed by (seed, step), so that a resumed run
+ * repeats the uninterrupted one.
  */
-export type StepFn = (step: number) => Promise<number>;
+export type StepFn = (step: number) => QueuedStep | Promise<QueuedStep>;
+export interface QueuedStep {
+  loss: Promise<number>;
+}
 
 /** What a checkpoint records about the method, so that sampling from it needs no flags. */
 export interface CheckpointMeta {
@@ -109,7 +114,13 @@ export async function trainingLoop(options: LoopOptions, meta: CheckpointMeta, s
     }
     model.zeroGrad();
     const s = step;
-    const loss = stepFn(s);
+    let loss: Promise<number>;
+    try {
+      ({ loss } = await stepFn(s));
+    } catch (e) {
+      await Promise.allSettled(pending); // no stray rejections from the steps before
+      throw e;
+    }
     optimizer.step();
     ema?.update();
     pending.push(loss.then((value) => void losses.push({ step: s, loss: value })));

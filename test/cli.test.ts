@@ -23,7 +23,7 @@ describe('kintsugi CLI', () => {
     const main = cli(['--help']);
     expect(main.status).toBe(0);
     for (const c of ['demo', 'train', 'sample', 'devices']) expect(main.stdout).toContain(c);
-    for (const c of ['demo', 'train', 'sample']) expect(cli([c, '--help']).stdout).toMatch(/examples?:/);
+    for (const c of ['demo', 'train', 'sample', 'corrupt']) expect(cli([c, '--help']).stdout).toMatch(/examples?:/);
   });
 
   it('an unknown command or option is a clear error', () => {
@@ -48,6 +48,37 @@ describe('kintsugi CLI', () => {
     const png = decodePng(readFileSync(out));
     expect(png.width).toBeGreaterThan(64);
     expect(png.channels).toBe(1);
+  });
+
+  it('corrupt writes a measurement file; train --method gsure learns from it and records x0-prediction', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kintsugi-cli-gsure-'));
+    const m = join(dir, 'm.safetensors');
+    const c = cli(['corrupt', '--corruption', 'mask:patch=4,p=0.4', '--sigma0', '0.02', '--seed', '3', '--out', m]);
+    expect(c.status, c.stderr).toBe(0);
+    expect(c.stdout).toContain('2000 mask measurements of [1,32,32]');
+    const { loadMeasurements } = await import('../lib/corruption/dataset.ts');
+    const set = await loadMeasurements(m);
+    expect(set.sigma0).toBe(0.02);
+    expect(set.seed).toBe('3');
+    const ckpt = join(dir, 'g.safetensors');
+    const t = cli(['train', '--method', 'gsure', '--measurements', m, '--steps', '2', '--batch', '2', '--out', ckpt]);
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stdout).toContain('gsure: 2000 mask measurements (sigma0 0.02)');
+    const { readCheckpoint } = await import('../lib/checkpoint.ts');
+    const ck = await readCheckpoint(ckpt);
+    expect(ck.prediction).toBe('x0');
+    expect((ck.schedule as { beta1: number }).beta1).toBeCloseTo(0.02 ** 2, 12); // beta1 = sigma0^2
+    const naive = cli(['train', '--method', 'naive', '--corruption', 'blockaverage:k=2', '--steps', '1', '--batch', '2', '--out', join(dir, 'n.safetensors')]);
+    expect(naive.status, naive.stderr).toBe(0);
+    expect(naive.stdout).toContain('corrupting 2000 images');
+  });
+
+  it('corrupted-data options that cannot work are clear errors', () => {
+    expect(cli(['train', '--method', 'gsure']).stderr).toContain('give --corruption SPEC');
+    expect(cli(['train', '--corruption', 'mask:p=0.2']).stderr).toContain('need --method gsure');
+    expect(cli(['train', '--method', 'gsure', '--corruption', 'mask:p=0.2', '--prediction', 'eps']).stderr).toContain('GSURE trains an x0-predicting network');
+    expect(cli(['train', '--method', 'ambient']).stderr).toContain('--method: expected supervised, gsure or naive');
+    expect(cli(['corrupt']).stderr).toContain('--corruption SPEC is required');
   });
 
   it('devices prints the CUDA status', () => {

@@ -57,3 +57,43 @@ export async function timeSampling({ device, preset, batch, steps = 50 }) {
   net.dispose();
   return { preset, batch, steps, ms, img_per_s: (1000 * batch) / ms, peak_bytes: peak };
 }
+
+/**
+ * One GSURE step (docs/gsure.md) at the same preset and batch: a batch of masked measurements (4x4
+ * patches dropped with p = 0.4, sigma0 = 0.02) moved into the SVD domain, noised, the network on x_t
+ * and on the probe shift(s), the terms kernel, two (or three) backward passes, AdamW. The batch
+ * preparation is timed too: it is part of every step.
+ */
+export async function timeGsureStep({ device, preset, batch, steps = 30, warmup = 3, probes = 1, difference = 'forward' }) {
+  const { corruptDataset, gsureBatch, gsureSchedule, gsureStep, svdStatistics } = await import('../../dist/index.js');
+  const net = new UNet(preset, { device, seed: 0 });
+  const opt = new AdamW(net, { lr: 1e-4 });
+  const { inChannels: c, resolution: r } = net.config;
+  const count = Math.max(batch, 256);
+  const images = await randn([count, c, r, r], { generator: new Generator(2) }).toArray();
+  const set = await corruptDataset(images, [count, c, r, r], { corruption: { kind: 'mask', patch: 4, p: 0.4 }, sigma0: 0.02, seed: 3, device: 'cpu' });
+  const stats = await svdStatistics(set);
+  const schedule = gsureSchedule(stats.vMax);
+  let s = 0;
+  const step = async () => {
+    net.zeroGrad();
+    const rows = Array.from({ length: batch }, (_, i) => (s * batch + i) % count);
+    const { batch: b, dispose } = await gsureBatch(set, rows, stats, device);
+    await gsureStep(net, b, { schedule, seed: 1, step: s++, probes, difference, prediction: 'x0' });
+    dispose();
+    opt.step();
+    await synchronize(device);
+  };
+  for (let i = 0; i < warmup; i++) await step();
+  resetPeakMemory(device);
+  const times = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await step();
+    times.push(performance.now() - t0);
+  }
+  const peak = memoryStats(device).peak;
+  net.dispose();
+  const ms = median(times);
+  return { preset, batch, probes, difference, median_ms: ms, times_ms: times, img_per_s: (1000 * batch) / ms, peak_bytes: peak };
+}

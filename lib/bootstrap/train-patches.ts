@@ -77,9 +77,10 @@ export async function trainPatchModel(options: PatchTrainOptions): Promise<Train
     model.backward(tape, gout);
     tape.release();
     for (const u of [x0, where, eps, xt, input, target, t, out, gout]) u.dispose();
-    return sumsq.toArray().then((v) => {
+    const loss = sumsq.toArray().then((v) => {
       sumsq.dispose();
       return v[0]! / (scale * scale * batchSize * per);
     });
+    return { loss };
   });
 }

@@ -108,6 +108,6 @@ export async function trainResidual(options: ResidualTrainOptions): Promise<Trai
     model.backward(tape, gout);
     tape.release();
     for (const u of new Set([x0, eps, xt, agg, input, t, out, gout])) u.dispose();
-    return loss;
+    return { loss };
   });
 }

@@ -83,3 +83,6 @@ export async function readImageFolder(dir: string, options: ImageFolderOptions):
   }
   return { data: data!, shape: [paths.length, channels, height, width], files: paths };
 }
+
+/** 8-bit samples of `image` with 1 or 3 channels, converted as readImageFolder does (for lib/data/measurements.ts). */
+export { convert as convertChannels };

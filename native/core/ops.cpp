@@ -1,6 +1,7 @@
 #include "kintsugi/ops.h"
 
 #include <array>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -341,6 +342,110 @@ void clamp(const Tensor& a, float low, float high, const Tensor& out) {
          [=] {
 #if KS_WITH_CUDA
            cuda::clamp(pa, low, high, po, n);
+#endif
+         });
+}
+
+void mul(const Tensor& a, const Tensor& b, const Tensor& out) {
+  require_tensor(a, "mul", "a");
+  require_tensor(b, "mul", "b");
+  require_tensor(out, "mul", "out");
+  require_same_shape(a, b, "mul", "a", "b");
+  require_same_shape(a, out, "mul", "a", "out");
+  require_same_device(a, b, "mul", "a", "b");
+  require_same_device(a, out, "mul", "a", "out");
+  const float *pa = a.data(), *pb = b.data();
+  float* po = out.data();
+  const int64_t n = a.numel();
+  run_on(a.device(), {a.storage, b.storage}, {out.storage}, [=] { cpu::mul(pa, pb, po, n); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::mul(pa, pb, po, n);
+#endif
+         });
+}
+
+namespace {
+
+// Checks the image side [N, C, H, W] (H, W multiples of k) and the coefficient side, full or
+// coefficient 0 only; returns the number of coefficient planes stored (k*k or 1).
+int64_t block_average_coefs(const Tensor& image, const Tensor& coefs, int k, const char* op, const char* image_name,
+                            const char* coef_name) {
+  if (k < 1 || k > 64) throw std::invalid_argument(std::string(op) + ": k must be in [1, 64], got " + std::to_string(k));
+  if (image.shape.size() != 4)
+    throw std::invalid_argument(std::string(op) + ": " + image_name + " must be [N, C, H, W], got " + shape_string(image.shape));
+  if (image.shape[2] % k || image.shape[3] % k)
+    throw std::invalid_argument(std::string(op) + ": " + image_name + " height and width must be multiples of k=" +
+                                std::to_string(k) + ", got " + shape_string(image.shape));
+  require_same_device(image, coefs, op, image_name, coef_name);
+  const Shape small{image.shape[0], image.shape[1], image.shape[2] / k, image.shape[3] / k};
+  if (coefs.shape == image.shape) return int64_t(k) * k;
+  if (coefs.shape == small) return 1;
+  throw std::invalid_argument(std::string(op) + ": " + coef_name + " must be " + shape_string(image.shape) +
+                              " (every coefficient) or " + shape_string(small) + " (coefficient 0), got " +
+                              shape_string(coefs.shape));
+}
+
+void require_finite_scale(float scale, const char* op) {
+  if (!std::isfinite(scale)) throw std::invalid_argument(std::string(op) + ": scale must be finite, got " + std::to_string(scale));
+}
+
+}  // namespace
+
+void block_average_vt(const Tensor& x, int k, float scale, const Tensor& out) {
+  require_tensor(x, "block_average_vt", "x");
+  require_tensor(out, "block_average_vt", "out");
+  require_finite_scale(scale, "block_average_vt");
+  const int64_t coefs = block_average_coefs(x, out, k, "block_average_vt", "x", "out");
+  const int64_t planes = x.shape[0] * x.shape[1], h = x.shape[2] / k, w = x.shape[3] / k;
+  if (x.storage == out.storage) throw std::invalid_argument("block_average_vt: out must not alias x");
+  const float* px = x.data();
+  float* po = out.data();
+  run_on(x.device(), {x.storage}, {out.storage}, [=] { cpu::block_average_vt(px, po, planes, h, w, k, coefs, scale); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::block_average_vt(px, po, planes, h, w, k, coefs, scale);
+#endif
+         });
+}
+
+void block_average_v(const Tensor& c, int k, float scale, const Tensor& out) {
+  require_tensor(c, "block_average_v", "c");
+  require_tensor(out, "block_average_v", "out");
+  require_finite_scale(scale, "block_average_v");
+  const int64_t coefs = block_average_coefs(out, c, k, "block_average_v", "out", "c");
+  const int64_t planes = out.shape[0] * out.shape[1], h = out.shape[2] / k, w = out.shape[3] / k;
+  if (c.storage == out.storage) throw std::invalid_argument("block_average_v: out must not alias c");
+  const float* pc = c.data();
+  float* po = out.data();
+  run_on(c.device(), {c.storage}, {out.storage}, [=] { cpu::block_average_v(pc, po, planes, h, w, k, coefs, scale); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::block_average_v(pc, po, planes, h, w, k, coefs, scale);
+#endif
+         });
+}
+
+void fft2(const Tensor& x, bool inverse, const Tensor& out) {
+  require_tensor(x, "fft2", "x");
+  require_tensor(out, "fft2", "out");
+  require_same_shape(x, out, "fft2", "x", "out");
+  require_same_device(x, out, "fft2", "x", "out");
+  if (x.shape.size() != 4 || x.shape[1] != 2)
+    throw std::invalid_argument("fft2: x must be [N, 2, H, W] (channel 0 real, 1 imaginary), got " + shape_string(x.shape));
+  for (int d : {2, 3}) {
+    const int64_t s = x.shape[d];
+    if (s > 2048 || (s & (s - 1)) != 0)
+      throw std::invalid_argument(std::string("fft2: x ") + (d == 2 ? "height" : "width") +
+                                  " must be a power of two up to 2048, got " + std::to_string(s) + " in " + shape_string(x.shape));
+  }
+  const int64_t n = x.shape[0], h = x.shape[2], w = x.shape[3];
+  const float* px = x.data();
+  float* po = out.data();
+  run_on(x.device(), {x.storage}, {out.storage}, [=] { cpu::fft2(px, po, n, h, w, inverse); },
+         [=] {
+#if KS_WITH_CUDA
+           cuda::fft2(px, po, n, h, w, inverse);
 #endif
          });
 }

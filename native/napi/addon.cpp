@@ -5,6 +5,7 @@
 #include "bootstrap_js.h"
 #include "bridge.h"
 #include "convert.h"
+#include "gsure_js.h"
 #include "kintsugi/allocator.h"
 #include "kintsugi/backend.h"
 #include "kintsugi/ops.h"
@@ -163,6 +164,41 @@ void clamp_js(Info info) {
   });
 }
 
+void mul_js(Info info) {
+  guarded(info.Env(), [&] {
+    mul(TensorWrap::unwrap(info[0], "a"), TensorWrap::unwrap(info[1], "b"), TensorWrap::unwrap(info[2], "out"));
+  });
+}
+
+// k as a number (validated: an integer in [1, 64]).
+int block_k_arg(const Napi::Value& v) {
+  if (!v.IsNumber()) throw std::invalid_argument("k: expected an integer, got a non-number");
+  const double k = v.As<Napi::Number>().DoubleValue();
+  if (!(k >= 1 && k <= 64) || k != static_cast<int>(k)) throw std::invalid_argument("k: expected an integer in [1, 64], got " + std::to_string(k));
+  return static_cast<int>(k);
+}
+
+// blockAverageVt(x, k, scale, out) / blockAverageV(c, k, scale, out)
+void block_average_vt_js(Info info) {
+  guarded(info.Env(), [&] {
+    block_average_vt(TensorWrap::unwrap(info[0], "x"), block_k_arg(info[1]), float_arg(info[2], "scale"), TensorWrap::unwrap(info[3], "out"));
+  });
+}
+
+void block_average_v_js(Info info) {
+  guarded(info.Env(), [&] {
+    block_average_v(TensorWrap::unwrap(info[0], "c"), block_k_arg(info[1]), float_arg(info[2], "scale"), TensorWrap::unwrap(info[3], "out"));
+  });
+}
+
+// fft2(x, inverse, out)
+void fft2_js(Info info) {
+  guarded(info.Env(), [&] {
+    if (!info[1].IsBoolean()) throw std::invalid_argument("inverse: expected a boolean");
+    fft2(TensorWrap::unwrap(info[0], "x"), info[1].As<Napi::Boolean>().Value(), TensorWrap::unwrap(info[2], "out"));
+  });
+}
+
 void write_js(Info info) {
   guarded(info.Env(), [&] {
     const Tensor& dst = TensorWrap::unwrap(info[0], "dst");
@@ -291,6 +327,10 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("emaUpdate", Napi::Function::New<ema_js>(env, "emaUpdate"));
   exports.Set("combine", Napi::Function::New<combine_js>(env, "combine"));
   exports.Set("clamp", Napi::Function::New<clamp_js>(env, "clamp"));
+  exports.Set("mul", Napi::Function::New<mul_js>(env, "mul"));
+  exports.Set("blockAverageVt", Napi::Function::New<block_average_vt_js>(env, "blockAverageVt"));
+  exports.Set("blockAverageV", Napi::Function::New<block_average_v_js>(env, "blockAverageV"));
+  exports.Set("fft2", Napi::Function::New<fft2_js>(env, "fft2"));
   exports.Set("write", Napi::Function::New<write_js>(env, "write"));
   exports.Set("read", Napi::Function::New<read_js>(env, "read"));
   exports.Set("checkGuard", Napi::Function::New<check_guard_js>(env, "checkGuard"));
@@ -303,6 +343,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("referenceUNet", Napi::Function::New<reference_unet>(env, "referenceUNet"));
   define_bootstrap(env, exports);
   define_unet(env, exports);
+  define_gsure(env, exports);
   exports.Set("failTask", Napi::Function::New<fail_task_js>(env, "failTask"));
   exports.Set("tasksPending", Napi::Function::New<tasks_pending_js>(env, "tasksPending"));
   return exports;

@@ -7,6 +7,8 @@ import { referenceNormals, referenceUniform } from '../reference/philox.ts';
 import { testValues } from '../helpers.ts';
 import { bootstrapTable } from './bootstrap_table.ts';
 import { nnTable } from './nn_table.ts';
+import { gsureTable } from './gsure_table.ts';
+import { corruptionTable } from './corruption_table.ts';
 
 export interface GoldenCase {
   op: string;
@@ -45,6 +47,7 @@ const elementwise = (op: string, nIn: number, run: GoldenCase['run'], f: (x: num
 
 export const goldenTable: GoldenCase[] = [
   ...nnTable,
+  ...gsureTable,
   ...shapes.map(
     (shape): GoldenCase => ({
       op: 'fill',
@@ -164,5 +167,6 @@ export const goldenTable: GoldenCase[] = [
       reference: ([a]) => Float64Array.of(a!.reduce((s, x) => s + x, 0)),
     }),
   ),
+  ...corruptionTable,
   ...bootstrapTable,
 ];

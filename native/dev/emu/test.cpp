@@ -364,6 +364,67 @@ void test_combine(int terms, int64_t n, int64_t per) {
   });
 }
 
+// ---- degradation operators (lib/corruption) -----------------------------------------------------
+
+void test_mul(int64_t n) {
+  const V a = randv(n, -4.f, 4.f), b = randv(n, -4.f, 4.f);
+  run_case("mul", fmt("n%ld; in place", n), [&] {
+    Dev da(a), db(b), out(nans(n)), ia(a);
+    ks::cuda::mul(da.p, db.p, out.p, n);
+    ks::cuda::mul(ia.p, db.p, ia.p, n);
+    return Outs{out.get(), ia.get()};
+  }, [&](Row& row, const Outs& r) {
+    V want(n);
+    ks::cpu::mul(a.data(), b.data(), want.data(), n);
+    row.same("out", r[0], want);
+    row.same("in place", r[1], want);
+  });
+}
+
+// Both directions, every coefficient and coefficient 0 only, against the CPU float functions.
+void test_block_average(int64_t planes, int64_t h, int64_t w, int k) {
+  const int64_t m = int64_t(k) * k, big = planes * h * w * m, small = planes * h * w;
+  const V x = randv(big), c = randv(big), c0 = randv(small);
+  run_case("block_average", fmt("planes%ld %ldx%ld blocks of k%d: vt, v; full and coefficient 0", planes, h, w, k), [&] {
+    Dev dx(x), dc(c), dc0(c0), vt(nans(big)), vt0(nans(small)), v(nans(big)), v0(nans(big));
+    ks::cuda::block_average_vt(dx.p, vt.p, planes, h, w, k, m, 1.0f);
+    ks::cuda::block_average_vt(dx.p, vt0.p, planes, h, w, k, 1, 0.5f);
+    ks::cuda::block_average_v(dc.p, v.p, planes, h, w, k, m, 1.0f);
+    ks::cuda::block_average_v(dc0.p, v0.p, planes, h, w, k, 1, 2.0f);
+    return Outs{vt.get(), vt0.get(), v.get(), v0.get()};
+  }, [&](Row& row, const Outs& r) {
+    V vt(big), vt0(small), v(big), v0(big);
+    ks::cpu::block_average_vt(x.data(), vt.data(), planes, h, w, k, m, 1.0f);
+    ks::cpu::block_average_vt(x.data(), vt0.data(), planes, h, w, k, 1, 0.5f);
+    ks::cpu::block_average_v(c.data(), v.data(), planes, h, w, k, m, 1.0f);
+    ks::cpu::block_average_v(c0.data(), v0.data(), planes, h, w, k, 1, 2.0f);
+    row.near("vt", r[0], dbl(vt), 1e-6);
+    row.near("vt coefficient 0", r[1], dbl(vt0), 1e-6);
+    row.near("v", r[2], dbl(v), 1e-6);
+    row.near("v from coefficient 0", r[3], dbl(v0), 1e-6);
+  });
+}
+
+// Forward and inverse, and in place: rows and columns of different lengths, lines per block > 1 and 1.
+void test_fft2(int64_t n, int64_t h, int64_t w) {
+  const int64_t size = n * 2 * h * w;
+  const V x = randv(size);
+  run_case("fft2", fmt("n%ld %ldx%ld forward, inverse; in place", n, h, w), [&] {
+    Dev dx(x), f(nans(size)), i(nans(size)), ip(x);
+    ks::cuda::fft2(dx.p, f.p, n, h, w, false);
+    ks::cuda::fft2(dx.p, i.p, n, h, w, true);
+    ks::cuda::fft2(ip.p, ip.p, n, h, w, false);
+    return Outs{f.get(), i.get(), ip.get()};
+  }, [&](Row& row, const Outs& r) {
+    V f(size), i(size);
+    ks::cpu::fft2(x.data(), f.data(), n, h, w, false);
+    ks::cpu::fft2(x.data(), i.data(), n, h, w, true);
+    row.near("forward", r[0], dbl(f), 1e-6);
+    row.near("inverse", r[1], dbl(i), 1e-6);
+    row.near("in place", r[2], dbl(f), 1e-6);
+  });
+}
+
 // ---- network ops (native/cuda/nn.h) -------------------------------------------------------------
 
 void test_conv(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int k, int stride, bool bias, bool want_gx) {
@@ -642,6 +703,86 @@ void test_emulator() {
   }
 }
 
+
+// ---- GSURE kernels (kintsugi/gsure.h) -------------------------------------------------------------
+
+// v in [0, 0.02] with every third coordinate unobserved (0); coef = (√ᾱ, ᾱ, 1 − ᾱ), one sample at D = 0.
+V gsure_variances(int64_t count) {
+  V v = randv(count, 0.0f, 0.02f);
+  for (int64_t i = 2; i < count; i += 3) v[i] = 0;
+  return v;
+}
+
+void test_svd_noise(int64_t n, int64_t per, bool shared) {
+  const V y = randv(n * per, -2.f, 2.f), v = gsure_variances(shared ? per : n * per);
+  V coef(3 * n);
+  for (int64_t b = 0; b < n; ++b) {
+    const double ab = b == 0 ? 1 / 1.02 : 0.05 + 0.9 * double(b) / n;
+    coef[3 * b] = float(std::sqrt(ab)), coef[3 * b + 1] = float(ab), coef[3 * b + 2] = float(1 - ab);
+  }
+  const ks::RngKey key{0x1234abcdull, 77, 5};
+  const int64_t stride = shared ? 0 : per;
+  run_case("svd_noise", fmt("n%ld x %ld%s", n, per, shared ? ", v shared" : ""), [&] {
+    Dev dy(y), dv(v), dc(coef), out(nans(n * per));
+    ks::cuda::svd_noise(dy.p, dv.p, stride, dc.p, n, per, key, out.p);
+    return Outs{out.get()};
+  }, [&](Row& row, const Outs& r) {
+    V want(n * per);
+    ks::cpu::svd_noise(y.data(), v.data(), stride, coef.data(), n, per, key, want.data());
+    row.same("out", r[0], want);
+  });
+}
+
+void test_gsure_probe(int64_t n, int64_t per, int probes, bool central) {
+  const V x = randv(n * per, -2.f, 2.f);
+  const ks::RngKey key{99, 0xfffffffeull, 2};
+  const int64_t m = n * probes * per;
+  run_case("gsure_probe", fmt("n%ld x %ld, %d probes%s", n, per, probes, central ? ", central" : ""), [&] {
+    Dev dx(x), plus(nans(m)), minus(nans(m));
+    ks::cuda::gsure_probe(dx.p, n, per, probes, 0.01f, key, plus.p, central ? minus.p : nullptr);
+    return Outs{plus.get(), minus.get()};
+  }, [&](Row& row, const Outs& r) {
+    V plus(m), minus(m, NAN);
+    ks::cpu::gsure_probe(x.data(), n, per, probes, 0.01f, key, plus.data(), central ? minus.data() : nullptr);
+    row.same("plus", r[0], plus);
+    row.same(central ? "minus" : "minus untouched", r[1], minus);
+  });
+}
+
+void test_gsure_terms(int64_t n, int64_t per, int probes, bool central, bool shared) {
+  const int64_t m = n * probes * per, cvn = shared ? per : n * per;
+  const V h = randv(n * per), y = randv(n * per), c = randv(cvn, 0.f, 3.f), v = gsure_variances(cvn),
+          kappa = randv(n, 0.1f, 2.f);
+  V plus = randv(m, -0.01f, 0.01f), minus = randv(m, -0.01f, 0.01f);
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t e = (i / per / probes) * per + i % per;
+    plus[i] += h[e], minus[i] += h[e];
+  }
+  ks::GsureTermsArgs a;
+  a.cv_stride = shared ? 0 : per;
+  a.n = n, a.per_sample = per, a.probes = probes, a.eps = 0.01f, a.grad_scale = 0.5f;
+  a.probe_key = ks::RngKey{5, 123, 9};
+  run_case("gsure_terms", fmt("n%ld x %ld, %d probes, %s%s", n, per, probes, central ? "central" : "forward", shared ? ", c v shared" : ""), [&] {
+    Dev dh(h), dp(plus), dm(minus), dy(y), dc(c), dv(v), dk(kappa), parts(nans(2 * n)), gh(nans(n * per)), gp(nans(m)), gm(nans(m));
+    ks::GsureTermsArgs d = a;
+    d.h = dh.p, d.plus = dp.p, d.minus = central ? dm.p : nullptr, d.ybar = dy.p, d.c = dc.p, d.v = dv.p, d.kappa = dk.p;
+    d.parts = parts.p, d.grad_h = gh.p, d.grad_plus = gp.p, d.grad_minus = central ? gm.p : nullptr;
+    ks::cuda::gsure_terms(d);
+    return Outs{parts.get(), gh.get(), gp.get(), gm.get()};
+  }, [&](Row& row, const Outs& r) {
+    V parts(2 * n), gh(n * per), gp(m), gm(m, NAN);
+    ks::GsureTermsArgs d = a;
+    d.h = h.data(), d.plus = plus.data(), d.minus = central ? minus.data() : nullptr, d.ybar = y.data(), d.c = c.data(),
+    d.v = v.data(), d.kappa = kappa.data();
+    d.parts = parts.data(), d.grad_h = gh.data(), d.grad_plus = gp.data(), d.grad_minus = central ? gm.data() : nullptr;
+    ks::cpu::gsure_terms(d);
+    row.near("parts", r[0], dbl(parts), 1e-6);  // double sums in another order
+    row.same("grad_h", r[1], gh);
+    row.same("grad_plus", r[2], gp);
+    row.same(central ? "grad_minus" : "grad_minus untouched", r[3], gm);
+  });
+}
+
 #include "bootstrap_cases.inc"
 
 }  // namespace
@@ -678,6 +819,24 @@ int main(int argc, char** argv) {
   test_combine(1, 3, 1001);
   test_combine(2, 5, 2001);
   test_combine(3, 1, 4099);
+  test_svd_noise(3, 1001, false);
+  test_svd_noise(5, 37, true);
+  test_svd_noise(1, 4099, false);
+  test_gsure_probe(3, 333, 2, false);
+  test_gsure_probe(2, 1023, 3, true);
+  test_gsure_terms(3, 1000, 2, true, false);
+  test_gsure_terms(4, 37, 1, false, true);
+  test_gsure_terms(2, 300, 3, false, false);
+  test_gsure_terms(1, 5, 2, true, true);
+  test_mul(10007);
+  test_block_average(3, 5, 7, 1);
+  test_block_average(2, 4, 3, 2);
+  test_block_average(3, 3, 5, 3);
+  test_block_average(1, 2, 2, 8);
+  test_fft2(2, 8, 16);
+  test_fft2(1, 64, 4);
+  test_fft2(3, 1, 32);
+  test_fft2(1, 2048, 2);
 
   test_conv(2, 3, 7, 7, 5, 3, 1, true, true);
   test_conv(2, 4, 7, 7, 6, 3, 2, true, true);

@@ -25,7 +25,17 @@
   /* out[b, i] = sum_k c[k][b] * x[k][b, i] for k < terms (<= 3), b < n, i < per_sample */                 \
   void combine(float* out, const float* const x[3], const float* const c[3], int terms, int64_t n,         \
                int64_t per_sample);                                                                        \
-  void clamp(const float* a, float low, float high, float* out, int64_t n);
+  void clamp(const float* a, float low, float high, float* out, int64_t n);                                \
+  /* Degradation operators (lib/corruption): out = a * b elementwise */                                   \
+  void mul(const float* a, const float* b, float* out, int64_t n);                                         \
+  /* Helmert transform of each k x k block of `planes` images of (h k) x (w k); coefficient-plane-major */ \
+  /* SVD-domain layout [planes, coefs, h, w] (block_average.cpp); coefs is k*k or 1 (block sums / k) */    \
+  void block_average_vt(const float* x, float* out, int64_t planes, int64_t h, int64_t w, int k,          \
+                        int64_t coefs, float scale);                                                       \
+  void block_average_v(const float* c, float* out, int64_t planes, int64_t h, int64_t w, int k,           \
+                       int64_t coefs, float scale);                                                        \
+  /* Orthonormal 2-D DFT of n planar complex images [n, 2, h, w] (h, w powers of two); out may be x */    \
+  void fft2(const float* x, float* out, int64_t n, int64_t h, int64_t w, bool inverse);
 
 namespace ks::cpu {
 KS_BACKEND_OPS
@@ -46,6 +56,26 @@ void synchronize();                                   // waits for the thread's 
 void upload(void* dst, const void* src, size_t bytes);    // host -> device, complete on return
 void download(void* dst, const void* src, size_t bytes);  // device -> host, complete on return
 void memset_bytes(void* dst, unsigned char value, size_t bytes);
+}  // namespace ks::cuda
+#endif
+
+// The GSURE kernels (kintsugi/gsure.h), declared alike in both backend namespaces. coef holds
+// (√ᾱ_b, ᾱ_b, 1 − ᾱ_b) per sample, each rounded once from double (1 − ᾱ stays accurate near ᾱ = 1);
+// v_stride is per_sample or 0 (v shared by every sample).
+#include "kintsugi/gsure.h"
+#define KS_GSURE_BACKEND_OPS                                                                               \
+  void svd_noise(const float* ybar, const float* v, int64_t v_stride, const float* coef, int64_t n,        \
+                 int64_t per_sample, RngKey key, float* out);                                              \
+  void gsure_probe(const float* xt, int64_t n, int64_t per_sample, int probes, float eps, RngKey key,      \
+                   float* plus, float* minus);                                                             \
+  void gsure_terms(const GsureTermsArgs& a);
+
+namespace ks::cpu {
+KS_GSURE_BACKEND_OPS
+}  // namespace ks::cpu
+#if KS_WITH_CUDA
+namespace ks::cuda {
+KS_GSURE_BACKEND_OPS
 }  // namespace ks::cuda
 #endif
 

@@ -48,6 +48,21 @@ void combine(const Tensor& out, const std::vector<std::pair<Tensor, Tensor>>& te
 // out = min(max(a, low), high) elementwise (NaN stays NaN).
 void clamp(const Tensor& a, float low, float high, const Tensor& out);
 
+// Degradation operators (lib/corruption, docs/corruption.md). out = a * b elementwise (same shape):
+// mask operators and their SVD-domain projections.
+void mul(const Tensor& a, const Tensor& b, const Tensor& out);
+// Block averaging by k in its SVD basis: per k x k block of x [N, C, H, W] (H, W multiples of k), the
+// orthonormal Helmert coefficients, coefficient 0 = block sum / k. `out` [N, C, H, W] holds every
+// coefficient in plane-major order ([N, C, k*k, H/k, W/k] in memory), or out [N, C, H/k, W/k] holds
+// coefficient 0 only (the observed one). Everything is multiplied by `scale`.
+void block_average_vt(const Tensor& x, int k, float scale, const Tensor& out);
+// The inverse (V c): c is [N, C, H, W] (every coefficient) or [N, C, H/k, W/k] (coefficient 0, the
+// others taken as zero); out is [N, C, H, W]; times `scale`.
+void block_average_v(const Tensor& c, int k, float scale, const Tensor& out);
+// Orthonormal 2-D DFT (forward e^{-2 pi i ...}, or inverse) of x [N, 2, H, W]: channel 0 real,
+// channel 1 imaginary, H and W powers of two up to 2048. out may alias x.
+void fft2(const Tensor& x, bool inverse, const Tensor& out);
+
 // Host transfer. `write_host` takes ownership of the data; `read_host` calls back on a worker thread.
 void write_host(const Tensor& dst, std::vector<float> data);
 void read_host(const Tensor& src, std::function<void(std::vector<float>&&, const std::string* error)> done);

@@ -65,4 +65,14 @@ KS_HD void philox_normals4(uint64_t seed, uint64_t offset, uint64_t stream, uint
   box_muller(w.v[2], w.v[3], &out[2], &out[3]);
 }
 
+// Normal number idx of the draw (seed, offset, stream): the same value randn writes at index idx, for
+// kernels that draw one element at a time (fused probe draws) yet must match a materialised randn.
+KS_HD float philox_normal_at(uint64_t seed, uint64_t offset, uint64_t stream, uint64_t idx) {
+  const Philox4 w = philox_block(seed, offset, stream, idx / 4);
+  const int pair = static_cast<int>(idx & 2);
+  float n0, n1;
+  box_muller(w.v[pair], w.v[pair + 1], &n0, &n1);
+  return (idx & 1) ? n1 : n0;
+}
+
 }  // namespace ks

@@ -1,0 +1,136 @@
+// GSURE-Diffusion training (docs/methods.md §2, docs/gsure.md): a UNet learns the clean distribution
+// from a MeasurementSet alone. Each step draws a batch of measurements, moves them into the SVD domain
+// of their operators (ȳ = Σ†Uᵀy), and runs gsureStep (noising, the network on x_t and on the probe
+// shifts, the loss terms, ordinary backward passes) inside the shared training loop (progress,
+// checkpoints, exact resume, abort). The weights w² = 1/E[P] of the loss are the observation
+// frequencies of each SVD coordinate over the whole set (density compensation: for random masks with
+// drop rate p this is 1/(1−p) up to sampling error; for a fixed operator it is 1).
+import { philoxIntegers } from '../random.ts';
+import { NoiseSchedule } from '../schedule.ts';
+import { tensor, type Tensor } from '../tensor.ts';
+import { trainingLoop, type LoopOptions, type TrainResult } from '../training-loop.ts';
+import type { MeasurementSet } from '../corruption/dataset.ts';
+import { gsureStep, type GsureBatch, type GsureOptions } from './step.ts';
+
+export interface GsureTrainOptions extends LoopOptions {
+  measurements: MeasurementSet;
+  /**
+   * Default: a linear schedule with β_1 = max(1e-4, vMax) (β_1 = σ0² for masks, as the official
+   * configurations choose): the first step then adds more than the measurement noise everywhere
+   * (D ≥ vMax² at t = 0), so every t is usable.
+   */
+  schedule?: NoiseSchedule;
+  seed?: bigint | number;
+  /** Hutchinson probes per sample, finite-difference step and scheme, loss variant, Λ, first t (gsureStep). */
+  gsure?: Pick<GsureOptions, 'probes' | 'eps' | 'difference' | 'variant' | 'lambda' | 'minT'>;
+}
+
+/** Observation statistics of a measurement set in the SVD domain (computed once per training). */
+export interface SvdStatistics {
+  /** Per SVD coordinate of one sample: the fraction of samples that observe it. */
+  frequency: Float64Array;
+  /** max over the set of σ0² / s² on observed coordinates (σ0² for masks, σ0² k² for block averaging). */
+  vMax: number;
+}
+
+const CHUNK = 512;
+
+async function singularValuesOf(set: MeasurementSet, rows: number[]): Promise<Float32Array> {
+  const op = set.operator({ indices: rows, device: 'cpu' });
+  try {
+    const s = op.singularValues();
+    const values = await s.toArray();
+    s.dispose();
+    return values;
+  } finally {
+    op.dispose();
+  }
+}
+
+export async function svdStatistics(set: MeasurementSet): Promise<SvdStatistics> {
+  const per = set.signalShape.reduce((a, b) => a * b, 1);
+  const count = new Float64Array(per);
+  let sMin = Infinity;
+  for (let start = 0; start < set.count; start += CHUNK) {
+    const rows = Array.from({ length: Math.min(CHUNK, set.count - start) }, (_, i) => start + i);
+    const s = await singularValuesOf(set, rows);
+    if (s.length !== rows.length * per) throw new Error(`gsure: the operator gave ${s.length} singular values for ${rows.length} samples of ${per} coordinates`);
+    for (let i = 0; i < s.length; i++) {
+      const v = s[i]!;
+      if (v > 0) {
+        count[i % per]! += 1;
+        if (v < sMin) sMin = v;
+      }
+    }
+  }
+  if (sMin === Infinity) throw new Error('gsure: the measurement set observes nothing (every singular value is 0)');
+  const frequency = count.map((c) => c / set.count);
+  return { frequency, vMax: (set.sigma0 * set.sigma0) / (sMin * sMin) };
+}
+
+/**
+ * One training batch of `set` in the SVD domain on `device`: ȳ, the weights c = P/E[P] and the
+ * variances v = P σ0²/s², and the operator's V as the basis (none for masks, where V = I). The
+ * caller disposes of `dispose`.
+ */
+export async function gsureBatch(set: MeasurementSet, indices: number[], stats: SvdStatistics, device: string): Promise<{ batch: GsureBatch; dispose: () => void }> {
+  const per = stats.frequency.length;
+  const s = await singularValuesOf(set, indices);
+  const weight = new Float32Array(s.length);
+  const variance = new Float32Array(s.length);
+  const s02 = set.sigma0 * set.sigma0;
+  for (let i = 0; i < s.length; i++) {
+    const si = s[i]!;
+    if (si > 0) {
+      weight[i] = 1 / stats.frequency[i % per]!;
+      variance[i] = s02 / (si * si);
+    }
+  }
+  const { y, op } = set.batch(indices, { device });
+  const ybar = op.toSvd(y);
+  y.dispose();
+  const shape = [indices.length, ...set.signalShape];
+  const w = tensor(weight, shape, { device });
+  const v = tensor(variance, shape, { device });
+  const identity = set.kind === 'mask';
+  return {
+    batch: { ybar, weight: w, variance: v, vMax: stats.vMax, sigma0: set.sigma0, basis: identity ? undefined : { v: (x: Tensor) => op.v(x), vt: (x: Tensor) => op.vt(x) } },
+    dispose: () => {
+      for (const t of [ybar, w, v]) t.dispose();
+      op.dispose();
+    },
+  };
+}
+
+/** The default GSURE schedule for a measurement set's noise (see GsureTrainOptions.schedule). */
+export function gsureSchedule(vMax: number): NoiseSchedule {
+  const beta1 = Math.max(1e-4, vMax);
+  if (!(beta1 < 0.5)) throw new RangeError(`gsure: measurement noise of variance ${vMax} leaves no usable diffusion schedule (beta1 would be ${beta1})`);
+  return new NoiseSchedule({ kind: 'linear', beta1, betaT: Math.max(0.02, beta1) });
+}
+
+export async function trainGsure(options: GsureTrainOptions): Promise<TrainResult> {
+  const { model, measurements: set, batchSize } = options;
+  const cfg = model.config;
+  const [C, H, W] = set.signalShape as [number, number, number];
+  if (C !== cfg.inChannels || C !== cfg.outChannels || H !== cfg.resolution || W !== cfg.resolution)
+    throw new TypeError(
+      `trainGsure: signals of shape [${C}, ${H}, ${W}] do not fit the model (in ${cfg.inChannels}, out ${cfg.outChannels} channels at ${cfg.resolution}x${cfg.resolution})`,
+    );
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`trainGsure: batchSize must be a positive integer, got ${batchSize}`);
+  const stats = await svdStatistics(set);
+  const schedule = options.schedule ?? gsureSchedule(stats.vMax);
+  const seed = BigInt(options.seed ?? 0);
+  const device = model.device;
+  return trainingLoop(options, { prediction: 'x0', schedule: schedule.toJSON() }, async (step) => {
+    // Stream 4s draws the batch; gsureStep uses 4s + 1 .. 4s + 3 (GSURE_STREAMS_PER_STEP).
+    const indices = Array.from(philoxIntegers(batchSize, set.count, seed, BigInt(step) * 4n));
+    const { batch, dispose } = await gsureBatch(set, indices, stats, device);
+    try {
+      const r = await gsureStep(model, batch, { ...options.gsure, schedule, seed, step, prediction: 'x0' });
+      return { loss: r.values.then((v) => v.loss) };
+    } finally {
+      dispose(); // queued work keeps what it still needs
+    }
+  });
+}

@@ -56,7 +56,7 @@ function checkViews(views: BootstrapViews): void {
 /** Per-sample ᾱ at the (possibly continuous) times t. */
 const alphaBars = (schedule: NoiseSchedule, t: Float32Array) => Array.from(t, (ti) => alphaBarAt(schedule, ti));
 
-/** x0 from a prediction of kind `kind` at input x and level ᾱ (a copy when it already is x0). */
+/** x0 from a prediction of kind `kind` at input x and level ᾱ (pred itself when it already is x0; consumes pred). */
 function toX0(kind: Prediction, x: Tensor, pred: Tensor, ab: number[]): Tensor {
   if (kind === 'x0') return pred;
   const { x0, eps } = splitPrediction(kind, x, pred, ab);

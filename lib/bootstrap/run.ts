@@ -3,7 +3,7 @@
 // manifest (bootstrap.json) that loadBootstrap turns back into a Denoiser. The CLI's
 // `kintsugi train --method bootstrap` and the data-efficiency experiment both run this.
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { loadUNet } from '../checkpoint.ts';
 import { unetDenoiser, type Denoiser } from '../sample.ts';
 import { NoiseSchedule, type Prediction, type ScheduleConfig } from '../schedule.ts';
@@ -82,6 +82,8 @@ export interface BootstrapRunOptions {
   seed?: number;
   device?: string;
   outDir: string;
+  /** A bootstrap.json whose view models to reuse instead of training them (e.g. for several `full`). */
+  viewsFrom?: string;
   signal?: AbortSignal;
   onProgress?: (stage: string, p: TrainProgress) => void;
 }
@@ -104,7 +106,15 @@ export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest
   const models: UNet[] = [];
   let aborted = false;
   try {
-    if (o.views.lowres) {
+    if (o.viewsFrom) {
+      const reused = await loadViews(o.viewsFrom, { device: o.device });
+      models.push(...reused.nets);
+      Object.assign(views, reused.views);
+      const rel = (file: string) => relative(o.outDir, join(dirname(o.viewsFrom!), file));
+      if (reused.manifest.lowres) manifest.lowres = { ...reused.manifest.lowres, checkpoint: rel(reused.manifest.lowres.checkpoint) };
+      if (reused.manifest.patch) manifest.patch = { ...reused.manifest.patch, checkpoint: rel(reused.manifest.patch.checkpoint) };
+    }
+    if (o.views.lowres && !o.viewsFrom) {
       const r = o.views.lowres.factor;
       const model = new UNet(resizedConfig(o.config, H / r, C, C), { device: o.device, seed: BigInt(seed) + 1n });
       models.push(model);
@@ -114,7 +124,7 @@ export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest
       views.lowres = { denoiser: unetDenoiser(model, res.ema?.params), prediction: VIEW_PREDICTION, factor: r };
       manifest.lowres = { factor: r, prediction: VIEW_PREDICTION, checkpoint: 'lowres.safetensors' };
     }
-    if (o.views.patch && !aborted) {
+    if (o.views.patch && !o.viewsFrom && !aborted) {
       const p = o.views.patch;
       const crops = cropDataset(o.data, { size: p.size, count: N * (o.cropsPerImage ?? 8), seed });
       const model = new UNet(resizedConfig(o.config, p.size, p.positions ? C + 2 : C, C), { device: o.device, seed: BigInt(seed) + 2n });
@@ -155,34 +165,54 @@ export interface LoadedBootstrap {
   dispose(): void;
 }
 
-/** The bootstrapped denoiser of a manifest written by trainBootstrap (EMA weights where the checkpoints have them). */
-export async function loadBootstrap(manifestPath: string, options: { device?: string; useEma?: boolean } = {}): Promise<LoadedBootstrap> {
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as BootstrapManifest;
-  if (manifest.format !== 'kintsugi-bootstrap-1') throw new TypeError(`${manifestPath}: not a bootstrap manifest (format ${JSON.stringify(manifest.format)}, expected "kintsugi-bootstrap-1")`);
+async function readManifest(path: string): Promise<BootstrapManifest> {
+  const manifest = JSON.parse(await readFile(path, 'utf8')) as BootstrapManifest;
+  if (manifest.format !== 'kintsugi-bootstrap-1') throw new TypeError(`${path}: not a bootstrap manifest (format ${JSON.stringify(manifest.format)}, expected "kintsugi-bootstrap-1")`);
+  return manifest;
+}
+
+/** A checkpoint's UNet, with its EMA weights when it has them and `useEma` is not false. */
+async function loadNet(path: string, options: { device?: string; useEma?: boolean }): Promise<UNet> {
+  const useEma = options.useEma ?? true;
+  try {
+    return await loadUNet(path, { device: options.device, useEma });
+  } catch (e) {
+    if (!useEma || !/no EMA weights/.test((e as Error).message)) throw e;
+    return loadUNet(path, { device: options.device });
+  }
+}
+
+/** The view models of a manifest (checkpoint paths relative to the manifest's folder). */
+async function loadViews(manifestPath: string, options: { device?: string; useEma?: boolean }): Promise<{ manifest: BootstrapManifest; views: BootstrapViews; nets: UNet[] }> {
+  const manifest = await readManifest(manifestPath);
   const dir = dirname(manifestPath);
   const nets: UNet[] = [];
-  const load = async (file: string) => {
-    const path = join(dir, file);
-    const useEma = options.useEma ?? true;
-    let net: UNet;
-    try {
-      net = await loadUNet(path, { device: options.device, useEma });
-    } catch (e) {
-      if (!useEma || !/no EMA weights/.test((e as Error).message)) throw e;
-      net = await loadUNet(path, { device: options.device });
-    }
-    nets.push(net);
-    return net;
-  };
   try {
-    const schedule = new NoiseSchedule(manifest.schedule);
-    const views: BootstrapViews = { schedule };
-    if (manifest.lowres) views.lowres = { denoiser: unetDenoiser(await load(manifest.lowres.checkpoint)), prediction: manifest.lowres.prediction, factor: manifest.lowres.factor };
+    const views: BootstrapViews = { schedule: new NoiseSchedule(manifest.schedule) };
+    if (manifest.lowres) {
+      const net = await loadNet(join(dir, manifest.lowres.checkpoint), options);
+      nets.push(net);
+      views.lowres = { denoiser: unetDenoiser(net), prediction: manifest.lowres.prediction, factor: manifest.lowres.factor };
+    }
     if (manifest.patch) {
       const { checkpoint, ...p } = manifest.patch;
-      views.patch = { ...p, denoiser: unetDenoiser(await load(checkpoint)) };
+      const net = await loadNet(join(dir, checkpoint), options);
+      nets.push(net);
+      views.patch = { ...p, denoiser: unetDenoiser(net) };
     }
-    const f0 = await load(manifest.residual.checkpoint);
+    return { manifest, views, nets };
+  } catch (e) {
+    nets.forEach((n) => n.dispose());
+    throw e;
+  }
+}
+
+/** The bootstrapped denoiser of a manifest written by trainBootstrap (EMA weights where the checkpoints have them). */
+export async function loadBootstrap(manifestPath: string, options: { device?: string; useEma?: boolean } = {}): Promise<LoadedBootstrap> {
+  const { manifest, views, nets } = await loadViews(manifestPath, options);
+  try {
+    const f0 = await loadNet(join(dirname(manifestPath), manifest.residual.checkpoint), options);
+    nets.push(f0);
     const residual: ResidualModel = { denoiser: unetDenoiser(f0), conditioned: true };
     const { outChannels: c, resolution: r } = f0.config;
     return {

@@ -2,7 +2,7 @@
 // views of every image, the residual f0 on the first `full` images only, three checkpoints and a
 // manifest (bootstrap.json) that loadBootstrap turns back into a Denoiser. The CLI's
 // `kintsugi train --method bootstrap` and the data-efficiency experiment both run this.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { loadUNet } from '../checkpoint.ts';
 import { unetDenoiser, type Denoiser } from '../sample.ts';
@@ -93,6 +93,7 @@ export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest
   const [N, C, H, W] = o.data.shape;
   if (!Number.isInteger(o.full) || o.full < 1 || o.full > N) throw new RangeError(`full: expected an integer in [1, ${N}] (images of the data set), got ${o.full}`);
   if (H !== W) throw new TypeError(`bootstrap: square images needed, got ${H}x${W}`);
+  await mkdir(o.outDir, { recursive: true });
   const schedule = new NoiseSchedule({ kind: 'linear' });
   const seed = o.seed ?? 0;
   const common = { batchSize: o.batchSize, optimizer: o.optimizer, signal: o.signal, seed, emaDecay: Math.max(o.steps, o.viewSteps ?? 0) < 2000 ? 0.99 : 0.999 };

@@ -17,6 +17,7 @@ import { presets, UNet, type UNetConfig } from './unet.ts';
 import { EVAL_HELP, evalCommand } from './metrics/eval-command.ts';
 import { corruptDataset, loadMeasurements, parseCorruption, saveMeasurements, type MeasurementSet } from './corruption/dataset.ts';
 import { gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
+import { BOOTSTRAP_HELP, bootstrapSampleCommand, bootstrapTrainCommand, wantsBootstrap } from './bootstrap/cli.ts';
 
 const HELP: Record<string, string> = {
   main: `kintsugi — diffusion models trained from broken data, on CUDA or the CPU
@@ -47,6 +48,7 @@ examples:
 options:
   --method M        supervised (default: clean images, the oracle) | gsure (corrupted measurements only:
                     GSURE-Diffusion, docs/gsure.md) | naive (supervised on the corrupted images as if clean)
+                    | bootstrap (few full images plus low-res copies and crops: kintsugi help bootstrap)
   --data SRC        subset (default: the shipped 2,000 images) | debian (/usr/share/datasets/fashion-mnist) | DIR with the IDX files
   --corruption C    gsure/naive: corrupt --data on the fly, e.g. mask:patch=4,p=0.4 | mask:p=0.3 |
                     blockaverage:k=2 | fourier:center=8,random=8 (seeded by --corrupt-seed, default 1)
@@ -319,10 +321,12 @@ async function main(argv: string[]): Promise<void> {
     case 'info':
       return devicesCommand();
     case 'train':
+      if (wantsBootstrap(rest)) return bootstrapTrainCommand(rest, { presetConfig, number, progressPrinter, interruptible });
       return trainCommand(rest);
     case 'demo':
       return trainCommand(rest, true);
     case 'sample':
+      if (wantsBootstrap(rest)) return bootstrapSampleCommand(rest, { presetConfig, number, progressPrinter, interruptible });
       return sampleCommand(rest);
     case 'corrupt':
       return corruptCommand(rest);
@@ -330,6 +334,7 @@ async function main(argv: string[]): Promise<void> {
     case 'help':
     case '--help':
     case '-h':
+      if (rest[0] === 'bootstrap') return console.log(BOOTSTRAP_HELP);
       return console.log(rest[0] && HELP[rest[0]] ? HELP[rest[0]] : HELP.main);
     default:
       console.error(`kintsugi: unknown command "${command}"\n\n${HELP.main}`);

@@ -70,3 +70,17 @@ export type { PrecisionRecall, PrecisionRecallOptions } from './metrics/precisio
 export { fdFmnist, fdFmnistClassify, fdFmnistFeatures, loadFdFmnistClassifier } from './metrics/fd-fmnist.ts';
 export type { FdFmnistOptions } from './metrics/fd-fmnist.ts';
 export type { SampleBatch } from './metrics/batch.ts';
+export { aggregate, avgPool, concatChannels, extractPatches, highPass, overlapAdd, patchCount, patchOffsets, upsampleNearest } from './bootstrap/views.ts';
+export type { AggregateInputs, LowresView, PatchView, PatchWindow, View } from './bootstrap/views.ts';
+export { alphaBarAt, matchPooledLevel, timeAtLogSnr } from './bootstrap/noise-level.ts';
+export type { MatchedLevel } from './bootstrap/noise-level.ts';
+export { aggregateEstimate, bootstrapDenoiser } from './bootstrap/denoiser.ts';
+export type { BootstrapViews, LowresViewModel, PatchViewModel, ResidualModel, ViewModel } from './bootstrap/denoiser.ts';
+export { residualLoss, trainResidual } from './bootstrap/train.ts';
+export type { ResidualPenalty, ResidualTrainOptions } from './bootstrap/train.ts';
+export { cropDataset, lowresDataset } from './bootstrap/data.ts';
+export type { CropDataset } from './bootstrap/data.ts';
+export { patchPosition, trainPatchModel } from './bootstrap/train-patches.ts';
+export type { PatchTrainOptions } from './bootstrap/train-patches.ts';
+export { loadBootstrap, parseViews, resizedConfig, trainBootstrap } from './bootstrap/run.ts';
+export type { BootstrapManifest, BootstrapRunOptions, LoadedBootstrap, ViewSpec } from './bootstrap/run.ts';

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include <cstring>
+#include "bootstrap_js.h"
 #include "bridge.h"
 #include "convert.h"
 #include "gsure_js.h"
@@ -340,6 +341,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("nnOp", Napi::Function::New<nn_op>(env, "nnOp"));
   exports.Set("referenceOp", Napi::Function::New<reference_op>(env, "referenceOp"));
   exports.Set("referenceUNet", Napi::Function::New<reference_unet>(env, "referenceUNet"));
+  define_bootstrap(env, exports);
   define_unet(env, exports);
   define_gsure(env, exports);
   exports.Set("failTask", Napi::Function::New<fail_task_js>(env, "failTask"));

@@ -5,6 +5,7 @@
 import { native, type NativeTensor } from '../../lib/native.ts';
 import { referenceNormals, referenceUniform } from '../reference/philox.ts';
 import { testValues } from '../helpers.ts';
+import { bootstrapTable } from './bootstrap_table.ts';
 import { nnTable } from './nn_table.ts';
 import { gsureTable } from './gsure_table.ts';
 import { corruptionTable } from './corruption_table.ts';
@@ -167,4 +168,5 @@ export const goldenTable: GoldenCase[] = [
     }),
   ),
   ...corruptionTable,
+  ...bootstrapTable,
 ];

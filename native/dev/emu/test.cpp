@@ -783,6 +783,8 @@ void test_gsure_terms(int64_t n, int64_t per, int probes, bool central, bool sha
   });
 }
 
+#include "bootstrap_cases.inc"
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -877,6 +879,7 @@ int main(int argc, char** argv) {
   test_graph_ops(10);
   test_graph_ops(300);
   test_graph_ops(1);
+  test_bootstrap();
 
   // Every __global__ function in the compiled sources must have been launched by some case above.
   {

@@ -78,3 +78,25 @@ namespace ks::cuda {
 KS_GSURE_BACKEND_OPS
 }  // namespace ks::cuda
 #endif
+
+// The bootstrap views and the residual aggregation (kintsugi/bootstrap.h), declared alike in both
+// backend namespaces; h and w are those of x. residual_aggregate takes r = 1 when f_lr is null.
+#include "kintsugi/patch_grid.h"
+#define KS_BOOTSTRAP_BACKEND_OPS                                                                           \
+  void avg_pool(const float* x, float* out, int64_t planes, int64_t h, int64_t w, int r);                  \
+  void upsample_nearest(const float* x, float* out, int64_t planes, int64_t h, int64_t w, int r);          \
+  void high_pass(const float* x, float* out, int64_t planes, int64_t h, int64_t w, int r);                 \
+  void patch_extract(const float* x, float* out, const PatchGrid& g, bool positions);                      \
+  void patch_overlap_add(const float* patches, float* out, const PatchGrid& g);                            \
+  void residual_aggregate(const float* f_lr, int r, const float* f_patch, const float* f0, float* out,     \
+                          const PatchGrid& g);                                                             \
+  void batch_center(const float* x, float* out, int64_t n, int64_t per_sample);
+
+namespace ks::cpu {
+KS_BOOTSTRAP_BACKEND_OPS
+}  // namespace ks::cpu
+#if KS_WITH_CUDA
+namespace ks::cuda {
+KS_BOOTSTRAP_BACKEND_OPS
+}  // namespace ks::cuda
+#endif

@@ -1,0 +1,227 @@
+// A whole bootstrapping run from one clean data set (docs/bootstrap.md): the view models trained on
+// views of every image, the residual f0 on the first `full` images only, three checkpoints and a
+// manifest (bootstrap.json) that loadBootstrap turns back into a Denoiser. The CLI's
+// `kintsugi train --method bootstrap` and the data-efficiency experiment both run this.
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { loadUNet } from '../checkpoint.ts';
+import { unetDenoiser, type Denoiser } from '../sample.ts';
+import { NoiseSchedule, type Prediction, type ScheduleConfig } from '../schedule.ts';
+import { train, type Dataset, type TrainProgress } from '../train.ts';
+import type { AdamWOptions } from '../optim.ts';
+import { UNet, type UNetConfig } from '../unet.ts';
+import { writeFileAtomic } from '../write-atomic.ts';
+import { cropDataset, lowresDataset } from './data.ts';
+import { bootstrapDenoiser, type BootstrapViews, type ResidualModel } from './denoiser.ts';
+import { trainResidual, type ResidualPenalty } from './train.ts';
+import { trainPatchModel } from './train-patches.ts';
+import type { PatchWindow } from './views.ts';
+
+// The view models predict v: their x0 = √ᾱ x_t − √(1−ᾱ) v has no 1/√ᾱ, which from an eps model
+// blows any error up ~100-fold at the noisy end and hands f0 an aggregate of that size.
+const VIEW_PREDICTION: Prediction = 'v';
+
+export interface ViewSpec {
+  lowres?: { factor: number };
+  patch?: { size: number; stride: number; window: PatchWindow; positions: boolean };
+}
+
+/**
+ * "lowres:4,patch:16" and the like: `lowres:R`, `patch:P` (stride P/2), `patch:P/S`, with `+pos` for
+ * position channels and `@uniform|triangle|hann` for the window (default hann): "patch:16/8+pos@triangle".
+ */
+export function parseViews(text: string): ViewSpec {
+  const spec: ViewSpec = {};
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const low = /^lowres:(\d+)$/.exec(part);
+    const pat = /^patch:(\d+)(?:\/(\d+))?(\+pos)?(?:@(uniform|triangle|hann))?$/.exec(part);
+    if (low && !spec.lowres) spec.lowres = { factor: Number(low[1]) };
+    else if (pat && !spec.patch) {
+      const size = Number(pat[1]);
+      spec.patch = { size, stride: pat[2] ? Number(pat[2]) : Math.max(1, size / 2), window: (pat[4] ?? 'hann') as PatchWindow, positions: !!pat[3] };
+    } else throw new TypeError(`--views: expected lowres:R and/or patch:P[/S][+pos][@window], each at most once, got "${part}" in "${text}"`);
+  }
+  if (!spec.lowres && !spec.patch) throw new TypeError(`--views: expected lowres:R and/or patch:P[/S][+pos][@window], got "${text}"`);
+  return spec;
+}
+
+/** `base` at another resolution and channel count: levels only as deep as the size divides, attention only at sizes a level has. */
+export function resizedConfig(base: UNetConfig, resolution: number, inChannels: number, outChannels: number): UNetConfig {
+  let mult = [...base.mult];
+  while (mult.length > 1 && resolution % 2 ** (mult.length - 1) !== 0) mult = mult.slice(0, -1);
+  const levels = mult.map((_, k) => resolution / 2 ** k);
+  return { ...base, mult, resolution, inChannels, outChannels, attnResolutions: (base.attnResolutions ?? []).filter((r) => levels.includes(r)) };
+}
+
+export interface BootstrapManifest {
+  format: 'kintsugi-bootstrap-1';
+  schedule: ScheduleConfig;
+  /** Full-resolution images the residual saw. */
+  full: number;
+  lowres?: { factor: number; prediction: Prediction; checkpoint: string };
+  patch?: { size: number; stride: number; window: PatchWindow; positions: boolean; prediction: Prediction; checkpoint: string };
+  residual: { checkpoint: string; conditioned: true; lambda: number; penalty: ResidualPenalty };
+}
+
+export interface BootstrapRunOptions {
+  /** The clean data set: every image gives views; the first `full` are the full-resolution set. */
+  data: Dataset;
+  full: number;
+  views: ViewSpec;
+  /** Width, levels and attention of every model (resolution and channels are set per model). */
+  config: UNetConfig;
+  /** Steps of the residual; the view models take `viewSteps` (default: the same). */
+  steps: number;
+  viewSteps?: number;
+  batchSize: number;
+  optimizer?: AdamWOptions;
+  lambda?: number;
+  penalty?: ResidualPenalty;
+  /** Crops per image for the patch model's data (default 8). */
+  cropsPerImage?: number;
+  seed?: number;
+  device?: string;
+  outDir: string;
+  /** A bootstrap.json whose view models to reuse instead of training them (e.g. for several `full`). */
+  viewsFrom?: string;
+  signal?: AbortSignal;
+  onProgress?: (stage: string, p: TrainProgress) => void;
+}
+
+/** Trains the views, then the residual; writes DIR/{lowres,patch,residual}.safetensors and DIR/bootstrap.json. */
+export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest: BootstrapManifest; path: string; aborted: boolean }> {
+  const [N, C, H, W] = o.data.shape;
+  if (!Number.isInteger(o.full) || o.full < 1 || o.full > N) throw new RangeError(`full: expected an integer in [1, ${N}] (images of the data set), got ${o.full}`);
+  if (H !== W) throw new TypeError(`bootstrap: square images needed, got ${H}x${W}`);
+  await mkdir(o.outDir, { recursive: true });
+  const schedule = new NoiseSchedule({ kind: 'linear' });
+  const seed = o.seed ?? 0;
+  const common = { batchSize: o.batchSize, optimizer: o.optimizer, signal: o.signal, seed, emaDecay: Math.max(o.steps, o.viewSteps ?? 0) < 2000 ? 0.99 : 0.999 };
+  const viewSteps = o.viewSteps ?? o.steps;
+  const progress = (stage: string) => ({ onProgress: (p: TrainProgress) => o.onProgress?.(stage, p), progressEvery: Math.max(1, Math.floor(viewSteps / 100)) });
+  const views: BootstrapViews = { schedule };
+  const manifest: BootstrapManifest = {
+    format: 'kintsugi-bootstrap-1', schedule: schedule.toJSON(), full: o.full,
+    residual: { checkpoint: 'residual.safetensors', conditioned: true, lambda: o.lambda ?? 0.1, penalty: o.penalty ?? 'l2' },
+  };
+  const models: UNet[] = [];
+  let aborted = false;
+  try {
+    if (o.viewsFrom) {
+      const reused = await loadViews(o.viewsFrom, { device: o.device });
+      models.push(...reused.nets);
+      Object.assign(views, reused.views);
+      const rel = (file: string) => relative(o.outDir, join(dirname(o.viewsFrom!), file));
+      if (reused.manifest.lowres) manifest.lowres = { ...reused.manifest.lowres, checkpoint: rel(reused.manifest.lowres.checkpoint) };
+      if (reused.manifest.patch) manifest.patch = { ...reused.manifest.patch, checkpoint: rel(reused.manifest.patch.checkpoint) };
+    }
+    if (o.views.lowres && !o.viewsFrom) {
+      const r = o.views.lowres.factor;
+      const model = new UNet(resizedConfig(o.config, H / r, C, C), { device: o.device, seed: BigInt(seed) + 1n });
+      models.push(model);
+      const path = join(o.outDir, 'lowres.safetensors');
+      const res = await train({ ...common, ...progress('lowres view'), model, data: await lowresDataset(o.data, r, { device: o.device }), steps: viewSteps, schedule, prediction: VIEW_PREDICTION, checkpoint: { path, every: viewSteps } });
+      aborted ||= res.aborted;
+      views.lowres = { denoiser: unetDenoiser(model, res.ema?.params), prediction: VIEW_PREDICTION, factor: r };
+      manifest.lowres = { factor: r, prediction: VIEW_PREDICTION, checkpoint: 'lowres.safetensors' };
+    }
+    if (o.views.patch && !o.viewsFrom && !aborted) {
+      const p = o.views.patch;
+      const crops = cropDataset(o.data, { size: p.size, count: N * (o.cropsPerImage ?? 8), seed });
+      const model = new UNet(resizedConfig(o.config, p.size, p.positions ? C + 2 : C, C), { device: o.device, seed: BigInt(seed) + 2n });
+      models.push(model);
+      const path = join(o.outDir, 'patch.safetensors');
+      const run = { ...common, ...progress('patch view'), model, steps: viewSteps, schedule, checkpoint: { path, every: viewSteps } };
+      const res = p.positions ? await trainPatchModel({ ...run, crops, prediction: VIEW_PREDICTION }) : await train({ ...run, data: crops, prediction: VIEW_PREDICTION });
+      aborted ||= res.aborted;
+      views.patch = { denoiser: unetDenoiser(model, res.ema?.params), prediction: VIEW_PREDICTION, ...p };
+      manifest.patch = { ...p, prediction: VIEW_PREDICTION, checkpoint: 'patch.safetensors' };
+    }
+    if (!aborted) {
+      const f0 = new UNet(resizedConfig(o.config, H, 2 * C, C), { device: o.device, seed: BigInt(seed) + 3n });
+      models.push(f0);
+      const full: Dataset = { images: o.data.images.subarray(0, o.full * C * H * W), shape: [o.full, C, H, W] };
+      const res = await trainResidual({
+        ...common, ...progress('residual'), progressEvery: Math.max(1, Math.floor(o.steps / 100)), model: f0, views, data: full, steps: o.steps,
+        lambda: manifest.residual.lambda, penalty: manifest.residual.penalty, checkpoint: { path: join(o.outDir, manifest.residual.checkpoint), every: o.steps },
+      });
+      aborted ||= res.aborted;
+    }
+  } finally {
+    for (const m of models) m.dispose();
+  }
+  const path = join(o.outDir, 'bootstrap.json');
+  await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
+  return { manifest, path, aborted };
+}
+
+export interface LoadedBootstrap {
+  manifest: BootstrapManifest;
+  views: BootstrapViews;
+  residual: ResidualModel;
+  /** D = x̂_agg + f0, predicting x0. */
+  denoiser: Denoiser;
+  /** [C, H, W] of the full-resolution images. */
+  imageShape: [number, number, number];
+  dispose(): void;
+}
+
+async function readManifest(path: string): Promise<BootstrapManifest> {
+  const manifest = JSON.parse(await readFile(path, 'utf8')) as BootstrapManifest;
+  if (manifest.format !== 'kintsugi-bootstrap-1') throw new TypeError(`${path}: not a bootstrap manifest (format ${JSON.stringify(manifest.format)}, expected "kintsugi-bootstrap-1")`);
+  return manifest;
+}
+
+/** A checkpoint's UNet, with its EMA weights when it has them and `useEma` is not false. */
+async function loadNet(path: string, options: { device?: string; useEma?: boolean }): Promise<UNet> {
+  const useEma = options.useEma ?? true;
+  try {
+    return await loadUNet(path, { device: options.device, useEma });
+  } catch (e) {
+    if (!useEma || !/no EMA weights/.test((e as Error).message)) throw e;
+    return loadUNet(path, { device: options.device });
+  }
+}
+
+/** The view models of a manifest (checkpoint paths relative to the manifest's folder). */
+async function loadViews(manifestPath: string, options: { device?: string; useEma?: boolean }): Promise<{ manifest: BootstrapManifest; views: BootstrapViews; nets: UNet[] }> {
+  const manifest = await readManifest(manifestPath);
+  const dir = dirname(manifestPath);
+  const nets: UNet[] = [];
+  try {
+    const views: BootstrapViews = { schedule: new NoiseSchedule(manifest.schedule) };
+    if (manifest.lowres) {
+      const net = await loadNet(join(dir, manifest.lowres.checkpoint), options);
+      nets.push(net);
+      views.lowres = { denoiser: unetDenoiser(net), prediction: manifest.lowres.prediction, factor: manifest.lowres.factor };
+    }
+    if (manifest.patch) {
+      const { checkpoint, ...p } = manifest.patch;
+      const net = await loadNet(join(dir, checkpoint), options);
+      nets.push(net);
+      views.patch = { ...p, denoiser: unetDenoiser(net) };
+    }
+    return { manifest, views, nets };
+  } catch (e) {
+    nets.forEach((n) => n.dispose());
+    throw e;
+  }
+}
+
+/** The bootstrapped denoiser of a manifest written by trainBootstrap (EMA weights where the checkpoints have them). */
+export async function loadBootstrap(manifestPath: string, options: { device?: string; useEma?: boolean } = {}): Promise<LoadedBootstrap> {
+  const { manifest, views, nets } = await loadViews(manifestPath, options);
+  try {
+    const f0 = await loadNet(join(dirname(manifestPath), manifest.residual.checkpoint), options);
+    nets.push(f0);
+    const residual: ResidualModel = { denoiser: unetDenoiser(f0), conditioned: true };
+    const { outChannels: c, resolution: r } = f0.config;
+    return {
+      manifest, views, residual, denoiser: bootstrapDenoiser(views, residual), imageShape: [c, r, r],
+      dispose: () => nets.forEach((n) => n.dispose()),
+    };
+  } catch (e) {
+    nets.forEach((n) => n.dispose());
+    throw e;
+  }
+}

@@ -1,0 +1,51 @@
+// `kintsugi train --method bootstrap` and `kintsugi sample` of its manifest, end to end on the shipped
+// Fashion-MNIST subset (a few steps of tiny models), and the --views grammar.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { decodePng } from '../../lib/data/png.ts';
+import { parseViews, resizedConfig } from '../../lib/bootstrap/run.ts';
+import { root } from '../support/node.ts';
+
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, KINTSUGI_DEVICE: 'cpu' },
+    timeout: 120_000,
+  });
+
+describe('bootstrap CLI', () => {
+  it('--views grammar, and clear errors', () => {
+    expect(parseViews('lowres:4,patch:16')).toEqual({ lowres: { factor: 4 }, patch: { size: 16, stride: 8, window: 'hann', positions: false } });
+    expect(parseViews('patch:8/2+pos@triangle')).toEqual({ patch: { size: 8, stride: 2, window: 'triangle', positions: true } });
+    expect(() => parseViews('lowres:4,lowres:2')).toThrow(/each at most once, got "lowres:2"/);
+    expect(() => parseViews('crop:8')).toThrow(/--views: expected lowres:R and\/or patch:P/);
+    // levels only as deep as the size divides, attention only at a level's size
+    expect(resizedConfig({ inChannels: 1, channels: 32, mult: [1, 2, 2], resBlocks: 1, attnResolutions: [8], resolution: 32 }, 4, 3, 1)).toMatchObject({
+      mult: [1, 2, 2], resolution: 4, inChannels: 3, outChannels: 1, attnResolutions: [],
+    });
+    expect(resizedConfig({ inChannels: 1, channels: 32, mult: [1, 2, 2], resBlocks: 1, attnResolutions: [8], resolution: 32 }, 6, 1, 1).mult).toEqual([1, 2]);
+    const r = cli(['train', '--method', 'bootstrap', '--views', 'lowres:4']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('--full N is required for --method bootstrap');
+    expect(cli(['help', 'bootstrap']).stdout).toMatch(/examples:/);
+  });
+
+  it('trains views and residual for a few steps, writes the manifest, and samples from it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kintsugi-boot-cli-'));
+    const t = cli(['train', '--method', 'bootstrap', '--views', 'lowres:4,patch:16+pos', '--full', '8', '--steps', '2', '--batch', '2', '--preset', 'tiny16', '--n', '0', '--out', dir]);
+    expect(t.status, t.stderr).toBe(0);
+    for (const f of ['lowres', 'patch', 'residual']) expect(existsSync(join(dir, `${f}.safetensors`))).toBe(true);
+    const manifest = JSON.parse(readFileSync(join(dir, 'bootstrap.json'), 'utf8'));
+    expect(manifest).toMatchObject({ format: 'kintsugi-bootstrap-1', full: 8, lowres: { factor: 4 }, patch: { size: 16, stride: 8, positions: true } });
+    const out = join(dir, 's.png');
+    const s = cli(['sample', '--checkpoint', join(dir, 'bootstrap.json'), '--n', '2', '--steps', '3', '--out', out]);
+    expect(s.status, s.stderr).toBe(0);
+    const png = decodePng(readFileSync(out));
+    expect(png.width).toBeGreaterThanOrEqual(32);
+  }, 120_000);
+});

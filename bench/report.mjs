@@ -11,7 +11,7 @@ export function markdownTables(r) {
   const lines = [];
   const where = `${r.deviceName} (${r.device})${r.cuda?.driverVersion ? `, driver ${r.cuda.driverVersion}` : ''}, ${r.date.slice(0, 10)}, commit ${r.commit ?? 'unknown'}`;
   lines.push(`Training step (forward, MSE, backward, AdamW), batch ${r.batch}, ${where}:`, '');
-  lines.push('| preset | kintsugi ms/step | img/s | TFLOP/s | peak memory | PyTorch (same run) | ratio (PyTorch best / kintsugi) |');
+  lines.push('| preset | kintsugi ms/step | img/s | TFLOP/s | peak memory | PyTorch (same run) | speed-up vs PyTorch best (>1: kintsugi faster) |');
   lines.push('|---|---|---|---|---|---|---|');
   for (const [preset, p] of Object.entries(r.presets)) {
     const ok = (p.torchTrain ?? []).filter((t) => !t.error);
@@ -44,7 +44,8 @@ export function markdownTables(r) {
 }
 
 function newest(dir, prefix) {
-  const files = readdirSync(dir).filter((n) => n.startsWith(prefix) && n.endsWith('.json')).sort();
+  // Suite results are named <suite>-<YYYY-MM-DD>.json; other JSON files there are other records.
+  const files = readdirSync(dir).filter((n) => new RegExp(`^${prefix}\\d{4}-\\d{2}-\\d{2}\\.json$`).test(n)).sort();
   return files.length ? JSON.parse(readFileSync(new URL(files.at(-1), dir), 'utf8')) : null;
 }
 

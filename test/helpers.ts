@@ -62,3 +62,18 @@ export async function measureEventLoop<T>(work: () => Promise<T>): Promise<{ res
     clearInterval(timer);
   }
 }
+
+/**
+ * n smooth 8x8 blobs at random places on a -1 background, values in [-1, 1]: a data set with
+ * structure to learn, made without any file (a seeded linear congruential generator places them).
+ */
+export function blobs(n: number, seed = 1): { images: Float32Array; shape: [number, number, number, number] } {
+  const images = new Float32Array(n * 64);
+  let s = seed;
+  const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let i = 0; i < n; i++) {
+    const cx = 1 + 6 * rnd(), cy = 1 + 6 * rnd();
+    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) images[i * 64 + y * 8 + x] = 2 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 3) - 1;
+  }
+  return { images, shape: [n, 1, 8, 8] };
+}

@@ -4,22 +4,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NoiseSchedule, train, trainingRun, UNet, type Dataset, type UNetConfig } from '../lib/index.ts';
-import { measureEventLoop } from './helpers.ts';
+import { NoiseSchedule, train, trainingRun, UNet, type UNetConfig } from '../lib/index.ts';
+import { measureEventLoop, blobs } from './helpers.ts';
 
 const config: UNetConfig = { inChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [4], resolution: 8 };
-
-/** Smooth blobs at random places: a data set with structure to learn, made without any file. */
-function blobs(n: number, seed = 1): Dataset {
-  const images = new Float32Array(n * 64);
-  let s = seed;
-  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
-  for (let i = 0; i < n; i++) {
-    const cx = 1 + 6 * rnd(), cy = 1 + 6 * rnd();
-    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) images[i * 64 + y * 8 + x] = 2 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 3) - 1;
-  }
-  return { images, shape: [n, 1, 8, 8] };
-}
 
 const base = { data: blobs(256), batchSize: 16, optimizer: { lr: 2e-3 }, schedule: new NoiseSchedule({ kind: 'linear' }), seed: 7, progressEvery: 5 };
 

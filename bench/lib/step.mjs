@@ -4,6 +4,19 @@
 import { AdamW, Generator, memoryStats, NoiseSchedule, randn, resetPeakMemory, sample, synchronize, tensor, UNet, unetCost, unetDenoiser } from '../../dist/index.js';
 import { median } from './common.mjs';
 
+/** Runs `step` warm-up times, then times `steps` of it; the device's peak memory over the timed steps. */
+async function timeSteps(step, { device, steps, warmup }) {
+  for (let i = 0; i < warmup; i++) await step();
+  resetPeakMemory(device);
+  const times = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await step();
+    times.push(performance.now() - t0);
+  }
+  return { times, peak: memoryStats(device).peak };
+}
+
 export async function timeTrainStep({ device, preset, batch, steps = 30, warmup = 3 }) {
   const net = new UNet(preset, { device, seed: 0 });
   const opt = new AdamW(net, { lr: 1e-4 });
@@ -24,15 +37,7 @@ export async function timeTrainStep({ device, preset, batch, steps = 30, warmup 
     await synchronize(device);
     for (const u of [out, diff, gout]) u.dispose();
   };
-  for (let i = 0; i < warmup; i++) await step();
-  resetPeakMemory(device);
-  const times = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    await step();
-    times.push(performance.now() - t0);
-  }
-  const peak = memoryStats(device).peak;
+  const { times, peak } = await timeSteps(step, { device, steps, warmup });
   for (const u of [x, negEps, t]) u.dispose();
   net.dispose();
   const ms = median(times);
@@ -84,15 +89,7 @@ export async function timeGsureStep({ device, preset, batch, steps = 30, warmup 
     opt.step();
     await synchronize(device);
   };
-  for (let i = 0; i < warmup; i++) await step();
-  resetPeakMemory(device);
-  const times = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    await step();
-    times.push(performance.now() - t0);
-  }
-  const peak = memoryStats(device).peak;
+  const { times, peak } = await timeSteps(step, { device, steps, warmup });
   net.dispose();
   const ms = median(times);
   return { preset, batch, probes, difference, median_ms: ms, times_ms: times, img_per_s: (1000 * batch) / ms, peak_bytes: peak };

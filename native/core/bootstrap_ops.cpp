@@ -5,6 +5,7 @@
 #include "kintsugi/backend.h"
 #include "kintsugi/bootstrap.h"
 #include "kintsugi/queue.h"
+#include "dispatch.h"
 #include "../cpu/unet.h"
 #if KS_WITH_CUDA
 #include "../cuda/nn.h"
@@ -62,25 +63,8 @@ PatchGrid grid_of(const Shape& image, int64_t size, int64_t stride, int window, 
   return g;
 }
 
-void run(const Device& device, Storages reads, Storages writes, std::function<void()> cpu_fn,
-         std::function<void()> cuda_fn) {
-  Task task;
-  task.reads = std::move(reads);
-  task.writes = std::move(writes);
-  if (device.is_cuda()) {
-#if KS_WITH_CUDA
-    task.run = std::move(cuda_fn);
-#else
-    (void)cuda_fn;
-    throw std::runtime_error("this binary has no CUDA backend");
-#endif
-  } else {
-    task.run = std::move(cpu_fn);
-  }
-  submit(device, std::move(task));
-}
 
-// The CUDA half of a dispatch; in a CPU-only build run() refuses CUDA devices before it is reached.
+// The CUDA half of a dispatch; in a CPU-only build submit_backend() refuses CUDA devices before it is reached.
 #if KS_WITH_CUDA
 #define KS_CUDA_CALL(call) [=] { cuda::call; }
 #define KS_CUDA_BLOCK(fn) cuda::fn
@@ -108,7 +92,7 @@ void block_op(const char* op, const Tensor& x, int r, const Tensor& out, Scale s
   const float* px = x.data();
   float* po = out.data();
   const int64_t planes = s[0] * s[1], h = s[2], w = s[3];
-  run(x.device(), {x.storage}, {out.storage}, [=] { cpu_fn(px, po, planes, h, w, r); },
+  submit_backend(x.device(), {x.storage}, {out.storage}, [=] { cpu_fn(px, po, planes, h, w, r); },
       [=] { cuda_fn(px, po, planes, h, w, r); });
 }
 
@@ -135,7 +119,7 @@ void patch_extract(const Tensor& x, int64_t size, int64_t stride, bool positions
   need_shape(out, {g.n * g.count(), g.c + (positions ? 2 : 0), size, size}, op, "out");
   const float* px = x.data();
   float* po = out.data();
-  run(x.device(), {x.storage}, {out.storage}, [=] { cpu::patch_extract(px, po, g, positions); },
+  submit_backend(x.device(), {x.storage}, {out.storage}, [=] { cpu::patch_extract(px, po, g, positions); },
       KS_CUDA_CALL(patch_extract(px, po, g, positions)));
 }
 
@@ -149,7 +133,7 @@ void patch_overlap_add(const Tensor& patches, int64_t stride, PatchWindow window
   if (patches.shape[3] != patches.shape[2]) fail(op, "patches must be square, got shape " + shape_string(patches.shape));
   const float* pp = patches.data();
   float* po = out.data();
-  run(out.device(), {patches.storage}, {out.storage}, [=] { cpu::patch_overlap_add(pp, po, g); },
+  submit_backend(out.device(), {patches.storage}, {out.storage}, [=] { cpu::patch_overlap_add(pp, po, g); },
       KS_CUDA_CALL(patch_overlap_add(pp, po, g)));
 }
 
@@ -190,7 +174,7 @@ void residual_aggregate(const Tensor* f_lr, int r, const Tensor* f_patch, int64_
   const float* pp = f_patch ? f_patch->data() : nullptr;
   const float* p0 = f0 ? f0->data() : nullptr;
   float* po = out.data();
-  run(out.device(), std::move(reads), {out.storage}, [=] { cpu::residual_aggregate(pl, r, pp, p0, po, g); },
+  submit_backend(out.device(), std::move(reads), {out.storage}, [=] { cpu::residual_aggregate(pl, r, pp, p0, po, g); },
       KS_CUDA_CALL(residual_aggregate(pl, r, pp, p0, po, g)));
 }
 
@@ -207,7 +191,7 @@ void concat_channels(const Tensor& a, const Tensor& b, const Tensor& out) {
   const float *pa = a.data(), *pb = b.data();
   float* po = out.data();
   const int64_t n = a.shape[0], ca = a.shape[1], cb = b.shape[1], hw = a.shape[2] * a.shape[3];
-  run(a.device(), {a.storage, b.storage}, {out.storage}, [=] { cpu::CpuOps<float>::concat_channels(pa, pb, po, n, ca, cb, hw); },
+  submit_backend(a.device(), {a.storage, b.storage}, {out.storage}, [=] { cpu::CpuOps<float>::concat_channels(pa, pb, po, n, ca, cb, hw); },
       KS_CUDA_CALL(concat_channels(pa, pb, po, n, ca, cb, hw)));
 }
 
@@ -220,7 +204,7 @@ void batch_center(const Tensor& x, const Tensor& out) {
   const float* px = x.data();
   float* po = out.data();
   const int64_t n = x.shape[0], per = x.numel() / n;
-  run(x.device(), {x.storage}, {out.storage}, [=] { cpu::batch_center(px, po, n, per); }, KS_CUDA_CALL(batch_center(px, po, n, per)));
+  submit_backend(x.device(), {x.storage}, {out.storage}, [=] { cpu::batch_center(px, po, n, per); }, KS_CUDA_CALL(batch_center(px, po, n, per)));
 }
 
 }  // namespace ks

@@ -6,6 +6,7 @@
 #include "kintsugi/backend.h"
 #include "kintsugi/gsure.h"
 #include "kintsugi/queue.h"
+#include "dispatch.h"
 
 namespace ks {
 namespace {
@@ -50,23 +51,6 @@ Tensor host_values(const Device& device, std::vector<float> values) {
   return t;
 }
 
-void submit_on(const Device& device, std::vector<std::shared_ptr<Storage>> reads, std::vector<std::shared_ptr<Storage>> writes,
-               std::function<void()> cpu_fn, std::function<void()> cuda_fn) {
-  Task task;
-  task.reads = std::move(reads);
-  task.writes = std::move(writes);
-  if (device.is_cuda()) {
-#if KS_WITH_CUDA
-    task.run = std::move(cuda_fn);
-#else
-    (void)cuda_fn;
-    throw std::runtime_error("this binary has no CUDA backend");
-#endif
-  } else {
-    task.run = std::move(cpu_fn);
-  }
-  submit(device, std::move(task));
-}
 
 }  // namespace
 
@@ -104,7 +88,7 @@ void svd_noise(const Tensor& ybar, const Tensor& v, const std::vector<double>& a
   const Tensor c = host_values(ybar.device(), std::move(coef));
   const float *py = ybar.data(), *pv = v.data(), *pc = c.data();
   float* po = out.data();
-  submit_on(ybar.device(), {ybar.storage, v.storage, c.storage}, {out.storage},
+  submit_backend(ybar.device(), {ybar.storage, v.storage, c.storage}, {out.storage},
             [=] { cpu::svd_noise(py, pv, stride, pc, n, per, key, po); },
             [=] {
 #if KS_WITH_CUDA
@@ -135,7 +119,7 @@ void gsure_probe(const Tensor& xt, int probes, float eps, RngKey probe_key, cons
   const int64_t n = xt.shape[0], per = xt.numel() / n;
   const float* px = xt.data();
   float* pp = plus.data();
-  submit_on(xt.device(), {xt.storage}, std::move(writes),
+  submit_backend(xt.device(), {xt.storage}, std::move(writes),
             [=] { cpu::gsure_probe(px, n, per, probes, eps, probe_key, pp, pm); },
             [=] {
 #if KS_WITH_CUDA
@@ -207,7 +191,7 @@ void gsure_terms(const Tensor& h, const Tensor& plus, const Tensor* minus, const
   a.grad_h = output(grad_h, h.shape, "gradH");
   a.grad_plus = output(grad_plus, probe_shape, "gradPlus");
   if (grad_minus) a.grad_minus = output(*grad_minus, probe_shape, "gradMinus");
-  submit_on(h.device(), std::move(reads), std::move(writes), [a] { cpu::gsure_terms(a); },
+  submit_backend(h.device(), std::move(reads), std::move(writes), [a] { cpu::gsure_terms(a); },
             [a] {
 #if KS_WITH_CUDA
               cuda::gsure_terms(a);

@@ -1,24 +1,12 @@
 // The patch model with position channels: its trainer builds the same position channels as the
 // native patch_extract, its loss falls, and the trained UNet drops into the bootstrapped denoiser.
 import { describe, expect, it } from 'vitest';
-import { NoiseSchedule, tensor, UNet, unetDenoiser, type Dataset, type UNetConfig } from '../../lib/index.ts';
+import { NoiseSchedule, tensor, UNet, unetDenoiser, type UNetConfig } from '../../lib/index.ts';
 import { cropDataset } from '../../lib/bootstrap/data.ts';
 import { aggregateEstimate } from '../../lib/bootstrap/denoiser.ts';
 import { patchPosition, trainPatchModel } from '../../lib/bootstrap/train-patches.ts';
 import { extractPatches, patchOffsets } from '../../lib/bootstrap/views.ts';
-import { testValues } from '../helpers.ts';
-
-/** Smooth blobs at random places (as test/train.test.ts). */
-function blobs(n: number, seed = 1): Dataset {
-  const images = new Float32Array(n * 64);
-  let s = seed;
-  const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  for (let i = 0; i < n; i++) {
-    const cx = 1 + 6 * rnd(), cy = 1 + 6 * rnd();
-    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) images[i * 64 + y * 8 + x] = 2 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 3) - 1;
-  }
-  return { images, shape: [n, 1, 8, 8] };
-}
+import { testValues, blobs } from '../helpers.ts';
 
 const config: UNetConfig = { inChannels: 3, outChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [], resolution: 4 };
 const schedule = new NoiseSchedule({ kind: 'linear' });

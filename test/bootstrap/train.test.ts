@@ -6,25 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { combine } from '../../lib/schedule.ts';
-import { Generator, NoiseSchedule, randn, tensor, UNet, type Dataset, type Denoiser, type UNetConfig } from '../../lib/index.ts';
+import { Generator, NoiseSchedule, randn, tensor, UNet, type Denoiser, type UNetConfig } from '../../lib/index.ts';
 import { aggregateEstimate, type BootstrapViews } from '../../lib/bootstrap/denoiser.ts';
 import { residualLoss, trainResidual, type ResidualPenalty } from '../../lib/bootstrap/train.ts';
 import { concatChannels } from '../../lib/bootstrap/views.ts';
+import { blobs } from '../helpers.ts';
 
 const config: UNetConfig = { inChannels: 2, outChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [], resolution: 8 };
 const schedule = new NoiseSchedule({ kind: 'linear' });
-
-/** Smooth blobs at random places (as test/train.test.ts): structure for f0 to learn. */
-function blobs(n: number, seed = 1): Dataset {
-  const images = new Float32Array(n * 64);
-  let s = seed;
-  const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  for (let i = 0; i < n; i++) {
-    const cx = 1 + 6 * rnd(), cy = 1 + 6 * rnd();
-    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) images[i * 64 + y * 8 + x] = 2 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 3) - 1;
-  }
-  return { images, shape: [n, 1, 8, 8] };
-}
 
 // Crude frozen view models (x0-prediction): a shrunk copy of their input, so x̂_agg is far from
 // E[x0|x_t] and f0 has something to correct.

@@ -6,37 +6,26 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { corruptDataset, Generator, NoiseSchedule, randn, tensor, train, UNet, type UNetConfig } from '../../lib/index.ts';
+import { corruptDataset, Generator, randn, tensor, train, UNet, type UNetConfig } from '../../lib/index.ts';
 import { gsureSchedule, svdStatistics, trainGsure } from '../../lib/gsure/train.ts';
 import { combine } from '../../lib/schedule.ts';
+import { blobs } from '../helpers.ts';
 
 const config: UNetConfig = { inChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [], resolution: 8 };
-
-/** Smooth blobs at random places on a -1 background (8x8): structure to learn, no file needed. */
-function blobs(n: number, seed: number): Float32Array {
-  const images = new Float32Array(n * 64);
-  let s = seed;
-  const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
-  for (let i = 0; i < n; i++) {
-    const cx = 1 + 6 * rnd(), cy = 1 + 6 * rnd();
-    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) images[i * 64 + y * 8 + x] = 2 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 3) - 1;
-  }
-  return images;
-}
 
 const corruption = { kind: 'mask' as const, patch: 2, p: 0.4 };
 const sigma0 = 0.05;
 
 describe('trainGsure', () => {
   it('observation frequencies and vMax of a measurement set', async () => {
-    const set = await corruptDataset(blobs(400, 1), [400, 1, 8, 8], { corruption, sigma0, seed: 3 });
+    const set = await corruptDataset(blobs(400, 1).images, [400, 1, 8, 8], { corruption, sigma0, seed: 3 });
     const { frequency, vMax } = await svdStatistics(set);
     expect(vMax).toBeCloseTo(sigma0 ** 2, 12);
     // Every pixel is kept with probability 1 - p = 0.6: 400 draws give a standard error of 0.0245.
     const mean = frequency.reduce((a, b) => a + b, 0) / frequency.length;
     expect(Math.abs(mean - 0.6)).toBeLessThan(0.02);
     for (const f of frequency) expect(Math.abs(f - 0.6)).toBeLessThan(5 * 0.0245);
-    const blocks = await corruptDataset(blobs(10, 1), [10, 1, 8, 8], { corruption: { kind: 'blockaverage', k: 2 }, sigma0, seed: 3 });
+    const blocks = await corruptDataset(blobs(10, 1).images, [10, 1, 8, 8], { corruption: { kind: 'blockaverage', k: 2 }, sigma0, seed: 3 });
     const b = await svdStatistics(blocks);
     expect(b.vMax).toBeCloseTo(sigma0 ** 2 * 4, 12); // s = 1/k
     expect(b.frequency.filter((f) => f === 1).length).toBe(16); // one observed coefficient per 2x2 block
@@ -46,7 +35,7 @@ describe('trainGsure', () => {
   });
 
   it('a run resumed from a checkpoint repeats the uninterrupted losses exactly', async () => {
-    const set = await corruptDataset(blobs(64, 2), [64, 1, 8, 8], { corruption, sigma0, seed: 4 });
+    const set = await corruptDataset(blobs(64, 2).images, [64, 1, 8, 8], { corruption, sigma0, seed: 4 });
     const dir = mkdtempSync(join(tmpdir(), 'kintsugi-gsure-'));
     const path = join(dir, 'ckpt.safetensors');
     const base = { measurements: set, batchSize: 8, seed: 5, optimizer: { lr: 1e-3 } };
@@ -59,7 +48,7 @@ describe('trainGsure', () => {
 
   it('trained on masked noisy images only, it denoises clean images better than naive training on them', async () => {
     const N = 512;
-    const clean = blobs(N, 7);
+    const clean = blobs(N, 7).images;
     const set = await corruptDataset(clean, [N, 1, 8, 8], { corruption, sigma0, seed: 8 });
     const stats = await svdStatistics(set);
     const schedule = gsureSchedule(stats.vMax);
@@ -71,7 +60,7 @@ describe('trainGsure', () => {
     await train({ ...common, model: naiveNet, data: { images: set.measurements, shape: [N, 1, 8, 8] }, schedule, prediction: 'x0' });
 
     // Clean-data denoising error E|h(x_t, t) - x0|^2 on fresh blobs, over t in the schedule's range.
-    const test = blobs(256, 99);
+    const test = blobs(256, 99).images;
     const x0 = tensor(test, [256, 1, 8, 8], { device: 'cpu' });
     const error = async (net: UNet) => {
       let total = 0;

@@ -188,7 +188,7 @@ describe('GSURE unbiasedness (n = 32, 8192 draws, random masks with known E[P], 
   }
 
   it("official: the bias depends on the denoiser (beyond Monte-Carlo error)", async () => {
-    const results = [];
+    const results: ({ d: (typeof denoisers)[number] } & Awaited<ReturnType<typeof differences>>)[] = [];
     for (const d of denoisers) results.push({ d, ...(await differences(d, draws, { variant: 'official', difference: 'central' })) });
     const rows = results.map(({ d, diff }, k) => {
       const paired = minus(diff, results[0]!.diff);

@@ -90,7 +90,11 @@ describe('double-precision reference vs PyTorch float64 autograd', () => {
       // sides: compare those on an absolute floor.
       const tol = name === 'micro' ? 1e-9 : 1e-6;
       const structurallyZero = new Set(JSON.parse(f.metadata.structurally_zero_grads!) as string[]);
-      const norm = (a: ArrayLike<number>) => Math.sqrt(Array.prototype.reduce.call(a, (s: number, v: number) => s + v * v, 0) as number);
+      const norm = (a: ArrayLike<number>) => {
+        let s = 0;
+        for (let i = 0; i < a.length; i++) s += a[i]! * a[i]!;
+        return Math.sqrt(s);
+      };
       const total = norm(r['grad.params']);
       let worst = 0;
       for (const p of unetLayout(config).params) {

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { loadUNet } from './checkpoint.ts';
 import { loadFashionMnist } from './data/fashion-mnist.ts';
 import { gridToPng, writePng } from './data/png.ts';
+import { writeNpy } from './data/npy.ts';
 import { lossCurveSvg } from './data/plot.ts';
 import { buildInfo, cudaStatus, defaultDevice, devices } from './device.ts';
 import { Generator } from './random.ts';
@@ -306,7 +307,26 @@ async function sampleCommand(argv: string[]): Promise<void> {
     },
   });
   const out = values.out ?? 'samples.png';
-  await writePng(out, gridToPng(await x.toArray(), [n, c, r, r]));
+  const values32 = await x.toArray();
+  if (c === 2) {
+    // Complex images (k-space data as two channels): the PNG shows the magnitude, scaled so the
+    // grid's largest maps to white (as MRI viewers do); the samples themselves go to a .npy.
+    const mag = new Float32Array(n * r * r);
+    let max = 1e-12;
+    for (let b = 0; b < n; b++)
+      for (let i = 0; i < r * r; i++) {
+        const [re, im] = [values32[(2 * b) * r * r + i]!, values32[(2 * b + 1) * r * r + i]!];
+        mag[b * r * r + i] = Math.hypot(re, im);
+        max = Math.max(max, mag[b * r * r + i]!);
+      }
+    for (let i = 0; i < mag.length; i++) mag[i] = (2 * mag[i]!) / max - 1;
+    await writePng(out, gridToPng(mag, [n, 1, r, r]));
+    const npy = out.replace(/\.png$/i, '') + '.npy';
+    await writeNpy(npy, { data: values32, shape: [n, c, r, r] });
+    console.log(`wrote ${out} (magnitudes of ${n} complex samples, ${method}) and ${npy} (the samples, real and imaginary channels)`);
+    return;
+  }
+  await writePng(out, gridToPng(values32, [n, c, r, r]));
   console.log(`wrote ${out} (${n} samples, ${method})`);
 }
 

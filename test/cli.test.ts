@@ -73,6 +73,21 @@ describe('kintsugi CLI', () => {
     expect(naive.stdout).toContain('corrupting 2000 images');
   });
 
+  it('k-space training (two channels) samples to a magnitude PNG and a .npy of the complex samples', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kintsugi-cli-kspace-'));
+    const ckpt = join(dir, 'f.safetensors');
+    const t = cli(['train', '--method', 'gsure', '--corruption', 'fourier:center=4,random=4', '--steps', '1', '--batch', '2', '--out', ckpt]);
+    expect(t.status, t.stderr).toBe(0);
+    const out = join(dir, 'k.png');
+    const s = cli(['sample', '--checkpoint', ckpt, '--n', '2', '--steps', '2', '--out', out]);
+    expect(s.status, s.stderr).toBe(0);
+    expect(s.stdout).toContain('magnitudes of 2 complex samples');
+    expect(decodePng(readFileSync(out)).channels).toBe(1);
+    const { readNpy } = await import('../lib/data/npy.ts');
+    const npy = await readNpy(join(dir, 'k.npy'));
+    expect(npy.shape).toEqual([2, 2, 32, 32]);
+  });
+
   it('corrupted-data options that cannot work are clear errors', () => {
     expect(cli(['train', '--method', 'gsure']).stderr).toContain('give --corruption SPEC');
     expect(cli(['train', '--corruption', 'mask:p=0.2']).stderr).toContain('need --method gsure');

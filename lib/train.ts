@@ -5,7 +5,7 @@
 import { native } from './native.ts';
 import { Generator, philoxIntegers } from './random.ts';
 import { combine, NoiseSchedule, targetOf, type Prediction } from './schedule.ts';
-import { randn, tensor, zeros } from './tensor.ts';
+import { randn, tensor, zeros, type Tensor } from './tensor.ts';
 import { trainingLoop, type LoopOptions, type TrainResult } from './training-loop.ts';
 
 export type { TrainProgress, TrainResult } from './training-loop.ts';
@@ -25,6 +25,31 @@ export interface TrainOptions extends LoopOptions {
 
 const STREAMS_PER_STEP = 4n;
 
+/**
+ * The draws of supervised step `step` on a set of `count` samples of `per` values each: batch rows
+ * (Philox stream 4·step), time steps (4·step + 1), noise (4·step + 2), and x_t = √ᾱ x0 + √(1 − ᾱ) ε.
+ * Every DSM-style trainer (supervised, bootstrap views and residual) draws through here, so their
+ * resumed runs repeat the uninterrupted ones. `host` is a reusable gather buffer of batchSize·per.
+ */
+export function noisedBatch(
+  images: Float32Array,
+  count: number,
+  shape: readonly number[],
+  o: { schedule: NoiseSchedule; seed: bigint; step: number; batchSize: number; device: string; host: Float32Array },
+): { indices: ArrayLike<number>; ts: ArrayLike<number>; ab: number[]; x0: Tensor; eps: Tensor; xt: Tensor } {
+  const per = shape.reduce((a, b) => a * b, 1);
+  const base = BigInt(o.step) * STREAMS_PER_STEP;
+  const indices = philoxIntegers(o.batchSize, count, o.seed, base);
+  const ts = philoxIntegers(o.batchSize, o.schedule.steps, o.seed, base + 1n);
+  for (let b = 0; b < o.batchSize; b++) o.host.set(images.subarray(indices[b]! * per, (indices[b]! + 1) * per), b * per);
+  const ab = Array.from(ts, (t) => o.schedule.alphaBars[t]!);
+  const full = [o.batchSize, ...shape];
+  const x0 = tensor(o.host, full, { device: o.device });
+  const eps = randn(full, { generator: new Generator(o.seed, { stream: base + 2n }), device: o.device });
+  const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
+  return { indices, ts, ab, x0, eps, xt };
+}
+
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { model, data, batchSize } = options;
   const [N, C, H, W] = data.shape;
@@ -43,14 +68,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const scale = 2 / (batchSize * per); // d/dout of mean((out - target)^2)
 
   return trainingLoop(options, { prediction, schedule: schedule.toJSON() }, (step) => {
-    const base = BigInt(step) * STREAMS_PER_STEP;
-    const indices = philoxIntegers(batchSize, N, seed, base);
-    const ts = philoxIntegers(batchSize, schedule.steps, seed, base + 1n);
-    for (let b = 0; b < batchSize; b++) host.set(data.images.subarray(indices[b]! * per, (indices[b]! + 1) * per), b * per);
-    const ab = Array.from(ts, (t) => schedule.alphaBars[t]!);
-    const x0 = tensor(host, [batchSize, C, H, W], { device });
-    const eps = randn([batchSize, C, H, W], { generator: new Generator(seed, { stream: base + 2n }), device });
-    const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
+    const { ts, ab, x0, eps, xt } = noisedBatch(data.images, N, [C, H, W], { schedule, seed, step, batchSize, device, host });
     const target = targetOf(prediction, x0, eps, ab);
     const t = tensor(Float32Array.from(ts), [batchSize], { device });
     const { out, tape } = model.forward(xt, t);

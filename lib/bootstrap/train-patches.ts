@@ -4,9 +4,9 @@
 // channels a patch model is trained by plain train() on the crops. Random choices as in lib/train.ts:
 // Philox streams keyed by (seed, step), so a resumed run repeats the uninterrupted one.
 import { native } from '../native.ts';
-import { Generator, philoxIntegers } from '../random.ts';
 import { combine, NoiseSchedule, targetOf, type Prediction } from '../schedule.ts';
-import { randn, tensor, zeros } from '../tensor.ts';
+import { tensor, zeros } from '../tensor.ts';
+import { noisedBatch } from '../train.ts';
 import { trainingLoop, type LoopOptions, type TrainResult } from '../training-loop.ts';
 import type { CropDataset } from './data.ts';
 import { concatChannels } from './views.ts';
@@ -19,7 +19,6 @@ export interface PatchTrainOptions extends LoopOptions {
   seed?: bigint | number;
 }
 
-const STREAMS_PER_STEP = 4n;
 
 /** The position value of pixel y of an image `extent` pixels high: kintsugi/patch_grid.h's patch_position. */
 export function patchPosition(y: number, extent: number): number {
@@ -49,12 +48,9 @@ export async function trainPatchModel(options: PatchTrainOptions): Promise<Train
   const scale = 2 / (batchSize * per);
 
   return trainingLoop(options, { prediction, schedule: schedule.toJSON() }, (step) => {
-    const base = BigInt(step) * STREAMS_PER_STEP;
-    const indices = philoxIntegers(batchSize, N, seed, base);
-    const ts = philoxIntegers(batchSize, schedule.steps, seed, base + 1n);
+    const { indices, ts, ab, x0, eps, xt } = noisedBatch(crops.images, N, [C, P, P], { schedule, seed, step, batchSize, device, host });
     for (let b = 0; b < batchSize; b++) {
       const k = indices[b]!;
-      host.set(crops.images.subarray(k * per, (k + 1) * per), b * per);
       const [oy, ox] = [crops.offsets[2 * k]!, crops.offsets[2 * k + 1]!];
       for (let u = 0; u < P; u++)
         for (let v = 0; v < P; v++) {
@@ -62,11 +58,7 @@ export async function trainPatchModel(options: PatchTrainOptions): Promise<Train
           pos[((b * 2 + 1) * P + u) * P + v] = patchPosition(ox + v, W);
         }
     }
-    const ab = Array.from(ts, (t) => schedule.alphaBars[t]!);
-    const x0 = tensor(host, [batchSize, C, P, P], { device });
     const where = tensor(pos, [batchSize, 2, P, P], { device });
-    const eps = randn([batchSize, C, P, P], { generator: new Generator(seed, { stream: base + 2n }), device });
-    const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
     const input = concatChannels(xt, where);
     const target = targetOf(prediction, x0, eps, ab);
     const t = tensor(Float32Array.from(ts), [batchSize], { device });

@@ -5,10 +5,9 @@
 // both as per-element means over the batch. Every random choice of step s comes from Philox streams
 // keyed by (seed, s), as in lib/train.ts, so a resumed run repeats the uninterrupted one.
 import { native } from '../native.ts';
-import { Generator, philoxIntegers } from '../random.ts';
 import { combine, NoiseSchedule } from '../schedule.ts';
-import { randn, tensor, zeros, type Tensor } from '../tensor.ts';
-import type { Dataset } from '../train.ts';
+import { tensor, zeros, type Tensor } from '../tensor.ts';
+import { noisedBatch, type Dataset } from '../train.ts';
 import { trainingLoop, type LoopOptions, type TrainResult } from '../training-loop.ts';
 import { aggregateEstimate, type BootstrapViews } from './denoiser.ts';
 import { bootstrapNative } from './native.ts';
@@ -29,7 +28,6 @@ export interface ResidualTrainOptions extends LoopOptions {
   seed?: bigint | number;
 }
 
-const STREAMS_PER_STEP = 4n;
 
 /**
  * The loss of one batch and its gradient with respect to f0's output (gradient of the batch mean), for
@@ -91,14 +89,7 @@ export async function trainResidual(options: ResidualTrainOptions): Promise<Trai
   const host = new Float32Array(batchSize * per);
 
   return trainingLoop(options, { prediction: 'x0', schedule: schedule.toJSON() }, (step) => {
-    const base = BigInt(step) * STREAMS_PER_STEP;
-    const indices = philoxIntegers(batchSize, N, seed, base);
-    const ts = philoxIntegers(batchSize, schedule.steps, seed, base + 1n);
-    for (let b = 0; b < batchSize; b++) host.set(data.images.subarray(indices[b]! * per, (indices[b]! + 1) * per), b * per);
-    const ab = Array.from(ts, (t) => schedule.alphaBars[t]!);
-    const x0 = tensor(host, [batchSize, C, H, W], { device });
-    const eps = randn([batchSize, C, H, W], { generator: new Generator(seed, { stream: base + 2n }), device });
-    const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
+    const { ts, x0, eps, xt } = noisedBatch(data.images, N, [C, H, W], { schedule, seed, step, batchSize, device, host });
     const tHost = Float32Array.from(ts);
     const agg = aggregateEstimate(views, xt, tHost);
     const input = conditioned ? concatChannels(xt, agg) : xt;

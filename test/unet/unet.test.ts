@@ -150,15 +150,21 @@ describe('double-precision reference vs central finite differences', () => {
   });
 });
 
+/** The tiny16 fixture as a float CPU UNet with its inputs, and the double reference's results. */
+async function tiny16Fixture() {
+  const f = fixture('tiny16');
+  const config = { ...(JSON.parse(f.metadata['kintsugi.config']!) as UNetConfig), zeroInit: false };
+  const { r } = await reference(f);
+  const net = new UNet(config, { device: 'cpu' });
+  net.setParams(Float32Array.from(flatParams(f, config)));
+  const x = tensor(Float32Array.from(get(f, 'x')), [2, 1, 16, 16], { device: 'cpu' });
+  const t = tensor(Float32Array.from(get(f, 't')), [2], { device: 'cpu' });
+  return { f, r, net, x, t };
+}
+
 describe('float CPU UNet', () => {
   it('tiny16: forward and backward agree with the double reference (NMSE)', async () => {
-    const f = fixture('tiny16');
-    const config = { ...(JSON.parse(f.metadata['kintsugi.config']!) as UNetConfig), zeroInit: false };
-    const { r } = await reference(f);
-    const net = new UNet(config, { device: 'cpu' });
-    net.setParams(Float32Array.from(flatParams(f, config)));
-    const x = tensor(Float32Array.from(get(f, 'x')), [2, 1, 16, 16], { device: 'cpu' });
-    const t = tensor(Float32Array.from(get(f, 't')), [2], { device: 'cpu' });
+    const { f, r, net, x, t } = await tiny16Fixture();
     const g = tensor(Float32Array.from(get(f, 'g')), [2, 1, 16, 16], { device: 'cpu' });
     const { out, tape } = net.forward(x, t);
     const gx = net.backward(tape, g, { inputGrad: true })!;
@@ -202,13 +208,7 @@ describe('float CPU UNet', () => {
   });
 
   it('predict (no tape: activations freed as they die) gives forward\'s output bit for bit', async () => {
-    const f = fixture('tiny16');
-    const config = { ...(JSON.parse(f.metadata['kintsugi.config']!) as UNetConfig), zeroInit: false };
-    const { r } = await reference(f);
-    const net = new UNet(config, { device: 'cpu' });
-    net.setParams(Float32Array.from(flatParams(f, config)));
-    const x = tensor(Float32Array.from(get(f, 'x')), [2, 1, 16, 16], { device: 'cpu' });
-    const t = tensor(Float32Array.from(get(f, 't')), [2], { device: 'cpu' });
+    const { r, net, x, t } = await tiny16Fixture();
     const { out, tape } = net.forward(x, t);
     tape.release();
     const pred = await net.predict(x, t).toArray();

@@ -152,15 +152,19 @@ describe('copies between devices', () => {
 describe('failed calls allocate nothing', () => {
   it('a shape mismatch or a disposed input leaves memory as it was', () => {
     const out = runNode(`
-      import { zeros, memoryStats } from './lib/index.ts';
+      import { zeros, memoryStats, synchronize } from './lib/index.ts';
       const a = zeros([512, 512], { device: 'cpu' });
       const b = zeros([2], { device: 'cpu' });
       const inUse = () => memoryStats('cpu').inUse;
       const deltas = [];
+      await synchronize('cpu');
       let before = inUse();
       try { a.add(b); } catch {}
       deltas.push(inUse() - before);
+      // dispose frees b once the queued work that writes it (zeros) has run:
+      // wait for that, so the second measurement starts from a settled heap.
       b.dispose();
+      await synchronize('cpu');
       before = inUse();
       try { a.add(b); } catch {}
       try { a.to('gpu'); } catch {}

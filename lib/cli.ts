@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { loadUNet } from './checkpoint.ts';
 import { loadFashionMnist } from './data/fashion-mnist.ts';
 import { gridToPng, writePng } from './data/png.ts';
-import { writeNpy } from './data/npy.ts';
+import { readNpy, writeNpy } from './data/npy.ts';
 import { lossCurveSvg } from './data/plot.ts';
 import { buildInfo, cudaStatus, defaultDevice, devices } from './device.ts';
 import { Generator } from './random.ts';
@@ -19,6 +19,7 @@ import { EVAL_HELP, evalCommand } from './metrics/eval-command.ts';
 import { corruptDataset, loadMeasurements, parseCorruption, saveMeasurements, type MeasurementSet } from './corruption/dataset.ts';
 import { gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
 import { BOOTSTRAP_HELP, bootstrapSampleCommand, bootstrapTrainCommand, wantsBootstrap } from './bootstrap/cli.ts';
+import { MIXTURE_HELP, mixtureCommand, SCORE_ERROR_HELP, scoreErrorCommand } from './score-error/cli.ts';
 
 const HELP: Record<string, string> = {
   main: `kintsugi — diffusion models trained from broken data, on CUDA or the CPU
@@ -32,6 +33,8 @@ commands:
   sample    draw images from a checkpoint into a PNG grid
   devices   the build, the CUDA status and every device
   eval      FD-FMNIST, precision/recall and SWD of samples against reference images
+  mixture   a Gaussian mixture with an exact score, and training samples from it
+  score-error  audit a checkpoint's score against a mixture's exact score: the (1-delta)-quantile error
 
 environment:
   KINTSUGI_DEVICE=cpu|cuda|cuda:N   the default device (else cuda:0 when present, else cpu)`,
@@ -51,6 +54,7 @@ options:
                     GSURE-Diffusion, docs/gsure.md) | naive (supervised on the corrupted images as if clean)
                     | bootstrap (few full images plus low-res copies and crops: kintsugi help bootstrap)
   --data SRC        subset (default: the shipped 2,000 images) | debian (/usr/share/datasets/fashion-mnist) | DIR with the IDX files
+                    | FILE.npy (supervised: float [N, C, H, W], e.g. from \`kintsugi mixture\`)
   --corruption C    gsure/naive: corrupt --data on the fly, e.g. mask:patch=4,p=0.4 | mask:p=0.3 |
                     blockaverage:k=2 | fourier:center=8,random=8 (seeded by --corrupt-seed, default 1)
   --sigma0 X        measurement noise with --corruption (default 0.02)
@@ -180,6 +184,18 @@ async function measurementSet(values: Record<string, string | boolean | undefine
   return corruptDataset(data.images, data.shape, { corruption: parseCorruption(str('corruption')!), sigma0, seed, device: 'cpu' });
 }
 
+/** Clean training images: Fashion-MNIST (subset, debian, a folder of IDX files) or a float .npy [N, C, H, W]. */
+async function trainingImages(spec: string): Promise<{ images: Float32Array; shape: [number, number, number, number]; file: string }> {
+  if (!spec.toLowerCase().endsWith('.npy')) return loadFashionMnist({ source: spec });
+  const a = await readNpy(spec);
+  if (a.shape.length !== 4 || a.dtype === 'uint8')
+    throw new Error(`--data ${spec}: expected a float32 or float64 array of shape [N, C, H, W], got ${a.dtype} [${a.shape.join(', ')}]`);
+  const images = Float32Array.from(a.data);
+  const bad = images.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new Error(`--data ${spec}: value ${bad} is ${images[bad]} (training needs finite values)`);
+  return { images, shape: a.shape as [number, number, number, number], file: spec };
+}
+
 /** H† y of every sample: what naive training takes for clean images. */
 async function pseudoInverseImages(set: MeasurementSet): Promise<Float32Array> {
   const per = set.signalShape.reduce((a, b) => a * b, 1);
@@ -227,7 +243,7 @@ async function trainCommand(argv: string[], demo = false): Promise<void> {
   if (outDir) mkdirSync(outDir, { recursive: true });
   const checkpointPath = outDir ? join(outDir, 'checkpoint.safetensors') : (values.out ?? 'checkpoint.safetensors');
   const set = method === 'supervised' ? undefined : await measurementSet(v, method);
-  const data = set ? undefined : await loadFashionMnist({ source: values.data ?? 'subset' });
+  const data = set ? undefined : await trainingImages(values.data ?? 'subset');
   const [C, H, W] = set ? (set.signalShape as number[]) : data!.shape.slice(1);
   if (H !== config.resolution || W !== config.resolution) throw new Error(`the data are ${H}x${W}, the model expects ${config.resolution}x${config.resolution}: choose another --preset`);
   if (C !== config.inChannels) config = { ...config, inChannels: C, outChannels: C }; // e.g. k-space as two channels
@@ -331,6 +347,8 @@ async function sampleCommand(argv: string[]): Promise<void> {
 }
 
 HELP.eval = EVAL_HELP;
+HELP.mixture = MIXTURE_HELP;
+HELP['score-error'] = SCORE_ERROR_HELP;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -350,6 +368,10 @@ async function main(argv: string[]): Promise<void> {
       return sampleCommand(rest);
     case 'corrupt':
       return corruptCommand(rest);
+    case 'mixture':
+      return mixtureCommand(rest);
+    case 'score-error':
+      return scoreErrorCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -366,6 +366,12 @@ export class GaussianMixture {
   }
 }
 
+/**
+ * The `stream` of training sets drawn from a mixture: far above the streams an audit uses (below 2^34),
+ * so a model is never audited on the points it was trained on, whatever the seeds.
+ */
+export const TRAINING_STREAM = 1n << 40n;
+
 export const MIXTURE_FORMAT = 'kintsugi-gaussian-mixture-1';
 
 function fromFile(file: Awaited<ReturnType<typeof readSafetensors>>, source: string): GaussianMixture {

@@ -1,0 +1,145 @@
+// `kintsugi mixture` (a Gaussian mixture and training samples from it) and `kintsugi score-error`
+// (audit a checkpoint against the mixture's exact score). Together with `kintsugi train --data FILE.npy`
+// they run the sample-complexity measurement of docs/score-error.md from the shell.
+import { parseArgs } from 'node:util';
+import { loadUNet, readCheckpoint } from '../checkpoint.ts';
+import { writeNpy } from '../data/npy.ts';
+import { defaultDevice } from '../device.ts';
+import { timesteps, unetDenoiser } from '../sample.ts';
+import { NoiseSchedule } from '../schedule.ts';
+import { writeFileAtomic } from '../write-atomic.ts';
+import { scoreErrorAudit } from './audit.ts';
+import { GaussianMixture, TRAINING_STREAM } from './mixture.ts';
+
+export const MIXTURE_HELP = `usage: kintsugi mixture --out FILE [options]
+
+Writes a Gaussian mixture of smooth random images (docs/score-error.md), and optionally samples from
+it as a .npy training set for \`kintsugi train --data FILE.npy\`. Its noised score is exact, so a model
+trained on it can be audited with \`kintsugi score-error\`.
+
+options:
+  --out FILE        the mixture (.safetensors)
+  --shape C,H,W     one sample (default 1,16,16: the tiny16 preset)
+  --components K    default 4
+  --rank R          rank of each component's covariance factor (default 4)
+  --weights W,...   component weights (default equal), e.g. 1,1,1,0.01 for a rare fourth component
+  --spread X        per-pixel RMS of each factor direction (default 0.3)
+  --noise X         isotropic standard deviation (default 0.05)
+  --seed S          default 0
+  --samples N       also draw N training samples ...
+  --data FILE.npy   ... into this file (float32, [N, C, H, W])
+
+example:
+  kintsugi mixture --out mix.safetensors --weights 1,1,1,0.01 --samples 4096 --data mix-train.npy`;
+
+export const SCORE_ERROR_HELP = `usage: kintsugi score-error --checkpoint FILE --mixture FILE [options]
+
+Measures a trained model's score error against the exact score of the Gaussian mixture it was trained
+on: per noise level, the (1-delta)-quantile of ||eps_hat - eps*|| over fresh points, with a 95 % upper
+confidence bound, next to the RMS error (docs/score-error.md).
+
+options:
+  --checkpoint FILE a checkpoint from \`kintsugi train\`
+  --mixture FILE    from \`kintsugi mixture\`
+  --delta X         default 0.01
+  --samples M       points per level (default ceil(50/delta))
+  --levels L        number of evenly spaced levels (default 10), or a comma list of step indices
+  --confidence X    of the upper bound (default 0.95)
+  --no-ema          audit the raw weights instead of the EMA
+  --seed S          default 0
+  --device D        cpu | cuda | cuda:N
+  --json FILE       also write the report as JSON
+
+example:
+  kintsugi score-error --checkpoint checkpoint.safetensors --mixture mix.safetensors --delta 0.02`;
+
+function num(value: string | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  const v = Number(value);
+  if (!Number.isFinite(v)) throw new Error(`${what}: expected a number, got "${value}"`);
+  return v;
+}
+
+function list(value: string, what: string): number[] {
+  const parts = value.split(',').map((s) => Number(s.trim()));
+  if (parts.some((v) => !Number.isFinite(v))) throw new Error(`${what}: expected comma-separated numbers, got "${value}"`);
+  return parts;
+}
+
+export async function mixtureCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      out: { type: 'string' }, shape: { type: 'string' }, components: { type: 'string' }, rank: { type: 'string' }, weights: { type: 'string' },
+      spread: { type: 'string' }, noise: { type: 'string' }, seed: { type: 'string' }, samples: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean' },
+    },
+  });
+  if (values.help) return console.log(MIXTURE_HELP);
+  if (!values.out) throw new Error('mixture: --out FILE is required (kintsugi mixture --help)');
+  if ((values.samples === undefined) !== (values.data === undefined)) throw new Error('mixture: --samples N and --data FILE.npy go together');
+  const shape = list(values.shape ?? '1,16,16', '--shape');
+  if (shape.length !== 3) throw new Error(`--shape: expected C,H,W, got "${values.shape}"`);
+  const weights = values.weights ? list(values.weights, '--weights') : undefined;
+  const mixture = GaussianMixture.random({
+    shape: shape as [number, number, number],
+    components: num(values.components, weights?.length ?? 4, '--components'),
+    rank: num(values.rank, 4, '--rank'),
+    weights,
+    spread: num(values.spread, 0.3, '--spread'),
+    noise: num(values.noise, 0.05, '--noise'),
+    seed: num(values.seed, 0, '--seed'),
+  });
+  await mixture.save(values.out);
+  console.log(`wrote ${values.out}: ${mixture.components.length} components on [${mixture.shape.join(', ')}], rank ${mixture.rank}, weights ${[...mixture.weights].map((w) => w.toFixed(4)).join(', ')}`);
+  if (values.data) {
+    const n = num(values.samples, 0, '--samples');
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--samples: expected a positive integer, got "${values.samples}"`);
+    const { x } = mixture.sample(n, num(values.seed, 0, '--seed'), TRAINING_STREAM);
+    await writeNpy(values.data, { data: Float32Array.from(x), shape: [n, ...mixture.shape] });
+    console.log(`wrote ${values.data}: ${n} samples, float32 [${[n, ...mixture.shape].join(', ')}]`);
+  }
+}
+
+export async function scoreErrorCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      checkpoint: { type: 'string' }, mixture: { type: 'string' }, delta: { type: 'string' }, samples: { type: 'string' }, levels: { type: 'string' },
+      confidence: { type: 'string' }, 'no-ema': { type: 'boolean' }, seed: { type: 'string' }, device: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean' },
+    },
+  });
+  if (values.help) return console.log(SCORE_ERROR_HELP);
+  if (!values.checkpoint || !values.mixture) throw new Error('score-error: --checkpoint FILE and --mixture FILE are required (kintsugi score-error --help)');
+  const mixture = await GaussianMixture.load(values.mixture);
+  const ck = await readCheckpoint(values.checkpoint);
+  const device = values.device ?? defaultDevice();
+  const cfg = ck.config;
+  const [C, H, W] = mixture.shape;
+  if (cfg.inChannels !== C || cfg.resolution !== H || H !== W || (cfg.outChannels ?? cfg.inChannels) !== C)
+    throw new Error(`score-error: the mixture's samples are [${mixture.shape.join(', ')}] but the model takes [${cfg.inChannels}, ${cfg.resolution}, ${cfg.resolution}]`);
+  const schedule = new NoiseSchedule((ck.schedule as { kind: 'linear' | 'cosine' } | null) ?? { kind: 'linear' });
+  const levelSpec = values.levels ?? '10';
+  const levels = levelSpec.includes(',') ? list(levelSpec, '--levels') : timesteps(schedule.steps, num(levelSpec, 10, '--levels'));
+  const model = await loadUNet(values.checkpoint, { device, useEma: !values['no-ema'] && ck.ema !== undefined });
+  const delta = num(values.delta, 0.01, '--delta');
+  try {
+    const report = await scoreErrorAudit(unetDenoiser(model), {
+      mixture, schedule, prediction: ck.prediction, levels, delta, device,
+      samples: values.samples === undefined ? undefined : num(values.samples, 0, '--samples'),
+      confidence: num(values.confidence, 0.95, '--confidence'),
+      seed: num(values.seed, 0, '--seed'),
+      onLevel: (row, done, total) => process.stdout.isTTY && process.stdout.write(`\rlevel ${done}/${total} (t = ${row.t})\x1b[K${done === total ? '\r\x1b[K' : ''}`),
+    });
+    const pct = `${+(100 * (1 - report.delta)).toFixed(2)} %`;
+    console.log(`${values.checkpoint} (${ck.prediction}-prediction, ${ck.ema && !values['no-ema'] ? 'EMA' : 'raw'} weights) against ${values.mixture}: ||eps_hat - eps*|| over ${report.dim} values, ${report.levels[0]!.samples} points per level`);
+    console.log(`${'t'.padStart(5)} ${'sigma'.padStart(8)} ${`${pct} quantile`.padStart(16)} ${`${Math.round(100 * report.confidence)} % bound`.padStart(10)} ${'RMS'.padStart(8)} ${'max'.padStart(8)}`);
+    for (const l of report.levels)
+      console.log(`${String(l.t).padStart(5)} ${l.sigma.toPrecision(3).padStart(8)} ${l.quantile.toFixed(4).padStart(16)} ${l.upperBound.toFixed(4).padStart(10)} ${l.rms.toFixed(4).padStart(8)} ${l.max.toFixed(4).padStart(8)}`);
+    if (values.json) {
+      await writeFileAtomic(values.json, new TextEncoder().encode(JSON.stringify({ checkpoint: values.checkpoint, mixture: values.mixture, ...report }, null, 2) + '\n'));
+      console.log(`wrote ${values.json}`);
+    }
+  } finally {
+    model.dispose();
+  }
+}

@@ -63,26 +63,35 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const prediction = options.prediction ?? 'eps';
   const seed = BigInt(options.seed ?? 0);
   const device = model.device;
-  const per = C * H * W;
-  const host = new Float32Array(batchSize * per);
-  const scale = 2 / (batchSize * per); // d/dout of mean((out - target)^2)
+  const host = new Float32Array(batchSize * C * H * W);
 
   return trainingLoop(options, { prediction, schedule: schedule.toJSON() }, (step) => {
     const { ts, ab, x0, eps, xt } = noisedBatch(data.images, N, [C, H, W], { schedule, seed, step, batchSize, device, host });
     const target = targetOf(prediction, x0, eps, ab);
     const t = tensor(Float32Array.from(ts), [batchSize], { device });
     const { out, tape } = model.forward(xt, t);
-    const gout = combine([[out, new Array(batchSize).fill(scale)], [target, new Array(batchSize).fill(-scale)]]);
-    const sumsq = zeros([1], { device });
-    native.sumSquares(gout.handle(), sumsq.handle());
+    const { gout, loss } = mseGradient(out, target);
     model.backward(tape, gout);
     tape.release();
     for (const u of [x0, eps, xt, target, t, out, gout]) u.dispose();
-    // loss = mean((out - target)^2) = |gout|^2 / scale^2 / count
-    const loss = sumsq.toArray().then((v) => {
-      sumsq.dispose();
-      return v[0]! / (scale * scale * batchSize * per);
-    });
     return { loss };
   });
+}
+
+/**
+ * The gradient of mean((out − target)²) with respect to `out`, and that loss once the device has
+ * computed it (the caller disposes `gout`).
+ */
+export function mseGradient(out: Tensor, target: Tensor): { gout: Tensor; loss: Promise<number> } {
+  const B = out.shape[0]!;
+  const scale = 2 / out.numel;
+  const gout = combine([[out, new Array(B).fill(scale)], [target, new Array(B).fill(-scale)]]);
+  const sumsq = zeros([1], { device: out.device });
+  native.sumSquares(gout.handle(), sumsq.handle());
+  // loss = mean((out - target)^2) = |gout|^2 / scale^2 / count
+  const loss = sumsq.toArray().then((v) => {
+    sumsq.dispose();
+    return v[0]! / (scale * scale * out.numel);
+  });
+  return { gout, loss };
 }

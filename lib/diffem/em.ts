@@ -1,0 +1,166 @@
+// The DiffEM loop (docs/diffem.md; seed 004): expectation-maximisation with a conditional diffusion
+// model as the posterior. Given observations y_i = m_i ⊙ (x_i + σ n_i) and reconstructions x̂_i from
+// round 0 (a Gaussian prior, or any warm start), each round
+//   M-step: re-corrupt the reconstructions with fresh masks and noise, ŷ_i ~ Q(· | x̂_i), and train the
+//           conditional denoiser d_θ on the pairs (x̂_i, ŷ_i), warm-started from the previous round;
+//   E-step: draw one new reconstruction per observation, x̂_i ~ q_θ(· | y_i).
+// With `dir`, every round leaves its reconstructions (round-K.npy), the model (round-K.safetensors,
+// saved during training too) and state.json behind, written atomically: a stopped run resumes at the
+// round, and within it at the training step, where it stopped.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readCheckpoint } from '../checkpoint.ts';
+import { readNpy, writeNpy } from '../data/npy.ts';
+import { seededNormals } from '../metrics/normals.ts';
+import type { AdamWOptions } from '../optim.ts';
+import type { TrainProgress } from '../train.ts';
+import type { UNet } from '../unet.ts';
+import { writeFileAtomic } from '../write-atomic.ts';
+import { randomPatchMask } from '../corruption/mask.ts';
+import { NOISE_STREAM } from '../corruption/measure.ts';
+import { checkConditionalModel, checkObservations, conditionalSample, trainConditional, type ConditionalPairs, type Observations } from './conditional.ts';
+import type { EdmConfig } from './edm.ts';
+
+/** Q(y | x): drop each patch×patch square with probability p, then add N(0, sigma²) noise to what is kept. */
+export interface MaskCorruption {
+  p: number;
+  patch?: number;
+  sigma: number;
+}
+
+/** y = m ⊙ (x + σ n) with fresh masks m (Philox seed `seed`) and noise: the M-step's ŷ ~ Q(· | x̂). */
+export function corruptWithMasks(x: Float32Array, shape: readonly [number, number, number, number], q: MaskCorruption, seed: bigint): Observations {
+  const [N, C, H, W] = shape;
+  if (!(q.sigma >= 0 && Number.isFinite(q.sigma))) throw new RangeError(`corruption.sigma: expected a finite number >= 0, got ${q.sigma}`);
+  const mask = Float32Array.from(randomPatchMask(N, [H, W], { p: q.p, patch: q.patch ?? 1, seed }));
+  const noise = q.sigma > 0 ? seededNormals(N * C * H * W, seed, NOISE_STREAM) : undefined;
+  const y = new Float32Array(N * C * H * W);
+  const hw = H * W;
+  for (let i = 0; i < N; i++)
+    for (let c = 0; c < C; c++)
+      for (let j = 0; j < hw; j++) {
+        const k = (i * C + c) * hw + j;
+        if (mask[i * hw + j]) y[k] = x[k]! + (noise ? q.sigma * noise[k]! : 0);
+      }
+  return { shape, y, mask };
+}
+
+export interface DiffemOptions {
+  /** The conditional UNet (inChannels 2C + 1, outChannels C), trained in place across rounds. */
+  model: UNet;
+  observations: Observations;
+  /** How the observations were made: the M-step re-corrupts with the same law. */
+  corruption: MaskCorruption;
+  /** Round-0 reconstructions, [N, C, H, W] (e.g. posterior samples of a fitted Gaussian prior). */
+  initial: Float32Array;
+  rounds: number;
+  stepsPerRound: number;
+  batchSize: number;
+  optimizer?: AdamWOptions;
+  /** EMA decay of each round's training (default 0: sample with the trained weights). */
+  emaDecay?: number;
+  edm?: EdmConfig;
+  /** The E-step's sampler (default: ancestral, 256 steps, batches of 256). */
+  sampler?: { method?: 'ancestral' | 'heun'; steps?: number; batchSize?: number };
+  seed?: bigint | number;
+  /** Where each round's state goes; an existing state there is resumed. */
+  dir?: string;
+  signal?: AbortSignal;
+  onProgress?: (round: number, progress: TrainProgress) => void;
+  /** After each E-step, with that round's reconstructions (awaited: a metric may run here). */
+  onRound?: (round: DiffemRound) => void | Promise<void>;
+}
+
+export interface DiffemRound {
+  /** 1-based. */
+  round: number;
+  reconstructions: Float32Array;
+  /** Mean training loss over the round's last tenth of steps (NaN when the round resumed after its training). */
+  loss: number;
+  trainSeconds: number;
+  sampleSeconds: number;
+}
+
+export interface DiffemResult {
+  reconstructions: Float32Array;
+  /** The rounds run by this call (a resumed run lists only the new ones). */
+  rounds: Omit<DiffemRound, 'reconstructions'>[];
+  aborted: boolean;
+}
+
+const STATE_FORMAT = 'kintsugi-diffem-1';
+const roundFile = (dir: string, k: number, ext: string) => join(dir, `round-${k}.${ext}`);
+
+export async function diffem(o: DiffemOptions): Promise<DiffemResult> {
+  const { model, observations } = o;
+  checkObservations(observations, 'diffem: observations');
+  checkConditionalModel(model, observations.shape, 'diffem');
+  const [N, C, H, W] = observations.shape;
+  if (o.initial.length !== N * C * H * W) throw new RangeError(`diffem: initial: expected ${N * C * H * W} values ([${observations.shape.join(', ')}]), got ${o.initial.length}`);
+  for (const [k, v] of [['rounds', o.rounds], ['stepsPerRound', o.stepsPerRound], ['batchSize', o.batchSize]] as const)
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`diffem: ${k} must be a positive integer, got ${v}`);
+  const seed = BigInt(o.seed ?? 0);
+  let x = o.initial;
+  let done = 0;
+  if (o.dir && existsSync(join(o.dir, 'state.json'))) {
+    ({ round: done, x } = await readState(o.dir, observations.shape));
+    if (done > 0) model.setParams((await readCheckpoint(roundFile(o.dir, done, 'safetensors'))).params);
+  }
+  const rounds: DiffemResult['rounds'] = [];
+  for (let k = done + 1; k <= o.rounds; k++) {
+    if (o.signal?.aborted) return { reconstructions: x, rounds, aborted: true };
+    // Round k's masks and noise: a seed of their own per round, so no round reuses another's corruption.
+    const corrupted = corruptWithMasks(x, observations.shape, o.corruption, (seed << 20n) + BigInt(k));
+    const pairs: ConditionalPairs = { ...corrupted, x };
+    const checkpoint = o.dir ? { path: roundFile(o.dir, k, 'safetensors'), every: Math.max(1, Math.floor(o.stepsPerRound / 4)) } : undefined;
+    const t0 = performance.now();
+    const trained = await trainConditional({
+      model, data: pairs, steps: o.stepsPerRound, batchSize: o.batchSize, optimizer: o.optimizer, emaDecay: o.emaDecay ?? 0, edm: o.edm,
+      seed: seed + BigInt(k), signal: o.signal, checkpoint,
+      resume: checkpoint && existsSync(checkpoint.path) ? checkpoint.path : undefined,
+      onProgress: o.onProgress && ((p) => o.onProgress!(k, p)),
+      progressEvery: Math.max(1, Math.floor(o.stepsPerRound / 20)),
+    });
+    const trainSeconds = (performance.now() - t0) / 1000;
+    trained.optimizer.dispose(); // the next round starts a fresh optimiser from these weights
+    if (trained.aborted) {
+      trained.ema?.dispose();
+      return { reconstructions: x, rounds, aborted: true };
+    }
+    const tail = trained.losses.slice(-Math.max(1, Math.floor(trained.losses.length / 10)));
+    const loss = tail.length ? tail.reduce((s, l) => s + l.loss, 0) / tail.length : NaN;
+    const t1 = performance.now();
+    x = await conditionalSample(model, observations, {
+      edm: o.edm, method: o.sampler?.method, steps: o.sampler?.steps, batchSize: o.sampler?.batchSize,
+      seed: (seed << 20n) + BigInt(k), params: trained.ema?.params, signal: o.signal,
+    });
+    trained.ema?.dispose();
+    const round = { round: k, reconstructions: x, loss, trainSeconds, sampleSeconds: (performance.now() - t1) / 1000 };
+    if (o.dir) {
+      await writeNpy(roundFile(o.dir, k, 'npy'), { shape: [N, C, H, W], data: x });
+      await writeFileAtomic(join(o.dir, 'state.json'), new TextEncoder().encode(JSON.stringify({ format: STATE_FORMAT, round: k, shape: [N, C, H, W] }) + '\n'));
+    }
+    rounds.push({ round: k, loss, trainSeconds, sampleSeconds: round.sampleSeconds });
+    await o.onRound?.(round);
+  }
+  return { reconstructions: x, rounds, aborted: false };
+}
+
+async function readState(dir: string, shape: readonly number[]): Promise<{ round: number; x: Float32Array }> {
+  const path = join(dir, 'state.json');
+  let state: { format?: string; round?: number; shape?: number[] };
+  try {
+    state = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`diffem: ${path} is not a DiffEM state file (${(e as Error).message}); remove it to start over`);
+  }
+  if (state.format !== STATE_FORMAT || !Number.isInteger(state.round) || state.round! < 0)
+    throw new Error(`diffem: ${path} is not a DiffEM state file of format ${STATE_FORMAT}; remove it to start over`);
+  if (JSON.stringify(state.shape) !== JSON.stringify(shape))
+    throw new Error(`diffem: ${path} belongs to a run on data of shape [${state.shape?.join(', ')}], these observations are [${shape.join(', ')}]`);
+  const a = await readNpy(roundFile(dir, state.round!, 'npy'));
+  if (a.dtype !== 'float32' || JSON.stringify(a.shape) !== JSON.stringify(shape))
+    throw new Error(`diffem: ${roundFile(dir, state.round!, 'npy')} holds ${a.dtype} [${a.shape.join(', ')}], expected float32 [${shape.join(', ')}]`);
+  return { round: state.round!, x: a.data as Float32Array };
+}

@@ -12,38 +12,44 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readCheckpoint } from '../checkpoint.ts';
 import { readNpy, writeNpy } from '../data/npy.ts';
-import { seededNormals } from '../metrics/normals.ts';
 import type { AdamWOptions } from '../optim.ts';
 import type { TrainProgress } from '../train.ts';
 import type { UNet } from '../unet.ts';
 import { writeFileAtomic } from '../write-atomic.ts';
-import { randomPatchMask } from '../corruption/mask.ts';
-import { NOISE_STREAM } from '../corruption/measure.ts';
+import { corruptDataset, type MeasurementSet } from '../corruption/dataset.ts';
 import { checkConditionalModel, checkObservations, conditionalSample, trainConditional, type ConditionalPairs, type Observations } from './conditional.ts';
 import type { EdmConfig } from './edm.ts';
 
-/** Q(y | x): drop each patch×patch square with probability p, then add N(0, sigma²) noise to what is kept. */
+/** Q(y | x): drop each patch×patch square with probability p, then add N(0, sigma0²) noise to what is kept. */
 export interface MaskCorruption {
   p: number;
   patch?: number;
-  sigma: number;
+  sigma0: number;
 }
 
-/** y = m ⊙ (x + σ n) with fresh masks m (Philox seed `seed`) and noise: the M-step's ŷ ~ Q(· | x̂). */
-export function corruptWithMasks(x: Float32Array, shape: readonly [number, number, number, number], q: MaskCorruption, seed: bigint): Observations {
-  const [N, C, H, W] = shape;
-  if (!(q.sigma >= 0 && Number.isFinite(q.sigma))) throw new RangeError(`corruption.sigma: expected a finite number >= 0, got ${q.sigma}`);
-  const mask = Float32Array.from(randomPatchMask(N, [H, W], { p: q.p, patch: q.patch ?? 1, seed }));
-  const noise = q.sigma > 0 ? seededNormals(N * C * H * W, seed, NOISE_STREAM) : undefined;
-  const y = new Float32Array(N * C * H * W);
+/** The observations of a mask measurement set (kintsugi corrupt, or a user's masked images). */
+export function observationsOf(set: MeasurementSet): Observations {
+  const params = set.params;
+  if (params.kind !== 'mask')
+    throw new TypeError(`diffem: measurements of kind ${params.kind} are not supported yet; DiffEM here conditions on masked images (kind mask)`);
+  const [C, H, W] = set.signalShape as [number, number, number];
   const hw = H * W;
-  for (let i = 0; i < N; i++)
-    for (let c = 0; c < C; c++)
-      for (let j = 0; j < hw; j++) {
-        const k = (i * C + c) * hw + j;
-        if (mask[i * hw + j]) y[k] = x[k]! + (noise ? q.sigma * noise[k]! : 0);
-      }
-  return { shape, y, mask };
+  const mask = new Float32Array(set.count * hw);
+  // A per-channel mask is accepted when its channels agree: the model sees one mask channel.
+  for (let i = 0; i < set.count; i++)
+    for (let j = 0; j < hw; j++) {
+      const v = params.mask[i * params.maskChannels * hw + j]!;
+      for (let c = 1; c < params.maskChannels; c++)
+        if (params.mask[(i * params.maskChannels + c) * hw + j] !== v) throw new RangeError(`diffem: sample ${i} has a mask that differs between channels; DiffEM here takes one mask for all channels`);
+      mask[i * hw + j] = v;
+    }
+  return { shape: [set.count, C, H, W], y: set.measurements, mask };
+}
+
+/** ŷ ~ Q(· | x) with fresh masks and noise drawn from `seed`: the M-step's re-corruption (lib/corruption). */
+export async function corruptWithMasks(x: Float32Array, shape: readonly [number, number, number, number], q: MaskCorruption, seed: bigint): Promise<Observations> {
+  const set = await corruptDataset(x, shape, { corruption: { kind: 'mask', p: q.p, patch: q.patch ?? 1 }, sigma0: q.sigma0, seed, device: 'cpu' });
+  return observationsOf(set);
 }
 
 export interface DiffemOptions {
@@ -111,7 +117,7 @@ export async function diffem(o: DiffemOptions): Promise<DiffemResult> {
   for (let k = done + 1; k <= o.rounds; k++) {
     if (o.signal?.aborted) return { reconstructions: x, rounds, aborted: true };
     // Round k's masks and noise: a seed of their own per round, so no round reuses another's corruption.
-    const corrupted = corruptWithMasks(x, observations.shape, o.corruption, (seed << 20n) + BigInt(k));
+    const corrupted = await corruptWithMasks(x, observations.shape, o.corruption, (seed << 20n) + BigInt(k));
     const pairs: ConditionalPairs = { ...corrupted, x };
     const checkpoint = o.dir ? { path: roundFile(o.dir, k, 'safetensors'), every: Math.max(1, Math.floor(o.stepsPerRound / 4)) } : undefined;
     const t0 = performance.now();

@@ -7,14 +7,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UNet, type UNetConfig } from '../../lib/unet.ts';
 import { randomPatchMask } from '../../lib/corruption/mask.ts';
-import { corruptWithMasks, diffem, type DiffemOptions } from '../../lib/diffem/em.ts';
+import { corruptWithMasks, diffem, observationsOf, type DiffemOptions } from '../../lib/diffem/em.ts';
+import { corruptDataset } from '../../lib/corruption/dataset.ts';
 import { blobs } from '../helpers.ts';
 
 const config: UNetConfig = { inChannels: 3, outChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [], resolution: 8 };
 const shape = [24, 1, 8, 8] as const;
 const clean = blobs(24).images;
-const corruption = { p: 0.5, patch: 2, sigma: 0.05 };
-const observations = corruptWithMasks(clean, shape, corruption, 99n);
+const corruption = { p: 0.5, patch: 2, sigma0: 0.05 };
+const observations = await corruptWithMasks(clean, shape, corruption, 99n);
 
 function options(extra: Partial<DiffemOptions> = {}): DiffemOptions {
   // Round 0: the observations with the unobserved pixels at the observed mean.
@@ -27,21 +28,31 @@ function options(extra: Partial<DiffemOptions> = {}): DiffemOptions {
 }
 
 describe('corruptWithMasks', () => {
-  it('keeps x + σ n where the fresh mask is 1 and zeros elsewhere', () => {
-    const q = corruptWithMasks(clean, shape, { p: 0.3, patch: 1, sigma: 0 }, 7n);
+  it('keeps x + σ0 z where the fresh mask is 1 and zeros elsewhere', async () => {
+    const q = await corruptWithMasks(clean, shape, { p: 0.3, patch: 1, sigma0: 0 }, 7n);
     const mask = randomPatchMask(24, [8, 8], { p: 0.3, patch: 1, seed: 7n });
     expect([...q.mask]).toEqual([...mask]);
-    for (let i = 0; i < clean.length; i++) expect(q.y[i]).toBe(mask[i] ? clean[i] : 0);
-    const noisy = corruptWithMasks(clean, shape, { p: 0.3, sigma: 0.1 }, 7n);
+    for (let i = 0; i < clean.length; i++) expect(q.y[i]! + 0).toBe(mask[i] ? clean[i] : 0); // + 0: a dropped negative pixel is -0
+    const noisy = await corruptWithMasks(clean, shape, { p: 0.3, sigma0: 0.1 }, 7n);
     let sq = 0;
     let kept = 0;
     for (let i = 0; i < clean.length; i++)
       if (noisy.mask[i]) {
         sq += (noisy.y[i]! - clean[i]!) ** 2;
         kept++;
-      } else expect(noisy.y[i]).toBe(0);
+      } else expect(noisy.y[i]! + 0).toBe(0);
     expect(Math.sqrt(sq / kept)).toBeGreaterThan(0.08);
     expect(Math.sqrt(sq / kept)).toBeLessThan(0.12);
+  });
+
+  it('reads the observations of a mask measurement set, and refuses other kinds', async () => {
+    const set = await corruptDataset(clean, shape, { corruption: { kind: 'mask', p: 0.4, patch: 2 }, sigma0: 0.02, seed: 3, device: 'cpu' });
+    const o = observationsOf(set);
+    expect(o.shape).toEqual([24, 1, 8, 8]);
+    expect([...o.mask]).toEqual([...set.params.kind === 'mask' ? set.params.mask : []]);
+    expect(o.y).toBe(set.measurements);
+    const ba = await corruptDataset(clean, shape, { corruption: { kind: 'blockaverage', k: 2 }, sigma0: 0.02, seed: 3, device: 'cpu' });
+    expect(() => observationsOf(ba)).toThrow(/kind blockaverage are not supported yet/);
   });
 });
 

@@ -1,6 +1,6 @@
 // The command line end to end: help texts, errors that say what to do, and a short train + sample
 // on the shipped Fashion-MNIST subset.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,15 +8,9 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodePng } from '../lib/data/png.ts';
 import { readFileSync } from 'node:fs';
-import { root } from './support/node.ts';
+import { root, runCli } from './support/node.ts';
 
-const cli = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, KINTSUGI_DEVICE: 'cpu', ...env },
-    timeout: 120_000,
-  });
+const cli = runCli;
 
 describe('kintsugi CLI', () => {
   it('--help lists the commands, and each command has examples', () => {

@@ -1,22 +1,14 @@
 // `kintsugi train --method bootstrap` and `kintsugi sample` of its manifest, end to end on the shipped
 // Fashion-MNIST subset (a few steps of tiny models), and the --views grammar.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decodePng } from '../../lib/data/png.ts';
 import { parseViews, resizedConfig } from '../../lib/bootstrap/run.ts';
-import { root } from '../support/node.ts';
+import { runCli } from '../support/node.ts';
 
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, KINTSUGI_DEVICE: 'cpu' },
-    timeout: 120_000,
-  });
+const cli = runCli;
 
 describe('bootstrap CLI', () => {
   it('--views grammar, and clear errors', () => {

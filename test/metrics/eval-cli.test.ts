@@ -1,23 +1,15 @@
 // `kintsugi eval` end to end: samples from a .npy file and from a folder of PNGs against Fashion-MNIST,
 // the table and --json outputs, and the errors for missing or unreadable sources.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadFashionMnist } from '../../lib/data/fashion-mnist.ts';
 import { encodeNpy } from '../../lib/data/npy.ts';
 import { imageToPng } from '../../lib/data/png.ts';
-import { root } from '../support/node.ts';
+import { runCli } from '../support/node.ts';
 
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, KINTSUGI_DEVICE: 'cpu' },
-    timeout: 120_000,
-  });
+const cli = runCli;
 
 const dir = mkdtempSync(join(tmpdir(), 'kintsugi-eval-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,22 +1,14 @@
 // The sample-complexity measurement from the shell: kintsugi mixture → train --data FILE.npy →
 // kintsugi score-error, and the errors each step gives for input it cannot use.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readNpy, writeNpy } from '../../lib/data/npy.ts';
 import { GaussianMixture, TRAINING_STREAM } from '../../lib/score-error/mixture.ts';
-import { root } from '../support/node.ts';
+import { runCli } from '../support/node.ts';
 
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, KINTSUGI_DEVICE: 'cpu' },
-    timeout: 120_000,
-  });
+const cli = runCli;
 
 describe('kintsugi mixture / score-error', () => {
   it('writes a mixture and its training set, trains on the .npy, and audits the checkpoint', async () => {

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,4 +25,14 @@ export function runNode(code: string, env: Record<string, string | undefined> = 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Runs the kintsugi CLI (lib/cli.ts) on the CPU and returns its status, stdout and stderr. */
+export function runCli(args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, KINTSUGI_DEVICE: 'cpu', ...env },
+    timeout: 120_000,
+  });
 }

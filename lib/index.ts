@@ -90,3 +90,5 @@ export { binomialCdf, minimumSamples, quantileWithBound } from './score-error/qu
 export type { QuantileEstimate } from './score-error/quantile.ts';
 export { scoreErrorAudit } from './score-error/audit.ts';
 export type { AuditedDenoiser, ScoreErrorLevel, ScoreErrorOptions, ScoreErrorReport } from './score-error/audit.ts';
+export { expandMask, fitGaussianPrior, observationLogLikelihood, posteriorMean, posteriorSample } from './diffem/gaussian-prior.ts';
+export type { GaussianPrior, GaussianPriorFitOptions } from './diffem/gaussian-prior.ts';

@@ -55,7 +55,7 @@ export function cholesky(a: Float64Array, n: number): Float64Array {
 }
 
 /** Solves (L Lᵀ) x = b for the lower factor L (n×n), in place in b. */
-function cholSolve(l: Float64Array, n: number, b: Float64Array): void {
+export function cholSolve(l: Float64Array, n: number, b: Float64Array): void {
   for (let i = 0; i < n; i++) {
     let s = b[i]!;
     for (let k = 0; k < i; k++) s -= l[i * n + k]! * b[k]!;

@@ -19,6 +19,7 @@ import { EVAL_HELP, evalCommand } from './metrics/eval-command.ts';
 import { corruptDataset, loadMeasurements, parseCorruption, saveMeasurements, type MeasurementSet } from './corruption/dataset.ts';
 import { gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
 import { BOOTSTRAP_HELP, bootstrapSampleCommand, bootstrapTrainCommand, wantsBootstrap } from './bootstrap/cli.ts';
+import { DIFFEM_HELP, diffemCommand } from './diffem/cli.ts';
 import { MIXTURE_HELP, mixtureCommand, SCORE_ERROR_HELP, scoreErrorCommand } from './score-error/cli.ts';
 
 const HELP: Record<string, string> = {
@@ -33,6 +34,7 @@ commands:
   sample    draw images from a checkpoint into a PNG grid
   devices   the build, the CUDA status and every device
   eval      FD-FMNIST, precision/recall and SWD of samples against reference images
+  diffem    learn from masked, noisy images only: EM with a conditional diffusion model (DiffEM)
   mixture   a Gaussian mixture with an exact score, and training samples from it
   score-error  audit a checkpoint's score against a mixture's exact score: the (1-delta)-quantile error
 
@@ -348,6 +350,7 @@ async function sampleCommand(argv: string[]): Promise<void> {
 
 HELP.eval = EVAL_HELP;
 HELP.mixture = MIXTURE_HELP;
+HELP.diffem = DIFFEM_HELP;
 HELP['score-error'] = SCORE_ERROR_HELP;
 
 async function main(argv: string[]): Promise<void> {
@@ -368,6 +371,13 @@ async function main(argv: string[]): Promise<void> {
       return sampleCommand(rest);
     case 'corrupt':
       return corruptCommand(rest);
+    case 'diffem': {
+      const printers = new Map<string, (p: TrainProgress) => void>();
+      return diffemCommand(rest, (p, label) => {
+        if (!printers.has(label)) printers.set(label, progressPrinter(label));
+        printers.get(label)!(p);
+      });
+    }
     case 'mixture':
       return mixtureCommand(rest);
     case 'score-error':

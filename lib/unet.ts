@@ -34,6 +34,14 @@ export const presets: Readonly<Record<UNetPreset, Readonly<UNetConfig>>> = Objec
   cifar32: { inChannels: 3, outChannels: 3, channels: 128, mult: [1, 2, 2, 2], resBlocks: 2, attnResolutions: [16], resolution: 32 },
 });
 
+/** `base` at another resolution and channel count: levels only as deep as the size divides, attention only at sizes a level has. */
+export function resizedConfig(base: UNetConfig, resolution: number, inChannels: number, outChannels: number): UNetConfig {
+  let mult = [...base.mult];
+  while (mult.length > 1 && resolution % 2 ** (mult.length - 1) !== 0) mult = mult.slice(0, -1);
+  const levels = mult.map((_, k) => resolution / 2 ** k);
+  return { ...base, mult, resolution, inChannels, outChannels, attnResolutions: (base.attnResolutions ?? []).filter((r) => levels.includes(r)) };
+}
+
 /** One parameter tensor: its checkpoint name, shape, and slice of the flat parameter array. */
 export interface ParamInfo {
   name: string;

@@ -9,7 +9,7 @@ import { unetDenoiser, type Denoiser } from '../sample.ts';
 import { NoiseSchedule, type Prediction, type ScheduleConfig } from '../schedule.ts';
 import { train, type Dataset, type TrainProgress } from '../train.ts';
 import type { AdamWOptions } from '../optim.ts';
-import { UNet, type UNetConfig } from '../unet.ts';
+import { resizedConfig, UNet, type UNetConfig } from '../unet.ts';
 import { writeFileAtomic } from '../write-atomic.ts';
 import { cropDataset, lowresDataset } from './data.ts';
 import { bootstrapDenoiser, type BootstrapViews, type ResidualModel } from './denoiser.ts';
@@ -45,13 +45,6 @@ export function parseViews(text: string): ViewSpec {
   return spec;
 }
 
-/** `base` at another resolution and channel count: levels only as deep as the size divides, attention only at sizes a level has. */
-export function resizedConfig(base: UNetConfig, resolution: number, inChannels: number, outChannels: number): UNetConfig {
-  let mult = [...base.mult];
-  while (mult.length > 1 && resolution % 2 ** (mult.length - 1) !== 0) mult = mult.slice(0, -1);
-  const levels = mult.map((_, k) => resolution / 2 ** k);
-  return { ...base, mult, resolution, inChannels, outChannels, attnResolutions: (base.attnResolutions ?? []).filter((r) => levels.includes(r)) };
-}
 
 export interface BootstrapManifest {
   format: 'kintsugi-bootstrap-1';

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodePng } from '../../lib/data/png.ts';
-import { parseViews, resizedConfig } from '../../lib/bootstrap/run.ts';
+import { parseViews } from '../../lib/bootstrap/run.ts';
+import { resizedConfig } from '../../lib/unet.ts';
 import { runCli } from '../support/node.ts';
 
 const cli = runCli;

@@ -1,0 +1,185 @@
+// `kintsugi diffem`: DiffEM from the shell (docs/diffem.md). Round 0 from a Gaussian prior fitted by EM,
+// K rounds of conditional-diffusion EM with per-round state in --dir (a second call resumes), and
+// optionally an unconditional model trained on the last reconstructions.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { corruptDataset, loadMeasurements, parseCorruption } from '../corruption/dataset.ts';
+import { loadFashionMnist } from '../data/fashion-mnist.ts';
+import { gridToPng, writePng } from '../data/png.ts';
+import { readNpy, writeNpy } from '../data/npy.ts';
+import { defaultDevice } from '../device.ts';
+import { psnr } from '../metrics/psnr.ts';
+import { NoiseSchedule } from '../schedule.ts';
+import { train, type TrainProgress } from '../train.ts';
+import { presets, resizedConfig, UNet } from '../unet.ts';
+import { diffem, observationsOf, type MaskCorruption } from './em.ts';
+import { expandMask, fitGaussianPrior, posteriorSample } from './gaussian-prior.ts';
+
+export const DIFFEM_HELP = `usage: kintsugi diffem (--measurements FILE | --corruption SPEC) [options]
+
+DiffEM (docs/diffem.md): learns from masked, noisy images only. Round 0 fits a Gaussian prior to the
+observations by EM and draws first reconstructions from it; each round then trains a conditional
+diffusion model on re-corrupted reconstructions (M-step) and draws new reconstructions from it given the
+observations (E-step). Everything lands in --dir, and running the same command again resumes there.
+
+options:
+  --measurements F  a mask measurement file (\`kintsugi corrupt --corruption mask:...\`, or your own masked images)
+  --corruption C    or corrupt --data on the fly: mask:p=0.75 | mask:patch=4,p=0.5 (seeded by --corrupt-seed, default 1)
+  --sigma0 X        measurement noise with --corruption (default 0.01)
+  --data SRC        subset (default) | debian | DIR with the IDX files
+  --limit N         use the first N images of --data (or of the measurement file)
+  --recorrupt C     the M-step's corruption law when the measurement file does not record it (e.g. mask:p=0.75)
+  --rounds K        EM rounds (default 4)
+  --steps N         training steps per round (default 2000)
+  --batch B         default 64 on a GPU, 16 on the CPU
+  --lr X            default 2e-4 on a GPU, 1e-3 on the CPU
+  --preset P        the conditional UNet's widths: tiny16 | fmnist32 | cifar32 (default fmnist32 on a GPU, tiny16 on the CPU)
+  --rank R          rank of the round-0 Gaussian prior's covariance factor (default 16)
+  --prior-iterations N  EM iterations of that fit (default 30)
+  --sampler S       ancestral (default) | heun
+  --sample-steps N  default 256 (ancestral), 64 (heun)
+  --final-steps N   then train an unconditional model on the last reconstructions (DIR/final.safetensors)
+  --seed S          default 0
+  --device D        cpu | cuda | cuda:N
+  --dir DIR         default diffem-run: round-K.npy and round-K.png per round, the model, state.json
+
+example:
+  kintsugi diffem --corruption mask:p=0.75 --sigma0 0.01 --data debian --rounds 8 --steps 4000 --final-steps 20000`;
+
+function num(value: string | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  const v = Number(value);
+  if (!Number.isFinite(v)) throw new Error(`${what}: expected a number, got "${value}"`);
+  return v;
+}
+
+function maskLaw(spec: string, sigma0: number, what: string): MaskCorruption {
+  const c = parseCorruption(spec);
+  if (c.kind !== 'mask') throw new Error(`${what}: DiffEM here learns from masked images (mask:...), got ${c.kind}`);
+  return { p: c.p, patch: c.patch, sigma0 };
+}
+
+export async function diffemCommand(argv: string[], print: (p: TrainProgress, label: string) => void): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      measurements: { type: 'string' }, limit: { type: 'string' }, corruption: { type: 'string' }, sigma0: { type: 'string' }, data: { type: 'string' }, 'corrupt-seed': { type: 'string' },
+      recorrupt: { type: 'string' }, rounds: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
+      preset: { type: 'string' }, rank: { type: 'string' }, 'prior-iterations': { type: 'string' }, sampler: { type: 'string' }, 'sample-steps': { type: 'string' },
+      'final-steps': { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean' },
+    },
+  });
+  if (values.help) return console.log(DIFFEM_HELP);
+  if (!values.measurements === !values.corruption)
+    throw new Error('diffem: give either --measurements FILE (masked measurements) or --corruption SPEC (corrupt --data on the fly), not both and not neither');
+  const device = values.device ?? defaultDevice();
+  const gpu = device.startsWith('cuda');
+  const seed = num(values.seed, 0, '--seed');
+  const dir = values.dir ?? 'diffem-run';
+  mkdirSync(dir, { recursive: true });
+
+  // The observations, the law that made them (the M-step repeats it), and the clean images when known.
+  let clean: Float32Array | undefined;
+  let set;
+  let law: MaskCorruption;
+  if (values.corruption) {
+    const sigma0 = num(values.sigma0, 0.01, '--sigma0');
+    law = maskLaw(values.corruption, sigma0, '--corruption');
+    const data = await loadFashionMnist({ source: values.data ?? 'subset', limit: values.limit === undefined ? undefined : num(values.limit, 0, '--limit') });
+    clean = data.images;
+    set = await corruptDataset(data.images, data.shape, { corruption: { kind: 'mask', p: law.p, patch: law.patch }, sigma0, seed: num(values['corrupt-seed'], 1, '--corrupt-seed'), device: 'cpu', source: data.file });
+  } else {
+    set = await loadMeasurements(values.measurements!);
+    const recorded = (set.provenance.corruption ?? {}) as { kind?: string; p?: number; patch?: number };
+    if (values.recorrupt) law = maskLaw(values.recorrupt, set.sigma0, '--recorrupt');
+    else if (recorded.kind === 'mask' && typeof recorded.p === 'number') law = { p: recorded.p, patch: recorded.patch ?? 1, sigma0: set.sigma0 };
+    else throw new Error(`diffem: ${values.measurements} does not record how its masks were drawn; give the law with --recorrupt (e.g. mask:p=0.75)`);
+  }
+  let observations = observationsOf(set);
+  if (values.measurements && values.limit !== undefined) {
+    const n = Math.min(num(values.limit, 0, '--limit'), observations.shape[0]);
+    const [, c, h, w] = observations.shape;
+    observations = { shape: [n, c, h, w], y: observations.y.subarray(0, n * c * h * w), mask: observations.mask.subarray(0, n * h * w) };
+  }
+  const [N, C, H, W] = observations.shape;
+  const d = C * H * W;
+  console.log(`diffem: ${N} observations [${C}, ${H}, ${W}], masks p = ${law.p} (patch ${law.patch ?? 1}), sigma0 ${law.sigma0}; state in ${dir}`);
+  const quality = async (x: Float32Array) => {
+    if (clean) return `PSNR ${(await psnr({ data: x, shape: [N, C, H, W] }, { data: clean, shape: [N, C, H, W] })).mean.toFixed(2)} dB against the clean images`;
+    // Without clean images: agreement with the observed pixels, which the posterior must keep up to the noise.
+    let se = 0;
+    let k = 0;
+    for (let i = 0; i < N; i++)
+      for (let c = 0; c < C; c++)
+        for (let j = 0; j < H * W; j++)
+          if (observations.mask[i * H * W + j]) {
+            const q = (i * C + c) * H * W + j;
+            se += (x[q]! - observations.y[q]!) ** 2;
+            k++;
+          }
+    return `RMS ${Math.sqrt(se / k).toFixed(4)} on the observed pixels (sigma0 ${law.sigma0})`;
+  };
+  const grid = (k: number, x: Float32Array) => writePng(join(dir, `round-${k}.png`), gridToPng(x.subarray(0, Math.min(64, N) * d), [Math.min(64, N), C, H, W]));
+
+  // Round 0, once: later calls on the same --dir reuse it.
+  const round0 = join(dir, 'round-0.npy');
+  let initial: Float32Array;
+  if (existsSync(round0)) initial = (await readNpy(round0)).data as Float32Array;
+  else {
+    const mask = expandMask(Uint8Array.from(observations.mask), N, C, H * W);
+    const rank = num(values.rank, 16, '--rank');
+    const prior = await fitGaussianPrior(observations.y, mask, N, d, {
+      rank, iterations: num(values['prior-iterations'], 30, '--prior-iterations'), sigmaY: law.sigma0, seed,
+      onIteration: (it, ll) => process.stdout.isTTY && process.stdout.write(`\rround 0: Gaussian prior (rank ${rank}), EM iteration ${it}, log-likelihood ${ll.toFixed(0)}\x1b[K`),
+    });
+    if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
+    initial = Float32Array.from(posteriorSample(prior, observations.y, mask, N, d, law.sigma0, seed));
+    await writeNpy(round0, { shape: [N, C, H, W], data: initial });
+    await grid(0, initial);
+  }
+  console.log(`round 0 (Gaussian prior): ${await quality(initial)}`);
+
+  const presetName = values.preset ?? (gpu ? 'fmnist32' : 'tiny16');
+  const base = presets[presetName as keyof typeof presets];
+  if (!base) throw new Error(`--preset: expected tiny16, fmnist32 or cifar32, got "${presetName}"`);
+  if (H !== W) throw new Error(`diffem: the UNet takes square images, got ${H}x${W}`);
+  const config = resizedConfig(base, H, 2 * C + 1, C);
+  const model = new UNet(config, { device, seed });
+  const steps = num(values.steps, 2000, '--steps');
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    console.log('\ninterrupted: saving the round in progress; run the same command again to resume');
+    controller.abort();
+  });
+  const method = (values.sampler ?? 'ancestral') as 'ancestral' | 'heun';
+  const result = await diffem({
+    model, observations, corruption: law, initial, rounds: num(values.rounds, 4, '--rounds'), stepsPerRound: steps,
+    batchSize: num(values.batch, gpu ? 64 : 16, '--batch'),
+    optimizer: { lr: num(values.lr, gpu ? 2e-4 : 1e-3, '--lr'), warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
+    sampler: { method, steps: num(values['sample-steps'], method === 'heun' ? 64 : 256, '--sample-steps') },
+    seed, dir, signal: controller.signal,
+    onProgress: (round, p) => print(p, `round ${round}`),
+    onRound: async (r) => {
+      await grid(r.round, r.reconstructions);
+      console.log(`round ${r.round}: ${await quality(r.reconstructions)}; train ${r.trainSeconds.toFixed(0)} s, E-step ${r.sampleSeconds.toFixed(0)} s`);
+    },
+  });
+  model.dispose();
+  if (result.aborted) return;
+  const finalSteps = values['final-steps'] === undefined ? 0 : num(values['final-steps'], 0, '--final-steps');
+  if (finalSteps > 0) {
+    // The generative model: unconditional, trained on the last reconstructions as if they were clean data.
+    const net = new UNet(resizedConfig(base, H, C, C), { device, seed });
+    const path = join(dir, 'final.safetensors');
+    await train({
+      model: net, data: { images: result.reconstructions, shape: [N, C, H, W] }, steps: finalSteps, batchSize: num(values.batch, gpu ? 64 : 16, '--batch'),
+      schedule: new NoiseSchedule({ kind: 'linear' }), prediction: 'eps', seed,
+      optimizer: { lr: num(values.lr, gpu ? 2e-4 : 1e-3, '--lr'), warmupSteps: Math.min(200, Math.floor(finalSteps / 10)), maxGradNorm: 1 },
+      checkpoint: { path, every: Math.max(1, Math.floor(finalSteps / 10)) }, resume: existsSync(path) ? path : undefined,
+      onProgress: (p) => print(p, 'final'), signal: controller.signal,
+    });
+    net.dispose();
+    console.log(`wrote ${path}: an unconditional model of the reconstructions (kintsugi sample --checkpoint ${path})`);
+  }
+}

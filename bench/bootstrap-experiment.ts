@@ -23,9 +23,9 @@ import { sample, unetDenoiser, type Denoiser } from '../lib/sample.ts';
 import { NoiseSchedule } from '../lib/schedule.ts';
 import { randn } from '../lib/tensor.ts';
 import { train } from '../lib/train.ts';
-import { presets, UNet, type UNetConfig } from '../lib/unet.ts';
+import { presets, resizedConfig, UNet, type UNetConfig } from '../lib/unet.ts';
 import { bootstrapDenoiser } from '../lib/bootstrap/denoiser.ts';
-import { loadBootstrap, parseViews, resizedConfig, trainBootstrap } from '../lib/bootstrap/run.ts';
+import { loadBootstrap, parseViews, trainBootstrap } from '../lib/bootstrap/run.ts';
 import { patchCount } from '../lib/bootstrap/views.ts';
 
 const { values: a } = parseArgs({

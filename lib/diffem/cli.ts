@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { corruptDataset, loadMeasurements, parseCorruption } from '../corruption/dataset.ts';
+import { corruptDataset, loadMeasurements, parseCorruption, type MeasurementSet } from '../corruption/dataset.ts';
 import { loadFashionMnist } from '../data/fashion-mnist.ts';
 import { gridToPng, writePng } from '../data/png.ts';
 import { readNpy, writeNpy } from '../data/npy.ts';
@@ -81,7 +81,7 @@ export async function diffemCommand(argv: string[], print: (p: TrainProgress, la
 
   // The observations, the law that made them (the M-step repeats it), and the clean images when known.
   let clean: Float32Array | undefined;
-  let set;
+  let set: MeasurementSet;
   let law: MaskCorruption;
   if (values.corruption) {
     const sigma0 = num(values.sigma0, 0.01, '--sigma0');

@@ -7,7 +7,7 @@
 // With `dir`, every round leaves its reconstructions (round-K.npy), the model (round-K.safetensors,
 // saved during training too) and state.json behind, written atomically: a stopped run resumes at the
 // round, and within it at the training step, where it stopped.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readCheckpoint } from '../checkpoint.ts';
@@ -109,6 +109,7 @@ export async function diffem(o: DiffemOptions): Promise<DiffemResult> {
   const seed = BigInt(o.seed ?? 0);
   let x = o.initial;
   let done = 0;
+  if (o.dir) mkdirSync(o.dir, { recursive: true });
   if (o.dir && existsSync(join(o.dir, 'state.json'))) {
     ({ round: done, x } = await readState(o.dir, observations.shape));
     if (done > 0) model.setParams((await readCheckpoint(roundFile(o.dir, done, 'safetensors'))).params);

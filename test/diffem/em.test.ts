@@ -58,7 +58,7 @@ describe('corruptWithMasks', () => {
 
 describe('diffem', () => {
   it('runs its rounds, each starting from the last reconstructions, and leaves its state behind', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kintsugi-diffem-'));
+    const dir = join(mkdtempSync(join(tmpdir(), 'kintsugi-diffem-')), 'not', 'yet'); // created on demand
     const seen: number[] = [];
     const o = options({ dir, onRound: (r) => void seen.push(r.round) });
     const r = await diffem(o);

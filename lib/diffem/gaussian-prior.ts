@@ -128,12 +128,17 @@ export async function fitGaussianPrior(
   }
 }
 
-/** E[x_i | y_i] for each sample [n × d], under `prior` with measurement noise σ_y. */
-export function posteriorMean(prior: GaussianPrior, y: Float32Array | Float64Array, mask: Uint8Array, n: number, d: number, sigmaY: number): Float64Array {
+/** The posterior functions' argument checks, then what conditioning on y under `prior` needs. */
+function checkedConditioning(prior: GaussianPrior, y: Float32Array | Float64Array, mask: Uint8Array, n: number, d: number, sigmaY: number): Conditioning {
   checkObservations(y, mask, n, d);
   checkPrior(prior, d);
   checkSigma(sigmaY, 'sigmaY');
-  const c = conditioning(prior, sigmaY);
+  return conditioning(prior, sigmaY);
+}
+
+/** E[x_i | y_i] for each sample [n × d], under `prior` with measurement noise σ_y. */
+export function posteriorMean(prior: GaussianPrior, y: Float32Array | Float64Array, mask: Uint8Array, n: number, d: number, sigmaY: number): Float64Array {
+  const c = checkedConditioning(prior, y, mask, n, d, sigmaY);
   const out = new Float64Array(n * d);
   for (let i = 0; i < n; i++) {
     const { zMean } = conditionSample(prior, c, y, mask, i * d);
@@ -157,14 +162,11 @@ export function posteriorSample(
   seed: bigint | number,
   stream: bigint | number = 0,
 ): Float64Array {
-  checkObservations(y, mask, n, d);
-  checkPrior(prior, d);
-  checkSigma(sigmaY, 'sigmaY');
+  const c = checkedConditioning(prior, y, mask, n, d, sigmaY);
   const s = toSeed(seed, 'seed');
   const st = toSeed(stream, 'stream');
   if (st >= 1n << 32n || n > 2 ** 32) throw new RangeError(`stream: expected below 2^32 (and n ≤ 2^32), got stream ${st}, n ${n}`);
   const r = prior.rank;
-  const c = conditioning(prior, sigmaY);
   const out = new Float64Array(n * d);
   for (let i = 0; i < n; i++) {
     const { zMean, chol } = conditionSample(prior, c, y, mask, i * d);
@@ -190,10 +192,7 @@ export function observationLogLikelihood(
   d: number,
   sigmaY: number,
 ): Float64Array {
-  checkObservations(y, mask, n, d);
-  checkPrior(prior, d);
-  checkSigma(sigmaY, 'sigmaY');
-  const c = conditioning(prior, sigmaY);
+  const c = checkedConditioning(prior, y, mask, n, d, sigmaY);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) out[i] = conditionSample(prior, c, y, mask, i * d).logLikelihood;
   return out;

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Everything the GPU machine is needed for, in parts that each fit one device call (10 minutes a call,
 # about 30 minutes a session: docs/gpu.md). Here first:
-#   npm run build:ts && npm run build:native:sm90 && ../shared/tools/gpu-pack
+#   npm run build:ts && npm run build:bench && npm run build:native:sm90 && ../shared/tools/gpu-pack node_modules build dist lib bench
+# (build:bench compiles the .ts experiments and lib/ to .js beside them: the GPU bundle has no TypeScript.)
 # Then one device call per part (carry [".gpu"]):
 #   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh tests    # golden + unit tests on the GPU (~3 min)
 #   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh bench    # bench/gpu.mjs (~6 min)
 #   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh demo     # fmnist32 demo on the subset (~5 min)
 #   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh gsure    # GSURE vs naive vs oracle (~9 min)
+#   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh diffem   # DiffEM rounds on the subset (never run on a GPU yet: size by DIFFEM_*)
+#   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh score-error  # quantile score error vs N (never run on a GPU yet)
 # Results go under $OUT; copy them into bench/results/ here and run `npm run bench:report`.
 set -uo pipefail
 out=${OUT:-/tmp/kintsugi-gpu-out}
@@ -33,5 +36,15 @@ case $part in
     timeout 570 node bench/gsure-experiment.mjs --device cuda:0 --preset fmnist32 --data subset --steps "${GSURE_STEPS:-3000}" \
       --samples 2000 --out "$out/gsure" > "$out/gsure.txt" 2>&1
     echo "gsure exit $?" | tee -a "$out/gsure.txt"; tail -8 "$out/gsure.txt" ;;
-  *) echo "usage: bash bench/gpu-session.sh tests|bench|demo|gsure"; exit 2 ;;
+  diffem)
+    # Round 0 (host-side Gaussian prior, ~30 s) and DIFFEM_ROUNDS rounds of fmnist32-width conditional
+    # training and 256-step ancestral E-steps on the 2,000 shipped images, masks p = 0.75.
+    timeout 570 node bench/diffem-experiment.js --device cuda:0 --data subset --n 2000 --rounds "${DIFFEM_ROUNDS:-2}" \
+      --steps "${DIFFEM_STEPS:-1500}" --batch 64 --out "$out/diffem" > "$out/diffem.txt" 2>&1
+    echo "diffem exit $?" | tee -a "$out/diffem.txt"; tail -6 "$out/diffem.txt" ;;
+  score-error)
+    timeout 570 node bench/score-error-experiment.js --device cuda:0 --sizes "${SCORE_SIZES:-256,4096,65536}" \
+      --steps "${SCORE_STEPS:-10000}" --batch 256 --out "$out/score-error" > "$out/score-error.txt" 2>&1
+    echo "score-error exit $?" | tee -a "$out/score-error.txt"; tail -6 "$out/score-error.txt" ;;
+  *) echo "usage: bash bench/gpu-session.sh tests|bench|demo|gsure|diffem|score-error"; exit 2 ;;
 esac

@@ -13,7 +13,7 @@ import { buildInfo, cudaStatus, defaultDevice, devices } from './device.ts';
 import { Generator } from './random.ts';
 import { sample, unetDenoiser } from './sample.ts';
 import { NoiseSchedule, type Prediction } from './schedule.ts';
-import { train, type TrainProgress } from './train.ts';
+import { train } from './train.ts';
 import { presets, UNet, type UNetConfig } from './unet.ts';
 import { EVAL_HELP, evalCommand } from './metrics/eval-command.ts';
 import { corruptDataset, loadMeasurements, parseCorruption, saveMeasurements, type MeasurementSet } from './corruption/dataset.ts';
@@ -21,6 +21,7 @@ import { gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
 import { BOOTSTRAP_HELP, bootstrapSampleCommand, bootstrapTrainCommand, wantsBootstrap } from './bootstrap/cli.ts';
 import { DIFFEM_HELP, diffemCommand } from './diffem/cli.ts';
 import { MIXTURE_HELP, mixtureCommand, SCORE_ERROR_HELP, scoreErrorCommand } from './score-error/cli.ts';
+import { duration, interruptible, number, progressPrinter } from './cli-common.ts';
 
 const HELP: Record<string, string> = {
   main: `kintsugi — diffusion models trained from broken data, on CUDA or the CPU
@@ -121,15 +122,7 @@ function presetConfig(name: string): UNetConfig {
   return p;
 }
 
-function number(value: string | undefined, fallback: number, what: string): number {
-  if (value === undefined) return fallback;
-  const v = Number(value);
-  if (!Number.isFinite(v)) throw new Error(`${what}: expected a number, got "${value}"`);
-  return v;
-}
-
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
-const duration = (s: number) => (s >= 90 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
 
 function devicesCommand(): void {
   const b = buildInfo();
@@ -144,28 +137,6 @@ function devicesCommand(): void {
   console.log(`default device: ${defaultDevice()}`);
 }
 
-/** A progress line: rewritten in place on a terminal, one line per tenth of the run otherwise. */
-function progressPrinter(label: string) {
-  let lastTenth = -1;
-  return (p: TrainProgress) => {
-    const line = `${label} step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s  elapsed ${duration(p.elapsedSeconds)}  ETA ${duration(p.etaSeconds)}`;
-    if (process.stdout.isTTY) process.stdout.write(`\r${line}\x1b[K${p.step === p.steps ? '\n' : ''}`);
-    else if (Math.floor((10 * p.step) / p.steps) !== lastTenth || p.step === p.steps) {
-      lastTenth = Math.floor((10 * p.step) / p.steps);
-      console.log(line);
-    }
-  };
-}
-
-function interruptible(): AbortController {
-  const controller = new AbortController();
-  process.once('SIGINT', () => {
-    console.log('\ninterrupted: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)');
-    controller.abort();
-    process.once('SIGINT', () => process.exit(130));
-  });
-  return controller;
-}
 
 /** The measurement set of --measurements, or --data corrupted by --corruption (seeded). */
 async function measurementSet(values: Record<string, string | boolean | undefined>, method: string): Promise<MeasurementSet> {
@@ -371,13 +342,8 @@ async function main(argv: string[]): Promise<void> {
       return sampleCommand(rest);
     case 'corrupt':
       return corruptCommand(rest);
-    case 'diffem': {
-      const printers = new Map<string, (p: TrainProgress) => void>();
-      return diffemCommand(rest, (p, label) => {
-        if (!printers.has(label)) printers.set(label, progressPrinter(label));
-        printers.get(label)!(p);
-      });
-    }
+    case 'diffem':
+      return diffemCommand(rest);
     case 'mixture':
       return mixtureCommand(rest);
     case 'score-error':

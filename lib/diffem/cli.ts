@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { interruptible, number, progressPrinter } from '../cli-common.ts';
 import { corruptDataset, loadMeasurements, parseCorruption, type MeasurementSet } from '../corruption/dataset.ts';
 import { loadFashionMnist } from '../data/fashion-mnist.ts';
 import { gridToPng, writePng } from '../data/png.ts';
@@ -47,20 +48,13 @@ options:
 example:
   kintsugi diffem --corruption mask:p=0.75 --sigma0 0.01 --data debian --rounds 8 --steps 4000 --final-steps 20000`;
 
-function num(value: string | undefined, fallback: number, what: string): number {
-  if (value === undefined) return fallback;
-  const v = Number(value);
-  if (!Number.isFinite(v)) throw new Error(`${what}: expected a number, got "${value}"`);
-  return v;
-}
-
 function maskLaw(spec: string, sigma0: number, what: string): MaskCorruption {
   const c = parseCorruption(spec);
   if (c.kind !== 'mask') throw new Error(`${what}: DiffEM here learns from masked images (mask:...), got ${c.kind}`);
   return { p: c.p, patch: c.patch, sigma0 };
 }
 
-export async function diffemCommand(argv: string[], print: (p: TrainProgress, label: string) => void): Promise<void> {
+export async function diffemCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -75,7 +69,7 @@ export async function diffemCommand(argv: string[], print: (p: TrainProgress, la
     throw new Error('diffem: give either --measurements FILE (masked measurements) or --corruption SPEC (corrupt --data on the fly), not both and not neither');
   const device = values.device ?? defaultDevice();
   const gpu = device.startsWith('cuda');
-  const seed = num(values.seed, 0, '--seed');
+  const seed = number(values.seed, 0, '--seed');
   const dir = values.dir ?? 'diffem-run';
   mkdirSync(dir, { recursive: true });
 
@@ -84,11 +78,11 @@ export async function diffemCommand(argv: string[], print: (p: TrainProgress, la
   let set: MeasurementSet;
   let law: MaskCorruption;
   if (values.corruption) {
-    const sigma0 = num(values.sigma0, 0.01, '--sigma0');
+    const sigma0 = number(values.sigma0, 0.01, '--sigma0');
     law = maskLaw(values.corruption, sigma0, '--corruption');
-    const data = await loadFashionMnist({ source: values.data ?? 'subset', limit: values.limit === undefined ? undefined : num(values.limit, 0, '--limit') });
+    const data = await loadFashionMnist({ source: values.data ?? 'subset', limit: values.limit === undefined ? undefined : number(values.limit, 0, '--limit') });
     clean = data.images;
-    set = await corruptDataset(data.images, data.shape, { corruption: { kind: 'mask', p: law.p, patch: law.patch }, sigma0, seed: num(values['corrupt-seed'], 1, '--corrupt-seed'), device: 'cpu', source: data.file });
+    set = await corruptDataset(data.images, data.shape, { corruption: { kind: 'mask', p: law.p, patch: law.patch }, sigma0, seed: number(values['corrupt-seed'], 1, '--corrupt-seed'), device: 'cpu', source: data.file });
   } else {
     set = await loadMeasurements(values.measurements!);
     const recorded = (set.provenance.corruption ?? {}) as { kind?: string; p?: number; patch?: number };
@@ -98,7 +92,7 @@ export async function diffemCommand(argv: string[], print: (p: TrainProgress, la
   }
   let observations = observationsOf(set);
   if (values.measurements && values.limit !== undefined) {
-    const n = Math.min(num(values.limit, 0, '--limit'), observations.shape[0]);
+    const n = Math.min(number(values.limit, 0, '--limit'), observations.shape[0]);
     const [, c, h, w] = observations.shape;
     observations = { shape: [n, c, h, w], y: observations.y.subarray(0, n * c * h * w), mask: observations.mask.subarray(0, n * h * w) };
   }
@@ -128,9 +122,9 @@ export async function diffemCommand(argv: string[], print: (p: TrainProgress, la
   if (existsSync(round0)) initial = (await readNpy(round0)).data as Float32Array;
   else {
     const mask = expandMask(Uint8Array.from(observations.mask), N, C, H * W);
-    const rank = num(values.rank, 16, '--rank');
+    const rank = number(values.rank, 16, '--rank');
     const prior = await fitGaussianPrior(observations.y, mask, N, d, {
-      rank, iterations: num(values['prior-iterations'], 30, '--prior-iterations'), sigmaY: law.sigma0, seed,
+      rank, iterations: number(values['prior-iterations'], 30, '--prior-iterations'), sigmaY: law.sigma0, seed,
       onIteration: (it, ll) => process.stdout.isTTY && process.stdout.write(`\rround 0: Gaussian prior (rank ${rank}), EM iteration ${it}, log-likelihood ${ll.toFixed(0)}\x1b[K`),
     });
     if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
@@ -146,18 +140,19 @@ export async function diffemCommand(argv: string[], print: (p: TrainProgress, la
   if (H !== W) throw new Error(`diffem: the UNet takes square images, got ${H}x${W}`);
   const config = resizedConfig(base, H, 2 * C + 1, C);
   const model = new UNet(config, { device, seed });
-  const steps = num(values.steps, 2000, '--steps');
-  const controller = new AbortController();
-  process.once('SIGINT', () => {
-    console.log('\ninterrupted: saving the round in progress; run the same command again to resume');
-    controller.abort();
-  });
+  const steps = number(values.steps, 2000, '--steps');
+  const controller = interruptible(); // the round in progress is saved: the same command resumes it
+  const printers = new Map<string, (p: TrainProgress) => void>();
+  const print = (p: TrainProgress, label: string) => {
+    if (!printers.has(label)) printers.set(label, progressPrinter(label));
+    printers.get(label)!(p);
+  };
   const method = (values.sampler ?? 'ancestral') as 'ancestral' | 'heun';
   const result = await diffem({
-    model, observations, corruption: law, initial, rounds: num(values.rounds, 4, '--rounds'), stepsPerRound: steps,
-    batchSize: num(values.batch, gpu ? 64 : 16, '--batch'),
-    optimizer: { lr: num(values.lr, gpu ? 2e-4 : 1e-3, '--lr'), warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
-    sampler: { method, steps: num(values['sample-steps'], method === 'heun' ? 64 : 256, '--sample-steps') },
+    model, observations, corruption: law, initial, rounds: number(values.rounds, 4, '--rounds'), stepsPerRound: steps,
+    batchSize: number(values.batch, gpu ? 64 : 16, '--batch'),
+    optimizer: { lr: number(values.lr, gpu ? 2e-4 : 1e-3, '--lr'), warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
+    sampler: { method, steps: number(values['sample-steps'], method === 'heun' ? 64 : 256, '--sample-steps') },
     seed, dir, signal: controller.signal,
     onProgress: (round, p) => print(p, `round ${round}`),
     onRound: async (r) => {
@@ -167,15 +162,15 @@ export async function diffemCommand(argv: string[], print: (p: TrainProgress, la
   });
   model.dispose();
   if (result.aborted) return;
-  const finalSteps = values['final-steps'] === undefined ? 0 : num(values['final-steps'], 0, '--final-steps');
+  const finalSteps = values['final-steps'] === undefined ? 0 : number(values['final-steps'], 0, '--final-steps');
   if (finalSteps > 0) {
     // The generative model: unconditional, trained on the last reconstructions as if they were clean data.
     const net = new UNet(resizedConfig(base, H, C, C), { device, seed });
     const path = join(dir, 'final.safetensors');
     await train({
-      model: net, data: { images: result.reconstructions, shape: [N, C, H, W] }, steps: finalSteps, batchSize: num(values.batch, gpu ? 64 : 16, '--batch'),
+      model: net, data: { images: result.reconstructions, shape: [N, C, H, W] }, steps: finalSteps, batchSize: number(values.batch, gpu ? 64 : 16, '--batch'),
       schedule: new NoiseSchedule({ kind: 'linear' }), prediction: 'eps', seed,
-      optimizer: { lr: num(values.lr, gpu ? 2e-4 : 1e-3, '--lr'), warmupSteps: Math.min(200, Math.floor(finalSteps / 10)), maxGradNorm: 1 },
+      optimizer: { lr: number(values.lr, gpu ? 2e-4 : 1e-3, '--lr'), warmupSteps: Math.min(200, Math.floor(finalSteps / 10)), maxGradNorm: 1 },
       checkpoint: { path, every: Math.max(1, Math.floor(finalSteps / 10)) }, resume: existsSync(path) ? path : undefined,
       onProgress: (p) => print(p, 'final'), signal: controller.signal,
     });

@@ -2,6 +2,7 @@
 // (audit a checkpoint against the mixture's exact score). Together with `kintsugi train --data FILE.npy`
 // they run the sample-complexity measurement of docs/score-error.md from the shell.
 import { parseArgs } from 'node:util';
+import { number, numberList } from '../cli-common.ts';
 import { loadUNet, readCheckpoint } from '../checkpoint.ts';
 import { writeNpy } from '../data/npy.ts';
 import { defaultDevice } from '../device.ts';
@@ -53,19 +54,6 @@ options:
 example:
   kintsugi score-error --checkpoint checkpoint.safetensors --mixture mix.safetensors --delta 0.02`;
 
-function num(value: string | undefined, fallback: number, what: string): number {
-  if (value === undefined) return fallback;
-  const v = Number(value);
-  if (!Number.isFinite(v)) throw new Error(`${what}: expected a number, got "${value}"`);
-  return v;
-}
-
-function list(value: string, what: string): number[] {
-  const parts = value.split(',').map((s) => Number(s.trim()));
-  if (parts.some((v) => !Number.isFinite(v))) throw new Error(`${what}: expected comma-separated numbers, got "${value}"`);
-  return parts;
-}
-
 export async function mixtureCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -77,24 +65,24 @@ export async function mixtureCommand(argv: string[]): Promise<void> {
   if (values.help) return console.log(MIXTURE_HELP);
   if (!values.out) throw new Error('mixture: --out FILE is required (kintsugi mixture --help)');
   if ((values.samples === undefined) !== (values.data === undefined)) throw new Error('mixture: --samples N and --data FILE.npy go together');
-  const shape = list(values.shape ?? '1,16,16', '--shape');
+  const shape = numberList(values.shape ?? '1,16,16', '--shape');
   if (shape.length !== 3) throw new Error(`--shape: expected C,H,W, got "${values.shape}"`);
-  const weights = values.weights ? list(values.weights, '--weights') : undefined;
+  const weights = values.weights ? numberList(values.weights, '--weights') : undefined;
   const mixture = GaussianMixture.random({
     shape: shape as [number, number, number],
-    components: num(values.components, weights?.length ?? 4, '--components'),
-    rank: num(values.rank, 4, '--rank'),
+    components: number(values.components, weights?.length ?? 4, '--components'),
+    rank: number(values.rank, 4, '--rank'),
     weights,
-    spread: num(values.spread, 0.3, '--spread'),
-    noise: num(values.noise, 0.05, '--noise'),
-    seed: num(values.seed, 0, '--seed'),
+    spread: number(values.spread, 0.3, '--spread'),
+    noise: number(values.noise, 0.05, '--noise'),
+    seed: number(values.seed, 0, '--seed'),
   });
   await mixture.save(values.out);
   console.log(`wrote ${values.out}: ${mixture.components.length} components on [${mixture.shape.join(', ')}], rank ${mixture.rank}, weights ${[...mixture.weights].map((w) => w.toFixed(4)).join(', ')}`);
   if (values.data) {
-    const n = num(values.samples, 0, '--samples');
+    const n = number(values.samples, 0, '--samples');
     if (!Number.isInteger(n) || n < 1) throw new Error(`--samples: expected a positive integer, got "${values.samples}"`);
-    const { x } = mixture.sample(n, num(values.seed, 0, '--seed'), TRAINING_STREAM);
+    const { x } = mixture.sample(n, number(values.seed, 0, '--seed'), TRAINING_STREAM);
     await writeNpy(values.data, { data: Float32Array.from(x), shape: [n, ...mixture.shape] });
     console.log(`wrote ${values.data}: ${n} samples, float32 [${[n, ...mixture.shape].join(', ')}]`);
   }
@@ -119,15 +107,15 @@ export async function scoreErrorCommand(argv: string[]): Promise<void> {
     throw new Error(`score-error: the mixture's samples are [${mixture.shape.join(', ')}] but the model takes [${cfg.inChannels}, ${cfg.resolution}, ${cfg.resolution}]`);
   const schedule = new NoiseSchedule((ck.schedule as { kind: 'linear' | 'cosine' } | null) ?? { kind: 'linear' });
   const levelSpec = values.levels ?? '10';
-  const levels = levelSpec.includes(',') ? list(levelSpec, '--levels') : timesteps(schedule.steps, num(levelSpec, 10, '--levels'));
+  const levels = levelSpec.includes(',') ? numberList(levelSpec, '--levels') : timesteps(schedule.steps, number(levelSpec, 10, '--levels'));
   const model = await loadUNet(values.checkpoint, { device, useEma: !values['no-ema'] && ck.ema !== undefined });
-  const delta = num(values.delta, 0.01, '--delta');
+  const delta = number(values.delta, 0.01, '--delta');
   try {
     const report = await scoreErrorAudit(unetDenoiser(model), {
       mixture, schedule, prediction: ck.prediction, levels, delta, device,
-      samples: values.samples === undefined ? undefined : num(values.samples, 0, '--samples'),
-      confidence: num(values.confidence, 0.95, '--confidence'),
-      seed: num(values.seed, 0, '--seed'),
+      samples: values.samples === undefined ? undefined : number(values.samples, 0, '--samples'),
+      confidence: number(values.confidence, 0.95, '--confidence'),
+      seed: number(values.seed, 0, '--seed'),
       onLevel: (row, done, total) => process.stdout.isTTY && process.stdout.write(`\rlevel ${done}/${total} (t = ${row.t})\x1b[K${done === total ? '\r\x1b[K' : ''}`),
     });
     const pct = `${+(100 * (1 - report.delta)).toFixed(2)} %`;

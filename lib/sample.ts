@@ -51,7 +51,7 @@ export function timesteps(T: number, count: number): number[] {
 
 // Keeps the queue a few steps deep: each step allocates at enqueue time, so running far ahead of the
 // device would hold many steps' memory at once.
-const IN_FLIGHT = 4;
+export const IN_FLIGHT = 4;
 
 export async function sample(denoiser: Denoiser, options: SampleOptions): Promise<Tensor> {
   const { schedule, prediction, shape } = options;

@@ -4,6 +4,8 @@
 // sampler of the E-step. Every random choice of training step s comes from Philox streams keyed by
 // (seed, s) (4s batch rows, 4s+1 noise levels, 4s+2 noise), so a resumed run repeats the uninterrupted one.
 import { seededNormals } from '../metrics/normals.ts';
+import { synchronize } from '../memory.ts';
+import { IN_FLIGHT } from '../sample.ts';
 import { Generator, philoxIntegers } from '../random.ts';
 import { combine } from '../schedule.ts';
 import { randn, tensor, type Tensor } from '../tensor.ts';
@@ -142,9 +144,6 @@ export interface VeSampleOptions {
   signal?: AbortSignal;
 }
 
-// As in sample.ts: a few steps in flight bound the memory that queued work holds.
-const IN_FLIGHT = 4;
-
 /**
  * Samples the VE process from x ~ N(0, σ_max² I) down Karras's grid σ_max > … > σ_min, then returns
  * D(x, σ_min).
@@ -192,7 +191,7 @@ export async function veSample(denoiser: VeDenoiser, options: VeSampleOptions): 
     }
     x.dispose();
     x = next;
-    if (i % IN_FLIGHT === IN_FLIGHT - 1) await x.toArray(); // let the device catch up
+    if (i % IN_FLIGHT === IN_FLIGHT - 1) await synchronize(options.device); // bounds the memory queued steps hold
   }
   return x;
 }

@@ -84,7 +84,7 @@ export { patchPosition, trainPatchModel } from './bootstrap/train-patches.ts';
 export type { PatchTrainOptions } from './bootstrap/train-patches.ts';
 export { loadBootstrap, parseViews, trainBootstrap } from './bootstrap/run.ts';
 export type { BootstrapManifest, BootstrapRunOptions, LoadedBootstrap, ViewSpec } from './bootstrap/run.ts';
-export { cholesky, GaussianMixture, MIXTURE_FORMAT, NoisedMixture, TRAINING_STREAM } from './score-error/mixture.ts';
+export { GaussianMixture, MIXTURE_FORMAT, NoisedMixture, TRAINING_STREAM } from './score-error/mixture.ts';
 export type { MixtureComponent, RandomMixtureOptions } from './score-error/mixture.ts';
 export { binomialCdf, minimumSamples, quantileWithBound } from './score-error/quantile.ts';
 export type { QuantileEstimate } from './score-error/quantile.ts';

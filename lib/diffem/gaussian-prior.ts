@@ -9,7 +9,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { toSeed } from '../corruption/operator.ts';
 import { seededNormals } from '../metrics/normals.ts';
-import { cholesky, cholSolve } from '../score-error/mixture.ts';
+import { cholesky, cholSolve } from '../metrics/linalg.ts';
 
 export interface GaussianPriorFitOptions {
   /** r: columns of the factor W (1 ≤ r ≤ d). */

@@ -1,7 +1,8 @@
-// The dense linear algebra the Fréchet distance needs, in double on the host: the mean and covariance
-// of a set of vectors, and the eigendecomposition of a symmetric matrix by the cyclic Jacobi method.
-// Matrices are row-major Float64Arrays of n x n values. Sizes here are small (128 features), where
-// Jacobi's O(n^3) per sweep is a few milliseconds.
+// The library's dense linear algebra, in double on the host: the mean and covariance of a set of
+// vectors and the eigendecomposition of a symmetric matrix by the cyclic Jacobi method (the Fréchet
+// distance), and Cholesky factors with their solves (the Gaussian mixtures of score-error/, the
+// Gaussian prior of diffem/). Matrices are row-major Float64Arrays of n x n values. Sizes here are
+// small (128 features, ranks up to a few dozen), where O(n^3) costs milliseconds.
 
 /** The mean [d] and the unbiased covariance [d x d] (divided by n - 1) of n vectors of d values, in double. */
 export function meanAndCovariance(x: Float32Array | Float64Array, n: number, d: number): { mean: Float64Array; cov: Float64Array } {
@@ -122,4 +123,33 @@ export function matmul(a: Float64Array, b: Float64Array, n: number): Float64Arra
       for (let j = 0; j < n; j++) out[i * n + j]! += aik * b[k * n + j]!;
     }
   return out;
+}
+
+/** The lower Cholesky factor of the symmetric positive definite n×n matrix `a` (row-major; `a` is not modified). */
+export function cholesky(a: Float64Array, n: number): Float64Array {
+  const l = new Float64Array(n * n);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * n + j]!;
+      for (let k = 0; k < j; k++) s -= l[i * n + k]! * l[j * n + k]!;
+      if (i === j) {
+        if (!(s > 0)) throw new RangeError(`cholesky: the matrix is not positive definite (pivot ${i} is ${s})`);
+        l[i * n + i] = Math.sqrt(s);
+      } else l[i * n + j] = s / l[j * n + j]!;
+    }
+  return l;
+}
+
+/** Solves (L Lᵀ) x = b for the lower factor L (n×n), in place in b. */
+export function cholSolve(l: Float64Array, n: number, b: Float64Array): void {
+  for (let i = 0; i < n; i++) {
+    let s = b[i]!;
+    for (let k = 0; k < i; k++) s -= l[i * n + k]! * b[k]!;
+    b[i] = s / l[i * n + i]!;
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    let s = b[i]!;
+    for (let k = i + 1; k < n; k++) s -= l[k * n + i]! * b[k]!;
+    b[i] = s / l[i * n + i]!;
+  }
 }

@@ -10,6 +10,7 @@ import { encodeSafetensors, decodeSafetensors, readSafetensors } from '../safete
 import { seededNormals } from '../metrics/normals.ts';
 import { philoxBlock } from '../random.ts';
 import { writeFileAtomic } from '../write-atomic.ts';
+import { cholesky, cholSolve } from '../metrics/linalg.ts';
 
 export interface MixtureComponent {
   weight: number;
@@ -38,35 +39,6 @@ export interface RandomMixtureOptions {
 
 const LOG_2PI = Math.log(2 * Math.PI);
 const f32 = (x: number) => Math.fround(x);
-
-/** The lower Cholesky factor of the symmetric positive definite n×n matrix `a` (row-major; `a` is not modified). */
-export function cholesky(a: Float64Array, n: number): Float64Array {
-  const l = new Float64Array(n * n);
-  for (let i = 0; i < n; i++)
-    for (let j = 0; j <= i; j++) {
-      let s = a[i * n + j]!;
-      for (let k = 0; k < j; k++) s -= l[i * n + k]! * l[j * n + k]!;
-      if (i === j) {
-        if (!(s > 0)) throw new RangeError(`cholesky: the matrix is not positive definite (pivot ${i} is ${s})`);
-        l[i * n + i] = Math.sqrt(s);
-      } else l[i * n + j] = s / l[j * n + j]!;
-    }
-  return l;
-}
-
-/** Solves (L Lᵀ) x = b for the lower factor L (n×n), in place in b. */
-export function cholSolve(l: Float64Array, n: number, b: Float64Array): void {
-  for (let i = 0; i < n; i++) {
-    let s = b[i]!;
-    for (let k = 0; k < i; k++) s -= l[i * n + k]! * b[k]!;
-    b[i] = s / l[i * n + i]!;
-  }
-  for (let i = n - 1; i >= 0; i--) {
-    let s = b[i]!;
-    for (let k = i + 1; k < n; k++) s -= l[k * n + i]! * b[k]!;
-    b[i] = s / l[i * n + i]!;
-  }
-}
 
 /** One component at one noise level: what Woodbury needs, computed once per level. */
 interface NoisedComponent {

@@ -1,8 +1,10 @@
 // A caching allocator per CUDA device. Freed blocks go to a size-ordered free list and are handed out
 // again in stream order: every tensor of a device is used only by that device's single stream, so a
 // block released while kernels that read it are still queued is reused only by kernels queued after
-// them. cudaMalloc runs only when the cache has no fitting block; cudaFree only on empty_cache() or
-// when cudaMalloc fails (then the cache is emptied and the allocation retried once).
+// them. That rule is checked at every allocation on a worker thread (stream_rule.h): a second stream
+// or a graph capture is an error, not silent sharing of memory in flight. cudaMalloc runs only when
+// the cache has no fitting block; cudaFree only on empty_cache() or when cudaMalloc fails (then the
+// cache is emptied and the allocation retried once), after an explicit device synchronisation.
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -10,9 +12,15 @@
 #include <vector>
 #include "common.cuh"
 #include "kintsugi/backend.h"
+#include "stream_rule.h"
 
 namespace ks::cuda {
 namespace {
+
+StreamRule& stream_rule() {
+  static auto* rule = new StreamRule();  // leaked on purpose, like the allocators
+  return *rule;
+}
 
 constexpr size_t kSmallRound = 512;           // sizes under 1 MiB round to 512 bytes
 constexpr size_t kLargeRound = 2u << 20;      // larger ones to 2 MiB
@@ -32,6 +40,7 @@ class CachingAllocator final : public Allocator {
 
   void* allocate(size_t bytes, size_t* granted) override {
     const size_t size = round_size(bytes);
+    check_stream();
     std::lock_guard<std::mutex> lock(mu_);
     // Best fit, but never a block more than twice the request (plus one large unit): a small tensor
     // must not pin a huge block.
@@ -98,12 +107,35 @@ class CachingAllocator final : public Allocator {
     stats_.peak = std::max(stats_.peak, stats_.in_use);
   }
 
-  // cudaFree waits for all work on the device, so blocks still read by queued kernels are safe.
+  // The calling thread's stream must be the device's one stream, and not capturing a graph. Off the
+  // worker threads (the JavaScript thread allocating a tensor's storage) there is no stream: the
+  // memory is used by queued tasks, which run on the device's stream.
+  void check_stream() {
+    cudaStream_t s = thread_stream();
+    if (s == nullptr) return;
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    KS_CUDA_CHECK(cudaStreamIsCapturing(s, &capture));
+    stream_rule().check(device_, s, capture != cudaStreamCaptureStatusNone);
+  }
+
+  // Cached blocks may still be read or written by kernels queued before their release (on the device's
+  // worker stream), and this runs on the worker (emptyCache) or on whichever thread allocates when
+  // cudaMalloc fails: the JavaScript thread, for a new tensor's storage. So wait for the whole device
+  // first, explicitly, rather than rely on cudaFree's implicit synchronisation. Holding mu_ meanwhile
+  // is safe: the device finishes its queued work without the host. A failed synchronisation (an
+  // earlier kernel's fault, reported here) leaves the cache as it is and is thrown.
   void release_cache_locked() {
-    cudaSetDevice(device_);
-    for (auto& [size, p] : free_) cudaFree(p);
+    if (free_.empty()) return;
+    KS_CUDA_CHECK(cudaSetDevice(device_));
+    KS_CUDA_CHECK(cudaDeviceSynchronize());
+    cudaError_t first = cudaSuccess;
+    for (auto& [size, p] : free_) {
+      const cudaError_t err = cudaFree(p);
+      if (first == cudaSuccess) first = err;
+    }
     free_.clear();
     stats_.cached = 0;
+    KS_CUDA_CHECK(first);
   }
 
   int device_;
@@ -113,6 +145,8 @@ class CachingAllocator final : public Allocator {
 };
 
 }  // namespace
+
+void bind_stream(int device, cudaStream_t stream) { stream_rule().bind(device, stream); }
 
 Allocator& allocator(int index) {
   static std::mutex mu;

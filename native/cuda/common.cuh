@@ -25,6 +25,8 @@ namespace ks::cuda {
 #define KS_CUDA_LAUNCHED(name) KS_CUDA_CHECK(cudaGetLastError())
 
 cudaStream_t stream();          // the calling worker thread's stream
+cudaStream_t thread_stream();   // the same, or null on a thread that issues no CUDA work
+void bind_stream(int device, cudaStream_t stream);  // the device's one stream (allocator.cu, stream_rule.h)
 int multiprocessors();          // SMs of the calling worker thread's device
 
 // Blocks for a grid-stride loop over `items` with `threads` per block: enough to fill the device a few

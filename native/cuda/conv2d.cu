@@ -9,7 +9,14 @@
 //   bias grad    gb[co] += sum over img of channel_sums(gy)[img, co]
 // where patch(kk, q) = x[img, ci, oy*stride + kh - pad, ox*stride + kw - pad], zero in the padding.
 // The weight gradient is split over fixed slices of pixels (a function of the shape only) whose partial
-// results are added in slice order by a second kernel: deterministic, no atomics.
+// results are added in slice order by a second kernel: deterministic, no atomics. The partial results
+// of all slices at once would take ceil(pixels / 1024) * cout * cin * k^2 floats (151 MB for cifar32's
+// 256-channel layers at batch 128, 0.6 GB at 256^2 batch 16), so the slices run in groups whose
+// partials fit a capped scratch buffer (32 MiB; conv2d_weight_scratch_cap), each group folded into gw
+// before the next: still a function of the shape and the cap only, never of the device.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include "common.cuh"
@@ -23,6 +30,27 @@ constexpr int kStep = 16;      // reduction entries staged in shared memory per 
 constexpr int kThreads = 256;  // 16 x 16 threads, 4 x 4 results each
 constexpr int kPad = 1;        // shared rows of 65 floats: the transposing stores hit distinct banks
 constexpr int64_t kSlice = 1024;  // pixels per weight-gradient slice (before the grid.z cap below)
+constexpr size_t kScratchCap = size_t(32) << 20;  // bytes of weight-gradient partials per group of slices
+
+// The cap in force: set by conv2d_weight_scratch_cap, else KINTSUGI_CONV2D_SCRATCH_BYTES (read once;
+// the GPU first-light run sets it small to exercise the grouped path), else kScratchCap. 0: not read yet.
+std::atomic<size_t> g_scratch_cap{0};
+
+size_t scratch_cap() {
+  size_t cap = g_scratch_cap.load();
+  if (cap != 0) return cap;
+  cap = kScratchCap;
+  if (const char* env = std::getenv("KINTSUGI_CONV2D_SCRATCH_BYTES"); env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(env, &end, 10);
+    if (*end != '\0' || v == 0 || env[0] == '-')
+      throw std::invalid_argument(std::string("KINTSUGI_CONV2D_SCRATCH_BYTES: expected a positive number of bytes, got \"") +
+                                  env + "\"");
+    cap = static_cast<size_t>(v);
+  }
+  g_scratch_cap.store(cap);
+  return cap;
+}
 
 // Per-image sizes fit int; anything multiplied by the batch is int64. The kernel size K (1 or 3) and
 // the stride S (1 or 2) are template parameters: the tap and stride arithmetic of every gathered
@@ -135,17 +163,18 @@ __global__ void __launch_bounds__(kThreads) conv_gemm(const float* w, const floa
   }
 }
 
-// Weight gradient of one pixel slice: part[z, co, kk] = sum over pixels q in [z*slice, (z+1)*slice) of
-// gy[img, co, q] * patch(kk, q), q running over the batch-flattened output pixels in increasing order.
-// Launch: grid (ceil(cin*K*K / 64), ceil(cout / 64), slices), 256 threads; block (x, y, z) owns taps
-// [64 x, 64 x + 64), output channels [64 y, 64 y + 64) and slice z.
+// Weight gradient of one pixel slice: part[z, co, kk] = sum over pixels q in [(first+z)*slice,
+// (first+z+1)*slice) of gy[img, co, q] * patch(kk, q), q running over the batch-flattened output pixels
+// in increasing order. Launch: grid (ceil(cin*K*K / 64), ceil(cout / 64), slices of this group), 256
+// threads; block (x, y, z) owns taps [64 x, 64 x + 64), output channels [64 y, 64 y + 64) and slice
+// first + z of the whole pass.
 // Loads per step of 16 pixels: thread t reads pixel q0 + t%16 (consecutive threads, consecutive pixels)
 // for channels / taps t/16 + 16j; pixels past the slice or the batch load as zero. Thread (ty, tx)
 // accumulates channels co0 + ty + 16i and taps kk0 + tx + 16j. Every slice but the last is a whole
 // number of steps (slice is a multiple of 16), so a step never straddles two slices.
 template <int K, int S>
 __global__ void __launch_bounds__(kThreads) conv_weight_grad(const float* x, const float* gy, float* part, Geo g,
-                                                             int64_t slice) {
+                                                             int64_t slice, int64_t first) {
   const int taps = g.cin * K * K, plane = g.ho * g.wo;
   const int64_t N = g.n * plane;
   __shared__ float Gs[kStep][kTile + kPad];  // Gs[pixel][co]
@@ -153,7 +182,7 @@ __global__ void __launch_bounds__(kThreads) conv_weight_grad(const float* x, con
 
   const int t = threadIdx.x, tx = t % 16, ty = t / 16, lp = t % kStep;
   const int co0 = blockIdx.y * kTile, kk0 = blockIdx.x * kTile;
-  const int64_t begin = blockIdx.z * slice;
+  const int64_t begin = (first + blockIdx.z) * slice;
   const int64_t end = begin + slice < N ? begin + slice : N;
 
   // The pixel q = q0 + lp this thread loads, as (img, pix), advanced by kStep each step without dividing.
@@ -229,11 +258,18 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
   if (slice < min_slice) slice = (min_slice + kStep - 1) / kStep * kStep;
   const int64_t slices = (pixels + slice - 1) / slice;
   if (wsize != 0 && pixels != 0) {
-    Scratch<float> part(slices * wsize);
-    conv_weight_grad<K, S><<<tiles(taps, s.cout, slices), kThreads, 0, stream()>>>(x, gy, part.get(), g, slice);
-    KS_CUDA_LAUNCHED(conv2d_backward_weight);
-    fold_partials<<<grid_for(wsize), 256, 0, stream()>>>(part.get(), slices, wsize, gw);
-    KS_CUDA_LAUNCHED(conv2d_backward_weight_fold);
+    // Groups of `group` slices whose partials fit the cap (at least one slice, whatever the cap), each
+    // folded into gw in order; one scratch buffer serves every group (the stream runs them in turn).
+    const int64_t fit = static_cast<int64_t>(scratch_cap() / (static_cast<size_t>(wsize) * sizeof(float)));
+    const int64_t group = std::clamp<int64_t>(fit, 1, slices);
+    Scratch<float> part(group * wsize);
+    for (int64_t first = 0; first < slices; first += group) {
+      const int64_t count = std::min(group, slices - first);
+      conv_weight_grad<K, S><<<tiles(taps, s.cout, count), kThreads, 0, stream()>>>(x, gy, part.get(), g, slice, first);
+      KS_CUDA_LAUNCHED(conv2d_backward_weight);
+      fold_partials<<<grid_for(wsize), 256, 0, stream()>>>(part.get(), count, wsize, gw);
+      KS_CUDA_LAUNCHED(conv2d_backward_weight_fold);
+    }
   }
 
   if (gb != nullptr && s.cout != 0) {
@@ -250,6 +286,12 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
 }
 
 }  // namespace
+
+size_t conv2d_weight_scratch_cap(size_t bytes) {
+  const size_t previous = scratch_cap();
+  g_scratch_cap.store(bytes != 0 ? bytes : kScratchCap);
+  return previous;
+}
 
 void conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
   if (s.n * s.ho() * s.wo() == 0 || s.cout == 0) return;

@@ -62,6 +62,7 @@ std::vector<DeviceInfo> devices() {
 void thread_init(int index) {
   KS_CUDA_CHECK(cudaSetDevice(index));
   KS_CUDA_CHECK(cudaStreamCreateWithFlags(&t_stream, cudaStreamNonBlocking));
+  bind_stream(index, t_stream);  // a second stream on this device throws (stream_rule.h)
   KS_CUDA_CHECK(cudaDeviceGetAttribute(&t_multiprocessors, cudaDevAttrMultiProcessorCount, index));
 }
 
@@ -69,6 +70,8 @@ cudaStream_t stream() {
   if (!t_stream) throw std::logic_error("CUDA work was issued outside a CUDA device queue");
   return t_stream;
 }
+
+cudaStream_t thread_stream() { return t_stream; }
 
 int multiprocessors() { return t_multiprocessors > 0 ? t_multiprocessors : 1; }
 

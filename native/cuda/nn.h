@@ -3,6 +3,7 @@
 // device memory; every function only queues work on ks::cuda::stream() and never synchronises the host.
 // Reductions run in a fixed order with no atomics, so results are bit-identical run to run on a device.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include "kintsugi/nn_shapes.h"
 
@@ -12,6 +13,9 @@ namespace ks::cuda {
 void conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s);
 // gw += dL/dw, gb += dL/db (gb may be null); gx = dL/dx overwritten, skipped when null.
 void conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb, const Conv2dShape& s);
+// Bytes of weight-gradient partials conv2d_backward keeps at once (32 MiB unless set, or
+// KINTSUGI_CONV2D_SCRATCH_BYTES): sets it (0: the default) and returns the previous cap. For tests.
+size_t conv2d_weight_scratch_cap(size_t bytes);
 
 // mean, rstd: [n * groups], overwritten with y.
 void groupnorm_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,

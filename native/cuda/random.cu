@@ -1,5 +1,9 @@
 // The GPU side of the counter-based generator: one thread per Philox block (4 values), the same
-// block function as the CPU (kintsugi/philox.h), so streams match bit for bit.
+// block function as the CPU (kintsugi/philox.h), so streams match bit for bit. A full block is one
+// 16-byte store when `out` is 16-byte aligned (whole tensors: the allocator's blocks are 512-byte
+// aligned); a view that starts mid-block (an offset into a tensor) takes four scalar stores instead:
+// a misaligned float4 store is a fault on the GPU.
+#include <cstdint>
 #include "common.cuh"
 #include "kintsugi/backend.h"
 #include "kintsugi/philox.h"
@@ -9,7 +13,7 @@ namespace {
 
 enum class Kind { Bits, Uniform, Normal };
 
-template <Kind kind>
+template <Kind kind, bool kAligned>
 __global__ void random_kernel(float* out, int64_t n, RngKey key, float low, float width) {
   const int64_t blocks = (n + 3) / 4;
   for (int64_t b = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; b < blocks; b += int64_t(gridDim.x) * blockDim.x) {
@@ -22,8 +26,7 @@ __global__ void random_kernel(float* out, int64_t n, RngKey key, float low, floa
         v[j] = kind == Kind::Bits ? __uint_as_float(w.v[j]) : low + width * u32_to_unit(w.v[j]);
     }
     const int64_t base = 4 * b;
-    if (base + 4 <= n) {
-      // Storage from the allocator is 512-byte aligned, so every full block is a 16-byte store.
+    if (kAligned && base + 4 <= n) {
       reinterpret_cast<float4*>(out)[b] = make_float4(v[0], v[1], v[2], v[3]);
     } else {
       for (int64_t j = 0; base + j < n; ++j) out[base + j] = v[j];
@@ -33,7 +36,10 @@ __global__ void random_kernel(float* out, int64_t n, RngKey key, float low, floa
 
 template <Kind kind>
 void launch(float* out, int64_t n, RngKey key, float low, float width) {
-  random_kernel<kind><<<grid_for((n + 3) / 4), 256, 0, stream()>>>(out, n, key, low, width);
+  if (reinterpret_cast<uintptr_t>(out) % 16 == 0)
+    random_kernel<kind, true><<<grid_for((n + 3) / 4), 256, 0, stream()>>>(out, n, key, low, width);
+  else
+    random_kernel<kind, false><<<grid_for((n + 3) / 4), 256, 0, stream()>>>(out, n, key, low, width);
   KS_CUDA_LAUNCHED(random);
 }
 

@@ -784,6 +784,7 @@ void test_gsure_terms(int64_t n, int64_t per, int probes, bool central, bool sha
 }
 
 #include "bootstrap_cases.inc"
+#include "firstlight_cases.inc"
 
 }  // namespace
 
@@ -880,6 +881,7 @@ int main(int argc, char** argv) {
   test_graph_ops(300);
   test_graph_ops(1);
   test_bootstrap();
+  test_firstlight();
 
   // Every __global__ function in the compiled sources must have been launched by some case above.
   {

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Everything the GPU machine is needed for, in parts that each fit one device call (10 minutes a call,
-# about 30 minutes a session: docs/gpu.md). Here first:
+# 15 minutes of device time a session). The first call of a session with a GPU is always first light:
+#   npm run gpu:pack      # here: builds (CUDA for sm_90) and packs .gpu/ (bench/README.md)
+#   source .gpu/env.sh && bash bench/gpu-session.sh first-light    # every kernel checked and timed, <= 8 min
+#   (bash bench/gpu-session.sh first-light --dry-run: the same on the CPU, tiny shapes; CI runs it)
+# The other parts, for later calls. Here first:
 #   npm run build:ts && npm run build:bench && npm run build:native:sm90 && ../shared/tools/gpu-pack node_modules build dist lib bench
 # (build:bench compiles the .ts experiments and lib/ to .js beside them: the GPU bundle has no TypeScript.)
 # Then one device call per part (carry [".gpu"]):
@@ -12,8 +16,10 @@
 #   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh score-error  # quantile score error vs N (never run on a GPU yet)
 # Results go under $OUT; copy them into bench/results/ here and run `npm run bench:report`.
 set -uo pipefail
-out=${OUT:-/tmp/kintsugi-gpu-out}
 part=${1:-tests}
+# First light keeps $OUT to its four files (the device tool returns at most 8): nothing else here.
+if [[ $part == first-light ]]; then exec bash "$(dirname "$0")/first-light/run.sh" "${@:2}"; fi
+out=${OUT:-/tmp/kintsugi-gpu-out}
 mkdir -p "$out"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 case $part in
@@ -46,5 +52,5 @@ case $part in
     timeout 570 node bench/score-error-experiment.js --device cuda:0 --sizes "${SCORE_SIZES:-256,4096,65536}" \
       --steps "${SCORE_STEPS:-10000}" --batch 256 --out "$out/score-error" > "$out/score-error.txt" 2>&1
     echo "score-error exit $?" | tee -a "$out/score-error.txt"; tail -6 "$out/score-error.txt" ;;
-  *) echo "usage: bash bench/gpu-session.sh tests|bench|demo|gsure|diffem|score-error"; exit 2 ;;
+  *) echo "usage: bash bench/gpu-session.sh first-light [--dry-run]|tests|bench|demo|gsure|diffem|score-error"; exit 2 ;;
 esac

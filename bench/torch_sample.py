@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # PyTorch's sampling throughput on the same UNet: DDIM (eta = 0) with STEPS network evaluations at
 # batch BATCH, eager or torch.compile, float32 or bf16 autocast, timed with CUDA events after a warm-up
-# run. Prints one JSON line. Developer tool only.
-#   torch_sample.py PRESET BATCH STEPS [MODE] [PRECISION]
+# run (host clock on the CPU). Prints one JSON line. Developer tool only.
+#   torch_sample.py PRESET BATCH STEPS [MODE] [PRECISION] [DEVICE]     DEVICE cuda (default) | cpu
 import json, math, os, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'test', 'interop'))
 import torch
@@ -11,7 +11,8 @@ from unet_torch import UNet, PRESETS
 preset, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 mode = sys.argv[4] if len(sys.argv) > 4 else 'eager'
 precision = sys.argv[5] if len(sys.argv) > 5 else 'fp32'
-device = 'cuda'
+device = sys.argv[6] if len(sys.argv) > 6 else 'cuda'
+cuda = device == 'cuda'
 torch.manual_seed(0)
 cfg = PRESETS[preset]
 model = UNet(cfg).to(device).eval()
@@ -27,20 +28,25 @@ def run():
     for i, t in enumerate(ts):
         a = abar[t].item()
         ap = abar[ts[i + 1]].item() if i + 1 < len(ts) else 1.0
-        with torch.autocast(device_type='cuda', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=precision == 'bf16'):
             eps = net(x, torch.full((batch,), float(t), device=device)).float()
         x0 = (x - math.sqrt(1 - a) * eps) / math.sqrt(a)
         x = math.sqrt(ap) * x0 + math.sqrt(1 - ap) * eps
     return x
 
 run()
-torch.cuda.synchronize()
-torch.cuda.reset_peak_memory_stats()
-start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-start.record()
-run()
-end.record()
-end.synchronize()
-ms = start.elapsed_time(end)
-print(json.dumps({'impl': 'pytorch', 'version': torch.__version__, 'mode': mode, 'precision': precision, 'ms': ms,
-                  'img_per_s': 1000 * batch / ms, 'peak_bytes': torch.cuda.max_memory_allocated()}))
+if cuda:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    run()
+    end.record()
+    end.synchronize()
+    ms = start.elapsed_time(end)
+else:
+    t0 = time.perf_counter()
+    run()
+    ms = (time.perf_counter() - t0) * 1000
+print(json.dumps({'impl': 'pytorch', 'version': torch.__version__, 'device': device, 'mode': mode, 'precision': precision,
+                  'ms': ms, 'img_per_s': 1000 * batch / ms, 'peak_bytes': torch.cuda.max_memory_allocated() if cuda else None}))

@@ -16,6 +16,7 @@
 #include "kintsugi/backend.h"
 #include "nn.h"
 #include "parallel.h"
+#include "stream_rule.h"  // firstlight_cases.inc
 // The CPU reference of the network ops (header templates).
 #include "attention.h"
 #include "conv2d.h"

@@ -54,6 +54,7 @@ deadline=$((start + budget))
 export FIRST_LIGHT_START=$start FIRST_LIGHT_BUDGET_S=$budget FIRST_LIGHT_DRY=$dry
 # The GPU machine has no git: gpu:pack writes the commit it packed into .gpu/commit.
 if [[ -z ${KINTSUGI_COMMIT:-} && -f .gpu/commit ]]; then export KINTSUGI_COMMIT=$(cat .gpu/commit); fi
+if [[ -z ${KINTSUGI_COMMIT:-} ]]; then KINTSUGI_COMMIT=$(git rev-parse --short=12 HEAD 2> /dev/null) && export KINTSUGI_COMMIT; fi
 : > "$out/bench.jsonl"
 : > "$out/session.log"
 log() { printf '[first-light %s] %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$out/session.log"; }
@@ -83,10 +84,13 @@ tool_limits=(55 45 30)
 
 # Writes summary.md and the archive from whatever result files exist; atomic renames, so a kill
 # during this leaves the previous ones whole.
-finish() {
-  cp "$out/bench.jsonl" "$out/session.log" "$work/" 2> /dev/null
+summarize() {
   node bench/first-light/summary.mjs --work "$work" --bench "$out/bench.jsonl" > "$out/summary.md.part" 2>> "$out/session.log" &&
     mv -f "$out/summary.md.part" "$out/summary.md"
+}
+finish() {
+  cp "$out/bench.jsonl" "$out/session.log" "$work/" 2> /dev/null
+  summarize
   cp -f "$out/summary.md" "$work/" 2> /dev/null
   tar -czf "$out/first-light.tar.gz.part" -C "$work" . 2>> "$out/session.log" && mv -f "$out/first-light.tar.gz.part" "$out/first-light.tar.gz"
 }
@@ -107,6 +111,7 @@ part() {
   ((limit > left)) && limit=$left
   printf '{"part":"%s","running":true,"limit":%d}\n' "$name" "$limit" > "$file"
   log "$name: start (limit ${limit} s)"
+  summarize  # so a kill from outside finds this part marked as running
   local t0=$SECONDS
   timeout -k 5 "$limit" "$@" > "$logf" 2>&1
   local rc=$?

@@ -29,7 +29,7 @@ __global__ void random_kernel(float* out, int64_t n, RngKey key, float low, floa
     if (kAligned && base + 4 <= n) {
       reinterpret_cast<float4*>(out)[b] = make_float4(v[0], v[1], v[2], v[3]);
     } else {
-      for (int64_t j = 0; base + j < n; ++j) out[base + j] = v[j];
+      for (int64_t j = 0; j < 4 && base + j < n; ++j) out[base + j] = v[j];
     }
   }
 }

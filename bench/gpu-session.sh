@@ -4,16 +4,15 @@
 #   npm run gpu:pack      # here: builds (CUDA for sm_90) and packs .gpu/ (bench/README.md)
 #   source .gpu/env.sh && bash bench/gpu-session.sh first-light    # every kernel checked and timed, <= 8 min
 #   (bash bench/gpu-session.sh first-light --dry-run: the same on the CPU, tiny shapes; CI runs it)
-# The other parts, for later calls. Here first:
-#   npm run build:ts && npm run build:bench && npm run build:native:sm90 && ../shared/tools/gpu-pack node_modules build dist lib bench
-# (build:bench compiles the .ts experiments and lib/ to .js beside them: the GPU bundle has no TypeScript.)
-# Then one device call per part (carry [".gpu"]):
-#   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh tests    # golden + unit tests on the GPU (~3 min)
-#   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh bench    # bench/gpu.mjs (~6 min)
-#   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh demo     # fmnist32 demo on the subset (~5 min)
-#   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh gsure    # GSURE vs naive vs oracle (~9 min)
-#   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh diffem   # DiffEM rounds on the subset (never run on a GPU yet: size by DIFFEM_*)
-#   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> bash bench/gpu-session.sh score-error  # quantile score error vs N (never run on a GPU yet)
+# The other parts, for later calls, from the same pack (gpu:pack runs build:bench, which compiles the .ts
+# experiments and lib/ to .js beside them: the GPU bundle has no TypeScript; .gpu/env.sh sets
+# KINTSUGI_COMMIT from .gpu/commit). One device call per part (carry [".gpu"]):
+#   source .gpu/env.sh && bash bench/gpu-session.sh tests    # golden + unit tests on the GPU (~3 min)
+#   source .gpu/env.sh && bash bench/gpu-session.sh bench    # bench/gpu.mjs (~6 min)
+#   source .gpu/env.sh && bash bench/gpu-session.sh demo     # fmnist32 demo on the subset (~5 min)
+#   source .gpu/env.sh && bash bench/gpu-session.sh gsure    # GSURE vs naive vs oracle (~9 min)
+#   source .gpu/env.sh && bash bench/gpu-session.sh diffem   # DiffEM rounds on the subset (never run on a GPU yet: size by DIFFEM_*)
+#   source .gpu/env.sh && bash bench/gpu-session.sh score-error  # quantile score error vs N (never run on a GPU yet)
 # Results go under $OUT; copy them into bench/results/ here and run `npm run bench:report`.
 set -uo pipefail
 part=${1:-tests}

@@ -39,7 +39,9 @@ inline unsigned grid_for(int64_t items, int threads = 256) {
 
 // Scratch memory of `count` T from the current device's caching allocator, for the kernels queued while
 // it lives. Released as soon as it goes out of scope, usually before those kernels have run: later work
-// on this stream runs after them, so the block is reused only once they are done.
+// on this stream runs after them, so the block is reused only once they are done. The allocator checks
+// that rule at every allocation on a worker thread (stream_rule.h): a second stream or a graph capture
+// on the device is an error there.
 template <class T>
 class Scratch {
  public:

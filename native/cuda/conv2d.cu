@@ -10,8 +10,8 @@
 // where patch(kk, q) = x[img, ci, oy*stride + kh - pad, ox*stride + kw - pad], zero in the padding.
 // The weight gradient is split over fixed slices of pixels (a function of the shape only) whose partial
 // results are added in slice order by a second kernel: deterministic, no atomics. The partial results
-// of all slices at once would take ceil(pixels / 1024) * cout * cin * k^2 floats (151 MB for cifar32's
-// 256-channel layers at batch 128, 0.6 GB at 256^2 batch 16), so the slices run in groups whose
+// of all slices at once would take ceil(pixels / 1024) * cout * cin * k^2 floats (a review counted 151 MB
+// at cifar32 batch 128 and about 0.6 GB at 256^2 batch 16), so the slices run in groups whose
 // partials fit a capped scratch buffer (32 MiB; conv2d_weight_scratch_cap), each group folded into gw
 // before the next: still a function of the shape and the cap only, never of the device.
 #include <algorithm>

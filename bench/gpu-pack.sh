@@ -7,12 +7,13 @@
 # only (build:native:sm90; the H100 and H200 are sm_90); (2) check that build/Release/kintsugi.node has
 # the CUDA backend; (3) .gpu/node.xz: this machine's node binary (the GPU machine has none); (4)
 # .gpu/bundle.tar.xz: only what runs there, build/Release (not build/cmake or build/emu), dist, the
-# compiled lib/ and bench/ scripts, and node_modules without the build-time packages (cmake-js,
-# prebuildify, type definitions, TypeScript's compiler beyond lib/typescript.js, which the golden
-# tables' loader needs); (5) .gpu/env.sh and .gpu/commit; (6) the sizes: .gpu/ plus the files that
-# travel anyway must stay well under the tool's 64 MiB (fails above 48 MiB); (7) --verify (default):
-# unpack into an empty copy of the committed tree and run env.sh, info and one golden file there, so a
-# bundle that lacks something fails here, not in the GPU session.
+# compiled lib/ and bench/ scripts, and node_modules without the build-time packages (cmake-js, tar,
+# prebuildify, node-addon-api's headers, type definitions, TypeScript's compiler beyond
+# lib/typescript.js, which the golden tables' loader needs), lightningcss (CSS: vitest runs no CSS
+# here) and source maps; (5) .gpu/env.sh and .gpu/commit; (6) the sizes: .gpu/ plus the files that
+# travel anyway must stay well under the tool's 64 MiB (fails above 48 MiB); (7) unless --no-verify:
+# unpack into an empty copy of the committed tree and run env.sh and the first-light dry run there, so
+# a bundle that lacks something fails here, not in the GPU session.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -46,7 +47,8 @@ while IFS= read -r f; do paths+=("$f"); done < <(git ls-files --others --ignored
 tar -cf .gpu/bundle.tar \
   --exclude='node_modules/typescript' --exclude='node_modules/@types' --exclude='node_modules/cmake-js' \
   --exclude='node_modules/prebuildify' --exclude='node_modules/node-api-headers' --exclude='node_modules/.cache' \
-  --exclude='node_modules/.package-lock.json' "${paths[@]}" node_modules
+  --exclude='node_modules/.package-lock.json' --exclude='node_modules/lightningcss*' --exclude='node_modules/tar' \
+  --exclude='node_modules/node-addon-api' --exclude='*.map' "${paths[@]}" node_modules
 # Appended without the excludes (tar applies them to named files too): transpileModule's two files.
 tar -rf .gpu/bundle.tar node_modules/typescript/package.json node_modules/typescript/lib/typescript.js
 xz -T0 -6 -c .gpu/bundle.tar > .gpu/bundle.tar.xz.part
@@ -68,16 +70,18 @@ if ((verify)); then
   trap 'rm -rf "$tmp"' EXIT
   git archive HEAD | tar -xf - -C "$tmp"
   cp -r .gpu "$tmp/.gpu"
-  echo "gpu-pack: verifying the bundle in an empty copy of HEAD ($tmp): env.sh, info, one golden file"
+  echo "gpu-pack: verifying the bundle in an empty copy of HEAD ($tmp): env.sh, then the first-light dry run (about a minute)"
   (
     cd "$tmp"
     # shellcheck disable=SC1091
     source .gpu/env.sh > /dev/null
     unset KINTSUGI_EXPECT_GPU  # no GPU here: CUDA cases skip instead of failing
-    node bench/first-light/info.mjs > /dev/null
-    node node_modules/vitest/vitest.mjs run --config test/vitest.config.ts test/golden/unet.golden.test.ts > "$tmp/verify.log" 2>&1 ||
-      { tail -20 "$tmp/verify.log"; echo "gpu-pack: FAIL: vitest does not run from the bundle"; exit 1; }
-    node --import ./test/support/register-ts.mjs -e "import('./test/golden/table.ts').then((m) => console.log('gpu-pack: golden table loads from the bundle:', m.goldenTable.length, 'cases'))"
+    if ! OUT=$tmp/out FIRST_LIGHT_WORK=$tmp/work bash bench/gpu-session.sh first-light --dry-run > "$tmp/verify.log" 2>&1 ||
+      ! node bench/first-light/check-dry-run.mjs "$tmp/out"; then
+      tail -30 "$tmp/verify.log"
+      echo "gpu-pack: FAIL: first light does not run from the bundle"
+      exit 1
+    fi
   )
 fi
 echo "gpu-pack: ready. Device call: carry [\".gpu\"], command: source .gpu/env.sh && bash bench/gpu-session.sh first-light"

@@ -7,7 +7,6 @@
 #include "convert.h"
 #include "gsure_js.h"
 #include "kintsugi/allocator.h"
-#include "kintsugi/backend.h"
 #include "kintsugi/ops.h"
 #include "kintsugi/queue.h"
 #include "nn_op.h"
@@ -339,6 +338,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("resetPeakMemory", Napi::Function::New<reset_peak>(env, "resetPeakMemory"));
   exports.Set("emptyCache", Napi::Function::New<empty_cache_js>(env, "emptyCache"));
   exports.Set("nnOp", Napi::Function::New<nn_op>(env, "nnOp"));
+  exports.Set("op", Napi::Function::New<nn_op>(env, "op"));
+  exports.Set("supports", Napi::Function::New<supports_js>(env, "supports"));
+  exports.Set("ops", Napi::Function::New<ops_js>(env, "ops"));
   exports.Set("referenceOp", Napi::Function::New<reference_op>(env, "referenceOp"));
   exports.Set("referenceUNet", Napi::Function::New<reference_unet>(env, "referenceUNet"));
   define_bootstrap(env, exports);

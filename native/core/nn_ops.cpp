@@ -130,5 +130,14 @@ void upsample2_backward_call(const OpCall& call) {
   dispatch(kUpBackward, c, t.in[0], t.out[0], planes, h, w);
 }
 
+// out = silu(a) * b over n elements (the gate of a gated linear unit); out may alias a or b.
+KS_GENERIC_OP(kSiluMul, "silu_mul", cpu::silu_mul, KS_CUDA_FN(silu_mul), silu_mul_call);
+void silu_mul_call(const OpCall& call) {
+  Check c("silu_mul");
+  const int64_t n = attr(call, c.op(), "n");
+  const auto t = call_tensors(c, call, {n, n}, {n});
+  dispatch(kSiluMul, c, t.in[0], t.in[1], t.out[0], n);
+}
+
 }  // namespace
 }  // namespace ks

@@ -192,6 +192,17 @@ export const nnMakers: Record<string, (params: never) => GoldenCase[]> = {
       refArgs: (a) => ({ ...att, qkv: f64(a.qkv!), gout: f64(a.go!) }),
       nmse: 1e-6,
     }),
+  // The worked example of docs/adding-an-op.md: called by name, no binding of its own.
+  silu_mul: ({ n }: { n: number }): GoldenCase[] => [
+    {
+      op: 'silu_mul',
+      shape: [n],
+      nmse: 1e-7,
+      inputs: () => [testValues(n, 1101).map((x) => 8 * x), testValues(n, 1102)],
+      run: ([a, b], out) => native.op('silu_mul', { n }, [a!, b!], [out]),
+      reference: ([a, b]) => Float64Array.from(a!, (x, i) => (x / (1 + Math.exp(-x))) * b![i]!),
+    },
+  ],
   upsample2_forward: (up: Up) =>
     cases({ label: 'upsample2 forward', op: 'upsample2_forward', attrs: up, inputs: [['x', up.planes * up.h * up.w]],
       outputs: [{ name: 'y', size: 4 * up.planes * up.h * up.w, ref: 'out' }],

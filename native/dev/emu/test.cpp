@@ -543,6 +543,24 @@ void test_silu(int64_t n) {
   });
 }
 
+// The worked example of docs/adding-an-op.md: a fused elementwise op, bit for bit against the CPU.
+void test_silu_mul(int64_t n) {
+  V a = randv(n, -12.f, 12.f);
+  const V b = randv(n);
+  a[0] = 90.f, a[1] = -90.f;
+  run_case("silu_mul", fmt("n%ld, a = +-90; out aliasing a", n), [&] {
+    Dev da(a), db(b), out(nans(n)), al(a);
+    ks::cuda::silu_mul(da.p, db.p, out.p, n);
+    ks::cuda::silu_mul(al.p, db.p, al.p, n);
+    return Outs{out.get(), al.get()};
+  }, [&](Row& row, const Outs& r) {
+    V want(n);
+    ks::cpu::silu_mul(a.data(), b.data(), want.data(), n);
+    row.same("out", r[0], want);
+    row.same("aliased", r[1], want);
+  });
+}
+
 void test_time_embedding(int64_t c) {
   const int64_t rows = 5;
   const V t = {0.f, 1.f, 0.5f, 999.f, 537.25f};

@@ -25,6 +25,8 @@ template <class T> void upsample2_forward(const T* x, T* y, int64_t planes, int6
 template <class T> void upsample2_backward(const T* gy, T* gx, int64_t planes, int64_t h, int64_t w);
 // The UNet's channel concatenation as a free function (the bootstrap denoiser's input).
 void concat_channels_f32(const float* a, const float* b, float* out, int64_t n, int64_t ca, int64_t cb, int64_t hw);
+// out = silu(a) * b elementwise (float only; out may alias a or b).
+void silu_mul(const float* a, const float* b, float* out, int64_t n);
 }  // namespace ks::cpu
 
 #if KS_WITH_CUDA
@@ -71,5 +73,7 @@ void channel_sums(const float* x, float* out, int64_t n, int64_t c, int64_t hw);
 void concat_channels(const float* a, const float* b, float* out, int64_t n, int64_t ca, int64_t cb, int64_t hw);
 void split_channels(const float* in, float* a, float* b, int64_t n, int64_t ca, int64_t cb, int64_t hw);
 
+// out = silu(a) * b elementwise; out may alias a or b.
+void silu_mul(const float* a, const float* b, float* out, int64_t n);
 }  // namespace ks::cuda
 #endif

@@ -343,6 +343,21 @@ void check_guard(const Tensor& t, std::function<void(bool, const std::string*)> 
   submit(t.device(), std::move(task));
 }
 
+void empty_cache(const Device& device, std::function<void(const std::string*)> done) {
+  Task task;
+  task.run = [device] { allocator_for(device).empty_cache(); };
+  task.done = std::move(done);
+  submit(device, std::move(task));
+}
+
+void fail_task(const Tensor& t, const std::string& message) {
+  Check("fail_task").alive(t, "tensor");
+  Task task;
+  task.writes = {t.storage};
+  task.run = [message] { throw std::runtime_error(message); };
+  submit(t.device(), std::move(task));
+}
+
 void synchronize(const Device& device, std::function<void(const std::string*)> done) {
   Task task;
   if (device.is_cuda()) {

@@ -280,25 +280,17 @@ Napi::Value empty_cache_js(Info info) {
   return guarded(env, [&] {
     Device d = device_arg(info[0], "device");
     auto [promise, complete] = Bridge::of(env)->promise(env);
-    Task task;
-    // On the device's queue: cudaFree blocks the calling thread until the device is idle.
-    task.run = [d] { allocator_for(d).empty_cache(); };
-    task.done = [complete = complete](const std::string* error) { complete(error, nullptr); };
-    submit(d, std::move(task));
+    empty_cache(d, [complete = complete](const std::string* error) { complete(error, nullptr); });
     return Napi::Value(promise);
   });
 }
 
-// For tests of error propagation: queues a task on t's device that fails with `message`, marking t
-// as failed, exactly as a kernel or allocation failure inside queued work would.
+// Test hook (kintsugi/ops.h fail_task).
 void fail_task_js(Info info) {
   guarded(info.Env(), [&] {
     const Tensor& t = TensorWrap::unwrap(info[0], "tensor");
     if (!info[1].IsString()) throw std::invalid_argument("message: expected a string");
-    Task task;
-    task.writes = {t.storage};
-    task.run = [message = info[1].As<Napi::String>().Utf8Value()] { throw std::runtime_error(message); };
-    submit(t.device(), std::move(task));
+    fail_task(t, info[1].As<Napi::String>().Utf8Value());
   });
 }
 

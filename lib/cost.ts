@@ -5,17 +5,8 @@
 // passes are counted separately, in bytes, because they are bandwidth-bound.
 import { native } from './native.ts';
 import { resolveConfig, type UNetConfig, type UNetPreset } from './unet.ts';
-
-/** One stage of the plan: a ResBlock, an Attention, a Downsample or an Upsample. */
-export interface UNetStage {
-  kind: 'res' | 'attn' | 'down' | 'up';
-  /** Spatial size of the stage's input. */
-  size: number;
-  /** Input channels (including a concatenated skip on the up path) and output channels. */
-  cin: number;
-  cout: number;
-  skipChannels: number;
-}
+// Declared with the binding (lib/native.ts sits below every other file); re-exported here.
+export type { UNetStage } from './native.ts';
 
 export interface UNetCost {
   batch: number;

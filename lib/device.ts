@@ -1,33 +1,21 @@
 // Devices: the CPU and each CUDA device; the default is the first CUDA device, else the CPU, and
 // KINTSUGI_DEVICE=cpu|cuda|cuda:N overrides it.
 import { native, nativePath } from './native.ts';
+// Declared with the binding (lib/native.ts sits below every other file); re-exported here.
+import type { DeviceInfo, CudaStatus } from './native.ts';
+export type { DeviceInfo, CudaStatus } from './native.ts';
 
 /** A device name: "cpu", "cuda" (the same as "cuda:0") or "cuda:N". */
 export type DeviceSpec = 'cpu' | 'cuda' | `cuda:${number}`;
 
-export interface DeviceInfo {
-  /** Canonical name: "cpu" or "cuda:N". */
-  device: string;
-  type: 'cpu' | 'cuda';
-  name: string;
-  /** "9.0" for an H100; null for the CPU. */
-  computeCapability: string | null;
-  /** Bytes of device memory (for the CPU: physical memory). */
-  totalMemory: number;
-  /** Streaming multiprocessors, or CPU threads. */
-  multiprocessors: number;
-}
-
-export interface CudaStatus {
-  /** Whether this binary contains the CUDA backend. */
-  compiled: boolean;
-  deviceCount: number;
-  /** cudaGetDeviceCount's error code: 0 ok, 100 no device, 35 driver missing or too old. */
-  code: number;
-  runtimeVersion: number;
-  driverVersion: number;
-  /** Why CUDA is unavailable, or null when it is. */
-  reason: string | null;
+/**
+ * Whether the native op `op` (its registry name, e.g. "conv2d_forward") runs on `device` (default: the
+ * default device) in this binary: every op runs on the CPU; on a GPU it needs a CUDA build and a CUDA
+ * kernel for the op. False for an unknown name.
+ */
+export function supports(op: string, device?: string): boolean {
+  if (typeof op !== 'string') throw new TypeError(`op: expected an op name, got ${typeof op}`);
+  return native.supports(op, resolveDevice(device));
 }
 
 /** Every device this process can use: the CPU first, then each CUDA device. */

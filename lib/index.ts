@@ -1,5 +1,5 @@
 // kintsugi: diffusion models trained from broken data, on handwritten CUDA kernels and a C++ CPU reference.
-export { buildInfo, cudaStatus, defaultDevice, devices, resolveDevice } from './device.ts';
+export { buildInfo, cudaStatus, defaultDevice, devices, resolveDevice, supports } from './device.ts';
 export type { BuildInfo, CudaStatus, DeviceInfo, DeviceSpec } from './device.ts';
 export { emptyCache, memoryStats, resetPeakMemory, synchronize } from './memory.ts';
 export type { MemoryStats } from './memory.ts';

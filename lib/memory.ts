@@ -1,19 +1,9 @@
 // Memory statistics and explicit synchronisation per device.
 import { resolveDevice } from './device.ts';
 import { native } from './native.ts';
-
-export interface MemoryStats {
-  /** Bytes held by live tensors (rounded to allocation blocks). */
-  inUse: number;
-  /** Highest inUse since start or resetPeakMemory(). */
-  peak: number;
-  /** Bytes kept in the caching allocator for reuse (CUDA only; 0 on the CPU). */
-  cached: number;
-  /** inUse + cached: what the device holds on kintsugi's behalf. */
-  reserved: number;
-  /** Calls to the underlying allocator (cudaMalloc / aligned_alloc). */
-  allocations: number;
-}
+// Declared with the binding (lib/native.ts sits below every other file); re-exported here.
+import type { MemoryStats } from './native.ts';
+export type { MemoryStats } from './native.ts';
 
 export function memoryStats(device?: string): MemoryStats {
   return native.memoryStats(resolveDevice(device));

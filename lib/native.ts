@@ -1,11 +1,87 @@
 // Loads the native addon: a prebuilt binary from prebuilds/ (no compiler needed), or the one built
-// from source into build/Release. One clear error when neither loads.
+// from source into build/Release. One clear error when neither loads. This file is the bottom of lib/:
+// it imports nothing from the package, so the types the binding speaks (devices, memory statistics,
+// the UNet's configuration and layout) are declared here and re-exported by the files that use them.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { CudaStatus, DeviceInfo } from './device.ts';
-import type { MemoryStats } from './memory.ts';
-import type { ParamInfo, UNetConfig } from './unet.ts';
-import type { UNetStage } from './cost.ts';
+
+export interface DeviceInfo {
+  /** Canonical name: "cpu" or "cuda:N". */
+  device: string;
+  type: 'cpu' | 'cuda';
+  name: string;
+  /** "9.0" for an H100; null for the CPU. */
+  computeCapability: string | null;
+  /** Bytes of device memory (for the CPU: physical memory). */
+  totalMemory: number;
+  /** Streaming multiprocessors, or CPU threads. */
+  multiprocessors: number;
+}
+
+export interface CudaStatus {
+  /** Whether this binary contains the CUDA backend. */
+  compiled: boolean;
+  deviceCount: number;
+  /** cudaGetDeviceCount's error code: 0 ok, 100 no device, 35 driver missing or too old. */
+  code: number;
+  runtimeVersion: number;
+  driverVersion: number;
+  /** Why CUDA is unavailable, or null when it is. */
+  reason: string | null;
+}
+
+export interface MemoryStats {
+  /** Bytes held by live tensors (rounded to allocation blocks). */
+  inUse: number;
+  /** Highest inUse since start or resetPeakMemory(). */
+  peak: number;
+  /** Bytes kept in the caching allocator for reuse (CUDA only; 0 on the CPU). */
+  cached: number;
+  /** inUse + cached: what the device holds on kintsugi's behalf. */
+  reserved: number;
+  /** Calls to the underlying allocator (cudaMalloc / aligned_alloc). */
+  allocations: number;
+}
+
+export interface UNetConfig {
+  inChannels: number;
+  /** Default: inChannels. */
+  outChannels?: number;
+  /** Base width C. */
+  channels: number;
+  /** Width multiplier per level. */
+  mult: number[];
+  /** ResBlocks per level on the way down. */
+  resBlocks: number;
+  /** Spatial sizes at which an Attention follows each ResBlock. */
+  attnResolutions?: number[];
+  /** Input height = width; divisible by 2^(levels-1). */
+  resolution: number;
+  /**
+   * Start each ResBlock's conv2, each Attention's proj and out.conv at zero, so every block begins as
+   * the identity (DDPM practice; default true). False gives PyTorch's default initialisation throughout.
+   */
+  zeroInit?: boolean;
+}
+
+/** One parameter tensor: its checkpoint name, shape, and slice of the flat parameter array. */
+export interface ParamInfo {
+  name: string;
+  shape: number[];
+  offset: number;
+  numel: number;
+}
+
+/** One stage of the plan: a ResBlock, an Attention, a Downsample or an Upsample. */
+export interface UNetStage {
+  kind: 'res' | 'attn' | 'down' | 'up';
+  /** Spatial size of the stage's input. */
+  size: number;
+  /** Input channels (including a concatenated skip on the up path) and output channels. */
+  cin: number;
+  cout: number;
+  skipChannels: number;
+}
 
 export interface NativeTensor {
   readonly shape: number[];
@@ -70,7 +146,16 @@ export interface NativeAddon {
   unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor, keepTape?: boolean): NativeTape;
   unetBackward(net: NativeUNet, params: NativeTensor, tape: NativeTape, gout: NativeTensor, grads: NativeTensor, gx: NativeTensor | null): void;
   unetReleaseTape(tape: NativeTape): void;
-  /** One network op on the device of its tensors (outputs may be null where optional). */
+  /**
+   * Any op the registry calls by name (native/core/registry.h; docs/adding-an-op.md), on the device of
+   * its tensors: integer attributes, inputs, outputs (null where the op allows it).
+   */
+  op(op: string, attrs: Record<string, number>, inputs: NativeTensor[], outputs: (NativeTensor | null)[]): void;
+  /** Whether `op` runs on `device`'s kind in this binary (false for an unknown op). */
+  supports(op: string, device: string): boolean;
+  /** Every registered op: whether it has a CUDA function in this binary, whether op() can call it by name. */
+  ops(): { name: string; cuda: boolean; byName: boolean }[];
+  /** One network op on the device of its tensors (outputs may be null where optional); the same function as op(). */
   nnOp(op: string, attrs: Record<string, number>, inputs: NativeTensor[], outputs: (NativeTensor | null)[]): void;
   /** The double-precision CPU reference of one op, forward and backward (tests). */
   referenceOp(op: string, args: Record<string, number | Float64Array>): Promise<Record<string, Float64Array>>;

@@ -80,43 +80,31 @@ export class Tensor implements Disposable {
   /** this + other, elementwise (same shape and device). */
   add(other: Tensor): Tensor {
     const [a, b] = [this.handle('a'), other.handle('b')];
-    return this.#into(this.shape, (out) => native.add(a, b, out));
+    return into(this.device, this.shape, (out) => native.add(a, b, out));
   }
 
   /** s * this. */
   scale(s: number): Tensor {
     const a = this.handle('a');
-    return this.#into(this.shape, (out) => native.scale(a, s, out));
+    return into(this.device, this.shape, (out) => native.scale(a, s, out));
   }
 
   /** min(max(this, low), high) elementwise (NaN stays NaN). */
   clamp(low: number, high: number): Tensor {
     const a = this.handle('a');
-    return this.#into(this.shape, (out) => native.clamp(a, low, high, out));
+    return into(this.device, this.shape, (out) => native.clamp(a, low, high, out));
   }
 
   /** The sum of all elements, as a one-element tensor (accumulated in double). */
   sum(): Tensor {
     const a = this.handle('a');
-    return this.#into([1], (out) => native.sum(a, out));
+    return into(this.device, [1], (out) => native.sum(a, out));
   }
 
   /** Sets every element to `value`, in place. */
   fill_(value: number): this {
     native.fill(this.handle('out'), value);
     return this;
-  }
-
-  /** A new tensor on this device written by `op`; freed at once if queuing the op throws. */
-  #into(shape: Shape, op: (out: NativeTensor) => void): Tensor {
-    const out = new Tensor(native.empty(this.device, shape));
-    try {
-      op(out.handle());
-    } catch (e) {
-      out.dispose();
-      throw e;
-    }
-    return out;
   }
 
   /** Releases the memory now (queued work that still uses it keeps it until it finishes). */
@@ -137,6 +125,30 @@ export class Tensor implements Disposable {
 /** An uninitialised tensor. `guarded` adds guard bytes after the data (golden tests). */
 export function empty(shape: Shape, options: CreateOptions & { guarded?: boolean } = {}): Tensor {
   return new Tensor(native.empty(resolveDevice(options.device), checkShape(shape, 'shape'), options.guarded ?? false));
+}
+
+/**
+ * Runs `op`, which queues native work writing into `outputs` (tensors just allocated for it), and
+ * returns its result; if queuing throws (a bad argument), the outputs are freed at once and the error
+ * passes on, so a failed call leaves nothing allocated. Every lib call into `native.*` that allocates
+ * its outputs goes through this (or `into`, its one-output form).
+ */
+export function disposeOnThrow<R>(outputs: readonly (Tensor | null | undefined)[], op: () => R): R {
+  try {
+    return op();
+  } catch (e) {
+    for (const t of outputs) t?.dispose();
+    throw e;
+  }
+}
+
+/** A new tensor of `shape` on `device` written by `op`; freed at once if queuing the op throws. */
+export function into(device: string, shape: Shape, op: (out: NativeTensor) => void): Tensor {
+  const out = empty(shape, { device });
+  return disposeOnThrow([out], () => {
+    op(out.handle('out'));
+    return out;
+  });
 }
 
 /** A tensor holding `data` (row-major, NCHW) with the given shape. */

@@ -3,28 +3,10 @@
 // accumulate into one step (the GSURE divergence needs two or three).
 import { native, type NativeTape, type NativeUNet } from './native.ts';
 import { resolveDevice } from './device.ts';
-import { empty, Tensor, zeros } from './tensor.ts';
-
-export interface UNetConfig {
-  inChannels: number;
-  /** Default: inChannels. */
-  outChannels?: number;
-  /** Base width C. */
-  channels: number;
-  /** Width multiplier per level. */
-  mult: number[];
-  /** ResBlocks per level on the way down. */
-  resBlocks: number;
-  /** Spatial sizes at which an Attention follows each ResBlock. */
-  attnResolutions?: number[];
-  /** Input height = width; divisible by 2^(levels-1). */
-  resolution: number;
-  /**
-   * Start each ResBlock's conv2, each Attention's proj and out.conv at zero, so every block begins as
-   * the identity (DDPM practice; default true). False gives PyTorch's default initialisation throughout.
-   */
-  zeroInit?: boolean;
-}
+import { disposeOnThrow, empty, Tensor, zeros } from './tensor.ts';
+// Declared with the binding (lib/native.ts sits below every other file); re-exported here.
+import type { UNetConfig, ParamInfo } from './native.ts';
+export type { UNetConfig, ParamInfo } from './native.ts';
 
 export type UNetPreset = 'tiny16' | 'fmnist32' | 'cifar32';
 
@@ -40,14 +22,6 @@ export function resizedConfig(base: UNetConfig, resolution: number, inChannels: 
   while (mult.length > 1 && resolution % 2 ** (mult.length - 1) !== 0) mult = mult.slice(0, -1);
   const levels = mult.map((_, k) => resolution / 2 ** k);
   return { ...base, mult, resolution, inChannels, outChannels, attnResolutions: (base.attnResolutions ?? []).filter((r) => levels.includes(r)) };
-}
-
-/** One parameter tensor: its checkpoint name, shape, and slice of the flat parameter array. */
-export interface ParamInfo {
-  name: string;
-  shape: number[];
-  offset: number;
-  numel: number;
 }
 
 export function resolveConfig(config: UNetConfig | UNetPreset): Required<UNetConfig> {
@@ -130,14 +104,11 @@ export class UNet implements Disposable {
   forward(x: Tensor, t: Tensor, options: { params?: Tensor } = {}): { out: Tensor; tape: Tape } {
     const n = x.shape[0]!;
     const out = empty([n, this.config.outChannels, this.config.resolution, this.config.resolution], { device: this.device });
-    try {
+    return disposeOnThrow([out], () => {
       const params = (options.params ?? this.params).handle('params');
       const tape = native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle());
       return { out, tape: new Tape(tape, n) };
-    } catch (e) {
-      out.dispose();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -148,14 +119,11 @@ export class UNet implements Disposable {
   predict(x: Tensor, t: Tensor, options: { params?: Tensor } = {}): Tensor {
     const n = x.shape[0]!;
     const out = empty([n, this.config.outChannels, this.config.resolution, this.config.resolution], { device: this.device });
-    try {
+    return disposeOnThrow([out], () => {
       const params = (options.params ?? this.params).handle('params');
       native.unetReleaseTape(native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle(), false));
       return out;
-    } catch (e) {
-      out.dispose();
-      throw e;
-    }
+    });
   }
 
   /**
@@ -166,13 +134,10 @@ export class UNet implements Disposable {
     const gx = options.inputGrad
       ? empty([tape.batch, this.config.inChannels, this.config.resolution, this.config.resolution], { device: this.device })
       : undefined;
-    try {
+    return disposeOnThrow([gx], () => {
       native.unetBackward(this.#net, this.params.handle('params'), tape.handle(), gout.handle('gout'), this.grads.handle('grads'), gx?.handle() ?? null);
-    } catch (e) {
-      gx?.dispose();
-      throw e;
-    }
-    return gx;
+      return gx;
+    });
   }
 
   zeroGrad(): void {

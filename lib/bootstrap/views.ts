@@ -2,9 +2,8 @@
 // r×r average pooling A, nearest upsampling U, the high-pass complement H = I − U A, patches P_j and
 // their weighted overlap-add Σ_j P_jᵀ (W_j ⊙ ·), and the fused residual aggregation. Images are
 // [n, c, h, w]; patches are [n · J, c, P, P] with patch j = row · cols + col of sample b at row b · J + j.
-import { empty, type Shape, type Tensor } from '../tensor.ts';
+import { into, type Tensor } from '../tensor.ts';
 import { bootstrapNative as native, type PatchWindow } from './native.ts';
-import type { NativeTensor } from '../native.ts';
 
 export type { PatchWindow } from './native.ts';
 
@@ -28,18 +27,6 @@ export interface PatchView {
 }
 
 export type View = LowresView | PatchView;
-
-/** A new tensor on x's device written by `op`; freed at once if queuing the op throws. */
-function into(device: string, shape: Shape, op: (out: NativeTensor) => void): Tensor {
-  const out = empty(shape, { device });
-  try {
-    op(out.handle('out'));
-    return out;
-  } catch (e) {
-    out.dispose();
-    throw e;
-  }
-}
 
 function imageShape(x: Tensor, what: string): [number, number, number, number] {
   if (x.shape.length !== 4) throw new TypeError(`${what}: expected an [n, c, h, w] tensor, got shape ${JSON.stringify(x.shape)}`);

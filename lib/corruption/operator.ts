@@ -3,8 +3,8 @@
 // (x̄ = Vᵀx); singularValues() gives s_i per sample and coordinate, 0 where nothing is observed.
 // Every method takes and returns batches [N, ...shape] on the operator's device, where N is the number
 // of samples whose parameters (masks) the operator carries; results are new tensors the caller owns.
-import { native, type NativeTensor } from '../native.ts';
-import { empty, Tensor, type Shape } from '../tensor.ts';
+import { native } from '../native.ts';
+import { into, Tensor, type Shape } from '../tensor.ts';
 
 export type DegradationKind = 'mask' | 'blockaverage' | 'fourier';
 
@@ -58,17 +58,8 @@ export function checkIndices(indices: unknown, n: number): number[] {
   return [...indices] as number[];
 }
 
-/** A new tensor on `device` written by `op`; freed at once if queuing the op throws. */
-export function into(device: string, shape: Shape, op: (out: NativeTensor) => void): Tensor {
-  const out = empty(shape, { device });
-  try {
-    op(out.handle());
-  } catch (e) {
-    out.dispose();
-    throw e;
-  }
-  return out;
-}
+// The one allocate/queue/free-on-error helper lives with the tensors; re-exported for this folder.
+export { into } from '../tensor.ts';
 
 /** a * b elementwise, a new tensor. */
 export function mul(a: Tensor, b: Tensor): Tensor {

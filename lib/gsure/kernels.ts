@@ -5,7 +5,7 @@
 import { native } from '../native.ts';
 import type { RngKey } from '../random.ts';
 import type { NoiseSchedule } from '../schedule.ts';
-import { empty, type Tensor } from '../tensor.ts';
+import { disposeOnThrow, empty, into, type Tensor } from '../tensor.ts';
 
 /**
  * x̄_t = √ᾱ_b ȳ + D^{1/2} ε with D_i = (1 − ᾱ_b) − ᾱ_b v_i, so x̄_t | x̄ ~ N(√ᾱ P x̄, (1 − ᾱ) I) on every
@@ -14,14 +14,9 @@ import { empty, type Tensor } from '../tensor.ts';
  * TypeError naming both remedies (β_1 ≥ vMax / (1 + vMax), or a later first step; see minValidStep).
  */
 export function svdNoise(ybar: Tensor, variance: Tensor, alphaBar: ArrayLike<number>, vMax: number, key: RngKey): Tensor {
-  const out = empty(ybar.shape, { device: ybar.device });
-  try {
-    native.svdNoise(ybar.handle('ybar'), variance.handle('variance'), alphaBar, vMax, key.seed, key.offset, key.stream, out.handle());
-    return out;
-  } catch (e) {
-    out.dispose();
-    throw e;
-  }
+  return into(ybar.device, ybar.shape, (out) =>
+    native.svdNoise(ybar.handle('ybar'), variance.handle('variance'), alphaBar, vMax, key.seed, key.offset, key.stream, out),
+  );
 }
 
 /**
@@ -33,15 +28,11 @@ export function gsureProbes(xt: Tensor, options: { probes: number; eps: number; 
   if (!Number.isInteger(options.probes) || options.probes < 1) throw new RangeError(`probes: expected an integer >= 1, got ${options.probes}`);
   const plus = empty(shape, { device: xt.device });
   const minus = options.central ? empty(shape, { device: xt.device }) : undefined;
-  try {
+  return disposeOnThrow([plus, minus], () => {
     const { key } = options;
     native.gsureProbe(xt.handle('xt'), options.probes, options.eps, key.seed, key.offset, key.stream, plus.handle(), minus?.handle() ?? null);
     return { plus, minus };
-  } catch (e) {
-    plus.dispose();
-    minus?.dispose();
-    throw e;
-  }
+  });
 }
 
 export interface GsureTermsInputs {
@@ -83,7 +74,7 @@ export function gsureTerms(a: GsureTermsInputs): GsureTermsOutputs {
     outs.push(t);
     return t;
   };
-  try {
+  return disposeOnThrow(outs, () => {
     const parts = make([n, 2]);
     const gradH = make(a.h.shape);
     const gradPlus = make(a.plus.shape);
@@ -103,10 +94,7 @@ export function gsureTerms(a: GsureTermsInputs): GsureTermsOutputs {
       gradMinus?.handle() ?? null,
     );
     return { parts, gradH, gradPlus, gradMinus };
-  } catch (e) {
-    for (const t of outs) t.dispose();
-    throw e;
-  }
+  });
 }
 
 export type GsureVariant = 'unbiased' | 'official';

@@ -1,3 +1,5 @@
+// The tensor ops of kintsugi/ops.h: one registry row each (core/registry.h), their checks, and the host
+// transfers (which are not ops of a backend: they move data between the host and a device).
 #include "kintsugi/ops.h"
 
 #include <array>
@@ -8,45 +10,10 @@
 #include <stdexcept>
 #include "kintsugi/backend.h"
 #include "kintsugi/queue.h"
+#include "registry.h"
 
 namespace ks {
 namespace {
-
-void require_tensor(const Tensor& t, const char* op, const char* arg) {
-  if (!t.storage) throw std::invalid_argument(std::string(op) + ": " + arg + " is disposed");
-}
-
-void require_same_shape(const Tensor& a, const Tensor& b, const char* op, const char* an, const char* bn) {
-  if (a.shape != b.shape)
-    throw std::invalid_argument(std::string(op) + ": " + bn + " must have the shape of " + an + ", " +
-                                shape_string(a.shape) + ", got " + shape_string(b.shape));
-}
-
-void require_same_device(const Tensor& a, const Tensor& b, const char* op, const char* an, const char* bn) {
-  if (a.device() != b.device())
-    throw std::invalid_argument(std::string(op) + ": " + bn + " must be on the device of " + an + ", " +
-                                to_string(a.device()) + ", got " + to_string(b.device()));
-}
-
-// Runs the backend function of `device` on its worker thread.
-template <class CpuFn, class CudaFn>
-void run_on(const Device& device, std::vector<std::shared_ptr<Storage>> reads,
-            std::vector<std::shared_ptr<Storage>> writes, CpuFn cpu_fn, CudaFn cuda_fn) {
-  Task task;
-  task.reads = std::move(reads);
-  task.writes = std::move(writes);
-  if (device.is_cuda()) {
-#if KS_WITH_CUDA
-    task.run = cuda_fn;
-#else
-    (void)cuda_fn;
-    throw std::runtime_error("this binary has no CUDA backend");
-#endif
-  } else {
-    task.run = cpu_fn;
-  }
-  submit(device, std::move(task));
-}
 
 // Host-side staging shared by the two halves of a cross-device transfer.
 struct Handoff {
@@ -90,71 +57,45 @@ void write_from(const Tensor& t, const float* src) {
 
 }  // namespace
 
+KS_OP(kFill, "fill", cpu::fill, KS_CUDA_FN(fill));
 void fill(const Tensor& out, float value) {
-  require_tensor(out, "fill", "out");
-  const int64_t n = out.numel();
-  float* p = out.data();
-  run_on(out.device(), {}, {out.storage}, [=] { cpu::fill(p, n, value); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::fill(p, n, value);
-#endif
-         });
+  Check c("fill");
+  c.out(out, "out");
+  dispatch(kFill, c, out.data(), out.numel(), value);
 }
 
+KS_OP(kRandn, "randn", cpu::randn, KS_CUDA_FN(randn));
 void randn(const Tensor& out, RngKey key) {
-  require_tensor(out, "randn", "out");
-  const int64_t n = out.numel();
-  float* p = out.data();
-  run_on(out.device(), {}, {out.storage}, [=] { cpu::randn(p, n, key); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::randn(p, n, key);
-#endif
-         });
+  Check c("randn");
+  c.out(out, "out");
+  dispatch(kRandn, c, out.data(), out.numel(), key);
 }
 
+KS_OP(kUniform, "uniform", cpu::uniform, KS_CUDA_FN(uniform));
 void uniform(const Tensor& out, float low, float high, RngKey key) {
-  require_tensor(out, "uniform", "out");
-  if (!(low < high))
-    throw std::invalid_argument("uniform: low must be less than high, got low=" + std::to_string(low) +
-                                " high=" + std::to_string(high));
-  const int64_t n = out.numel();
-  float* p = out.data();
-  run_on(out.device(), {}, {out.storage}, [=] { cpu::uniform(p, n, low, high, key); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::uniform(p, n, low, high, key);
-#endif
-         });
+  Check c("uniform");
+  c.out(out, "out");
+  if (!(low < high)) c.fail("low must be less than high, got low=" + std::to_string(low) + " high=" + std::to_string(high));
+  dispatch(kUniform, c, out.data(), out.numel(), low, high, key);
 }
 
+KS_OP(kRandomBits, "random_bits", cpu::random_bits, KS_CUDA_FN(random_bits));
 void random_bits(const Tensor& out, RngKey key) {
-  require_tensor(out, "random_bits", "out");
-  const int64_t n = out.numel();
-  auto* p = reinterpret_cast<uint32_t*>(out.data());
-  run_on(out.device(), {}, {out.storage}, [=] { cpu::random_bits(p, n, key); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::random_bits(p, n, key);
-#endif
-         });
+  Check c("random_bits");
+  c.out(out, "out");
+  dispatch(kRandomBits, c, reinterpret_cast<uint32_t*>(out.data()), out.numel(), key);
 }
 
+KS_OP(kCopy, "copy", cpu::copy, KS_CUDA_FN(copy));
 void copy(const Tensor& src, const Tensor& dst) {
-  require_tensor(src, "copy", "src");
-  require_tensor(dst, "copy", "dst");
-  require_same_shape(src, dst, "copy", "src", "dst");
-  const int64_t n = src.numel();
+  Check c("copy");
+  c.alive(src, "src");
+  c.alive(dst, "dst");
+  c.same_shape(src, "src", dst, "dst");
   if (src.device() == dst.device()) {
-    const float* s = src.data();
-    float* d = dst.data();
-    run_on(src.device(), {src.storage}, {dst.storage}, [=] { cpu::copy(s, d, n); },
-           [=] {
-#if KS_WITH_CUDA
-             cuda::copy(s, d, n);
-#endif
-           });
+    c.in(src, "src");
+    c.out(dst, "dst");
+    dispatch(kCopy, c, static_cast<const float*>(src.data()), dst.data(), src.numel());
     return;
   }
   // Across devices: the source is read in its queue's order into host staging, and the destination
@@ -181,277 +122,181 @@ void copy(const Tensor& src, const Tensor& dst) {
   submit(dst.device(), std::move(write));
 }
 
-void add(const Tensor& a, const Tensor& b, const Tensor& out) {
-  require_tensor(a, "add", "a");
-  require_tensor(b, "add", "b");
-  require_tensor(out, "add", "out");
-  require_same_shape(a, b, "add", "a", "b");
-  require_same_shape(a, out, "add", "a", "out");
-  require_same_device(a, b, "add", "a", "b");
-  require_same_device(a, out, "add", "a", "out");
-  const float *pa = a.data(), *pb = b.data();
-  float* po = out.data();
-  const int64_t n = a.numel();
-  run_on(a.device(), {a.storage, b.storage}, {out.storage}, [=] { cpu::add(pa, pb, po, n); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::add(pa, pb, po, n);
-#endif
-         });
+namespace {
+
+// out = f(a, b) elementwise, every tensor of one shape on one device.
+template <class Fn>
+void binary(const Op<Fn>& op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  Check c(op.name);
+  c.in(a, "a");
+  c.in(b, "b");
+  c.out(out, "out");
+  c.same_shape(a, "a", b, "b");
+  c.same_shape(a, "a", out, "out");
+  dispatch(op, c, static_cast<const float*>(a.data()), static_cast<const float*>(b.data()), out.data(), a.numel());
 }
 
+}  // namespace
+
+KS_OP(kAdd, "add", cpu::add, KS_CUDA_FN(add));
+void add(const Tensor& a, const Tensor& b, const Tensor& out) { binary(kAdd, a, b, out); }
+
+KS_OP(kMul, "mul", cpu::mul, KS_CUDA_FN(mul));
+void mul(const Tensor& a, const Tensor& b, const Tensor& out) { binary(kMul, a, b, out); }
+
+KS_OP(kScale, "scale", cpu::scale, KS_CUDA_FN(scale));
 void scale(const Tensor& a, float s, const Tensor& out) {
-  require_tensor(a, "scale", "a");
-  require_tensor(out, "scale", "out");
-  require_same_shape(a, out, "scale", "a", "out");
-  require_same_device(a, out, "scale", "a", "out");
-  const float* pa = a.data();
-  float* po = out.data();
-  const int64_t n = a.numel();
-  run_on(a.device(), {a.storage}, {out.storage}, [=] { cpu::scale(pa, s, po, n); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::scale(pa, s, po, n);
-#endif
-         });
+  Check c("scale");
+  c.in(a, "a");
+  c.out(out, "out");
+  c.same_shape(a, "a", out, "out");
+  dispatch(kScale, c, static_cast<const float*>(a.data()), s, out.data(), a.numel());
 }
 
-void sum(const Tensor& a, const Tensor& out) {
-  require_tensor(a, "sum", "a");
-  require_tensor(out, "sum", "out");
-  if (out.numel() != 1)
-    throw std::invalid_argument("sum: out must have one element, got shape " + shape_string(out.shape));
-  require_same_device(a, out, "sum", "a", "out");
-  const float* pa = a.data();
-  float* po = out.data();
-  const int64_t n = a.numel();
-  run_on(a.device(), {a.storage}, {out.storage}, [=] { cpu::sum(pa, n, po); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::sum(pa, n, po);
-#endif
-         });
+namespace {
+
+// A reduction of every element of a into the one element of out.
+template <class Fn>
+void reduce(const Op<Fn>& op, const Tensor& a, const Tensor& out) {
+  Check c(op.name);
+  c.in(a, "a");
+  c.out(out, "out");
+  c.one_element(out, "out");
+  dispatch(op, c, static_cast<const float*>(a.data()), a.numel(), out.data());
 }
 
-void sum_squares(const Tensor& a, const Tensor& out) {
-  require_tensor(a, "sum_squares", "a");
-  require_tensor(out, "sum_squares", "out");
-  if (out.numel() != 1)
-    throw std::invalid_argument("sum_squares: out must have one element, got shape " + shape_string(out.shape));
-  require_same_device(a, out, "sum_squares", "a", "out");
-  const float* pa = a.data();
-  float* po = out.data();
-  const int64_t n = a.numel();
-  run_on(a.device(), {a.storage}, {out.storage}, [=] { cpu::sum_squares(pa, n, po); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::sum_squares(pa, n, po);
-#endif
-         });
-}
+}  // namespace
 
+KS_OP(kSum, "sum", cpu::sum, KS_CUDA_FN(sum));
+void sum(const Tensor& a, const Tensor& out) { reduce(kSum, a, out); }
+
+KS_OP(kSumSquares, "sum_squares", cpu::sum_squares, KS_CUDA_FN(sum_squares));
+void sum_squares(const Tensor& a, const Tensor& out) { reduce(kSumSquares, a, out); }
+
+KS_OP(kAdamW, "adamw", cpu::adamw, KS_CUDA_FN(adamw));
 void adamw(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v, const Tensor& sumsq,
-           const AdamWConfig& c) {
-  require_tensor(params, "adamw", "params");
-  for (auto [t, name] : {std::pair{&grads, "grads"}, {&m, "m"}, {&v, "v"}}) {
-    require_tensor(*t, "adamw", name);
-    require_same_shape(params, *t, "adamw", "params", name);
-    require_same_device(params, *t, "adamw", "params", name);
-  }
-  require_tensor(sumsq, "adamw", "sumsq");
-  if (sumsq.numel() != 1) throw std::invalid_argument("adamw: sumsq must have one element, got " + shape_string(sumsq.shape));
-  require_same_device(params, sumsq, "adamw", "params", "sumsq");
-  if (!(c.lr >= 0) || !(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1) || !(c.eps > 0) ||
-      !(c.weight_decay >= 0) || c.step < 1 || !(c.max_norm >= 0))
-    throw std::invalid_argument("adamw: need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weightDecay >= 0, step >= 1, maxNorm >= 0");
-  float *pp = params.data(), *pm = m.data(), *pv = v.data();
-  const float *pg = grads.data(), *ps = sumsq.data();
-  const int64_t n = params.numel();
-  run_on(params.device(), {grads.storage, sumsq.storage}, {params.storage, m.storage, v.storage},
-         [=] { cpu::adamw(pp, pg, pm, pv, ps, n, c); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::adamw(pp, pg, pm, pv, ps, n, c);
-#endif
-         });
+           const AdamWConfig& cfg) {
+  Check c("adamw");
+  c.out(params, "params");
+  c.in(grads, "grads");
+  c.out(m, "m");
+  c.out(v, "v");
+  c.in(sumsq, "sumsq");
+  for (auto [t, name] : {std::pair{&grads, "grads"}, {&m, "m"}, {&v, "v"}}) c.same_shape(params, "params", *t, name);
+  c.one_element(sumsq, "sumsq");
+  if (!(cfg.lr >= 0) || !(cfg.beta1 >= 0 && cfg.beta1 < 1) || !(cfg.beta2 >= 0 && cfg.beta2 < 1) || !(cfg.eps > 0) ||
+      !(cfg.weight_decay >= 0) || cfg.step < 1 || !(cfg.max_norm >= 0))
+    c.fail("need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weightDecay >= 0, step >= 1, maxNorm >= 0");
+  dispatch(kAdamW, c, params.data(), static_cast<const float*>(grads.data()), m.data(), v.data(),
+           static_cast<const float*>(sumsq.data()), params.numel(), cfg);
 }
 
+KS_OP(kEma, "ema", cpu::ema_update, KS_CUDA_FN(ema_update));
 void ema_update(const Tensor& ema, const Tensor& params, float decay) {
-  require_tensor(ema, "ema", "ema");
-  require_tensor(params, "ema", "params");
-  require_same_shape(ema, params, "ema", "ema", "params");
-  require_same_device(ema, params, "ema", "ema", "params");
-  if (!(decay >= 0 && decay <= 1)) throw std::invalid_argument("ema: decay must be in [0, 1], got " + std::to_string(decay));
-  float* pe = ema.data();
-  const float* pp = params.data();
-  const int64_t n = ema.numel();
-  run_on(ema.device(), {params.storage}, {ema.storage}, [=] { cpu::ema_update(pe, pp, n, decay); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::ema_update(pe, pp, n, decay);
-#endif
-         });
+  Check c("ema");
+  c.out(ema, "ema");
+  c.in(params, "params");
+  c.same_shape(ema, "ema", params, "params");
+  if (!(decay >= 0 && decay <= 1)) c.fail("decay must be in [0, 1], got " + std::to_string(decay));
+  dispatch(kEma, c, ema.data(), static_cast<const float*>(params.data()), ema.numel(), decay);
 }
 
+KS_OP(kCombine, "combine", cpu::combine, KS_CUDA_FN(combine));
 void combine(const Tensor& out, const std::vector<std::pair<Tensor, Tensor>>& terms) {
-  require_tensor(out, "combine", "out");
-  if (terms.empty() || terms.size() > 3)
-    throw std::invalid_argument("combine: expected 1 to 3 terms, got " + std::to_string(terms.size()));
+  Check c("combine");
+  c.out(out, "out");
+  if (terms.empty() || terms.size() > 3) c.fail("expected 1 to 3 terms, got " + std::to_string(terms.size()));
   const int64_t n = out.shape[0], per_sample = out.numel() / n;
-  Task task;
-  task.writes = {out.storage};
   std::array<const float*, 3> xs{}, cs{};
   for (size_t k = 0; k < terms.size(); ++k) {
-    const auto& [x, c] = terms[k];
+    const auto& [x, coef] = terms[k];
     const std::string xn = "x" + std::to_string(k), cn = "coef" + std::to_string(k);
-    require_tensor(x, "combine", xn.c_str());
-    require_tensor(c, "combine", cn.c_str());
-    require_same_shape(out, x, "combine", "out", xn.c_str());
-    require_same_device(out, x, "combine", "out", xn.c_str());
-    require_same_device(out, c, "combine", "out", cn.c_str());
-    if (c.numel() != n)
-      throw std::invalid_argument("combine: " + cn + " must hold one value per sample (" + std::to_string(n) + "), got " +
-                                  std::to_string(c.numel()));
-    task.reads.push_back(x.storage);
-    task.reads.push_back(c.storage);
+    c.in(x, xn.c_str());
+    c.in(coef, cn.c_str());
+    c.same_shape(out, "out", x, xn.c_str());
+    if (coef.numel() != n)
+      c.fail(cn + " must hold one value per sample (" + std::to_string(n) + "), got " + std::to_string(coef.numel()));
     xs[k] = x.data();
-    cs[k] = c.data();
+    cs[k] = coef.data();
   }
   float* po = out.data();
   const int count = static_cast<int>(terms.size());
-  if (out.device().is_cuda()) {
-#if KS_WITH_CUDA
-    task.run = [=] { cuda::combine(po, xs.data(), cs.data(), count, n, per_sample); };
-#endif
-  } else {
-    task.run = [=] { cpu::combine(po, xs.data(), cs.data(), count, n, per_sample); };
-  }
-  submit(out.device(), std::move(task));
+  // The pointer arrays travel inside the task (the backend reads them on the worker).
+  dispatch_call(kCombine, c, [=](auto* fn) { fn(po, xs.data(), cs.data(), count, n, per_sample); });
 }
 
+KS_OP(kClamp, "clamp", cpu::clamp, KS_CUDA_FN(clamp));
 void clamp(const Tensor& a, float low, float high, const Tensor& out) {
-  require_tensor(a, "clamp", "a");
-  require_tensor(out, "clamp", "out");
-  require_same_shape(a, out, "clamp", "a", "out");
-  require_same_device(a, out, "clamp", "a", "out");
-  if (!(low <= high)) throw std::invalid_argument("clamp: low must be <= high, got " + std::to_string(low) + " > " + std::to_string(high));
-  const float* pa = a.data();
-  float* po = out.data();
-  const int64_t n = a.numel();
-  run_on(a.device(), {a.storage}, {out.storage}, [=] { cpu::clamp(pa, low, high, po, n); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::clamp(pa, low, high, po, n);
-#endif
-         });
-}
-
-void mul(const Tensor& a, const Tensor& b, const Tensor& out) {
-  require_tensor(a, "mul", "a");
-  require_tensor(b, "mul", "b");
-  require_tensor(out, "mul", "out");
-  require_same_shape(a, b, "mul", "a", "b");
-  require_same_shape(a, out, "mul", "a", "out");
-  require_same_device(a, b, "mul", "a", "b");
-  require_same_device(a, out, "mul", "a", "out");
-  const float *pa = a.data(), *pb = b.data();
-  float* po = out.data();
-  const int64_t n = a.numel();
-  run_on(a.device(), {a.storage, b.storage}, {out.storage}, [=] { cpu::mul(pa, pb, po, n); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::mul(pa, pb, po, n);
-#endif
-         });
+  Check c("clamp");
+  c.in(a, "a");
+  c.out(out, "out");
+  c.same_shape(a, "a", out, "out");
+  if (!(low <= high)) c.fail("low must be <= high, got " + std::to_string(low) + " > " + std::to_string(high));
+  dispatch(kClamp, c, static_cast<const float*>(a.data()), low, high, out.data(), a.numel());
 }
 
 namespace {
 
 // Checks the image side [N, C, H, W] (H, W multiples of k) and the coefficient side, full or
 // coefficient 0 only; returns the number of coefficient planes stored (k*k or 1).
-int64_t block_average_coefs(const Tensor& image, const Tensor& coefs, int k, const char* op, const char* image_name,
-                            const char* coef_name) {
-  if (k < 1 || k > 64) throw std::invalid_argument(std::string(op) + ": k must be in [1, 64], got " + std::to_string(k));
-  if (image.shape.size() != 4)
-    throw std::invalid_argument(std::string(op) + ": " + image_name + " must be [N, C, H, W], got " + shape_string(image.shape));
+int64_t block_average_coefs(const Check& c, const Tensor& image, const Tensor& coefs, int k, const char* image_name,
+                            const char* coef_name, float scale) {
+  if (k < 1 || k > 64) c.fail("k must be in [1, 64], got " + std::to_string(k));
+  if (!std::isfinite(scale)) c.fail("scale must be finite, got " + std::to_string(scale));
+  if (image.shape.size() != 4) c.fail(std::string(image_name) + " must be [N, C, H, W], got " + shape_string(image.shape));
   if (image.shape[2] % k || image.shape[3] % k)
-    throw std::invalid_argument(std::string(op) + ": " + image_name + " height and width must be multiples of k=" +
-                                std::to_string(k) + ", got " + shape_string(image.shape));
-  require_same_device(image, coefs, op, image_name, coef_name);
+    c.fail(std::string(image_name) + " height and width must be multiples of k=" + std::to_string(k) + ", got " +
+           shape_string(image.shape));
   const Shape small{image.shape[0], image.shape[1], image.shape[2] / k, image.shape[3] / k};
   if (coefs.shape == image.shape) return int64_t(k) * k;
   if (coefs.shape == small) return 1;
-  throw std::invalid_argument(std::string(op) + ": " + coef_name + " must be " + shape_string(image.shape) +
-                              " (every coefficient) or " + shape_string(small) + " (coefficient 0), got " +
-                              shape_string(coefs.shape));
-}
-
-void require_finite_scale(float scale, const char* op) {
-  if (!std::isfinite(scale)) throw std::invalid_argument(std::string(op) + ": scale must be finite, got " + std::to_string(scale));
+  c.fail(std::string(coef_name) + " must be " + shape_string(image.shape) + " (every coefficient) or " + shape_string(small) +
+         " (coefficient 0), got " + shape_string(coefs.shape));
 }
 
 }  // namespace
 
+KS_OP(kBlockAverageVt, "block_average_vt", cpu::block_average_vt, KS_CUDA_FN(block_average_vt));
 void block_average_vt(const Tensor& x, int k, float scale, const Tensor& out) {
-  require_tensor(x, "block_average_vt", "x");
-  require_tensor(out, "block_average_vt", "out");
-  require_finite_scale(scale, "block_average_vt");
-  const int64_t coefs = block_average_coefs(x, out, k, "block_average_vt", "x", "out");
+  Check c("block_average_vt");
+  c.in(x, "x");
+  c.out(out, "out");
+  const int64_t coefs = block_average_coefs(c, x, out, k, "x", "out", scale);
+  c.distinct(out, "out", x, "x");
   const int64_t planes = x.shape[0] * x.shape[1], h = x.shape[2] / k, w = x.shape[3] / k;
-  if (x.storage == out.storage) throw std::invalid_argument("block_average_vt: out must not alias x");
-  const float* px = x.data();
-  float* po = out.data();
-  run_on(x.device(), {x.storage}, {out.storage}, [=] { cpu::block_average_vt(px, po, planes, h, w, k, coefs, scale); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::block_average_vt(px, po, planes, h, w, k, coefs, scale);
-#endif
-         });
+  dispatch(kBlockAverageVt, c, static_cast<const float*>(x.data()), out.data(), planes, h, w, k, coefs, scale);
 }
 
-void block_average_v(const Tensor& c, int k, float scale, const Tensor& out) {
-  require_tensor(c, "block_average_v", "c");
-  require_tensor(out, "block_average_v", "out");
-  require_finite_scale(scale, "block_average_v");
-  const int64_t coefs = block_average_coefs(out, c, k, "block_average_v", "out", "c");
+KS_OP(kBlockAverageV, "block_average_v", cpu::block_average_v, KS_CUDA_FN(block_average_v));
+void block_average_v(const Tensor& coef, int k, float scale, const Tensor& out) {
+  Check c("block_average_v");
+  c.in(coef, "c");
+  c.out(out, "out");
+  const int64_t coefs = block_average_coefs(c, out, coef, k, "out", "c", scale);
+  c.distinct(out, "out", coef, "c");
   const int64_t planes = out.shape[0] * out.shape[1], h = out.shape[2] / k, w = out.shape[3] / k;
-  if (c.storage == out.storage) throw std::invalid_argument("block_average_v: out must not alias c");
-  const float* pc = c.data();
-  float* po = out.data();
-  run_on(c.device(), {c.storage}, {out.storage}, [=] { cpu::block_average_v(pc, po, planes, h, w, k, coefs, scale); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::block_average_v(pc, po, planes, h, w, k, coefs, scale);
-#endif
-         });
+  dispatch(kBlockAverageV, c, static_cast<const float*>(coef.data()), out.data(), planes, h, w, k, coefs, scale);
 }
 
+KS_OP(kFft2, "fft2", cpu::fft2, KS_CUDA_FN(fft2));
 void fft2(const Tensor& x, bool inverse, const Tensor& out) {
-  require_tensor(x, "fft2", "x");
-  require_tensor(out, "fft2", "out");
-  require_same_shape(x, out, "fft2", "x", "out");
-  require_same_device(x, out, "fft2", "x", "out");
+  Check c("fft2");
+  c.in(x, "x");
+  c.out(out, "out");
+  c.same_shape(x, "x", out, "out");
   if (x.shape.size() != 4 || x.shape[1] != 2)
-    throw std::invalid_argument("fft2: x must be [N, 2, H, W] (channel 0 real, 1 imaginary), got " + shape_string(x.shape));
+    c.fail("x must be [N, 2, H, W] (channel 0 real, 1 imaginary), got " + shape_string(x.shape));
   for (int d : {2, 3}) {
     const int64_t s = x.shape[d];
     if (s > 2048 || (s & (s - 1)) != 0)
-      throw std::invalid_argument(std::string("fft2: x ") + (d == 2 ? "height" : "width") +
-                                  " must be a power of two up to 2048, got " + std::to_string(s) + " in " + shape_string(x.shape));
+      c.fail(std::string("x ") + (d == 2 ? "height" : "width") + " must be a power of two up to 2048, got " + std::to_string(s) +
+             " in " + shape_string(x.shape));
   }
-  const int64_t n = x.shape[0], h = x.shape[2], w = x.shape[3];
-  const float* px = x.data();
-  float* po = out.data();
-  run_on(x.device(), {x.storage}, {out.storage}, [=] { cpu::fft2(px, po, n, h, w, inverse); },
-         [=] {
-#if KS_WITH_CUDA
-           cuda::fft2(px, po, n, h, w, inverse);
-#endif
-         });
+  dispatch(kFft2, c, static_cast<const float*>(x.data()), out.data(), x.shape[0], x.shape[2], x.shape[3], inverse);
 }
 
 void write_host(const Tensor& dst, std::vector<float> data) {
-  require_tensor(dst, "write", "dst");
+  Check("write").alive(dst, "dst");
   if (static_cast<int64_t>(data.size()) != dst.numel())
     throw std::invalid_argument("write: data has " + std::to_string(data.size()) + " elements, shape " +
                                 shape_string(dst.shape) + " needs " + std::to_string(dst.numel()));
@@ -463,7 +308,7 @@ void write_host(const Tensor& dst, std::vector<float> data) {
 }
 
 void read_host(const Tensor& src, std::function<void(std::vector<float>&&, const std::string*)> done) {
-  require_tensor(src, "read", "src");
+  Check("read").alive(src, "src");
   auto buffer = std::make_shared<std::vector<float>>();
   Task task;
   task.reads = {src.storage};
@@ -476,7 +321,7 @@ void read_host(const Tensor& src, std::function<void(std::vector<float>&&, const
 }
 
 void check_guard(const Tensor& t, std::function<void(bool, const std::string*)> done) {
-  require_tensor(t, "check_guard", "t");
+  Check("check_guard").alive(t, "t");
   if (!t.storage->guarded()) throw std::invalid_argument("check_guard: the tensor was not created with guard bytes");
   auto intact = std::make_shared<bool>(false);
   Task task;
@@ -495,6 +340,21 @@ void check_guard(const Tensor& t, std::function<void(bool, const std::string*)> 
     *intact = ok;
   };
   task.done = [intact, done](const std::string* err) { done(*intact, err); };
+  submit(t.device(), std::move(task));
+}
+
+void empty_cache(const Device& device, std::function<void(const std::string*)> done) {
+  Task task;
+  task.run = [device] { allocator_for(device).empty_cache(); };
+  task.done = std::move(done);
+  submit(device, std::move(task));
+}
+
+void fail_task(const Tensor& t, const std::string& message) {
+  Check("fail_task").alive(t, "tensor");
+  Task task;
+  task.writes = {t.storage};
+  task.run = [message] { throw std::runtime_error(message); };
   submit(t.device(), std::move(task));
 }
 

@@ -1,4 +1,4 @@
-// Instantiates the UNet graph for the CPU backend (float and double).
+// Instantiates the UNet graph for the CPU backend (float and double), and the CPU's UNet engine.
 #include "unet.h"
 
 #include <stdexcept>
@@ -10,15 +10,6 @@ template class UNetGraph<cpu::CpuOps<double>>;
 }  // namespace ks
 
 namespace ks {
-namespace cpu {
-std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config);
-}  // namespace cpu
-#if KS_WITH_CUDA
-namespace cuda {
-std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config);
-}  // namespace cuda
-#endif
-
 namespace cpu {
 namespace {
 class CpuEngine final : public UNetEngine {
@@ -41,14 +32,5 @@ class CpuEngine final : public UNetEngine {
 
 std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config) { return std::make_unique<CpuEngine>(config); }
 }  // namespace cpu
-
-std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config, const Device& device) {
-  if (!device.is_cuda()) return cpu::make_unet_engine(config);
-#if KS_WITH_CUDA
-  return cuda::make_unet_engine(config);
-#else
-  throw std::invalid_argument("unet: this binary has no CUDA backend");
-#endif
-}
 
 }  // namespace ks

@@ -1,10 +1,10 @@
-// The UNet on the CPU: the shared graph (core/unet_graph.h) over std::vector buffers and the reference
+// The UNet on the CPU: the shared graph (include/kintsugi/unet_graph.h) over std::vector buffers and the reference
 // ops. Float for use, double for gradient checks and the PyTorch fixtures.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <vector>
-#include "../core/unet_graph.h"
+#include "kintsugi/unet_graph.h"
 #include "attention.h"
 #include "conv2d.h"
 #include "groupnorm.h"

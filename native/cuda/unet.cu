@@ -1,9 +1,9 @@
-// The UNet on a CUDA device: the shared graph (core/unet_graph.h) over device buffers from the
+// The UNet on a CUDA device: the shared graph (include/kintsugi/unet_graph.h) over device buffers from the
 // caching allocator and the kernels of nn.h. Buffers are released back to the cache as soon as the
 // graph drops them, while kernels that use them may still be queued: every buffer of a device is used
 // only by that device's single stream, so a block is reused only by kernels queued after them.
 #include <stdexcept>
-#include "../core/unet_graph.h"
+#include "kintsugi/unet_graph.h"
 #include "common.cuh"
 #include "kintsugi/backend.h"
 #include "kintsugi/unet_engine.h"

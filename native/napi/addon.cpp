@@ -7,7 +7,6 @@
 #include "convert.h"
 #include "gsure_js.h"
 #include "kintsugi/allocator.h"
-#include "kintsugi/backend.h"
 #include "kintsugi/ops.h"
 #include "kintsugi/queue.h"
 #include "nn_op.h"
@@ -281,25 +280,17 @@ Napi::Value empty_cache_js(Info info) {
   return guarded(env, [&] {
     Device d = device_arg(info[0], "device");
     auto [promise, complete] = Bridge::of(env)->promise(env);
-    Task task;
-    // On the device's queue: cudaFree blocks the calling thread until the device is idle.
-    task.run = [d] { allocator_for(d).empty_cache(); };
-    task.done = [complete = complete](const std::string* error) { complete(error, nullptr); };
-    submit(d, std::move(task));
+    empty_cache(d, [complete = complete](const std::string* error) { complete(error, nullptr); });
     return Napi::Value(promise);
   });
 }
 
-// For tests of error propagation: queues a task on t's device that fails with `message`, marking t
-// as failed, exactly as a kernel or allocation failure inside queued work would.
+// Test hook (kintsugi/ops.h fail_task).
 void fail_task_js(Info info) {
   guarded(info.Env(), [&] {
     const Tensor& t = TensorWrap::unwrap(info[0], "tensor");
     if (!info[1].IsString()) throw std::invalid_argument("message: expected a string");
-    Task task;
-    task.writes = {t.storage};
-    task.run = [message = info[1].As<Napi::String>().Utf8Value()] { throw std::runtime_error(message); };
-    submit(t.device(), std::move(task));
+    fail_task(t, info[1].As<Napi::String>().Utf8Value());
   });
 }
 
@@ -339,6 +330,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("resetPeakMemory", Napi::Function::New<reset_peak>(env, "resetPeakMemory"));
   exports.Set("emptyCache", Napi::Function::New<empty_cache_js>(env, "emptyCache"));
   exports.Set("nnOp", Napi::Function::New<nn_op>(env, "nnOp"));
+  exports.Set("op", Napi::Function::New<nn_op>(env, "op"));
+  exports.Set("supports", Napi::Function::New<supports_js>(env, "supports"));
+  exports.Set("ops", Napi::Function::New<ops_js>(env, "ops"));
   exports.Set("referenceOp", Napi::Function::New<reference_op>(env, "referenceOp"));
   exports.Set("referenceUNet", Napi::Function::New<reference_unet>(env, "referenceUNet"));
   define_bootstrap(env, exports);

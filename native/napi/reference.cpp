@@ -1,151 +1,53 @@
-// The double-precision CPU reference, exposed for gradient checks and for comparison with PyTorch
-// fixtures: each call runs one op (or the whole UNet) forward and backward on the CPU queue and
-// resolves to an object of Float64Arrays. Not part of the public API.
+// The double-precision CPU reference (kintsugi/reference.h), exposed for gradient checks and for
+// comparison with PyTorch fixtures: each call resolves to an object of Float64Arrays. Conversion only;
+// the work and its checks are in native/cpu/reference.cpp. Not part of the public API.
 #include "reference.h"
 
-#include <map>
 #include <stdexcept>
-#include "../cpu/attention.h"
-#include "../cpu/conv2d.h"
-#include "../cpu/groupnorm.h"
-#include "../cpu/linear.h"
-#include "../cpu/silu.h"
-#include "../cpu/time_embedding.h"
-#include "../cpu/unet.h"
-#include "../cpu/upsample.h"
 #include "bridge.h"
 #include "convert.h"
-#include "kintsugi/queue.h"
+#include "kintsugi/reference.h"
 
 namespace ks::napi {
 namespace {
 
-using Vec = std::vector<double>;
-using Result = std::map<std::string, Vec>;
-
-Vec f64_arg(const Napi::Object& o, const char* key, size_t expected) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    throw std::invalid_argument(std::string(key) + ": expected a Float64Array");
-  auto a = v.As<Napi::Float64Array>();
-  if (expected != SIZE_MAX && a.ElementLength() != expected)
-    throw std::invalid_argument(std::string(key) + ": expected " + std::to_string(expected) + " values, got " +
-                                std::to_string(a.ElementLength()));
-  return Vec(a.Data(), a.Data() + a.ElementLength());
+// Every Float64Array property becomes a named array, every number a named number.
+RefArgs ref_args(const Napi::Value& v, const char* what) {
+  if (!v.IsObject()) throw std::invalid_argument(std::string(what) + ": expected an arguments object");
+  const auto o = v.As<Napi::Object>();
+  RefArgs a;
+  const Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t k = 0; k < keys.Length(); ++k) {
+    const std::string key = keys.Get(k).ToString().Utf8Value();
+    const Napi::Value x = o.Get(key);
+    if (x.IsNumber()) {
+      a.numbers[key] = x.As<Napi::Number>().DoubleValue();
+    } else if (x.IsTypedArray() && x.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+      auto f = x.As<Napi::Float64Array>();
+      a.arrays[key] = std::vector<double>(f.Data(), f.Data() + f.ElementLength());
+    } else {
+      throw std::invalid_argument(key + ": expected a number or a Float64Array");
+    }
+  }
+  return a;
 }
 
-int64_t int_arg(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) throw std::invalid_argument(std::string(key) + ": expected an integer");
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (d < 0 || d != static_cast<int64_t>(d)) throw std::invalid_argument(std::string(key) + ": expected a non-negative integer");
-  return static_cast<int64_t>(d);
-}
-
-// Parses the arguments on the JS thread and returns the work to run on the CPU queue.
-std::function<Result()> plan_op(const std::string& op, const Napi::Object& a) {
-  if (op == "conv2d") {
-    cpu::Conv2dShape s{int_arg(a, "n"), int_arg(a, "cin"), int_arg(a, "h"), int_arg(a, "w"), int_arg(a, "cout"),
-                       static_cast<int>(int_arg(a, "k")), static_cast<int>(int_arg(a, "stride"))};
-    if (s.k != 1 && s.k != 3) throw std::invalid_argument("k: expected 1 or 3");
-    if (s.stride != 1 && s.stride != 2) throw std::invalid_argument("stride: expected 1 or 2");
-    const size_t ny = static_cast<size_t>(s.n * s.cout * s.ho() * s.wo());
-    Vec x = f64_arg(a, "x", static_cast<size_t>(s.n * s.cin * s.h * s.w));
-    Vec w = f64_arg(a, "weight", static_cast<size_t>(s.cout * s.cin * s.k * s.k));
-    Vec b = f64_arg(a, "bias", static_cast<size_t>(s.cout));
-    Vec gy = f64_arg(a, "gout", ny);
-    return [=]() {
-      Result r{{"out", Vec(ny)}, {"grad.x", Vec(x.size())}, {"grad.weight", Vec(w.size())}, {"grad.bias", Vec(b.size())}};
-      cpu::conv2d_forward(x.data(), w.data(), b.data(), r["out"].data(), s);
-      cpu::conv2d_backward(x.data(), w.data(), gy.data(), r["grad.x"].data(), r["grad.weight"].data(), r["grad.bias"].data(), s);
-      return r;
-    };
-  }
-  if (op == "groupnorm") {
-    cpu::GroupNormShape s{int_arg(a, "n"), int_arg(a, "c"), int_arg(a, "hw"), static_cast<int>(int_arg(a, "groups"))};
-    if (s.groups < 1 || s.c % s.groups) throw std::invalid_argument("groups: must divide c");
-    const size_t nx = static_cast<size_t>(s.n * s.c * s.hw);
-    Vec x = f64_arg(a, "x", nx), w = f64_arg(a, "weight", static_cast<size_t>(s.c)), b = f64_arg(a, "bias", static_cast<size_t>(s.c));
-    Vec gy = f64_arg(a, "gout", nx);
-    return [=]() {
-      Result r{{"out", Vec(nx)}, {"grad.x", Vec(nx)}, {"grad.weight", Vec(w.size())}, {"grad.bias", Vec(b.size())}};
-      Vec mean(static_cast<size_t>(s.n * s.groups)), rstd(mean.size());
-      cpu::groupnorm_forward(x.data(), w.data(), b.data(), r["out"].data(), mean.data(), rstd.data(), s);
-      cpu::groupnorm_backward(x.data(), w.data(), mean.data(), rstd.data(), gy.data(), r["grad.x"].data(),
-                              r["grad.weight"].data(), r["grad.bias"].data(), s);
-      return r;
-    };
-  }
-  if (op == "silu") {
-    Vec x = f64_arg(a, "x", SIZE_MAX);
-    Vec gy = f64_arg(a, "gout", x.size());
-    return [=]() {
-      Result r{{"out", Vec(x.size())}, {"grad.x", Vec(x.size())}};
-      cpu::silu_forward(x.data(), r["out"].data(), static_cast<int64_t>(x.size()));
-      cpu::silu_backward(x.data(), gy.data(), r["grad.x"].data(), static_cast<int64_t>(x.size()));
-      return r;
-    };
-  }
-  if (op == "linear") {
-    const int64_t n = int_arg(a, "n"), in = int_arg(a, "in"), out = int_arg(a, "out");
-    Vec x = f64_arg(a, "x", static_cast<size_t>(n * in)), w = f64_arg(a, "weight", static_cast<size_t>(out * in));
-    Vec b = f64_arg(a, "bias", static_cast<size_t>(out)), gy = f64_arg(a, "gout", static_cast<size_t>(n * out));
-    return [=]() {
-      Result r{{"out", Vec(gy.size())}, {"grad.x", Vec(x.size())}, {"grad.weight", Vec(w.size())}, {"grad.bias", Vec(b.size())}};
-      cpu::linear_forward(x.data(), w.data(), b.data(), r["out"].data(), n, in, out);
-      cpu::linear_backward(x.data(), w.data(), gy.data(), r["grad.x"].data(), r["grad.weight"].data(), r["grad.bias"].data(), n, in, out);
-      return r;
-    };
-  }
-  if (op == "time_embedding") {
-    const int64_t c = int_arg(a, "c");
-    Vec t = f64_arg(a, "t", SIZE_MAX);
-    return [=]() {
-      Result r{{"out", Vec(t.size() * static_cast<size_t>(c))}};
-      cpu::time_embedding(t.data(), r["out"].data(), static_cast<int64_t>(t.size()), c);
-      return r;
-    };
-  }
-  if (op == "attention") {
-    const int64_t n = int_arg(a, "n"), c = int_arg(a, "c"), p = int_arg(a, "p");
-    Vec qkv = f64_arg(a, "qkv", static_cast<size_t>(n * 3 * c * p)), gy = f64_arg(a, "gout", static_cast<size_t>(n * c * p));
-    return [=]() {
-      Result r{{"out", Vec(gy.size())}, {"attn", Vec(static_cast<size_t>(n * p * p))}, {"grad.qkv", Vec(qkv.size())}};
-      cpu::attention_forward(qkv.data(), r["attn"].data(), r["out"].data(), n, c, p);
-      cpu::attention_backward(qkv.data(), r["attn"].data(), gy.data(), r["grad.qkv"].data(), n, c, p);
-      return r;
-    };
-  }
-  if (op == "upsample2") {
-    const int64_t planes = int_arg(a, "planes"), h = int_arg(a, "h"), w = int_arg(a, "w");
-    Vec x = f64_arg(a, "x", static_cast<size_t>(planes * h * w)), gy = f64_arg(a, "gout", static_cast<size_t>(planes * h * w * 4));
-    return [=]() {
-      Result r{{"out", Vec(gy.size())}, {"grad.x", Vec(x.size())}};
-      cpu::upsample2_forward(x.data(), r["out"].data(), planes, h, w);
-      cpu::upsample2_backward(gy.data(), r["grad.x"].data(), planes, h, w);
-      return r;
-    };
-  }
-  throw std::invalid_argument("referenceOp: unknown op \"" + op + "\"");
-}
-
-Napi::Value run_async(Napi::Env env, std::function<Result()> work) {
+// A promise settled with the result's arrays once the CPU queue has run the work.
+template <class Start>
+Napi::Value settle(Napi::Env env, Start start) {
   auto [promise, complete] = Bridge::of(env)->promise(env);
-  auto result = std::make_shared<Result>();
-  Task task;
-  task.run = [work, result] { *result = work(); };
-  task.done = [result, complete = complete](const std::string* error) {
-    complete(error, [result](Napi::Env env) {
+  start([complete = complete](RefArrays&& result, const std::string* error) {
+    auto r = std::make_shared<RefArrays>(std::move(result));
+    complete(error, [r](Napi::Env env) {
       auto o = Napi::Object::New(env);
-      for (auto& [key, v] : *result) {
+      for (auto& [key, v] : *r) {
         auto arr = Napi::Float64Array::New(env, v.size());
         std::copy(v.begin(), v.end(), arr.Data());
         o.Set(key, arr);
       }
       return Napi::Value(o);
     });
-  };
-  submit(Device{DeviceType::CPU, 0}, std::move(task));
+  });
   return promise;
 }
 
@@ -155,7 +57,9 @@ Napi::Value reference_op(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] {
     if (!info[0].IsString() || !info[1].IsObject()) throw std::invalid_argument("referenceOp(name, args): bad arguments");
-    return run_async(env, plan_op(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Object>()));
+    const std::string op = info[0].As<Napi::String>().Utf8Value();
+    const RefArgs args = ref_args(info[1], "referenceOp");
+    return settle(env, [&](RefDone done) { ks::reference_op(op, args, std::move(done)); });
   });
 }
 
@@ -163,20 +67,8 @@ Napi::Value reference_unet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] {
     const UNetConfig config = config_arg(info[0]);
-    if (!info[1].IsObject()) throw std::invalid_argument("referenceUNet: expected an arguments object");
-    auto a = info[1].As<Napi::Object>();
-    auto net = std::make_shared<cpu::UNetCpu<double>>(config);
-    const int64_t n = int_arg(a, "n"), r = config.resolution;
-    Vec params = f64_arg(a, "params", static_cast<size_t>(net->plan().param_count));
-    Vec x = f64_arg(a, "x", static_cast<size_t>(n * config.in_channels * r * r));
-    Vec t = f64_arg(a, "t", static_cast<size_t>(n));
-    Vec gout = f64_arg(a, "gout", static_cast<size_t>(n * config.out_channels * r * r));
-    return run_async(env, [=]() {
-      Result res{{"out", Vec(gout.size())}, {"grad.params", Vec(params.size())}, {"grad.x", Vec(x.size())}};
-      auto tape = net->forward(params.data(), x.data(), t.data(), n, res["out"].data());
-      net->backward(params.data(), *tape, gout.data(), res["grad.params"].data(), res["grad.x"].data());
-      return res;
-    });
+    const RefArgs args = ref_args(info[1], "referenceUNet");
+    return settle(env, [&](RefDone done) { ks::reference_unet(config, args, std::move(done)); });
   });
 }
 

@@ -4,24 +4,14 @@
 #include <stdexcept>
 #include "convert.h"
 #include "kintsugi/unet_engine.h"
-#include "kintsugi/queue.h"
 #include "tensor_wrap.h"
 
 namespace ks::napi {
 namespace {
 
 using Info = const Napi::CallbackInfo&;
-// A tape is filled by the forward task and read by backward tasks queued after it on the same device.
-struct TapeHolder {
-  std::shared_ptr<void> tape;
-  Device device;
-};
-
-struct NetHolder {
-  std::shared_ptr<UNetEngine> engine;
-  Device device;
-  int64_t resolution, in_c, out_c, params;
-};
+// The UNet and its tapes live in native/core (kintsugi/unet_engine.h); this file converts arguments.
+using TapeRef = std::shared_ptr<UNetTape>;
 
 Napi::Value layout(Info info) {
   Napi::Env env = info.Env();
@@ -59,47 +49,25 @@ Napi::Value layout(Info info) {
 }
 
 void init_params(Info info) {
-  guarded(info.Env(), [&] {
-    const UNetConfig config = config_arg(info[0]);
-    const uint64_t seed = u64_arg(info[1], "seed");
-    const Tensor& out = TensorWrap::unwrap(info[2], "out");
-    if (out.device().is_cuda()) throw std::invalid_argument("unetInit: out must be on the cpu (copy it to the GPU after)");
-    if (out.numel() != unet_param_count(config))
-      throw std::invalid_argument("unetInit: out must have " + std::to_string(unet_param_count(config)) + " elements, got " +
-                                  std::to_string(out.numel()));
-    Task task;
-    task.writes = {out.storage};
-    task.run = [config, seed, out] { unet_init(config, seed, out.data()); };
-    submit(out.device(), std::move(task));
-  });
+  guarded(info.Env(), [&] { unet_init_params(config_arg(info[0]), u64_arg(info[1], "seed"), TensorWrap::unwrap(info[2], "out")); });
 }
 
-NetHolder* net_of(const Napi::Value& v) {
+UNetHandle* net_of(const Napi::Value& v) {
   if (!v.IsExternal()) throw std::invalid_argument("net: expected a UNet handle");
-  return v.As<Napi::External<NetHolder>>().Data();
+  return v.As<Napi::External<UNetHandle>>().Data();
+}
+
+TapeRef tape_of(const Napi::Value& v, const char* what) {
+  if (!v.IsExternal()) throw std::invalid_argument(std::string("tape: expected ") + what);
+  return *v.As<Napi::External<TapeRef>>().Data();
 }
 
 Napi::Value create(Info info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] {
-    const UNetConfig config = config_arg(info[0]);
-    const Device device = device_arg(info[1], "device");
-    check_device(device);
-    auto* h = new NetHolder{std::shared_ptr<UNetEngine>(make_unet_engine(config, device)), device, config.resolution,
-                            config.in_channels, config.out_channels, unet_param_count(config)};
-    return Napi::Value(Napi::External<NetHolder>::New(env, h, [](Napi::Env, NetHolder* p) { delete p; }));
+    auto* h = new UNetHandle(unet_create(config_arg(info[0]), device_arg(info[1], "device")));
+    return Napi::Value(Napi::External<UNetHandle>::New(env, h, [](Napi::Env, UNetHandle* p) { delete p; }));
   });
-}
-
-void require_device(const Tensor& t, const Device& d, const char* what) {
-  if (t.device() != d)
-    throw std::invalid_argument(std::string(what) + ": expected a tensor on the UNet's device " + to_string(d) + ", got " +
-                                to_string(t.device()));
-}
-
-void require_shape(const Tensor& t, const Shape& shape, const char* what) {
-  if (t.shape != shape)
-    throw std::invalid_argument(std::string(what) + ": expected shape " + shape_string(shape) + ", got " + shape_string(t.shape));
 }
 
 // forward(net, params, x, t, out, keepTape = true) -> tape (a tape that only knows its batch when
@@ -107,82 +75,28 @@ void require_shape(const Tensor& t, const Shape& shape, const char* what) {
 Napi::Value forward(Info info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] {
-    NetHolder* h = net_of(info[0]);
-    const Tensor& params = TensorWrap::unwrap(info[1], "params");
-    const Tensor& x = TensorWrap::unwrap(info[2], "x");
-    const Tensor& t = TensorWrap::unwrap(info[3], "t");
-    const Tensor& out = TensorWrap::unwrap(info[4], "out");
-    for (auto [tensor, name] : {std::pair{&params, "params"}, {&x, "x"}, {&t, "t"}, {&out, "out"}})
-      require_device(*tensor, h->device, name);
-    if (x.shape.size() != 4) throw std::invalid_argument("x: expected [n, c, h, w], got " + shape_string(x.shape));
-    const int64_t n = x.shape[0];
-    require_shape(params, {h->params}, "params");
-    require_shape(x, {n, h->in_c, h->resolution, h->resolution}, "x");
-    require_shape(t, {n}, "t");
-    require_shape(out, {n, h->out_c, h->resolution, h->resolution}, "out");
     const bool keep = info.Length() < 6 || info[5].IsUndefined() || info[5].ToBoolean().Value();
-    auto holder = std::make_shared<TapeHolder>();
-    holder->device = h->device;
-    Task task;
-    task.reads = {params.storage, x.storage, t.storage};
-    task.writes = {out.storage};
-    task.run = [engine = h->engine, holder, params, x, t, out, n, keep] {
-      holder->tape = engine->forward(params.data(), x.data(), t.data(), n, out.data(), keep);
-    };
-    submit(params.device(), std::move(task));
-    auto* boxed = new std::shared_ptr<TapeHolder>(holder);
-    return Napi::Value(Napi::External<std::shared_ptr<TapeHolder>>::New(
-        env, boxed, [](Napi::Env, std::shared_ptr<TapeHolder>* p) { delete p; }));
+    TapeRef tape = unet_forward(*net_of(info[0]), TensorWrap::unwrap(info[1], "params"), TensorWrap::unwrap(info[2], "x"),
+                                TensorWrap::unwrap(info[3], "t"), TensorWrap::unwrap(info[4], "out"), keep);
+    return Napi::Value(Napi::External<TapeRef>::New(env, new TapeRef(std::move(tape)), [](Napi::Env, TapeRef* p) { delete p; }));
   });
 }
 
 // backward(net, params, tape, gout, grads, gx | null): grads += dL/dparams, gx = dL/dx.
 void backward(Info info) {
   guarded(info.Env(), [&] {
-    NetHolder* h = net_of(info[0]);
+    const UNetHandle& net = *net_of(info[0]);
     const Tensor& params = TensorWrap::unwrap(info[1], "params");
-    if (!info[2].IsExternal()) throw std::invalid_argument("tape: expected the tape returned by forward");
-    std::shared_ptr<TapeHolder> holder = *info[2].As<Napi::External<std::shared_ptr<TapeHolder>>>().Data();
+    const TapeRef tape = tape_of(info[2], "the tape returned by forward");
     const Tensor& gout = TensorWrap::unwrap(info[3], "gout");
     const Tensor& grads = TensorWrap::unwrap(info[4], "grads");
     const bool want_gx = !info[5].IsNull() && !info[5].IsUndefined();
-    Tensor gx = want_gx ? TensorWrap::unwrap(info[5], "gx") : Tensor();
-    for (auto [tensor, name] : {std::pair{&params, "params"}, {&gout, "gout"}, {&grads, "grads"}})
-      require_device(*tensor, h->device, name);
-    require_shape(params, {h->params}, "params");
-    require_shape(grads, {h->params}, "grads");
-    if (gout.shape.size() != 4) throw std::invalid_argument("gout: expected [n, c, h, w], got " + shape_string(gout.shape));
-    const int64_t n = gout.shape[0];
-    require_shape(gout, {n, h->out_c, h->resolution, h->resolution}, "gout");
-    if (want_gx) {
-      require_device(gx, h->device, "gx");
-      require_shape(gx, {n, h->in_c, h->resolution, h->resolution}, "gx");
-    }
-    Task task;
-    task.reads = {params.storage, gout.storage};
-    task.writes = {grads.storage};
-    if (want_gx) task.writes.push_back(gx.storage);
-    task.run = [engine = h->engine, holder, params, gout, grads, gx, want_gx, n] {
-      if (!holder->tape) throw std::runtime_error("backward: the tape is empty (its forward failed or it was released)");
-      if (engine->tape_batch(holder->tape.get()) != n)
-        throw std::runtime_error("backward: gout has batch " + std::to_string(n) + ", the tape's forward had " +
-                                 std::to_string(engine->tape_batch(holder->tape.get())));
-      engine->backward(params.data(), holder->tape.get(), gout.data(), grads.data(), want_gx ? gx.data() : nullptr);
-    };
-    submit(params.device(), std::move(task));
+    unet_backward(net, params, tape, gout, grads, want_gx ? &TensorWrap::unwrap(info[5], "gx") : nullptr);
   });
 }
 
-// Frees a tape's activations once the work queued so far has run.
 void release_tape(Info info) {
-  guarded(info.Env(), [&] {
-    if (!info[0].IsExternal()) throw std::invalid_argument("tape: expected a tape");
-    std::shared_ptr<TapeHolder> holder = *info[0].As<Napi::External<std::shared_ptr<TapeHolder>>>().Data();
-    Task task;
-    task.run = [holder] { holder->tape.reset(); };
-    // On the tape's own queue: after every backward queued before, and in stream order on a GPU.
-    submit(holder->device, std::move(task));
-  });
+  guarded(info.Env(), [&] { unet_release_tape(tape_of(info[0], "a tape")); });
 }
 
 }  // namespace

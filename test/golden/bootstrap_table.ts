@@ -76,22 +76,27 @@ const aggregate = (shape: number[], r: number | null, patch: { P: number; S: num
   };
 };
 
-const concat: GoldenCase = {
-  op: 'concat_channels',
-  shape: [2, 3, 5, 7],
-  nmse: 1e-7,
-  inputs: () => [testValues(2 * 3 * 35, 851), testValues(2 * 2 * 35, 852)],
-  inputShapes: () => [[2, 3, 5, 7], [2, 2, 5, 7]],
-  outShape: () => [2, 5, 5, 7],
-  run: ([a, b], out: NativeTensor) => native.concatChannels(a!, b!, out),
-  reference: ([a, b]) => {
-    const out = new Float64Array(2 * 5 * 35);
-    for (let i = 0; i < 2; i++) {
-      out.set(a!.subarray(i * 105, (i + 1) * 105), i * 175);
-      out.set(b!.subarray(i * 70, (i + 1) * 70), i * 175 + 105);
-    }
-    return out;
-  },
+// a [n, ca, h, w] and b with cb channels, stacked along channels.
+const concat = ([shape, cb]: [number[], number]): GoldenCase => {
+  const [n, ca, h, w] = shape as [number, number, number, number];
+  const hw = h * w;
+  return {
+    op: 'concat_channels',
+    shape,
+    nmse: 1e-7,
+    inputs: () => [testValues(n * ca * hw, 851), testValues(n * cb * hw, 852)],
+    inputShapes: () => [shape, [n, cb, h, w]],
+    outShape: () => [n, ca + cb, h, w],
+    run: ([a, b], out: NativeTensor) => native.concatChannels(a!, b!, out),
+    reference: ([a, b]) => {
+      const out = new Float64Array(n * (ca + cb) * hw);
+      for (let i = 0; i < n; i++) {
+        out.set(a!.subarray(i * ca * hw, (i + 1) * ca * hw), i * (ca + cb) * hw);
+        out.set(b!.subarray(i * cb * hw, (i + 1) * cb * hw), i * (ca + cb) * hw + ca * hw);
+      }
+      return out;
+    },
+  };
 };
 
 const center = (shape: number[]): GoldenCase => ({
@@ -109,27 +114,16 @@ const center = (shape: number[]): GoldenCase => ({
   },
 });
 
-export const bootstrapTable: GoldenCase[] = [
-  block('avg_pool', [2, 3, 8, 12], 2),
-  block('avg_pool', [1, 2, 16, 16], 4),
-  block('upsample_nearest', [2, 3, 4, 5], 2),
-  block('upsample_nearest', [1, 2, 3, 3], 4),
-  block('high_pass', [2, 3, 8, 12], 2),
-  block('high_pass', [1, 2, 16, 8], 4),
-  extract([2, 3, 12, 16], 8, 4, true),
-  extract([1, 2, 16, 16], 8, 8, false),
-  extract([3, 1, 7, 9], 3, 2, true),
-  overlap([2, 3, 12, 16], 8, 4, 'hann'),
-  overlap([2, 3, 12, 16], 8, 4, 'triangle'),
-  overlap([1, 1, 7, 9], 3, 2, 'uniform'),
-  overlap([1, 2, 16, 16], 8, 8, 'hann'),
-  overlap([2, 1, 10, 10], 4, 3, 'hann'),
-  aggregate([2, 3, 16, 16], 4, { P: 8, S: 4, window: 'hann' }, true),
-  aggregate([2, 3, 16, 16], 4, { P: 8, S: 4, window: 'triangle' }, false),
-  aggregate([1, 2, 12, 16], 2, { P: 6, S: 2, window: 'uniform' }, true),
-  aggregate([2, 1, 8, 8], 2, null, true),
-  aggregate([2, 1, 10, 10], null, { P: 4, S: 3, window: 'hann' }, false),
-  concat,
-  center([5, 3, 7, 7]),
-  center([1, 11]),
-];
+type Patch = { P: number; S: number; window: Window };
+
+/** The bootstrap ops' case makers, keyed by op name; their parameters are in ops.json. */
+export const bootstrapMakers: Record<string, (params: never) => GoldenCase[]> = {
+  avg_pool: ([shape, r]: [number[], number]) => [block('avg_pool', shape, r)],
+  upsample_nearest: ([shape, r]: [number[], number]) => [block('upsample_nearest', shape, r)],
+  high_pass: ([shape, r]: [number[], number]) => [block('high_pass', shape, r)],
+  patch_extract: ([shape, P, S, positions]: [number[], number, number, boolean]) => [extract(shape, P, S, positions)],
+  patch_overlap_add: ([shape, P, S, window]: [number[], number, number, Window]) => [overlap(shape, P, S, window)],
+  residual_aggregate: ([shape, r, patch, withF0]: [number[], number | null, Patch | null, boolean]) => [aggregate(shape, r, patch, withF0)],
+  concat_channels: (params: [number[], number]) => [concat(params)],
+  batch_center: (shape: number[]) => [center(shape)],
+};

@@ -9,26 +9,20 @@ import type { GoldenCase } from './table.ts';
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const small = (s: number[], k: number) => [s[0]!, s[1]!, s[2]! / k, s[3]! / k];
 
-// [shape, k]: k = 1 (identity), odd block sizes, and more blocks than one thread sweep.
-const blockCases: [number[], number][] = [
-  [[2, 3, 6, 9], 3],
-  [[3, 2, 4, 4], 1],
-  [[4, 1, 32, 32], 4],
-  [[1, 2, 16, 8], 8],
-];
-
-export const corruptionTable: GoldenCase[] = [
-  ...[[3], [2, 3, 17, 19], [8, 64, 33, 33]].map(
-    (shape): GoldenCase => ({
+/** The corruption ops' case makers, keyed by op name; their parameters are in ops.json. */
+export const corruptionMakers: Record<string, (params: never) => GoldenCase[]> = {
+  mul: (shape: number[]) => [
+    {
       op: 'mul',
       shape,
       nmse: 1e-7,
       inputs: (s) => [testValues(numel(s), 801), testValues(numel(s), 802)],
       run: ([a, b], out) => native.mul(a!, b!, out),
       reference: ([a, b]) => Float64Array.from(a!, (x, i) => x * b![i]!),
-    }),
-  ),
-  ...blockCases.flatMap(([shape, k]): GoldenCase[] => [
+    },
+  ],
+  // [shape, k]: k = 1 (identity), odd block sizes, and more blocks than one thread sweep.
+  block_average_vt: ([shape, k]: [number[], number]) => [
     {
       op: `block_average_vt k${k}`,
       shape,
@@ -46,6 +40,8 @@ export const corruptionTable: GoldenCase[] = [
       run: ([x], out) => native.blockAverageVt(x!, k, 1 / k, out),
       reference: ([x], s) => blockAverageVtRef(x!, s, k, true, Math.fround(1 / k)),
     },
+  ],
+  block_average_v: ([shape, k]: [number[], number]) => [
     {
       op: `block_average_v k${k}`,
       shape,
@@ -63,9 +59,9 @@ export const corruptionTable: GoldenCase[] = [
       run: ([c], out) => native.blockAverageV(c!, k, k, out),
       reference: ([c], s) => blockAverageVRef(c!, s, k, true, k),
     },
-  ]),
+  ],
   // Square and oblong, rows and columns of length 1, and lines longer than one CUDA block's threads.
-  ...[[3, 2, 8, 8], [2, 2, 16, 4], [1, 2, 1, 32], [1, 2, 64, 512], [2, 2, 32, 1]].flatMap((shape): GoldenCase[] =>
+  fft2: (shape: number[]) =>
     [false, true].map((inverse) => ({
       op: inverse ? 'fft2 inverse' : 'fft2',
       shape,
@@ -74,5 +70,4 @@ export const corruptionTable: GoldenCase[] = [
       run: ([x], out) => native.fft2(x!, inverse, out),
       reference: ([x], s) => dft2Ref(x!, s, inverse),
     })),
-  ),
-];
+};

@@ -21,13 +21,7 @@ const variances = (count: number, seed: number) =>
 const weights = (count: number, seed: number) => Float32Array.from(testValues(count, seed), (x, i) => (i % 3 === 2 ? 0 : 1 + Math.abs(x)));
 
 // [batch shape, whether v and c are shared by the batch (one sample's worth)]
-const noiseShapes: [number[], boolean][] = [
-  [[3, 1, 5, 5], false],
-  [[2, 3, 17, 19], false],
-  [[5, 1, 7, 7], true],
-];
-
-const svdNoiseCases: GoldenCase[] = noiseShapes.map(([shape, shared]) => ({
+const svdNoiseCase = ([shape, shared]: [number[], boolean]): GoldenCase[] => [{
   op: 'svd_noise',
   shape,
   nmse: 1e-7,
@@ -46,12 +40,10 @@ const svdNoiseCases: GoldenCase[] = noiseShapes.map(([shape, shared]) => ({
       return Math.sqrt(ab[b]!) * yi + Math.sqrt(d) * z[i]!;
     });
   },
-}));
+}];
 
-const probeCases: GoldenCase[] = [
-  [[3, 1, 5, 5], 2, false],
-  [[2, 3, 9, 7], 3, true],
-].flatMap(([shape, probes, central]) =>
+// [batch shape, probes, central]
+const probeCase = ([shape, probes, central]: [number[], number, boolean]): GoldenCase[] =>
   (central ? ['plus', 'minus'] : ['plus']).map((which): GoldenCase => {
     const s = shape as number[];
     const K = probes as number;
@@ -78,8 +70,7 @@ const probeCases: GoldenCase[] = [
         });
       },
     };
-  }),
-);
+  });
 
 type TermsOutput = 'parts' | 'gradH' | 'gradPlus' | 'gradMinus';
 
@@ -126,14 +117,14 @@ function referenceTerms(
   return { parts, gradH, gradPlus, gradMinus };
 }
 
-const termsSetups = [
-  { shape: [3, 1, 5, 5], probes: 1, central: false, shared: false },
-  { shape: [4, 3, 8, 8], probes: 2, central: true, shared: false },
-  { shape: [2, 2, 17, 19], probes: 3, central: false, shared: true },
-  { shape: [3, 1, 6, 6], probes: 2, central: true, shared: true },
-];
+interface TermsSetup {
+  shape: number[];
+  probes: number;
+  central: boolean;
+  shared: boolean;
+}
 
-const termsCases: GoldenCase[] = termsSetups.flatMap((setup) =>
+const termsCase = (setup: TermsSetup): GoldenCase[] =>
   (['parts', 'gradH', 'gradPlus', ...(setup.central ? ['gradMinus'] : [])] as TermsOutput[]).map((which): GoldenCase => {
     const { shape, probes: K, central, shared } = setup;
     const n = shape[0]!;
@@ -166,7 +157,11 @@ const termsCases: GoldenCase[] = termsSetups.flatMap((setup) =>
       },
       reference: (ins, s) => referenceTerms(ins, s, o)[which],
     };
-  }),
-);
+  });
 
-export const gsureTable: GoldenCase[] = [...svdNoiseCases, ...probeCases, ...termsCases];
+/** The GSURE ops' case makers, keyed by op name; their parameters are in ops.json. */
+export const gsureMakers: Record<string, (params: never) => GoldenCase[]> = {
+  svd_noise: svdNoiseCase,
+  gsure_probe: probeCase,
+  gsure_terms: termsCase,
+};

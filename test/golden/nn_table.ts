@@ -85,105 +85,133 @@ function cases(spec: Spec): GoldenCase[] {
   }]);
 }
 
-const conv = (label: string, n: number, cin: number, h: number, w: number, cout: number, k: number, stride: number) => {
+type Conv = { label: string; n: number; cin: number; h: number; w: number; cout: number; k: number; stride: number };
+
+const conv = (c: Conv, which: 'forward' | 'backward') => {
+  const { label, n, cin, h, w, cout, k, stride } = c;
   const ho = Math.floor((h + 2 * Math.floor(k / 2) - k) / stride) + 1;
   const wo = Math.floor((w + 2 * Math.floor(k / 2) - k) / stride) + 1;
   const attrs = { n, cin, h, w, cout, k, stride };
   const [nx, nw, ny] = [n * cin * h * w, cout * cin * k * k, n * cout * ho * wo];
   const refArgs = (a: Arrays) => ({ ...attrs, x: f64(a.x!), weight: f64(a.w!), bias: f64(a.b ?? new Float32Array(cout)), gout: f64(a.gy ?? new Float32Array(ny)) });
-  return [
-    ...cases({ label: `${label} forward`, op: 'conv2d_forward', attrs, inputs: [['x', nx], ['w', nw], ['b', cout]], outputs: [{ name: 'y', size: ny, ref: 'out' }], refOp: 'conv2d', refArgs, nmse: 1e-7 }),
-    ...cases({
-      label: `${label} backward`,
-      op: 'conv2d_backward',
-      attrs,
-      inputs: [['x', nx], ['w', nw], ['gy', ny]],
-      outputs: [
-        { name: 'gx', size: nx, ref: 'grad.x' },
-        { name: 'gw', size: nw, ref: 'grad.weight', accumulate: true },
-        { name: 'gb', size: cout, ref: 'grad.bias', accumulate: true },
-      ],
-      refOp: 'conv2d',
-      refArgs,
-      nmse: 1e-7,
-    }),
-  ];
+  if (which === 'forward')
+    return cases({ label: `${label} forward`, op: 'conv2d_forward', attrs, inputs: [['x', nx], ['w', nw], ['b', cout]], outputs: [{ name: 'y', size: ny, ref: 'out' }], refOp: 'conv2d', refArgs, nmse: 1e-7 });
+  return cases({
+    label: `${label} backward`,
+    op: 'conv2d_backward',
+    attrs,
+    inputs: [['x', nx], ['w', nw], ['gy', ny]],
+    outputs: [
+      { name: 'gx', size: nx, ref: 'grad.x' },
+      { name: 'gw', size: nw, ref: 'grad.weight', accumulate: true },
+      { name: 'gb', size: cout, ref: 'grad.bias', accumulate: true },
+    ],
+    refOp: 'conv2d',
+    refArgs,
+    nmse: 1e-7,
+  });
 };
 
-const gn = { n: 2, c: 12, hw: 15, groups: 4 };
-const gnSize = gn.n * gn.c * gn.hw;
-const gnArgs = (a: Arrays) => ({ ...gn, x: f64(a.x!), weight: f64(a.gamma!), bias: f64(a.beta ?? new Float32Array(gn.c)), gout: f64(a.gy ?? new Float32Array(gnSize)) });
-const att = { n: 2, c: 16, p: 20 };
-const lin = { n: 3, in: 7, out: 5 };
-const up = { planes: 6, h: 3, w: 5 };
+type GN = { n: number; c: number; hw: number; groups: number };
+const gnArgs = (gn: GN) => (a: Arrays) => ({ ...gn, x: f64(a.x!), weight: f64(a.gamma!), bias: f64(a.beta ?? new Float32Array(gn.c)), gout: f64(a.gy ?? new Float32Array(gn.n * gn.c * gn.hw)) });
+type Lin = { n: number; in: number; out: number };
+type Att = { n: number; c: number; p: number };
+type Up = { planes: number; h: number; w: number };
 
-export const nnTable: GoldenCase[] = [
-  ...conv('conv3x3 s1', 2, 5, 9, 7, 6, 3, 1),
-  ...conv('conv3x3 s2', 2, 5, 9, 8, 6, 3, 2),
-  ...conv('conv1x1', 2, 5, 6, 7, 9, 1, 1),
-  ...cases({ label: 'groupnorm forward', op: 'groupnorm_forward', attrs: gn, inputs: [['x', gnSize], ['gamma', gn.c], ['beta', gn.c]],
-    outputs: [{ name: 'y', size: gnSize, ref: 'out' }, { name: 'mean', size: gn.n * gn.groups }, { name: 'rstd', size: gn.n * gn.groups }],
-    refOp: 'groupnorm', refArgs: gnArgs, nmse: 1e-7 }),
-  ...cases({
-    label: 'groupnorm backward',
-    op: 'groupnorm_backward',
-    attrs: gn,
-    inputs: [['x', gnSize], ['gamma', gn.c], ['mean', gn.n * gn.groups], ['rstd', gn.n * gn.groups], ['gy', gnSize]],
-    derive: (a) => groupStats(a.x!, gn.n, gn.c, gn.hw, gn.groups),
-    outputs: [
-      { name: 'gx', size: gnSize, ref: 'grad.x' },
-      { name: 'ggamma', size: gn.c, ref: 'grad.weight', accumulate: true },
-      { name: 'gbeta', size: gn.c, ref: 'grad.bias', accumulate: true },
-    ],
-    refOp: 'groupnorm',
-    refArgs: gnArgs,
-    nmse: 1e-6,
-  }),
-  ...cases({ label: 'silu forward', op: 'silu_forward', attrs: { n: 1001 }, inputs: [['x', 1001]], outputs: [{ name: 'y', size: 1001, ref: 'out' }],
-    refOp: 'silu', refArgs: (a) => ({ x: f64(a.x!), gout: new Float64Array(1001) }), nmse: 1e-7 }),
-  ...cases({ label: 'silu backward', op: 'silu_backward', attrs: { n: 1001 }, inputs: [['x', 1001], ['gy', 1001]], outputs: [{ name: 'gx', size: 1001, ref: 'grad.x' }],
-    refOp: 'silu', refArgs: (a) => ({ x: f64(a.x!), gout: f64(a.gy!) }), nmse: 1e-7 }),
-  ...cases({ label: 'linear forward', op: 'linear_forward', attrs: lin, inputs: [['x', lin.n * lin.in], ['w', lin.out * lin.in], ['b', lin.out]],
-    outputs: [{ name: 'y', size: lin.n * lin.out, ref: 'out' }],
-    refOp: 'linear', refArgs: (a) => ({ ...lin, x: f64(a.x!), weight: f64(a.w!), bias: f64(a.b!), gout: new Float64Array(lin.n * lin.out) }), nmse: 1e-7 }),
-  ...cases({
-    label: 'linear backward',
-    op: 'linear_backward',
-    attrs: lin,
-    inputs: [['x', lin.n * lin.in], ['w', lin.out * lin.in], ['gy', lin.n * lin.out]],
-    outputs: [
-      { name: 'gx', size: lin.n * lin.in, ref: 'grad.x' },
-      { name: 'gw', size: lin.out * lin.in, ref: 'grad.weight', accumulate: true },
-      { name: 'gb', size: lin.out, ref: 'grad.bias', accumulate: true },
-    ],
-    refOp: 'linear',
-    refArgs: (a) => ({ ...lin, x: f64(a.x!), weight: f64(a.w!), bias: new Float64Array(lin.out), gout: f64(a.gy!) }),
-    nmse: 1e-7,
-  }),
-  ...cases({ label: 'time_embedding', op: 'time_embedding', attrs: { n: 3, c: 16 }, inputs: [['t', 3]], derive: () => ({ t: Float32Array.of(0, 1.5, 999) }),
-    outputs: [{ name: 'emb', size: 48, ref: 'out' }], refOp: 'time_embedding', refArgs: (a) => ({ c: 16, t: f64(a.t!) }), nmse: 1e-7 }),
-  ...cases({ label: 'attention forward', op: 'attention_forward', attrs: att, inputs: [['qkv', att.n * 3 * att.c * att.p]],
-    outputs: [{ name: 'a', size: att.n * att.p * att.p, ref: 'attn' }, { name: 'o', size: att.n * att.c * att.p, ref: 'out' }],
-    refOp: 'attention', refArgs: (a) => ({ ...att, qkv: f64(a.qkv!), gout: new Float64Array(att.n * att.c * att.p) }), nmse: 1e-6 }),
-  ...cases({
-    label: 'attention backward',
-    op: 'attention_backward',
-    attrs: att,
-    inputs: [['qkv', att.n * 3 * att.c * att.p], ['a', att.n * att.p * att.p], ['go', att.n * att.c * att.p]],
-    // The attention weights must be the softmax of the scores for the backward formula to hold.
-    derive: (a) => ({ a: softmaxScores(a.qkv!, att.n, att.c, att.p) }),
-    outputs: [{ name: 'gqkv', size: att.n * 3 * att.c * att.p, ref: 'grad.qkv' }],
-    refOp: 'attention',
-    refArgs: (a) => ({ ...att, qkv: f64(a.qkv!), gout: f64(a.go!) }),
-    nmse: 1e-6,
-  }),
-  ...cases({ label: 'upsample2 forward', op: 'upsample2_forward', attrs: up, inputs: [['x', up.planes * up.h * up.w]],
-    outputs: [{ name: 'y', size: 4 * up.planes * up.h * up.w, ref: 'out' }],
-    refOp: 'upsample2', refArgs: (a) => ({ ...up, x: f64(a.x!), gout: new Float64Array(4 * up.planes * up.h * up.w) }), nmse: 1e-7 }),
-  ...cases({ label: 'upsample2 backward', op: 'upsample2_backward', attrs: up, inputs: [['gy', 4 * up.planes * up.h * up.w]],
-    outputs: [{ name: 'gx', size: up.planes * up.h * up.w, ref: 'grad.x' }],
-    refOp: 'upsample2', refArgs: (a) => ({ ...up, x: new Float64Array(up.planes * up.h * up.w), gout: f64(a.gy!) }), nmse: 1e-7 }),
-];
+/** The network ops' case makers, keyed by op name; their attributes are in ops.json. */
+export const nnMakers: Record<string, (params: never) => GoldenCase[]> = {
+  conv2d_forward: (c: Conv) => conv(c, 'forward'),
+  conv2d_backward: (c: Conv) => conv(c, 'backward'),
+  groupnorm_forward: (gn: GN) => {
+    const size = gn.n * gn.c * gn.hw;
+    return cases({ label: 'groupnorm forward', op: 'groupnorm_forward', attrs: gn, inputs: [['x', size], ['gamma', gn.c], ['beta', gn.c]],
+      outputs: [{ name: 'y', size, ref: 'out' }, { name: 'mean', size: gn.n * gn.groups }, { name: 'rstd', size: gn.n * gn.groups }],
+      refOp: 'groupnorm', refArgs: gnArgs(gn), nmse: 1e-7 });
+  },
+  groupnorm_backward: (gn: GN) => {
+    const size = gn.n * gn.c * gn.hw;
+    return cases({
+      label: 'groupnorm backward',
+      op: 'groupnorm_backward',
+      attrs: gn,
+      inputs: [['x', size], ['gamma', gn.c], ['mean', gn.n * gn.groups], ['rstd', gn.n * gn.groups], ['gy', size]],
+      derive: (a) => groupStats(a.x!, gn.n, gn.c, gn.hw, gn.groups),
+      outputs: [
+        { name: 'gx', size, ref: 'grad.x' },
+        { name: 'ggamma', size: gn.c, ref: 'grad.weight', accumulate: true },
+        { name: 'gbeta', size: gn.c, ref: 'grad.bias', accumulate: true },
+      ],
+      refOp: 'groupnorm',
+      refArgs: gnArgs(gn),
+      nmse: 1e-6,
+    });
+  },
+  silu_forward: ({ n }: { n: number }) =>
+    cases({ label: 'silu forward', op: 'silu_forward', attrs: { n }, inputs: [['x', n]], outputs: [{ name: 'y', size: n, ref: 'out' }],
+      refOp: 'silu', refArgs: (a) => ({ x: f64(a.x!), gout: new Float64Array(n) }), nmse: 1e-7 }),
+  silu_backward: ({ n }: { n: number }) =>
+    cases({ label: 'silu backward', op: 'silu_backward', attrs: { n }, inputs: [['x', n], ['gy', n]], outputs: [{ name: 'gx', size: n, ref: 'grad.x' }],
+      refOp: 'silu', refArgs: (a) => ({ x: f64(a.x!), gout: f64(a.gy!) }), nmse: 1e-7 }),
+  linear_forward: (lin: Lin) =>
+    cases({ label: 'linear forward', op: 'linear_forward', attrs: lin, inputs: [['x', lin.n * lin.in], ['w', lin.out * lin.in], ['b', lin.out]],
+      outputs: [{ name: 'y', size: lin.n * lin.out, ref: 'out' }],
+      refOp: 'linear', refArgs: (a) => ({ ...lin, x: f64(a.x!), weight: f64(a.w!), bias: f64(a.b!), gout: new Float64Array(lin.n * lin.out) }), nmse: 1e-7 }),
+  linear_backward: (lin: Lin) =>
+    cases({
+      label: 'linear backward',
+      op: 'linear_backward',
+      attrs: lin,
+      inputs: [['x', lin.n * lin.in], ['w', lin.out * lin.in], ['gy', lin.n * lin.out]],
+      outputs: [
+        { name: 'gx', size: lin.n * lin.in, ref: 'grad.x' },
+        { name: 'gw', size: lin.out * lin.in, ref: 'grad.weight', accumulate: true },
+        { name: 'gb', size: lin.out, ref: 'grad.bias', accumulate: true },
+      ],
+      refOp: 'linear',
+      refArgs: (a) => ({ ...lin, x: f64(a.x!), weight: f64(a.w!), bias: new Float64Array(lin.out), gout: f64(a.gy!) }),
+      nmse: 1e-7,
+    }),
+  // t = 0, 1.5 and 999 (the phases reach 999 radians: computed in double).
+  time_embedding: ({ n, c }: { n: number; c: number }) =>
+    cases({ label: 'time_embedding', op: 'time_embedding', attrs: { n, c }, inputs: [['t', n]], derive: () => ({ t: Float32Array.from({ length: n }, (_, i) => [0, 1.5, 999][i % 3]!) }),
+      outputs: [{ name: 'emb', size: n * c, ref: 'out' }], refOp: 'time_embedding', refArgs: (a) => ({ c, t: f64(a.t!) }), nmse: 1e-7 }),
+  attention_forward: (att: Att) =>
+    cases({ label: 'attention forward', op: 'attention_forward', attrs: att, inputs: [['qkv', att.n * 3 * att.c * att.p]],
+      outputs: [{ name: 'a', size: att.n * att.p * att.p, ref: 'attn' }, { name: 'o', size: att.n * att.c * att.p, ref: 'out' }],
+      refOp: 'attention', refArgs: (a) => ({ ...att, qkv: f64(a.qkv!), gout: new Float64Array(att.n * att.c * att.p) }), nmse: 1e-6 }),
+  attention_backward: (att: Att) =>
+    cases({
+      label: 'attention backward',
+      op: 'attention_backward',
+      attrs: att,
+      inputs: [['qkv', att.n * 3 * att.c * att.p], ['a', att.n * att.p * att.p], ['go', att.n * att.c * att.p]],
+      // The attention weights must be the softmax of the scores for the backward formula to hold.
+      derive: (a) => ({ a: softmaxScores(a.qkv!, att.n, att.c, att.p) }),
+      outputs: [{ name: 'gqkv', size: att.n * 3 * att.c * att.p, ref: 'grad.qkv' }],
+      refOp: 'attention',
+      refArgs: (a) => ({ ...att, qkv: f64(a.qkv!), gout: f64(a.go!) }),
+      nmse: 1e-6,
+    }),
+  // The worked example of docs/adding-an-op.md: called by name, no binding of its own.
+  silu_mul: ({ n }: { n: number }): GoldenCase[] => [
+    {
+      op: 'silu_mul',
+      shape: [n],
+      nmse: 1e-7,
+      inputs: () => [testValues(n, 1101).map((x) => 8 * x), testValues(n, 1102)],
+      run: ([a, b], out) => native.op('silu_mul', { n }, [a!, b!], [out]),
+      reference: ([a, b]) => Float64Array.from(a!, (x, i) => (x / (1 + Math.exp(-x))) * b![i]!),
+    },
+  ],
+  upsample2_forward: (up: Up) =>
+    cases({ label: 'upsample2 forward', op: 'upsample2_forward', attrs: up, inputs: [['x', up.planes * up.h * up.w]],
+      outputs: [{ name: 'y', size: 4 * up.planes * up.h * up.w, ref: 'out' }],
+      refOp: 'upsample2', refArgs: (a) => ({ ...up, x: f64(a.x!), gout: new Float64Array(4 * up.planes * up.h * up.w) }), nmse: 1e-7 }),
+  upsample2_backward: (up: Up) =>
+    cases({ label: 'upsample2 backward', op: 'upsample2_backward', attrs: up, inputs: [['gy', 4 * up.planes * up.h * up.w]],
+      outputs: [{ name: 'gx', size: up.planes * up.h * up.w, ref: 'grad.x' }],
+      refOp: 'upsample2', refArgs: (a) => ({ ...up, x: new Float64Array(up.planes * up.h * up.w), gout: f64(a.gy!) }), nmse: 1e-7 }),
+};
 
 function softmaxScores(qkv: Float32Array, n: number, c: number, p: number): Float32Array {
   const a = new Float32Array(n * p * p);

@@ -1,14 +1,16 @@
-// The golden table: one entry per native op (the same name as native/cpu/<op>.cpp and
-// native/cuda/<op>.cu), its shapes, its NMSE bound, and an independent reference computed here in
-// double precision. golden.test.ts runs every entry on the CPU (against the reference) and on each
-// CUDA device (against the CPU backend).
+// The golden table: ops.json, keyed by the registry's op names, lists each op's case parameters (and
+// the emulator's calls, and finite-difference checks); the makers here and in the *_table.ts files turn
+// parameters into cases: inputs, the run, its NMSE bound and an independent reference computed in
+// double precision. golden.test.ts runs every case on the CPU (against the reference) and on each CUDA
+// device (against the CPU backend).
 import { native, type NativeTensor } from '../../lib/native.ts';
 import { referenceNormals, referenceUniform } from '../reference/philox.ts';
 import { testValues } from '../helpers.ts';
-import { bootstrapTable } from './bootstrap_table.ts';
-import { nnTable } from './nn_table.ts';
-import { gsureTable } from './gsure_table.ts';
-import { corruptionTable } from './corruption_table.ts';
+import { bootstrapMakers } from './bootstrap_table.ts';
+import { nnMakers } from './nn_table.ts';
+import { gsureMakers } from './gsure_table.ts';
+import { corruptionMakers } from './corruption_table.ts';
+import opsTable from './ops.json' with { type: 'json' };
 
 export interface GoldenCase {
   op: string;
@@ -32,58 +34,55 @@ const SEED = 0x243f6a8885a308d3n;
 const OFFSET = 12345n;
 const STREAM = 7n;
 
-// Odd sizes on purpose: they exercise the tails of vectorised and blocked loops (n % 4 != 0).
-const shapes = [[3], [2, 3, 17, 19], [8, 64, 33, 33]];
-
-const elementwise = (op: string, nIn: number, run: GoldenCase['run'], f: (x: number[]) => number): GoldenCase[] =>
-  shapes.map((shape) => ({
+// Shapes in ops.json are odd on purpose: they exercise the tails of vectorised and blocked loops (n % 4 != 0).
+const elementwise = (op: string, nIn: number, run: GoldenCase['run'], f: (x: number[]) => number) => (shape: number[]): GoldenCase[] => [
+  {
     op,
     shape,
     nmse: 1e-7,
     inputs: (s) => Array.from({ length: nIn }, (_, k) => testValues(numel(s), 101 + k)),
     run,
     reference: (ins) => Float64Array.from(ins[0]!, (_, i) => f(ins.map((x) => x[i]!))),
-  }));
+  },
+];
 
-export const goldenTable: GoldenCase[] = [
-  ...nnTable,
-  ...gsureTable,
-  ...shapes.map(
-    (shape): GoldenCase => ({
+const tensorMakers: Record<string, (params: never) => GoldenCase[]> = {
+  fill: (shape: number[]): GoldenCase[] => [
+    {
       op: 'fill',
       shape,
       nmse: 1e-7,
       inputs: () => [],
       run: (_, out) => native.fill(out, 0.37),
       reference: (_, s) => new Float64Array(numel(s)).fill(Math.fround(0.37)),
-    }),
-  ),
-  ...shapes.map(
-    (shape): GoldenCase => ({
+    },
+  ],
+  randn: (shape: number[]): GoldenCase[] => [
+    {
       op: 'randn',
       shape,
       nmse: 1e-7,
       inputs: () => [],
       run: (_, out) => native.randn(out, SEED, OFFSET, STREAM),
       reference: (_, s) => referenceNormals(numel(s), SEED, OFFSET, STREAM),
-    }),
-  ),
-  ...shapes.map(
-    (shape): GoldenCase => ({
+    },
+  ],
+  uniform: (shape: number[]): GoldenCase[] => [
+    {
       op: 'uniform',
       shape,
       nmse: 1e-7,
       inputs: () => [],
       run: (_, out) => native.uniform(out, -2, 3, SEED, OFFSET, STREAM),
       reference: (_, s) => referenceUniform(numel(s), -2, 3, SEED, OFFSET, STREAM),
-    }),
-  ),
-  ...elementwise('copy', 1, ([a], out) => native.copy(a!, out), ([a]) => a!),
-  ...elementwise('clamp', 1, ([a], out) => native.clamp(a!, -0.5, 1.25, out), ([a]) => Math.min(Math.max(a!, -0.5), 1.25)),
-  ...elementwise('add', 2, ([a, b], out) => native.add(a!, b!, out), ([a, b]) => a! + b!),
-  ...elementwise('scale', 1, ([a], out) => native.scale(a!, -1.7, out), ([a]) => Math.fround(-1.7) * a!),
-  ...shapes.map(
-    (shape): GoldenCase => ({
+    },
+  ],
+  copy: elementwise('copy', 1, ([a], out) => native.copy(a!, out), ([a]) => a!),
+  clamp: elementwise('clamp', 1, ([a], out) => native.clamp(a!, -0.5, 1.25, out), ([a]) => Math.min(Math.max(a!, -0.5), 1.25)),
+  add: elementwise('add', 2, ([a, b], out) => native.add(a!, b!, out), ([a, b]) => a! + b!),
+  scale: elementwise('scale', 1, ([a], out) => native.scale(a!, -1.7, out), ([a]) => Math.fround(-1.7) * a!),
+  sum_squares: (shape: number[]): GoldenCase[] => [
+    {
       op: 'sum_squares',
       shape,
       nmse: 1e-6,
@@ -91,12 +90,12 @@ export const goldenTable: GoldenCase[] = [
       outShape: () => [1],
       run: ([a], out) => native.sumSquares(a!, out),
       reference: ([a]) => Float64Array.of(a!.reduce((s, x) => s + x * x, 0)),
-    }),
-  ),
+    },
+  ],
   // AdamW: out starts as a copy of the parameters and is updated in place; m and v start non-zero
   // (a later step), and clipping is active (maxNorm below the gradient norm).
-  ...shapes.map(
-    (shape): GoldenCase => ({
+  adamw: (shape: number[]): GoldenCase[] => [
+    {
       op: 'adamw',
       shape,
       nmse: 1e-7,
@@ -123,10 +122,10 @@ export const goldenTable: GoldenCase[] = [
           return pi * (1 - lr * weightDecay) - (lr * mhat) / (Math.sqrt(vhat) + eps);
         });
       },
-    }),
-  ),
-  ...shapes.map(
-    (shape): GoldenCase => ({
+    },
+  ],
+  ema: (shape: number[]): GoldenCase[] => [
+    {
       op: 'ema',
       shape,
       nmse: 1e-7,
@@ -136,11 +135,11 @@ export const goldenTable: GoldenCase[] = [
         native.emaUpdate(out, p!, 0.95);
       },
       reference: ([e, p]) => Float64Array.from(e!, (ei, i) => Math.fround(0.95) * ei + (1 - Math.fround(0.95)) * p![i]!),
-    }),
-  ),
+    },
+  ],
   // Per-sample linear combination of three tensors (noising, target conversions, sampler updates).
-  ...[[5, 3, 7, 7], [1, 11], [16, 1, 32, 32]].map(
-    (shape): GoldenCase => ({
+  combine: (shape: number[]): GoldenCase[] => [
+    {
       op: 'combine',
       shape,
       nmse: 1e-7,
@@ -154,10 +153,10 @@ export const goldenTable: GoldenCase[] = [
           return c0![b]! * x0![i]! + c1![b]! * x1![i]! + c2![b]! * x2![i]!;
         });
       },
-    }),
-  ),
-  ...shapes.map(
-    (shape): GoldenCase => ({
+    },
+  ],
+  sum: (shape: number[]): GoldenCase[] => [
+    {
       op: 'sum',
       shape,
       nmse: 1e-6,
@@ -165,8 +164,25 @@ export const goldenTable: GoldenCase[] = [
       outShape: () => [1],
       run: ([a], out) => native.sum(a!, out),
       reference: ([a]) => Float64Array.of(a!.reduce((s, x) => s + x, 0)),
-    }),
-  ),
-  ...corruptionTable,
-  ...bootstrapTable,
-];
+    },
+  ],
+};
+
+/** One op's row of ops.json (the golden table keyed by op name; its $comment says what each field is). */
+export interface OpRow {
+  golden: unknown[] | string;
+  emu: unknown[][] | string;
+  fd?: { ref: string; attrs: Record<string, number> }[];
+}
+export const opRows: Record<string, OpRow> = Object.fromEntries(Object.entries(opsTable).filter(([op]) => !op.startsWith('$'))) as Record<string, OpRow>;
+
+/** The code of each op's golden cases (inputs, run, independent reference), keyed by op name. */
+export const makers: Record<string, (params: never) => GoldenCase[]> = { ...tensorMakers, ...nnMakers, ...gsureMakers, ...corruptionMakers, ...bootstrapMakers };
+
+/** Every golden case: for each op of ops.json with a list of golden parameters, its maker's cases. */
+export const goldenTable: GoldenCase[] = Object.entries(opRows).flatMap(([op, row]) => {
+  if (typeof row.golden === 'string') return [];
+  const make = makers[op];
+  if (!make) throw new Error(`test/golden/ops.json: op ${op} has golden parameters but no maker in test/golden/*_table.ts`);
+  return row.golden.flatMap((params) => make(params as never));
+});

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent PyTorch reference of the kintsugi UNet (docs: /work/shared/docs/unet.md).
+"""Independent PyTorch reference of the kintsugi UNet (docs/unet.md).
 
 Developer script only: PyTorch is never a dependency of the kintsugi package.
 Run it with the interpreter that has torch installed (Debian: /usr/bin/python3 with python3-torch):

@@ -1,5 +1,5 @@
 // The CPU reference ops in double precision, forward and backward, against PyTorch's float64 autograd
-// (test/fixtures/unet/ops.safetensors), and against central finite differences of their own forward.
+// (test/fixtures/unet/ops.safetensors).
 import { describe, expect, it } from 'vitest';
 import { native } from '../../lib/native.ts';
 import { get, readFixture, relErr } from '../reference/fixtures.ts';
@@ -42,29 +42,5 @@ describe('reference ops (double) vs PyTorch float64 autograd', () => {
   });
 });
 
-describe('reference ops: backward vs central finite differences of forward (double)', () => {
-  // A directional derivative: d/de sum(gout * f(x + e v)) at e = 0 equals <grad.x, v>.
-  const rng = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
-  for (const c of cases) {
-    it(c.name, async () => {
-      const args = c.args();
-      const r = await native.referenceOp(c.op, args);
-      const gout = args.gout as Float64Array;
-      const loss = async (a: Args) => {
-        const out = (await native.referenceOp(c.op, a)).out!;
-        return out.reduce((s, v, i) => s + v * gout[i]!, 0);
-      };
-      const next = rng(7);
-      for (const input of Object.keys(c.grads).map((g) => g.slice(5))) {
-        const base = args[input] as Float64Array;
-        const v = base.map(() => next());
-        const eps = 1e-5;
-        const plus = await loss({ ...args, [input]: base.map((x, i) => x + eps * v[i]!) });
-        const minus = await loss({ ...args, [input]: base.map((x, i) => x - eps * v[i]!) });
-        const fd = (plus - minus) / (2 * eps);
-        const analytic = r[`grad.${input}`]!.reduce((s, g, i) => s + g * v[i]!, 0);
-        expect(Math.abs(fd - analytic) / Math.max(1, Math.abs(analytic)), `${c.name} d/d${input}`).toBeLessThan(1e-7);
-      }
-    });
-  }
-});
+// The finite-difference checks of these ops are the "fd" mode of the golden table (test/golden/ops.json,
+// test/golden/fd.test.ts).

@@ -31,6 +31,8 @@ build_failed() {
 rm -rf "$out"
 mkdir -p "$out/gen" "$out/obj"
 node "$here/transform.mjs" "$out/gen" "${kernels[@]}" "$root"/native/cuda/*.cuh || build_failed "the launch rewriter"
+# The case list comes from the golden table, keyed by op name (test/golden/ops.json).
+node "$here/cases.mjs" "$root/test/golden/ops.json" "$out/gen/cases.inc" || build_failed "the case list"
 
 flags=(-std=c++17 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
   -Wall -Wextra -Wno-sign-compare -DKS_WITH_CUDA=1 -I"$here/include" -I"$here" -I"$out/gen" -I"$root/native/include"

@@ -70,5 +70,11 @@ void read_host(const Tensor& src, std::function<void(std::vector<float>&&, const
 void check_guard(const Tensor& t, std::function<void(bool intact, const std::string* error)> done);
 // Calls back when every task queued on `device` so far has finished.
 void synchronize(const Device& device, std::function<void(const std::string* error)> done);
+// Gives the device allocator's cached blocks back, on the device's queue (cudaFree blocks the calling
+// thread until the device is idle); calls back when done.
+void empty_cache(const Device& device, std::function<void(const std::string* error)> done);
+// For tests of error propagation: queues a task on t's device that fails with `message`, marking t as
+// failed, exactly as a kernel or allocation failure inside queued work would.
+void fail_task(const Tensor& t, const std::string& message);
 
 }  // namespace ks

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include "kintsugi/device.h"
+#include "kintsugi/tensor.h"
 #include "kintsugi/unet.h"
 
 namespace ks {
@@ -18,6 +19,39 @@ class UNetEngine {
   virtual int64_t tape_batch(const void* tape) const = 0;
 };
 
+// The engine of `device`'s backend (native/core/unet_ops.cpp picks it).
 std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config, const Device& device);
+
+// A UNet bound to a device, and a tape its forward fills for backward tasks queued after it.
+struct UNetHandle {
+  std::shared_ptr<UNetEngine> engine;
+  Device device;
+  int64_t resolution = 0, in_c = 0, out_c = 0, params = 0;
+};
+struct UNetTape {
+  std::shared_ptr<void> tape;
+  Device device;
+};
+// The checked, queued operations of the N-API UNet (native/core/unet_ops.cpp); errors name the argument.
+UNetHandle unet_create(const UNetConfig& config, const Device& device);
+void unet_init_params(const UNetConfig& config, uint64_t seed, const Tensor& out);
+// keep = false: inference (the tape only knows its batch).
+std::shared_ptr<UNetTape> unet_forward(const UNetHandle& net, const Tensor& params, const Tensor& x, const Tensor& t,
+                                       const Tensor& out, bool keep);
+// grads += dL/dparams, gx (when not null) = dL/dx.
+void unet_backward(const UNetHandle& net, const Tensor& params, const std::shared_ptr<UNetTape>& tape, const Tensor& gout,
+                   const Tensor& grads, const Tensor* gx);
+// Frees the tape's activations once the work queued so far on its device has run.
+void unet_release_tape(const std::shared_ptr<UNetTape>& tape);
+
+// Each backend's engine (native/cpu/unet.cpp, native/cuda/unet.cu).
+namespace cpu {
+std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config);
+}  // namespace cpu
+#if KS_WITH_CUDA
+namespace cuda {
+std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config);
+}  // namespace cuda
+#endif
 
 }  // namespace ks

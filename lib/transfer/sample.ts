@@ -26,35 +26,44 @@ export function timeGrid(model: TransferModel, steps: number): number[] {
 
 /**
  * `samples` posterior draws for each of the n conditions y [n, yDim]: [n, samples, xDim], row-major.
- * Each condition's draws come from Philox streams keyed by (seed, step), the same whatever `chunk` is.
+ * The draws come from Philox streams keyed by (seed, sampler step), the same whatever `chunk` is.
  */
 export function sampleConditional(model: TransferModel, y: Float32Array, n: number, options: SampleOptions = {}): Float32Array {
   const c = model.config;
   const head = options.head ?? 0;
   const S = options.samples ?? 1;
-  const steps = options.steps ?? 100;
-  const seed = BigInt(options.seed ?? 0);
   if (!Number.isInteger(S) || S < 1) throw new RangeError(`sample: samples must be a positive integer, got ${S}`);
-  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`sample: steps must be a positive integer, got ${steps}`);
   if (y.length !== n * c.yDim) throw new RangeError(`sample: y has ${y.length} values, expected n * yDim = ${n * c.yDim}`);
   if (!model.heads[head]) throw new RangeError(`sample: no head ${head} (the model has ${model.heads.length})`);
-  const grid = timeGrid(model, steps);
   const rows = n * S;
-  const d = c.xDim;
-  const w = model.encode(y, n);
+  const w = model.encode(y, n); // h(y) once per condition, not once per step
   const wRows = new Float32Array(rows * c.repDim);
   for (let r = 0; r < rows; r++) wRows.set(w.subarray(Math.floor(r / S) * c.repDim, (Math.floor(r / S) + 1) * c.repDim), r * c.repDim);
-  const x = Float32Array.from(seededNormals(rows * d, seed, 0n));
   const chunk = options.chunk ?? 256;
+  const predict = (x: Float32Array, t: number): Float32Array => {
+    const eps = new Float32Array(rows * c.xDim);
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      const m = Math.min(chunk, rows - r0);
+      const e = model.predictNoise(head, x.subarray(r0 * c.xDim, (r0 + m) * c.xDim), wRows.subarray(r0 * c.repDim, (r0 + m) * c.repDim), new Float64Array(m).fill(t), m);
+      eps.set(e, r0 * c.xDim);
+    }
+    return eps;
+  };
+  return ancestralSample(predict, rows, c.xDim, timeGrid(model, options.steps ?? 100), BigInt(options.seed ?? 0));
+}
+
+/**
+ * The ancestral sampler on the OU process for any noise predictor ε̂(x_t, t) of `rows` rows of d values,
+ * on a decreasing time grid; returns x̂_0 at the grid's last time.
+ */
+export function ancestralSample(predict: (x: Float32Array, t: number) => Float32Array, rows: number, d: number, grid: number[], seed: bigint): Float32Array {
+  const steps = grid.length - 1;
+  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`sample: steps must be a positive integer, got ${steps}`);
+  const x = Float32Array.from(seededNormals(rows * d, seed, 0n));
   for (let i = 0; i < steps; i++) {
     const t = grid[i]!;
     const s = grid[i + 1]!;
-    const eps = new Float32Array(rows * d);
-    for (let r0 = 0; r0 < rows; r0 += chunk) {
-      const m = Math.min(chunk, rows - r0);
-      const e = model.predictNoise(head, x.subarray(r0 * d, (r0 + m) * d), wRows.subarray(r0 * c.repDim, (r0 + m) * c.repDim), new Float64Array(m).fill(t), m);
-      eps.set(e, r0 * d);
-    }
+    const eps = predict(x, t);
     const at = alphaOf(t);
     const st = sigmaOf(t);
     if (i === steps - 1) {

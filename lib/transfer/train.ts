@@ -83,7 +83,11 @@ export function paramGroups(model: TransferModel, freezeEncoder: boolean): Param
  * One step's gradients (added into the model's grads, already zeroed) and its loss, the mean of
  * (ε̂ − ε)² over the batch's values. Exported for the tests, which check it against finite differences.
  */
-export function dsmStep(model: TransferModel, tasks: PairSet[], o: { seed: bigint; step: number; batchSize: number; freezeEncoder: boolean }): number {
+export function dsmStep(
+  model: TransferModel,
+  tasks: PairSet[],
+  o: { seed: bigint; step: number; batchSize: number; freezeEncoder: boolean; wTable?: Float32Array[] },
+): number {
   const c = model.config;
   const B = o.batchSize;
   const base = BigInt(o.step) * STREAMS_PER_STEP;
@@ -96,14 +100,22 @@ export function dsmStep(model: TransferModel, tasks: PairSet[], o: { seed: bigin
   const y = new Float32Array(B * c.yDim);
   const x0 = new Float32Array(B * c.xDim);
   const ts = new Float64Array(B);
+  const rowOf = new Int32Array(B);
   for (let b = 0; b < B; b++) {
     const set = tasks[taskOf[b]!]!;
     const i = Math.min(set.n - 1, Math.floor(u[b]! * set.n));
+    rowOf[b] = i;
     y.set(set.y.subarray(i * c.yDim, (i + 1) * c.yDim), b * c.yDim);
     x0.set(set.x.subarray(i * c.xDim, (i + 1) * c.xDim), b * c.xDim);
     ts[b] = c.t0 + (c.tMax - c.t0) * u[B + b]!;
   }
-  const enc = model.encoder.forward(y, B);
+  // A frozen h gives every pair the same w at every step: read it from the table made once.
+  const enc = o.freezeEncoder && o.wTable ? undefined : model.encoder.forward(y, B);
+  const wOf = (b: number): Float32Array => {
+    if (enc) return enc.out.subarray(b * c.repDim, (b + 1) * c.repDim);
+    const i = rowOf[b]!;
+    return o.wTable![taskOf[b]!]!.subarray(i * c.repDim, (i + 1) * c.repDim);
+  };
   const gw = o.freezeEncoder ? undefined : new Float32Array(B * c.repDim);
   const scale = 2 / (B * c.xDim);
   let sum = 0;
@@ -122,7 +134,7 @@ export function dsmStep(model: TransferModel, tasks: PairSet[], o: { seed: bigin
         target[r * c.xDim + i] = e;
         xt[r * c.xDim + i] = a * x0[b * c.xDim + i]! + s * e;
       }
-      w.set(enc.out.subarray(b * c.repDim, (b + 1) * c.repDim), r * c.repDim);
+      w.set(wOf(b), r * c.repDim);
       tk[r] = ts[b]!;
     });
     const head = model.heads[k]!;
@@ -139,7 +151,7 @@ export function dsmStep(model: TransferModel, tasks: PairSet[], o: { seed: bigin
       rs.forEach((b, r) => gw.set(gin.subarray(r * width + c.xDim, r * width + c.xDim + c.repDim), b * c.repDim));
     }
   });
-  if (gw) model.encoder.backward(enc.cache, gw);
+  if (gw && enc) model.encoder.backward(enc.cache, gw);
   return sum / (B * c.xDim);
 }
 
@@ -198,6 +210,7 @@ export async function trainTransfer(options: TransferTrainOptions): Promise<Tran
       ? saveTransfer(options.checkpoint.path, model, { phase, step, steps, seed: String(seed), extra: options.extra }, optimizer)
       : Promise.resolve();
   const warm = optimizer.options.warmupSteps;
+  const wTable = freezeEncoder ? tasks.map((t) => model.encode(t.y, t.n)) : undefined;
 
   let step = start;
   let aborted = false;
@@ -210,7 +223,7 @@ export async function trainTransfer(options: TransferTrainOptions): Promise<Tran
     }
     model.encoder.grads.fill(0);
     for (const h of model.heads) h.grads.fill(0);
-    const loss = dsmStep(model, tasks, { seed, step, batchSize, freezeEncoder });
+    const loss = dsmStep(model, tasks, { seed, step, batchSize, freezeEncoder, wTable });
     if (!Number.isFinite(loss))
       throw new Error(
         `transfer train: the loss became ${loss} at step ${step}; stopping before the weights are damaged further ` +

@@ -67,8 +67,17 @@ export interface NativeAddon {
   unetLayout(config: UNetConfig | string): { params: ParamInfo[]; paramCount: number; stages: UNetStage[] };
   unetInit(config: UNetConfig | string, seed: U64, out: NativeTensor): void;
   unetCreate(config: UNetConfig | string, device: string): NativeUNet;
-  unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor, keepTape?: boolean): NativeTape;
-  unetBackward(net: NativeUNet, params: NativeTensor, tape: NativeTape, gout: NativeTensor, grads: NativeTensor, gx: NativeTensor | null): void;
+  /** cond [n, 4 * channels], when given, is added to the time embedding. */
+  unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor, keepTape?: boolean, cond?: NativeTensor | null): NativeTape;
+  unetBackward(
+    net: NativeUNet,
+    params: NativeTensor,
+    tape: NativeTape,
+    gout: NativeTensor,
+    grads: NativeTensor,
+    gx: NativeTensor | null,
+    gcond?: NativeTensor | null,
+  ): void;
   unetReleaseTape(tape: NativeTape): void;
   /** One network op on the device of its tensors (outputs may be null where optional). */
   nnOp(op: string, attrs: Record<string, number>, inputs: NativeTensor[], outputs: (NativeTensor | null)[]): void;

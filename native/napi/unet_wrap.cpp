@@ -21,6 +21,7 @@ struct NetHolder {
   std::shared_ptr<UNetEngine> engine;
   Device device;
   int64_t resolution, in_c, out_c, params;
+  int64_t temb_c;  // width of the time embedding (4 * channels), the width of cond
 };
 
 Napi::Value layout(Info info) {
@@ -86,7 +87,8 @@ Napi::Value create(Info info) {
     const Device device = device_arg(info[1], "device");
     check_device(device);
     auto* h = new NetHolder{std::shared_ptr<UNetEngine>(make_unet_engine(config, device)), device, config.resolution,
-                            config.in_channels, config.out_channels, unet_param_count(config)};
+                            config.in_channels, config.out_channels, unet_param_count(config),
+                            4 * config.channels};
     return Napi::Value(Napi::External<NetHolder>::New(env, h, [](Napi::Env, NetHolder* p) { delete p; }));
   });
 }
@@ -102,8 +104,9 @@ void require_shape(const Tensor& t, const Shape& shape, const char* what) {
     throw std::invalid_argument(std::string(what) + ": expected shape " + shape_string(shape) + ", got " + shape_string(t.shape));
 }
 
-// forward(net, params, x, t, out, keepTape = true) -> tape (a tape that only knows its batch when
-// keepTape is false: inference, activations freed as they die).
+// forward(net, params, x, t, out, keepTape = true, cond = null) -> tape (a tape that only knows its batch
+// when keepTape is false: inference, activations freed as they die). cond [n, 4C] is added to the time
+// embedding (a condition embedding made outside the graph).
 Napi::Value forward(Info info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] {
@@ -121,13 +124,20 @@ Napi::Value forward(Info info) {
     require_shape(t, {n}, "t");
     require_shape(out, {n, h->out_c, h->resolution, h->resolution}, "out");
     const bool keep = info.Length() < 6 || info[5].IsUndefined() || info[5].ToBoolean().Value();
+    const bool has_cond = info.Length() > 6 && !info[6].IsNull() && !info[6].IsUndefined();
+    Tensor cond = has_cond ? TensorWrap::unwrap(info[6], "cond") : Tensor();
+    if (has_cond) {
+      require_device(cond, h->device, "cond");
+      require_shape(cond, {n, h->temb_c}, "cond");
+    }
     auto holder = std::make_shared<TapeHolder>();
     holder->device = h->device;
     Task task;
     task.reads = {params.storage, x.storage, t.storage};
+    if (has_cond) task.reads.push_back(cond.storage);
     task.writes = {out.storage};
-    task.run = [engine = h->engine, holder, params, x, t, out, n, keep] {
-      holder->tape = engine->forward(params.data(), x.data(), t.data(), n, out.data(), keep);
+    task.run = [engine = h->engine, holder, params, x, t, out, n, keep, cond, has_cond] {
+      holder->tape = engine->forward(params.data(), x.data(), t.data(), n, out.data(), keep, has_cond ? cond.data() : nullptr);
     };
     submit(params.device(), std::move(task));
     auto* boxed = new std::shared_ptr<TapeHolder>(holder);
@@ -136,7 +146,8 @@ Napi::Value forward(Info info) {
   });
 }
 
-// backward(net, params, tape, gout, grads, gx | null): grads += dL/dparams, gx = dL/dx.
+// backward(net, params, tape, gout, grads, gx | null, gcond | null): grads += dL/dparams, gx = dL/dx,
+// gcond = dL/dcond.
 void backward(Info info) {
   guarded(info.Env(), [&] {
     NetHolder* h = net_of(info[0]);
@@ -147,6 +158,8 @@ void backward(Info info) {
     const Tensor& grads = TensorWrap::unwrap(info[4], "grads");
     const bool want_gx = !info[5].IsNull() && !info[5].IsUndefined();
     Tensor gx = want_gx ? TensorWrap::unwrap(info[5], "gx") : Tensor();
+    const bool want_gcond = info.Length() > 6 && !info[6].IsNull() && !info[6].IsUndefined();
+    Tensor gcond = want_gcond ? TensorWrap::unwrap(info[6], "gcond") : Tensor();
     for (auto [tensor, name] : {std::pair{&params, "params"}, {&gout, "gout"}, {&grads, "grads"}})
       require_device(*tensor, h->device, name);
     require_shape(params, {h->params}, "params");
@@ -158,16 +171,22 @@ void backward(Info info) {
       require_device(gx, h->device, "gx");
       require_shape(gx, {n, h->in_c, h->resolution, h->resolution}, "gx");
     }
+    if (want_gcond) {
+      require_device(gcond, h->device, "gcond");
+      require_shape(gcond, {n, h->temb_c}, "gcond");
+    }
     Task task;
     task.reads = {params.storage, gout.storage};
     task.writes = {grads.storage};
     if (want_gx) task.writes.push_back(gx.storage);
-    task.run = [engine = h->engine, holder, params, gout, grads, gx, want_gx, n] {
+    if (want_gcond) task.writes.push_back(gcond.storage);
+    task.run = [engine = h->engine, holder, params, gout, grads, gx, want_gx, gcond, want_gcond, n] {
       if (!holder->tape) throw std::runtime_error("backward: the tape is empty (its forward failed or it was released)");
       if (engine->tape_batch(holder->tape.get()) != n)
         throw std::runtime_error("backward: gout has batch " + std::to_string(n) + ", the tape's forward had " +
                                  std::to_string(engine->tape_batch(holder->tape.get())));
-      engine->backward(params.data(), holder->tape.get(), gout.data(), grads.data(), want_gx ? gx.data() : nullptr);
+      engine->backward(params.data(), holder->tape.get(), gout.data(), grads.data(), want_gx ? gx.data() : nullptr,
+                       want_gcond ? gcond.data() : nullptr);
     };
     submit(params.device(), std::move(task));
   });

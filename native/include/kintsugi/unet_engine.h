@@ -12,9 +12,11 @@ class UNetEngine {
  public:
   virtual ~UNetEngine() = default;
   // keep = false: inference, the returned tape only knows its batch and backward refuses it.
+  // cond (optional, [n, 4 * channels]) is added to the time embedding; gcond receives its gradient.
   virtual std::shared_ptr<void> forward(const float* params, const float* x, const float* t, int64_t n, float* out,
-                                       bool keep = true) = 0;
-  virtual void backward(const float* params, const void* tape, const float* gout, float* grads, float* gx) = 0;
+                                       bool keep = true, const float* cond = nullptr) = 0;
+  virtual void backward(const float* params, const void* tape, const float* gout, float* grads, float* gx,
+                        float* gcond = nullptr) = 0;
   virtual int64_t tape_batch(const void* tape) const = 0;
 };
 

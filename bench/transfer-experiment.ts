@@ -19,7 +19,7 @@ import { langevinTask, malaPosteriorMean, measurementMatrix, PATH_STEPS } from '
 import { loadMnistDigit, MNIST_PIXELS } from '../lib/transfer/mnist.ts';
 import { targetModel, TransferModel, type TransferConfig } from '../lib/transfer/model.ts';
 import { meanSquaredError, posteriorMean, sampleConditional, sampleMse } from '../lib/transfer/sample.ts';
-import { trainTransfer, type PairSet } from '../lib/transfer/train.ts';
+import { selectSourceHead, trainTransfer, type PairSet } from '../lib/transfer/train.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -39,6 +39,8 @@ const { values: a } = parseArgs({
     hidden: { type: 'string' },
     'encoder-depth': { type: 'string' },
     reuse: { type: 'boolean', default: false },
+    methods: { type: 'string', default: 'finetune,scratch,finetune-src,zero-shot' },
+    tag: { type: 'string', default: '' },
   },
 });
 if (!a.out) throw new Error('--out DIR is required');
@@ -146,7 +148,9 @@ function subset(pool: PairSet, m: number, rep: number): PairSet {
   return { x, y, n: m };
 }
 
-const results: { target: string; m: number; rep: number; method: string; mse: number; seconds: number }[] = [];
+const results: { target: string; m: number; rep: number; method: string; mse: number; seconds: number; sourceHead: number }[] = [];
+const methods = a.methods.split(',');
+for (const m of methods) if (!['finetune', 'scratch', 'finetune-src', 'zero-shot'].includes(m)) throw new Error(`--methods: unknown method ${m}`);
 const ms = list(a.m);
 const reps = Number(a.seeds);
 for (const t of targets) {
@@ -154,13 +158,20 @@ for (const t of targets) {
   for (const m of ms)
     for (let rep = 0; rep < reps; rep++) {
       const pairs = subset(t.pool, m, rep);
-      for (const method of ['finetune', 'scratch'] as const) {
-        const model = targetModel(config, { seed: 100 + rep, encoder: method === 'finetune' ? pretrained.encoder : undefined });
+      const src = selectSourceHead(pretrained, pairs, { seed: 100 + rep });
+      for (const method of methods) {
+        const frozen = method !== 'scratch';
+        const model = targetModel(config, {
+          seed: 100 + rep,
+          encoder: frozen ? pretrained.encoder : undefined,
+          headFrom: method === 'finetune-src' || method === 'zero-shot' ? pretrained.heads[src.head] : undefined,
+        });
         const t0 = performance.now();
-        await trainTransfer({
+        if (method !== 'zero-shot')
+          await trainTransfer({
           model,
           tasks: [pairs],
-          freezeEncoder: method === 'finetune',
+          freezeEncoder: frozen,
           steps: Number(a['finetune-steps']),
           batchSize: m,
           optimizer: { lr, maxGradNorm: 1 },
@@ -170,10 +181,10 @@ for (const t of targets) {
         });
         const mse = score(model, t, rep);
         const seconds = (performance.now() - t0) / 1000;
-        results.push({ target: t.name, m, rep, method, mse, seconds });
-        log(`${t.name} m=${m} rep ${rep} ${method}: ${mse.toFixed(4)} (${seconds.toFixed(0)} s)`);
+        results.push({ target: t.name, m, rep, method, mse, seconds, sourceHead: src.head });
+        log(`${t.name} m=${m} rep ${rep} ${method}${method.endsWith('src') || method === 'zero-shot' ? ` (head ${src.head})` : ''}: ${mse.toFixed(4)} (${seconds.toFixed(0)} s)`);
       }
-      writeFileSync(join(out, 'results.json'), JSON.stringify({ args: a, config, results }, null, 1));
+      writeFileSync(join(out, `results${a.tag}.json`), JSON.stringify({ args: a, config, results }, null, 1));
     }
 }
 // --------------------------------------------------------------------------------------------- summary
@@ -184,8 +195,8 @@ const stats = (v: number[]) => {
 };
 const lines = [`| target | method | ${ms.map((m) => `m=${m}`).join(' | ')} |`, `|---|---|${ms.map(() => '---').join('|')}|`];
 for (const t of targets)
-  for (const method of ['finetune', 'scratch'])
+  for (const method of methods)
     lines.push(`| ${t.name} | ${method} | ${ms.map((m) => stats(results.filter((r) => r.target === t.name && r.m === m && r.method === method).map((r) => r.mse))).join(' | ')} |`);
-writeFileSync(join(out, 'results.md'), lines.join('\n') + '\n');
-writeFileSync(join(out, 'results.json'), JSON.stringify({ args: a, config, refToTruth: targets.map((t) => [t.name, t.refToTruth]), results }, null, 1));
+writeFileSync(join(out, `results${a.tag}.md`), lines.join('\n') + '\n');
+writeFileSync(join(out, `results${a.tag}.json`), JSON.stringify({ args: a, config, refToTruth: targets.map((t) => [t.name, t.refToTruth]), results }, null, 1));
 console.log(lines.join('\n'));

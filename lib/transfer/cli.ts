@@ -9,7 +9,7 @@ import { dimsOf, loadPairs, parseDataSpec } from './data.ts';
 import { malaPosteriorMean, measurementMatrix } from './langevin.ts';
 import { targetModel, TransferModel, type TransferConfig } from './model.ts';
 import { meanSquaredError, posteriorMean, sampleConditional, sampleMse } from './sample.ts';
-import { trainTransfer } from './train.ts';
+import { selectSourceHead, trainTransfer } from './train.ts';
 
 export const TRANSFER_HELP = `usage: kintsugi transfer <pretrain | finetune | eval> [options]
 
@@ -26,6 +26,8 @@ kintsugi transfer pretrain --data SOURCES --out PRE.safetensors
 kintsugi transfer finetune --from PRE.safetensors --data TARGET --m M --out FT.safetensors
   TARGET            langevin:beta=B | mnist:digit=D | npy:X.npy,Y.npy (the first M pairs)
   --scratch         the baseline: train h and the head from scratch on the same pairs (--from gives the sizes)
+  --init I          f_0's start: random (default; the baseline's start too) | best-source (the source head
+                    with the lowest loss on the M pairs) | source:K (source head K)
   --steps N         default 1000, at batch M;  --lr X  default 1e-3;  --seed S  default 0;  --resume
 
 kintsugi transfer eval --model FT.safetensors --data TARGET
@@ -55,6 +57,7 @@ export async function transferCommand(argv: string[]): Promise<void> {
       hidden: { type: 'string' }, 'encoder-depth': { type: 'string' }, 'head-depth': { type: 'string' }, 'rep-dim': { type: 'string' },
       seed: { type: 'string' }, resume: { type: 'boolean', default: false }, scratch: { type: 'boolean', default: false },
       test: { type: 'string' }, samples: { type: 'string' }, 'sample-steps': { type: 'string' }, mala: { type: 'boolean', default: false },
+      init: { type: 'string', default: 'random' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -97,16 +100,24 @@ export async function transferCommand(argv: string[]): Promise<void> {
     const pre = await loadTransfer(v.from);
     const [pairs] = await loadPairs(spec, { role: 'train', n: m });
     if (pairs!.n < m) throw new Error(`transfer finetune: --m ${m}, but --data has only ${pairs!.n} pairs`);
-    const model = targetModel(pre.model.config, { seed, encoder: v.scratch ? undefined : pre.model.encoder });
+    const target = { x: pairs!.x.subarray(0, m * pre.model.config.xDim), y: pairs!.y.subarray(0, m * pre.model.config.yDim), n: m };
+    let head: number | undefined;
+    if (v.init === 'best-source') head = selectSourceHead(pre.model, target, { seed }).head;
+    else if (/^source:\d+$/.test(v.init)) head = Number(v.init.slice(7));
+    else if (v.init !== 'random') throw new Error(`--init: expected random, best-source or source:K, got "${v.init}"`);
+    if (head !== undefined && !(head < pre.model.heads.length)) throw new Error(`--init: ${v.from} has ${pre.model.heads.length} source heads, no head ${head}`);
+    if (head !== undefined && v.scratch) throw new Error('--init: the scratch baseline starts f_0 at random (drop --init or --scratch)');
+    if (head !== undefined) console.log(`f_0 starts from source head ${head}`);
+    const model = targetModel(pre.model.config, { seed, encoder: v.scratch ? undefined : pre.model.encoder, headFrom: head === undefined ? undefined : pre.model.heads[head] });
     const steps = int(v.steps, 1000, '--steps');
     const controller = interruptible();
     const phase = v.scratch ? 'scratch' : 'finetune';
     const r = await trainTransfer({
-      model, tasks: [{ x: pairs!.x.subarray(0, m * model.config.xDim), y: pairs!.y.subarray(0, m * model.config.yDim), n: m }],
+      model, tasks: [target],
       freezeEncoder: !v.scratch, steps, batchSize: m, optimizer: { lr, maxGradNorm: 1 }, cosine: true, seed, phase,
       signal: controller.signal, onProgress: progressPrinter(phase), progressEvery: Math.max(1, Math.floor(steps / 100)),
       checkpoint: { path: v.out, every: Math.max(1, Math.floor(steps / 10)) }, resume: v.resume && existsSync(v.out) ? v.out : undefined,
-      extra: { data: v.data, m, from: v.from },
+      extra: { data: v.data, m, from: v.from, init: v.init, sourceHead: head },
     });
     console.log(`${r.aborted ? 'stopped' : 'done'} at step ${r.step}: ${v.out} (${v.scratch ? 'h and f_0 from scratch' : 'h frozen from ' + v.from})`);
     return;

@@ -239,3 +239,37 @@ export async function trainTransfer(options: TransferTrainOptions): Promise<Tran
   if (options.checkpoint && (step % options.checkpoint.every !== 0 || aborted)) await save(step);
   return { step, aborted, losses, optimizer };
 }
+
+/**
+ * The source head that best fits the target pairs: the one with the lowest DSM loss on them (`draws`
+ * noise draws per pair from Philox(seed)), computed with the pre-trained h. Starting f_0 from it uses
+ * only the m target pairs, no knowledge of which source task is "near" the target.
+ */
+export function selectSourceHead(pretrained: TransferModel, pairs: PairSet, o: { seed?: bigint | number; draws?: number } = {}): { head: number; losses: number[] } {
+  const c = pretrained.config;
+  checkPairs(pairs, c.xDim, c.yDim, 'pairs');
+  const draws = o.draws ?? 8;
+  const seed = BigInt(o.seed ?? 0);
+  const rows = pairs.n * draws;
+  const u = uniforms01(rows, seed, 1n);
+  const eps = seededNormals(rows * c.xDim, seed, 2n);
+  const w0 = pretrained.encode(pairs.y, pairs.n);
+  const xt = new Float32Array(rows * c.xDim);
+  const w = new Float32Array(rows * c.repDim);
+  const ts = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const i = r % pairs.n;
+    ts[r] = c.t0 + (c.tMax - c.t0) * u[r]!;
+    const a = alphaOf(ts[r]!);
+    const s = sigmaOf(ts[r]!);
+    for (let j = 0; j < c.xDim; j++) xt[r * c.xDim + j] = a * pairs.x[i * c.xDim + j]! + s * eps[r * c.xDim + j]!;
+    w.set(w0.subarray(i * c.repDim, (i + 1) * c.repDim), r * c.repDim);
+  }
+  const losses = pretrained.heads.map((_, k) => {
+    const e = pretrained.predictNoise(k, xt, w, ts, rows);
+    let s = 0;
+    for (let j = 0; j < e.length; j++) s += (e[j]! - eps[j]!) ** 2;
+    return s / e.length;
+  });
+  return { head: losses.indexOf(Math.min(...losses)), losses };
+}

@@ -11,7 +11,7 @@ import { AdamW, HostAdamW } from '../../lib/optim.ts';
 import { tensor, zeros } from '../../lib/tensor.ts';
 import { loadTransfer } from '../../lib/transfer/checkpoint.ts';
 import { targetModel, TransferModel, type TransferConfig } from '../../lib/transfer/model.ts';
-import { dsmStep, trainTransfer, type PairSet } from '../../lib/transfer/train.ts';
+import { dsmStep, selectSourceHead, trainTransfer, type PairSet } from '../../lib/transfer/train.ts';
 import { testValues } from '../helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kintsugi-transfer-'));
@@ -160,5 +160,18 @@ describe('transfer DSM training', () => {
     await expect(trainTransfer({ model, tasks: [pairs(4, 1), { ...pairs(4, 2), y: new Float32Array(3) }], steps: 1, batchSize: 2 })).rejects.toThrow(
       /tasks\[1\]\.y: expected a Float32Array of n \* yDim = 16 values, got 3/,
     );
+  });
+
+  it('selects the source head that fits the target pairs best', async () => {
+    const pre = new TransferModel(config, { heads: 3, seed: 2 });
+    const target = pairs(16, 30);
+    // a head trained on the target pairs (through the same h) must beat two untrained ones
+    const fit = targetModel(config, { seed: 9, encoder: pre.encoder });
+    await trainTransfer({ model: fit, tasks: [target], freezeEncoder: true, steps: 150, batchSize: 16, optimizer: { lr: 1e-2 } });
+    pre.heads[1]!.params.set(fit.heads[0]!.params);
+    const { head, losses } = selectSourceHead(pre, target, { seed: 1 });
+    expect(head).toBe(1);
+    expect(losses).toHaveLength(3);
+    expect(losses[1]!).toBeLessThan(Math.min(losses[0]!, losses[2]!));
   });
 });

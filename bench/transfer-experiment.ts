@@ -54,7 +54,7 @@ if (!mnist && a.experiment !== 'langevin') throw new Error(`--experiment: expect
 // Network sizes: the paper's shapes (depths, d_y) at a CPU width (--hidden; the paper uses 512 for h).
 const hidden = Number(a.hidden ?? (mnist ? 256 : 128));
 const config: TransferConfig = mnist
-  ? { xDim: MNIST_PIXELS, yDim: MNIST_PIXELS, repDim: 64, encoder: { hidden, depth: Number(a['encoder-depth'] ?? 3) }, head: { hidden, depth: 3 }, tMax: 3 }
+  ? { xDim: MNIST_PIXELS, yDim: MNIST_PIXELS, repDim: 64, encoder: { hidden, depth: Number(a['encoder-depth'] ?? 3) }, head: { hidden, depth: 3 }, tMax: 3, gaussianSkip: true }
   : { xDim: PATH_STEPS, yDim: 100, repDim: 10, encoder: { hidden, depth: Number(a['encoder-depth'] ?? 3) }, head: { hidden: 128, depth: 2 }, tMax: 3 };
 
 // ------------------------------------------------------------------------------------------------ data
@@ -108,6 +108,7 @@ if (a.reuse && existsSync(ckpt)) {
   log(`reusing ${ckpt}`);
 } else {
   pretrained = new TransferModel(config, { heads: sources.length, seed: 1 });
+  pretrained.fitStats(sources);
   const t0 = performance.now();
   await trainTransfer({
     model: pretrained,
@@ -165,7 +166,9 @@ for (const t of targets) {
           seed: 100 + rep,
           encoder: frozen ? pretrained.encoder : undefined,
           headFrom: method === 'finetune-src' || method === 'zero-shot' ? pretrained.heads[src.head] : undefined,
+          stats: frozen ? pretrained : undefined,
         });
+        if (!frozen) model.fitStats([pairs]); // the baseline knows only its m pairs
         const t0 = performance.now();
         if (method !== 'zero-shot')
           await trainTransfer({

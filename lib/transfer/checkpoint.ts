@@ -28,6 +28,10 @@ export async function saveTransfer(path: string, model: TransferModel, meta: Tra
   const tensors = new Map<string, SafetensorsInput>();
   netTensors('h.', model.encoder, tensors);
   model.heads.forEach((head, k) => netTensors(`heads.${k}.`, head, tensors));
+  if (model.config.gaussianSkip) {
+    tensors.set('stats.mean', { shape: [model.mean.length], data: model.mean });
+    tensors.set('stats.variance', { shape: [model.variance.length], data: model.variance });
+  }
   if (optimizer)
     for (const [name, { m, v }] of optimizer.moments) {
       tensors.set(`optimizer.${name}.m`, { shape: [m.length], data: m });
@@ -76,6 +80,12 @@ export async function loadTransfer(path: string): Promise<LoadedTransfer> {
   };
   fill('h.', model.encoder);
   model.heads.forEach((head, k) => fill(`heads.${k}.`, head));
+  if (model.config.gaussianSkip)
+    for (const [key, into] of [['stats.mean', model.mean], ['stats.variance', model.variance]] as const) {
+      const e = file.tensors.get(key);
+      if (!e || e.data.length !== into.length) throw new TypeError(`${path}: tensor "${key}" is missing or has the wrong size (expected ${into.length} values)`);
+      into.set(e.data);
+    }
   const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
   for (const [key, e] of file.tensors) {
     const m = /^optimizer\.(.+)\.m$/.exec(key);

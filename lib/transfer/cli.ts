@@ -21,6 +21,7 @@ kintsugi transfer pretrain --data SOURCES --out PRE.safetensors
   --steps N         default 2000;  --batch B  default 256;  --lr X  default 1e-3 (cosine decay)
   --hidden H        width of h and of the heads (default 128);  --encoder-depth D  default 3
   --head-depth D    default 2 (langevin, npy), 3 (mnist);  --rep-dim d  default 10 (langevin), 64 (mnist)
+  --gaussian-skip yes|no  heads learn the rest of a Gaussian fit's noise (default yes for mnist, else no)
   --seed S          default 0;  --resume  continue from --out
 
 kintsugi transfer finetune --from PRE.safetensors --data TARGET --m M --out FT.safetensors
@@ -58,6 +59,7 @@ export async function transferCommand(argv: string[]): Promise<void> {
       seed: { type: 'string' }, resume: { type: 'boolean', default: false }, scratch: { type: 'boolean', default: false },
       test: { type: 'string' }, samples: { type: 'string' }, 'sample-steps': { type: 'string' }, mala: { type: 'boolean', default: false },
       init: { type: 'string', default: 'random' },
+      'gaussian-skip': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -79,8 +81,11 @@ export async function transferCommand(argv: string[]): Promise<void> {
       encoder: { hidden, depth: int(v['encoder-depth'], 3, '--encoder-depth') },
       head: { hidden, depth: int(v['head-depth'], mnist ? 3 : 2, '--head-depth') },
       tMax: 3,
+      gaussianSkip: (v['gaussian-skip'] ?? (mnist ? 'yes' : 'no')) === 'yes',
     };
+    if (v['gaussian-skip'] !== undefined && !['yes', 'no'].includes(v['gaussian-skip'])) throw new Error(`--gaussian-skip: expected yes or no, got "${v['gaussian-skip']}"`);
     const model = new TransferModel(config, { heads: sources.length, seed });
+    model.fitStats(sources);
     const steps = int(v.steps, 2000, '--steps');
     const controller = interruptible();
     const r = await trainTransfer({
@@ -108,7 +113,13 @@ export async function transferCommand(argv: string[]): Promise<void> {
     if (head !== undefined && !(head < pre.model.heads.length)) throw new Error(`--init: ${v.from} has ${pre.model.heads.length} source heads, no head ${head}`);
     if (head !== undefined && v.scratch) throw new Error('--init: the scratch baseline starts f_0 at random (drop --init or --scratch)');
     if (head !== undefined) console.log(`f_0 starts from source head ${head}`);
-    const model = targetModel(pre.model.config, { seed, encoder: v.scratch ? undefined : pre.model.encoder, headFrom: head === undefined ? undefined : pre.model.heads[head] });
+    const model = targetModel(pre.model.config, {
+      seed,
+      encoder: v.scratch ? undefined : pre.model.encoder,
+      headFrom: head === undefined ? undefined : pre.model.heads[head],
+      stats: v.scratch ? undefined : pre.model,
+    });
+    if (v.scratch) model.fitStats([target]); // the baseline knows only its m pairs
     const steps = int(v.steps, 1000, '--steps');
     const controller = interruptible();
     const phase = v.scratch ? 'scratch' : 'finetune';

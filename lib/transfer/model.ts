@@ -27,6 +27,12 @@ export interface TransferConfig {
   /** Smallest and largest diffusion time (default 1e-3 and 5). */
   t0?: number;
   tMax?: number;
+  /**
+   * Add the exact noise of a Gaussian fitted to the data (per-coordinate mean and variance) to each
+   * head's output, so the head learns only the non-Gaussian rest (default false). Needed when the head
+   * is narrower than x: a bottleneck MLP cannot carry x_t through to ε̂ (e.g. MNIST, 784 values).
+   */
+  gaussianSkip?: boolean;
 }
 
 export type ResolvedTransferConfig = Required<Omit<TransferConfig, 'encoder' | 'head'>> & { encoder: Required<NetConfig>; head: Required<NetConfig> };
@@ -45,7 +51,8 @@ export function resolveTransferConfig(c: TransferConfig): ResolvedTransferConfig
     const r = resolveMlpConfig({ inputs: 1, outputs: 1, ...n }, `transfer config.${what}`);
     return { hidden: r.hidden, depth: r.depth, activation: r.activation };
   };
-  return { xDim: c.xDim, yDim: c.yDim, repDim: c.repDim, timeFeatures, t0, tMax, encoder: net(c.encoder, 'encoder'), head: net(c.head, 'head') };
+  if (c.gaussianSkip !== undefined && typeof c.gaussianSkip !== 'boolean') throw new TypeError(`transfer config: gaussianSkip must be a boolean, got ${JSON.stringify(c.gaussianSkip)}`);
+  return { xDim: c.xDim, yDim: c.yDim, repDim: c.repDim, timeFeatures, t0, tMax, gaussianSkip: c.gaussianSkip ?? false, encoder: net(c.encoder, 'encoder'), head: net(c.head, 'head') };
 }
 
 export const alphaOf = (t: number) => Math.exp(-t);
@@ -77,6 +84,9 @@ export class TransferModel {
   readonly config: ResolvedTransferConfig;
   readonly encoder: Mlp;
   readonly heads: Mlp[];
+  /** Per-coordinate mean and variance of x for the Gaussian skip (fitStats sets them). */
+  readonly mean: Float32Array;
+  readonly variance: Float32Array;
 
   constructor(config: TransferConfig, options: { heads: number; seed?: bigint | number; encoder?: Mlp; headStreamBase?: number }) {
     this.config = resolveTransferConfig(config);
@@ -87,6 +97,41 @@ export class TransferModel {
       throw new RangeError('transfer model: the given encoder does not match config.encoder');
     const base = options.headStreamBase ?? 1;
     this.heads = Array.from({ length: options.heads }, (_, k) => makeHead(this.config, seed, base + k));
+    this.mean = new Float32Array(this.config.xDim);
+    this.variance = new Float32Array(this.config.xDim).fill(1);
+  }
+
+  /** Sets the Gaussian skip's mean and variance per coordinate from the x of these pair sets (pooled). */
+  fitStats(sets: { x: Float32Array; n: number }[]): void {
+    const d = this.config.xDim;
+    const sum = new Float64Array(d);
+    const sq = new Float64Array(d);
+    let n = 0;
+    for (const s of sets) {
+      for (let r = 0; r < s.n; r++)
+        for (let i = 0; i < d; i++) {
+          const v = s.x[r * d + i]!;
+          sum[i]! += v;
+          sq[i]! += v * v;
+        }
+      n += s.n;
+    }
+    if (n === 0) throw new RangeError('fitStats: no pairs');
+    for (let i = 0; i < d; i++) {
+      this.mean[i] = sum[i]! / n;
+      this.variance[i] = Math.max(0, sq[i]! / n - (sum[i]! / n) ** 2);
+    }
+  }
+
+  /** Adds the Gaussian skip ε_G = σ (x_t − α μ)/(α² v + σ²) to `eps` (rows at times ts), when configured. */
+  addSkip(eps: Float32Array, xt: Float32Array, ts: ArrayLike<number>, n: number): void {
+    if (!this.config.gaussianSkip) return;
+    const d = this.config.xDim;
+    for (let r = 0; r < n; r++) {
+      const a = alphaOf(ts[r]!);
+      const s = sigmaOf(ts[r]!);
+      for (let i = 0; i < d; i++) eps[r * d + i]! += (s * (xt[r * d + i]! - a * this.mean[i]!)) / (a * a * this.variance[i]! + s * s);
+    }
   }
 
   /** The representation w = h(y) for y [n, yDim]. */
@@ -111,7 +156,9 @@ export class TransferModel {
   predictNoise(k: number, xt: Float32Array, w: Float32Array, ts: ArrayLike<number>, n: number): Float32Array {
     const head = this.heads[k];
     if (!head) throw new RangeError(`transfer model: no head ${k} (it has ${this.heads.length})`);
-    return head.forward(this.headInput(xt, w, ts, n), n).out;
+    const eps = head.forward(this.headInput(xt, w, ts, n), n).out;
+    this.addSkip(eps, xt, ts, n);
+    return eps;
   }
 
   /** The score s_k(x_t, y, t) = −ε̂/σ_t (tests compare it with analytic scores). */
@@ -133,14 +180,23 @@ export const TARGET_HEAD_STREAM = 1000;
  * The one-head model trained on the target pairs. With `encoder` (a pre-trained h) its weights are
  * copied in, to be frozen: fine-tuning. Without, h starts fresh: the from-scratch baseline. f_0 starts
  * from the same weights in both (PyTorch's default initialisation drawn from (seed, stream 1000)), so
- * the two runs differ only in h; `headFrom` instead copies a pre-trained source head into f_0.
+ * the two runs differ only in h; `headFrom` instead copies a pre-trained source head into f_0. `stats`
+ * copies the Gaussian skip's mean and variance (fine-tuning keeps the pre-trained ones; the baseline
+ * fits its own to its m pairs with fitStats).
  */
-export function targetModel(config: TransferConfig, options: { seed?: bigint | number; encoder?: Mlp; headFrom?: Mlp } = {}): TransferModel {
+export function targetModel(
+  config: TransferConfig,
+  options: { seed?: bigint | number; encoder?: Mlp; headFrom?: Mlp; stats?: { mean: Float32Array; variance: Float32Array } } = {},
+): TransferModel {
   const model = new TransferModel(config, { heads: 1, seed: options.seed ?? 0, headStreamBase: TARGET_HEAD_STREAM });
   if (options.encoder) {
     if (options.encoder.paramCount !== model.encoder.paramCount)
       throw new RangeError(`target model: the pre-trained encoder has ${options.encoder.paramCount} parameters, config.encoder ${model.encoder.paramCount}`);
     model.encoder.params.set(options.encoder.params);
+  }
+  if (options.stats) {
+    model.mean.set(options.stats.mean);
+    model.variance.set(options.stats.variance);
   }
   if (options.headFrom) {
     if (options.headFrom.paramCount !== model.heads[0]!.paramCount) throw new RangeError('target model: headFrom does not match config.head');

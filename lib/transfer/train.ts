@@ -139,6 +139,7 @@ export function dsmStep(
     });
     const head = model.heads[k]!;
     const { out, cache } = head.forward(model.headInput(xt, w, tk, n), n);
+    model.addSkip(out, xt, tk, n); // a constant of the weights: the gradient is unchanged
     const g = new Float32Array(out.length);
     for (let i = 0; i < out.length; i++) {
       const d = out[i]! - target[i]!;
@@ -182,6 +183,8 @@ export async function trainTransfer(options: TransferTrainOptions): Promise<Tran
     if (JSON.stringify(saved.model.config) !== JSON.stringify(c)) throw new TypeError(`${options.resume}: its model configuration differs from this run's`);
     model.encoder.params.set(saved.model.encoder.params);
     model.heads.forEach((h, k) => h.params.set(saved.model.heads[k]!.params));
+    model.mean.set(saved.model.mean);
+    model.variance.set(saved.model.variance);
     optimizer.loadState(saved.optimizer);
     start = saved.meta.step;
   }

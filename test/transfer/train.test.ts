@@ -9,7 +9,7 @@ import { native } from '../../lib/native.ts';
 import { readSafetensors } from '../../lib/safetensors.ts';
 import { AdamW, HostAdamW } from '../../lib/optim.ts';
 import { tensor, zeros } from '../../lib/tensor.ts';
-import { loadTransfer } from '../../lib/transfer/checkpoint.ts';
+import { loadTransfer, saveTransfer } from '../../lib/transfer/checkpoint.ts';
 import { targetModel, TransferModel, type TransferConfig } from '../../lib/transfer/model.ts';
 import { dsmStep, selectSourceHead, trainTransfer, type PairSet } from '../../lib/transfer/train.ts';
 import { testValues } from '../helpers.ts';
@@ -173,5 +173,34 @@ describe('transfer DSM training', () => {
     expect(head).toBe(1);
     expect(losses).toHaveLength(3);
     expect(losses[1]!).toBeLessThan(Math.min(losses[0]!, losses[2]!));
+  });
+
+  it('the Gaussian skip adds the exact noise of the fitted Gaussian, and checkpoints keep its statistics', async () => {
+    const model = new TransferModel({ ...config, gaussianSkip: true }, { heads: 1, seed: 3 });
+    const data = pairs(40, 12);
+    model.fitStats([data]);
+    // independent per-coordinate mean and (biased) variance
+    for (let i = 0; i < 3; i++) {
+      let m = 0;
+      for (let r = 0; r < 40; r++) m += data.x[r * 3 + i]! / 40;
+      let v = 0;
+      for (let r = 0; r < 40; r++) v += (data.x[r * 3 + i]! - m) ** 2 / 40;
+      expect(model.mean[i]!).toBeCloseTo(m, 5);
+      expect(model.variance[i]!).toBeCloseTo(v, 5);
+    }
+    // a head whose last layer outputs 0 leaves exactly the Gaussian's noise σ(x − αμ)/(α²v + σ²)
+    const last = model.heads[0]!.layers.at(-1)!;
+    model.heads[0]!.params.fill(0, last.w, last.b + last.out);
+    const xt = Float32Array.from([0.3, -1.2, 2.0]);
+    const t = 0.7;
+    const a = Math.exp(-t), s = Math.sqrt(1 - Math.exp(-2 * t));
+    const eps = model.predictNoise(0, xt, new Float32Array(2), [t], 1);
+    for (let i = 0; i < 3; i++) expect(eps[i]!).toBeCloseTo((s * (xt[i]! - a * model.mean[i]!)) / (a * a * model.variance[i]! + s * s), 5);
+    const path = join(dir, 'skip.safetensors');
+    await saveTransfer(path, model, { phase: 'pretrain', step: 0, steps: 1, seed: '0' });
+    const back = await loadTransfer(path);
+    expect(back.model.config.gaussianSkip).toBe(true);
+    expect(back.model.mean).toEqual(model.mean);
+    expect(back.model.variance).toEqual(model.variance);
   });
 });

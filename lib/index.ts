@@ -114,3 +114,5 @@ export type { LoadedTransfer, TransferMeta } from './transfer/checkpoint.ts';
 export { langevinPaths, langevinTask, malaPosteriorMean, measurementMatrix } from './transfer/langevin.ts';
 export { loadMnistDigit } from './transfer/mnist.ts';
 export { loadPairs, parseDataSpec } from './transfer/data.ts';
+export { unetCondition } from './transfer/unet-cond.ts';
+export type { UNetCondition } from './transfer/unet-cond.ts';

@@ -162,13 +162,15 @@ for (const t of targets) {
       const src = selectSourceHead(pretrained, pairs, { seed: 100 + rep });
       for (const method of methods) {
         const frozen = method !== 'scratch';
+        const fromSource = method === 'finetune-src' || method === 'zero-shot';
         const model = targetModel(config, {
           seed: 100 + rep,
           encoder: frozen ? pretrained.encoder : undefined,
-          headFrom: method === 'finetune-src' || method === 'zero-shot' ? pretrained.heads[src.head] : undefined,
-          stats: frozen ? pretrained : undefined,
+          headFrom: fromSource ? pretrained.heads[src.head] : undefined,
+          stats: fromSource ? pretrained : undefined,
         });
-        if (!frozen) model.fitStats([pairs]); // the baseline knows only its m pairs
+        // A new head gets the Gaussian skip of its m pairs (as the baseline); a source head keeps the one it was trained with.
+        if (!fromSource) model.fitStats([pairs]);
         const t0 = performance.now();
         if (method !== 'zero-shot')
           await trainTransfer({

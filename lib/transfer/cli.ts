@@ -117,9 +117,10 @@ export async function transferCommand(argv: string[]): Promise<void> {
       seed,
       encoder: v.scratch ? undefined : pre.model.encoder,
       headFrom: head === undefined ? undefined : pre.model.heads[head],
-      stats: v.scratch ? undefined : pre.model,
+      stats: head === undefined ? undefined : pre.model,
     });
-    if (v.scratch) model.fitStats([target]); // the baseline knows only its m pairs
+    // A new head gets the Gaussian skip of its m pairs (as the baseline); a source head keeps the one it was trained with.
+    if (head === undefined) model.fitStats([target]);
     const steps = int(v.steps, 1000, '--steps');
     const controller = interruptible();
     const phase = v.scratch ? 'scratch' : 'finetune';

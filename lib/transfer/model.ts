@@ -181,8 +181,8 @@ export const TARGET_HEAD_STREAM = 1000;
  * copied in, to be frozen: fine-tuning. Without, h starts fresh: the from-scratch baseline. f_0 starts
  * from the same weights in both (PyTorch's default initialisation drawn from (seed, stream 1000)), so
  * the two runs differ only in h; `headFrom` instead copies a pre-trained source head into f_0. `stats`
- * copies the Gaussian skip's mean and variance (fine-tuning keeps the pre-trained ones; the baseline
- * fits its own to its m pairs with fitStats).
+ * copies the Gaussian skip's mean and variance (a head started from a source head keeps the ones it
+ * was trained with; a new head, fine-tuned or baseline, fits its own to the m pairs with fitStats).
  */
 export function targetModel(
   config: TransferConfig,

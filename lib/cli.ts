@@ -22,7 +22,7 @@ import { BOOTSTRAP_HELP, bootstrapSampleCommand, bootstrapTrainCommand, wantsBoo
 import { DIFFEM_HELP, diffemCommand } from './diffem/cli.ts';
 import { MIXTURE_HELP, mixtureCommand, SCORE_ERROR_HELP, scoreErrorCommand } from './score-error/cli.ts';
 import { duration, interruptible, number, progressPrinter } from './cli-common.ts';
-import { TRANSFER_HELP, transferCommand } from './transfer/cli.ts';
+import { TRANSFER_HELP } from './transfer/help.ts';
 
 const HELP: Record<string, string> = {
   main: `kintsugi — diffusion models trained from broken data, on CUDA or the CPU
@@ -352,7 +352,7 @@ async function main(argv: string[]): Promise<void> {
     case 'score-error':
       return scoreErrorCommand(rest);
     case 'transfer':
-      return transferCommand(rest);
+      return (await import('./transfer/cli.ts')).transferCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -22,6 +22,7 @@ import { BOOTSTRAP_HELP, bootstrapSampleCommand, bootstrapTrainCommand, wantsBoo
 import { DIFFEM_HELP, diffemCommand } from './diffem/cli.ts';
 import { MIXTURE_HELP, mixtureCommand, SCORE_ERROR_HELP, scoreErrorCommand } from './score-error/cli.ts';
 import { duration, interruptible, number, progressPrinter } from './cli-common.ts';
+import { TRANSFER_HELP } from './transfer/help.ts';
 
 const HELP: Record<string, string> = {
   main: `kintsugi — diffusion models trained from broken data, on CUDA or the CPU
@@ -38,6 +39,7 @@ commands:
   diffem    learn from masked, noisy images only: EM with a conditional diffusion model (DiffEM)
   mixture   a Gaussian mixture with an exact score, and training samples from it
   score-error  audit a checkpoint's score against a mixture's exact score: the (1-delta)-quantile error
+  transfer  pretrain a shared condition encoder on source tasks, fine-tune a new head on few target pairs
 
 environment:
   KINTSUGI_DEVICE=cpu|cuda|cuda:N   the default device (else cuda:0 when present, else cpu)`,
@@ -323,6 +325,7 @@ HELP.eval = EVAL_HELP;
 HELP.mixture = MIXTURE_HELP;
 HELP.diffem = DIFFEM_HELP;
 HELP['score-error'] = SCORE_ERROR_HELP;
+HELP.transfer = TRANSFER_HELP;
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -348,6 +351,8 @@ async function main(argv: string[]): Promise<void> {
       return mixtureCommand(rest);
     case 'score-error':
       return scoreErrorCommand(rest);
+    case 'transfer':
+      return (await import('./transfer/cli.ts')).transferCommand(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -98,3 +98,21 @@ export { checkConditionalModel, conditionalDenoiser, conditionalSample, trainCon
 export type { ConditionalPairs, ConditionalTrainOptions, Observations, VeDenoiser, VeSampleOptions } from './diffem/conditional.ts';
 export { corruptWithMasks, diffem, observationsOf } from './diffem/em.ts';
 export type { DiffemOptions, DiffemResult, DiffemRound, MaskCorruption } from './diffem/em.ts';
+// Transfer learning through a shared condition encoder (docs/transfer.md).
+export { HostAdamW } from './optim.ts';
+export type { ParamGroup } from './optim.ts';
+export { Mlp, mlpLayout } from './transfer/mlp.ts';
+export type { Activation, MlpConfig } from './transfer/mlp.ts';
+export { alphaOf, sigmaOf, targetModel, TransferModel } from './transfer/model.ts';
+export type { NetConfig, TransferConfig } from './transfer/model.ts';
+export { dsmStep, trainTransfer } from './transfer/train.ts';
+export type { PairSet, TransferTrainOptions, TransferTrainResult } from './transfer/train.ts';
+export { ancestralSample, meanSquaredError, posteriorMean as transferPosteriorMean, sampleConditional, sampleMse } from './transfer/sample.ts';
+export type { SampleOptions as TransferSampleOptions } from './transfer/sample.ts';
+export { loadTransfer, saveTransfer } from './transfer/checkpoint.ts';
+export type { LoadedTransfer, TransferMeta } from './transfer/checkpoint.ts';
+export { langevinPaths, langevinTask, malaPosteriorMean, measurementMatrix } from './transfer/langevin.ts';
+export { loadMnistDigit } from './transfer/mnist.ts';
+export { loadPairs, parseDataSpec } from './transfer/data.ts';
+export { unetCondition } from './transfer/unet-cond.ts';
+export type { UNetCondition } from './transfer/unet-cond.ts';

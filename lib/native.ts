@@ -143,8 +143,17 @@ export interface NativeAddon {
   unetLayout(config: UNetConfig | string): { params: ParamInfo[]; paramCount: number; stages: UNetStage[] };
   unetInit(config: UNetConfig | string, seed: U64, out: NativeTensor): void;
   unetCreate(config: UNetConfig | string, device: string): NativeUNet;
-  unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor, keepTape?: boolean): NativeTape;
-  unetBackward(net: NativeUNet, params: NativeTensor, tape: NativeTape, gout: NativeTensor, grads: NativeTensor, gx: NativeTensor | null): void;
+  /** cond [n, 4 * channels], when given, is added to the time embedding. */
+  unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor, keepTape?: boolean, cond?: NativeTensor | null): NativeTape;
+  unetBackward(
+    net: NativeUNet,
+    params: NativeTensor,
+    tape: NativeTape,
+    gout: NativeTensor,
+    grads: NativeTensor,
+    gx: NativeTensor | null,
+    gcond?: NativeTensor | null,
+  ): void;
   unetReleaseTape(tape: NativeTape): void;
   /**
    * Any op the registry calls by name (native/core/registry.h; docs/adding-an-op.md), on the device of

@@ -146,3 +146,128 @@ export class EMA {
     this.params.dispose();
   }
 }
+
+/**
+ * One named parameter group of a host-side model (Float32Arrays in JavaScript memory): its values,
+ * its gradients, and whether the optimiser may change it. A frozen group is never read or written by
+ * step(), so its weights stay bit-for-bit what they were (fine-tuning with a frozen encoder).
+ */
+export interface ParamGroup {
+  name: string;
+  params: Float32Array;
+  grads: Float32Array;
+  frozen?: boolean;
+  /** Multiplies the optimiser's learning rate for this group (default 1). */
+  lrScale?: number;
+}
+
+/**
+ * AdamW over parameter groups of host arrays, with the same arithmetic as the device AdamW above
+ * (PyTorch's torch.optim.AdamW, in float; global-norm clipping over the trainable groups only). For
+ * the small vector models of the transfer method, whose weights live in JavaScript memory.
+ */
+export class HostAdamW {
+  readonly options: Readonly<Required<AdamWOptions>>;
+  readonly groups: readonly ParamGroup[];
+  /** First and second moments of each trainable group (by name); frozen groups have none. */
+  readonly moments: ReadonlyMap<string, { m: Float32Array; v: Float32Array }>;
+  #step = 0;
+
+  constructor(groups: ParamGroup[], options: AdamWOptions = {}) {
+    this.options = new AdamWOptionsCheck(options).resolved;
+    const names = new Set<string>();
+    for (const g of groups) {
+      if (!g || typeof g.name !== 'string' || g.name === '') throw new TypeError(`HostAdamW: every group needs a name, got ${JSON.stringify(g?.name)}`);
+      if (names.has(g.name)) throw new TypeError(`HostAdamW: group name "${g.name}" appears twice`);
+      names.add(g.name);
+      if (!(g.params instanceof Float32Array) || !(g.grads instanceof Float32Array) || g.params.length !== g.grads.length)
+        throw new TypeError(`HostAdamW: group "${g.name}" needs Float32Array params and grads of one length`);
+      if (g.lrScale !== undefined && !(g.lrScale >= 0 && Number.isFinite(g.lrScale)))
+        throw new RangeError(`HostAdamW: group "${g.name}" lrScale must be a finite number >= 0, got ${g.lrScale}`);
+    }
+    this.groups = Object.freeze([...groups]);
+    this.moments = new Map(
+      groups.filter((g) => !g.frozen).map((g) => [g.name, { m: new Float32Array(g.params.length), v: new Float32Array(g.params.length) }]),
+    );
+  }
+
+  get stepCount(): number {
+    return this.#step;
+  }
+
+  /** The learning rate of (1-based) step `step`, after warm-up. */
+  lrAt(step: number): number {
+    const w = this.options.warmupSteps;
+    return w > 0 ? (this.options.lr * Math.min(step, w)) / w : this.options.lr;
+  }
+
+  /** The global L2 norm of the trainable groups' gradients. */
+  gradNorm(): number {
+    let s = 0;
+    for (const g of this.groups) if (!g.frozen) for (let i = 0; i < g.grads.length; i++) s += g.grads[i]! * g.grads[i]!;
+    return Math.sqrt(s);
+  }
+
+  /** Applies the gradients of every trainable group; `lrFactor` scales this step's rate (a decay schedule). */
+  step(lrFactor = 1): void {
+    const o = this.options;
+    const step = this.#step + 1;
+    const f = Math.fround;
+    const scale = o.maxGradNorm > 0 ? Math.min(1, f(o.maxGradNorm / f(f(this.gradNorm()) + 1e-6))) : 1;
+    const [b1, b2] = o.betas;
+    const bc1 = f(1 - b1 ** step);
+    const bc2sqrt = f(Math.sqrt(f(1 - b2 ** step)));
+    for (const g of this.groups) {
+      if (g.frozen) continue;
+      const lr = f(this.lrAt(step) * lrFactor * (g.lrScale ?? 1));
+      const stepSize = f(lr / bc1);
+      const decay = f(1 - lr * o.weightDecay);
+      const { m, v } = this.moments.get(g.name)!;
+      const p = g.params;
+      for (let i = 0; i < p.length; i++) {
+        const gi = g.grads[i]! * scale;
+        m[i] = b1 * m[i]! + (1 - b1) * gi;
+        v[i] = b2 * v[i]! + (1 - b2) * gi * gi;
+        p[i] = p[i]! * decay - (stepSize * m[i]!) / (Math.sqrt(v[i]!) / bc2sqrt + o.eps);
+      }
+    }
+    this.#step = step;
+  }
+
+  /** Restores moments (by group name) and the step count. */
+  loadState(state: { step: number; moments: Map<string, { m: Float32Array; v: Float32Array }> }): void {
+    if (!Number.isInteger(state.step) || state.step < 0) throw new RangeError(`HostAdamW state: step must be an integer >= 0, got ${state.step}`);
+    for (const [name, mine] of this.moments) {
+      const saved = state.moments.get(name);
+      if (!saved) throw new RangeError(`HostAdamW state: no moments for group "${name}"`);
+      if (saved.m.length !== mine.m.length || saved.v.length !== mine.v.length)
+        throw new RangeError(`HostAdamW state: group "${name}" has ${saved.m.length} values, the model ${mine.m.length}`);
+      mine.m.set(saved.m);
+      mine.v.set(saved.v);
+    }
+    this.#step = state.step;
+  }
+}
+
+/** The option checks AdamW's constructor makes, shared with HostAdamW. */
+class AdamWOptionsCheck {
+  readonly resolved: Readonly<Required<AdamWOptions>>;
+  constructor(options: AdamWOptions) {
+    const o: Required<AdamWOptions> = {
+      lr: options.lr ?? 1e-4,
+      betas: options.betas ?? [0.9, 0.999],
+      eps: options.eps ?? 1e-8,
+      weightDecay: options.weightDecay ?? 0,
+      warmupSteps: options.warmupSteps ?? 0,
+      maxGradNorm: options.maxGradNorm ?? 0,
+    };
+    const bad = (what: string, v: unknown) => new RangeError(`AdamW: ${what}, got ${JSON.stringify(v)}`);
+    if (!(o.lr >= 0 && Number.isFinite(o.lr))) throw bad('lr must be a finite number >= 0', o.lr);
+    if (!o.betas.every((b) => b >= 0 && b < 1)) throw bad('betas must lie in [0, 1)', o.betas);
+    if (!(o.eps > 0)) throw bad('eps must be > 0', o.eps);
+    if (!(o.weightDecay >= 0)) throw bad('weightDecay must be >= 0', o.weightDecay);
+    if (!(Number.isInteger(o.warmupSteps) && o.warmupSteps >= 0)) throw bad('warmupSteps must be an integer >= 0', o.warmupSteps);
+    if (!(o.maxGradNorm >= 0)) throw bad('maxGradNorm must be >= 0', o.maxGradNorm);
+    this.resolved = Object.freeze(o);
+  }
+}

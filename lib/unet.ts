@@ -99,14 +99,16 @@ export class UNet implements Disposable {
 
   /**
    * out = net(x, t) for x [n, inChannels, r, r] and t [n]; the tape is what backward needs. `params`
-   * (same layout, e.g. an EMA's) replaces the network's weights for this pass.
+   * (same layout, e.g. an EMA's) replaces the network's weights for this pass. `cond` [n, 4·channels]
+   * is added to the time embedding (before its SiLU): a condition embedding made outside the network,
+   * such as the transfer method's h(y) (docs/transfer.md); backward's `condGrad` returns its gradient.
    */
-  forward(x: Tensor, t: Tensor, options: { params?: Tensor } = {}): { out: Tensor; tape: Tape } {
+  forward(x: Tensor, t: Tensor, options: { params?: Tensor; cond?: Tensor } = {}): { out: Tensor; tape: Tape } {
     const n = x.shape[0]!;
     const out = empty([n, this.config.outChannels, this.config.resolution, this.config.resolution], { device: this.device });
     return disposeOnThrow([out], () => {
       const params = (options.params ?? this.params).handle('params');
-      const tape = native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle());
+      const tape = native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle(), true, options.cond?.handle('cond') ?? null);
       return { out, tape: new Tape(tape, n) };
     });
   }
@@ -116,26 +118,35 @@ export class UNet implements Disposable {
    * soon as they are read, so the peak memory is a fraction of forward()'s and nothing is left to
    * release. `params` as in forward().
    */
-  predict(x: Tensor, t: Tensor, options: { params?: Tensor } = {}): Tensor {
+  predict(x: Tensor, t: Tensor, options: { params?: Tensor; cond?: Tensor } = {}): Tensor {
     const n = x.shape[0]!;
     const out = empty([n, this.config.outChannels, this.config.resolution, this.config.resolution], { device: this.device });
     return disposeOnThrow([out], () => {
       const params = (options.params ?? this.params).handle('params');
-      native.unetReleaseTape(native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle(), false));
+      native.unetReleaseTape(native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle(), false, options.cond?.handle('cond') ?? null));
       return out;
     });
   }
 
   /**
    * Adds dL/dparams into `grads` for dL/dout = gout and, with `inputGrad`, returns dL/dx (posterior
-   * samplers need it). The tape may be used once or several times; release it when done.
+   * samplers need it). With `condGrad` ([n, 4·channels]) it writes dL/dcond there, for a forward that
+   * took `cond`. The tape may be used once or several times; release it when done.
    */
-  backward(tape: Tape, gout: Tensor, options: { inputGrad?: boolean } = {}): Tensor | undefined {
+  backward(tape: Tape, gout: Tensor, options: { inputGrad?: boolean; condGrad?: Tensor } = {}): Tensor | undefined {
     const gx = options.inputGrad
       ? empty([tape.batch, this.config.inChannels, this.config.resolution, this.config.resolution], { device: this.device })
       : undefined;
     return disposeOnThrow([gx], () => {
-      native.unetBackward(this.#net, this.params.handle('params'), tape.handle(), gout.handle('gout'), this.grads.handle('grads'), gx?.handle() ?? null);
+      native.unetBackward(
+        this.#net,
+        this.params.handle('params'),
+        tape.handle(),
+        gout.handle('gout'),
+        this.grads.handle('grads'),
+        gx?.handle() ?? null,
+        options.condGrad?.handle('condGrad') ?? null,
+      );
       return gx;
     });
   }

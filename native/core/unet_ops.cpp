@@ -43,7 +43,7 @@ std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config, const Dev
 UNetHandle unet_create(const UNetConfig& config, const Device& device) {
   check_device(device);
   return UNetHandle{std::shared_ptr<UNetEngine>(make_unet_engine(config, device)), device, config.resolution, config.in_channels,
-                    config.out_channels, unet_param_count(config)};
+                    config.out_channels, unet_param_count(config), 4 * config.channels};
 }
 
 void unet_init_params(const UNetConfig& config, uint64_t seed, const Tensor& out) {
@@ -56,7 +56,7 @@ void unet_init_params(const UNetConfig& config, uint64_t seed, const Tensor& out
 }
 
 std::shared_ptr<UNetTape> unet_forward(const UNetHandle& h, const Tensor& params, const Tensor& x, const Tensor& t,
-                                       const Tensor& out, bool keep) {
+                                       const Tensor& out, bool keep, const Tensor* cond) {
   Check c("unet_forward");
   for (auto [tensor, name] : {std::pair{&params, "params"}, {&x, "x"}, {&t, "t"}, {&out, "out"}}) need_device(c, c.alive(*tensor, name), h.device, name);
   c.in(params, "params");
@@ -69,16 +69,22 @@ std::shared_ptr<UNetTape> unet_forward(const UNetHandle& h, const Tensor& params
   need_shape(x, {n, h.in_c, h.resolution, h.resolution}, "x");
   need_shape(t, {n}, "t");
   need_shape(out, {n, h.out_c, h.resolution, h.resolution}, "out");
+  if (cond) {
+    need_device(c, c.alive(*cond, "cond"), h.device, "cond");
+    c.in(*cond, "cond");
+    need_shape(*cond, {n, h.temb_c}, "cond");
+  }
+  const Tensor k = cond ? *cond : Tensor();
   auto tape = std::make_shared<UNetTape>();
   tape->device = h.device;
-  dispatch_bound(c, [engine = h.engine, tape, params, x, t, out, n, keep] {
-    tape->tape = engine->forward(params.data(), x.data(), t.data(), n, out.data(), keep);
+  dispatch_bound(c, [engine = h.engine, tape, params, x, t, out, n, keep, k] {
+    tape->tape = engine->forward(params.data(), x.data(), t.data(), n, out.data(), keep, k.storage ? k.data() : nullptr);
   });
   return tape;
 }
 
 void unet_backward(const UNetHandle& h, const Tensor& params, const std::shared_ptr<UNetTape>& tape, const Tensor& gout,
-                   const Tensor& grads, const Tensor* gx) {
+                   const Tensor& grads, const Tensor* gx, const Tensor* gcond) {
   Check c("unet_backward");
   for (auto [tensor, name] : {std::pair{&params, "params"}, {&gout, "gout"}, {&grads, "grads"}}) need_device(c, c.alive(*tensor, name), h.device, name);
   if (gx) need_device(c, c.alive(*gx, "gx"), h.device, "gx");
@@ -92,13 +98,20 @@ void unet_backward(const UNetHandle& h, const Tensor& params, const std::shared_
   const int64_t n = gout.shape[0];
   need_shape(gout, {n, h.out_c, h.resolution, h.resolution}, "gout");
   if (gx) need_shape(*gx, {n, h.in_c, h.resolution, h.resolution}, "gx");
+  if (gcond) {
+    need_device(c, c.alive(*gcond, "gcond"), h.device, "gcond");
+    c.out(*gcond, "gcond");
+    need_shape(*gcond, {n, h.temb_c}, "gcond");
+  }
   const Tensor g = gx ? *gx : Tensor();
-  dispatch_bound(c, [engine = h.engine, tape, params, gout, grads, g, n] {
+  const Tensor gc = gcond ? *gcond : Tensor();
+  dispatch_bound(c, [engine = h.engine, tape, params, gout, grads, g, gc, n] {
     if (!tape->tape) throw std::runtime_error("backward: the tape is empty (its forward failed or it was released)");
     if (engine->tape_batch(tape->tape.get()) != n)
       throw std::runtime_error("backward: gout has batch " + std::to_string(n) + ", the tape's forward had " +
                                std::to_string(engine->tape_batch(tape->tape.get())));
-    engine->backward(params.data(), tape->tape.get(), gout.data(), grads.data(), g.storage ? g.data() : nullptr);
+    engine->backward(params.data(), tape->tape.get(), gout.data(), grads.data(), g.storage ? g.data() : nullptr,
+                     gc.storage ? gc.data() : nullptr);
   });
 }
 

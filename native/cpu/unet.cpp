@@ -15,13 +15,14 @@ namespace {
 class CpuEngine final : public UNetEngine {
  public:
   explicit CpuEngine(const UNetConfig& config) : net_(config) {}
-  std::shared_ptr<void> forward(const float* P, const float* x, const float* t, int64_t n, float* out, bool keep) override {
-    return std::shared_ptr<UNetCpu<float>::Tape>(net_.forward(P, x, t, n, out, keep));
+  std::shared_ptr<void> forward(const float* P, const float* x, const float* t, int64_t n, float* out, bool keep,
+                                const float* cond) override {
+    return std::shared_ptr<UNetCpu<float>::Tape>(net_.forward(P, x, t, n, out, keep, cond));
   }
-  void backward(const float* P, const void* tape, const float* gout, float* G, float* gx) override {
+  void backward(const float* P, const void* tape, const float* gout, float* G, float* gx, float* gcond) override {
     if (!static_cast<const UNetCpu<float>::Tape*>(tape)->complete)
       throw std::runtime_error("backward: this forward ran without a tape (inference); run forward with a tape to train");
-    net_.backward(P, *static_cast<const UNetCpu<float>::Tape*>(tape), gout, G, gx);
+    net_.backward(P, *static_cast<const UNetCpu<float>::Tape*>(tape), gout, G, gx, gcond);
   }
   int64_t tape_batch(const void* tape) const override { return static_cast<const UNetCpu<float>::Tape*>(tape)->n; }
 

@@ -86,13 +86,14 @@ using Graph = UNetGraph<CudaOps>;
 class CudaEngine final : public UNetEngine {
  public:
   explicit CudaEngine(const UNetConfig& config) : net_(config) {}
-  std::shared_ptr<void> forward(const float* P, const float* x, const float* t, int64_t n, float* out, bool keep) override {
-    return std::shared_ptr<Graph::Tape>(net_.forward(P, x, t, n, out, keep));
+  std::shared_ptr<void> forward(const float* P, const float* x, const float* t, int64_t n, float* out, bool keep,
+                                const float* cond) override {
+    return std::shared_ptr<Graph::Tape>(net_.forward(P, x, t, n, out, keep, cond));
   }
-  void backward(const float* P, const void* tape, const float* gout, float* G, float* gx) override {
+  void backward(const float* P, const void* tape, const float* gout, float* G, float* gx, float* gcond) override {
     if (!static_cast<const Graph::Tape*>(tape)->complete)
       throw std::runtime_error("backward: this forward ran without a tape (inference); run forward with a tape to train");
-    net_.backward(P, *static_cast<const Graph::Tape*>(tape), gout, G, gx);
+    net_.backward(P, *static_cast<const Graph::Tape*>(tape), gout, G, gx, gcond);
   }
   int64_t tape_batch(const void* tape) const override { return static_cast<const Graph::Tape*>(tape)->n; }
 

@@ -70,19 +70,23 @@ Napi::Value create(Info info) {
   });
 }
 
-// forward(net, params, x, t, out, keepTape = true) -> tape (a tape that only knows its batch when
-// keepTape is false: inference, activations freed as they die).
+// forward(net, params, x, t, out, keepTape = true, cond = null) -> tape (a tape that only knows its batch
+// when keepTape is false: inference, activations freed as they die). cond [n, 4C] is added to the time
+// embedding (a condition embedding made outside the graph).
 Napi::Value forward(Info info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] {
     const bool keep = info.Length() < 6 || info[5].IsUndefined() || info[5].ToBoolean().Value();
+    const bool has_cond = info.Length() > 6 && !info[6].IsNull() && !info[6].IsUndefined();
     TapeRef tape = unet_forward(*net_of(info[0]), TensorWrap::unwrap(info[1], "params"), TensorWrap::unwrap(info[2], "x"),
-                                TensorWrap::unwrap(info[3], "t"), TensorWrap::unwrap(info[4], "out"), keep);
+                                TensorWrap::unwrap(info[3], "t"), TensorWrap::unwrap(info[4], "out"), keep,
+                                has_cond ? &TensorWrap::unwrap(info[6], "cond") : nullptr);
     return Napi::Value(Napi::External<TapeRef>::New(env, new TapeRef(std::move(tape)), [](Napi::Env, TapeRef* p) { delete p; }));
   });
 }
 
-// backward(net, params, tape, gout, grads, gx | null): grads += dL/dparams, gx = dL/dx.
+// backward(net, params, tape, gout, grads, gx | null, gcond | null): grads += dL/dparams, gx = dL/dx,
+// gcond = dL/dcond.
 void backward(Info info) {
   guarded(info.Env(), [&] {
     const UNetHandle& net = *net_of(info[0]);
@@ -91,7 +95,9 @@ void backward(Info info) {
     const Tensor& gout = TensorWrap::unwrap(info[3], "gout");
     const Tensor& grads = TensorWrap::unwrap(info[4], "grads");
     const bool want_gx = !info[5].IsNull() && !info[5].IsUndefined();
-    unet_backward(net, params, tape, gout, grads, want_gx ? &TensorWrap::unwrap(info[5], "gx") : nullptr);
+    const bool want_gcond = info.Length() > 6 && !info[6].IsNull() && !info[6].IsUndefined();
+    unet_backward(net, params, tape, gout, grads, want_gx ? &TensorWrap::unwrap(info[5], "gx") : nullptr,
+                  want_gcond ? &TensorWrap::unwrap(info[6], "gcond") : nullptr);
   });
 }
 

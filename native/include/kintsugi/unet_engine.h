@@ -13,9 +13,11 @@ class UNetEngine {
  public:
   virtual ~UNetEngine() = default;
   // keep = false: inference, the returned tape only knows its batch and backward refuses it.
+  // cond (optional, [n, 4 * channels]) is added to the time embedding; gcond receives its gradient.
   virtual std::shared_ptr<void> forward(const float* params, const float* x, const float* t, int64_t n, float* out,
-                                       bool keep = true) = 0;
-  virtual void backward(const float* params, const void* tape, const float* gout, float* grads, float* gx) = 0;
+                                       bool keep = true, const float* cond = nullptr) = 0;
+  virtual void backward(const float* params, const void* tape, const float* gout, float* grads, float* gx,
+                        float* gcond = nullptr) = 0;
   virtual int64_t tape_batch(const void* tape) const = 0;
 };
 
@@ -27,6 +29,7 @@ struct UNetHandle {
   std::shared_ptr<UNetEngine> engine;
   Device device;
   int64_t resolution = 0, in_c = 0, out_c = 0, params = 0;
+  int64_t temb_c = 0;  // width of the time embedding (4 * channels), the width of cond
 };
 struct UNetTape {
   std::shared_ptr<void> tape;
@@ -35,12 +38,13 @@ struct UNetTape {
 // The checked, queued operations of the N-API UNet (native/core/unet_ops.cpp); errors name the argument.
 UNetHandle unet_create(const UNetConfig& config, const Device& device);
 void unet_init_params(const UNetConfig& config, uint64_t seed, const Tensor& out);
-// keep = false: inference (the tape only knows its batch).
+// keep = false: inference (the tape only knows its batch). cond (when not null) [n, temb_c] is added to
+// the time embedding: a condition embedding made outside the graph (docs/transfer.md).
 std::shared_ptr<UNetTape> unet_forward(const UNetHandle& net, const Tensor& params, const Tensor& x, const Tensor& t,
-                                       const Tensor& out, bool keep);
-// grads += dL/dparams, gx (when not null) = dL/dx.
+                                       const Tensor& out, bool keep, const Tensor* cond = nullptr);
+// grads += dL/dparams, gx (when not null) = dL/dx, gcond (when not null) = dL/dcond.
 void unet_backward(const UNetHandle& net, const Tensor& params, const std::shared_ptr<UNetTape>& tape, const Tensor& gout,
-                   const Tensor& grads, const Tensor* gx);
+                   const Tensor& grads, const Tensor* gx, const Tensor* gcond = nullptr);
 // Frees the tape's activations once the work queued so far on its device has run.
 void unet_release_tape(const std::shared_ptr<UNetTape>& tape);
 

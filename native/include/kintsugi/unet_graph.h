@@ -40,12 +40,14 @@ class UNetGraph {
   const UNetPlan& plan() const { return plan_; }
 
   // x: [n, inChannels, r, r]; t: [n]; out: [n, outChannels, r, r] (all in the backend's memory).
+  // cond (optional, [n, 4C]) is added to the time embedding before its SiLU: a condition embedding
+  // computed outside the graph (the transfer method's encoder h(y), docs/transfer.md).
   // keep = false is inference: each stage's activations are freed as soon as the next stage has
   // read them (only the skips survive until their concat), so sampling holds a fraction of a
   // training step's memory; the returned tape is then empty (`n` only) and backward refuses it.
-  std::unique_ptr<Tape> forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep = true) const;
-  // G += dL/dparams for dL/dout = gout; gx (if not null) = dL/dx.
-  void backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx) const;
+  std::unique_ptr<Tape> forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep = true, const T* cond = nullptr) const;
+  // G += dL/dparams for dL/dout = gout; gx (if not null) = dL/dx; gcond (if not null) = dL/dcond.
+  void backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx, T* gcond = nullptr) const;
 
  private:
   using Conv = UNetPlan::Conv;
@@ -82,7 +84,7 @@ class UNetGraph {
 };
 
 template <class Ops>
-auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep) const
+auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep, const T* cond) const
     -> std::unique_ptr<Tape> {
   const UNetConfig& cfg = plan_.config;
   const int64_t C = cfg.channels, TC = 4 * C, R = cfg.resolution;
@@ -99,6 +101,7 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
   Buf s1 = silu_of(tape->l1, n * TC);
   tape->temb = Ops::alloc(n * TC);
   Ops::linear_forward(Ops::ptr(s1), P + plan_.time2.w, P + plan_.time2.b, Ops::ptr(tape->temb), n, TC, TC);
+  if (cond) Ops::add_inplace(Ops::ptr(tape->temb), cond, n * TC);
   tape->st = silu_of(tape->temb, n * TC);
 
   tape->h0 = Ops::alloc(n * C * R * R);
@@ -202,7 +205,7 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
 }
 
 template <class Ops>
-void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx) const {
+void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx, T* gcond) const {
   const UNetConfig& cfg = plan_.config;
   const int64_t n = tape.n, C = cfg.channels, TC = 4 * C, R = cfg.resolution, HW = R * R;
   Buf g_st = Ops::alloc(n * TC);  // dL/d silu(temb), summed over every ResBlock
@@ -302,6 +305,7 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
   // Time path: silu(temb) <- linear2 <- silu <- linear1 (no gradient flows to t).
   Buf gtemb = Ops::alloc(n * TC);
   Ops::silu_backward(Ops::ptr(tape.temb), Ops::ptr(g_st), Ops::ptr(gtemb), n * TC);
+  if (gcond) Ops::copy(Ops::ptr(gtemb), gcond, n * TC);  // cond was added to temb: same gradient
   Buf s1 = silu_of(tape.l1, n * TC);
   Buf gs1 = Ops::alloc(n * TC);
   Ops::linear_backward(Ops::ptr(s1), P + plan_.time2.w, Ops::ptr(gtemb), Ops::ptr(gs1), G + plan_.time2.w, G + plan_.time2.b, n, TC, TC);

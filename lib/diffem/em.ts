@@ -21,7 +21,7 @@ import { corruptDataset, type MeasurementSet } from '../corruption/dataset.ts';
 import { MaskOperator } from '../corruption/mask.ts';
 import { NoiseSchedule } from '../schedule.ts';
 import { train } from '../train.ts';
-import { unetDenoiser } from '../restore/denoiser.ts';
+import { unetPrior } from '../restore/denoiser.ts';
 import { restore } from '../restore/restore.ts';
 import { checkConditionalModel, checkObservations, conditionalSample, trainConditional, type ConditionalPairs, type Observations } from './conditional.ts';
 import type { EdmConfig } from './edm.ts';
@@ -194,7 +194,7 @@ async function posteriorEStep(model: UNet, obs: Observations, o: DiffemOptions, 
   if (ema) model.setParams(await ema.toArray());
   using op = new MaskOperator(Uint8Array.from(obs.mask), [N, 1, H, W], [C, H, W], { device: model.device });
   try {
-    const r = await restore(unetDenoiser(model, PRIOR_SCHEDULE, 'eps'), op, Float32Array.from(obs.y), {
+    const r = await restore(unetPrior(model, PRIOR_SCHEDULE, 'eps'), op, Float32Array.from(obs.y), {
       method, sigma0: o.corruption.sigma0, steps: o.sampler?.steps, cgIterations: o.sampler?.cgIterations, batchSize: o.sampler?.batchSize,
       clip: [-1, 1], seed, signal: o.signal,
     });

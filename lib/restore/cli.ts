@@ -11,7 +11,7 @@ import { gridToPng, writePng } from '../data/png.ts';
 import { readNpy, writeNpy } from '../data/npy.ts';
 import { defaultDevice } from '../device.ts';
 import { NoiseSchedule, type Prediction, type ScheduleConfig } from '../schedule.ts';
-import { unetDenoiser } from './denoiser.ts';
+import { unetPrior } from './denoiser.ts';
 import { restore } from './restore.ts';
 import { DEFAULT_STEPS, RESTORE_METHODS, type RestoreMethod } from './samplers.ts';
 
@@ -83,7 +83,7 @@ export async function restoreCommand(argv: string[]): Promise<void> {
     if (inChannels !== C || resolution !== H || resolution !== W)
       throw new Error(`--model ${values.model} takes [${inChannels}, ${resolution}, ${resolution}] images, the measurements are of signals [${C}, ${H}, ${W}]`);
     const schedule = new NoiseSchedule((ck.schedule as ScheduleConfig | null) ?? { kind: 'linear' });
-    const denoiser = unetDenoiser(net, schedule, ck.prediction as Prediction);
+    const denoiser = unetPrior(net, schedule, ck.prediction as Prediction);
     const { op, y } = set.batch(Array.from({ length: N }, (_, i) => i), { device });
     const controller = interruptible();
     const started = performance.now();

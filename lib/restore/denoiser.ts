@@ -15,7 +15,7 @@ export interface Denoised extends Disposable {
   dispose(): void;
 }
 
-export interface Denoiser {
+export interface PriorDenoiser {
   readonly device: string;
   readonly schedule: NoiseSchedule;
   /** [C, H, W] of the signals it denoises. */
@@ -42,11 +42,11 @@ export function x0Coefficients(prediction: Prediction, alphaBar: number): [numbe
  * `net.grads`, which are zeroed when the Denoised is disposed (do not sample while a training step holds
  * gradients in the same network). The network's own weights are used: load an EMA into it first.
  */
-export function unetDenoiser(net: UNet, schedule: NoiseSchedule, prediction: Prediction): Denoiser {
+export function unetPrior(net: UNet, schedule: NoiseSchedule, prediction: Prediction): PriorDenoiser {
   x0Coefficients(prediction, 0.5); // validates the target now
   const { inChannels, outChannels, resolution } = net.config;
   if (inChannels !== outChannels)
-    throw new RangeError(`unetDenoiser: expected an unconditional UNet (inChannels = outChannels), got ${inChannels} in, ${outChannels} out`);
+    throw new RangeError(`unetPrior: expected an unconditional UNet (inChannels = outChannels), got ${inChannels} in, ${outChannels} out`);
   return {
     device: net.device,
     schedule,

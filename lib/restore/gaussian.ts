@@ -9,7 +9,7 @@ import type { Degradation } from '../corruption/operator.ts';
 import { NoiseSchedule } from '../schedule.ts';
 import { tensor, type Tensor } from '../tensor.ts';
 import { resolveDevice } from '../device.ts';
-import { alphaBarAt, type Denoised, type Denoiser } from './denoiser.ts';
+import { alphaBarAt, type Denoised, type PriorDenoiser } from './denoiser.ts';
 
 export interface DenseGaussian {
   /** μ [d] */
@@ -36,7 +36,7 @@ export function denseGaussian(prior: GaussianPrior): DenseGaussian {
 }
 
 /** The exact denoiser of N(μ, Σ) for signals of shape `signalShape` (d = C·H·W values). */
-export function gaussianDenoiser(prior: DenseGaussian, schedule: NoiseSchedule, signalShape: readonly number[], options: { device?: string } = {}): Denoiser {
+export function gaussianDenoiser(prior: DenseGaussian, schedule: NoiseSchedule, signalShape: readonly number[], options: { device?: string } = {}): PriorDenoiser {
   const d = signalShape.reduce((a, b) => a * b, 1);
   if (prior.mean.length !== d || prior.cov.length !== d * d)
     throw new RangeError(`gaussianDenoiser: signals of shape [${signalShape.join(', ')}] need a mean of ${d} and a covariance of ${d * d} values, got ${prior.mean.length} and ${prior.cov.length}`);

@@ -3,8 +3,8 @@
 import { Generator } from '../random.ts';
 import { tensor, type Tensor } from '../tensor.ts';
 import type { Degradation } from '../corruption/operator.ts';
-import type { Denoiser } from './denoiser.ts';
-import { posteriorSample, type PosteriorOptions } from './samplers.ts';
+import type { PriorDenoiser } from './denoiser.ts';
+import { posteriorBatch, type PosteriorOptions } from './samplers.ts';
 
 export interface RestoreOptions extends Omit<PosteriorOptions, 'generator' | 'onStep'> {
   /** K: samples per measurement (default 1). */
@@ -34,7 +34,7 @@ export interface Restoration {
  * tensor on any device or host values). Cancelled by options.signal: the AbortError propagates and
  * nothing stays allocated.
  */
-export async function restore(denoiser: Denoiser, op: Degradation, y: Tensor | Float32Array, options: RestoreOptions): Promise<Restoration> {
+export async function restore(denoiser: PriorDenoiser, op: Degradation, y: Tensor | Float32Array, options: RestoreOptions): Promise<Restoration> {
   const N = op.batchSize;
   const K = options.samples ?? 1;
   if (!Number.isSafeInteger(K) || K < 1) throw new RangeError(`samples: expected a positive integer, got ${JSON.stringify(K)}`);
@@ -57,7 +57,7 @@ export async function restore(denoiser: Denoiser, op: Degradation, y: Tensor | F
     const yt = tensor(ys, [idx.length, ...op.measurementShape], { device: op.device });
     let x: Tensor | undefined;
     try {
-      x = await posteriorSample(denoiser, sub, yt, {
+      x = await posteriorBatch(denoiser, sub, yt, {
         ...options,
         generator: new Generator(seed, { stream: BigInt(start) }),
         onStep: (done, total) => {

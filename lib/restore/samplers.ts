@@ -18,7 +18,7 @@ import { combine } from '../schedule.ts';
 import { randn, tensor, type Tensor } from '../tensor.ts';
 import { mul, type Degradation } from '../corruption/operator.ts';
 import { conjugateGradient } from './cg.ts';
-import type { Denoised, Denoiser } from './denoiser.ts';
+import type { Denoised, PriorDenoiser } from './denoiser.ts';
 
 export type RestoreMethod = 'ddrm' | 'dps' | 'pigdm' | 'mmps';
 export const RESTORE_METHODS: readonly RestoreMethod[] = Object.freeze(['ddrm', 'dps', 'pigdm', 'mmps']);
@@ -69,7 +69,7 @@ function checkOptions(o: PosteriorOptions, T: number): Required<Omit<PosteriorOp
  * One posterior sample for each row of the batch: `op` holds the rows' operators (batchSize n), `y`
  * [n, ...op.measurementShape] their measurements, on the denoiser's device. Returns x0 [n, ...signal].
  */
-export async function posteriorSample(denoiser: Denoiser, op: Degradation, y: Tensor, options: PosteriorOptions): Promise<Tensor> {
+export async function posteriorBatch(denoiser: PriorDenoiser, op: Degradation, y: Tensor, options: PosteriorOptions): Promise<Tensor> {
   const schedule = denoiser.schedule;
   const o = checkOptions(options, schedule.steps);
   if (op.device !== denoiser.device) throw new RangeError(`op: expected an operator on ${denoiser.device} (the denoiser's device), got ${op.device}`);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Generator, NoiseSchedule, randn, tensor, UNet, type Prediction } from '../../lib/index.ts';
 import { cholesky, cholSolve } from '../../lib/metrics/linalg.ts';
-import { unetDenoiser } from '../../lib/restore/denoiser.ts';
+import { unetPrior } from '../../lib/restore/denoiser.ts';
 import { conjugateGradient } from '../../lib/restore/cg.ts';
 import { D, denoiser, schedule, SHAPE, testPrior } from './setup.ts';
 
@@ -38,7 +38,7 @@ describe('vector–Jacobian products', () => {
     for (const t of [50, 600])
       it(`UNet (${prediction} prediction, t = ${t}) matches central differences`, async () => {
         const net = new UNet(config, { device: 'cpu', seed: 3 });
-        const den = unetDenoiser(net, new NoiseSchedule({ kind: 'linear' }), prediction);
+        const den = unetPrior(net, new NoiseSchedule({ kind: 'linear' }), prediction);
         // eps = 1e-2: the truncation error is O(eps²) times third derivatives of order 1; float32
         // rounding of the outputs (~1e-7 of values of order 1, over 64 terms) divided by 2 eps is ~1e-4.
         const { analytic, fd } = await vjpVersusFd(den, [2, 1, 8, 8], t, 1e-2, 7);

@@ -7,7 +7,7 @@ import { BlockAverageOperator } from '../../lib/corruption/block-average.ts';
 import { FourierOperator } from '../../lib/corruption/fourier.ts';
 import { MaskOperator } from '../../lib/corruption/mask.ts';
 import type { Degradation } from '../../lib/corruption/operator.ts';
-import { unetDenoiser } from '../../lib/restore/denoiser.ts';
+import { unetPrior } from '../../lib/restore/denoiser.ts';
 import { denseOperator, gaussianPosterior } from '../../lib/restore/gaussian.ts';
 import { restore } from '../../lib/restore/restore.ts';
 import { RESTORE_METHODS } from '../../lib/restore/samplers.ts';
@@ -138,7 +138,7 @@ describe('every method with a UNet prior on every operator kind', () => {
       it(`${kind} on ${device}: finite samples of the signal's shape, nothing leaked`, async () => {
         const C = kind === 'fourier' ? 2 : 1;
         const net = new UNet({ inChannels: C, channels: 8, mult: [1, 2], resBlocks: 1, attnResolutions: [], resolution: 8, zeroInit: false }, { device, seed: 1 });
-        const den = unetDenoiser(net, new NoiseSchedule({ kind: 'linear' }), kind === 'fourier' ? 'v' : 'eps');
+        const den = unetPrior(net, new NoiseSchedule({ kind: 'linear' }), kind === 'fourier' ? 'v' : 'eps');
         const op: Degradation =
           kind === 'mask' ? new MaskOperator(Uint8Array.from({ length: 2 * 64 }, (_, i) => (i * 7) % 3 ? 1 : 0), [2, 1, 8, 8], [1, 8, 8], { device })
           : kind === 'blockaverage' ? new BlockAverageOperator(2, [1, 8, 8], 2, { device })

@@ -98,7 +98,7 @@ export { checkConditionalModel, conditionalDenoiser, conditionalSample, trainCon
 export type { ConditionalPairs, ConditionalTrainOptions, Observations, VeDenoiser, VeSampleOptions } from './diffem/conditional.ts';
 export { corruptWithMasks, diffem, lastReconstructions, observationsOf } from './diffem/em.ts';
 export type { DiffemOptions, DiffemResult, DiffemRound, EStep, MaskCorruption } from './diffem/em.ts';
-export { alphaBarAt, unetPrior, x0Coefficients } from './restore/denoiser.ts';
+export { unetPrior, x0Coefficients } from './restore/denoiser.ts';
 export type { Denoised, PriorDenoiser } from './restore/denoiser.ts';
 export { denseGaussian, denseOperator, gaussianDenoiser, gaussianPosterior } from './restore/gaussian.ts';
 export type { DenseGaussian } from './restore/gaussian.ts';

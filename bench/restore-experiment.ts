@@ -89,7 +89,8 @@ async function experiment(): Promise<void> {
   const trainSeconds = { clean: (performance.now() - t0) / 1000, gsure: 0 };
   const gsureSteps = Number(a['gsure-steps'] ?? steps);
   const t1 = performance.now();
-  if (!(await finished(gsurePath, gsureSteps))) {
+  // --gsure-steps 0: no GSURE prior (the run restores with the clean prior only).
+  if (gsureSteps > 0 && !(await finished(gsurePath, gsureSteps))) {
     const set = await corruptDataset(trainImages, [nTrain, C, H, W], { corruption: maskSpec, sigma0, seed: 1, device: 'cpu' });
     log(`training the GSURE prior on ${nTrain} masked measurements, ${gsureSteps} steps`);
     using model = new UNet(config, { device, seed: 0n });
@@ -102,7 +103,7 @@ async function experiment(): Promise<void> {
   const methods = a.methods!.split(',') as RestoreMethod[];
   const testShape = [nTest, C, H, W];
   const tasks: { name: string; set: MeasurementSet; priors: string[] }[] = [
-    { name: `mask patch ${patch} p 0.4`, set: await corruptDataset(testImages, testShape, { corruption: maskSpec, sigma0, seed: 2, device: 'cpu' }), priors: ['clean', 'gsure'] },
+    { name: `mask patch ${patch} p 0.4`, set: await corruptDataset(testImages, testShape, { corruption: maskSpec, sigma0, seed: 2, device: 'cpu' }), priors: gsureSteps > 0 ? ['clean', 'gsure'] : ['clean'] },
     { name: 'block average k 2', set: await corruptDataset(testImages, testShape, { corruption: { kind: 'blockaverage', k: 2 }, sigma0, seed: 2, device: 'cpu' }), priors: ['clean'] },
   ];
   const rows: Record<string, unknown>[] = [];

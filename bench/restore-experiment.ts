@@ -43,7 +43,7 @@ const { values: a } = parseArgs({
     preset: { type: 'string', default: 'tiny16' }, steps: { type: 'string', default: '1500' }, 'gsure-steps': { type: 'string' },
     batch: { type: 'string', default: '16' }, n: { type: 'string', default: '32' }, samples: { type: 'string', default: '4' },
     'sampler-steps': { type: 'string', default: '25' }, 'dps-steps': { type: 'string', default: '50' }, cg: { type: 'string', default: '1' },
-    methods: { type: 'string', default: RESTORE_METHODS.join(',') }, 'train-only': { type: 'boolean' }, moments: { type: 'boolean' },
+    methods: { type: 'string', default: RESTORE_METHODS.join(',') }, priors: { type: 'string', default: 'clean,gsure' }, 'train-only': { type: 'boolean' }, moments: { type: 'boolean' },
   },
 });
 const log = (...m: unknown[]) => console.error(`[restore-experiment ${new Date().toISOString().slice(11, 19)}]`, ...m);
@@ -107,7 +107,9 @@ async function experiment(): Promise<void> {
     { name: 'block average k 2', set: await corruptDataset(testImages, testShape, { corruption: { kind: 'blockaverage', k: 2 }, sigma0, seed: 2, device: 'cpu' }), priors: ['clean'] },
   ];
   const rows: Record<string, unknown>[] = [];
-  for (const task of tasks) {
+  const wanted = a.priors!.split(',');
+  for (const task of tasks) task.priors = task.priors.filter((p) => wanted.includes(p));
+  for (const task of tasks.filter((t) => t.priors.length > 0)) {
     const { op, y } = task.set.batch(Array.from({ length: nTest }, (_, i) => i), { device });
     const yHost = await y.toArray();
     y.dispose();

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { saveCheckpoint } from '../../lib/checkpoint.ts';
+import { readCheckpoint, saveCheckpoint } from '../../lib/checkpoint.ts';
 import { corruptDataset, saveMeasurements } from '../../lib/corruption/dataset.ts';
 import { readNpy, writeNpy } from '../../lib/data/npy.ts';
 import { readPng } from '../../lib/data/png.ts';
@@ -68,4 +68,18 @@ describe('kintsugi restore', () => {
     // --out under a regular file cannot be created: refused before the model or measurements are read.
     expect(runCli(['restore', '--model', 'missing.safetensors', '--measurements', 'missing', '--out', join(file, 'sub')]).stderr).toMatch(/--out .*a-file\/sub: cannot write there/);
   }, 150_000);
+
+  it('kintsugi diffem --e-step mmps runs EM-MMPS, and --warm-start starts DiffEM from its reconstructions', async () => {
+    const quick = ['--corruption', 'mask:p=0.3', '--limit', '8', '--steps', '2', '--batch', '4', '--rounds', '1', '--sample-steps', '2', '--rank', '2', '--prior-iterations', '2', '--preset', 'tiny16'];
+    const em = join(dir, 'em-mmps');
+    const r = runCli(['diffem', ...quick, '--e-step', 'mmps', '--cg', '1', '--dir', em]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/round 1: PSNR [-0-9.]+ dB/);
+    expect((await readCheckpoint(join(em, 'round-1.safetensors'))).config.inChannels).toBe(1); // the unconditional prior
+    const warm = runCli(['diffem', ...quick, '--sampler', 'heun', '--warm-start', em, '--dir', join(dir, 'warm')]);
+    expect(warm.stderr).toBe('');
+    expect(warm.stdout).toContain(`warm start: round 1 of ${em}`);
+    expect((await readCheckpoint(join(dir, 'warm', 'round-1.safetensors'))).config.inChannels).toBe(3); // DiffEM's conditional model
+    expect(runCli(['diffem', '--corruption', 'mask:p=0.3', '--e-step', 'gibbs']).stderr).toContain('--e-step: expected conditional, mmps or dps, got "gibbs"');
+  }, 180_000);
 });

@@ -114,6 +114,9 @@ async function experiment(): Promise<void> {
     const yHost = await y.toArray();
     y.dispose();
     const grid: Float32Array[] = [testImages, await pinvOf(op, yHost)];
+    // The baseline: the pseudo-inverse of y (dropped pixels 0, block means upsampled).
+    const pinvBatch = { data: grid[1]!, shape: testShape }, cleanBatch = { data: testImages, shape: testShape };
+    rows.push({ task: task.name, prior: '-', method: 'pseudo-inverse', steps: 0, samples: 1, psnr: (await psnr(pinvBatch, cleanBatch)).mean, ssim: (await ssim(pinvBatch, cleanBatch)).mean, coverage: NaN, secondsPerImage: 0 });
     for (const priorName of task.priors) {
       const path = priorName === 'clean' ? cleanPath : gsurePath;
       const ck = await readCheckpoint(path);

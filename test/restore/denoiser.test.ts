@@ -23,11 +23,12 @@ async function vjpVersusFd(den: ReturnType<typeof denoiser>, shape: number[], t:
   const analytic = Math.sqrt(dot(gh, gh));
   d.dispose();
   const w = tensor(gh.map((v) => v / analytic), shape);
-  const xp = x.add(w.scale(eps)), xm = x.add(w.scale(-eps));
+  const [wp, wm] = [w.scale(eps), w.scale(-eps)];
+  const xp = x.add(wp), xm = x.add(wm);
   const [dp, dm] = [await den.denoise(xp, t), await den.denoise(xm, t)];
   const uh = await u.toArray();
   const fd = (dot(uh, await dp.x0.toArray()) - dot(uh, await dm.x0.toArray())) / (2 * eps);
-  for (const q of [x, u, w, jtu, xp, xm, dp, dm]) q.dispose();
+  for (const q of [x, u, w, wp, wm, jtu, xp, xm, dp, dm]) q.dispose();
   return { analytic, fd };
 }
 
@@ -60,7 +61,9 @@ describe('exact Gaussian denoiser', () => {
     for (const t of [0, 250, 999]) {
       const ab = schedule.alphaBars[t]!;
       const x = Float32Array.from({ length: D }, (_, i) => Math.cos(1.7 * i + t));
-      const d = await denoiser().denoise(tensor(x, [1, ...SHAPE]), t);
+      const xt = tensor(x, [1, ...SHAPE]);
+      const d = await denoiser().denoise(xt, t);
+      xt.dispose();
       const got = await d.x0.toArray();
       const a = cov.map((v, k) => ab * v + (Math.floor(k / D) === k % D ? 1 - ab : 0));
       const rhs = Float64Array.from(x, (v, i) => v - Math.sqrt(ab) * mean[i]!);

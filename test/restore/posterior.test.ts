@@ -39,8 +39,10 @@ const maskOp = (device = 'cpu') => new MaskOperator(MASK, [1, 1, 4, 4], SHAPE, {
 async function problem(op: Degradation, sigma0: number) {
   const { matrix, rows } = await denseOperator(op);
   const x = tensor(Float32Array.from({ length: D }, (_, i) => Math.sin(i)), [1, ...SHAPE]);
-  const clean = await op.apply(x).toArray();
+  const ax = op.apply(x);
+  const clean = await ax.toArray();
   x.dispose();
+  ax.dispose();
   const y = new Float32Array(clean.length);
   for (const r of rows) y[r] = clean[r]! + sigma0 * Math.cos(3 * r);
   return { y, rows, posterior: sigma0 > 0 ? gaussianPosterior(testPrior(), matrix, rows.map((r) => y[r]!), sigma0) : null };

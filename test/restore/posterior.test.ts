@@ -15,9 +15,10 @@ import { hasCuda } from '../helpers.ts';
 import { D, denoiser, sampleMoments, SHAPE, testPrior } from './setup.ts';
 
 /**
- * Bytes in use once queued work has finished and its deferred frees have landed: a tensor disposed while
- * work still reads it is freed when that work ends, which can trail synchronize() by a moment (seen as
- * ±64 B). Polls until two readings 10 ms apart agree; a leaked tensor is never freed, so leaks still show.
+ * Bytes in use once queued work has finished: synchronize(), then readings 10 ms apart until two agree,
+ * so a free that trails the queue is not mistaken for a leak (a leaked tensor is never freed, so leaks
+ * still show). Every temporary here is disposed explicitly: one left to the garbage collector once
+ * freed itself in the middle of a check.
  */
 async function settledInUse(device: string): Promise<number> {
   await synchronize(device);

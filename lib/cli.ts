@@ -20,6 +20,7 @@ import { corruptDataset, loadMeasurements, parseCorruption, saveMeasurements, ty
 import { gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
 import { BOOTSTRAP_HELP, bootstrapSampleCommand, bootstrapTrainCommand, wantsBootstrap } from './bootstrap/cli.ts';
 import { DIFFEM_HELP, diffemCommand } from './diffem/cli.ts';
+import { RESTORE_HELP, restoreCommand } from './restore/cli.ts';
 import { MIXTURE_HELP, mixtureCommand, SCORE_ERROR_HELP, scoreErrorCommand } from './score-error/cli.ts';
 import { duration, interruptible, number, progressPrinter } from './cli-common.ts';
 import { TRANSFER_HELP } from './transfer/help.ts';
@@ -39,6 +40,7 @@ commands:
   diffem    learn from masked, noisy images only: EM with a conditional diffusion model (DiffEM)
   mixture   a Gaussian mixture with an exact score, and training samples from it
   score-error  audit a checkpoint's score against a mixture's exact score: the (1-delta)-quantile error
+  restore   restore measurements with a trained prior: posterior samples, mean and uncertainty (DDRM, DPS, PiGDM, MMPS)
   transfer  pretrain a shared condition encoder on source tasks, fine-tune a new head on few target pairs
 
 environment:
@@ -325,6 +327,7 @@ HELP.eval = EVAL_HELP;
 HELP.mixture = MIXTURE_HELP;
 HELP.diffem = DIFFEM_HELP;
 HELP['score-error'] = SCORE_ERROR_HELP;
+HELP.restore = RESTORE_HELP;
 HELP.transfer = TRANSFER_HELP;
 
 async function main(argv: string[]): Promise<void> {
@@ -351,6 +354,8 @@ async function main(argv: string[]): Promise<void> {
       return mixtureCommand(rest);
     case 'score-error':
       return scoreErrorCommand(rest);
+    case 'restore':
+      return restoreCommand(rest);
     case 'transfer':
       return (await import('./transfer/cli.ts')).transferCommand(rest);
     case undefined:

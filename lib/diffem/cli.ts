@@ -14,7 +14,7 @@ import { psnr } from '../metrics/psnr.ts';
 import { NoiseSchedule } from '../schedule.ts';
 import { train, type TrainProgress } from '../train.ts';
 import { presets, resizedConfig, UNet } from '../unet.ts';
-import { diffem, observationsOf, type MaskCorruption } from './em.ts';
+import { diffem, lastReconstructions, observationsOf, type EStep, type MaskCorruption } from './em.ts';
 import { expandMask, fitGaussianPrior, posteriorSample } from './gaussian-prior.ts';
 
 export const DIFFEM_HELP = `usage: kintsugi diffem (--measurements FILE | --corruption SPEC) [options]
@@ -38,8 +38,12 @@ options:
   --preset P        the conditional UNet's widths: tiny16 | fmnist32 | cifar32 (default fmnist32 on a GPU, tiny16 on the CPU)
   --rank R          rank of the round-0 Gaussian prior's covariance factor (default 16)
   --prior-iterations N  EM iterations of that fit (default 30)
+  --e-step E        conditional (default: DiffEM) | mmps (EM-MMPS) | dps (DPS-EM): the latter two train an
+                    unconditional prior on the reconstructions and restore with it (docs/restore.md)
+  --cg N            mmps E-step: conjugate-gradient iterations per step (default 3)
+  --warm-start DIR  start from the last reconstructions of another run (e.g. EM-MMPS) instead of round 0
   --sampler S       ancestral (default) | heun
-  --sample-steps N  default 256 (ancestral), 64 (heun)
+  --sample-steps N  default 256 (ancestral), 64 (heun); mmps 100, dps 1000
   --final-steps N   then train an unconditional model on the last reconstructions (DIR/final.safetensors)
   --seed S          default 0
   --device D        cpu | cuda | cuda:N
@@ -61,7 +65,7 @@ export async function diffemCommand(argv: string[]): Promise<void> {
       measurements: { type: 'string' }, limit: { type: 'string' }, corruption: { type: 'string' }, sigma0: { type: 'string' }, data: { type: 'string' }, 'corrupt-seed': { type: 'string' },
       recorrupt: { type: 'string' }, rounds: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
       preset: { type: 'string' }, rank: { type: 'string' }, 'prior-iterations': { type: 'string' }, sampler: { type: 'string' }, 'sample-steps': { type: 'string' },
-      'final-steps': { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean' },
+      'final-steps': { type: 'string' }, 'e-step': { type: 'string' }, cg: { type: 'string' }, 'warm-start': { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean' },
     },
   });
   if (values.help) return console.log(DIFFEM_HELP);
@@ -71,6 +75,8 @@ export async function diffemCommand(argv: string[]): Promise<void> {
   const gpu = device.startsWith('cuda');
   const seed = number(values.seed, 0, '--seed');
   const dir = values.dir ?? 'diffem-run';
+  const eStep = (values['e-step'] ?? 'conditional') as EStep;
+  if (!['conditional', 'mmps', 'dps'].includes(eStep)) throw new Error(`--e-step: expected conditional, mmps or dps, got "${values['e-step']}"`);
   mkdirSync(dir, { recursive: true });
 
   // The observations, the law that made them (the M-step repeats it), and the clean images when known.
@@ -119,7 +125,11 @@ export async function diffemCommand(argv: string[]): Promise<void> {
   // Round 0, once: later calls on the same --dir reuse it.
   const round0 = join(dir, 'round-0.npy');
   let initial: Float32Array;
-  if (existsSync(round0)) initial = (await readNpy(round0)).data as Float32Array;
+  if (values['warm-start']) {
+    const warm = await lastReconstructions(values['warm-start'], [N, C, H, W]);
+    initial = warm.x;
+    console.log(`warm start: round ${warm.round} of ${values['warm-start']}`);
+  } else if (existsSync(round0)) initial = (await readNpy(round0)).data as Float32Array;
   else {
     const mask = expandMask(Uint8Array.from(observations.mask), N, C, H * W);
     const rank = number(values.rank, 16, '--rank');
@@ -132,13 +142,13 @@ export async function diffemCommand(argv: string[]): Promise<void> {
     await writeNpy(round0, { shape: [N, C, H, W], data: initial });
     await grid(0, initial);
   }
-  console.log(`round 0 (Gaussian prior): ${await quality(initial)}`);
+  console.log(`${values['warm-start'] ? 'warm start' : 'round 0 (Gaussian prior)'}: ${await quality(initial)}`);
 
   const presetName = values.preset ?? (gpu ? 'fmnist32' : 'tiny16');
   const base = presets[presetName as keyof typeof presets];
   if (!base) throw new Error(`--preset: expected tiny16, fmnist32 or cifar32, got "${presetName}"`);
   if (H !== W) throw new Error(`diffem: the UNet takes square images, got ${H}x${W}`);
-  const config = resizedConfig(base, H, 2 * C + 1, C);
+  const config = eStep === 'conditional' ? resizedConfig(base, H, 2 * C + 1, C) : resizedConfig(base, H, C, C);
   const model = new UNet(config, { device, seed });
   const steps = number(values.steps, 2000, '--steps');
   const controller = interruptible(); // the round in progress is saved: the same command resumes it
@@ -152,7 +162,10 @@ export async function diffemCommand(argv: string[]): Promise<void> {
     model, observations, corruption: law, initial, rounds: number(values.rounds, 4, '--rounds'), stepsPerRound: steps,
     batchSize: number(values.batch, gpu ? 64 : 16, '--batch'),
     optimizer: { lr: number(values.lr, gpu ? 2e-4 : 1e-3, '--lr'), warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
-    sampler: { method, steps: number(values['sample-steps'], method === 'heun' ? 64 : 256, '--sample-steps') },
+    eStep,
+    sampler: eStep === 'conditional'
+      ? { method, steps: number(values['sample-steps'], method === 'heun' ? 64 : 256, '--sample-steps') }
+      : { steps: values['sample-steps'] === undefined ? undefined : number(values['sample-steps'], 0, '--sample-steps'), cgIterations: number(values.cg, 3, '--cg') },
     seed, dir, signal: controller.signal,
     onProgress: (round, p) => print(p, `round ${round}`),
     onRound: async (r) => {

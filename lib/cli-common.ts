@@ -159,13 +159,16 @@ function progressLine(line: string, last: boolean, log: boolean): void {
   else if (log) console.log(line);
 }
 
-/** A training progress line: in place on a terminal, one line per tenth of the run otherwise. */
+/** A training progress line: in place on a terminal, otherwise a line per tenth of the run and at least every 10 s. */
 export function progressPrinter(label: string) {
   let lastTenth = -1;
+  let lastLog = -Infinity;
   return (p: TrainProgress) => {
     const line = `${label} step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s  elapsed ${duration(p.elapsedSeconds)}  ETA ${duration(p.etaSeconds)}`;
     const tenth = Math.floor((10 * p.step) / p.steps);
-    progressLine(line, p.step === p.steps, tenth !== lastTenth || p.step === p.steps);
+    const log = tenth !== lastTenth || p.step === p.steps || p.elapsedSeconds - lastLog >= 10;
+    progressLine(line, p.step === p.steps, log);
+    if (log) lastLog = p.elapsedSeconds;
     lastTenth = tenth;
   };
 }

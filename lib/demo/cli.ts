@@ -42,7 +42,9 @@ and DIR/summary.json (default DIR: kintsugi-demo).
 
 options:
   --out DIR         output folder (default kintsugi-demo)
-  --steps N         fine-tuning steps (default 150 on the CPU, 3000 on a GPU)
+  --minutes M       time box of the fine-tuning (default 3 on the CPU: the whole demo then takes about
+                    5 minutes on two cores; none on a GPU)
+  --steps N         at most this many fine-tuning steps (default 2000 on the CPU, 3000 on a GPU)
   --batch B         default 16 on the CPU, 128 on a GPU
   --lr X            learning rate (default 3e-4 from the prior, 1e-3 from scratch)
   --sample-steps N  DDIM steps of the samples (default 25)
@@ -58,14 +60,15 @@ export const demoCommand = defineCommand('demo', {
   summary: 'learn garments from corrupted images only, in minutes: writes one picture (inputs | samples)',
   help: HELP,
   options: {
-    out: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, 'sample-steps': { type: 'string' }, lr: { type: 'string' }, 'no-prior': { type: 'boolean' },
+    out: { type: 'string' }, steps: { type: 'string' }, minutes: { type: 'string' }, batch: { type: 'string' }, 'sample-steps': { type: 'string' }, lr: { type: 'string' }, 'no-prior': { type: 'boolean' },
     seed: { type: 'string' }, device: { type: 'string' },
   },
   async run(values) {
     const began = performance.now();
     const device = str(values, 'device') ?? defaultDevice();
     const gpu = device.startsWith('cuda');
-    const steps = integer(str(values, 'steps'), gpu ? 3000 : 150, '--steps');
+    const steps = integer(str(values, 'steps'), gpu ? 3000 : 2000, '--steps');
+    const minutes = str(values, 'minutes') === undefined && gpu ? Infinity : number(str(values, 'minutes'), 3, '--minutes', { above: 0 });
     const batchSize = integer(str(values, 'batch'), gpu ? 128 : 16, '--batch');
     const sampleSteps = integer(str(values, 'sample-steps'), 25, '--sample-steps');
     const seed = integer(str(values, 'seed'), 0, '--seed', 0);
@@ -81,28 +84,35 @@ export const demoCommand = defineCommand('demo', {
     const r = DEMO_RESOLUTION;
     console.log(
       `demo: ${set.count} Fashion-MNIST images at ${r}x${r}, corrupted (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}); the model sees only these. ` +
-        `${prior ? 'Fine-tuning the shipped prior' : 'Training from scratch'}: ${steps} GSURE steps of batch ${batchSize} on ${device}`,
+        `${prior ? 'Fine-tuning the shipped prior' : 'Training from scratch'}: GSURE, batch ${batchSize} on ${device}, ${steps} steps` +
+        (Number.isFinite(minutes) ? ` or ${minutes} min, whichever comes first` : ''),
     );
     const model = new UNet(DEMO_UNET, { device, seed: BigInt(seed) });
     if (prior) model.setParams((await readCheckpoint(prior)).params);
     const schedule = gsureSchedule((await svdStatistics(set)).vMax);
     const controller = interruptible();
+    // The time box: the fine-tuning stops after `minutes` like after Ctrl-C, but the demo goes on.
+    const budget = new AbortController();
+    const timer = Number.isFinite(minutes) ? setTimeout(() => budget.abort(), minutes * 60_000) : undefined;
     const checkpoint = join(outDir, 'checkpoint.safetensors');
     const result = await trainGsure({
       model, measurements: set, schedule, steps, batchSize, seed,
       optimizer: { lr: number(str(values, 'lr'), prior ? 3e-4 : 1e-3, '--lr', { above: 0 }), warmupSteps: Math.min(50, Math.floor(steps / 10)), maxGradNorm: 1 },
       emaDecay: prior ? 0.98 : 0.995,
-      signal: controller.signal, onProgress: progressPrinter('demo train'), progressEvery: Math.max(1, Math.floor(steps / 50)),
+      signal: AbortSignal.any([controller.signal, budget.signal]), onProgress: progressPrinter('demo train'),
+      progressEvery: gpu ? 50 : 2, // a line at least every 10 s (progressPrinter) needs reports that often
       checkpoint: { path: checkpoint, every: steps },
     });
+    clearTimeout(timer);
     writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(result.losses, { title: `GSURE loss, fine-tuning (batch ${batchSize}, ${device})`, logY: true, smooth: 0.9 }));
-    if (result.aborted) {
+    if (result.aborted && controller.signal.aborted) {
       console.log(`stopped at step ${result.step}; checkpoint: ${checkpoint}`);
       model.dispose();
       return;
     }
 
     const progress = stepPrinter('demo sampling: DDIM step');
+    console.log(`fine-tuned for ${result.step} steps${budget.signal.aborted ? ` (the ${minutes} min time box)` : ''}; sampling 64 images`);
     const x = await sample(unetDenoiser(model, result.ema?.params), {
       schedule, prediction: 'x0', shape: [n, 1, r, r], device, method: 'ddim', steps: sampleSteps, clip: [-1, 1], generator: new Generator(1),
       signal: controller.signal, onStep: (i, total) => progress(i, total),
@@ -129,7 +139,7 @@ export const demoCommand = defineCommand('demo', {
     const q = await demoQuality(double(samples, n, r), n, double(halve(reference.images, m), m, r), m, 0.8, device.startsWith('cuda') ? device : 'cpu');
     const seconds = (performance.now() - began) / 1000;
     const summary = {
-      seconds: Math.round(seconds), device, steps, batchSize, prior: prior !== undefined, sampleSteps,
+      seconds: Math.round(seconds), device, steps: result.step, minutes: Number.isFinite(minutes) ? minutes : null, batchSize, prior: prior !== undefined, sampleSteps,
       confidentShare: q.confident, confidenceThreshold: q.threshold, fdFmnist: q.fd, fdReference: `the ${m} shipped images averaged to ${r}x${r}`,
     };
     writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');

@@ -109,19 +109,19 @@ describe('sample and eval', () => {
 describe('DiffEM --dir', () => {
   it('stores its settings, refuses a mismatch by name, resumes the next round and says when it is complete', () => {
     const dir = join(tmp('diffem-dir'), 'run');
-    const quick = ['--corruption', 'mask:p=0.5', '--limit', '8', '--steps', '2', '--batch', '4', '--sample-steps', '2', '--rank', '2', '--prior-iterations', '2', '--dir', dir];
+    const quick = ['--corruption', 'mask:p=0.3', '--limit', '16', '--steps', '2', '--batch', '4', '--sample-steps', '2', '--rank', '2', '--prior-iterations', '2', '--dir', dir];
     const first = cli(['diffem', ...quick, '--rounds', '1']);
     expect(first.status, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/round 1: E-step, reconstructions 8\/8/);
-    expect(JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8')).settings.limit).toBe('8');
+    expect(first.stdout).toMatch(/round 1: E-step, reconstructions 16\/16/);
+    expect(JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8')).settings.limit).toBe('16');
     const more = cli(['diffem', ...quick, '--rounds', '2']);
     expect(more.status, more.stderr).toBe(0);
     expect(more.stdout).toContain('resuming round 2 of 2');
     const again = cli(['diffem', ...quick, '--rounds', '2']);
     expect(again.stdout).toContain('is already complete (2 of 2 rounds)');
-    const other = cli(['diffem', ...quick.map((a) => (a === '8' ? '16' : a === 'mask:p=0.5' ? 'mask:p=0.6' : a)), '--rounds', '2']);
+    const other = cli(['diffem', ...quick.map((a) => (a === '16' ? '32' : a === 'mask:p=0.3' ? 'mask:p=0.4' : a)), '--rounds', '2']);
     expect(other.status).toBe(2);
-    expect(other.stderr).toContain('--corruption mask:p=0.5 there, mask:p=0.6 now; --limit 8 there, 16 now');
+    expect(other.stderr).toContain('--corruption mask:p=0.3 there, mask:p=0.4 now; --limit 16 there, 32 now');
   }, 300_000);
 });
 

@@ -39,7 +39,7 @@ describe('outputs are checked before any work', () => {
     expect(existsSync(join(dir, 'nope'))).toBe(false);
     const r = cli(['train', '--out', dir]);
     expect(r.stderr).toContain(`--out ${dir}: is a directory, expected a file name`);
-  });
+   }, 600_000); // nine CLI processes: minutes on a loaded 2-core machine
 
   it('write errors are told apart: read-only is not "no such file"', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
@@ -144,7 +144,7 @@ describe('messages name the flags', () => {
     expect(d.stdout).toContain('usage: kintsugi devices');
     expect(d.stdout).not.toContain('kintsugi addon:');
     expect(cli(['eval', '-h']).stdout).toContain('usage: kintsugi eval');
-  });
+   }, 600_000);
 
   it('option parsing and numbers, in-process', () => {
     expect(parseOptions(['--seed', '-3', '--lr', '-1e-3'], { seed: { type: 'string' }, lr: { type: 'string' } }, 'x')).toMatchObject({ seed: '-3', lr: '-1e-3' });

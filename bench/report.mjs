@@ -1,6 +1,6 @@
-// Tables from benchmark results (bench/results/*.json), and the README's benchmark section rebuilt
+// Tables from benchmark results (bench/results/*.json), and the benchmark section of docs/benchmarks.md rebuilt
 // from the newest CPU and GPU results:  node bench/report.mjs [--readme]
-// The README section lies between the markers <!-- bench:begin --> and <!-- bench:end -->.
+// The section lies between the markers <!-- bench:begin --> and <!-- bench:end -->.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -58,11 +58,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (cpu) parts.push(`### CPU (\`npm run bench\`; shared 2-core machine: read the ratio)\n\n${markdownTables(cpu)}`);
   const text = parts.join('\n\n');
   if (process.argv.includes('--readme')) {
-    const readme = new URL('../README.md', import.meta.url);
+    const readme = new URL('../docs/benchmarks.md', import.meta.url);
     const s = readFileSync(readme, 'utf8');
     const re = /<!-- bench:begin -->[\s\S]*<!-- bench:end -->/;
-    if (!re.test(s)) throw new Error('README.md has no <!-- bench:begin --> ... <!-- bench:end --> section');
+    if (!re.test(s)) throw new Error('docs/benchmarks.md has no <!-- bench:begin --> ... <!-- bench:end --> section');
     writeFileSync(readme, s.replace(re, `<!-- bench:begin -->\n${text}\n<!-- bench:end -->`));
-    console.error('README.md benchmark section rebuilt');
+    console.error('docs/benchmarks.md benchmark section rebuilt');
   } else console.log(text);
 }

@@ -24,7 +24,7 @@ describe('kintsugi CLI', () => {
     const r = cli(['fly']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('unknown command "fly"');
-    expect(cli(['train', '--preset', 'huge']).stderr).toContain('--preset: expected tiny16, fmnist32, cifar32 or small32, got "huge"');
+    expect(cli(['train', '--preset', 'huge']).stderr).toContain('--preset: expected tiny16, small32, fmnist32, cifar32, got "huge"');
     expect(cli(['sample']).stderr).toContain('--checkpoint FILE is required');
   });
 
@@ -84,9 +84,9 @@ describe('kintsugi CLI', () => {
 
   it('corrupted-data options that cannot work are clear errors', () => {
     expect(cli(['train', '--method', 'gsure']).stderr).toContain('give --corruption SPEC');
-    expect(cli(['train', '--corruption', 'mask:p=0.2']).stderr).toContain('need --method gsure');
+    expect(cli(['train', '--corruption', 'mask:p=0.2']).stderr).toContain('--corruption belongs to --method naive or gsure, not supervised');
     expect(cli(['train', '--method', 'gsure', '--corruption', 'mask:p=0.2', '--prediction', 'eps']).stderr).toContain('GSURE trains an x0-predicting network');
-    expect(cli(['train', '--method', 'ambient']).stderr).toContain('--method: expected supervised, gsure or naive');
+    expect(cli(['train', '--method', 'ambient']).stderr).toContain('--method: expected supervised, naive, gsure, bootstrap, got "ambient"');
     expect(cli(['corrupt']).stderr).toContain('--corruption SPEC is required');
   });
 

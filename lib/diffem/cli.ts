@@ -1,12 +1,13 @@
 // `kintsugi diffem`: DiffEM from the shell (docs/diffem.md). Round 0 from a Gaussian prior fitted by EM,
 // K rounds of conditional-diffusion EM with per-round state in --dir (a second call resumes), and
 // optionally an unconditional model trained on the last reconstructions.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { interruptible, number, progressPrinter } from '../cli-common.ts';
-import { corruptDataset, loadMeasurements, parseCorruption, type MeasurementSet } from '../corruption/dataset.ts';
-import { loadFashionMnist } from '../data/fashion-mnist.ts';
+import { defineCommand, integer, interruptible, number, prepareOutputDir, progressPrinter, stepPrinter, UsageError } from '../cli-common.ts';
+import { loadData, parseCorruptionFlag } from '../cli-train.ts';
+import { corruptDataset, loadMeasurements, type MeasurementSet } from '../corruption/dataset.ts';
+import { writeFileAtomic } from '../write-atomic.ts';
+import { readCheckpoint } from '../checkpoint.ts';
 import { gridToPng, writePng } from '../data/png.ts';
 import { readNpy, writeNpy } from '../data/npy.ts';
 import { defaultDevice } from '../device.ts';
@@ -49,56 +50,122 @@ options:
   --device D        cpu | cuda | cuda:N
   --dir DIR         default diffem-run: round-K.npy and round-K.png per round, the model, state.json
 
+The settings that shape the run (data, corruption, model, steps, seeds, sampler) are kept in
+DIR/settings.json: a second call with other settings is refused, naming them; --rounds may grow.
+
 example:
   kintsugi diffem --corruption mask:p=0.75 --sigma0 0.01 --data debian --rounds 8 --steps 4000 --final-steps 20000`;
 
+/** The options that shape a run: a --dir made with other values of these cannot be resumed. */
+const RUN_SETTINGS = [
+  'measurements', 'corruption', 'sigma0', 'data', 'limit', 'corrupt-seed', 'recorrupt', 'steps', 'batch', 'lr', 'preset', 'rank',
+  'prior-iterations', 'sampler', 'sample-steps', 'e-step', 'cg', 'warm-start', 'seed',
+] as const;
+
+/**
+ * Compares this call's settings with those stored in DIR/settings.json (writing them on the first
+ * call). A difference is an error that names every changed option.
+ */
+async function checkSettings(dir: string, settings: Record<string, string | null>): Promise<void> {
+  const path = join(dir, 'settings.json');
+  if (!existsSync(path)) {
+    await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify({ format: 'kintsugi-diffem-settings-1', settings }, null, 2) + '\n'));
+    return;
+  }
+  let stored: Record<string, string | null>;
+  try {
+    stored = (JSON.parse(readFileSync(path, 'utf8')) as { settings: Record<string, string | null> }).settings;
+  } catch (e) {
+    throw new Error(`diffem: ${path} is not a DiffEM settings file (${(e as Error).message}); remove ${dir} to start over`);
+  }
+  const shown = (v: string | null | undefined) => (v === null || v === undefined ? '(not given)' : v);
+  const changed = RUN_SETTINGS.filter((k) => (stored[k] ?? null) !== (settings[k] ?? null)).map((k) => `--${k} ${shown(stored[k])} there, ${shown(settings[k])} now`);
+  if (changed.length > 0)
+    throw new UsageError(`diffem: --dir ${dir} holds a run made with other settings: ${changed.join('; ')}. Repeat its settings to resume it, or choose another --dir`);
+}
+
+/** The round DIR/state.json records as finished (0 when none). */
+function finishedRound(dir: string): number {
+  try {
+    const r = (JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { round?: number }).round;
+    return Number.isInteger(r) ? r! : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function maskLaw(spec: string, sigma0: number, what: string): MaskCorruption {
-  const c = parseCorruption(spec);
-  if (c.kind !== 'mask') throw new Error(`${what}: DiffEM here learns from masked images (mask:...), got ${c.kind}`);
+  const c = parseCorruptionFlag(spec, what);
+  if (c.kind !== 'mask') throw new UsageError(`${what}: DiffEM here learns from masked images (mask:...), got ${c.kind}`);
   return { p: c.p, patch: c.patch, sigma0 };
 }
 
-export async function diffemCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      measurements: { type: 'string' }, limit: { type: 'string' }, corruption: { type: 'string' }, sigma0: { type: 'string' }, data: { type: 'string' }, 'corrupt-seed': { type: 'string' },
-      recorrupt: { type: 'string' }, rounds: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
-      preset: { type: 'string' }, rank: { type: 'string' }, 'prior-iterations': { type: 'string' }, sampler: { type: 'string' }, 'sample-steps': { type: 'string' },
-      'final-steps': { type: 'string' }, 'e-step': { type: 'string' }, cg: { type: 'string' }, 'warm-start': { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean' },
-    },
-  });
-  if (values.help) return console.log(DIFFEM_HELP);
+export const diffemCommand = defineCommand('diffem', {
+  summary: 'learn from masked, noisy images only: EM with a conditional diffusion model (DiffEM)',
+  help: DIFFEM_HELP,
+  options: {
+    measurements: { type: 'string' }, limit: { type: 'string' }, corruption: { type: 'string' }, sigma0: { type: 'string' }, data: { type: 'string' }, 'corrupt-seed': { type: 'string' },
+    recorrupt: { type: 'string' }, rounds: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
+    preset: { type: 'string' }, rank: { type: 'string' }, 'prior-iterations': { type: 'string' }, sampler: { type: 'string' }, 'sample-steps': { type: 'string' },
+    'final-steps': { type: 'string' }, 'e-step': { type: 'string' }, cg: { type: 'string' }, 'warm-start': { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' }, dir: { type: 'string' },
+  },
+  run: (values) => diffemRun(values as Record<string, string | undefined>),
+});
+
+async function diffemRun(values: Record<string, string | undefined>): Promise<void> {
   if (!values.measurements === !values.corruption)
-    throw new Error('diffem: give either --measurements FILE (masked measurements) or --corruption SPEC (corrupt --data on the fly), not both and not neither');
+    throw new UsageError('diffem: give either --measurements FILE (masked measurements) or --corruption SPEC (corrupt --data on the fly), not both and not neither');
   const device = values.device ?? defaultDevice();
   const gpu = device.startsWith('cuda');
-  const seed = number(values.seed, 0, '--seed');
+  const seed = integer(values.seed, 0, '--seed', 0);
+  const limit = values.limit === undefined ? undefined : integer(values.limit, 0, '--limit');
+  const rounds = integer(values.rounds, 4, '--rounds');
+  const steps = integer(values.steps, 2000, '--steps');
+  const batchSize = integer(values.batch, gpu ? 64 : 16, '--batch');
+  const lr = number(values.lr, gpu ? 2e-4 : 1e-3, '--lr', { above: 0 });
+  const rank = integer(values.rank, 16, '--rank');
+  const priorIterations = integer(values['prior-iterations'], 30, '--prior-iterations');
+  const method = (values.sampler ?? 'ancestral') as 'ancestral' | 'heun';
+  if (method !== 'ancestral' && method !== 'heun') throw new UsageError(`--sampler: expected ancestral or heun, got "${method}"`);
+  const sampleSteps = integer(values['sample-steps'], method === 'heun' ? 64 : 256, '--sample-steps');
+  const finalSteps = integer(values['final-steps'], 0, '--final-steps', 0);
+  const presetName = values.preset ?? (gpu ? 'fmnist32' : 'tiny16');
+  const base = presets[presetName as keyof typeof presets];
+  if (!base) throw new UsageError(`--preset: expected ${Object.keys(presets).join(', ')}, got "${presetName}"`);
   const dir = values.dir ?? 'diffem-run';
   const eStep = (values['e-step'] ?? 'conditional') as EStep;
-  if (!['conditional', 'mmps', 'dps'].includes(eStep)) throw new Error(`--e-step: expected conditional, mmps or dps, got "${values['e-step']}"`);
-  mkdirSync(dir, { recursive: true });
+  if (!['conditional', 'mmps', 'dps'].includes(eStep)) throw new UsageError(`--e-step: expected conditional, mmps or dps, got "${values['e-step']}"`);
+  prepareOutputDir(dir, '--dir');
+  await checkSettings(dir, Object.fromEntries(RUN_SETTINGS.map((k) => [k, values[k] ?? null])));
+  const done = finishedRound(dir);
+  const finalPath = join(dir, 'final.safetensors');
+  const finalDone = finalSteps === 0 || (existsSync(finalPath) && (await readCheckpoint(finalPath)).step >= finalSteps);
+  if (done >= rounds && finalDone) {
+    console.log(`diffem: ${dir} is already complete (${done} of ${rounds} rounds${finalSteps ? ', and the final model' : ''}); raise --rounds to run more`);
+    return;
+  } else if (done >= rounds) console.log(`diffem: ${dir} has all ${rounds} rounds: resuming the final model`);
+  else if (done > 0) console.log(`diffem: ${dir} has ${done} finished round(s): resuming round ${done + 1} of ${rounds}`);
 
   // The observations, the law that made them (the M-step repeats it), and the clean images when known.
   let clean: Float32Array | undefined;
   let set: MeasurementSet;
   let law: MaskCorruption;
   if (values.corruption) {
-    const sigma0 = number(values.sigma0, 0.01, '--sigma0');
+    const sigma0 = number(values.sigma0, 0.01, '--sigma0', { min: 0 });
     law = maskLaw(values.corruption, sigma0, '--corruption');
-    const data = await loadFashionMnist({ source: values.data ?? 'subset', limit: values.limit === undefined ? undefined : number(values.limit, 0, '--limit') });
+    const data = await loadData(values.data ?? 'subset', limit);
     clean = data.images;
-    set = await corruptDataset(data.images, data.shape, { corruption: { kind: 'mask', p: law.p, patch: law.patch }, sigma0, seed: number(values['corrupt-seed'], 1, '--corrupt-seed'), device: 'cpu', source: data.file });
+    set = await corruptDataset(data.images, data.shape, { corruption: { kind: 'mask', p: law.p, patch: law.patch }, sigma0, seed: integer(values['corrupt-seed'], 1, '--corrupt-seed', 0), device: 'cpu', source: data.file });
   } else {
     set = await loadMeasurements(values.measurements!);
     const recorded = (set.provenance.corruption ?? {}) as { kind?: string; p?: number; patch?: number };
     if (values.recorrupt) law = maskLaw(values.recorrupt, set.sigma0, '--recorrupt');
     else if (recorded.kind === 'mask' && typeof recorded.p === 'number') law = { p: recorded.p, patch: recorded.patch ?? 1, sigma0: set.sigma0 };
-    else throw new Error(`diffem: ${values.measurements} does not record how its masks were drawn; give the law with --recorrupt (e.g. mask:p=0.75)`);
+    else throw new UsageError(`diffem: ${values.measurements} does not record how its masks were drawn; give the law with --recorrupt (e.g. mask:p=0.75)`);
   }
   let observations = observationsOf(set);
-  if (values.measurements && values.limit !== undefined) {
-    const n = Math.min(number(values.limit, 0, '--limit'), observations.shape[0]);
+  if (values.measurements && limit !== undefined) {
+    const n = Math.min(limit, observations.shape[0]);
     const [, c, h, w] = observations.shape;
     observations = { shape: [n, c, h, w], y: observations.y.subarray(0, n * c * h * w), mask: observations.mask.subarray(0, n * h * w) };
   }
@@ -132,40 +199,38 @@ export async function diffemCommand(argv: string[]): Promise<void> {
   } else if (existsSync(round0)) initial = (await readNpy(round0)).data as Float32Array;
   else {
     const mask = expandMask(Uint8Array.from(observations.mask), N, C, H * W);
-    const rank = number(values.rank, 16, '--rank');
+    const progress = stepPrinter(`round 0: Gaussian prior (rank ${rank}), EM iteration`);
     const prior = await fitGaussianPrior(observations.y, mask, N, d, {
-      rank, iterations: number(values['prior-iterations'], 30, '--prior-iterations'), sigmaY: law.sigma0, seed,
-      onIteration: (it, ll) => process.stdout.isTTY && process.stdout.write(`\rround 0: Gaussian prior (rank ${rank}), EM iteration ${it}, log-likelihood ${ll.toFixed(0)}\x1b[K`),
+      rank, iterations: priorIterations, sigmaY: law.sigma0, seed,
+      onIteration: (it, ll) => progress(it, priorIterations, `log-likelihood ${ll.toFixed(0)}`),
     });
-    if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
     initial = Float32Array.from(posteriorSample(prior, observations.y, mask, N, d, law.sigma0, seed));
     await writeNpy(round0, { shape: [N, C, H, W], data: initial });
     await grid(0, initial);
   }
   console.log(`${values['warm-start'] ? 'warm start' : 'round 0 (Gaussian prior)'}: ${await quality(initial)}`);
 
-  const presetName = values.preset ?? (gpu ? 'fmnist32' : 'tiny16');
-  const base = presets[presetName as keyof typeof presets];
-  if (!base) throw new Error(`--preset: expected tiny16, fmnist32 or cifar32, got "${presetName}"`);
-  if (H !== W) throw new Error(`diffem: the UNet takes square images, got ${H}x${W}`);
+  if (H !== W) throw new UsageError(`diffem: the UNet takes square images, got ${H}x${W}`);
   const config = eStep === 'conditional' ? resizedConfig(base, H, 2 * C + 1, C) : resizedConfig(base, H, C, C);
   const model = new UNet(config, { device, seed });
-  const steps = number(values.steps, 2000, '--steps');
   const controller = interruptible(); // the round in progress is saved: the same command resumes it
   const printers = new Map<string, (p: TrainProgress) => void>();
+  const samplers = new Map<number, ReturnType<typeof stepPrinter>>();
   const print = (p: TrainProgress, label: string) => {
     if (!printers.has(label)) printers.set(label, progressPrinter(label));
     printers.get(label)!(p);
   };
-  const method = (values.sampler ?? 'ancestral') as 'ancestral' | 'heun';
   const result = await diffem({
-    model, observations, corruption: law, initial, rounds: number(values.rounds, 4, '--rounds'), stepsPerRound: steps,
-    batchSize: number(values.batch, gpu ? 64 : 16, '--batch'),
-    optimizer: { lr: number(values.lr, gpu ? 2e-4 : 1e-3, '--lr'), warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
+    model, observations, corruption: law, initial, rounds, stepsPerRound: steps, batchSize,
+    optimizer: { lr, warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
     eStep,
     sampler: eStep === 'conditional'
-      ? { method, steps: number(values['sample-steps'], method === 'heun' ? 64 : 256, '--sample-steps') }
-      : { steps: values['sample-steps'] === undefined ? undefined : number(values['sample-steps'], 0, '--sample-steps'), cgIterations: number(values.cg, 3, '--cg') },
+      ? { method, steps: sampleSteps }
+      : { steps: values['sample-steps'] === undefined ? undefined : integer(values['sample-steps'], 0, '--sample-steps'), cgIterations: integer(values.cg, 3, '--cg') },
+    onSample: (round, n, total) => {
+      if (!samplers.has(round)) samplers.set(round, stepPrinter(`round ${round}: E-step, reconstructions`));
+      samplers.get(round)!(n, total);
+    },
     seed, dir, signal: controller.signal,
     onProgress: (round, p) => print(p, `round ${round}`),
     onRound: async (r) => {
@@ -175,15 +240,14 @@ export async function diffemCommand(argv: string[]): Promise<void> {
   });
   model.dispose();
   if (result.aborted) return;
-  const finalSteps = values['final-steps'] === undefined ? 0 : number(values['final-steps'], 0, '--final-steps');
   if (finalSteps > 0) {
     // The generative model: unconditional, trained on the last reconstructions as if they were clean data.
     const net = new UNet(resizedConfig(base, H, C, C), { device, seed });
     const path = join(dir, 'final.safetensors');
     await train({
-      model: net, data: { images: result.reconstructions, shape: [N, C, H, W] }, steps: finalSteps, batchSize: number(values.batch, gpu ? 64 : 16, '--batch'),
+      model: net, data: { images: result.reconstructions, shape: [N, C, H, W] }, steps: finalSteps, batchSize,
       schedule: new NoiseSchedule({ kind: 'linear' }), prediction: 'eps', seed,
-      optimizer: { lr: number(values.lr, gpu ? 2e-4 : 1e-3, '--lr'), warmupSteps: Math.min(200, Math.floor(finalSteps / 10)), maxGradNorm: 1 },
+      optimizer: { lr, warmupSteps: Math.min(200, Math.floor(finalSteps / 10)), maxGradNorm: 1 },
       checkpoint: { path, every: Math.max(1, Math.floor(finalSteps / 10)) }, resume: existsSync(path) ? path : undefined,
       onProgress: (p) => print(p, 'final'), signal: controller.signal,
     });

@@ -92,6 +92,8 @@ export interface DiffemOptions {
   dir?: string;
   signal?: AbortSignal;
   onProgress?: (round: number, progress: TrainProgress) => void;
+  /** During each E-step, after each sampled batch: `done` of `total` observations have their reconstruction. */
+  onSample?: (round: number, done: number, total: number) => void;
   /** After each E-step, with that round's reconstructions (awaited: a metric may run here). */
   onRound?: (round: DiffemRound) => void | Promise<void>;
 }
@@ -170,6 +172,7 @@ export async function diffem(o: DiffemOptions): Promise<DiffemResult> {
       x = await conditionalSample(model, observations, {
         edm: o.edm, method: o.sampler?.method, steps: o.sampler?.steps, batchSize: o.sampler?.batchSize,
         seed: (seed << 20n) + BigInt(k), params: trained.ema?.params, signal: o.signal,
+        onBatch: o.onSample && ((done, total) => o.onSample!(k, done, total)),
       });
     else x = await posteriorEStep(model, observations, o, eStep, (seed << 20n) + BigInt(k), trained.ema?.params);
     trained.ema?.dispose();

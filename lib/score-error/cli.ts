@@ -1,8 +1,7 @@
 // `kintsugi mixture` (a Gaussian mixture and training samples from it) and `kintsugi score-error`
 // (audit a checkpoint against the mixture's exact score). Together with `kintsugi train --data FILE.npy`
 // they run the sample-complexity measurement of docs/score-error.md from the shell.
-import { parseArgs } from 'node:util';
-import { number, numberList } from '../cli-common.ts';
+import { checkWritableFile, defineCommand, integer, number, numberList, stepPrinter, UsageError } from '../cli-common.ts';
 import { loadUNet, readCheckpoint } from '../checkpoint.ts';
 import { writeNpy } from '../data/npy.ts';
 import { defaultDevice } from '../device.ts';
@@ -54,69 +53,78 @@ options:
 example:
   kintsugi score-error --checkpoint checkpoint.safetensors --mixture mix.safetensors --delta 0.02`;
 
-export async function mixtureCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      out: { type: 'string' }, shape: { type: 'string' }, components: { type: 'string' }, rank: { type: 'string' }, weights: { type: 'string' },
-      spread: { type: 'string' }, noise: { type: 'string' }, seed: { type: 'string' }, samples: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean' },
-    },
-  });
-  if (values.help) return console.log(MIXTURE_HELP);
-  if (!values.out) throw new Error('mixture: --out FILE is required (kintsugi mixture --help)');
-  if ((values.samples === undefined) !== (values.data === undefined)) throw new Error('mixture: --samples N and --data FILE.npy go together');
+export const mixtureCommand = defineCommand('mixture', {
+  summary: 'a Gaussian mixture with an exact score, and training samples from it',
+  help: MIXTURE_HELP,
+  options: {
+    out: { type: 'string' }, shape: { type: 'string' }, components: { type: 'string' }, rank: { type: 'string' }, weights: { type: 'string' },
+    spread: { type: 'string' }, noise: { type: 'string' }, seed: { type: 'string' }, samples: { type: 'string' }, data: { type: 'string' },
+  },
+  run: (values) => mixtureRun(values as Record<string, string | undefined>),
+});
+
+async function mixtureRun(values: Record<string, string | undefined>): Promise<void> {
+  if (!values.out) throw new UsageError('mixture: --out FILE is required (kintsugi mixture --help)');
+  if ((values.samples === undefined) !== (values.data === undefined)) throw new UsageError('mixture: --samples N and --data FILE.npy go together');
+  checkWritableFile(values.out, '--out');
+  if (values.data) checkWritableFile(values.data, '--data');
   const shape = numberList(values.shape ?? '1,16,16', '--shape');
-  if (shape.length !== 3) throw new Error(`--shape: expected C,H,W, got "${values.shape}"`);
+  if (shape.length !== 3 || shape.some((v) => !Number.isInteger(v) || v < 1)) throw new UsageError(`--shape: expected C,H,W (positive integers), got "${values.shape}"`);
   const weights = values.weights ? numberList(values.weights, '--weights') : undefined;
   const mixture = GaussianMixture.random({
     shape: shape as [number, number, number],
-    components: number(values.components, weights?.length ?? 4, '--components'),
-    rank: number(values.rank, 4, '--rank'),
+    components: integer(values.components, weights?.length ?? 4, '--components'),
+    rank: integer(values.rank, 4, '--rank'),
     weights,
-    spread: number(values.spread, 0.3, '--spread'),
-    noise: number(values.noise, 0.05, '--noise'),
-    seed: number(values.seed, 0, '--seed'),
+    spread: number(values.spread, 0.3, '--spread', { above: 0 }),
+    noise: number(values.noise, 0.05, '--noise', { min: 0 }),
+    seed: integer(values.seed, 0, '--seed', 0),
   });
   await mixture.save(values.out);
   console.log(`wrote ${values.out}: ${mixture.components.length} components on [${mixture.shape.join(', ')}], rank ${mixture.rank}, weights ${[...mixture.weights].map((w) => w.toFixed(4)).join(', ')}`);
   if (values.data) {
-    const n = number(values.samples, 0, '--samples');
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--samples: expected a positive integer, got "${values.samples}"`);
-    const { x } = mixture.sample(n, number(values.seed, 0, '--seed'), TRAINING_STREAM);
+    const n = integer(values.samples, 0, '--samples');
+    const { x } = mixture.sample(n, integer(values.seed, 0, '--seed', 0), TRAINING_STREAM);
     await writeNpy(values.data, { data: Float32Array.from(x), shape: [n, ...mixture.shape] });
     console.log(`wrote ${values.data}: ${n} samples, float32 [${[n, ...mixture.shape].join(', ')}]`);
   }
 }
 
-export async function scoreErrorCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      checkpoint: { type: 'string' }, mixture: { type: 'string' }, delta: { type: 'string' }, samples: { type: 'string' }, levels: { type: 'string' },
-      confidence: { type: 'string' }, 'no-ema': { type: 'boolean' }, seed: { type: 'string' }, device: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean' },
-    },
-  });
-  if (values.help) return console.log(SCORE_ERROR_HELP);
-  if (!values.checkpoint || !values.mixture) throw new Error('score-error: --checkpoint FILE and --mixture FILE are required (kintsugi score-error --help)');
+export const scoreErrorCommand = defineCommand('score-error', {
+  summary: "audit a checkpoint's score against a mixture's exact score: the (1-delta)-quantile error",
+  help: SCORE_ERROR_HELP,
+  options: {
+    checkpoint: { type: 'string' }, mixture: { type: 'string' }, delta: { type: 'string' }, samples: { type: 'string' }, levels: { type: 'string' },
+    confidence: { type: 'string' }, 'no-ema': { type: 'boolean' }, seed: { type: 'string' }, device: { type: 'string' }, json: { type: 'string' },
+  },
+  run: (values) => scoreErrorRun(values as Record<string, string | undefined> & { 'no-ema'?: boolean }),
+});
+
+async function scoreErrorRun(values: Record<string, string | undefined> & { 'no-ema'?: boolean }): Promise<void> {
+  if (!values.checkpoint || !values.mixture) throw new UsageError('score-error: --checkpoint FILE and --mixture FILE are required (kintsugi score-error --help)');
+  if (values.json) checkWritableFile(values.json, '--json');
+  const delta = number(values.delta, 0.01, '--delta', { above: 0, max: 0.5 });
+  const confidence = number(values.confidence, 0.95, '--confidence', { above: 0 });
+  if (!(confidence < 1)) throw new UsageError(`--confidence: expected a number in (0, 1), got ${values.confidence}`);
+  const samples = values.samples === undefined ? undefined : integer(values.samples, 0, '--samples', 2);
+  const seed = integer(values.seed, 0, '--seed', 0);
   const mixture = await GaussianMixture.load(values.mixture);
   const ck = await readCheckpoint(values.checkpoint);
   const device = values.device ?? defaultDevice();
   const cfg = ck.config;
   const [C, H, W] = mixture.shape;
   if (cfg.inChannels !== C || cfg.resolution !== H || H !== W || (cfg.outChannels ?? cfg.inChannels) !== C)
-    throw new Error(`score-error: the mixture's samples are [${mixture.shape.join(', ')}] but the model takes [${cfg.inChannels}, ${cfg.resolution}, ${cfg.resolution}]`);
+    throw new UsageError(`score-error: the mixture's samples are [${mixture.shape.join(', ')}] but the model takes [${cfg.inChannels}, ${cfg.resolution}, ${cfg.resolution}]`);
   const schedule = new NoiseSchedule((ck.schedule as { kind: 'linear' | 'cosine' } | null) ?? { kind: 'linear' });
   const levelSpec = values.levels ?? '10';
-  const levels = levelSpec.includes(',') ? numberList(levelSpec, '--levels') : timesteps(schedule.steps, number(levelSpec, 10, '--levels'));
+  const levels = levelSpec.includes(',') ? numberList(levelSpec, '--levels') : timesteps(schedule.steps, integer(levelSpec, 10, '--levels'));
   const model = await loadUNet(values.checkpoint, { device, useEma: !values['no-ema'] && ck.ema !== undefined });
-  const delta = number(values.delta, 0.01, '--delta');
+  const progress = stepPrinter('score-error: noise level');
   try {
     const report = await scoreErrorAudit(unetDenoiser(model), {
       mixture, schedule, prediction: ck.prediction, levels, delta, device,
-      samples: values.samples === undefined ? undefined : number(values.samples, 0, '--samples'),
-      confidence: number(values.confidence, 0.95, '--confidence'),
-      seed: number(values.seed, 0, '--seed'),
-      onLevel: (row, done, total) => process.stdout.isTTY && process.stdout.write(`\rlevel ${done}/${total} (t = ${row.t})\x1b[K${done === total ? '\r\x1b[K' : ''}`),
+      samples, confidence, seed,
+      onLevel: (row, done, total) => progress(done, total, `t = ${row.t}, quantile ${row.quantile.toFixed(4)}`),
     });
     const pct = `${+(100 * (1 - report.delta)).toFixed(2)} %`;
     console.log(`${values.checkpoint} (${ck.prediction}-prediction, ${ck.ema && !values['no-ema'] ? 'EMA' : 'raw'} weights) against ${values.mixture}: ||eps_hat - eps*|| over ${report.dim} values, ${report.levels[0]!.samples} points per level`);

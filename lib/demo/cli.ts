@@ -1,0 +1,150 @@
+// `kintsugi demo` (docs/demo.md): a model learns Fashion-MNIST garments from corrupted images only and
+// draws one picture: the corrupted inputs | samples of the learned model (| restorations, see the hook
+// below). On two CPU cores it fine-tunes a small prior that was itself trained from corrupted data only
+// (scripts/train-demo-prior.ts), so the whole run fits in about five minutes; the classifier of
+// lib/metrics then says how many samples are recognisable garments, and FD-FMNIST how close they are.
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readCheckpoint } from '../checkpoint.ts';
+import { defineCommand, duration, integer, interruptible, number, prepareOutputDir, progressPrinter, stepPrinter, str, UsageError } from '../cli-common.ts';
+import { announceDevice } from '../cli-train.ts';
+import { loadFashionMnist } from '../data/fashion-mnist.ts';
+import { writeNpy } from '../data/npy.ts';
+import { lossCurveSvg } from '../data/plot.ts';
+import { writePng } from '../data/png.ts';
+import { defaultDevice } from '../device.ts';
+import { gsureSchedule, svdStatistics, trainGsure } from '../gsure/train.ts';
+import { Generator } from '../random.ts';
+import { sample, unetDenoiser } from '../sample.ts';
+import { UNet } from '../unet.ts';
+import { demoPicture, type Panel } from './picture.ts';
+import { demoQuality } from './quality.ts';
+import { DEMO_CORRUPTION, DEMO_RESOLUTION, DEMO_UNET, demoMeasurements, double, halve } from './recipe.ts';
+
+export const DEMO_PRIOR = 'demo-prior.safetensors';
+
+/** The shipped prior: lib/assets/ is ../assets/ from lib/demo/*.ts and ../../lib/assets/ from dist/demo/*.js. */
+export function demoPriorPath(): string | undefined {
+  return ['../assets/', '../../lib/assets/'].map((rel) => join(fileURLToPath(new URL(rel, import.meta.url)), DEMO_PRIOR)).find((p) => existsSync(p));
+}
+
+const HELP = `usage: kintsugi demo [--out DIR] [--steps N] [--device D]
+
+Learns Fashion-MNIST garments from corrupted images only: the 2,000 images shipped with the package,
+averaged to 16x16, each pixel missing with probability ${DEMO_CORRUPTION.p} and noise ${DEMO_CORRUPTION.sigma0} on the rest. The model
+(GSURE-Diffusion) starts from a small prior trained the same way on other corruptions of the same images
+(lib/assets/${DEMO_PRIOR}, docs/demo.md) and is fine-tuned for --steps steps; then it draws 64 samples and
+the shipped classifier counts how many are recognisable garments.
+
+Writes DIR/demo.png (corrupted inputs | samples), DIR/samples.npy, DIR/loss.svg, DIR/checkpoint.safetensors
+and DIR/summary.json (default DIR: kintsugi-demo).
+
+options:
+  --out DIR         output folder (default kintsugi-demo)
+  --minutes M       time box of the fine-tuning (default 3 on the CPU: the whole demo then takes about
+                    5 minutes on two cores; none on a GPU)
+  --steps N         at most this many fine-tuning steps (default 2000 on the CPU, 3000 on a GPU)
+  --batch B         default 16 on the CPU, 128 on a GPU
+  --lr X            learning rate (default 3e-4 from the prior, 1e-3 from scratch)
+  --sample-steps N  DDIM steps of the samples (default 25)
+  --no-prior        train from scratch instead (needs a GPU or much longer to give garments)
+  --seed S          default 0
+  --device D        cpu | cuda | cuda:N
+
+examples:
+  npx kintsugi demo
+  npx kintsugi demo --steps 3000 --out run1`;
+
+export const demoCommand = defineCommand('demo', {
+  summary: 'learn garments from corrupted images only, in minutes: writes one picture (inputs | samples)',
+  help: HELP,
+  options: {
+    out: { type: 'string' }, steps: { type: 'string' }, minutes: { type: 'string' }, batch: { type: 'string' }, 'sample-steps': { type: 'string' }, lr: { type: 'string' }, 'no-prior': { type: 'boolean' },
+    seed: { type: 'string' }, device: { type: 'string' },
+  },
+  async run(values) {
+    const began = performance.now();
+    const device = str(values, 'device') ?? defaultDevice();
+    const gpu = device.startsWith('cuda');
+    const steps = integer(str(values, 'steps'), gpu ? 3000 : 2000, '--steps');
+    const minutes = str(values, 'minutes') === undefined && gpu ? Infinity : number(str(values, 'minutes'), 3, '--minutes', { above: 0 });
+    const batchSize = integer(str(values, 'batch'), gpu ? 128 : 16, '--batch');
+    const sampleSteps = integer(str(values, 'sample-steps'), 25, '--sample-steps');
+    const seed = integer(str(values, 'seed'), 0, '--seed', 0);
+    const usePrior = !values['no-prior'];
+    const prior = usePrior ? demoPriorPath() : undefined;
+    if (usePrior && !prior) throw new UsageError(`demo: the prior lib/assets/${DEMO_PRIOR} is missing (an incomplete installation?); --no-prior trains from scratch`);
+    const outDir = str(values, 'out') ?? 'kintsugi-demo';
+    prepareOutputDir(outDir, '--out');
+    announceDevice(device);
+
+    const set = await demoMeasurements(1);
+    const n = 64;
+    const r = DEMO_RESOLUTION;
+    console.log(
+      `demo: ${set.count} Fashion-MNIST images at ${r}x${r}, corrupted (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}); the model sees only these. ` +
+        `${prior ? 'Fine-tuning the shipped prior' : 'Training from scratch'}: GSURE, batch ${batchSize} on ${device}, ${steps} steps` +
+        (Number.isFinite(minutes) ? ` or ${minutes} min, whichever comes first` : ''),
+    );
+    const model = new UNet(DEMO_UNET, { device, seed: BigInt(seed) });
+    if (prior) model.setParams((await readCheckpoint(prior)).params);
+    const schedule = gsureSchedule((await svdStatistics(set)).vMax);
+    const controller = interruptible();
+    // The time box: the fine-tuning stops after `minutes` like after Ctrl-C, but the demo goes on.
+    const budget = new AbortController();
+    const timer = Number.isFinite(minutes) ? setTimeout(() => budget.abort(), minutes * 60_000) : undefined;
+    const checkpoint = join(outDir, 'checkpoint.safetensors');
+    const result = await trainGsure({
+      model, measurements: set, schedule, steps, batchSize, seed,
+      optimizer: { lr: number(str(values, 'lr'), prior ? 3e-4 : 1e-3, '--lr', { above: 0 }), warmupSteps: Math.min(50, Math.floor(steps / 10)), maxGradNorm: 1 },
+      emaDecay: prior ? 0.98 : 0.995,
+      signal: AbortSignal.any([controller.signal, budget.signal]), onProgress: progressPrinter('demo train'),
+      progressEvery: gpu ? 50 : 2, // a line at least every 10 s (progressPrinter) needs reports that often
+      checkpoint: { path: checkpoint, every: steps },
+    });
+    clearTimeout(timer);
+    writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(result.losses, { title: `GSURE loss, fine-tuning (batch ${batchSize}, ${device})`, logY: true, smooth: 0.9 }));
+    if (result.aborted && controller.signal.aborted) {
+      console.log(`stopped at step ${result.step}; checkpoint: ${checkpoint}`);
+      model.dispose();
+      return;
+    }
+
+    const progress = stepPrinter('demo sampling: DDIM step');
+    console.log(`fine-tuned for ${result.step} steps${budget.signal.aborted ? ` (the ${minutes} min time box)` : ''}; sampling 64 images`);
+    const x = await sample(unetDenoiser(model, result.ema?.params), {
+      schedule, prediction: 'x0', shape: [n, 1, r, r], device, method: 'ddim', steps: sampleSteps, clip: [-1, 1], generator: new Generator(1),
+      signal: controller.signal, onStep: (i, total) => progress(i, total),
+    });
+    const samples = await x.toArray();
+    x.dispose();
+    model.dispose();
+    await writeNpy(join(outDir, 'samples.npy'), { data: samples, shape: [n, 1, r, r] });
+
+    // The picture: the first 64 corrupted inputs (missing pixels in red) and the 64 samples, at 32x32.
+    const inputs = set.measurements.subarray(0, n * r * r);
+    const mask = (set.params as { mask: Uint8Array }).mask.subarray(0, n * r * r);
+    const panels: Panel[] = [
+      { images: double(inputs, n, r), observed: Uint8Array.from(double(Float32Array.from(mask), n, r)) },
+      { images: double(samples, n, r) },
+    ];
+    // RESTORE HOOK (docs/demo.md): when lib/restore lands, append its restorations of the same 64 inputs
+    // as the third panel here, e.g. panels.push({ images: double(await restoreMasked(model, set, rows), n, r) }).
+    await writePng(join(outDir, 'demo.png'), demoPicture(panels, n));
+
+    console.log('measuring the samples with the shipped Fashion-MNIST classifier ...');
+    const reference = await loadFashionMnist({ source: 'subset' });
+    const m = reference.shape[0];
+    const q = await demoQuality(double(samples, n, r), n, double(halve(reference.images, m), m, r), m, 0.8, device.startsWith('cuda') ? device : 'cpu');
+    const seconds = (performance.now() - began) / 1000;
+    const summary = {
+      seconds: Math.round(seconds), device, steps: result.step, minutes: Number.isFinite(minutes) ? minutes : null, batchSize, prior: prior !== undefined, sampleSteps,
+      confidentShare: q.confident, confidenceThreshold: q.threshold, fdFmnist: q.fd, fdReference: `the ${m} shipped images averaged to ${r}x${r}`,
+    };
+    writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    console.log(`samples classified as a garment with confidence >= ${q.threshold}: ${Math.round(q.confident * n)} of ${n} (${(100 * q.confident).toFixed(0)} %)`);
+    console.log(`FD-FMNIST of the 64 samples against the ${m} shipped images at ${r}x${r}: ${q.fd.toFixed(2)} (lower is better; 64 samples bias it upwards)`);
+    console.log(`wrote ${join(outDir, 'demo.png')} (left: corrupted inputs, missing pixels in red; right: samples), samples.npy, loss.svg, summary.json in ${duration(seconds)}`);
+  },
+});

@@ -1,0 +1,44 @@
+// `kintsugi demo` end to end at a token size (1 fine-tuning step, 2 sampling steps): it learns from the
+// corrupted measurements through GSURE, shows progress in every phase, and writes its picture (inputs |
+// samples), the samples, a log-scale loss curve with a smoothed line, and the classifier's verdict.
+// Whether it reaches the quality bar is measured by a full run (docs/demo.md), not here.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { decodePng } from '../lib/data/png.ts';
+import { double, halve } from '../lib/demo/recipe.ts';
+import { runCli } from './support/node.ts';
+
+describe('kintsugi demo', () => {
+  it('writes demo.png, samples.npy, loss.svg and summary.json, with progress in every phase', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'kintsugi-demo-')), 'demo');
+    const r = runCli(['demo', '--steps', '1', '--sample-steps', '2', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('the model sees only these');
+    expect(r.stdout).toMatch(/demo train step 1\/1/);
+    expect(r.stdout).toMatch(/demo sampling: DDIM step 2\/2/);
+    expect(r.stdout).toMatch(/samples classified as a garment with confidence >= 0.8: \d+ of 64/);
+    const png = decodePng(readFileSync(join(out, 'demo.png')));
+    // two panels of 8x8 tiles of 32 pixels with 2-pixel gaps, 8 pixels apart
+    expect([png.width, png.height, png.channels]).toEqual([2 * (8 * 34 + 2) + 8, 8 * 34 + 2, 3]);
+    const svg = readFileSync(join(out, 'loss.svg'), 'utf8');
+    expect(svg).toContain('loss (log scale)');
+    expect(svg.match(/<polyline/g)?.length).toBe(2); // the raw losses and the smoothed line
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { confidentShare: number; fdFmnist: number; prior: boolean };
+    expect(summary.prior).toBe(true);
+    expect(summary.confidentShare).toBeGreaterThanOrEqual(0);
+    expect(summary.confidentShare).toBeLessThanOrEqual(1);
+    expect(Number.isFinite(summary.fdFmnist)).toBe(true);
+    const { readNpy } = await import('../lib/data/npy.ts');
+    expect((await readNpy(join(out, 'samples.npy'))).shape).toEqual([64, 1, 16, 16]);
+    expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
+  }, 300_000);
+
+  it('halves by 2x2 means and doubles by repetition', () => {
+    // a 4x4 image with values 0..15: block means computed by hand
+    const x = Float32Array.from({ length: 16 }, (_, i) => i);
+    expect(Array.from(halve(x, 1, 4))).toEqual([2.5, 4.5, 10.5, 12.5]);
+    expect(Array.from(double(Float32Array.from([1, 2, 3, 4]), 1, 2))).toEqual([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+  });
+});

@@ -3,7 +3,8 @@
 // then the raw little-endian data. Reading treats the file as hostile: every size is checked against
 // the bytes actually present before anything is allocated, and the tensors must tile the data buffer
 // exactly, as the reference implementation requires. Tensors are float32 in memory whatever the file holds.
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { openRegularFile } from './data/read-file.ts';
 import { writeFileAtomic } from './write-atomic.ts';
 
 export type SafetensorsDtype = 'F32' | 'BF16' | 'F16' | 'F64';
@@ -268,9 +269,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<safetensors byte
 /** Reads a file tensor by tensor (never the whole file at once), validating the header before reading any data. */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {
   if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${brief(path)}`);
-  const fh = await open(path, 'r');
+  const { fh, size } = await openRegularFile(path);
   try {
-    const size = (await fh.stat()).size;
     const prefix = await readAt(fh, 0, Math.min(8, size), path);
     const n = headerLength(prefix, size, path);
     const base = 8 + n;

@@ -35,6 +35,8 @@ export type SafetensorsTensors = Map<string, SafetensorsInput> | Record<string, 
 const DTYPE_SIZE: Record<SafetensorsDtype, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
 /** About the reference implementation's limit (100 MB): a header this large is hostile, not a checkpoint. */
 const MAX_HEADER = 100 * 1024 * 1024;
+/** Data regions up to this size are read at once. */
+const SMALL_FILE = 16 * 1024 * 1024;
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 // ---------------------------------------------------------------------------------------------- dtypes
@@ -276,8 +278,17 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
     const base = 8 + n;
     const { layout, metadata } = parseHeader(await readAt(fh, 8, n, path), size - base, path);
     const tensors = new Map<string, SafetensorsEntry>();
-    for (const t of layout)
-      tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data: toFloat32(t.dtype, await readAt(fh, base + t.begin, t.end - t.begin, path), t.numel) });
+    // A small file in one read (a read per tensor costs more than the copy); a large one tensor by
+    // tensor, so that memory never holds the file twice.
+    const whole = size - base <= SMALL_FILE ? await readAt(fh, base, size - base, path) : undefined;
+    for (const t of layout) {
+      let bytes: Uint8Array;
+      if (whole) {
+        bytes = new Uint8Array(t.end - t.begin);
+        bytes.set(whole.subarray(t.begin, t.end));
+      } else bytes = await readAt(fh, base + t.begin, t.end - t.begin, path);
+      tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data: toFloat32(t.dtype, bytes, t.numel) });
+    }
     return { tensors, metadata };
   } finally {
     await fh.close();

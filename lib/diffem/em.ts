@@ -168,7 +168,7 @@ export async function readDiffemState(dir: string, shape: readonly number[]): Pr
   if (state.format !== STATE_FORMAT || !Number.isSafeInteger(state.round) || (state.round as number) < 0)
     throw new Error(`diffem: ${path} is not a DiffEM state file of format ${STATE_FORMAT} with a round number; remove it to start over`);
   if (JSON.stringify(state.shape) !== JSON.stringify(shape))
-    throw new Error(`diffem: ${path} belongs to a run on data of shape ${JSON.stringify(state.shape) ?? 'undefined'}, these observations are [${shape.join(', ')}]`);
+    throw new Error(`diffem: ${path} belongs to a run on data of shape ${Array.isArray(state.shape) ? `[${state.shape.join(', ')}]` : JSON.stringify(state.shape) ?? 'undefined'}, these observations are [${shape.join(', ')}]`);
   const round = state.round as number;
   const a = await readNpy(roundFile(dir, round, 'npy'));
   if (a.dtype !== 'float32' || JSON.stringify(a.shape) !== JSON.stringify(shape))

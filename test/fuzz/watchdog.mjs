@@ -3,7 +3,7 @@
 // into shared memory; a parser stuck in a synchronous loop stops the counter, and this thread, which
 // keeps running, saves the input to a file and kills the process so the run fails loudly. The limit
 // is generous (a minute per input by default, inputs are a few KB), so heavy load cannot trip it.
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { workerData } from 'node:worker_threads';
@@ -23,6 +23,6 @@ setInterval(() => {
   if (Date.now() - since < limitSeconds * 1000) return;
   const file = join(tmpdir(), `kintsugi-fuzz-hang-${process.pid}-${count}.bin`);
   writeFileSync(file, bytes.subarray(0, Atomics.load(state, 2)));
-  process.stderr.write(`\nfuzz watchdog: input ${count} (target #${Atomics.load(state, 3)}) has run for over ${limitSeconds} s: saved to ${file}; killing the process\n`);
+  writeSync(2, `\nfuzz watchdog: input ${count} (target #${Atomics.load(state, 3)}) has run for over ${limitSeconds} s: saved to ${file}; killing the process\n`);
   process.kill(process.pid, 'SIGKILL');
 }, 500);

@@ -372,7 +372,7 @@ const structuredNpy = fc
     const values: Record<string, string> = { descr: p.descr, fortran_order: p.fortran, shape: p.nesting ? '('.repeat(p.nesting) + ')'.repeat(p.nesting) : tuple, extra: '1' };
     const text = `{${p.keys.map((k) => `'${k}': ${values[k]}`).join(', ')}}${p.trailing}`;
     const size = p.descr.includes('f8') ? 8 : p.descr.includes('f4') ? 4 : 1;
-    const numel = p.dims.every((d) => /^\d$/.test(d)) ? product(p.dims.map(Number)) : 2;
+    const numel = (p.dims as string[]).every((d) => /^\d$/.test(d)) ? product((p.dims as string[]).map(Number)) : 2;
     const data = new Uint8Array(Math.max(0, numel * size + p.dataDelta)).fill(0x3f);
     const headerLength = p.version === 3 ? utf8(text).length : text.length;
     return npyWithHeader(text, data, p.version, Math.max(0, headerLength + p.declaredDelta));

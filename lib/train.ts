@@ -66,15 +66,24 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const host = new Float32Array(batchSize * C * H * W);
 
   return trainingLoop(options, { prediction, schedule: schedule.toJSON() }, (step) => {
-    const { ts, ab, x0, eps, xt } = noisedBatch(data.images, N, [C, H, W], { schedule, seed, step, batchSize, device, host });
-    const target = targetOf(prediction, x0, eps, ab);
-    const t = tensor(Float32Array.from(ts), [batchSize], { device });
-    const { out, tape } = model.forward(xt, t);
-    const { gout, loss } = mseGradient(out, target);
-    model.backward(tape, gout);
-    tape.release();
-    for (const u of [x0, eps, xt, target, t, out, gout]) u.dispose();
-    return { loss };
+    // Everything made here is disposed however the step ends: after an out-of-memory half-way through,
+    // the batch's tensors go at once instead of holding memory until the garbage collector runs.
+    const made: { dispose(): void }[] = [];
+    const keep = <T extends { dispose(): void }>(x: T): T => (made.push(x), x);
+    try {
+      const { ts, ab, x0, eps, xt } = noisedBatch(data.images, N, [C, H, W], { schedule, seed, step, batchSize, device, host });
+      made.push(x0, eps, xt);
+      const target = keep(targetOf(prediction, x0, eps, ab));
+      const t = keep(tensor(Float32Array.from(ts), [batchSize], { device }));
+      const { out, tape } = model.forward(xt, t);
+      made.push(out, { dispose: () => tape.release() });
+      const { gout, loss } = mseGradient(out, target);
+      keep(gout);
+      model.backward(tape, gout);
+      return { loss };
+    } finally {
+      for (const u of made) u.dispose();
+    }
   });
 }
 

@@ -4,7 +4,7 @@
 // contents (sizes at 2^31, 2^32, 2^53; duplicate names; lying lengths; wrong dtypes) so the inputs
 // get past the outer checks (CRCs, JSON) to the inner ones. Results that parse are checked for
 // consistency (sizes agree with shapes), so a parser that silently returns garbage fails too.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
@@ -491,11 +491,17 @@ function maskedFolderTarget(dir: string): FuzzTarget<{ which: number; png: Uint8
     source: () => folder,
     allocationRatio: 200_000, // a PNG's pixels (see png), then as float32 per channel
     async run({ which, png }) {
-      rmSync(folder, { recursive: true, force: true });
-      mkdirSync(folder);
-      names.forEach((n, i) => writeFileSync(join(folder, n), i === which ? png : valid[i]!));
-      const set = await readMaskedImageFolder(folder, { channels: 1, sigma0: 0.05 });
-      invariant(set.count === 2 && set.measurements.every(Number.isFinite), 'two finite measurements');
+      if (!existsSync(folder)) {
+        mkdirSync(folder);
+        names.forEach((n, i) => writeFileSync(join(folder, n), valid[i]!));
+      }
+      writeFileSync(join(folder, names[which]!), png);
+      try {
+        const set = await readMaskedImageFolder(folder, { channels: 1, sigma0: 0.05 });
+        invariant(set.count === 2 && set.measurements.every(Number.isFinite), 'two finite measurements');
+      } finally {
+        writeFileSync(join(folder, names[which]!), valid[which]!); // the other three stay valid for the next input
+      }
     },
   };
 }

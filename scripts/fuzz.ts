@@ -32,7 +32,7 @@ try {
       const errors = [...r.errors].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, n]) => `${k} ${n}`).join(', ');
       console.log(
         `${target.name.padEnd(19)} ${r.inputs} inputs: ${r.accepted} parsed, ${r.inputs - r.accepted} refused with a typed error; ` +
-          `max allocation ${r.maxAllocated} B, peak RSS +${(r.rssGrowth / 2 ** 20).toFixed(0)} MiB, ${((performance.now() - t0) / 1000).toFixed(0)} s; errors: ${errors}`,
+          `max allocation ${r.maxAllocated} B, peak RSS +${(r.rssGrowth / 2 ** 20).toFixed(0)} MiB over the run (largest jump in one input ${(r.maxRssJump / 2 ** 20).toFixed(1)} MiB), ${((performance.now() - t0) / 1000).toFixed(0)} s; errors: ${errors}`,
       );
     } catch (e) {
       failed = true;

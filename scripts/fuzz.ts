@@ -36,7 +36,7 @@ try {
       );
     } catch (e) {
       failed = true;
-      console.log(`${target.name}: FAILED\n${(e as Error).message}\n${String((e as Error).cause ?? '')}`);
+      console.log(`FAILED ${(e as Error).message}`);
     }
   }
 } finally {

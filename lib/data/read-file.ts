@@ -19,7 +19,8 @@ export async function openRegularFile(path: string): Promise<{ fh: FileHandle; s
   }
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw Object.assign(new Error(`${path}: cannot read: not a regular file`), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
+    if (st.isDirectory()) throw Object.assign(new Error(`${path}: cannot read: is a directory, not a file`), { code: 'EISDIR' });
+    if (!st.isFile()) throw Object.assign(new Error(`${path}: cannot read: not a regular file (a pipe, socket or device)`), { code: 'EINVAL' });
     return { fh, size: st.size };
   } catch (e) {
     await fh.close();

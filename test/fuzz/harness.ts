@@ -164,6 +164,10 @@ export async function fuzz<T>(target: FuzzTarget<T>, options: FuzzOptions, index
       }),
       { numRuns: options.runs, seed: options.seed, endOnFailure: false },
     );
+  } catch (e) {
+    // fast-check's report (seed, path, shrunk input) with the failure itself first.
+    const cause = (e as Error).cause;
+    throw new FuzzFailure(`${target.name}: ${cause instanceof Error ? cause.message : String(cause ?? '')}\n${(e as Error).message}`, { cause: e });
   } finally {
     restore();
     await watchdog.terminate();

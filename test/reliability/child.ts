@@ -17,7 +17,7 @@ export function runSnippet(code: string, env: Record<string, string> = {}): stri
       cwd: root,
       env: { ...process.env, KINTSUGI_DEVICE: 'cpu', ...env },
       encoding: 'utf8',
-      timeout: 120_000,
+      timeout: 600_000,
       stdio: ['ignore', 'pipe', 'pipe'],
     }).trim();
   } finally {

@@ -45,9 +45,16 @@ export function noisedBatch(
   const ab = Array.from(ts, (t) => o.schedule.alphaBars[t]!);
   const full = [o.batchSize, ...shape];
   const x0 = tensor(o.host, full, { device: o.device });
-  const eps = randn(full, { generator: new Generator(o.seed, { stream: base + 2n }), device: o.device });
-  const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
-  return { indices, ts, ab, x0, eps, xt };
+  let eps: Tensor | undefined;
+  try {
+    eps = randn(full, { generator: new Generator(o.seed, { stream: base + 2n }), device: o.device });
+    const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
+    return { indices, ts, ab, x0, eps, xt };
+  } catch (e) {
+    x0.dispose(); // out of memory half-way: free what was made
+    eps?.dispose();
+    throw e;
+  }
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
@@ -95,8 +102,15 @@ export function mseGradient(out: Tensor, target: Tensor): { gout: Tensor; loss: 
   const B = out.shape[0]!;
   const scale = 2 / out.numel;
   const gout = combine([[out, new Array(B).fill(scale)], [target, new Array(B).fill(-scale)]]);
-  const sumsq = zeros([1], { device: out.device });
-  native.sumSquares(gout.handle(), sumsq.handle());
+  let sumsq: Tensor | undefined;
+  try {
+    sumsq = zeros([1], { device: out.device });
+    native.sumSquares(gout.handle(), sumsq.handle());
+  } catch (e) {
+    gout.dispose(); // out of memory half-way: free what was made
+    sumsq?.dispose();
+    throw e;
+  }
   // loss = mean((out - target)^2) = |gout|^2 / scale^2 / count
   const loss = sumsq.toArray().then((v) => {
     sumsq.dispose();

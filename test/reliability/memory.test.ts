@@ -58,16 +58,24 @@ describe('memory bounds', () => {
       await done(await train({ model, data, steps: 3, batchSize: 4, seed: 2, checkpoint: { path, every: 1 } }));
       const bytes = readFileSync(path);
       const baseline = memoryStats('cpu').inUse;
-      try {
-        await train({ model, data, steps: 6, batchSize: 8192, seed: 2, resume: path, checkpoint: { path, every: 1 } });
-        result.failed = false;
-      } catch (e) {
-        result.failed = true;
-        result.code = e.code;
-        result.message = e.message;
+      // Batches of growing size, so the out-of-memory lands at different points of a step (the batch,
+      // the forward pass, the gradient); every attempt must give back all it took.
+      result.leaked = [];
+      result.outcomes = [];
+      for (const batchSize of [4096, 8192, 16384, 65536]) {
+        try {
+          const r = await train({ model, data, steps: 6, batchSize, seed: 2, resume: path, checkpoint: { path: path + '.big', every: 1 } });
+          await done(r);
+          result.outcomes.push('trained');
+        } catch (e) {
+          result.outcomes.push(e.code);
+          result.failed = true;
+          result.code = e.code;
+          result.message = e.message;
+        }
+        await synchronize('cpu').catch(() => {});
+        result.leaked.push(memoryStats('cpu').inUse - baseline);
       }
-      await synchronize('cpu').catch(() => {});
-      result.leaked = memoryStats('cpu').inUse - baseline;
       result.peakOverCap = memoryStats('cpu').peak > 6 * 1024 * 1024;
       result.checkpointUnchanged = Buffer.compare(bytes, readFileSync(path)) === 0;
       result.step = (await readCheckpoint(path)).step;
@@ -85,7 +93,8 @@ describe('memory bounds', () => {
     expect(r.failed).toBe(true);
     expect(r.code).toBe('KINTSUGI_OUT_OF_MEMORY');
     expect(r.message).toMatch(/over the limit of 6291456 \(KINTSUGI_CPU_MEMORY_LIMIT\)/);
-    expect(r.leaked).toBe(0);
+    expect(r.outcomes).toEqual(Array(4).fill('KINTSUGI_OUT_OF_MEMORY'));
+    expect(r.leaked).toEqual([0, 0, 0, 0]);
     expect(r.peakOverCap).toBe(false);
     expect(r.checkpointUnchanged).toBe(true);
     expect(r.step).toBe(3);

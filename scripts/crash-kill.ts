@@ -17,7 +17,7 @@ for (const mode of modes) {
   const t0 = performance.now();
   try {
     const reference = mode === 'measurements' ? undefined : await referenceResult(mode);
-    const r = await killLoop(mode, kills, reference ? reference.workMs * 1.2 : 1000, Number(values.seed), reference?.result);
+    const r = await killLoop(mode, kills, reference ? reference.workMs * 1.2 : 1000, Number(values.seed), reference?.result, (p) => process.stderr.write(`  ${mode}: ${p.kills} kills, ${p.midWrite} inside a write\r`));
     const seen = new Map<string, number>();
     for (const s of r.states) seen.set(s, (seen.get(s) ?? 0) + 1);
     console.log(

@@ -131,7 +131,7 @@ export interface KillReport {
  * each followed by a state check; then, for train and diffem, the run is completed and its result
  * compared with `reference` (an uninterrupted run's).
  */
-export async function killLoop(mode: CrashMode, kills: number, maxDelayMs: number, seed: number, reference?: Float32Array): Promise<KillReport> {
+export async function killLoop(mode: CrashMode, kills: number, maxDelayMs: number, seed: number, reference?: Float32Array, onKill?: (report: KillReport) => void): Promise<KillReport> {
   const dir = mkdtempSync(join(tmpdir(), `kintsugi-crash-${mode}-`));
   const report: KillReport = { mode, kills: 0, midWrite: 0, states: [] };
   let s = seed >>> 0;
@@ -144,6 +144,7 @@ export async function killLoop(mode: CrashMode, kills: number, maxDelayMs: numbe
       const outcome = await checkState(mode, dir, last);
       if (killed && outcome.midWrite) report.midWrite++;
       report.states.push(outcome.state);
+      if (killed) onKill?.(report);
       if (finished) {
         if (mode === 'measurements') continue;
         // The work completed before the kill: start it over, so the kills keep landing in the work.

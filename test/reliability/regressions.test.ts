@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadBootstrap } from '../../lib/bootstrap/run.ts';
 import { readCheckpoint, saveCheckpoint } from '../../lib/checkpoint.ts';
 import { readIdx } from '../../lib/data/idx.ts';
-import { readNpy } from '../../lib/data/npy.ts';
+import { encodeNpy, readNpy } from '../../lib/data/npy.ts';
+import { readMeasurementNpy } from '../../lib/data/measurements.ts';
 import { readPng } from '../../lib/data/png.ts';
 import { readDiffemState } from '../../lib/diffem/em.ts';
 import { decodeSafetensors, encodeSafetensors, readSafetensors } from '../../lib/safetensors.ts';
@@ -16,6 +17,7 @@ import { UNet } from '../../lib/unet.ts';
 import { fuzz, type FuzzTarget } from '../fuzz/harness.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kintsugi-regress-'));
+const writeNpyBytes = (path: string, bytes: Uint8Array) => writeFileSync(path, bytes);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('found by fuzzing', () => {
@@ -64,6 +66,14 @@ describe('found by fuzzing', () => {
       writeFileSync(path, value === undefined ? '{"format": ' : JSON.stringify(value));
       await expect(loadBootstrap(path, { device: 'cpu' })).rejects.toThrow(message);
     }
+  });
+
+  it('.npy measurements with a zero-sized dimension are refused with the file named', async () => {
+    const y = join(dir, 'zero-y.npy');
+    const m = join(dir, 'zero-mask.npy');
+    writeNpyBytes(y, encodeNpy({ shape: [0, 0, 0, 1], data: new Float32Array(0) }));
+    writeNpyBytes(m, encodeNpy({ shape: [0, 1], data: new Float32Array(0) }));
+    await expect(readMeasurementNpy(y, m, { sigma0: 0.1 })).rejects.toThrow(`${y}: measurements must be [N, C, H, W] with every size at least 1, got shape [0,0,0,1]`);
   });
 
   it('a directory given as a file is refused with its path, by every reader', async () => {

@@ -22,7 +22,7 @@ import { decodeSafetensors, encodeSafetensors } from '../../lib/safetensors.ts';
 import { NoiseSchedule } from '../../lib/schedule.ts';
 import { resizedConfig, UNet, type UNetConfig } from '../../lib/unet.ts';
 import type { FuzzTarget } from './harness.ts';
-import { concat, EDGE_NUMBERS, fixPngCrcs, ihdr, mutated, PNG_SIGNATURE, rawChunk, rawPng, rawSafetensors } from './mutate.ts';
+import { concat, EDGE_NUMBERS, fixPngCrcs, ihdr, mutated, rawChunk, rawPng, rawSafetensors } from './mutate.ts';
 
 const invariant = (ok: boolean, what: string) => {
   if (!ok) throw new Error(`invariant: ${what}`);
@@ -166,8 +166,7 @@ function structuredCheckpoint(seeds: Uint8Array[]): fc.Arbitrary<Uint8Array> {
         else t.data[0] = -1;
       }
     }
-    // NaN is not writable by encodeSafetensors' callers but is by a hostile file: write the F32 bytes directly.
-    return encodeSafetensors(tensors, metadata);
+    return encodeSafetensors(tensors, metadata); // NaN and negative moments are written as they are: readCheckpoint must refuse them
   });
 }
 
@@ -590,7 +589,8 @@ async function bootstrapTarget(dir: string): Promise<FuzzTarget<Uint8Array>> {
 
 // ---------------------------------------------------------------------------------------------- all
 
-// biome-ignore lint: the targets hold inputs of different types
+/** The targets hold inputs of different types. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyTarget = FuzzTarget<any>;
 
 /** Every target, with its seed files made in `dir` (a fresh temporary directory the caller removes). */
@@ -609,4 +609,3 @@ export async function makeTargets(dir: string): Promise<AnyTarget[]> {
   ];
 }
 
-export { PNG_SIGNATURE };

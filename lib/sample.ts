@@ -78,50 +78,44 @@ export async function sample(denoiser: Denoiser, options: SampleOptions): Promis
   };
 
   let x = randn(shape, { generator, device });
-  try {
-    await steps();
-  } catch (e) {
-    x.dispose(); // cancelled (or failed) part-way: the current sample goes now, not at the next GC
-    throw e;
+  for (let i = grid.length - 1; i >= 0; i--) {
+    if (options.signal?.aborted) {
+      x.dispose(); // cancelled part-way: the current sample goes now, not at the next garbage collection
+      options.signal.throwIfAborted();
+    }
+    const t = grid[i]!;
+    const prev = i > 0 ? grid[i - 1]! : -1;
+    const abT = ab[t]!;
+    const abPrev = prev >= 0 ? ab[prev]! : 1;
+    const { x0, eps } = predict(x, t);
+    let next: Tensor;
+    if (method === 'heun' && prev >= 0) {
+      // Probability-flow ODE in y = x / sqrt(abar), s = sqrt((1 - abar) / abar): dy/ds = eps.
+      const sT = Math.sqrt((1 - abT) / abT);
+      const sP = Math.sqrt((1 - abPrev) / abPrev);
+      const euler = combine([[x, same(Math.sqrt(abPrev / abT))], [eps, same(Math.sqrt(abPrev) * (sP - sT))]]);
+      const second = predict(euler, prev);
+      next = combine([[x, same(Math.sqrt(abPrev / abT))], [eps, same((Math.sqrt(abPrev) * (sP - sT)) / 2)], [second.eps, same((Math.sqrt(abPrev) * (sP - sT)) / 2)]]);
+      for (const u of [euler, second.x0, second.eps]) u.dispose();
+    } else if (prev < 0) {
+      next = x0.clone();  // the last step lands on the denoised estimate
+    } else {
+      // DDIM (DDPM is DDIM over every step with eta = 1): sigma^2 is eta^2 times the posterior variance.
+      const sigma = (method === 'ddpm' ? 1 : eta) * Math.sqrt(((1 - abPrev) / (1 - abT)) * (1 - abT / abPrev));
+      const dir = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
+      if (sigma > 0) {
+        const z = randn(shape, { generator, device });
+        next = combine([[x0, same(Math.sqrt(abPrev))], [eps, same(dir)], [z, same(sigma)]]);
+        z.dispose();
+      } else {
+        next = combine([[x0, same(Math.sqrt(abPrev))], [eps, same(dir)]]);
+      }
+    }
+    for (const u of [x, x0, eps]) u.dispose();
+    x = next;
+    options.onStep?.(grid.length - i, grid.length);
+    if ((grid.length - i) % IN_FLIGHT === 0) await synchronize(device);
   }
   await synchronize(device);
   return x;
-
-  async function steps(): Promise<void> {
-    for (let i = grid.length - 1; i >= 0; i--) {
-      options.signal?.throwIfAborted();
-      const t = grid[i]!;
-      const prev = i > 0 ? grid[i - 1]! : -1;
-      const abT = ab[t]!;
-      const abPrev = prev >= 0 ? ab[prev]! : 1;
-      const { x0, eps } = predict(x, t);
-      let next: Tensor;
-      if (method === 'heun' && prev >= 0) {
-        // Probability-flow ODE in y = x / sqrt(abar), s = sqrt((1 - abar) / abar): dy/ds = eps.
-        const sT = Math.sqrt((1 - abT) / abT);
-        const sP = Math.sqrt((1 - abPrev) / abPrev);
-        const euler = combine([[x, same(Math.sqrt(abPrev / abT))], [eps, same(Math.sqrt(abPrev) * (sP - sT))]]);
-        const second = predict(euler, prev);
-        next = combine([[x, same(Math.sqrt(abPrev / abT))], [eps, same((Math.sqrt(abPrev) * (sP - sT)) / 2)], [second.eps, same((Math.sqrt(abPrev) * (sP - sT)) / 2)]]);
-        for (const u of [euler, second.x0, second.eps]) u.dispose();
-      } else if (prev < 0) {
-        next = x0.clone();  // the last step lands on the denoised estimate
-      } else {
-        // DDIM (DDPM is DDIM over every step with eta = 1): sigma^2 is eta^2 times the posterior variance.
-        const sigma = (method === 'ddpm' ? 1 : eta) * Math.sqrt(((1 - abPrev) / (1 - abT)) * (1 - abT / abPrev));
-        const dir = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
-        if (sigma > 0) {
-          const z = randn(shape, { generator, device });
-          next = combine([[x0, same(Math.sqrt(abPrev))], [eps, same(dir)], [z, same(sigma)]]);
-          z.dispose();
-        } else {
-          next = combine([[x0, same(Math.sqrt(abPrev))], [eps, same(dir)]]);
-        }
-      }
-      for (const u of [x, x0, eps]) u.dispose();
-      x = next;
-      options.onStep?.(grid.length - i, grid.length);
-      if ((grid.length - i) % IN_FLIGHT === 0) await synchronize(device);
-    }
-  }
 }

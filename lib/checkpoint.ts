@@ -140,8 +140,13 @@ function isNonNegativeInteger(v: unknown): v is number {
 /** The configuration fields that define the architecture (zeroInit only chooses the initial weights). */
 const ARCH_KEYS = ['inChannels', 'outChannels', 'channels', 'mult', 'resBlocks', 'attnResolutions', 'resolution'] as const;
 
-/** Checks what resolveConfig takes on trust (a JSON value can be anything), then resolves it. */
-function configFrom(value: unknown, path: string): Required<UNetConfig> {
+/**
+ * Checks what resolveConfig takes on trust (a JSON value can be anything), then resolves it. A config
+ * is only a few bytes but its layout grows with levels x resBlocks, so one asking for more blocks than
+ * the file has tensors (each block has several) is refused before the layout is built: a forged
+ * "resBlocks": 1e6 would otherwise cost seconds and hundreds of MB before any tensor is compared.
+ */
+function configFrom(value: unknown, path: string, tensorCount: number): Required<UNetConfig> {
   const bad = (why: string) => invalid(path, `"${KEY.config}" is not a valid UNet config: ${why}`);
   if (!isPlainObject(value)) throw bad(`expected a JSON object, got ${brief(JSON.stringify(value))}`);
   for (const k of ['inChannels', 'channels', 'resBlocks', 'resolution', 'mult'] as const)
@@ -150,6 +155,10 @@ function configFrom(value: unknown, path: string): Required<UNetConfig> {
     if (value[k] !== undefined && !Array.isArray(value[k])) throw bad(`${k} must be an array, got ${brief(JSON.stringify(value[k]))}`);
   if (value.zeroInit !== undefined && typeof value.zeroInit !== 'boolean')
     throw bad(`zeroInit must be a boolean, got ${brief(JSON.stringify(value.zeroInit))}`);
+  const levels = (value.mult as unknown[]).length;
+  const blocks = typeof value.resBlocks === 'number' ? levels * value.resBlocks : 0;
+  if (levels > tensorCount || blocks > tensorCount)
+    throw bad(`${levels} levels of ${brief(JSON.stringify(value.resBlocks))} residual blocks need more tensors than the ${tensorCount} in the file`);
   try {
     return resolveConfig(value as unknown as UNetConfig);
   } catch (e) {
@@ -334,7 +343,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   } catch (e) {
     throw invalid(path, `not a kintsugi checkpoint: "${KEY.config}" is not valid JSON (${(e as Error).message})`);
   }
-  const config = configFrom(rawConfig, path);
+  const config = configFrom(rawConfig, path, file.tensors.size);
   const { params: layout, paramCount } = unetLayout(config);
   const byName = new Map(layout.map((p) => [p.name, p]));
 

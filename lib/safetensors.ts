@@ -3,7 +3,8 @@
 // then the raw little-endian data. Reading treats the file as hostile: every size is checked against
 // the bytes actually present before anything is allocated, and the tensors must tile the data buffer
 // exactly, as the reference implementation requires. Tensors are float32 in memory whatever the file holds.
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { openRegularFile } from './data/read-file.ts';
 import { writeFileAtomic } from './write-atomic.ts';
 
 export type SafetensorsDtype = 'F32' | 'BF16' | 'F16' | 'F64';
@@ -34,6 +35,8 @@ export type SafetensorsTensors = Map<string, SafetensorsInput> | Record<string, 
 const DTYPE_SIZE: Record<SafetensorsDtype, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
 /** About the reference implementation's limit (100 MB): a header this large is hostile, not a checkpoint. */
 const MAX_HEADER = 100 * 1024 * 1024;
+/** Data regions up to this size are read at once. */
+const SMALL_FILE = 16 * 1024 * 1024;
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 // ---------------------------------------------------------------------------------------------- dtypes
@@ -268,16 +271,24 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<safetensors byte
 /** Reads a file tensor by tensor (never the whole file at once), validating the header before reading any data. */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {
   if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${brief(path)}`);
-  const fh = await open(path, 'r');
+  const { fh, size } = await openRegularFile(path);
   try {
-    const size = (await fh.stat()).size;
     const prefix = await readAt(fh, 0, Math.min(8, size), path);
     const n = headerLength(prefix, size, path);
     const base = 8 + n;
     const { layout, metadata } = parseHeader(await readAt(fh, 8, n, path), size - base, path);
     const tensors = new Map<string, SafetensorsEntry>();
-    for (const t of layout)
-      tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data: toFloat32(t.dtype, await readAt(fh, base + t.begin, t.end - t.begin, path), t.numel) });
+    // A small file in one read (a read per tensor costs more than the copy); a large one tensor by
+    // tensor, so that memory never holds the file twice.
+    const whole = size - base <= SMALL_FILE ? await readAt(fh, base, size - base, path) : undefined;
+    for (const t of layout) {
+      let bytes: Uint8Array;
+      if (whole) {
+        bytes = new Uint8Array(t.end - t.begin);
+        bytes.set(whole.subarray(t.begin, t.end));
+      } else bytes = await readAt(fh, base + t.begin, t.end - t.begin, path);
+      tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data: toFloat32(t.dtype, bytes, t.numel) });
+    }
     return { tensors, metadata };
   } finally {
     await fh.close();

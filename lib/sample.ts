@@ -79,7 +79,10 @@ export async function sample(denoiser: Denoiser, options: SampleOptions): Promis
 
   let x = randn(shape, { generator, device });
   for (let i = grid.length - 1; i >= 0; i--) {
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) {
+      x.dispose(); // cancelled part-way: the current sample goes now, not at the next garbage collection
+      options.signal.throwIfAborted();
+    }
     const t = grid[i]!;
     const prev = i > 0 ? grid[i - 1]! : -1;
     const abT = ab[t]!;

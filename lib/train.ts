@@ -45,9 +45,16 @@ export function noisedBatch(
   const ab = Array.from(ts, (t) => o.schedule.alphaBars[t]!);
   const full = [o.batchSize, ...shape];
   const x0 = tensor(o.host, full, { device: o.device });
-  const eps = randn(full, { generator: new Generator(o.seed, { stream: base + 2n }), device: o.device });
-  const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
-  return { indices, ts, ab, x0, eps, xt };
+  let eps: Tensor | undefined;
+  try {
+    eps = randn(full, { generator: new Generator(o.seed, { stream: base + 2n }), device: o.device });
+    const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
+    return { indices, ts, ab, x0, eps, xt };
+  } catch (e) {
+    x0.dispose(); // out of memory half-way: free what was made
+    eps?.dispose();
+    throw e;
+  }
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
@@ -66,15 +73,24 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const host = new Float32Array(batchSize * C * H * W);
 
   return trainingLoop(options, { prediction, schedule: schedule.toJSON() }, (step) => {
-    const { ts, ab, x0, eps, xt } = noisedBatch(data.images, N, [C, H, W], { schedule, seed, step, batchSize, device, host });
-    const target = targetOf(prediction, x0, eps, ab);
-    const t = tensor(Float32Array.from(ts), [batchSize], { device });
-    const { out, tape } = model.forward(xt, t);
-    const { gout, loss } = mseGradient(out, target);
-    model.backward(tape, gout);
-    tape.release();
-    for (const u of [x0, eps, xt, target, t, out, gout]) u.dispose();
-    return { loss };
+    // Everything made here is disposed however the step ends: after an out-of-memory half-way through,
+    // the batch's tensors go at once instead of holding memory until the garbage collector runs.
+    const made: { dispose(): void }[] = [];
+    const keep = <T extends { dispose(): void }>(x: T): T => (made.push(x), x);
+    try {
+      const { ts, ab, x0, eps, xt } = noisedBatch(data.images, N, [C, H, W], { schedule, seed, step, batchSize, device, host });
+      made.push(x0, eps, xt);
+      const target = keep(targetOf(prediction, x0, eps, ab));
+      const t = keep(tensor(Float32Array.from(ts), [batchSize], { device }));
+      const { out, tape } = model.forward(xt, t);
+      made.push(out, { dispose: () => tape.release() });
+      const { gout, loss } = mseGradient(out, target);
+      keep(gout);
+      model.backward(tape, gout);
+      return { loss };
+    } finally {
+      for (const u of made) u.dispose();
+    }
   });
 }
 
@@ -86,8 +102,15 @@ export function mseGradient(out: Tensor, target: Tensor): { gout: Tensor; loss: 
   const B = out.shape[0]!;
   const scale = 2 / out.numel;
   const gout = combine([[out, new Array(B).fill(scale)], [target, new Array(B).fill(-scale)]]);
-  const sumsq = zeros([1], { device: out.device });
-  native.sumSquares(gout.handle(), sumsq.handle());
+  let sumsq: Tensor | undefined;
+  try {
+    sumsq = zeros([1], { device: out.device });
+    native.sumSquares(gout.handle(), sumsq.handle());
+  } catch (e) {
+    gout.dispose(); // out of memory half-way: free what was made
+    sumsq?.dispose();
+    throw e;
+  }
   // loss = mean((out - target)^2) = |gout|^2 / scale^2 / count
   const loss = sumsq.toArray().then((v) => {
     sumsq.dispose();

@@ -65,7 +65,7 @@ export interface CheckpointMeta {
 }
 
 export async function trainingLoop(options: LoopOptions, meta: CheckpointMeta, stepFn: StepFn): Promise<TrainResult> {
-  const { model, steps, batchSize } = options;
+  const { model, steps } = options;
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`train: steps must be a positive integer, got ${steps}`);
   const every = options.progressEvery ?? 10;
   if (!Number.isInteger(every) || every < 1) throw new RangeError(`train: progressEvery must be a positive integer, got ${every}`);
@@ -74,6 +74,19 @@ export async function trainingLoop(options: LoopOptions, meta: CheckpointMeta, s
   const optimizer = new AdamW(model, options.optimizer);
   const decay = options.emaDecay ?? 0.999;
   const ema = decay > 0 ? new EMA(model, decay) : undefined;
+  try {
+    return await loop(options, meta, stepFn, optimizer, ema);
+  } catch (e) {
+    // The caller never gets them: free their memory now (after an out-of-memory above all), not at the next GC.
+    optimizer.dispose();
+    ema?.dispose();
+    throw e;
+  }
+}
+
+async function loop(options: LoopOptions, meta: CheckpointMeta, stepFn: StepFn, optimizer: AdamW, ema: EMA | undefined): Promise<TrainResult> {
+  const { model, steps, batchSize } = options;
+  const every = options.progressEvery ?? 10;
   let start = 0;
   if (options.resume) start = (await resumeTraining(options.resume, { net: model, optimizer, ema })).step;
 

@@ -43,7 +43,29 @@ export function maxAbs(actual: ArrayLike<number>, expected: ArrayLike<number>): 
   return m;
 }
 
-/** Runs `work` while a 5 ms interval timer counts ticks; returns the ticks, the longest gap and the time taken. */
+/**
+ * Counts the turns of the event loop (a chain of setImmediate callbacks, one per turn) while `work` runs.
+ * A count, not a duration: it does not change when a loaded machine stretches every interval, so tests
+ * can assert on it. A loop blocked by the work turns at most once or twice.
+ */
+export async function countLoopTurns<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
+  let turns = 0;
+  let running = true;
+  const turn = () => {
+    if (!running) return;
+    turns++;
+    setImmediate(turn);
+  };
+  setImmediate(turn);
+  try {
+    const result = await work();
+    return { result, turns };
+  } finally {
+    running = false;
+  }
+}
+
+/** Runs `work` while a 5 ms interval timer counts ticks; returns the ticks, the longest gap and the time taken (for reports, not assertions). */
 export async function measureEventLoop<T>(work: () => Promise<T>): Promise<{ result: T; ticks: number; longestGap: number; took: number }> {
   let ticks = 0;
   let longestGap = 0;

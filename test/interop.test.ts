@@ -16,7 +16,7 @@ const PYTHON = '/usr/bin/python3';
 const SCRIPT = 'test/interop/unet_torch.py';
 
 function python(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(PYTHON, args, { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(PYTHON, args, { cwd: root, encoding: 'utf8', timeout: 600_000 });
   return { status: r.error ? null : r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? (r.error?.message ?? '') };
 }
 

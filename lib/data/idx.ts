@@ -6,7 +6,7 @@
 // capped (a small .gz can inflate to gigabytes).
 import { promisify } from 'node:util';
 import { gunzip, gunzipSync, gzipSync } from 'node:zlib';
-import { readFile, stat } from 'node:fs/promises';
+import { readRegularFile } from './read-file.ts';
 import { writeFileAtomic } from '../write-atomic.ts';
 
 export type IdxType = 'u8' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64';
@@ -84,9 +84,7 @@ export async function readIdx(source: string | Uint8Array, options: IdxReadOptio
   const maxBytes = checkMaxBytes(options);
   if (source instanceof Uint8Array) return decodeIdx(source, '<idx bytes>', options);
   if (typeof source !== 'string' || source === '') throw new TypeError(`source: expected a file name or a Uint8Array, got ${JSON.stringify(source) ?? typeof source}`);
-  const size = (await stat(source)).size;
-  if (size > maxBytes) throw fail(source, `the file is ${size} bytes, more than options.maxBytes (${maxBytes})`);
-  const bytes = await readFile(source);
+  const bytes = await readRegularFile(source, maxBytes, (size) => fail(source, `the file is ${size} bytes, more than options.maxBytes (${maxBytes})`));
   if (!isGzip(bytes)) return parseRaw(bytes, source);
   let raw: Uint8Array;
   try {

@@ -105,6 +105,7 @@ export async function readMeasurementNpy(measurementsPath: string, maskPath: str
   if (y.dtype === 'uint8') throw new Error(`${measurementsPath}: measurements must be float32 or float64, got uint8 (convert images with readMaskedImageFolder)`);
   if (y.shape.length !== 4) throw new Error(`${measurementsPath}: measurements must be [N, C, H, W], got shape ${JSON.stringify(y.shape)}`);
   const [N, C, H, W] = y.shape as [number, number, number, number];
+  if (!(N >= 1 && C >= 1 && H >= 1 && W >= 1)) throw new Error(`${measurementsPath}: measurements must be [N, C, H, W] with every size at least 1, got shape ${JSON.stringify(y.shape)}`);
   if (kind === 'fourier' && C !== 2) throw new Error(`${measurementsPath}: k-space measurements must be [N, 2, H, W] (real, imaginary), got ${JSON.stringify(y.shape)}`);
   const m = await readNpy(maskPath);
   const bits = new Uint8Array(m.data.length);

@@ -4,7 +4,7 @@
 // and a newline, then the raw values. We read and write little-endian float32, float64 and uint8 in C
 // order. The header is parsed by a small parser for exactly that literal (never evaluated), bounded
 // like NumPy's own (10,000 bytes), and the data must be exactly as long as the shape says.
-import { readFile, stat } from 'node:fs/promises';
+import { readRegularFile } from './read-file.ts';
 import { writeFileAtomic } from '../write-atomic.ts';
 
 export type NpyDtype = 'float32' | 'float64' | 'uint8';
@@ -167,9 +167,8 @@ function valuesOf(dtype: NpyDtype, bytes: Uint8Array, n: number): NpyData {
 export async function readNpy(path: string, options: { maxBytes?: number } = {}): Promise<NpyArray> {
   if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
   const max = options.maxBytes ?? 2 ** 32;
-  const size = (await stat(path)).size;
-  if (size > max) throw fail(path, `the file is ${size} bytes, more than options.maxBytes (${max})`);
-  return decodeNpy(await readFile(path), path);
+  const bytes = await readRegularFile(path, max, (size) => fail(path, `the file is ${size} bytes, more than options.maxBytes (${max})`));
+  return decodeNpy(bytes, path);
 }
 
 // ---------------------------------------------------------------------------------------------- writing

@@ -5,7 +5,7 @@
 // 1/2/4-bit grey to 0..255, palettes are expanded to RGB, or RGBA when tRNS gives transparency).
 // Decoding treats the file as hostile: every chunk's length and CRC is checked, and the image's size
 // is bounded before any pixel memory is allocated or any data inflated.
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from './read-file.ts';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { writeFileAtomic } from '../write-atomic.ts';
 
@@ -360,7 +360,11 @@ function toEightBit(raw: Uint8Array, h: Header, rowBytes: number, channels: numb
 /** Reads and decodes a PNG file. */
 export async function readPng(path: string, options: PngDecodeOptions = {}): Promise<PngImage> {
   if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
-  return decodePng(await readFile(path), path, options);
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  // The compressed file is about as large as its pixels at most (stored deflate blocks add ~0.01%): a far larger file is not read.
+  const limit = 2 * maxBytes + 2 ** 20;
+  const bytes = await readRegularFile(path, limit, (size) => fail(path, `the file is ${size} bytes, more than an image within options.maxBytes (${maxBytes}) can take`));
+  return decodePng(bytes, path, options);
 }
 
 /** Writes PNG bytes (or an image, encoded first) atomically: a temporary file renamed over `path`. */

@@ -135,7 +135,7 @@ export async function diffem(o: DiffemOptions): Promise<DiffemResult> {
   let done = 0;
   if (o.dir) mkdirSync(o.dir, { recursive: true });
   if (o.dir && existsSync(join(o.dir, 'state.json'))) {
-    ({ round: done, x } = await readState(o.dir, observations.shape, eStep));
+    ({ round: done, x } = await readDiffemState(o.dir, observations.shape, eStep));
     if (done > 0) model.setParams((await readCheckpoint(roundFile(o.dir, done, 'safetensors'))).params);
   }
   const rounds: DiffemResult['rounds'] = [];
@@ -212,25 +212,33 @@ async function posteriorEStep(model: UNet, obs: Observations, o: DiffemOptions, 
  * DiffEM run from EM-MMPS (its `initial`).
  */
 export async function lastReconstructions(dir: string, shape: readonly number[]): Promise<{ round: number; x: Float32Array }> {
-  return readState(dir, shape);
+  return readDiffemState(dir, shape);
 }
 
-async function readState(dir: string, shape: readonly number[], eStep?: EStep): Promise<{ round: number; x: Float32Array }> {
+/**
+ * The state a stopped run left in `dir` (state.json and its round's reconstructions), checked against the
+ * observations' shape and, when given, the run's E-step.
+ */
+export async function readDiffemState(dir: string, shape: readonly number[], eStep?: EStep): Promise<{ round: number; x: Float32Array }> {
   const path = join(dir, 'state.json');
-  let state: { format?: string; round?: number; shape?: number[]; eStep?: string };
+  let parsed: unknown;
   try {
-    state = JSON.parse(await readFile(path, 'utf8'));
+    parsed = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
     throw new Error(`diffem: ${path} is not a DiffEM state file (${(e as Error).message}); remove it to start over`);
   }
-  if (state.format !== STATE_FORMAT || !Number.isInteger(state.round) || state.round! < 0)
-    throw new Error(`diffem: ${path} is not a DiffEM state file of format ${STATE_FORMAT}; remove it to start over`);
+  // Any JSON value may be there (a hand-edited or foreign file): check the type before reading a field.
+  const state = (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : {}) as { format?: unknown; round?: unknown; shape?: unknown; eStep?: unknown };
+  if (state.format !== STATE_FORMAT || !Number.isSafeInteger(state.round) || (state.round as number) < 0)
+    throw new Error(`diffem: ${path} is not a DiffEM state file of format ${STATE_FORMAT} with a round number; remove it to start over`);
   if (JSON.stringify(state.shape) !== JSON.stringify(shape))
-    throw new Error(`diffem: ${path} belongs to a run on data of shape [${state.shape?.join(', ')}], these observations are [${shape.join(', ')}]`);
-  if (eStep !== undefined && (state.eStep ?? 'conditional') !== eStep)
-    throw new Error(`diffem: ${path} belongs to a run with the ${state.eStep ?? 'conditional'} E-step, this one uses ${eStep}; use another directory (or warm-start from its reconstructions)`);
-  const a = await readNpy(roundFile(dir, state.round!, 'npy'));
+    throw new Error(`diffem: ${path} belongs to a run on data of shape ${Array.isArray(state.shape) ? `[${state.shape.join(', ')}]` : JSON.stringify(state.shape) ?? 'undefined'}, these observations are [${shape.join(', ')}]`);
+  const stored = typeof state.eStep === 'string' ? state.eStep : 'conditional';
+  if (eStep !== undefined && stored !== eStep)
+    throw new Error(`diffem: ${path} belongs to a run with the ${stored} E-step, this one uses ${eStep}; use another directory (or warm-start from its reconstructions)`);
+  const round = state.round as number;
+  const a = await readNpy(roundFile(dir, round, 'npy'));
   if (a.dtype !== 'float32' || JSON.stringify(a.shape) !== JSON.stringify(shape))
-    throw new Error(`diffem: ${roundFile(dir, state.round!, 'npy')} holds ${a.dtype} [${a.shape.join(', ')}], expected float32 [${shape.join(', ')}]`);
-  return { round: state.round!, x: a.data as Float32Array };
+    throw new Error(`diffem: ${roundFile(dir, round, 'npy')} holds ${a.dtype} [${a.shape.join(', ')}], expected float32 [${shape.join(', ')}]`);
+  return { round, x: a.data as Float32Array };
 }

@@ -40,5 +40,5 @@ describe('bootstrap CLI', () => {
     expect(s.status, s.stderr).toBe(0);
     const png = decodePng(readFileSync(out));
     expect(png.width).toBeGreaterThanOrEqual(32);
-  }, 120_000);
+  }, 600_000); // a hang limit, not a speed target: generous for a loaded machine
 });

@@ -281,5 +281,5 @@ describe('bootstrap on a Gaussian toy distribution (8x8, exact view denoisers)',
       expect(variance / trace, method).toBeGreaterThan(0.7);
       expect(variance / trace, method).toBeLessThan(1.3);
     }
-  }, 120_000);
+  }, 600_000); // a hang limit, not a speed target: generous for a loaded machine
 });

@@ -57,7 +57,7 @@ describe('trainResidual', () => {
       expect(r.losses.length).toBe(60);
       expect(after.fit).toBeLessThan(0.6 * before.fit);
       model.dispose();
-    }, 60_000);
+    }, 600_000); // a hang limit, not a speed target: generous for a loaded machine
   }
 
   it('a large λ keeps f0 near zero (D -> x̂_agg); the batch-variance penalty leaves its batch mean free', async () => {
@@ -74,7 +74,7 @@ describe('trainResidual', () => {
     console.log(`mean f0² after 40 steps: λ = 0 ${free.toExponential(2)}, λ = 1e4 l2 ${l2.toExponential(2)}, batch-variance ${variance.toExponential(2)}`);
     expect(l2).toBeLessThan(0.01 * free);
     expect(variance).toBeGreaterThan(10 * l2);
-  }, 60_000);
+  }, 600_000); // a hang limit, not a speed target: generous for a loaded machine
 
   it('a run resumed from a checkpoint repeats the uninterrupted losses exactly', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'kintsugi-boot-')), 'f0.safetensors');
@@ -83,7 +83,7 @@ describe('trainResidual', () => {
     const resumed = await trainResidual({ ...base, model: new UNet(config, { device: 'cpu', seed: 99 }), steps: 6, resume: path });
     expect(resumed.losses.map((l) => l.step)).toEqual([3, 4, 5]);
     expect(resumed.losses.map((l) => l.loss)).toEqual(whole.losses.slice(3).map((l) => l.loss));
-  }, 60_000);
+  }, 600_000); // a hang limit, not a speed target: generous for a loaded machine
 
   it('refuses a model that does not see x_t and x̂_agg, and bad penalties', async () => {
     const plain = new UNet({ ...config, inChannels: 1 }, { device: 'cpu' });

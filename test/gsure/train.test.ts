@@ -82,5 +82,5 @@ describe('trainGsure', () => {
     console.log(`clean-data x0 error: GSURE ${eg.toFixed(4)}, naive ${en.toFixed(4)}, oracle (clean data) ${eo.toFixed(4)}`);
     expect(eg).toBeLessThan(0.6 * en); // measured 0.126 vs 0.242
     expect(eg).toBeLessThan(1.3 * eo); // measured 0.126 vs the oracle's 0.115
-  }, 120_000);
+  }, 600_000); // a hang limit, not a speed target: generous for a loaded machine
 });

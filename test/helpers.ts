@@ -1,7 +1,7 @@
 import { cudaStatus } from '../lib/index.ts';
 
 const status = cudaStatus();
-/** Set by ../shared/tools/gpu-env.sh on the GPU machine: there a missing GPU is a failure, not a skip. */
+/** Set by .gpu/env.sh (bench/gpu-env.sh) on the GPU machine: there a missing GPU is a failure, not a skip. */
 export const expectGpu = process.env.KINTSUGI_EXPECT_GPU === '1';
 export const hasCuda = status.deviceCount > 0;
 export const cudaSkipReason = hasCuda ? '' : `skipped: ${status.reason}`;

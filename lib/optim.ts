@@ -39,22 +39,7 @@ export class AdamW {
   readonly #sumsq: Tensor;
 
   constructor(target: Parameters, options: AdamWOptions = {}) {
-    const o: Required<AdamWOptions> = {
-      lr: options.lr ?? 1e-4,
-      betas: options.betas ?? [0.9, 0.999],
-      eps: options.eps ?? 1e-8,
-      weightDecay: options.weightDecay ?? 0,
-      warmupSteps: options.warmupSteps ?? 0,
-      maxGradNorm: options.maxGradNorm ?? 0,
-    };
-    const bad = (what: string, v: unknown) => new RangeError(`AdamW: ${what}, got ${JSON.stringify(v)}`);
-    if (!(o.lr >= 0 && Number.isFinite(o.lr))) throw bad('lr must be a finite number >= 0', o.lr);
-    if (!o.betas.every((b) => b >= 0 && b < 1)) throw bad('betas must lie in [0, 1)', o.betas);
-    if (!(o.eps > 0)) throw bad('eps must be > 0', o.eps);
-    if (!(o.weightDecay >= 0)) throw bad('weightDecay must be >= 0', o.weightDecay);
-    if (!(Number.isInteger(o.warmupSteps) && o.warmupSteps >= 0)) throw bad('warmupSteps must be an integer >= 0', o.warmupSteps);
-    if (!(o.maxGradNorm >= 0)) throw bad('maxGradNorm must be >= 0', o.maxGradNorm);
-    this.options = Object.freeze(o);
+    this.options = resolveAdamWOptions(options);
     this.#target = target;
     const { shape, device } = target.params;
     this.m = zeros(shape, { device });
@@ -174,7 +159,7 @@ export class HostAdamW {
   #step = 0;
 
   constructor(groups: ParamGroup[], options: AdamWOptions = {}) {
-    this.options = new AdamWOptionsCheck(options).resolved;
+    this.options = resolveAdamWOptions(options);
     const names = new Set<string>();
     for (const g of groups) {
       if (!g || typeof g.name !== 'string' || g.name === '') throw new TypeError(`HostAdamW: every group needs a name, got ${JSON.stringify(g?.name)}`);
@@ -249,25 +234,22 @@ export class HostAdamW {
   }
 }
 
-/** The option checks AdamW's constructor makes, shared with HostAdamW. */
-class AdamWOptionsCheck {
-  readonly resolved: Readonly<Required<AdamWOptions>>;
-  constructor(options: AdamWOptions) {
-    const o: Required<AdamWOptions> = {
-      lr: options.lr ?? 1e-4,
-      betas: options.betas ?? [0.9, 0.999],
-      eps: options.eps ?? 1e-8,
-      weightDecay: options.weightDecay ?? 0,
-      warmupSteps: options.warmupSteps ?? 0,
-      maxGradNorm: options.maxGradNorm ?? 0,
-    };
-    const bad = (what: string, v: unknown) => new RangeError(`AdamW: ${what}, got ${JSON.stringify(v)}`);
-    if (!(o.lr >= 0 && Number.isFinite(o.lr))) throw bad('lr must be a finite number >= 0', o.lr);
-    if (!o.betas.every((b) => b >= 0 && b < 1)) throw bad('betas must lie in [0, 1)', o.betas);
-    if (!(o.eps > 0)) throw bad('eps must be > 0', o.eps);
-    if (!(o.weightDecay >= 0)) throw bad('weightDecay must be >= 0', o.weightDecay);
-    if (!(Number.isInteger(o.warmupSteps) && o.warmupSteps >= 0)) throw bad('warmupSteps must be an integer >= 0', o.warmupSteps);
-    if (!(o.maxGradNorm >= 0)) throw bad('maxGradNorm must be >= 0', o.maxGradNorm);
-    this.resolved = Object.freeze(o);
-  }
+/** AdamW's options with their defaults, checked: shared by AdamW and HostAdamW. */
+function resolveAdamWOptions(options: AdamWOptions): Readonly<Required<AdamWOptions>> {
+  const o: Required<AdamWOptions> = {
+    lr: options.lr ?? 1e-4,
+    betas: options.betas ?? [0.9, 0.999],
+    eps: options.eps ?? 1e-8,
+    weightDecay: options.weightDecay ?? 0,
+    warmupSteps: options.warmupSteps ?? 0,
+    maxGradNorm: options.maxGradNorm ?? 0,
+  };
+  const bad = (what: string, v: unknown) => new RangeError(`AdamW: ${what}, got ${JSON.stringify(v)}`);
+  if (!(o.lr >= 0 && Number.isFinite(o.lr))) throw bad('lr must be a finite number >= 0', o.lr);
+  if (!o.betas.every((b) => b >= 0 && b < 1)) throw bad('betas must lie in [0, 1)', o.betas);
+  if (!(o.eps > 0)) throw bad('eps must be > 0', o.eps);
+  if (!(o.weightDecay >= 0)) throw bad('weightDecay must be >= 0', o.weightDecay);
+  if (!(Number.isInteger(o.warmupSteps) && o.warmupSteps >= 0)) throw bad('warmupSteps must be an integer >= 0', o.warmupSteps);
+  if (!(o.maxGradNorm >= 0)) throw bad('maxGradNorm must be >= 0', o.maxGradNorm);
+  return Object.freeze(o);
 }

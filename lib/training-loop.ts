@@ -18,6 +18,37 @@ export interface TrainProgress {
   etaSeconds: number;
 }
 
+/**
+ * A function of the step that reports progress since its previous call: the mean loss of the steps
+ * recorded in between, throughput, elapsed time and ETA. Shared by every trainer's loop.
+ */
+export function progressReporter(
+  start: number,
+  steps: number,
+  batchSize: number,
+  losses: readonly { step: number; loss: number }[],
+  onProgress: ((p: TrainProgress) => void) | undefined,
+): (step: number) => void {
+  const began = performance.now();
+  let reportedAt = start;
+  let reportedTime = began;
+  return (step) => {
+    const recent = losses.filter((l) => l.step >= reportedAt && l.step < step);
+    const now = performance.now();
+    const rate = ((step - reportedAt) * batchSize) / Math.max(1e-9, (now - reportedTime) / 1000);
+    onProgress?.({
+      step,
+      steps,
+      loss: recent.reduce((a, l) => a + l.loss, 0) / Math.max(1, recent.length),
+      imagesPerSecond: rate,
+      elapsedSeconds: (now - began) / 1000,
+      etaSeconds: ((steps - step) * batchSize) / Math.max(1e-9, rate),
+    });
+    reportedAt = step;
+    reportedTime = now;
+  };
+}
+
 export interface LoopOptions {
   model: UNet;
   steps: number;
@@ -92,25 +123,10 @@ async function loop(options: LoopOptions, meta: CheckpointMeta, stepFn: StepFn, 
 
   const losses: { step: number; loss: number }[] = [];
   const pending: Promise<void>[] = [];
-  const began = performance.now();
-  let reportedAt = start;
-  let reportedTime = began;
-
+  const progress = progressReporter(start, steps, batchSize, losses, options.onProgress);
   const report = async (step: number) => {
     await Promise.all(pending);
-    const recent = losses.filter((l) => l.step >= reportedAt && l.step < step);
-    const now = performance.now();
-    const rate = ((step - reportedAt) * batchSize) / Math.max(1e-9, (now - reportedTime) / 1000);
-    options.onProgress?.({
-      step,
-      steps,
-      loss: recent.reduce((a, l) => a + l.loss, 0) / Math.max(1, recent.length),
-      imagesPerSecond: rate,
-      elapsedSeconds: (now - began) / 1000,
-      etaSeconds: ((steps - step) * batchSize) / Math.max(1e-9, rate),
-    });
-    reportedAt = step;
-    reportedTime = now;
+    progress(step);
   };
   const save = async (step: number) => {
     if (!options.checkpoint) return;

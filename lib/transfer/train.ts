@@ -10,7 +10,7 @@
 import { seededNormals } from '../metrics/normals.ts';
 import { HostAdamW, type AdamWOptions, type ParamGroup } from '../optim.ts';
 import { philoxBlock, philoxIntegers } from '../random.ts';
-import type { TrainProgress } from '../training-loop.ts';
+import { progressReporter, type TrainProgress } from '../training-loop.ts';
 import { loadTransfer, saveTransfer } from './checkpoint.ts';
 import { alphaOf, sigmaOf, type TransferModel } from './model.ts';
 
@@ -190,24 +190,7 @@ export async function trainTransfer(options: TransferTrainOptions): Promise<Tran
   }
 
   const losses: { step: number; loss: number }[] = [];
-  const began = performance.now();
-  let reportedAt = start;
-  let reportedTime = began;
-  const report = (step: number) => {
-    const recent = losses.filter((l) => l.step >= reportedAt && l.step < step);
-    const now = performance.now();
-    const rate = ((step - reportedAt) * batchSize) / Math.max(1e-9, (now - reportedTime) / 1000);
-    options.onProgress?.({
-      step,
-      steps,
-      loss: recent.reduce((a, l) => a + l.loss, 0) / Math.max(1, recent.length),
-      imagesPerSecond: rate,
-      elapsedSeconds: (now - began) / 1000,
-      etaSeconds: ((steps - step) * batchSize) / Math.max(1e-9, rate),
-    });
-    reportedAt = step;
-    reportedTime = now;
-  };
+  const report = progressReporter(start, steps, batchSize, losses, options.onProgress);
   const save = (step: number) =>
     options.checkpoint
       ? saveTransfer(options.checkpoint.path, model, { phase, step, steps, seed: String(seed), extra: options.extra }, optimizer)

@@ -45,7 +45,7 @@ describe('kintsugi demo', () => {
     expect(sum / count).toBeLessThan(0.15);
     expect(summary.restoredConfidentShare).toBeGreaterThanOrEqual(0);
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
-  }, 300_000);
+  }, 600_000); // minutes under heavy load (the machine shared with other jobs); seconds on an idle one
 
   it('halves by 2x2 means and doubles by repetition', () => {
     // a 4x4 image with values 0..15: block means computed by hand

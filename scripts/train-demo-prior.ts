@@ -10,6 +10,7 @@
 // the training's settings and wall time in the metadata. docs/demo.md records the run that made the
 // shipped file.
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadUNet, readCheckpoint, saveCheckpoint } from '../lib/checkpoint.ts';
 import { interruptible, progressPrinter } from '../lib/cli-common.ts';
@@ -65,9 +66,9 @@ await saveCheckpoint(args.out, prior, {
   step: result.step, prediction: 'x0', schedule: schedule.toJSON(), dtype: 'BF16',
   metadata: {
     recipe: 'GSURE-Diffusion on the shipped 2,000 Fashion-MNIST images averaged to 16x16, mask:p=0.4, sigma0 0.05, measurement seed 7',
-    command: 'node --import ./test/support/register-ts.mjs scripts/train-demo-prior.ts',
+    command: ['node --import ./test/support/register-ts.mjs scripts/train-demo-prior.ts', ...process.argv.slice(2)].join(' '),
     steps: String(earlier.steps + result.step), batch: String(batchSize), lr: String(lr), emaDecay: String(emaDecay), seconds: (earlier.seconds + seconds).toFixed(0),
-    ...(init ? { continued: `${args.init} (${earlier.steps} steps, ${earlier.seconds} s: ${init.metadata.command ?? ''} lr ${init.metadata.lr} EMA ${init.metadata.emaDecay}), then ${result.step} steps with seed ${seed}, warm-up ${warmupSteps}` } : {}),
+    ...(init ? { continued: `${basename(args.init!)} (${earlier.steps} steps, ${earlier.seconds} s: ${init.metadata.command ?? ''} lr ${init.metadata.lr} EMA ${init.metadata.emaDecay}), then ${result.step} steps with seed ${seed}, warm-up ${warmupSteps}` } : {}),
   },
 });
 console.log(`wrote ${args.out}: EMA weights after ${result.step} steps, ${(seconds / 60).toFixed(1)} min of training`);

@@ -10,6 +10,7 @@
 // the training's settings and wall time in the metadata. docs/demo.md records the run that made the
 // shipped file.
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadUNet, readCheckpoint, saveCheckpoint } from '../lib/checkpoint.ts';
 import { interruptible, progressPrinter } from '../lib/cli-common.ts';
@@ -27,10 +28,16 @@ const { values: args } = parseArgs({
     // them 37 % after 1,000 steps, and a CPU-sized run is only a few thousand steps long).
     ema: { type: 'string', default: '0.995' },
     work: { type: 'string', default: 'demo-prior-run.safetensors' },
+    // Continue from an earlier prior (its weights; fresh optimizer and EMA): its steps and training time
+    // are added to the new file's metadata, so the record stays the whole training's.
+    init: { type: 'string' },
+    // The seed of the batches, noise and probes; a continuation takes another one than its start did.
+    seed: { type: 'string', default: '7' },
+    warmup: { type: 'string', default: '200' },
     out: { type: 'string', default: 'lib/assets/demo-prior.safetensors' },
   },
 });
-const [minutes, steps, batchSize, lr, emaDecay] = [Number(args.minutes), Number(args.steps), Number(args.batch), Number(args.lr), Number(args.ema)];
+const [minutes, steps, batchSize, lr, emaDecay, seed, warmupSteps] = [Number(args.minutes), Number(args.steps), Number(args.batch), Number(args.lr), Number(args.ema), Number(args.seed), Number(args.warmup)];
 const set = await demoMeasurements(7);
 const schedule = gsureSchedule((await svdStatistics(set)).vMax);
 const model = new UNet(DEMO_UNET, { device: 'cpu', seed: 7n });
@@ -38,11 +45,15 @@ const controller = interruptible();
 const timer = setTimeout(() => controller.abort(), minutes * 60_000);
 const resume = existsSync(args.work) ? args.work : undefined;
 const before = resume ? (JSON.parse((await readCheckpoint(resume)).metadata.seconds ?? '0') as number) : 0;
-console.log(`demo prior: EMA decay ${emaDecay}; ${set.count} measurements (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}) at 16x16, ${steps} steps of batch ${batchSize}, lr ${lr}, for at most ${minutes} min${resume ? `, resuming ${resume}` : ''}`);
+// The earlier training a continuation starts from (--init): weights, steps, seconds and recipe.
+const init = args.init ? await readCheckpoint(args.init) : undefined;
+if (init && !resume) model.setParams(init.params);
+const earlier = { steps: Number(init?.metadata.steps ?? 0), seconds: Number(init?.metadata.seconds ?? 0) };
+console.log(`demo prior: ${init ? `continuing ${args.init} (${earlier.steps} steps), ` : ''}EMA decay ${emaDecay}; ${set.count} measurements (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}) at 16x16, ${steps} steps of batch ${batchSize}, lr ${lr}, for at most ${minutes} min${resume ? `, resuming ${resume}` : ''}`);
 const started = performance.now();
 const result = await trainGsure({
-  model, measurements: set, schedule, steps, batchSize, seed: 7,
-  optimizer: { lr, warmupSteps: 200, maxGradNorm: 1 }, emaDecay,
+  model, measurements: set, schedule, steps, batchSize, seed,
+  optimizer: { lr, warmupSteps, maxGradNorm: 1 }, emaDecay,
   signal: controller.signal, onProgress: progressPrinter('prior'), progressEvery: 50,
   checkpoint: { path: args.work, every: 200 }, resume,
 });
@@ -55,8 +66,9 @@ await saveCheckpoint(args.out, prior, {
   step: result.step, prediction: 'x0', schedule: schedule.toJSON(), dtype: 'BF16',
   metadata: {
     recipe: 'GSURE-Diffusion on the shipped 2,000 Fashion-MNIST images averaged to 16x16, mask:p=0.4, sigma0 0.05, measurement seed 7',
-    command: 'node --import ./test/support/register-ts.mjs scripts/train-demo-prior.ts',
-    steps: String(result.step), batch: String(batchSize), lr: String(lr), emaDecay: String(emaDecay), seconds: seconds.toFixed(0),
+    command: ['node --import ./test/support/register-ts.mjs scripts/train-demo-prior.ts', ...process.argv.slice(2)].join(' '),
+    steps: String(earlier.steps + result.step), batch: String(batchSize), lr: String(lr), emaDecay: String(emaDecay), seconds: (earlier.seconds + seconds).toFixed(0),
+    ...(init ? { continued: `${basename(args.init!)} (${earlier.steps} steps, ${earlier.seconds} s: ${init.metadata.command ?? ''} lr ${init.metadata.lr} EMA ${init.metadata.emaDecay}), then ${result.step} steps with seed ${seed}, warm-up ${warmupSteps}` } : {}),
   },
 });
 console.log(`wrote ${args.out}: EMA weights after ${result.step} steps, ${(seconds / 60).toFixed(1)} min of training`);

@@ -13,27 +13,39 @@ import { runCli } from './support/node.ts';
 describe('kintsugi demo', () => {
   it('writes demo.png, samples.npy, loss.svg and summary.json, with progress in every phase', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'kintsugi-demo-')), 'demo');
-    const r = runCli(['demo', '--steps', '1', '--sample-steps', '2', '--out', out]);
+    const r = runCli(['demo', '--steps', '1', '--sample-steps', '2', '--restore-steps', '3', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('the model sees only these');
     expect(r.stdout).toMatch(/demo train step 1\/1/);
     expect(r.stdout).toMatch(/demo sampling: DDIM step 2\/2/);
+    expect(r.stdout).toMatch(/demo restoring the inputs: DDRM step 3\/3/);
     expect(r.stdout).toMatch(/samples classified as a garment with confidence >= 0.8: \d+ of 64/);
     const png = decodePng(readFileSync(join(out, 'demo.png')));
-    // two panels of 8x8 tiles of 32 pixels with 2-pixel gaps, 8 pixels apart
-    expect([png.width, png.height, png.channels]).toEqual([2 * (8 * 34 + 2) + 8, 8 * 34 + 2, 3]);
+    // three panels (inputs | samples | restorations) of 8x8 tiles of 32 pixels with 2-pixel gaps, 8 pixels apart
+    expect([png.width, png.height, png.channels]).toEqual([3 * (8 * 34 + 2) + 2 * 8, 8 * 34 + 2, 3]);
     const svg = readFileSync(join(out, 'loss.svg'), 'utf8');
     expect(svg).toContain('loss (log scale)');
     expect(svg.match(/<polyline/g)?.length).toBe(2); // the raw losses and the smoothed line
-    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { confidentShare: number; fdFmnist: number; prior: boolean };
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { confidentShare: number; restoredConfidentShare: number; fdFmnist: number; prior: boolean };
     expect(summary.prior).toBe(true);
     expect(summary.confidentShare).toBeGreaterThanOrEqual(0);
     expect(summary.confidentShare).toBeLessThanOrEqual(1);
     expect(Number.isFinite(summary.fdFmnist)).toBe(true);
     const { readNpy } = await import('../lib/data/npy.ts');
     expect((await readNpy(join(out, 'samples.npy'))).shape).toEqual([64, 1, 16, 16]);
+    // The restorations agree with the inputs where a pixel was observed (DDRM pulls those coordinates to
+    // the measurement; noise sigma0 0.05 and 3 steps leave them within a loose bound), unlike the samples.
+    const restored = await readNpy(join(out, 'restored.npy'));
+    expect(restored.shape).toEqual([64, 1, 16, 16]);
+    const { demoMeasurements } = await import('../lib/demo/recipe.ts');
+    const set = await demoMeasurements(1); // the demo's own measurements: its first 64 are the inputs restored
+    const mask = (set.params as { mask: Uint8Array }).mask;
+    let sum = 0, count = 0;
+    for (let i = 0; i < 64 * 256; i++) if (mask[i]) (sum += Math.abs(restored.data[i]! - set.measurements[i]!)), count++;
+    expect(sum / count).toBeLessThan(0.15);
+    expect(summary.restoredConfidentShare).toBeGreaterThanOrEqual(0);
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
-  }, 300_000);
+  }, 600_000); // minutes under heavy load (the machine shared with other jobs); seconds on an idle one
 
   it('halves by 2x2 means and doubles by repetition', () => {
     // a 4x4 image with values 0..15: block means computed by hand

@@ -1,6 +1,5 @@
 // `kintsugi demo` (docs/demo.md): a model learns Fashion-MNIST garments from corrupted images only and
-// draws one picture: the corrupted inputs | samples of the learned model (| restorations, see the hook
-// below). On two CPU cores it fine-tunes a small prior that was itself trained from corrupted data only
+// draws one picture: the corrupted inputs | samples of the learned model | its restorations of the inputs. On two CPU cores it fine-tunes a small prior that was itself trained from corrupted data only
 // (scripts/train-demo-prior.ts), so the whole run fits in about five minutes; the classifier of
 // lib/metrics then says how many samples are recognisable garments, and FD-FMNIST how close they are.
 import { existsSync, writeFileSync } from 'node:fs';
@@ -16,10 +15,12 @@ import { writePng } from '../data/png.ts';
 import { defaultDevice } from '../device.ts';
 import { gsureSchedule, svdStatistics, trainGsure } from '../gsure/train.ts';
 import { Generator } from '../random.ts';
+import { unetPrior } from '../restore/denoiser.ts';
+import { restore } from '../restore/restore.ts';
 import { sample, unetDenoiser } from '../sample.ts';
 import { UNet } from '../unet.ts';
 import { demoPicture, type Panel } from './picture.ts';
-import { demoQuality } from './quality.ts';
+import { confidentShare, demoQuality } from './quality.ts';
 import { DEMO_CORRUPTION, DEMO_RESOLUTION, DEMO_UNET, demoMeasurements, double, halve } from './recipe.ts';
 
 export const DEMO_PRIOR = 'demo-prior.safetensors';
@@ -37,7 +38,7 @@ averaged to 16x16, each pixel missing with probability ${DEMO_CORRUPTION.p} and 
 (lib/assets/${DEMO_PRIOR}, docs/demo.md) and is fine-tuned for --steps steps; then it draws 64 samples and
 the shipped classifier counts how many are recognisable garments.
 
-Writes DIR/demo.png (corrupted inputs | samples), DIR/samples.npy, DIR/loss.svg, DIR/checkpoint.safetensors
+Writes DIR/demo.png (corrupted inputs | samples | restorations of the inputs), DIR/samples.npy, DIR/restored.npy, DIR/loss.svg, DIR/checkpoint.safetensors
 and DIR/summary.json (default DIR: kintsugi-demo).
 
 options:
@@ -48,6 +49,7 @@ options:
   --batch B         default 16 on the CPU, 128 on a GPU
   --lr X            learning rate (default 3e-4 from the prior, 1e-3 from scratch)
   --sample-steps N  DDIM steps of the samples (default 25)
+  --restore-steps N DDRM steps of the restorations (default 20)
   --no-prior        train from scratch instead (needs a GPU or much longer to give garments)
   --seed S          default 0
   --device D        cpu | cuda | cuda:N
@@ -57,10 +59,10 @@ examples:
   npx kintsugi demo --steps 3000 --out run1`;
 
 export const demoCommand = defineCommand('demo', {
-  summary: 'learn garments from corrupted images only, in minutes: writes one picture (inputs | samples)',
+  summary: 'learn garments from corrupted images only, in minutes: writes one picture (inputs | samples | restorations)',
   help: HELP,
   options: {
-    out: { type: 'string' }, steps: { type: 'string' }, minutes: { type: 'string' }, batch: { type: 'string' }, 'sample-steps': { type: 'string' }, lr: { type: 'string' }, 'no-prior': { type: 'boolean' },
+    out: { type: 'string' }, steps: { type: 'string' }, minutes: { type: 'string' }, batch: { type: 'string' }, 'sample-steps': { type: 'string' }, 'restore-steps': { type: 'string' }, lr: { type: 'string' }, 'no-prior': { type: 'boolean' },
     seed: { type: 'string' }, device: { type: 'string' },
   },
   async run(values) {
@@ -71,6 +73,7 @@ export const demoCommand = defineCommand('demo', {
     const minutes = str(values, 'minutes') === undefined && gpu ? Infinity : number(str(values, 'minutes'), 3, '--minutes', { above: 0 });
     const batchSize = integer(str(values, 'batch'), gpu ? 128 : 16, '--batch');
     const sampleSteps = integer(str(values, 'sample-steps'), 25, '--sample-steps');
+    const restoreSteps = integer(str(values, 'restore-steps'), 20, '--restore-steps');
     const seed = integer(str(values, 'seed'), 0, '--seed', 0);
     const usePrior = !values['no-prior'];
     const prior = usePrior ? demoPriorPath() : undefined;
@@ -119,8 +122,28 @@ export const demoCommand = defineCommand('demo', {
     });
     const samples = await x.toArray();
     x.dispose();
-    model.dispose();
     await writeNpy(join(outDir, 'samples.npy'), { data: samples, shape: [n, 1, r, r] });
+
+    // The third panel: the same model restores the 64 corrupted inputs shown on the left (DDRM, one
+    // posterior sample each, with the measurement noise sigma0 the data was made with).
+    if (result.ema) model.setParams(await result.ema.params.toArray());
+    const restoreProgress = stepPrinter('demo restoring the inputs: DDRM step');
+    const rows = Array.from({ length: n }, (_, i) => i);
+    const { op, y } = set.batch(rows, { device });
+    let restored: Float32Array;
+    try {
+      restored = (
+        await restore(unetPrior(model, schedule, 'x0'), op, y, {
+          method: 'ddrm', sigma0: set.sigma0, steps: restoreSteps, clip: [-1, 1], batchSize: n, seed: 2,
+          signal: controller.signal, onProgress: (i, total) => restoreProgress(i, total),
+        })
+      ).mean;
+    } finally {
+      op.dispose();
+      y.dispose();
+      model.dispose();
+    }
+    await writeNpy(join(outDir, 'restored.npy'), { data: restored, shape: [n, 1, r, r] });
 
     // The picture: the first 64 corrupted inputs (missing pixels in red) and the 64 samples, at 32x32.
     const inputs = set.measurements.subarray(0, n * r * r);
@@ -128,23 +151,28 @@ export const demoCommand = defineCommand('demo', {
     const panels: Panel[] = [
       { images: double(inputs, n, r), observed: Uint8Array.from(double(Float32Array.from(mask), n, r)) },
       { images: double(samples, n, r) },
+      { images: double(restored, n, r) },
     ];
-    // RESTORE HOOK (docs/demo.md): when lib/restore lands, append its restorations of the same 64 inputs
-    // as the third panel here, e.g. panels.push({ images: double(await restoreMasked(model, set, rows), n, r) }).
     await writePng(join(outDir, 'demo.png'), demoPicture(panels, n));
 
     console.log('measuring the samples with the shipped Fashion-MNIST classifier ...');
     const reference = await loadFashionMnist({ source: 'subset' });
     const m = reference.shape[0];
-    const q = await demoQuality(double(samples, n, r), n, double(halve(reference.images, m), m, r), m, 0.8, device.startsWith('cuda') ? device : 'cpu');
+    const classifierDevice = device.startsWith('cuda') ? device : 'cpu';
+    const q = await demoQuality(double(samples, n, r), n, double(halve(reference.images, m), m, r), m, 0.8, classifierDevice);
+    const restoredConfident = await confidentShare(double(restored, n, r), n, 0.8, classifierDevice);
     const seconds = (performance.now() - began) / 1000;
     const summary = {
       seconds: Math.round(seconds), device, steps: result.step, minutes: Number.isFinite(minutes) ? minutes : null, batchSize, prior: prior !== undefined, sampleSteps,
-      confidentShare: q.confident, confidenceThreshold: q.threshold, fdFmnist: q.fd, fdReference: `the ${m} shipped images averaged to ${r}x${r}`,
+      restoreSteps, confidentShare: q.confident, confidenceThreshold: q.threshold, restoredConfidentShare: restoredConfident, fdFmnist: q.fd, fdReference: `the ${m} shipped images averaged to ${r}x${r}`,
     };
     writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     console.log(`samples classified as a garment with confidence >= ${q.threshold}: ${Math.round(q.confident * n)} of ${n} (${(100 * q.confident).toFixed(0)} %)`);
     console.log(`FD-FMNIST of the 64 samples against the ${m} shipped images at ${r}x${r}: ${q.fd.toFixed(2)} (lower is better; 64 samples bias it upwards)`);
-    console.log(`wrote ${join(outDir, 'demo.png')} (left: corrupted inputs, missing pixels in red; right: samples), samples.npy, loss.svg, summary.json in ${duration(seconds)}`);
+    console.log(`restorations of the 64 inputs classified with confidence >= ${q.threshold}: ${Math.round(restoredConfident * n)} of ${n}`);
+    console.log(
+      `wrote ${join(outDir, 'demo.png')} (left: corrupted inputs, missing pixels in red; middle: samples; right: restorations of the inputs), ` +
+        `samples.npy, restored.npy, loss.svg, summary.json in ${duration(seconds)}`,
+    );
   },
 });

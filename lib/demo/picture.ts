@@ -1,6 +1,6 @@
 // The demo's one picture: panels of 8x8 tiles side by side, left to right: the corrupted inputs
-// (missing pixels in red), samples of the model learned from them, and (once lib/restore lands) the
-// restorations of the same inputs. RGB, each tile 32x32, 2-pixel white gaps, 8-pixel gaps between panels.
+// (missing pixels in red), samples of the model learned from them, and that model's restorations of the
+// same inputs (lib/restore). RGB, each tile 32x32, 2-pixel white gaps, 8-pixel gaps between panels.
 import { encodePng } from '../data/png.ts';
 
 export interface Panel {

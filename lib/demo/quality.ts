@@ -26,6 +26,14 @@ export async function classProbabilities(images: Float32Array, n: number, device
   return out;
 }
 
+/** Share of 32x32 images [N, 1, 32, 32] whose top class has probability >= threshold. */
+export async function confidentShare(images32: Float32Array, n: number, threshold = 0.8, device = 'cpu'): Promise<number> {
+  const p = await classProbabilities(images32, n, device);
+  let confident = 0;
+  for (let i = 0; i < n; i++) if (Math.max(...p.subarray(i * FD_FMNIST_CLASSES, (i + 1) * FD_FMNIST_CLASSES)) >= threshold) confident++;
+  return confident / n;
+}
+
 export interface DemoQuality {
   /** Share of the samples whose top class has probability >= threshold. */
   confident: number;

@@ -1,5 +1,7 @@
-// The float path of conv2d: im2col + GEMM, parallel over samples. The double path (gradient checks,
-// PyTorch fixtures) stays the direct loops of conv2d.h; the float-vs-double UNet test checks this one.
+// The float path of conv2d: GEMMs, parallel over samples. Forward packs the im2col matrix straight
+// from the image (gemm.h); backward still writes it (its products read it transposed). The double
+// path (gradient checks, PyTorch fixtures) stays the direct loops of conv2d.h; the float-vs-double
+// UNet test checks this one.
 #include <algorithm>
 #include <vector>
 #include "conv2d.h"
@@ -57,20 +59,16 @@ bool is_pointwise(const Conv2dShape& s) { return s.k == 1 && s.stride == 1; }
 }  // namespace
 
 void conv2d_forward_f32(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
-  const int64_t ho = s.ho(), wo = s.wo(), kdim = s.cin * s.k * s.k, pix = ho * wo;
+  const int64_t kdim = s.cin * s.k * s.k, pix = s.ho() * s.wo();
   parallel_for(s.n, 1, [&](int64_t lo, int64_t hi) {
-    thread_local std::vector<float> col;
     for (int64_t n = lo; n < hi; ++n) {
       const float* xn = x + n * s.cin * s.h * s.w;
-      const float* src = xn;
-      if (!is_pointwise(s)) {
-        col.resize(static_cast<size_t>(kdim * pix));
-        im2col(xn, col.data(), s);
-        src = col.data();
-      }
       float* yn = y + n * s.cout * pix;
       for (int64_t co = 0; co < s.cout; ++co) std::fill(yn + co * pix, yn + (co + 1) * pix, b ? b[co] : 0.0f);
-      sgemm(s.cout, pix, kdim, {w, kdim, 1}, {src, pix, 1}, yn, pix, true);
+      if (is_pointwise(s))  // a 1x1 convolution is the product itself: x is B as it lies
+        sgemm(s.cout, pix, kdim, {w, kdim, 1}, {xn, pix, 1}, yn, pix, true);
+      else  // im2col fused into the GEMM's packing of B
+        sgemm_im2col(s.cout, {w, kdim, 1}, xn, s.cin, s.h, s.w, s.k, s.stride, yn, pix, true);
     }
   });
 }

@@ -7,6 +7,7 @@
 #include "convert.h"
 #include "gsure_js.h"
 #include "kintsugi/allocator.h"
+#include "kintsugi/cpu_isa.h"
 #include "kintsugi/ops.h"
 #include "kintsugi/queue.h"
 #include "nn_op.h"
@@ -64,6 +65,8 @@ Napi::Value build_info(Info info) {
   o.Set("cudaArchitectures", KS_CUDA_ARCHITECTURES);
   o.Set("napiVersion", NAPI_VERSION);
   o.Set("compiler", __VERSION__);
+  o.Set("cpuIsa", ks::cpu::cpu_isa_name());
+  o.Set("cpuIsaSupported", ks::cpu::cpu_isa_supported());
   return o;
 }
 
@@ -299,6 +302,8 @@ Napi::Value tasks_pending_js(Info info) {
 }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  // KINTSUGI_CPU_ISA asked for a kernel variant this process cannot use: refuse to load, naming it.
+  if (!ks::cpu::cpu_isa_error().empty()) throw Napi::Error::New(env, ks::cpu::cpu_isa_error());
   Bridge::create(env);
   exports.Set("NativeTensor", TensorWrap::define(env));
   exports.Set("devices", Napi::Function::New<devices>(env, "devices"));

@@ -37,6 +37,8 @@ export interface BuildInfo {
   cpuIsa: string;
   /** The variants this processor can run, lowest first, comma-separated ("sse,avx2,avx512"). */
   cpuIsaSupported: string;
+  /** The CPU thread pool's size: KINTSUGI_CPU_THREADS (1..64), else one per hardware thread. */
+  cpuThreads: number;
   /** The addon file that was loaded (a prebuild or a local build). */
   binary: string;
 }

@@ -3,7 +3,7 @@
 // and to compare variants). Chosen once, at the first use.
 #pragma once
 #include "isa/kernels.h"
-#include "kintsugi/cpu_isa.h"
+#include "kintsugi/cpu_info.h"
 
 namespace ks::cpu {
 

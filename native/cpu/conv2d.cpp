@@ -57,10 +57,46 @@ void col2im(const float* col, float* gx, const Conv2dShape& s) {
 }
 
 bool is_pointwise(const Conv2dShape& s) { return s.k == 1 && s.stride == 1; }
+bool is_3x3_s1(const Conv2dShape& s) { return s.k == 3 && s.stride == 1; }
+
+// y[n] = b + conv3x3(x[n], w), stride 1, as one GEMM per sample over a zero-padded copy of x[n]: on
+// the padded grid (h+2) x (w+2) row (ci, kh, kw) of the im2col matrix is the plane ci shifted by
+// kh (w+2) + kw, so the GEMM reads B in place (sgemm_rows) at the cost of computing w+2 columns per
+// output row and dropping two. b may be null; y is overwritten.
+void conv3x3_s1(const float* x, const float* wt, const float* b, float* y, int64_t n, int64_t cin, int64_t cout,
+                int64_t h, int64_t w) {
+  const int64_t wp = w + 2, plane = (h + 2) * wp, next = h * wp, kdim = cin * 9;
+  std::vector<int64_t> off(static_cast<size_t>(kdim));
+  for (int64_t ci = 0; ci < cin; ++ci)
+    for (int64_t kh = 0; kh < 3; ++kh)
+      for (int64_t kw = 0; kw < 3; ++kw) off[static_cast<size_t>((ci * 3 + kh) * 3 + kw)] = ci * plane + kh * wp + kw;
+  parallel_for(n, 1, [&](int64_t lo, int64_t hi) {
+    thread_local std::vector<float> xpad, cext;
+    xpad.assign(static_cast<size_t>(cin * plane + 8), 0.0f);  // + slack: the last row's two extra columns
+    cext.resize(static_cast<size_t>(cout * next));
+    for (int64_t i = lo; i < hi; ++i) {
+      const float* xi = x + i * cin * h * w;
+      for (int64_t ci = 0; ci < cin; ++ci)
+        for (int64_t iy = 0; iy < h; ++iy)
+          std::copy_n(xi + (ci * h + iy) * w, w, xpad.data() + ci * plane + (iy + 1) * wp + 1);
+      sgemm_rows(cout, next, kdim, {wt, kdim, 1}, xpad.data(), off.data(), cext.data(), next, false);
+      float* yi = y + i * cout * h * w;
+      for (int64_t co = 0; co < cout; ++co) {
+        const float bias = b ? b[co] : 0.0f;
+        for (int64_t oy = 0; oy < h; ++oy) {
+          const float* src = cext.data() + co * next + oy * wp;
+          float* dst = yi + (co * h + oy) * w;
+          for (int64_t ox = 0; ox < w; ++ox) dst[ox] = src[ox] + bias;
+        }
+      }
+    }
+  });
+}
 
 }  // namespace
 
 void conv2d_forward_f32(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
+  if (is_3x3_s1(s)) return conv3x3_s1(x, w, b, y, s.n, s.cin, s.cout, s.h, s.w);
   const int64_t kdim = s.cin * s.k * s.k, pix = s.ho() * s.wo();
   parallel_for(s.n, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t n = lo; n < hi; ++n) {
@@ -109,6 +145,14 @@ void conv2d_backward_f32(const float* x, const float* w, const float* gy, float*
     }
   });
   if (!gx) return;
+  if (is_3x3_s1(s)) {
+    // Stride 1: gx is gY convolved with the flipped, transposed kernel wt[ci, co] = w[co, ci] rotated 180 degrees.
+    std::vector<float> wt(static_cast<size_t>(s.cout * kdim));
+    for (int64_t co = 0; co < s.cout; ++co)
+      for (int64_t ci = 0; ci < s.cin; ++ci)
+        for (int t = 0; t < 9; ++t) wt[static_cast<size_t>((ci * s.cout + co) * 9 + t)] = w[(co * s.cin + ci) * 9 + (8 - t)];
+    return conv3x3_s1(gy, wt.data(), nullptr, gx, s.n, s.cout, s.cin, s.h, s.w);
+  }
   // Input gradient: gcol_n = W^T gY_n, then scattered back (col2im); each sample is independent.
   parallel_for(s.n, 1, [&](int64_t lo, int64_t hi) {
     thread_local std::vector<float> gcol;

@@ -33,7 +33,21 @@ const char* sgemm_kernel_name() { return kernels().name; }
 void sgemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c, int64_t ldc, bool accumulate) {
   const isa::Kernels& K = kernels();
   Scratch& s = scratch(K);
+  if (b.col_stride == 1 && k > 0) {  // rows of B are contiguous: read them in place
+    thread_local std::vector<int64_t> off;
+    off.resize(static_cast<size_t>(k));
+    for (int64_t p = 0; p < k; ++p) off[static_cast<size_t>(p)] = p * b.row_stride;
+    K.sgemm_rows(m, n, k, {a.data, a.row_stride, a.col_stride}, b.data, off.data(), c, ldc, accumulate, s.a, s.b);
+    return;
+  }
   K.sgemm(m, n, k, {a.data, a.row_stride, a.col_stride}, {b.data, b.row_stride, b.col_stride}, c, ldc, accumulate, s.a, s.b);
+}
+
+void sgemm_rows(int64_t m, int64_t n, int64_t k, MatrixView a, const float* b, const int64_t* off, float* c, int64_t ldc,
+                bool accumulate) {
+  const isa::Kernels& K = kernels();
+  Scratch& s = scratch(K);
+  K.sgemm_rows(m, n, k, {a.data, a.row_stride, a.col_stride}, b, off, c, ldc, accumulate, s.a, s.b);
 }
 
 void sgemm_im2col(int64_t m, MatrixView a, const float* x, int64_t cin, int64_t h, int64_t w, int64_t k, int64_t stride,

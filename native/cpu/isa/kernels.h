@@ -36,6 +36,9 @@ struct Kernels {
   // The same with B the im2col matrix of `in` (k = cin*k*k rows, n = ho*wo columns), never stored.
   void (*sgemm_conv)(int64_t m, Operand a, const ConvInput& in, float* c, int64_t ldc, bool accumulate, float* pa,
                      float* pb);
+  // The same with B read in place: row p (n floats) at b + off[p], for p < k.
+  void (*sgemm_rows)(int64_t m, int64_t n, int64_t k, Operand a, const float* b, const int64_t* off, float* c,
+                     int64_t ldc, bool accumulate, float* pa, float* pb);
   void (*silu_forward)(const float* x, float* y, int64_t n);
   void (*silu_backward)(const float* x, const float* gy, float* gx, int64_t n);  // gx may alias gy
   void (*adamw)(float* p, const float* g, float* m, float* v, int64_t n, const AdamWStep& s);

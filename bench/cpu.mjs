@@ -50,7 +50,9 @@ for (let round = 0; round < rounds; round++) {
     log(`round ${round + 1}/${rounds}: ${preset} training step, batch ${batch}: kintsugi, then PyTorch`);
     const k = ours('train', preset, batch, steps, preset === presets[0] ? 'gsure' : '');
     const t = runPython('torch_step.py', [preset, batch, steps, threads, 'cpu', 'eager', 'fp32']);
-    entry(preset).rounds.push({ kintsugi: k, torch: t, ratio: t.median_ms / k.train?.median_ms, cpu_ratio: t.cpu_ms_per_step / k.train?.cpu_ms_per_step });
+    // The same network on both sides: PyTorch's own parameter count against ours.
+    const paramsMatch = t.params === undefined ? null : t.params === unetLayout(preset).paramCount;
+    entry(preset).rounds.push({ kintsugi: k, torch: t, paramsMatch, ratio: t.median_ms / k.train?.median_ms, cpu_ratio: t.cpu_ms_per_step / k.train?.cpu_ms_per_step });
     load.push(loadavg()[0]);
   }
   for (const preset of samplePresets) {

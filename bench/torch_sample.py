@@ -7,6 +7,9 @@ import json, math, os, resource, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'test', 'interop'))
 import torch
 from unet_torch import UNet, PRESETS
+# small32 is a CPU-sized preset of lib/unet.ts that the interop module does not list.
+PRESETS.setdefault('small32', {'inChannels': 1, 'outChannels': 1, 'channels': 32, 'mult': [1, 2, 2], 'resBlocks': 1,
+                               'attnResolutions': [8], 'resolution': 32})
 
 preset, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 mode = sys.argv[4] if len(sys.argv) > 4 else 'eager'

@@ -8,6 +8,9 @@ import json, os, resource, statistics, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'test', 'interop'))
 import torch
 from unet_torch import UNet, PRESETS
+# small32 is a CPU-sized preset of lib/unet.ts that the interop module does not list.
+PRESETS.setdefault('small32', {'inChannels': 1, 'outChannels': 1, 'channels': 32, 'mult': [1, 2, 2], 'resBlocks': 1,
+                               'attnResolutions': [8], 'resolution': 32})
 
 preset, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 device = sys.argv[5] if len(sys.argv) > 5 else 'cpu'
@@ -59,4 +62,4 @@ cpu_ms = (time.process_time() - cpu0) * 1000 / steps
 rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({'impl': 'pytorch', 'version': torch.__version__, 'device': device, 'mode': mode, 'precision': precision,
                   'threads': threads, 'median_ms': statistics.median(times), 'times_ms': times, 'peak_bytes': peak,
-                  'cpu_ms_per_step': cpu_ms, 'rss_base_bytes': rss_base, 'rss_peak_bytes': rss_peak}))
+                  'cpu_ms_per_step': cpu_ms, 'params': sum(p.numel() for p in model.parameters()), 'rss_base_bytes': rss_base, 'rss_peak_bytes': rss_peak}))

@@ -1,7 +1,8 @@
 // The CPU kernels' instruction-set variants (native/cpu/isa/, docs/cpu.md): every variant this
 // processor supports against the double reference, the fallback forced by KINTSUGI_CPU_ISA, the
 // refusal of a bad value, and results independent of the thread pool's size. The variant and the pool
-// are fixed when the addon loads, so each case runs in a child process (cpu-variant.child.ts).
+// are fixed when the addon loads, so each case runs in a child process (cpu-variant.child.ts): about
+// 5 s of CPU time each, mostly start-up; the generous timeouts are for heavily loaded machines.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,7 +35,7 @@ describe('CPU kernel variants', () => {
     expect(supported[0]).toBe('sse');
     const r = json(await child('bits', {}));
     expect(r.isa).toBe(supported.at(-1));
-  }, 120_000);
+  }, 300_000);
 
   for (const isa of ['sse', 'avx2', 'avx512']) {
     it.runIf(supported.includes(isa))(`${isa}: the float tiny16 network and AdamW against double computations`, async () => {
@@ -48,7 +49,7 @@ describe('CPU kernel variants', () => {
       expect(r.adamw.m).toBeLessThan(1e-6);
       expect(r.adamw.v).toBeLessThan(3e-5);
       expect(r.adamw.p).toBeLessThan(1e-6);
-    }, 120_000);
+    }, 300_000);
   }
 
   it('a bad KINTSUGI_CPU_ISA or KINTSUGI_CPU_THREADS: the addon refuses to load, naming the variable', async () => {
@@ -57,13 +58,13 @@ describe('CPU kernel variants', () => {
     expect(a.err).toContain('KINTSUGI_CPU_ISA: expected sse, avx2 or avx512, got "avx3"');
     expect(b.code).not.toBe(0);
     expect(b.err).toContain('KINTSUGI_CPU_THREADS: expected an integer from 1 to 64, got "0"');
-  }, 120_000);
+  }, 300_000);
 
   it.runIf(!supported.includes('avx512'))('a variant this processor lacks is refused, not silently replaced', async () => {
     const r = await child('bits', { KINTSUGI_CPU_ISA: 'avx512' });
     expect(r.code).not.toBe(0);
     expect(r.err).toContain('KINTSUGI_CPU_ISA: this processor cannot run "avx512"');
-  }, 120_000);
+  }, 300_000);
 
   it('training steps give the same bits with 1, 2 and 3 threads (docs/cpu.md)', async () => {
     const runs = await Promise.all(['1', '2', '3'].map((n) => child('bits', { KINTSUGI_CPU_THREADS: n })));
@@ -71,5 +72,5 @@ describe('CPU kernel variants', () => {
     expect(rs.map((r) => r.threads)).toEqual([1, 2, 3]);
     expect(rs[1].hash).toBe(rs[0].hash);
     expect(rs[2].hash).toBe(rs[0].hash);
-  }, 120_000);
+  }, 300_000);
 });

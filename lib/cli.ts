@@ -25,6 +25,7 @@ const devicesCommand = defineCommand('devices', {
     const b = buildInfo();
     console.log(`kintsugi addon: ${b.binary}`);
     console.log(`  N-API ${b.napiVersion}, compiler ${b.compiler}, CUDA backend: ${b.cuda ? `yes (${b.cudaArchitectures})` : 'no'}`);
+    console.log(`  CPU kernels: ${b.cpuIsa} (this processor supports ${b.cpuIsaSupported}; KINTSUGI_CPU_ISA forces a lower one)`);
     const s = cudaStatus();
     console.log(s.deviceCount > 0 ? `CUDA: ${s.deviceCount} device(s), driver ${s.driverVersion}` : `CUDA: unavailable: ${s.reason}`);
     for (const d of devices()) {

@@ -33,6 +33,12 @@ export interface BuildInfo {
   cudaArchitectures: string;
   napiVersion: number;
   compiler: string;
+  /** The CPU kernels' instruction set in use: "sse" (portable baseline), "avx2" or "avx512" (docs/cpu.md). */
+  cpuIsa: string;
+  /** The variants this processor can run, lowest first, comma-separated ("sse,avx2,avx512"). */
+  cpuIsaSupported: string;
+  /** The CPU thread pool's size: KINTSUGI_CPU_THREADS (1..64), else one per hardware thread. */
+  cpuThreads: number;
   /** The addon file that was loaded (a prebuild or a local build). */
   binary: string;
 }

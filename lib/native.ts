@@ -101,7 +101,9 @@ export interface NativeAddon {
   NativeTensor: abstract new () => NativeTensor;
   devices(): DeviceInfo[];
   cudaStatus(): CudaStatus;
-  buildInfo(): { cuda: boolean; cudaArchitectures: string; napiVersion: number; compiler: string };
+  buildInfo(): { cuda: boolean; cudaArchitectures: string; napiVersion: number; compiler: string; cpuIsa: string; cpuIsaSupported: string; cpuThreads: number };
+  /** The CPU thread pool's counters since start (native/include/kintsugi/cpu_info.h). */
+  cpuPoolStats(): { threads: number; parallelMs: number; busyMs: number; jobs: number };
   empty(device: string, shape: readonly number[], guarded?: boolean): NativeTensor;
   fill(out: NativeTensor, value: number): void;
   randn(out: NativeTensor, seed: U64, offset: U64, stream: U64): void;

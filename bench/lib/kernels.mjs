@@ -16,8 +16,8 @@ const time = async (device, reps, fn) => {
 
 /** Shapes of the dominant ops of a preset's step at `batch` (docs/unet.md). */
 function shapesOf(preset, batch) {
-  const C = { tiny16: 32, fmnist32: 64, cifar32: 128 }[preset];
-  const R = { tiny16: 16, fmnist32: 32, cifar32: 32 }[preset];
+  const C = { tiny16: 32, small32: 32, fmnist32: 64, cifar32: 128 }[preset];
+  const R = { tiny16: 16, small32: 32, fmnist32: 32, cifar32: 32 }[preset];
   if (!C) throw new Error(`kernels: unknown preset ${preset}`);
   return { n: batch, c: C, r: R, attnC: 2 * C, attnP: preset === 'cifar32' ? 256 : 64 };
 }

@@ -9,12 +9,15 @@ async function timeSteps(step, { device, steps, warmup }) {
   for (let i = 0; i < warmup; i++) await step();
   resetPeakMemory(device);
   const times = [];
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
     await step();
     times.push(performance.now() - t0);
   }
-  return { times, peak: memoryStats(device).peak };
+  const cpu = process.cpuUsage(cpu0);
+  // CPU time of all the process's threads per step: on a loaded machine a steadier figure than wall time.
+  return { times, peak: memoryStats(device).peak, cpuMs: (cpu.user + cpu.system) / 1000 / steps };
 }
 
 export async function timeTrainStep({ device, preset, batch, steps = 30, warmup = 3 }) {
@@ -37,12 +40,12 @@ export async function timeTrainStep({ device, preset, batch, steps = 30, warmup 
     await synchronize(device);
     for (const u of [out, diff, gout]) u.dispose();
   };
-  const { times, peak } = await timeSteps(step, { device, steps, warmup });
+  const { times, peak, cpuMs } = await timeSteps(step, { device, steps, warmup });
   for (const u of [x, negEps, t]) u.dispose();
   net.dispose();
   const ms = median(times);
   const flops = unetCost(preset, batch).training;
-  return { preset, batch, median_ms: ms, times_ms: times, img_per_s: (1000 * batch) / ms, tflops: flops / ms / 1e9, gflop_per_step: flops / 1e9, peak_bytes: peak };
+  return { preset, batch, median_ms: ms, times_ms: times, cpu_ms_per_step: cpuMs, img_per_s: (1000 * batch) / ms, tflops: flops / ms / 1e9, gflop_per_step: flops / 1e9, peak_bytes: peak };
 }
 
 export async function timeSampling({ device, preset, batch, steps = 50 }) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include "kintsugi/backend.h"
+#include "isa.h"
 #include "parallel.h"
 
 namespace ks::cpu {
@@ -19,14 +20,10 @@ void adamw(float* params, const float* grads, float* m, float* v, const float* s
   const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(c.beta1), static_cast<double>(c.step)));
   const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(c.beta2), static_cast<double>(c.step)));
   const float step_size = c.lr / bc1, bc2_sqrt = std::sqrt(bc2), decay = 1.0f - c.lr * c.weight_decay;
-  parallel_for(n, 1 << 15, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const float g = grads[i] * scale;
-      m[i] = c.beta1 * m[i] + (1.0f - c.beta1) * g;
-      v[i] = c.beta2 * v[i] + (1.0f - c.beta2) * g * g;
-      params[i] = params[i] * decay - step_size * m[i] / (std::sqrt(v[i]) / bc2_sqrt + c.eps);
-    }
-  });
+  const isa::AdamWStep st{scale, c.beta1, c.beta2, step_size, bc2_sqrt, c.eps, decay};
+  const isa::Kernels& k = kernels();
+  // One pass over parameters, gradients and both moments, on the selected instruction set.
+  parallel_elements(n, [&](int64_t lo, int64_t hi) { k.adamw(params + lo, grads + lo, m + lo, v + lo, hi - lo, st); });
 }
 
 }  // namespace ks::cpu

@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include "kintsugi/nn_shapes.h"
 #include "parallel.h"
 
@@ -10,9 +11,16 @@ namespace ks::cpu {
 
 using ks::GroupNormShape;
 
+// The float path (groupnorm.cpp): the selected instruction set's kernels.
+void groupnorm_forward_f32(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
+                           const GroupNormShape& s);
+void groupnorm_backward_f32(const float* x, const float* gamma, const float* mean, const float* rstd, const float* gy,
+                            float* gx, float* ggamma, float* gbeta, const GroupNormShape& s);
+
 // mean, rstd: [n * groups]. Statistics accumulate in double whatever T is.
 template <class T>
 void groupnorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const GroupNormShape& s) {
+  if constexpr (std::is_same_v<T, float>) return groupnorm_forward_f32(x, gamma, beta, y, mean, rstd, s);
   const int64_t cpg = s.c / s.groups, m = s.group_size();
   parallel_for(s.n * s.groups, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t job = lo; job < hi; ++job) {
@@ -39,6 +47,7 @@ void groupnorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean,
 template <class T>
 void groupnorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd, const T* gy, T* gx, T* ggamma,
                         T* gbeta, const GroupNormShape& s) {
+  if constexpr (std::is_same_v<T, float>) return groupnorm_backward_f32(x, gamma, mean, rstd, gy, gx, ggamma, gbeta, s);
   const int64_t cpg = s.c / s.groups, m = s.group_size();
   // Parameter gradients: per channel, summed over the batch in a fixed order.
   for (int64_t ch = 0; ch < s.c; ++ch) {

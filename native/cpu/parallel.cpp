@@ -2,14 +2,23 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
+#include "kintsugi/cpu_info.h"
 
 namespace ks::cpu {
 namespace {
+
+std::atomic<int64_t> g_parallel_ns{0}, g_busy_ns{0}, g_jobs{0};
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 // One parallel job. Workers hold it by shared_ptr, so one that wakes late still finds it alive; it
 // then claims no chunk (all are taken) and never touches the caller's function.
@@ -47,8 +56,10 @@ class Pool {
  private:
   void work(Job& job) {
     int64_t mine = 0;
+    const int64_t t0 = now_ns();
     for (int64_t c; (c = job.next.fetch_add(1)) < job.chunks; ++mine) (*job.fn)(c);
     if (mine) {
+      g_busy_ns += now_ns() - t0;
       std::lock_guard<std::mutex> lock(mu_);
       job.done += mine;
       if (job.done == job.chunks) finished_.notify_all();
@@ -84,10 +95,34 @@ Pool& pool() {
 
 }  // namespace
 
-int num_threads() {
-  static const int n = static_cast<int>(std::max(1u, std::min(64u, std::thread::hardware_concurrency())));
-  return n;
+namespace {
+struct Threads {
+  int n = 1;
+  std::string error;
+};
+
+// KINTSUGI_CPU_THREADS=N (1..64) sets the pool's size (tests compare thread counts; benchmarks pin
+// one); unset, one thread per hardware thread.
+Threads threads_from_env() {
+  Threads t;
+  t.n = static_cast<int>(std::max(1u, std::min(64u, std::thread::hardware_concurrency())));
+  const char* env = std::getenv("KINTSUGI_CPU_THREADS");
+  if (!env || !*env) return t;
+  char* end = nullptr;
+  const long v = std::strtol(env, &end, 10);
+  if (end && *end == 0 && v >= 1 && v <= 64) t.n = static_cast<int>(v);
+  else t.error = std::string("KINTSUGI_CPU_THREADS: expected an integer from 1 to 64, got \"") + env + "\"";
+  return t;
 }
+
+const Threads& threads() {
+  static const Threads t = threads_from_env();
+  return t;
+}
+}  // namespace
+
+int num_threads() { return threads().n; }
+const std::string& cpu_threads_error() { return threads().error; }
 
 void parallel_chunks(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int64_t)>& body) {
   if (n <= 0) return;
@@ -98,7 +133,12 @@ void parallel_chunks(int64_t n, int64_t grain, const std::function<void(int64_t,
     for (int64_t c = 0; c < chunks; ++c) job(c);
     return;
   }
+  const int64_t t0 = now_ns();
   pool().run(chunks, job);
+  g_parallel_ns += now_ns() - t0;
+  ++g_jobs;
 }
+
+PoolStats cpu_pool_stats() { return {g_parallel_ns.load(), g_busy_ns.load(), g_jobs.load()}; }
 
 }  // namespace ks::cpu

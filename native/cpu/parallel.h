@@ -17,4 +17,14 @@ void parallel_for(int64_t n, int64_t grain, F f) {
   parallel_chunks(n, grain, [&](int64_t, int64_t b, int64_t e) { f(b, e); });
 }
 
+// For elementwise work (no reduction, so the split cannot change a result): below `serial` elements
+// one call on this thread (waking the pool costs more), else about two chunks per thread, whole
+// cache lines each.
+template <class F>
+void parallel_elements(int64_t n, F f, int64_t serial = 16384) {
+  if (n < serial || num_threads() == 1) return f(int64_t(0), n);
+  const int64_t grain = ((n + 2 * num_threads() - 1) / (2 * num_threads()) + 15) / 16 * 16;
+  parallel_for(n, grain, f);
+}
+
 }  // namespace ks::cpu

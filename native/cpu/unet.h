@@ -3,6 +3,8 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <type_traits>
 #include <vector>
 #include "kintsugi/unet_graph.h"
 #include "attention.h"
@@ -15,25 +17,60 @@
 
 namespace ks::cpu {
 
+// The float elementwise passes of the graph on the selected instruction set, on the thread pool
+// (elementwise.cpp).
+void add_inplace_f32(float* a, const float* b, int64_t n);
+void add_channel_bias_f32(float* x, const float* bias, int64_t n, int64_t c, int64_t hw);
+void channel_sums_f32(const float* x, float* out, int64_t n, int64_t c, int64_t hw);
+void copy_f32(const float* src, float* dst, int64_t n);
+
+// Leaves new elements uninitialised: every buffer the graph allocates is written in full before it
+// is read (fill_zero where it accumulates), and zeroing each fresh activation cost a few percent of
+// a step.
+template <class T>
+struct UninitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <class U>
+  UninitAllocator(const UninitAllocator<U>&) {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+};
+
 template <class T>
 struct CpuOps {
   using Scalar = T;
-  using Buffer = std::vector<T>;
+  using Buffer = std::vector<T, UninitAllocator<T>>;
 
   static Buffer alloc(int64_t n) { return Buffer(static_cast<size_t>(n)); }
   static T* ptr(Buffer& b) { return b.data(); }
   static const T* ptr(const Buffer& b) { return b.data(); }
 
-  static void copy(const T* src, T* dst, int64_t n) { std::copy_n(src, n, dst); }
+  static void copy(const T* src, T* dst, int64_t n) {
+    if constexpr (std::is_same_v<T, float>) return copy_f32(src, dst, n);
+    std::copy_n(src, n, dst);
+  }
   static void fill_zero(T* a, int64_t n) { std::fill_n(a, n, T(0)); }
   static void add_inplace(T* a, const T* b, int64_t n) {
+    if constexpr (std::is_same_v<T, float>) return add_inplace_f32(a, b, n);
     for (int64_t i = 0; i < n; ++i) a[i] += b[i];
   }
   static void add_channel_bias(T* x, const T* bias, int64_t n, int64_t c, int64_t hw) {
+    if constexpr (std::is_same_v<T, float>) return add_channel_bias_f32(x, bias, n, c, hw);
     for (int64_t i = 0; i < n * c; ++i)
       for (int64_t p = 0; p < hw; ++p) x[i * hw + p] += bias[i];
   }
   static void channel_sums(const T* x, T* out, int64_t n, int64_t c, int64_t hw) {
+    if constexpr (std::is_same_v<T, float>) return channel_sums_f32(x, out, n, c, hw);
     for (int64_t i = 0; i < n * c; ++i) {
       T acc = 0;
       for (int64_t p = 0; p < hw; ++p) acc += x[i * hw + p];

@@ -7,6 +7,7 @@
 #include "convert.h"
 #include "gsure_js.h"
 #include "kintsugi/allocator.h"
+#include "kintsugi/cpu_info.h"
 #include "kintsugi/ops.h"
 #include "kintsugi/queue.h"
 #include "nn_op.h"
@@ -64,6 +65,20 @@ Napi::Value build_info(Info info) {
   o.Set("cudaArchitectures", KS_CUDA_ARCHITECTURES);
   o.Set("napiVersion", NAPI_VERSION);
   o.Set("compiler", __VERSION__);
+  o.Set("cpuIsa", ks::cpu::cpu_isa_name());
+  o.Set("cpuIsaSupported", ks::cpu::cpu_isa_supported());
+  o.Set("cpuThreads", ks::cpu::num_threads());
+  return o;
+}
+
+// The CPU pool's counters (kintsugi/cpu_info.h), for the benchmarks' idle-time figure.
+Napi::Value cpu_pool_stats_js(Info info) {
+  const ks::cpu::PoolStats s = ks::cpu::cpu_pool_stats();
+  auto o = Napi::Object::New(info.Env());
+  o.Set("threads", ks::cpu::num_threads());
+  o.Set("parallelMs", static_cast<double>(s.parallel_ns) / 1e6);
+  o.Set("busyMs", static_cast<double>(s.busy_ns) / 1e6);
+  o.Set("jobs", static_cast<double>(s.jobs));
   return o;
 }
 
@@ -299,11 +314,15 @@ Napi::Value tasks_pending_js(Info info) {
 }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  // KINTSUGI_CPU_ISA asked for a kernel variant this process cannot use: refuse to load, naming it.
+  if (!ks::cpu::cpu_isa_error().empty()) throw Napi::Error::New(env, ks::cpu::cpu_isa_error());
+  if (!ks::cpu::cpu_threads_error().empty()) throw Napi::Error::New(env, ks::cpu::cpu_threads_error());
   Bridge::create(env);
   exports.Set("NativeTensor", TensorWrap::define(env));
   exports.Set("devices", Napi::Function::New<devices>(env, "devices"));
   exports.Set("cudaStatus", Napi::Function::New<cuda_status_js>(env, "cudaStatus"));
   exports.Set("buildInfo", Napi::Function::New<build_info>(env, "buildInfo"));
+  exports.Set("cpuPoolStats", Napi::Function::New<cpu_pool_stats_js>(env, "cpuPoolStats"));
   exports.Set("empty", Napi::Function::New<empty>(env, "empty"));
   exports.Set("fill", Napi::Function::New<fill_js>(env, "fill"));
   exports.Set("randn", Napi::Function::New<randn_js>(env, "randn"));

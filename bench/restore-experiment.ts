@@ -37,8 +37,8 @@ import { defaultDevice } from '../lib/device.ts';
 import { psnr } from '../lib/metrics/psnr.ts';
 import { ssim } from '../lib/metrics/ssim.ts';
 import { lowresDataset } from '../lib/bootstrap/data.ts';
-import { conditionalSample } from '../lib/diffem/conditional.ts';
-import { corruptWithMasks, diffem, observationsOf } from '../lib/diffem/em.ts';
+import { conditionalSample, trainConditional } from '../lib/diffem/conditional.ts';
+import { corruptWithMasks, diffem, lastReconstructions, observationsOf } from '../lib/diffem/em.ts';
 import { expandMask, fitGaussianPrior, posteriorSample } from '../lib/diffem/gaussian-prior.ts';
 import { NoiseSchedule, type Prediction } from '../lib/schedule.ts';
 import { tensor } from '../lib/tensor.ts';
@@ -56,7 +56,7 @@ const { values: a } = parseArgs({
     data: { type: 'string', default: 'debian' }, pool: { type: 'string', default: '2' }, n: { type: 'string', default: '256' },
     preset: { type: 'string', default: 'tiny16' }, steps: { type: 'string', default: '500' }, batch: { type: 'string', default: '16' },
     'clean-prior': { type: 'string' }, 'gsure-prior': { type: 'string', default: 'lib/assets/demo-prior.safetensors' },
-    samples: { type: 'string', default: '3' }, 'sampler-steps': { type: 'string', default: '10' }, 'dps-steps': { type: 'string' }, cg: { type: 'string', default: '1' },
+    samples: { type: 'string', default: '2' }, 'sampler-steps': { type: 'string', default: '10' }, 'dps-steps': { type: 'string' }, cg: { type: 'string', default: '1' },
     methods: { type: 'string', default: RESTORE_METHODS.join(',') }, priors: { type: 'string', default: 'clean,gsure' },
     'diffem-n': { type: 'string', default: '512' }, 'diffem-rounds': { type: 'string', default: '1' }, 'diffem-steps': { type: 'string', default: '400' },
     'diffem-rank': { type: 'string', default: '8' }, 'diffem-sampler': { type: 'string', default: 'heun' }, 'diffem-sample-steps': { type: 'string', default: '10' },
@@ -143,7 +143,9 @@ async function experiment(): Promise<void> {
   const [N, C, H, W] = s.shape;
   const K = Number(a.samples);
   const select = a.select ? new RegExp(a.select) : undefined;
-  const todo = configKeys().filter((k) => (!select || select.test(k)) && !existsSync(join(partsDir(), `${k}.json`)));
+  // DiffEM first: its training is the longest single piece, and other processes can restore meanwhile.
+  const keys = configKeys();
+  const todo = [...keys.filter((k) => k.includes('-diffem-')), ...keys.filter((k) => !k.includes('-diffem-'))].filter((k) => (!select || select.test(k)) && !existsSync(join(partsDir(), `${k}.json`)));
   log(`${N} test images ${H}x${W} (${s.testSource}); ${s.nTrain} training images; to run: ${todo.join(' ') || 'nothing'}`);
   const priors = new Map<string, { path: string; net: UNet; prediction: Prediction; schedule: NoiseSchedule }>();
   const priorOf = async (name: string) => {
@@ -157,6 +159,7 @@ async function experiment(): Promise<void> {
   };
   const all = Array.from({ length: N }, (_, i) => i);
   for (const key of todo) {
+    if (existsSync(join(partsDir(), `${key}.json`)) || !claim(key)) continue;
     const [task, prior, method] = key.split('-') as ['mask' | 'block', string, string];
     const set = s.sets[task];
     const c0 = cpuSeconds(), w0 = performance.now(), load0 = loadavg()[0]!;
@@ -206,6 +209,27 @@ async function experiment(): Promise<void> {
   for (const p of priors.values()) p.net.dispose();
 }
 
+/**
+ * Takes configuration `key` for this process (WORK/parts/KEY.claim holds its pid), so that several
+ * processes share one list; false when a live process holds it. A dead process's claim is taken over.
+ */
+function claim(key: string): boolean {
+  const file = join(partsDir(), `${key}.claim`);
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    const pid = Number(readFileSync(file, 'utf8'));
+    try {
+      process.kill(pid, 0);
+      return pid === process.pid;
+    } catch {
+      writeFileSync(file, String(process.pid));
+      return true;
+    }
+  }
+}
+
 /** The clean prior: --clean-prior, or trained here (eps-prediction, linear schedule) on the clean training images. */
 async function cleanPrior(s: Setup): Promise<string> {
   if (a['clean-prior']) return a['clean-prior'];
@@ -244,21 +268,38 @@ async function diffemModel(s: Setup): Promise<{ model: UNet; info: Record<string
   const base = presets[a.preset as keyof typeof presets]!;
   const model = new UNet(resizedConfig(base, H, 2 * C + 1, C), { device: s.device, seed: 1n });
   const dir = join(work(), 'diffem');
-  const result = await diffem({
-    model, observations: obs, corruption, initial, rounds, stepsPerRound: steps, batchSize: Number(a.batch),
-    optimizer: { lr: 1e-3, warmupSteps: Math.min(100, Math.floor(steps / 10)), maxGradNorm: 1 },
-    sampler: { method: a['diffem-sampler'] as 'ancestral' | 'heun', steps: Number(a['diffem-sample-steps']) }, seed: 1, dir,
-    onProgress: (k, p) => p.step % 50 === 0 && log(`diffem round ${k}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}`),
+  const optimizer = { lr: 1e-3, warmupSteps: Math.min(100, Math.floor(steps / 10)), maxGradNorm: 1 };
+  const onProgress = (k: number, p: { step: number; steps: number; loss: number }) => p.step % 50 === 0 && log(`diffem round ${k}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}`);
+  // Rounds 1 .. R−1 by the EM loop; round R's M-step as the loop runs it (same re-corruption seed, same
+  // training seed and checkpoint), without its E-step: the reconstructions of the training set that it
+  // would draw are not needed to restore the test images.
+  let x: Float32Array = initial;
+  if (rounds > 1) {
+    await diffem({
+      model, observations: obs, corruption, initial, rounds: rounds - 1, stepsPerRound: steps, batchSize: Number(a.batch), optimizer,
+      sampler: { method: a['diffem-sampler'] as 'ancestral' | 'heun', steps: Number(a['diffem-sample-steps']) }, seed: 1, dir, onProgress,
+    });
+    x = (await lastReconstructions(dir, [n, C, H, W])).x;
+  }
+  mkdirSync(dir, { recursive: true });
+  const last = join(dir, `round-${rounds}.safetensors`);
+  const wasDone = existsSync(last) && (await readCheckpoint(last)).step >= steps;
+  const pairs = { ...(await corruptWithMasks(x, [n, C, H, W], corruption, (1n << 20n) + BigInt(rounds))), x };
+  const trained = await trainConditional({
+    model, data: pairs, steps, batchSize: Number(a.batch), optimizer, emaDecay: 0, seed: 1n + BigInt(rounds),
+    checkpoint: { path: last, every: Math.max(1, Math.floor(steps / 4)) }, resume: existsSync(last) ? last : undefined,
+    onProgress: (p) => onProgress(rounds, p), progressEvery: Math.max(1, Math.floor(steps / 20)),
   });
+  trained.optimizer.dispose();
+  trained.ema?.dispose();
   const trainFile = join(dir, 'training-time.json');
   // The training cost as measured by the process that trained (a resumed run only reads it back).
-  if (result.rounds.length > 0)
-    writeFileSync(trainFile, JSON.stringify({ cpuSeconds: cpuSeconds() - c0, wallSeconds: (performance.now() - w0) / 1000, complete: result.rounds.length === rounds }) + '\n');
-  const trained = existsSync(trainFile) ? JSON.parse(readFileSync(trainFile, 'utf8')) : undefined;
+  if (!wasDone) writeFileSync(trainFile, JSON.stringify({ cpuSeconds: cpuSeconds() - c0, wallSeconds: (performance.now() - w0) / 1000, note: 'of the last process that trained' }) + '\n');
+  const timing = existsSync(trainFile) ? JSON.parse(readFileSync(trainFile, 'utf8')) : undefined;
   return {
     model,
     info: {
-      diffem: { trainImages: n, rounds, stepsPerRound: steps, batch: Number(a.batch), lr: 1e-3, gaussianRank: Number(a['diffem-rank']), sampler: a['diffem-sampler'], config: model.config, training: trained },
+      diffem: { trainImages: n, rounds, stepsPerRound: steps, batch: Number(a.batch), lr: 1e-3, gaussianRank: Number(a['diffem-rank']), sampler: a['diffem-sampler'], config: model.config, training: timing },
     },
   };
 }

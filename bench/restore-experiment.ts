@@ -16,6 +16,9 @@
 //   Each configuration (task, prior, method) saves WORK/parts/KEY.{json,npy} as it finishes and is
 //   skipped when they exist, so a cut-off run resumes; --select REGEX runs only the matching keys (two
 //   processes can share the work), --report assembles DIR/results.{json,md} and DIR/{mask,block}.png.
+//   CPU-sized defaults (the 2026-12-06 run, with --clean-prior): 256 images at 16x16, K = 2, 10 steps for
+//   every method, 1 CG iteration. GPU-sized: --pool 1 --preset fmnist32 --steps 20000 --samples 16
+//   --sampler-steps 100 --dps-steps 1000 (and a GSURE prior trained on the patch masks, --gsure-prior).
 //   Per configuration: PSNR and SSIM of the posterior mean (the mean of the K samples), the ±2σ coverage
 //   (the share of clean pixels within mean ± 2 std; lib/restore/coverage.ts gives the mark exact
 //   samples reach with K), and CPU and wall seconds per image of the sampling alone.

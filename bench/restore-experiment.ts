@@ -63,7 +63,7 @@ const { values: a } = parseArgs({
     methods: { type: 'string', default: RESTORE_METHODS.join(',') }, priors: { type: 'string', default: 'clean,gsure' },
     'diffem-n': { type: 'string', default: '512' }, 'diffem-rounds': { type: 'string', default: '1' }, 'diffem-steps': { type: 'string', default: '400' },
     'diffem-rank': { type: 'string', default: '8' }, 'diffem-sampler': { type: 'string', default: 'heun' }, 'diffem-sample-steps': { type: 'string', default: '10' },
-    'no-diffem': { type: 'boolean' }, select: { type: 'string' }, report: { type: 'boolean' }, moments: { type: 'boolean' },
+    'no-diffem': { type: 'boolean' }, chunks: { type: 'string', default: '1' }, select: { type: 'string' }, report: { type: 'boolean' }, moments: { type: 'boolean' },
   },
 });
 const log = (...m: unknown[]) => console.error(`[restore-experiment ${new Date().toISOString().slice(11, 19)}]`, ...m);
@@ -160,13 +160,21 @@ async function experiment(): Promise<void> {
     }
     return priors.get(name)!;
   };
-  const all = Array.from({ length: N }, (_, i) => i);
-  for (const key of todo) {
-    if (existsSync(join(partsDir(), `${key}.json`)) || !claim(key)) continue;
+  // --chunks S: a prior's configuration is restored in S slices of the images (units KEY#c, each its own
+  // claim, seed 3 + 1000 c), so that several processes share one configuration; the process that
+  // finishes the last slice merges them into KEY.json.
+  const S = Number(a.chunks);
+  const units = todo.flatMap((k) => (S > 1 && !k.includes('-diffem-') ? Array.from({ length: S }, (_, c) => `${k}#${c}`) : [k]));
+  for (const unit of units) {
+    const [key, chunk] = unit.split('#') as [string, string | undefined];
+    if (existsSync(join(partsDir(), `${key}.json`)) || existsSync(join(partsDir(), `${unit}.json`)) || !claim(unit)) continue;
     const [task, prior, method] = key.split('-') as ['mask' | 'block', string, string];
     const set = s.sets[task];
     const c0 = cpuSeconds(), w0 = performance.now(), load0 = loadavg()[0]!;
     let samples: Float32Array, steps: number, extra: Record<string, unknown> = {};
+    const c = chunk === undefined ? 0 : Number(chunk);
+    const lo = Math.floor((c * N) / S), hi = chunk === undefined ? N : Math.floor(((c + 1) * N) / S);
+    const all = Array.from({ length: hi - lo }, (_, i) => lo + i);
     if (prior === 'diffem') {
       const { model, info } = await diffemModel(s);
       extra = info;
@@ -184,14 +192,31 @@ async function experiment(): Promise<void> {
       steps = method === 'dps' ? Number(a['dps-steps'] ?? a['sampler-steps']) : Number(a['sampler-steps']);
       let last = 0;
       const r = await restore(unetPrior(p.net, p.schedule, p.prediction), op, yHost, {
-        method: method as RestoreMethod, sigma0: SIGMA0, samples: K, steps, cgIterations: Number(a.cg), clip: [-1, 1], seed: 3, batchSize: 64,
+        method: method as RestoreMethod, sigma0: SIGMA0, samples: K, steps, cgIterations: Number(a.cg), clip: [-1, 1], seed: 3 + 1000 * c, batchSize: 64,
         onProgress: (done, total) => {
-          if (done === total || performance.now() - last > 60_000) (last = performance.now()), log(`${key}: step ${done}/${total}`);
+          if (done === total || performance.now() - last > 60_000) (last = performance.now()), log(`${unit}: step ${done}/${total}`);
         },
       });
       op.dispose();
       samples = r.samples;
       extra = { cpuSeconds: cpuSeconds() - c0, wallSeconds: (performance.now() - w0) / 1000, priorFile: p.path };
+    }
+    if (chunk !== undefined) {
+      await writeNpy(join(partsDir(), `${unit}.npy`), { shape: [hi - lo, K, C, H, W], data: samples });
+      writeFileSync(join(partsDir(), `${unit}.json`), JSON.stringify({ unit, images: [lo, hi], steps, load0, ...extra }) + '\n');
+      log(`${unit} done`);
+      const slices = Array.from({ length: S }, (_, j) => join(partsDir(), `${key}#${j}`));
+      if (!slices.every((f) => existsSync(`${f}.json`))) continue;
+      // The last slice: merge (their CPU and wall seconds add up to what one process would have spent).
+      samples = new Float32Array(N * K * s.per);
+      const ex = { cpuSeconds: 0, wallSeconds: 0, chunks: S, priorFile: extra.priorFile };
+      for (const f of slices) {
+        const info = JSON.parse(readFileSync(`${f}.json`, 'utf8'));
+        samples.set((await readNpy(`${f}.npy`)).data as Float32Array, info.images[0] * K * s.per);
+        ex.cpuSeconds += info.cpuSeconds;
+        ex.wallSeconds += info.wallSeconds;
+      }
+      extra = ex;
     }
     const { mean, std } = momentsOf(samples, N, K, s.per);
     const batch = { data: mean, shape: s.shape }, clean = { data: s.testImages, shape: s.shape };

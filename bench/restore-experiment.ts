@@ -374,7 +374,8 @@ async function report(): Promise<void> {
     let stdCol: Float32Array | undefined;
     for (const key of keys.filter((k) => k.startsWith(`${task}-`))) {
       if (!done.has(key)) {
-        rows.push({ key, task, missing: true });
+        const [, prior, method] = key.split('-');
+        rows.push({ key, task, prior, method, missing: true });
         continue;
       }
       rows.push(JSON.parse(readFileSync(join(partsDir(), `${key}.json`), 'utf8')));
@@ -406,7 +407,7 @@ async function report(): Promise<void> {
     '|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) =>
       r.missing
-        ? `| ${r.task} | ${r.key} | not run | | | | | | |`
+        ? `| ${TASK_NAMES[r.task as 'mask'](s.patch)} | ${r.prior} | ${METHOD_NAMES[r.method] ?? r.method} | not run (time) | | | | | |`
         : `| ${TASK_NAMES[r.task as 'mask'](s.patch)} | ${r.prior} | ${METHOD_NAMES[r.method] ?? r.method} | ${r.steps || '–'} | ${f(r.psnr, 2)} | ${f(r.ssim, 3)} | ${f(r.coverage, 3)} | ${f(r.cpuSecondsPerImage, 3)} | ${f(r.wallSecondsPerImage, 3)} |`,
     ),
   ].join('\n');

@@ -8,7 +8,7 @@ import { corruptDataset, loadMeasurements, parseCorruption, type MeasurementSet 
 import { loadFashionMnist } from './data/fashion-mnist.ts';
 import { readNpy } from './data/npy.ts';
 import { cudaStatus, defaultDevice, devices } from './device.ts';
-import { gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
+import { checkObserved, gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
 import { NoiseSchedule, type Prediction } from './schedule.ts';
 import { train } from './train.ts';
 import { presets, UNet, type UNetConfig, type UNetPreset } from './unet.ts';
@@ -177,7 +177,15 @@ async function trainDenoiser(values: Values, method: 'supervised' | 'naive' | 'g
   const model = new UNet(config, { device, seed: BigInt(seed) });
   const controller = interruptible();
   console.log(`${method}: ${source}; model: ${presetName ?? presetOf(config) ?? 'custom'} ${JSON.stringify(config)} on ${device}; ${steps} steps of batch ${batchSize}`);
-  const schedule = set ? gsureSchedule((await svdStatistics(set)).vMax) : new NoiseSchedule({ kind: 'linear' });
+  const stats = set ? await svdStatistics(set) : undefined;
+  if (method === 'gsure') {
+    try {
+      checkObserved(set!, stats!, { observedSubspaceOnly: values['observed-subspace-only'] === true, optIn: '--observed-subspace-only' });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const schedule = stats ? gsureSchedule(stats.vMax) : new NoiseSchedule({ kind: 'linear' });
   const started = performance.now();
   const common = {
     model, steps, batchSize, schedule, seed,
@@ -191,7 +199,7 @@ async function trainDenoiser(values: Values, method: 'supervised' | 'naive' | 'g
   };
   const result =
     method === 'gsure'
-      ? await trainGsure({ ...common, measurements: set!, gsure: { probes, variant } })
+      ? await trainGsure({ ...common, measurements: set!, gsure: { probes, variant }, observedSubspaceOnly: values['observed-subspace-only'] === true })
       : await train({ ...common, prediction, data: set ? { images: await pseudoInverseImages(set), shape: [set.count, C!, H!, W!] } : data! });
   console.log(`${result.aborted ? 'stopped' : 'finished'} at step ${result.step} in ${duration((performance.now() - started) / 1000)}; checkpoint: ${checkpointPath}`);
   model.dispose();
@@ -215,8 +223,14 @@ const naive: TrainMethod = {
 
 const gsure: TrainMethod = {
   summary: 'corrupted measurements only: GSURE-Diffusion (docs/gsure.md), an x0-predicting network',
-  options: { ...DENOISER_OPTIONS, ...CORRUPTION_OPTIONS, probes: { type: 'string' }, variant: { type: 'string' }, prediction: { type: 'string' } },
-  help: `${CORRUPTION_HELP}\n  --probes K        Hutchinson probes per sample (default 1)\n  --variant V       unbiased (default) | official (the released code's coefficient, for comparison)\n${DENOISER_HELP}`,
+  options: {
+    ...DENOISER_OPTIONS, ...CORRUPTION_OPTIONS, probes: { type: 'string' }, variant: { type: 'string' }, prediction: { type: 'string' },
+    'observed-subspace-only': { type: 'boolean' },
+  },
+  help:
+    `${CORRUPTION_HELP}\n  --probes K        Hutchinson probes per sample (default 1)\n  --variant V       unbiased (default) | official (the released code's coefficient, for comparison)\n` +
+    `  --observed-subspace-only  train although some coordinates are never observed (e.g. blockaverage): a model of\n` +
+    `                    the observed subspace only (refused without it; docs/gsure.md)\n${DENOISER_HELP}`,
   examples: [
     'kintsugi train --method gsure --corruption mask:patch=4,p=0.4 --sigma0 0.02 --steps 20000 --out gsure.safetensors',
     'kintsugi train --method gsure --measurements my-scans.safetensors --out gsure.safetensors',

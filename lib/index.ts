@@ -43,7 +43,7 @@ export type { GsureBatch, GsureLossValues, GsureModel, GsureOptions, GsureStepRe
 export { divergenceCoefficients, gsureProbes, gsureTerms, minValidStep, OFFICIAL_LAMBDA, svdNoise } from './gsure/kernels.ts';
 export type { GsureTermsInputs, GsureTermsOutputs, GsureVariant } from './gsure/kernels.ts';
 export { divergenceStudy } from './gsure/divergence.ts';
-export { gsureBatch, gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
+export { checkObserved, gsureBatch, gsureSchedule, svdStatistics, trainGsure, unobservedCoordinates } from './gsure/train.ts';
 export type { GsureTrainOptions, SvdStatistics } from './gsure/train.ts';
 export type { DivergenceStudy, DivergenceStudyOptions, DivergenceStudyRow } from './gsure/divergence.ts';
 export { BlockAverageOperator } from './corruption/block-average.ts';

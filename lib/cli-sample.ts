@@ -1,5 +1,6 @@
 // `kintsugi sample`: images from a checkpoint (or a bootstrap manifest) into a PNG grid and a .npy
 // array of the same samples, which `kintsugi eval --samples` reads.
+import { ambientDenoiser, ambientLawOf, ambientSamplingMasks } from './ambient/sample.ts';
 import { loadUNet, readCheckpoint } from './checkpoint.ts';
 import { checkWritableFile, defineCommand, integer, number, stepPrinter, str, UsageError } from './cli-common.ts';
 import { loadBootstrap } from './bootstrap/run.ts';
@@ -9,6 +10,7 @@ import { defaultDevice } from './device.ts';
 import { Generator } from './random.ts';
 import { sample, unetDenoiser, type Denoiser } from './sample.ts';
 import { NoiseSchedule, type Prediction } from './schedule.ts';
+import { tensor } from './tensor.ts';
 
 const HELP = `usage: kintsugi sample --checkpoint FILE [options]
 
@@ -71,11 +73,19 @@ export const sampleCommand = defineCommand('sample', {
     } else {
       const ck = await readCheckpoint(path);
       const model = await loadUNet(path, { device, useEma: !values['no-ema'] && ck.ema !== undefined });
-      denoiser = unetDenoiser(model);
       schedule = new NoiseSchedule((ck.schedule as { kind: 'linear' | 'cosine' } | null) ?? { kind: 'linear' });
       prediction = ck.prediction;
       shape = [model.config.outChannels, model.config.resolution, model.config.resolution];
-      dispose = () => model.dispose();
+      // Ambient Diffusion (docs/ambient.md): fixed further-corrupted masks, one per sample, drawn from --seed.
+      const law = ambientLawOf(ck.metadata, `--checkpoint ${path}`);
+      if (law) {
+        const masks = tensor(ambientSamplingMasks(n, shape, law, seed), [n, ...shape], { device });
+        denoiser = ambientDenoiser(model, masks);
+        dispose = () => (masks.dispose(), model.dispose());
+      } else {
+        denoiser = unetDenoiser(model);
+        dispose = () => model.dispose();
+      }
     }
     // DDPM on a subsequence of N steps is DDIM with eta = 1 on that grid (the posterior variance at each step).
     const T = schedule.steps;

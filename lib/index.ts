@@ -125,3 +125,8 @@ export { loadMnistDigit } from './transfer/mnist.ts';
 export { loadPairs, parseDataSpec } from './transfer/data.ts';
 export { unetCondition } from './transfer/unet-cond.ts';
 export type { UNetCondition } from './transfer/unet-cond.ts';
+export { AMBIENT_SAMPLING_STREAM, furtherCorrupt } from './ambient/masks.ts';
+export type { FurtherCorruption } from './ambient/masks.ts';
+export { ambientBatch, ambientLoss, ambientMaskLaw, DEFAULT_AMBIENT_DELTA, trainAmbient } from './ambient/train.ts';
+export type { AmbientBatch, AmbientMaskLaw, AmbientTrainOptions } from './ambient/train.ts';
+export { ambientDenoiser, ambientLawOf, ambientSamplingMasks } from './ambient/sample.ts';

@@ -7,20 +7,50 @@
 // training image of any model. The metric's noise floor is FD-FMNIST between two disjoint held-out
 // sets of the same size as the samples. Run after `npm run build:ts`:
 //   nice -n 10 node bench/gsure-experiment.mjs [--device cuda:0] [--resolution 16|32] [--steps N]
-//        [--batch B] [--samples N] [--seeds K] [--ddim N] [--train N] [--out DIR]
+//        [--batch B] [--samples N] [--seeds K | --seed-list 0,1,2] [--ddim N] [--train N] [--out DIR]
+//   node bench/gsure-experiment.mjs --merge DIR1,DIR2,... [--out DIR]   (seeds run as separate processes)
 // CPU defaults (~10 CPU-minutes): 16x16 images (2x2 means of the 32x32 ones; 2x2 patches are the 4x4
 // patches of 32x32), a 32-channel UNet, 150 steps of batch 16, 256 samples of 10 DDIM steps, 3 seeds.
 // The cost is linear in seeds x steps x batch (training, GSURE twice the others) plus seeds x samples x
 // DDIM steps (sampling); on a GPU use --resolution 32 --preset fmnist32 --steps 20000 --batch 128
 // --samples 2000. Writes DIR/gsure-experiment.json after every run (so a stopped run keeps what
 // finished) and prints the table.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ambientDenoiser, ambientMaskLaw, ambientSamplingMasks, corruptDataset, defaultDevice, fdFmnistFeatures, frechetDistance, Generator, gridToPng,
   gsureSchedule, loadFashionMnist, presets, precisionRecall, sample, svdStatistics, tensor, train, trainAmbient, trainGsure, UNet, unetDenoiser, writePng,
 } from '../dist/index.js';
 import { arg, runInfo } from './lib/common.mjs';
+
+const mean = (a) => a.reduce((s, v) => s + v, 0) / a.length;
+const sd = (a) => (a.length > 1 ? Math.sqrt(a.reduce((s, v) => s + (v - mean(a)) ** 2, 0) / (a.length - 1)) : NaN);
+const METHODS = ['oracle', 'naive', 'ambient', 'gsure'];
+
+/** The table over every seed of `result.runs`, printed as markdown. */
+function finish(result, outDir) {
+  result.table = METHODS.map((method) => {
+    const rows = result.runs.filter((r) => r.method === method);
+    const f = (k) => ({ mean: mean(rows.map((r) => r[k])), sd: sd(rows.map((r) => r[k])) });
+    return { method, seeds: rows.map((r) => r.seed), fd: f('fd'), precision: f('precision'), recall: f('recall'), cpuSeconds: f('cpuSeconds') };
+  });
+  result.totalCpuSeconds = result.runs.reduce((s, r) => s + r.cpuSeconds, 0);
+  writeFileSync(join(outDir, 'gsure-experiment.json'), JSON.stringify(result, null, 2) + '\n');
+  const pm = (v, d) => `${v.mean.toFixed(d)} ± ${v.sd.toFixed(d)}`;
+  console.log(`| method | FD-FMNIST (mean ± sd over seeds) | precision | recall | CPU-s per run | seeds |\n|---|---|---|---|---|---|`);
+  for (const t of result.table) console.log(`| ${t.method} | ${pm(t.fd, 2)} | ${pm(t.precision, 3)} | ${pm(t.recall, 3)} | ${t.cpuSeconds.mean.toFixed(0)} | ${t.seeds.join(', ')} |`);
+  console.log(`| noise floor (two held-out sets of ${result.samples}) | ${pm(result.noiseFloor, 2)} | | | | |`);
+  console.log(`total ${result.totalCpuSeconds.toFixed(0)} CPU-s in the runs`);
+}
+
+if (arg('merge', undefined)) {
+  const parts = arg('merge').split(',').map((d) => JSON.parse(readFileSync(join(d, 'gsure-experiment.json'), 'utf8')));
+  const result = { ...parts[0], runs: parts.flatMap((p) => p.runs), seeds: parts.flatMap((p) => p.seedList ?? []) };
+  const out = arg('out', 'gsure-experiment');
+  mkdirSync(out, { recursive: true });
+  finish(result, out);
+  process.exit(0);
+}
 
 const device = arg('device', defaultDevice());
 const gpu = device.startsWith('cuda');
@@ -33,7 +63,7 @@ const config = { ...base, resolution: R };
 const steps = Number(arg('steps', gpu ? 20000 : 150));
 const batchSize = Number(arg('batch', gpu ? 128 : 16));
 const nSamples = Number(arg('samples', gpu ? 2000 : 256));
-const nSeeds = Number(arg('seeds', 3));
+const seedList = arg('seed-list', undefined)?.split(',').map(Number) ?? Array.from({ length: Number(arg('seeds', 3)) }, (_, i) => i);
 const ddimSteps = Number(arg('ddim', gpu ? 50 : 10));
 const nTrain = Number(arg('train', gpu ? 60000 : 4000));
 const outDir = arg('out', 'gsure-experiment');
@@ -91,19 +121,17 @@ const runs = {
   ambient: (common) => trainAmbient({ ...common, measurements: set, ambient: { delta } }),
   gsure: (common) => trainGsure({ ...common, measurements: set }),
 };
-const mean = (a) => a.reduce((s, v) => s + v, 0) / a.length;
-const sd = (a) => (a.length > 1 ? Math.sqrt(a.reduce((s, v) => s + (v - mean(a)) ** 2, 0) / (a.length - 1)) : NaN);
 const result = {
   experiment: 'gsure', ...runInfo(device), config, resolution: R, source, trainImages: N, steps, batchSize, corruption, sigma0, delta,
-  samples: nSamples, ddimSteps, seeds: nSeeds, reference: `held-out: ${source} test split, first ${nSamples} images`,
+  samples: nSamples, ddimSteps, seedList, reference: `held-out: ${source} test split, first ${nSamples} images`,
   noiseFloor: { pairs: floor, mean: mean(floor), sd: sd(floor), note: `FD-FMNIST between disjoint held-out sets of ${nSamples}` },
   runs: [],
 };
 const save = () => writeFileSync(join(outDir, 'gsure-experiment.json'), JSON.stringify(result, null, 2) + '\n');
-log(`noise floor FD ${mean(floor).toFixed(2)} ± ${sd(floor).toFixed(2)}; ${N} training images at ${R}x${R}, ${nSeeds} seeds, ${steps} steps of ${batchSize}`);
+log(`noise floor FD ${mean(floor).toFixed(2)} ± ${sd(floor).toFixed(2)}; ${N} training images at ${R}x${R}, seeds ${seedList.join(', ')}, ${steps} steps of ${batchSize}`);
 save();
 
-for (let seed = 0; seed < nSeeds; seed++)
+for (const seed of seedList)
   for (const [method, run] of Object.entries(runs)) {
     const c0 = cpuSeconds();
     const t0 = performance.now();
@@ -138,15 +166,4 @@ for (let seed = 0; seed < nSeeds; seed++)
     model.dispose();
   }
 
-result.table = Object.keys(runs).map((method) => {
-  const rows = result.runs.filter((r) => r.method === method);
-  const f = (k) => ({ mean: mean(rows.map((r) => r[k])), sd: sd(rows.map((r) => r[k])) });
-  return { method, seeds: rows.length, fd: f('fd'), precision: f('precision'), recall: f('recall'), cpuSeconds: f('cpuSeconds') };
-});
-result.totalCpuSeconds = cpuSeconds();
-save();
-const pm = (v, d) => `${v.mean.toFixed(d)} ± ${v.sd.toFixed(d)}`;
-console.log(`| method | FD-FMNIST (mean ± sd, ${nSeeds} seeds) | precision | recall | CPU-s per run |\n|---|---|---|---|---|`);
-for (const t of result.table) console.log(`| ${t.method} | ${pm(t.fd, 2)} | ${pm(t.precision, 3)} | ${pm(t.recall, 3)} | ${t.cpuSeconds.mean.toFixed(0)} |`);
-console.log(`| noise floor (two held-out sets of ${nSamples}) | ${pm(result.noiseFloor, 2)} | | | |`);
-console.log(`total ${result.totalCpuSeconds.toFixed(0)} CPU-s`);
+finish(result, outDir);

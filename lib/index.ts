@@ -19,8 +19,8 @@ export { CHECKPOINT_FORMAT, loadUNet, readCheckpoint, resumeTraining, saveCheckp
 export type { Checkpoint, CheckpointOptimizerState, Prediction, SaveOptions } from './checkpoint.ts';
 export { NoiseSchedule, targetOf, splitPrediction } from './schedule.ts';
 export type { ScheduleConfig } from './schedule.ts';
-export { sample, timesteps, unetDenoiser } from './sample.ts';
-export type { Denoiser, SampleOptions } from './sample.ts';
+export { sample, TIMESTEP_SPACINGS, timesteps, unetDenoiser } from './sample.ts';
+export type { Denoiser, SampleOptions, TimestepSpacing } from './sample.ts';
 export { philoxBlock, philoxIntegers } from './random.ts';
 export { train } from './train.ts';
 export type { Dataset, TrainOptions, TrainProgress, TrainResult } from './train.ts';

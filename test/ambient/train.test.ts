@@ -46,7 +46,7 @@ describe('trainAmbient', () => {
     const v = await y.toArray();
     expect(v.length).toBe(256);
     expect(v.every((u) => Number.isFinite(u) && u >= -1 && u <= 1)).toBe(true);
-  }, 300_000);
+  }, 1_200_000); // a hang limit, not a speed target: CLI runs under heavy load
 
   it('refuses operators other than masks and models of the wrong shape', async () => {
     const ba = await corruptDataset(blobs(8, 1).images, [8, 1, 8, 8], { corruption: { kind: 'blockaverage', k: 2 }, sigma0: 0, seed: 1, device: 'cpu' });
@@ -74,5 +74,5 @@ describe('trainAmbient', () => {
     const s = runCli(['sample', '--checkpoint', ckpt, '--n', '2', '--steps', '2', '--out', join(dir, 'a.png')]);
     expect(s.status, s.stderr).toBe(0);
     expect(s.stdout).toContain('2 samples');
-  }, 300_000);
+  }, 1_200_000); // a hang limit, not a speed target: CLI runs under heavy load
 });

@@ -62,5 +62,5 @@ describe('GSURE observability check', () => {
     const ok = runCli([...args, '--observed-subspace-only']);
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/finished at step 1/);
-  }, 300_000);
+  }, 1_200_000); // a hang limit, not a speed target: CLI runs under heavy load
 });

@@ -1,5 +1,6 @@
 // `kintsugi sample`: images from a checkpoint (or a bootstrap manifest) into a PNG grid and a .npy
 // array of the same samples, which `kintsugi eval --samples` reads.
+import { ambientDenoiser, ambientLawOf, ambientSamplingMasks } from './ambient/sample.ts';
 import { loadUNet, readCheckpoint } from './checkpoint.ts';
 import { checkWritableFile, defineCommand, integer, number, stepPrinter, str, UsageError } from './cli-common.ts';
 import { loadBootstrap } from './bootstrap/run.ts';
@@ -7,8 +8,9 @@ import { gridToPng, writePng } from './data/png.ts';
 import { writeNpy } from './data/npy.ts';
 import { defaultDevice } from './device.ts';
 import { Generator } from './random.ts';
-import { sample, unetDenoiser, type Denoiser } from './sample.ts';
+import { sample, TIMESTEP_SPACINGS, unetDenoiser, type Denoiser, type TimestepSpacing } from './sample.ts';
 import { NoiseSchedule, type Prediction } from './schedule.ts';
+import { tensor } from './tensor.ts';
 
 const HELP = `usage: kintsugi sample --checkpoint FILE [options]
 
@@ -21,6 +23,8 @@ options:
   --method M        ddim (default) | ddpm (ancestral: every one of the 1,000 steps, or --steps N of them) | heun
   --steps N         sampling steps (default 50; ddpm: 1,000)
   --eta X           DDIM eta in [0, 1] (default 0)
+  --spacing S       linspace (default: 0 .. 999 evenly) | leading (0, 100, .., 900) | trailing (99, .., 999),
+                    the time steps of a sampler with fewer steps than the schedule (docs/guide.md)
   --seed S          seed (default 0)
   --no-ema          use the raw weights instead of the EMA
   --device D        cpu | cuda | cuda:N
@@ -38,7 +42,7 @@ export const sampleCommand = defineCommand('sample', {
   help: HELP,
   options: {
     checkpoint: { type: 'string' }, n: { type: 'string' }, method: { type: 'string' }, steps: { type: 'string' }, eta: { type: 'string' },
-    seed: { type: 'string' }, 'no-ema': { type: 'boolean' }, device: { type: 'string' }, out: { type: 'string' },
+    seed: { type: 'string' }, 'no-ema': { type: 'boolean' }, device: { type: 'string' }, out: { type: 'string' }, spacing: { type: 'string' },
   },
   async run(values) {
     const s = (k: string) => str(values, k);
@@ -47,6 +51,8 @@ export const sampleCommand = defineCommand('sample', {
     const method = s('method') ?? 'ddim';
     if (method !== 'ddim' && method !== 'ddpm' && method !== 'heun') throw new UsageError(`--method: expected ddim, ddpm or heun, got "${method}"`);
     if (method !== 'ddim' && s('eta') !== undefined) throw new UsageError(`--eta: only DDIM takes an eta (ddpm is eta 1, heun is deterministic), got --method ${method}`);
+    const spacing = (s('spacing') ?? 'linspace') as TimestepSpacing;
+    if (!TIMESTEP_SPACINGS.includes(spacing)) throw new UsageError(`--spacing: expected ${TIMESTEP_SPACINGS.join(', ')}, got "${spacing}"`);
     const n = integer(s('n'), 64, '--n');
     const eta = number(s('eta'), 0, '--eta', { min: 0, max: 1 });
     const seed = integer(s('seed'), 0, '--seed', 0);
@@ -71,11 +77,19 @@ export const sampleCommand = defineCommand('sample', {
     } else {
       const ck = await readCheckpoint(path);
       const model = await loadUNet(path, { device, useEma: !values['no-ema'] && ck.ema !== undefined });
-      denoiser = unetDenoiser(model);
       schedule = new NoiseSchedule((ck.schedule as { kind: 'linear' | 'cosine' } | null) ?? { kind: 'linear' });
       prediction = ck.prediction;
       shape = [model.config.outChannels, model.config.resolution, model.config.resolution];
-      dispose = () => model.dispose();
+      // Ambient Diffusion (docs/ambient.md): fixed further-corrupted masks, one per sample, drawn from --seed.
+      const law = ambientLawOf(ck.metadata, `--checkpoint ${path}`);
+      if (law) {
+        const masks = tensor(ambientSamplingMasks(n, shape, law, seed), [n, ...shape], { device });
+        denoiser = ambientDenoiser(model, masks);
+        dispose = () => (masks.dispose(), model.dispose());
+      } else {
+        denoiser = unetDenoiser(model);
+        dispose = () => model.dispose();
+      }
     }
     // DDPM on a subsequence of N steps is DDIM with eta = 1 on that grid (the posterior variance at each step).
     const T = schedule.steps;
@@ -86,7 +100,7 @@ export const sampleCommand = defineCommand('sample', {
     let x;
     try {
       x = await sample(denoiser, {
-        schedule, prediction, shape: [n, c, r, r], device, method: method === 'ddpm' ? 'ddim' : method, steps, eta: method === 'ddpm' ? 1 : eta, clip: [-1, 1],
+        schedule, prediction, shape: [n, c, r, r], device, method: method === 'ddpm' ? 'ddim' : method, steps, spacing, eta: method === 'ddpm' ? 1 : eta, clip: [-1, 1],
         generator: new Generator(seed), onStep: (i, total) => progress(i, total),
       });
     } finally {

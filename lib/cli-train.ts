@@ -1,6 +1,7 @@
 // `kintsugi train --method M`: one registry of training methods. Each method brings its own options,
 // its help and its trainer; the options every method shares (data, model, steps, batch, device, ...)
 // are declared once here. Adding a method is one entry in TRAIN_METHODS.
+import { DEFAULT_AMBIENT_DELTA, trainAmbient } from './ambient/train.ts';
 import { bootstrapMethod } from './bootstrap/cli.ts';
 import { readCheckpoint } from './checkpoint.ts';
 import { checkWritableFile, defineCommand, duration, integer, interruptible, number, type Options, progressPrinter, str, UsageError, type Values } from './cli-common.ts';
@@ -8,7 +9,7 @@ import { corruptDataset, loadMeasurements, parseCorruption, type MeasurementSet 
 import { loadFashionMnist } from './data/fashion-mnist.ts';
 import { readNpy } from './data/npy.ts';
 import { cudaStatus, defaultDevice, devices } from './device.ts';
-import { gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
+import { checkObserved, gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
 import { NoiseSchedule, type Prediction } from './schedule.ts';
 import { train } from './train.ts';
 import { presets, UNet, type UNetConfig, type UNetPreset } from './unet.ts';
@@ -132,8 +133,8 @@ export function announceDevice(device: string): void {
     );
 }
 
-/** Supervised, naive and GSURE: one UNet trained as a denoiser, checkpointed into --out. */
-async function trainDenoiser(values: Values, method: 'supervised' | 'naive' | 'gsure'): Promise<void> {
+/** Supervised, naive, GSURE and Ambient Diffusion: one UNet trained as a denoiser, checkpointed into --out. */
+async function trainDenoiser(values: Values, method: 'supervised' | 'naive' | 'gsure' | 'ambient'): Promise<void> {
   const s = (k: string) => str(values, k);
   const device = s('device') ?? defaultDevice();
   const gpu = device.startsWith('cuda');
@@ -144,7 +145,9 @@ async function trainDenoiser(values: Values, method: 'supervised' | 'naive' | 'g
   const seed = integer(s('seed'), 0, '--seed', 0);
   if (method === 'gsure' && s('prediction') && s('prediction') !== 'x0')
     throw new UsageError(`--prediction: GSURE trains an x0-predicting network, got "${s('prediction')}" (leave --prediction out)`);
-  const prediction = (s('prediction') ?? (method === 'gsure' ? 'x0' : 'eps')) as Prediction;
+  const delta = method === 'ambient' ? number(s('delta'), DEFAULT_AMBIENT_DELTA, '--delta', { above: 0, max: 0.999 }) : 0;
+  const furtherPatch = method === 'ambient' ? integer(s('further-patch'), 1, '--further-patch') : 1;
+  const prediction = (s('prediction') ?? (method === 'gsure' || method === 'ambient' ? 'x0' : 'eps')) as Prediction;
   if (!['eps', 'x0', 'v'].includes(prediction)) throw new UsageError(`--prediction: expected eps, x0 or v, got "${prediction}"`);
   const variant = s('variant') ?? 'unbiased';
   if (variant !== 'unbiased' && variant !== 'official') throw new UsageError(`--variant: expected unbiased or official, got "${variant}"`);
@@ -172,12 +175,24 @@ async function trainDenoiser(values: Values, method: 'supervised' | 'naive' | 'g
         (fitting.length ? `: choose --preset ${fitting.join(' or ')}` : `: no preset is ${H}x${W}`),
     );
   }
-  if (C !== config.inChannels) config = { ...config, inChannels: C, outChannels: C }; // e.g. k-space as two channels
+  if (method === 'ambient') {
+    if (set!.kind !== 'mask') throw new UsageError(`--method ambient learns from masked images (--corruption mask:...), got ${set!.kind} measurements: use --method gsure for those`);
+    if (H! % furtherPatch) throw new UsageError(`--further-patch: expected a divisor of the image size ${H}, got ${furtherPatch}`);
+    config = { ...config, inChannels: 2 * C!, outChannels: C! }; // the masked image and its mask in, the image out
+  } else if (C !== config.inChannels) config = { ...config, inChannels: C, outChannels: C }; // e.g. k-space as two channels
   const source = set ? `${set.count} ${set.kind} measurements (sigma0 ${set.sigma0})` : `${data!.shape[0]} images from ${data!.file}`;
   const model = new UNet(config, { device, seed: BigInt(seed) });
   const controller = interruptible();
   console.log(`${method}: ${source}; model: ${presetName ?? presetOf(config) ?? 'custom'} ${JSON.stringify(config)} on ${device}; ${steps} steps of batch ${batchSize}`);
-  const schedule = set ? gsureSchedule((await svdStatistics(set)).vMax) : new NoiseSchedule({ kind: 'linear' });
+  const stats = set ? await svdStatistics(set) : undefined;
+  if (method === 'gsure') {
+    try {
+      checkObserved(set!, stats!, { observedSubspaceOnly: values['observed-subspace-only'] === true, optIn: '--observed-subspace-only' });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const schedule = stats && method !== 'ambient' ? gsureSchedule(stats.vMax) : new NoiseSchedule({ kind: 'linear' });
   const started = performance.now();
   const common = {
     model, steps, batchSize, schedule, seed,
@@ -191,7 +206,9 @@ async function trainDenoiser(values: Values, method: 'supervised' | 'naive' | 'g
   };
   const result =
     method === 'gsure'
-      ? await trainGsure({ ...common, measurements: set!, gsure: { probes, variant } })
+      ? await trainGsure({ ...common, measurements: set!, gsure: { probes, variant }, observedSubspaceOnly: values['observed-subspace-only'] === true })
+      : method === 'ambient'
+        ? await trainAmbient({ ...common, measurements: set!, ambient: { delta, patch: furtherPatch } })
       : await train({ ...common, prediction, data: set ? { images: await pseudoInverseImages(set), shape: [set.count, C!, H!, W!] } : data! });
   console.log(`${result.aborted ? 'stopped' : 'finished'} at step ${result.step} in ${duration((performance.now() - started) / 1000)}; checkpoint: ${checkpointPath}`);
   model.dispose();
@@ -215,8 +232,14 @@ const naive: TrainMethod = {
 
 const gsure: TrainMethod = {
   summary: 'corrupted measurements only: GSURE-Diffusion (docs/gsure.md), an x0-predicting network',
-  options: { ...DENOISER_OPTIONS, ...CORRUPTION_OPTIONS, probes: { type: 'string' }, variant: { type: 'string' }, prediction: { type: 'string' } },
-  help: `${CORRUPTION_HELP}\n  --probes K        Hutchinson probes per sample (default 1)\n  --variant V       unbiased (default) | official (the released code's coefficient, for comparison)\n${DENOISER_HELP}`,
+  options: {
+    ...DENOISER_OPTIONS, ...CORRUPTION_OPTIONS, probes: { type: 'string' }, variant: { type: 'string' }, prediction: { type: 'string' },
+    'observed-subspace-only': { type: 'boolean' },
+  },
+  help:
+    `${CORRUPTION_HELP}\n  --probes K        Hutchinson probes per sample (default 1)\n  --variant V       unbiased (default) | official (the released code's coefficient, for comparison)\n` +
+    `  --observed-subspace-only  train although some coordinates are never observed (e.g. blockaverage): a model of\n` +
+    `                    the observed subspace only (refused without it; docs/gsure.md)\n${DENOISER_HELP}`,
   examples: [
     'kintsugi train --method gsure --corruption mask:patch=4,p=0.4 --sigma0 0.02 --steps 20000 --out gsure.safetensors',
     'kintsugi train --method gsure --measurements my-scans.safetensors --out gsure.safetensors',
@@ -224,8 +247,20 @@ const gsure: TrainMethod = {
   run: (v) => trainDenoiser(v, 'gsure'),
 };
 
+const ambient: TrainMethod = {
+  summary: 'masked images only: Ambient Diffusion (docs/ambient.md), further-corrupted masks, an x0-predicting network',
+  options: { ...DENOISER_OPTIONS, ...CORRUPTION_OPTIONS, delta: { type: 'string' }, 'further-patch': { type: 'string' } },
+  help:
+    `${CORRUPTION_HELP}\n                    (masks only: mask:patch=P,p=X or a mask measurement file)\n` +
+    `  --delta X         further corruption: each step drops each kept pixel with probability X (default ${DEFAULT_AMBIENT_DELTA})\n` +
+    `  --further-patch P drop P x P squares together in the further corruption (default 1: pixels)\n${DENOISER_HELP}\n` +
+    '  the network takes the masked image and its mask (2C input channels); `kintsugi sample` draws the masks itself',
+  examples: ['kintsugi train --method ambient --corruption mask:patch=4,p=0.4 --delta 0.1 --steps 20000 --out ambient.safetensors'],
+  run: (v) => trainDenoiser(v, 'ambient'),
+};
+
 /** The methods of `kintsugi train --method`, in the order --help lists them. */
-export const TRAIN_METHODS: Record<string, TrainMethod> = { supervised, naive, gsure, bootstrap: bootstrapMethod };
+export const TRAIN_METHODS: Record<string, TrainMethod> = { supervised, naive, gsure, ambient, bootstrap: bootstrapMethod };
 
 function methodOf(argv: string[]): string | undefined {
   const i = argv.findIndex((a) => a === '--method' || a.startsWith('--method='));
@@ -248,7 +283,7 @@ ${names.map((n) => `  ${n.padEnd(width)}  ${TRAIN_METHODS[n]!.summary}${n === 's
 options of every method:
 ${COMMON_HELP}
 
-options of supervised, naive and gsure:
+options of supervised, naive, gsure and ambient:
 ${DENOISER_HELP}
 
 examples:

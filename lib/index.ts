@@ -19,8 +19,8 @@ export { CHECKPOINT_FORMAT, loadUNet, readCheckpoint, resumeTraining, saveCheckp
 export type { Checkpoint, CheckpointOptimizerState, Prediction, SaveOptions } from './checkpoint.ts';
 export { NoiseSchedule, targetOf, splitPrediction } from './schedule.ts';
 export type { ScheduleConfig } from './schedule.ts';
-export { sample, timesteps, unetDenoiser } from './sample.ts';
-export type { Denoiser, SampleOptions } from './sample.ts';
+export { sample, TIMESTEP_SPACINGS, timesteps, unetDenoiser } from './sample.ts';
+export type { Denoiser, SampleOptions, TimestepSpacing } from './sample.ts';
 export { philoxBlock, philoxIntegers } from './random.ts';
 export { train } from './train.ts';
 export type { Dataset, TrainOptions, TrainProgress, TrainResult } from './train.ts';
@@ -43,7 +43,7 @@ export type { GsureBatch, GsureLossValues, GsureModel, GsureOptions, GsureStepRe
 export { divergenceCoefficients, gsureProbes, gsureTerms, minValidStep, OFFICIAL_LAMBDA, svdNoise } from './gsure/kernels.ts';
 export type { GsureTermsInputs, GsureTermsOutputs, GsureVariant } from './gsure/kernels.ts';
 export { divergenceStudy } from './gsure/divergence.ts';
-export { gsureBatch, gsureSchedule, svdStatistics, trainGsure } from './gsure/train.ts';
+export { checkObserved, gsureBatch, gsureSchedule, svdStatistics, trainGsure, unobservedCoordinates } from './gsure/train.ts';
 export type { GsureTrainOptions, SvdStatistics } from './gsure/train.ts';
 export type { DivergenceStudy, DivergenceStudyOptions, DivergenceStudyRow } from './gsure/divergence.ts';
 export { BlockAverageOperator } from './corruption/block-average.ts';
@@ -125,3 +125,8 @@ export { loadMnistDigit } from './transfer/mnist.ts';
 export { loadPairs, parseDataSpec } from './transfer/data.ts';
 export { unetCondition } from './transfer/unet-cond.ts';
 export type { UNetCondition } from './transfer/unet-cond.ts';
+export { AMBIENT_SAMPLING_STREAM, furtherCorrupt } from './ambient/masks.ts';
+export type { FurtherCorruption } from './ambient/masks.ts';
+export { ambientBatch, ambientLoss, ambientMaskLaw, DEFAULT_AMBIENT_DELTA, trainAmbient } from './ambient/train.ts';
+export type { AmbientBatch, AmbientMaskLaw, AmbientTrainOptions } from './ambient/train.ts';
+export { ambientDenoiser, ambientLawOf, ambientSamplingMasks } from './ambient/sample.ts';

@@ -21,6 +21,8 @@ export interface SampleOptions {
   method?: 'ddpm' | 'ddim' | 'heun';
   /** DDIM and Heun: number of steps (default 50); DDPM always takes all T. */
   steps?: number;
+  /** DDIM and Heun: how the steps are spread over the schedule (default 'linspace'; see TimestepSpacing). */
+  spacing?: TimestepSpacing;
   /** DDIM: 0 deterministic, 1 ancestral (default 0). */
   eta?: number;
   /**
@@ -43,10 +45,36 @@ export function unetDenoiser(net: UNet, params?: Tensor): Denoiser {
   };
 }
 
-/** Evenly spaced step indices from 0 to T-1, `count` of them, ascending. */
-export function timesteps(T: number, count: number): number[] {
+/**
+ * How a sampler with fewer steps than the schedule picks its time steps, named as diffusers names them
+ * (docs/guide.md, "Timestep spacing"): for T = 1000 and 10 steps,
+ * - 'linspace': round(i (T−1)/(N−1)), 0, 111, ..., 999 (both ends of the schedule);
+ * - 'leading': i ⌊T/N⌋, 0, 100, ..., 900 (the DDIM paper's; never visits the last, noisiest steps);
+ * - 'trailing': round(T − i T/N) − 1, 99, 199, ..., 999 (starts at T−1, skips the first T/N − 1 steps).
+ */
+export type TimestepSpacing = 'linspace' | 'leading' | 'trailing';
+export const TIMESTEP_SPACINGS: readonly TimestepSpacing[] = ['linspace', 'leading', 'trailing'];
+
+/** numpy's rounding: half to even (diffusers rounds its trailing grid with np.round). */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** `count` step indices in [0, T−1], ascending, spaced as `spacing` says (default 'linspace'). */
+export function timesteps(T: number, count: number, spacing: TimestepSpacing = 'linspace'): number[] {
   if (!Number.isInteger(count) || count < 1 || count > T) throw new RangeError(`steps: expected an integer in [1, ${T}], got ${count}`);
-  return Array.from({ length: count }, (_, i) => (count === 1 ? T - 1 : Math.round((i * (T - 1)) / (count - 1))));
+  if (spacing === 'linspace') return Array.from({ length: count }, (_, i) => (count === 1 ? T - 1 : Math.round((i * (T - 1)) / (count - 1))));
+  if (spacing === 'leading') {
+    const ratio = Math.floor(T / count);
+    return Array.from({ length: count }, (_, i) => i * ratio);
+  }
+  if (spacing === 'trailing') {
+    // diffusers: np.round(np.arange(T, 0, -T / N)) - 1, reversed to ascending.
+    const ratio = T / count;
+    return Array.from({ length: count }, (_, i) => roundHalfEven(T - (count - 1 - i) * ratio) - 1);
+  }
+  throw new RangeError(`spacing: expected ${TIMESTEP_SPACINGS.join(', ')}, got ${JSON.stringify(spacing)}`);
 }
 
 // Keeps the queue a few steps deep: each step allocates at enqueue time, so running far ahead of the
@@ -62,7 +90,7 @@ export async function sample(denoiser: Denoiser, options: SampleOptions): Promis
   if (!(eta >= 0 && eta <= 1)) throw new RangeError(`eta: expected a number in [0, 1], got ${eta}`);
   const n = shape[0]!;
   const ab = schedule.alphaBars;
-  const grid = method === 'ddpm' ? timesteps(schedule.steps, schedule.steps) : timesteps(schedule.steps, options.steps ?? 50);
+  const grid = method === 'ddpm' ? timesteps(schedule.steps, schedule.steps) : timesteps(schedule.steps, options.steps ?? 50, options.spacing ?? 'linspace');
   const same = (v: number) => new Array<number>(n).fill(v);
   const predict = (x: Tensor, t: number) => {
     const pred = denoiser(x, new Float32Array(n).fill(t));

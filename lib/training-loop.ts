@@ -93,6 +93,8 @@ export interface QueuedStep {
 export interface CheckpointMeta {
   prediction: Prediction;
   schedule: unknown;
+  /** Method-specific strings for the checkpoint's user metadata (e.g. Ambient Diffusion's masks' law). */
+  metadata?: Record<string, string>;
 }
 
 export async function trainingLoop(options: LoopOptions, meta: CheckpointMeta, stepFn: StepFn): Promise<TrainResult> {
@@ -131,7 +133,7 @@ async function loop(options: LoopOptions, meta: CheckpointMeta, stepFn: StepFn, 
   const save = async (step: number) => {
     if (!options.checkpoint) return;
     await Promise.all(pending);
-    await saveCheckpoint(options.checkpoint.path, model, { optimizer, ema, step, prediction: meta.prediction, schedule: meta.schedule });
+    await saveCheckpoint(options.checkpoint.path, model, { optimizer, ema, step, prediction: meta.prediction, schedule: meta.schedule, metadata: meta.metadata });
   };
 
   let step = start;

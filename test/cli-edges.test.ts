@@ -138,7 +138,7 @@ describe('messages name the flags', () => {
     expect(cli(['train', '--probes', '2']).stderr).toContain('--probes belongs to --method gsure, not supervised');
     const h = cli(['train', '-h']);
     expect(h.status).toBe(0);
-    expect(h.stdout).toMatch(/methods:\n {2}supervised[^\n]*\n {2}naive[^\n]*\n {2}gsure[^\n]*\n {2}bootstrap/);
+    expect(h.stdout).toMatch(/methods:\n {2}supervised[^\n]*\n {2}naive[^\n]*\n {2}gsure[^\n]*\n {2}ambient[^\n]*\n {2}bootstrap/);
     expect(cli(['train', '--method', 'gsure', '-h']).stdout).toContain('--probes K');
     const d = cli(['devices', '--help']);
     expect(d.stdout).toContain('usage: kintsugi devices');

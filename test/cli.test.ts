@@ -84,9 +84,10 @@ describe('kintsugi CLI', () => {
 
   it('corrupted-data options that cannot work are clear errors', () => {
     expect(cli(['train', '--method', 'gsure']).stderr).toContain('give --corruption SPEC');
-    expect(cli(['train', '--corruption', 'mask:p=0.2']).stderr).toContain('--corruption belongs to --method naive or gsure, not supervised');
+    expect(cli(['train', '--corruption', 'mask:p=0.2']).stderr).toContain('--corruption belongs to --method naive or gsure or ambient, not supervised');
     expect(cli(['train', '--method', 'gsure', '--corruption', 'mask:p=0.2', '--prediction', 'eps']).stderr).toContain('GSURE trains an x0-predicting network');
-    expect(cli(['train', '--method', 'ambient']).stderr).toContain('--method: expected supervised, naive, gsure, bootstrap, got "ambient"');
+    expect(cli(['train', '--method', 'ambient']).stderr).toContain('--method ambient trains on corrupted measurements: give --corruption SPEC');
+    expect(cli(['train', '--method', 'ambiant']).stderr).toContain('--method: expected supervised, naive, gsure, ambient, bootstrap, got "ambiant"');
     expect(cli(['corrupt']).stderr).toContain('--corruption SPEC is required');
   });
 

@@ -4,7 +4,9 @@
 // shifts, the loss terms, ordinary backward passes) inside the shared training loop (progress,
 // checkpoints, exact resume, abort). The weights w² = 1/E[P] of the loss are the observation
 // frequencies of each SVD coordinate over the whole set (density compensation: for random masks with
-// drop rate p this is 1/(1−p) up to sampling error; for a fixed operator it is 1).
+// drop rate p this is 1/(1−p) up to sampling error; for a fixed operator it is 1). A coordinate that no
+// sample observes has no weight at all, so a set with such coordinates is refused (checkObserved) unless
+// the caller asks for a model of the observed subspace only.
 import { philoxIntegers } from '../random.ts';
 import { NoiseSchedule } from '../schedule.ts';
 import { tensor, type Tensor } from '../tensor.ts';
@@ -23,6 +25,12 @@ export interface GsureTrainOptions extends LoopOptions {
   seed?: bigint | number;
   /** Hutchinson probes per sample, finite-difference step and scheme, loss variant, Λ, first t (gsureStep). */
   gsure?: Pick<GsureOptions, 'probes' | 'eps' | 'difference' | 'variant' | 'lambda' | 'minT'>;
+  /**
+   * Train although some SVD coordinates are observed by no sample (default false: refused, see
+   * checkObserved). The loss gives those coordinates weight 0, so the model is then one of the
+   * observed subspace only: its output there means nothing.
+   */
+  observedSubspaceOnly?: boolean;
 }
 
 /** Observation statistics of a measurement set in the SVD domain (computed once per training). */
@@ -66,6 +74,38 @@ export async function svdStatistics(set: MeasurementSet): Promise<SvdStatistics>
   if (sMin === Infinity) throw new Error('gsure: the measurement set observes nothing (every singular value is 0)');
   const frequency = count.map((c) => c / set.count);
   return { frequency, vMax: (set.sigma0 * set.sigma0) / (sMin * sMin) };
+}
+
+/** What a set that leaves coordinates unobserved would need, per operator kind (for the refusal). */
+const REMEDY: Record<string, string> = {
+  mask: 'draw a random mask per image (e.g. --corruption mask:patch=4,p=0.4) rather than one mask shared by every image, so that every pixel is kept in some images',
+  blockaverage:
+    'block averaging with one k observes only the block means, never the detail inside a block: mix in measurements that see it (other operators, some full images), or use random per-image masks',
+  fourier: 'draw random k-space lines per sample (e.g. --corruption fourier:center=8,random=8) so that every row is acquired in some samples',
+};
+
+/** Coordinates (per sample, in the SVD domain) that no sample of the set observes. */
+export function unobservedCoordinates(stats: SvdStatistics): number {
+  let n = 0;
+  for (const f of stats.frequency) if (f === 0) n++;
+  return n;
+}
+
+/**
+ * Refuses a set that never observes some SVD coordinates (docs/gsure.md, "What GSURE can learn"): the
+ * loss is blind there (weight 1/E[P] with E[P] = 0 is taken as 0), so training would silently produce
+ * whatever the network happens to output on them. `observedSubspaceOnly` accepts it knowingly.
+ */
+export function checkObserved(set: MeasurementSet, stats: SvdStatistics, options: { observedSubspaceOnly?: boolean; optIn?: string } = {}): void {
+  const missing = unobservedCoordinates(stats);
+  if (missing === 0 || options.observedSubspaceOnly) return;
+  const per = stats.frequency.length;
+  throw new RangeError(
+    `gsure: ${missing} of the ${per} coordinates of a sample (in the operator's SVD domain) are never observed by any of the ${set.count} ` +
+      `${set.kind} measurements, so the loss says nothing about them and the model would be garbage there. To learn the whole ` +
+      `distribution, ${REMEDY[set.kind] ?? 'vary the operators between samples so that every coordinate is observed by some'}. ` +
+      `To train a model of the observed subspace only, opt in with ${options.optIn ?? 'observedSubspaceOnly: true'}.`,
+  );
 }
 
 /**
@@ -119,6 +159,7 @@ export async function trainGsure(options: GsureTrainOptions): Promise<TrainResul
     );
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`trainGsure: batchSize must be a positive integer, got ${batchSize}`);
   const stats = await svdStatistics(set);
+  checkObserved(set, stats, { observedSubspaceOnly: options.observedSubspaceOnly });
   const schedule = options.schedule ?? gsureSchedule(stats.vMax);
   const seed = BigInt(options.seed ?? 0);
   const device = model.device;

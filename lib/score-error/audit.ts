@@ -5,7 +5,7 @@
 // ε-space error is the scale-free form of the (1−δ)-quantile measure D_δ of the sample-complexity
 // paper; it is reported next to the RMS error, which a rare component inflates and the quantile does not.
 import { seededNormals } from '../metrics/normals.ts';
-import { timesteps } from '../sample.ts';
+import { timesteps, type TimestepSpacing } from '../sample.ts';
 import type { NoiseSchedule, Prediction } from '../schedule.ts';
 import { tensor, type Tensor } from '../tensor.ts';
 import { resolveDevice } from '../device.ts';
@@ -20,8 +20,21 @@ export interface ScoreErrorOptions {
   schedule: NoiseSchedule;
   /** What the denoiser predicts. */
   prediction: Prediction;
-  /** Step indices to audit (default: 10 evenly spaced over 0..T−1). */
+  /**
+   * Step indices to audit. Default: the sampler's grid, the levels a sampler of `samplerSteps` steps
+   * with `spacing` visits (default 50, 'linspace': `sample`'s defaults), since the paper's condition is
+   * on every level the sampler visits.
+   */
   levels?: readonly number[];
+  /** The sampler whose grid is the default `levels`: its number of steps (default 50) and spacing (default 'linspace'). */
+  samplerSteps?: number;
+  spacing?: TimestepSpacing;
+  /**
+   * true (default): the bounds hold at every level at once with probability ≥ `confidence`, by a union
+   * bound (each level's bound at confidence 1 − (1 − confidence)/L for L levels); false: each level's
+   * bound alone at `confidence`.
+   */
+  simultaneous?: boolean;
   /** The measure's δ (default 0.01). */
   delta?: number;
   /** Points per level (default ⌈50/δ⌉). */
@@ -45,6 +58,8 @@ export interface ScoreErrorLevel {
   /** (1−δ)-quantile of ‖ε̂ − ε*‖ (order statistic) and its upper confidence bound. */
   quantile: number;
   upperBound: number;
+  /** The 1-based rank of the order statistic that is the upper bound (samples + 1 when there is none). */
+  upperRank: number;
   /** √(mean ‖ε̂ − ε*‖²), the L2 error, and the largest error seen. */
   rms: number;
   max: number;
@@ -58,7 +73,11 @@ export interface ScoreErrorLevel {
 
 export interface ScoreErrorReport {
   delta: number;
+  /** The confidence asked for: of all the bounds together when `simultaneous`, else of each. */
   confidence: number;
+  simultaneous: boolean;
+  /** The confidence of each level's bound: 1 − (1 − confidence)/L when simultaneous, else confidence. */
+  levelConfidence: number;
   /** Values per sample d: ‖ε̂ − ε*‖ / √d is a per-coordinate RMS. */
   dim: number;
   levels: ScoreErrorLevel[];
@@ -86,13 +105,22 @@ export async function scoreErrorAudit(denoiser: AuditedDenoiser, o: ScoreErrorOp
   const seed = BigInt(o.seed ?? 0);
   const device = resolveDevice(o.device);
   const T = schedule.steps;
-  const levels = o.levels ?? timesteps(T, 10);
+  const levels = o.levels ?? timesteps(T, o.samplerSteps ?? 50, o.spacing ?? 'linspace');
   if (!['eps', 'x0', 'v'].includes(prediction)) throw new TypeError(`prediction: expected "eps", "x0" or "v", got ${JSON.stringify(prediction)}`);
   if (levels.length < 1 || levels.length > 256) throw new RangeError(`levels: expected 1 to 256 step indices, got ${levels.length}`);
   for (const t of levels) if (!Number.isInteger(t) || t < 0 || t >= T) throw new RangeError(`levels: expected step indices in [0, ${T - 1}], got ${t}`);
   if (!Number.isInteger(M) || M < 1) throw new RangeError(`samples: expected a positive integer, got ${M}`);
-  const needed = minimumSamples(delta, confidence);
-  if (M < needed) throw new RangeError(`samples: ${M} points per level cannot bound the ${1 - delta} quantile at confidence ${confidence}; use at least ${needed} (⌈50/δ⌉ = ${Math.ceil(50 / delta)} is the default)`);
+  if (!(confidence > 0 && confidence < 1)) throw new RangeError(`confidence: expected a number in (0, 1), got ${confidence}`);
+  const simultaneous = o.simultaneous ?? true;
+  // Union bound: P(some level's bound fails) ≤ Σ_l (1 − c_l) = 1 − confidence.
+  const levelConfidence = simultaneous ? 1 - (1 - confidence) / levels.length : confidence;
+  const needed = minimumSamples(delta, levelConfidence);
+  if (M < needed)
+    throw new RangeError(
+      `samples: ${M} points per level cannot bound the ${1 - delta} quantile at confidence ${levelConfidence}` +
+        (simultaneous && levels.length > 1 ? ` (${confidence} over ${levels.length} levels at once)` : '') +
+        `; use at least ${needed} (⌈50/δ⌉ = ${Math.ceil(50 / delta)} is the default)`,
+    );
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize: expected a positive integer, got ${batchSize}`);
   const d = mixture.dim;
   const K = mixture.components.length;
@@ -142,7 +170,7 @@ export async function scoreErrorAudit(denoiser: AuditedDenoiser, o: ScoreErrorOp
         count[component[i]!]!++;
       }
     }
-    const q = quantileWithBound(errors, delta, confidence);
+    const q = quantileWithBound(errors, delta, levelConfidence);
     let total = 0;
     let max = 0;
     for (const e of errors) {
@@ -156,6 +184,7 @@ export async function scoreErrorAudit(denoiser: AuditedDenoiser, o: ScoreErrorOp
       samples: M,
       quantile: q.quantile,
       upperBound: q.upperBound,
+      upperRank: q.upperRank,
       rms: Math.sqrt(total / M),
       max,
       scoreQuantile: q.quantile / Math.sqrt(1 - ab),
@@ -165,5 +194,5 @@ export async function scoreErrorAudit(denoiser: AuditedDenoiser, o: ScoreErrorOp
     rows.push(row);
     o.onLevel?.(row, li + 1, levels.length);
   }
-  return { delta, confidence, dim: d, levels: rows };
+  return { delta, confidence, simultaneous, levelConfidence, dim: d, levels: rows };
 }

@@ -5,7 +5,7 @@ import { checkWritableFile, defineCommand, integer, number, numberList, stepPrin
 import { loadUNet, readCheckpoint } from '../checkpoint.ts';
 import { writeNpy } from '../data/npy.ts';
 import { defaultDevice } from '../device.ts';
-import { timesteps, unetDenoiser } from '../sample.ts';
+import { TIMESTEP_SPACINGS, timesteps, unetDenoiser, type TimestepSpacing } from '../sample.ts';
 import { NoiseSchedule } from '../schedule.ts';
 import { writeFileAtomic } from '../write-atomic.ts';
 import { scoreErrorAudit } from './audit.ts';
@@ -43,8 +43,9 @@ options:
   --mixture FILE    from \`kintsugi mixture\`
   --delta X         default 0.01
   --samples M       points per level (default ceil(50/delta))
-  --levels L        number of evenly spaced levels (default 10), or a comma list of step indices
-  --confidence X    of the upper bound (default 0.95)
+  --levels L        the grid of a sampler of L steps (default 50, \`kintsugi sample\`'s), or a comma list of step indices
+  --spacing S       that sampler's spacing: linspace (default) | leading | trailing
+  --confidence X    of the upper bounds, all levels at once (a union bound; default 0.95)
   --no-ema          audit the raw weights instead of the EMA
   --seed S          default 0
   --device D        cpu | cuda | cuda:N
@@ -94,7 +95,7 @@ export const scoreErrorCommand = defineCommand('score-error', {
   summary: "audit a checkpoint's score against a mixture's exact score: the (1-delta)-quantile error",
   help: SCORE_ERROR_HELP,
   options: {
-    checkpoint: { type: 'string' }, mixture: { type: 'string' }, delta: { type: 'string' }, samples: { type: 'string' }, levels: { type: 'string' },
+    checkpoint: { type: 'string' }, mixture: { type: 'string' }, delta: { type: 'string' }, samples: { type: 'string' }, levels: { type: 'string' }, spacing: { type: 'string' },
     confidence: { type: 'string' }, 'no-ema': { type: 'boolean' }, seed: { type: 'string' }, device: { type: 'string' }, json: { type: 'string' },
   },
   run: (values) => scoreErrorRun(values as Record<string, string | undefined> & { 'no-ema'?: boolean }),
@@ -116,8 +117,12 @@ async function scoreErrorRun(values: Record<string, string | undefined> & { 'no-
   if (cfg.inChannels !== C || cfg.resolution !== H || H !== W || (cfg.outChannels ?? cfg.inChannels) !== C)
     throw new UsageError(`score-error: the mixture's samples are [${mixture.shape.join(', ')}] but the model takes [${cfg.inChannels}, ${cfg.resolution}, ${cfg.resolution}]`);
   const schedule = new NoiseSchedule((ck.schedule as { kind: 'linear' | 'cosine' } | null) ?? { kind: 'linear' });
-  const levelSpec = values.levels ?? '10';
-  const levels = levelSpec.includes(',') ? numberList(levelSpec, '--levels') : timesteps(schedule.steps, integer(levelSpec, 10, '--levels'));
+  const spacing = (values.spacing ?? 'linspace') as TimestepSpacing;
+  if (!TIMESTEP_SPACINGS.includes(spacing)) throw new UsageError(`--spacing: expected ${TIMESTEP_SPACINGS.join(', ')}, got "${spacing}"`);
+  const levelSpec = values.levels ?? '50';
+  const steps = levelSpec.includes(',') ? 0 : integer(levelSpec, 50, '--levels');
+  if (steps > schedule.steps) throw new UsageError(`--levels: expected at most ${schedule.steps} (the schedule's steps), got ${steps}`);
+  const levels = levelSpec.includes(',') ? numberList(levelSpec, '--levels') : timesteps(schedule.steps, steps, spacing);
   const model = await loadUNet(values.checkpoint, { device, useEma: !values['no-ema'] && ck.ema !== undefined });
   const progress = stepPrinter('score-error: noise level');
   try {
@@ -127,8 +132,8 @@ async function scoreErrorRun(values: Record<string, string | undefined> & { 'no-
       onLevel: (row, done, total) => progress(done, total, `t = ${row.t}, quantile ${row.quantile.toFixed(4)}`),
     });
     const pct = `${+(100 * (1 - report.delta)).toFixed(2)} %`;
-    console.log(`${values.checkpoint} (${ck.prediction}-prediction, ${ck.ema && !values['no-ema'] ? 'EMA' : 'raw'} weights) against ${values.mixture}: ||eps_hat - eps*|| over ${report.dim} values, ${report.levels[0]!.samples} points per level`);
-    console.log(`${'t'.padStart(5)} ${'sigma'.padStart(8)} ${`${pct} quantile`.padStart(16)} ${`${Math.round(100 * report.confidence)} % bound`.padStart(10)} ${'RMS'.padStart(8)} ${'max'.padStart(8)}`);
+    console.log(`${values.checkpoint} (${ck.prediction}-prediction, ${ck.ema && !values['no-ema'] ? 'EMA' : 'raw'} weights) against ${values.mixture}: ||eps_hat - eps*|| over ${report.dim} values, ${report.levels[0]!.samples} points per level; the bounds hold at all ${report.levels.length} levels at once with probability >= ${report.confidence} (union bound)`);
+    console.log(`${'t'.padStart(5)} ${'sigma'.padStart(8)} ${`${pct} quantile`.padStart(16)} ${`${+(100 * report.confidence).toFixed(2)} % bound`.padStart(10)} ${'RMS'.padStart(8)} ${'max'.padStart(8)}`);
     for (const l of report.levels)
       console.log(`${String(l.t).padStart(5)} ${l.sigma.toPrecision(3).padStart(8)} ${l.quantile.toFixed(4).padStart(16)} ${l.upperBound.toFixed(4).padStart(10)} ${l.rms.toFixed(4).padStart(8)} ${l.max.toFixed(4).padStart(8)}`);
     if (values.json) {

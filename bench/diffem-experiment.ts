@@ -1,7 +1,8 @@
 // DiffEM on Fashion-MNIST with masked, noisy observations (docs/diffem.md): round 0 from a Gaussian
 // prior fitted by EM, then K rounds of conditional-diffusion EM; per round, the PSNR of the
 // reconstructions against the clean images (known here because the corruption is synthetic) and the
-// FD-FMNIST of the reconstructions against the clean set. EM should improve monotonically.
+// FD-FMNIST of the reconstructions against the clean set, and the CPU time of each round. EM is meant to
+// improve round by round; docs/diffem.md reports what the runs showed (so far, at CPU budgets, it did not).
 //
 //   node --import ./test/support/register-ts.mjs bench/diffem-experiment.ts --out DIR [options]
 //   CPU smoke run (16x16, ~10 min on 2 cores):

@@ -138,6 +138,8 @@ describe('diffem with other operators', () => {
     const law = { kind: 'fourier' as const, centerLines: 2, randomLines: 2, sigma0: 0.01 };
     const observations = await corruptWith(complexClean, [N, 2, 8, 8], law, 8n);
     const again = await corruptWith(complexClean, [N, 2, 8, 8], law, 9n);
+    // Real [1, H, W] reconstructions cannot be re-corrupted into [2, H, W] k-space pairs: the shape must be the signal's.
+    await expect(corruptWith(clean, shape, law, 8n)).rejects.toThrow('diffem: a fourier corruption turns [1, 8, 8] signals into [2, 8, 8]; give DiffEM the signals in that shape (fourier: [2, H, W])');
     expect([...again.mask]).not.toEqual([...observations.mask]); // another seed, other lines
     const set = observations.source!;
     const initial = (await gaussianRoundZero(set, { rank: 4, iterations: 3 })).x;

@@ -33,7 +33,7 @@ const { values: a } = parseArgs({
     data: { type: 'string', default: 'debian' }, views: { type: 'string', default: 'lowres:4,patch:16' }, full: { type: 'string', default: '16,64,256,1024' },
     preset: { type: 'string', default: 'fmnist32' }, steps: { type: 'string', default: '20000' }, 'view-steps': { type: 'string', default: '40000' },
     'baseline-steps': { type: 'string' }, batch: { type: 'string', default: '128' }, lr: { type: 'string', default: '2e-4' },
-    lambda: { type: 'string', default: '0.1' }, lambdas: { type: 'string', default: '0,0.01,0.1,1,10' }, 'sweep-n': { type: 'string' },
+    lambda: { type: 'string', default: '0.1' }, residual: { type: 'string', default: 'unconditioned' }, lambdas: { type: 'string', default: '0,0.01,0.1,1,10' }, 'sweep-n': { type: 'string' },
     samples: { type: 'string', default: '2000' }, 'sample-steps': { type: 'string', default: '50' }, device: { type: 'string' }, out: { type: 'string', default: 'bootstrap-experiment' },
   },
 });
@@ -51,6 +51,8 @@ const nSamples = Number(a.samples);
 const sampleSteps = Number(a['sample-steps']);
 const config: UNetConfig = presets[a.preset as keyof typeof presets] ?? (() => { throw new Error(`--preset: expected tiny16, fmnist32 or cifar32, got ${a.preset}`); })();
 const views = parseViews(a.views!);
+const residual = a.residual as 'unconditioned' | 'conditioned';
+if (residual !== 'unconditioned' && residual !== 'conditioned') throw new Error(`--residual: expected unconditioned or conditioned, got ${a.residual}`);
 const schedule = new NoiseSchedule({ kind: 'linear' });
 const optimizer = { lr: Number(a.lr), warmupSteps: 200, maxGradNorm: 1 };
 
@@ -85,7 +87,7 @@ for (const full of fulls) {
   mkdirSync(dir, { recursive: true });
   log(`N = ${full}: ${viewsManifest ? 'residual' : 'views and residual'}`);
   const run = await trainBootstrap({
-    data, full, views, config, steps, viewSteps, batchSize, optimizer, lambda: Number(a.lambda), device, outDir: dir, viewsFrom: viewsManifest, seed: 0,
+    data, full, views, residual, config, steps, viewSteps, batchSize, optimizer, lambda: Number(a.lambda), device, outDir: dir, viewsFrom: viewsManifest, seed: 0,
     onProgress: (stage, p) => p.step === p.steps && log(`  ${stage}: loss ${p.loss.toFixed(4)}, ${p.imagesPerSecond.toFixed(0)} img/s`),
   });
   viewsManifest ??= run.path;
@@ -108,7 +110,7 @@ results.lambdaSweep = [];
 for (const lambda of lambdas) {
   const dir = join(out, `n${sweepN}-lambda${lambda}`);
   mkdirSync(dir, { recursive: true });
-  const run = await trainBootstrap({ data, full: sweepN, views, config, steps, batchSize, optimizer, lambda, device, outDir: dir, viewsFrom: viewsManifest, seed: 0 });
+  const run = await trainBootstrap({ data, full: sweepN, views, residual, config, steps, batchSize, optimizer, lambda, device, outDir: dir, viewsFrom: viewsManifest, seed: 0 });
   const boot = await loadBootstrap(run.path, { device });
   const fd = await evaluate(`bootstrap-n${sweepN}-lambda${lambda}`, boot.denoiser, 'x0');
   boot.dispose();
@@ -125,7 +127,7 @@ for (const lambda of lambdas) {
   const bootF =
     (views.lowres ? flops(resizedConfig(config, H / views.lowres.factor, C, C), 1) : 0) +
     (views.patch ? flops(resizedConfig(config, views.patch.size, views.patch.positions ? C + 2 : C, C), J) : 0) +
-    flops(resizedConfig(config, H, 2 * C, C), 1);
+    flops(resizedConfig(config, H, residual === 'conditioned' ? 2 * C : C, C), 1);
   const boot = await loadBootstrap(viewsManifest!, { device });
   const plain = new UNet(resizedConfig(config, H, C, C), { device, seed: 1 });
   const time = async (d: Denoiser) => {

@@ -1,6 +1,7 @@
 // Data sets of views derived from a clean data set (docs/bootstrap.md): the downsampled copies that
 // train the low-resolution view model, and random crops that train the patch model. A user with their
 // own low-resolution images or crops passes them to train() directly instead.
+import { readNpy } from '../data/npy.ts';
 import { philoxIntegers } from '../random.ts';
 import { tensor } from '../tensor.ts';
 import type { Dataset } from '../train.ts';
@@ -59,4 +60,25 @@ export function cropDataset(data: Dataset, options: { size: number; count: numbe
   const offsets = new Int32Array(2 * count);
   for (let i = 0; i < count; i++) [offsets[2 * i], offsets[2 * i + 1]] = [ys[i]!, xs[i]!];
   return { images, shape: [count, C, size, size], offsets, imageSize: [H, W] };
+}
+
+/**
+ * A view's own images from a float32/float64 .npy of shape [N, C, H, W] (values as the models take them,
+ * e.g. in [-1, 1]): the separate low-resolution, crop or full-resolution sets of a bootstrapping run.
+ * Errors name `what` (the CLI flag), the file, and what was expected.
+ */
+export async function readImageSet(path: string, what: string): Promise<Dataset> {
+  if (!path.toLowerCase().endsWith('.npy')) throw new TypeError(`${what} ${path}: expected a .npy file of float images [N, C, H, W]`);
+  let a;
+  try {
+    a = await readNpy(path);
+  } catch (e) {
+    throw new TypeError(`${what} ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  if (a.shape.length !== 4 || (a.dtype !== 'float32' && a.dtype !== 'float64') || a.shape.some((v) => v < 1))
+    throw new TypeError(`${what} ${path}: expected a float32 or float64 array [N, C, H, W], got ${a.dtype} [${a.shape.join(', ')}]`);
+  const images = Float32Array.from(a.data);
+  const bad = images.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new RangeError(`${what} ${path}: value ${bad} is ${images[bad]} (training needs finite values)`);
+  return { images, shape: a.shape as [number, number, number, number] };
 }

@@ -41,7 +41,7 @@ export function checkManifest(value: unknown, path: string): BootstrapManifest {
   const r = value.residual;
   if (!isObject(r)) throw bad('residual', 'an object {checkpoint, conditioned, lambda, penalty}', r);
   checkpoint(r, 'residual');
-  if (r.conditioned !== true) throw bad('residual.conditioned', 'true', r.conditioned);
+  if (typeof r.conditioned !== 'boolean') throw bad('residual.conditioned', 'true or false', r.conditioned);
   if (typeof r.lambda !== 'number' || !(r.lambda >= 0) || !Number.isFinite(r.lambda)) throw bad('residual.lambda', 'a finite number >= 0', r.lambda);
   if (r.penalty !== 'l2' && r.penalty !== 'batch-variance') throw bad('residual.penalty', '"l2" or "batch-variance"', r.penalty);
   if (value.lowres === undefined && value.patch === undefined) throw new TypeError(`${path}: the manifest has neither a "lowres" nor a "patch" view`);

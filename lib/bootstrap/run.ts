@@ -1,7 +1,9 @@
-// A whole bootstrapping run from one clean data set (docs/bootstrap.md): the view models trained on
-// views of every image, the residual f0 on the first `full` images only, three checkpoints and a
-// manifest (bootstrap.json) that loadBootstrap turns back into a Denoiser. The CLI's
-// `kintsugi train --method bootstrap` and the data-efficiency experiment both run this.
+// A whole bootstrapping run (docs/bootstrap.md): the view models trained on each view's own data, the
+// residual f0 on the few full-resolution images only, three checkpoints and a manifest (bootstrap.json)
+// that loadBootstrap turns back into a Denoiser. The data come as the paper has them, separate sets (many
+// low-resolution images, many crops, few full images: `sets`), or as one clean set whose views are
+// derived (`data` and `full`, for experiments). The CLI's `kintsugi train --method bootstrap` and the
+// data-efficiency experiment both run this.
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { loadUNet } from '../checkpoint.ts';
@@ -11,7 +13,7 @@ import { train, type Dataset, type TrainProgress } from '../train.ts';
 import type { AdamWOptions } from '../optim.ts';
 import { resizedConfig, UNet, type UNetConfig } from '../unet.ts';
 import { writeFileAtomic } from '../write-atomic.ts';
-import { cropDataset, lowresDataset } from './data.ts';
+import { cropDataset, lowresDataset, type CropDataset } from './data.ts';
 import { checkManifest } from './manifest.ts';
 import { bootstrapDenoiser, type BootstrapViews, type ResidualModel } from './denoiser.ts';
 import { trainResidual, type ResidualPenalty } from './train.ts';
@@ -54,14 +56,103 @@ export interface BootstrapManifest {
   full: number;
   lowres?: { factor: number; prediction: Prediction; checkpoint: string };
   patch?: { size: number; stride: number; window: PatchWindow; positions: boolean; prediction: Prediction; checkpoint: string };
-  residual: { checkpoint: string; conditioned: true; lambda: number; penalty: ResidualPenalty };
+  /** conditioned: f0 sees concat(x_t, x̂_agg); false: f0(x_t) alone, the paper's form. */
+  residual: { checkpoint: string; conditioned: boolean; lambda: number; penalty: ResidualPenalty };
+}
+
+/**
+ * The data of a run as they exist in the paper's setting: separate sets per view. A view in `views`
+ * without its set here takes its data from `full` (pooled copies, or crops of the full images).
+ */
+export interface BootstrapSets {
+  /** The few full-resolution images [N, C, H, W] the residual is trained on. */
+  full: Dataset;
+  /** Low-resolution images [N', C, H/r, W/r], r the lowres view's factor. */
+  lowres?: Dataset;
+  /** Crops [N'', C, P, P], P the patch view's size; with position channels they need their offsets (a CropDataset). */
+  patches?: Dataset | CropDataset;
+}
+
+/** f0's form: 'unconditioned' f0(x_t) (default, the paper's) or 'conditioned' f0(x_t, x̂_agg). */
+export type ResidualMode = 'unconditioned' | 'conditioned';
+
+const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+/** Checks a Dataset argument: [N, C, H, W] of positive integers with as many finite values. */
+function checkDataset(d: unknown, what: string): Dataset {
+  const set = d as Dataset;
+  if (set === null || typeof set !== 'object' || !(set.images instanceof Float32Array) || !Array.isArray(set.shape))
+    throw new TypeError(`${what}: expected a data set {images: Float32Array, shape: [N, C, H, W]}, got ${set === null ? 'null' : typeof set}`);
+  if (set.shape.length !== 4 || !set.shape.every((v) => Number.isSafeInteger(v) && v >= 1))
+    throw new TypeError(`${what}.shape: expected [N, C, H, W] of positive integers, got ${JSON.stringify(set.shape)}`);
+  const n = set.shape.reduce((a, b) => a * b, 1);
+  if (set.images.length !== n) throw new RangeError(`${what}.images: shape ${shapeText(set.shape)} needs ${n} values, got ${set.images.length}`);
+  const bad = set.images.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw new RangeError(`${what}.images: value ${bad} is ${set.images[bad]} (training needs finite values)`);
+  return set;
+}
+
+/** The full set and every view's data, shapes checked against each other and the views (errors name the set). */
+export function checkBootstrapData(o: BootstrapRunOptions): { full: Dataset; lowres?: Dataset; patches?: CropDataset | Dataset; derived: string[] } {
+  if ((o.data === undefined) === (o.sets === undefined)) throw new TypeError('trainBootstrap: give either data (one clean set, views derived) and full, or sets (separate view data sets), not both and not neither');
+  if (o.data) {
+    const data = checkDataset(o.data, 'data');
+    const N = data.shape[0]!;
+    if (!Number.isInteger(o.full) || o.full! < 1 || o.full! > N) throw new RangeError(`full: expected an integer in [1, ${N}] (images of the data set), got ${o.full}`);
+    const [, C, H, W] = data.shape;
+    return { full: { images: data.images.subarray(0, o.full! * C * H * W), shape: [o.full!, C, H, W] }, lowres: data, patches: data, derived: ['lowres', 'patch'] };
+  }
+  const sets = o.sets!;
+  if (sets === null || typeof sets !== 'object') throw new TypeError(`sets: expected {full, lowres?, patches?}, got ${String(sets)}`);
+  const full = checkDataset(sets.full, 'sets.full');
+  const [, C, H, W] = full.shape as [number, number, number, number];
+  const derived: string[] = [];
+  let lowres: Dataset | undefined;
+  let patches: Dataset | undefined;
+  if (sets.lowres !== undefined && !o.views.lowres) throw new TypeError('sets.lowres: given, but views has no lowres view (add lowres:R)');
+  if (sets.patches !== undefined && !o.views.patch) throw new TypeError('sets.patches: given, but views has no patch view (add patch:P)');
+  if (o.views.lowres) {
+    const r = o.views.lowres.factor;
+    if (!Number.isInteger(r) || r < 1 || H % r || W % r) throw new RangeError(`views.lowres.factor: expected a positive integer dividing the full images' ${H}x${W}, got ${r}`);
+    if (sets.lowres === undefined) ((lowres = full), derived.push('lowres'));
+    else {
+      lowres = checkDataset(sets.lowres, 'sets.lowres');
+      const want = [C, H / r, W / r];
+      if (lowres.shape.slice(1).some((v, i) => v !== want[i]))
+        throw new RangeError(`sets.lowres: expected images [N, ${want.join(', ')}] (the full images' [${C}, ${H}, ${W}] pooled by lowres:${r}), got ${shapeText(lowres.shape)}`);
+    }
+  }
+  if (o.views.patch) {
+    const P = o.views.patch.size;
+    if (sets.patches === undefined) ((patches = full), derived.push('patch'));
+    else {
+      patches = checkDataset(sets.patches, 'sets.patches');
+      if (patches.shape[1] !== C || patches.shape[2] !== P || patches.shape[3] !== P)
+        throw new RangeError(`sets.patches: expected crops [N, ${C}, ${P}, ${P}] (patch:${P} of [${C}, ${H}, ${W}] images), got ${shapeText(patches.shape)}`);
+      const crops = patches as CropDataset;
+      if (o.views.patch.positions) {
+        if (!(crops.offsets instanceof Int32Array) || crops.offsets.length !== 2 * patches.shape[0]!)
+          throw new TypeError(`sets.patches: the patch view has position channels (+pos), which need each crop's offsets (a CropDataset with offsets [row, column] per crop); these crops have none`);
+        const [ih, iw] = crops.imageSize ?? [];
+        if (ih !== H || iw !== W) throw new RangeError(`sets.patches.imageSize: expected [${H}, ${W}] (the full images), got ${JSON.stringify(crops.imageSize)}`);
+        for (let k = 0; k < patches.shape[0]!; k++)
+          if (!(crops.offsets[2 * k]! >= 0 && crops.offsets[2 * k]! <= H - P && crops.offsets[2 * k + 1]! >= 0 && crops.offsets[2 * k + 1]! <= W - P))
+            throw new RangeError(`sets.patches.offsets: crop ${k} at (${crops.offsets[2 * k]}, ${crops.offsets[2 * k + 1]}) does not fit a ${P}x${P} crop inside ${H}x${W}`);
+      }
+    }
+  }
+  return { full, lowres, patches, derived };
 }
 
 export interface BootstrapRunOptions {
-  /** The clean data set: every image gives views; the first `full` are the full-resolution set. */
-  data: Dataset;
-  full: number;
+  /** One clean data set: every image gives views; the first `full` are the full-resolution set. */
+  data?: Dataset;
+  full?: number;
+  /** Or separate sets (the paper's setting): the few full images and each view's own data. */
+  sets?: BootstrapSets;
   views: ViewSpec;
+  /** f0's form (default 'unconditioned', the paper's f0(x_t)). */
+  residual?: ResidualMode;
   /** Width, levels and attention of every model (resolution and channels are set per model). */
   config: UNetConfig;
   /** Steps of the residual; the view models take `viewSteps` (default: the same). */
@@ -71,7 +162,7 @@ export interface BootstrapRunOptions {
   optimizer?: AdamWOptions;
   lambda?: number;
   penalty?: ResidualPenalty;
-  /** Crops per image for the patch model's data (default 8). */
+  /** Crops per image for the patch model's data when they are cut from images (default 8). */
   cropsPerImage?: number;
   seed?: number;
   device?: string;
@@ -84,8 +175,10 @@ export interface BootstrapRunOptions {
 
 /** Trains the views, then the residual; writes DIR/{lowres,patch,residual}.safetensors and DIR/bootstrap.json. */
 export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest: BootstrapManifest; path: string; aborted: boolean }> {
-  const [N, C, H, W] = o.data.shape;
-  if (!Number.isInteger(o.full) || o.full < 1 || o.full > N) throw new RangeError(`full: expected an integer in [1, ${N}] (images of the data set), got ${o.full}`);
+  const sets = checkBootstrapData(o);
+  const [Nf, C, H, W] = sets.full.shape as [number, number, number, number];
+  const mode = o.residual ?? 'unconditioned';
+  if (mode !== 'unconditioned' && mode !== 'conditioned') throw new TypeError(`residual: expected "unconditioned" or "conditioned", got ${JSON.stringify(mode)}`);
   if (H !== W) throw new TypeError(`bootstrap: square images needed, got ${H}x${W}`);
   await mkdir(o.outDir, { recursive: true });
   const schedule = new NoiseSchedule({ kind: 'linear' });
@@ -95,8 +188,8 @@ export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest
   const progress = (stage: string) => ({ onProgress: (p: TrainProgress) => o.onProgress?.(stage, p), progressEvery: Math.max(1, Math.floor(viewSteps / 100)) });
   const views: BootstrapViews = { schedule };
   const manifest: BootstrapManifest = {
-    format: 'kintsugi-bootstrap-1', schedule: schedule.toJSON(), full: o.full,
-    residual: { checkpoint: 'residual.safetensors', conditioned: true, lambda: o.lambda ?? 0.1, penalty: o.penalty ?? 'l2' },
+    format: 'kintsugi-bootstrap-1', schedule: schedule.toJSON(), full: Nf,
+    residual: { checkpoint: 'residual.safetensors', conditioned: mode === 'conditioned', lambda: o.lambda ?? 0.1, penalty: o.penalty ?? 'l2' },
   };
   const models: UNet[] = [];
   let aborted = false;
@@ -114,14 +207,15 @@ export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest
       const model = new UNet(resizedConfig(o.config, H / r, C, C), { device: o.device, seed: BigInt(seed) + 1n });
       models.push(model);
       const path = join(o.outDir, 'lowres.safetensors');
-      const res = await train({ ...common, ...progress('lowres view'), model, data: await lowresDataset(o.data, r, { device: o.device }), steps: viewSteps, schedule, prediction: VIEW_PREDICTION, checkpoint: { path, every: viewSteps } });
+      const res = await train({ ...common, ...progress('lowres view'), model, data: sets.derived.includes('lowres') ? await lowresDataset(sets.lowres!, r, { device: o.device }) : sets.lowres!, steps: viewSteps, schedule, prediction: VIEW_PREDICTION, checkpoint: { path, every: viewSteps } });
       aborted ||= res.aborted;
       views.lowres = { denoiser: unetDenoiser(model, res.ema?.params), prediction: VIEW_PREDICTION, factor: r };
       manifest.lowres = { factor: r, prediction: VIEW_PREDICTION, checkpoint: 'lowres.safetensors' };
     }
     if (o.views.patch && !o.viewsFrom && !aborted) {
       const p = o.views.patch;
-      const crops = cropDataset(o.data, { size: p.size, count: N * (o.cropsPerImage ?? 8), seed });
+      const source = sets.patches!;
+      const crops = sets.derived.includes('patch') ? cropDataset(source, { size: p.size, count: source.shape[0]! * (o.cropsPerImage ?? 8), seed }) : (source as CropDataset);
       const model = new UNet(resizedConfig(o.config, p.size, p.positions ? C + 2 : C, C), { device: o.device, seed: BigInt(seed) + 2n });
       models.push(model);
       const path = join(o.outDir, 'patch.safetensors');
@@ -132,11 +226,11 @@ export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest
       manifest.patch = { ...p, prediction: VIEW_PREDICTION, checkpoint: 'patch.safetensors' };
     }
     if (!aborted) {
-      const f0 = new UNet(resizedConfig(o.config, H, 2 * C, C), { device: o.device, seed: BigInt(seed) + 3n });
+      const conditioned = mode === 'conditioned';
+      const f0 = new UNet(resizedConfig(o.config, H, conditioned ? 2 * C : C, C), { device: o.device, seed: BigInt(seed) + 3n });
       models.push(f0);
-      const full: Dataset = { images: o.data.images.subarray(0, o.full * C * H * W), shape: [o.full, C, H, W] };
       const res = await trainResidual({
-        ...common, ...progress('residual'), progressEvery: Math.max(1, Math.floor(o.steps / 100)), model: f0, views, data: full, steps: o.steps,
+        ...common, ...progress('residual'), progressEvery: Math.max(1, Math.floor(o.steps / 100)), model: f0, views, data: sets.full, steps: o.steps, conditioned,
         lambda: manifest.residual.lambda, penalty: manifest.residual.penalty, checkpoint: { path: join(o.outDir, manifest.residual.checkpoint), every: o.steps },
       });
       aborted ||= res.aborted;
@@ -212,8 +306,13 @@ export async function loadBootstrap(manifestPath: string, options: { device?: st
   try {
     const f0 = await loadNet(join(dirname(manifestPath), manifest.residual.checkpoint), options);
     nets.push(f0);
-    const residual: ResidualModel = { denoiser: unetDenoiser(f0), conditioned: true };
-    const { outChannels: c, resolution: r } = f0.config;
+    const { outChannels: c, resolution: r, inChannels } = f0.config;
+    const conditioned = manifest.residual.conditioned;
+    if (inChannels !== (conditioned ? 2 * c : c))
+      throw new TypeError(
+        `${manifestPath}: residual.conditioned is ${conditioned}, so ${manifest.residual.checkpoint} should take ${conditioned ? `2C = ${2 * c} channels (x_t and x̂_agg)` : `C = ${c} channels (x_t)`}, but it takes ${inChannels}`,
+      );
+    const residual: ResidualModel = { denoiser: unetDenoiser(f0), conditioned };
     return {
       manifest, views, residual, denoiser: bootstrapDenoiser(views, residual), imageShape: [c, r, r],
       dispose: () => nets.forEach((n) => n.dispose()),

@@ -5,8 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineCommand, integer, interruptible, number, prepareOutputDir, progressPrinter, stepPrinter, UsageError } from '../cli-common.ts';
 import { loadData, parseCorruptionFlag } from '../cli-train.ts';
-import { corruptDataset, loadMeasurements, type MeasurementSet } from '../corruption/dataset.ts';
+import { corruptDataset, loadMeasurements, MeasurementSet, type OperatorParams } from '../corruption/dataset.ts';
 import { writeFileAtomic } from '../write-atomic.ts';
+import { tensor } from '../tensor.ts';
 import { readCheckpoint } from '../checkpoint.ts';
 import { gridToPng, writePng } from '../data/png.ts';
 import { readNpy, writeNpy } from '../data/npy.ts';
@@ -15,25 +16,35 @@ import { psnr } from '../metrics/psnr.ts';
 import { NoiseSchedule } from '../schedule.ts';
 import { train, type TrainProgress } from '../train.ts';
 import { presets, resizedConfig, UNet } from '../unet.ts';
-import { diffem, lastReconstructions, observationsOf, type EStep, type MaskCorruption } from './em.ts';
-import { expandMask, fitGaussianPrior, posteriorSample } from './gaussian-prior.ts';
+import { DIFFEM_DEFAULTS, diffem, lastReconstructions, type EStep } from './em.ts';
+import { observationsFrom, type OperatorCorruption } from './observations.ts';
+import { gaussianRoundZero } from './round-zero.ts';
 
 export const DIFFEM_HELP = `usage: kintsugi diffem (--measurements FILE | --corruption SPEC) [options]
 
-DiffEM (docs/diffem.md): learns from masked, noisy images only. Round 0 fits a Gaussian prior to the
-observations by EM and draws first reconstructions from it; each round then trains a conditional
-diffusion model on re-corrupted reconstructions (M-step) and draws new reconstructions from it given the
-observations (E-step). Everything lands in --dir, and running the same command again resumes there.
+DiffEM (docs/diffem.md): learns from corrupted, noisy measurements only (masks, block averaging,
+subsampled Fourier). Round 0 fits a Gaussian prior to the observations by EM (in the operator's SVD
+domain) and draws first reconstructions from it; each round then trains a conditional diffusion model,
+conditioned on A⁺y and a channel describing the operator, on re-corrupted reconstructions (M-step) and
+draws new reconstructions from it given the observations (E-step). Everything lands in --dir, and
+running the same command again resumes there.
 
 options:
-  --measurements F  a mask measurement file (\`kintsugi corrupt --corruption mask:...\`, or your own masked images)
-  --corruption C    or corrupt --data on the fly: mask:p=0.75 | mask:patch=4,p=0.5 (seeded by --corrupt-seed, default 1)
+  --measurements F  a measurement file (\`kintsugi corrupt\`, or your own masked images)
+  --corruption C    or corrupt --data on the fly: mask:p=0.75 | mask:patch=4,p=0.5 | blockaverage:k=2 |
+                    fourier:center=4,random=8 (seeded by --corrupt-seed, default 1; fourier signals are [2, H, W])
   --sigma0 X        measurement noise with --corruption (default 0.01)
   --data SRC        subset (default) | debian | DIR with the IDX files
   --limit N         use the first N images of --data (or of the measurement file)
   --recorrupt C     the M-step's corruption law when the measurement file does not record it (e.g. mask:p=0.75)
-  --rounds K        EM rounds (default 4)
-  --steps N         training steps per round (default 2000)
+  --condition K     pinv (default: A⁺y) | adjoint (Aᵀy): the image the model is conditioned on
+  --unobserved U    refuse (default) | zero: coordinates no measurement ever sees (block averaging's detail,
+                    too few masks) are an error, or stay at 0 in round 0 (a model of the observed subspace only)
+  --rounds K        EM rounds (default 32, the authors' runs)
+  --epochs E        training per round in passes over the observations (default 512, the authors')
+  --steps N         or training steps per round (default: E epochs, ceil(E N / batch))
+  --ema X           EMA decay of each round (default 0.9999, the paper's); the E-step samples with the EMA and
+                    the next round starts from it. It averages over ~1/(1 - X) steps: lower it for short rounds
   --batch B         default 64 on a GPU, 16 on the CPU
   --lr X            default 2e-4 on a GPU, 1e-3 on the CPU
   --preset P        the conditional UNet's widths: tiny16 | fmnist32 | cifar32 (default fmnist32 on a GPU, tiny16 on the CPU)
@@ -54,12 +65,13 @@ The settings that shape the run (data, corruption, model, steps, seeds, sampler)
 DIR/settings.json: a second call with other settings is refused, naming them; --rounds may grow.
 
 example:
-  kintsugi diffem --corruption mask:p=0.75 --sigma0 0.01 --data debian --rounds 8 --steps 4000 --final-steps 20000`;
+  kintsugi diffem --corruption mask:p=0.75 --sigma0 0.01 --data debian --rounds 8 --steps 4000 --ema 0.999 --final-steps 20000
+  kintsugi diffem --corruption fourier:center=4,random=8 --sigma0 0.01 --limit 2000 --steps 4000 --ema 0.999`;
 
 /** The options that shape a run: a --dir made with other values of these cannot be resumed. */
 const RUN_SETTINGS = [
   'measurements', 'corruption', 'sigma0', 'data', 'limit', 'corrupt-seed', 'recorrupt', 'steps', 'batch', 'lr', 'preset', 'rank',
-  'prior-iterations', 'sampler', 'sample-steps', 'e-step', 'cg', 'warm-start', 'seed',
+  'prior-iterations', 'sampler', 'sample-steps', 'e-step', 'cg', 'warm-start', 'seed', 'epochs', 'ema', 'condition', 'unobserved',
 ] as const;
 
 /**
@@ -94,11 +106,34 @@ function finishedRound(dir: string): number {
   }
 }
 
-function maskLaw(spec: string, sigma0: number, what: string): MaskCorruption {
-  const c = parseCorruptionFlag(spec, what);
-  if (c.kind !== 'mask') throw new UsageError(`${what}: DiffEM here learns from masked images (mask:...), got ${c.kind}`);
-  return { p: c.p, patch: c.patch, sigma0 };
+/** The M-step's law from a --corruption or --recorrupt spec (any operator of lib/corruption). */
+function lawOf(spec: string, sigma0: number, what: string): OperatorCorruption {
+  return { ...parseCorruptionFlag(spec, what), sigma0 };
 }
+
+/** The first n samples of a measurement set (--limit with --measurements). */
+function headOf(set: MeasurementSet, n: number): MeasurementSet {
+  if (n >= set.count) return set;
+  const [, H, W] = set.signalShape as [number, number, number];
+  const p = set.params;
+  const params: OperatorParams =
+    p.kind === 'mask' ? { ...p, mask: p.mask.subarray(0, n * p.maskChannels * H * W) } : p.kind === 'fourier' ? { ...p, lines: p.lines.subarray(0, n * H) } : p;
+  const per = set.measurements.length / set.count;
+  return new MeasurementSet({ signalShape: set.signalShape, measurements: set.measurements.subarray(0, n * per), params, sigma0: set.sigma0, seed: set.seed, provenance: set.provenance });
+}
+
+/** The law recorded in a measurement file (kintsugi corrupt writes it), when it is one of lib/corruption's. */
+function recordedLaw(set: MeasurementSet): OperatorCorruption | undefined {
+  const r = (set.provenance.corruption ?? {}) as Record<string, unknown>;
+  if (r.kind !== set.kind) return set.kind === 'blockaverage' && set.params.kind === 'blockaverage' ? { kind: 'blockaverage', k: set.params.k, sigma0: set.sigma0 } : undefined;
+  if (r.kind === 'mask' && typeof r.p === 'number') return { kind: 'mask', p: r.p, patch: typeof r.patch === 'number' ? r.patch : 1, sigma0: set.sigma0 };
+  if (r.kind === 'fourier' && typeof r.centerLines === 'number' && typeof r.randomLines === 'number') return { kind: 'fourier', centerLines: r.centerLines, randomLines: r.randomLines, sigma0: set.sigma0 };
+  if (r.kind === 'blockaverage' && set.params.kind === 'blockaverage') return { kind: 'blockaverage', k: set.params.k, sigma0: set.sigma0 };
+  return undefined;
+}
+
+const describeLaw = (q: OperatorCorruption) =>
+  q.kind === 'mask' ? `masks p = ${q.p} (patch ${q.patch ?? 1})` : q.kind === 'fourier' ? `k-space lines (${q.centerLines} centre + ${q.randomLines} random)` : `block averaging k = ${q.k}`;
 
 export const diffemCommand = defineCommand('diffem', {
   summary: 'learn from masked, noisy images only: EM with a conditional diffusion model (DiffEM)',
@@ -107,7 +142,7 @@ export const diffemCommand = defineCommand('diffem', {
     measurements: { type: 'string' }, limit: { type: 'string' }, corruption: { type: 'string' }, sigma0: { type: 'string' }, data: { type: 'string' }, 'corrupt-seed': { type: 'string' },
     recorrupt: { type: 'string' }, rounds: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     preset: { type: 'string' }, rank: { type: 'string' }, 'prior-iterations': { type: 'string' }, sampler: { type: 'string' }, 'sample-steps': { type: 'string' },
-    'final-steps': { type: 'string' }, 'e-step': { type: 'string' }, cg: { type: 'string' }, 'warm-start': { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' }, dir: { type: 'string' },
+    'final-steps': { type: 'string' }, epochs: { type: 'string' }, ema: { type: 'string' }, condition: { type: 'string' }, unobserved: { type: 'string' }, 'e-step': { type: 'string' }, cg: { type: 'string' }, 'warm-start': { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' }, dir: { type: 'string' },
   },
   run: (values) => diffemRun(values as Record<string, string | undefined>),
 });
@@ -119,8 +154,14 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
   const gpu = device.startsWith('cuda');
   const seed = integer(values.seed, 0, '--seed', 0);
   const limit = values.limit === undefined ? undefined : integer(values.limit, 0, '--limit');
-  const rounds = integer(values.rounds, 4, '--rounds');
-  const steps = integer(values.steps, 2000, '--steps');
+  const rounds = integer(values.rounds, DIFFEM_DEFAULTS.rounds, '--rounds');
+  const emaDecay = number(values.ema, DIFFEM_DEFAULTS.emaDecay, '--ema', { min: 0 });
+  if (!(emaDecay < 1)) throw new UsageError(`--ema: expected a decay in [0, 1), got ${values.ema}`);
+  const condition = (values.condition ?? 'pinv') as 'pinv' | 'adjoint';
+  if (condition !== 'pinv' && condition !== 'adjoint') throw new UsageError(`--condition: expected pinv or adjoint, got "${values.condition}"`);
+  const unobserved = (values.unobserved ?? 'refuse') as 'refuse' | 'zero';
+  if (unobserved !== 'refuse' && unobserved !== 'zero') throw new UsageError(`--unobserved: expected refuse or zero, got "${values.unobserved}"`);
+  const epochs = number(values.epochs, 512, '--epochs', { above: 0 });
   const batchSize = integer(values.batch, gpu ? 64 : 16, '--batch');
   const lr = number(values.lr, gpu ? 2e-4 : 1e-3, '--lr', { above: 0 });
   const rank = integer(values.rank, 16, '--rank');
@@ -146,48 +187,67 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
   } else if (done >= rounds) console.log(`diffem: ${dir} has all ${rounds} rounds: resuming the final model`);
   else if (done > 0) console.log(`diffem: ${dir} has ${done} finished round(s): resuming round ${done + 1} of ${rounds}`);
 
-  // The observations, the law that made them (the M-step repeats it), and the clean images when known.
+  // The observations, the law that made them (the M-step repeats it), and the clean signals when known.
   let clean: Float32Array | undefined;
   let set: MeasurementSet;
-  let law: MaskCorruption;
+  let law: OperatorCorruption;
   if (values.corruption) {
     const sigma0 = number(values.sigma0, 0.01, '--sigma0', { min: 0 });
-    law = maskLaw(values.corruption, sigma0, '--corruption');
+    law = lawOf(values.corruption, sigma0, '--corruption');
     const data = await loadData(values.data ?? 'subset', limit);
-    clean = data.images;
-    set = await corruptDataset(data.images, data.shape, { corruption: { kind: 'mask', p: law.p, patch: law.patch }, sigma0, seed: integer(values['corrupt-seed'], 1, '--corrupt-seed', 0), device: 'cpu', source: data.file });
+    const { sigma0: _, ...spec } = law;
+    set = await corruptDataset(data.images, data.shape, { corruption: spec, sigma0, seed: integer(values['corrupt-seed'], 1, '--corrupt-seed', 0), device: 'cpu', source: data.file });
+    // Fourier signals are complex [2, H, W]: the clean image is the real channel.
+    const [n, c, h, w] = data.shape;
+    if (set.signalShape[0] === c) clean = data.images;
+    else {
+      clean = new Float32Array(n * 2 * h * w);
+      for (let i = 0; i < n; i++) clean.set(data.images.subarray(i * h * w, (i + 1) * h * w), i * 2 * h * w);
+    }
   } else {
     set = await loadMeasurements(values.measurements!);
-    const recorded = (set.provenance.corruption ?? {}) as { kind?: string; p?: number; patch?: number };
-    if (values.recorrupt) law = maskLaw(values.recorrupt, set.sigma0, '--recorrupt');
-    else if (recorded.kind === 'mask' && typeof recorded.p === 'number') law = { p: recorded.p, patch: recorded.patch ?? 1, sigma0: set.sigma0 };
-    else throw new UsageError(`diffem: ${values.measurements} does not record how its masks were drawn; give the law with --recorrupt (e.g. mask:p=0.75)`);
+    if (limit !== undefined) set = headOf(set, limit);
+    const recorded = recordedLaw(set);
+    if (values.recorrupt) law = lawOf(values.recorrupt, set.sigma0, '--recorrupt');
+    else if (recorded) law = recorded;
+    else throw new UsageError(`diffem: ${values.measurements} does not record how its ${set.kind} operators were drawn; give the law with --recorrupt (e.g. mask:p=0.75 or fourier:center=8,random=8)`);
+    if (law.kind !== set.kind) throw new UsageError(`--recorrupt: the measurements are of kind ${set.kind}, the law given is ${law.kind}`);
   }
-  let observations = observationsOf(set);
-  if (values.measurements && limit !== undefined) {
-    const n = Math.min(limit, observations.shape[0]);
-    const [, c, h, w] = observations.shape;
-    observations = { shape: [n, c, h, w], y: observations.y.subarray(0, n * c * h * w), mask: observations.mask.subarray(0, n * h * w) };
-  }
+  const observations = await observationsFrom(set, { condition });
   const [N, C, H, W] = observations.shape;
   const d = C * H * W;
-  console.log(`diffem: ${N} observations [${C}, ${H}, ${W}], masks p = ${law.p} (patch ${law.patch ?? 1}), sigma0 ${law.sigma0}; state in ${dir}`);
+  const steps = integer(values.steps, Math.ceil((epochs * N) / batchSize), '--steps');
+  console.log(
+    `diffem: ${N} observations [${C}, ${H}, ${W}], ${describeLaw(law)}, sigma0 ${law.sigma0}, conditioned on ${condition === 'pinv' ? 'A⁺y' : 'Aᵀy'}; ` +
+      `${rounds} rounds of ${steps} steps of batch ${batchSize}${values.steps === undefined ? ` (${epochs} epochs)` : ''}, EMA ${emaDecay}; state in ${dir}`,
+  );
+  if (emaDecay > 0 && emaDecay ** steps > 0.05)
+    console.log(`note: EMA ${emaDecay} averages over about ${Math.round(1 / (1 - emaDecay))} steps; after ${steps} steps a round's EMA still holds ${(100 * emaDecay ** steps).toFixed(0)} % of its starting weights (lower --ema for short rounds, e.g. 0.999)`);
   const quality = async (x: Float32Array) => {
-    if (clean) return `PSNR ${(await psnr({ data: x, shape: [N, C, H, W] }, { data: clean, shape: [N, C, H, W] })).mean.toFixed(2)} dB against the clean images`;
-    // Without clean images: agreement with the observed pixels, which the posterior must keep up to the noise.
+    if (clean) return `PSNR ${(await psnr({ data: x, shape: [N, C, H, W] }, { data: clean, shape: [N, C, H, W] })).mean.toFixed(2)} dB against the clean ${C === 2 && set.kind === 'fourier' ? 'signals (real image, zero imaginary part)' : 'images'}`;
+    // Without clean images: agreement with the measurements, ‖A x̂ − y‖ on the coordinates that carry data.
+    using op = set.operator({ device: 'cpu' });
+    using xt = tensor(x, [N, C, H, W], { device: 'cpu' });
+    using ax = op.apply(xt);
+    using m = op.measurementMask() ?? undefined;
+    const [a, mv] = [await ax.toArray(), m ? await m.toArray() : undefined];
     let se = 0;
     let k = 0;
-    for (let i = 0; i < N; i++)
-      for (let c = 0; c < C; c++)
-        for (let j = 0; j < H * W; j++)
-          if (observations.mask[i * H * W + j]) {
-            const q = (i * C + c) * H * W + j;
-            se += (x[q]! - observations.y[q]!) ** 2;
-            k++;
-          }
-    return `RMS ${Math.sqrt(se / k).toFixed(4)} on the observed pixels (sigma0 ${law.sigma0})`;
+    for (let q = 0; q < a.length; q++)
+      if (!mv || mv[q]) {
+        se += (a[q]! - set.measurements[q]!) ** 2;
+        k++;
+      }
+    return `RMS ${Math.sqrt(se / k).toFixed(4)} of A x̂ − y on the measured coordinates (sigma0 ${law.sigma0})`;
   };
-  const grid = (k: number, x: Float32Array) => writePng(join(dir, `round-${k}.png`), gridToPng(x.subarray(0, Math.min(64, N) * d), [Math.min(64, N), C, H, W]));
+  // The PNG shows channel 0 of complex (Fourier) signals: the real image.
+  const shown = Math.min(64, N);
+  const grid = (k: number, x: Float32Array) => {
+    if (set.kind !== 'fourier') return writePng(join(dir, `round-${k}.png`), gridToPng(x.subarray(0, shown * d), [shown, C, H, W]));
+    const re = new Float32Array(shown * H * W);
+    for (let i = 0; i < shown; i++) re.set(x.subarray(i * d, i * d + H * W), i * H * W);
+    return writePng(join(dir, `round-${k}.png`), gridToPng(re, [shown, 1, H, W]));
+  };
 
   // Round 0, once: later calls on the same --dir reuse it.
   const round0 = join(dir, 'round-0.npy');
@@ -198,13 +258,15 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
     console.log(`warm start: round ${warm.round} of ${values['warm-start']}`);
   } else if (existsSync(round0)) initial = (await readNpy(round0)).data as Float32Array;
   else {
-    const mask = expandMask(Uint8Array.from(observations.mask), N, C, H * W);
     const progress = stepPrinter(`round 0: Gaussian prior (rank ${rank}), EM iteration`);
-    const prior = await fitGaussianPrior(observations.y, mask, N, d, {
-      rank, iterations: priorIterations, sigmaY: law.sigma0, seed,
-      onIteration: (it, ll) => progress(it, priorIterations, `log-likelihood ${ll.toFixed(0)}`),
-    });
-    initial = Float32Array.from(posteriorSample(prior, observations.y, mask, N, d, law.sigma0, seed));
+    let r0;
+    try {
+      r0 = await gaussianRoundZero(set, { rank, iterations: priorIterations, seed, unobserved, onIteration: (it, ll) => progress(it, priorIterations, `log-likelihood ${ll.toFixed(0)}`) });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (r0.unobserved > 0) console.log(`round 0: ${r0.unobserved} of ${r0.coordinates} coordinates are never observed and stay at 0 (--unobserved zero): DiffEM models the observed subspace only`);
+    initial = r0.x;
     await writeNpy(round0, { shape: [N, C, H, W], data: initial });
     await grid(0, initial);
   }
@@ -221,7 +283,7 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
     printers.get(label)!(p);
   };
   const result = await diffem({
-    model, observations, corruption: law, initial, rounds, stepsPerRound: steps, batchSize,
+    model, observations, corruption: law, initial, rounds, stepsPerRound: steps, batchSize, emaDecay,
     optimizer: { lr, warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
     eStep,
     sampler: eStep === 'conditional'

@@ -13,6 +13,8 @@ import { mseGradient } from '../train.ts';
 import { trainingLoop, type LoopOptions, type TrainResult } from '../training-loop.ts';
 import type { UNet } from '../unet.ts';
 import { concatChannels } from '../bootstrap/views.ts';
+import type { MeasurementSet } from '../corruption/dataset.ts';
+import type { DegradationKind } from '../corruption/operator.ts';
 import { karrasSigmas, precondition, resolveEdm, type EdmConfig, type ResolvedEdm } from './edm.ts';
 
 /** Images with their measurements: y has x's shape (zeros where unobserved), mask is [N, 1, H, W] of 0/1. */
@@ -23,8 +25,19 @@ export interface ConditionalPairs {
   mask: Float32Array;
 }
 
-/** Observations alone (what the E-step conditions on). */
-export type Observations = Omit<ConditionalPairs, 'x'>;
+/**
+ * Observations alone (what the E-step conditions on). For masks given directly, y is the masked image and
+ * mask the mask; observationsFrom (observations.ts) fills them for any operator: y the condition image
+ * (A⁺y or Aᵀy), mask the operator's channel, with the measurement set kept as `source`.
+ */
+export type Observations = Omit<ConditionalPairs, 'x'> & {
+  /** The measurement set they were computed from (absent for masks given directly). */
+  source?: MeasurementSet;
+  /** What y holds (default 'pinv'; the same for masks). */
+  condition?: 'pinv' | 'adjoint';
+  /** The operator's kind (default 'mask'). */
+  kind?: DegradationKind;
+};
 
 /** A denoiser on the VE process: D(x̃, σ) ≈ E[x | x̃] for a batch at one noise level. */
 export type VeDenoiser = (x: Tensor, sigma: number) => Tensor;
@@ -45,8 +58,13 @@ export function checkObservations(o: Observations, what: string): void {
   if (![N, C, H, W].every((v) => Number.isInteger(v) && v > 0)) throw new TypeError(`${what}.shape: expected [N, C, H, W] of positive integers, got ${JSON.stringify(o.shape)}`);
   if (o.y.length !== N * C * H * W) throw new RangeError(`${what}.y: expected ${N * C * H * W} values for shape [${o.shape.join(', ')}], got ${o.y.length}`);
   if (o.mask.length !== N * H * W) throw new RangeError(`${what}.mask: expected ${N * H * W} values ([N, 1, H, W]), got ${o.mask.length}`);
-  for (let i = 0; i < o.mask.length; i++)
-    if (o.mask[i] !== 0 && o.mask[i] !== 1) throw new RangeError(`${what}.mask: value ${i} is ${o.mask[i]}, expected 0 or 1`);
+  // A mask is 0/1; the channel of another operator (observations.ts) lies in [0, 1].
+  if ((o.kind ?? 'mask') === 'mask') {
+    for (let i = 0; i < o.mask.length; i++)
+      if (o.mask[i] !== 0 && o.mask[i] !== 1) throw new RangeError(`${what}.mask: value ${i} is ${o.mask[i]}, expected 0 or 1`);
+  } else
+    for (let i = 0; i < o.mask.length; i++)
+      if (!(o.mask[i]! >= 0 && o.mask[i]! <= 1)) throw new RangeError(`${what}.mask: value ${i} is ${o.mask[i]}, expected the operator's channel in [0, 1]`);
   for (let i = 0; i < o.y.length; i++) if (!Number.isFinite(o.y[i]!)) throw new RangeError(`${what}.y: value ${i} is ${o.y[i]} (measurements must be finite)`);
 }
 

@@ -30,9 +30,29 @@ describe('kintsugi diffem', () => {
     expect(again.stdout).toMatch(/round 2: PSNR/);
   });
 
+  it('takes k-space and block-averaged measurements', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'kintsugi-diffem-cli-')), 'run');
+    const r = runCli(['diffem', '--corruption', 'fourier:center=4,random=16', '--rounds', '1', '--dir', dir, ...quick]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('diffem: 16 observations [2, 32, 32], k-space lines (4 centre + 16 random), sigma0 0.01, conditioned on A⁺y; 1 rounds of 2 steps of batch 4, EMA 0.9999');
+    expect(r.stdout).toMatch(/note: EMA 0.9999 averages over about 10000 steps/);
+    expect(r.stdout).toMatch(/round 1: PSNR [-0-9.]+ dB against the clean signals/);
+    expect((await readNpy(join(dir, 'round-1.npy'))).shape).toEqual([16, 2, 32, 32]);
+    expect((await readCheckpoint(join(dir, 'round-1.safetensors'))).config.inChannels).toBe(5); // x̃ (2), A⁺y (2), the k-space rows
+    const ba = join(mkdtempSync(join(tmpdir(), 'kintsugi-diffem-cli-')), 'run');
+    const b = runCli(['diffem', '--corruption', 'blockaverage:k=2', '--unobserved', 'zero', '--condition', 'adjoint', '--rounds', '1', '--dir', ba, ...quick]);
+    expect(b.stderr).toBe('');
+    expect(b.stdout).toContain('round 0: 768 of 1024 coordinates are never observed and stay at 0 (--unobserved zero)');
+    expect(b.stdout).toMatch(/round 1: PSNR/);
+  });
+
   it('says what is wrong with its options', () => {
     expect(runCli(['diffem']).stderr).toContain('give either --measurements FILE (masked measurements) or --corruption SPEC');
-    expect(runCli(['diffem', '--corruption', 'blockaverage:k=2']).stderr).toContain('--corruption: DiffEM here learns from masked images (mask:...), got blockaverage');
+    expect(runCli(['diffem', '--corruption', 'mask:p=0.3', '--condition', 'both']).stderr).toContain('--condition: expected pinv or adjoint, got "both"');
+    expect(runCli(['diffem', '--corruption', 'mask:p=0.3', '--ema', '1']).stderr).toContain('--ema: expected a decay in [0, 1), got 1');
+    // Block averaging never observes the detail within blocks: refused unless the user opts in.
+    const ba = join(mkdtempSync(join(tmpdir(), 'kintsugi-diffem-cli-')), 'run');
+    expect(runCli(['diffem', '--corruption', 'blockaverage:k=2', '--dir', ba, ...quick]).stderr).toMatch(/coordinate \d+ is never observed in the 16 samples \(768 of 1024 coordinates/);
     expect(runCli(['diffem', '--help']).stdout).toMatch(/example:/);
     // Too few images for the masks: some pixel is never observed, so round 0 cannot estimate it.
     expect(runCli(['diffem', '--corruption', 'mask:p=0.9', '--limit', '4', '--dir', join(mkdtempSync(join(tmpdir(), 'kintsugi-diffem-cli-')), 'run')]).stderr).toMatch(/coordinate \d+ is never observed in the 4 samples/);

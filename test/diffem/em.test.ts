@@ -45,14 +45,14 @@ describe('corruptWithMasks', () => {
     expect(Math.sqrt(sq / kept)).toBeLessThan(0.12);
   });
 
-  it('reads the observations of a mask measurement set, and refuses other kinds', async () => {
+  it('reads the observations of a mask measurement set, and sends other kinds to observationsFrom', async () => {
     const set = await corruptDataset(clean, shape, { corruption: { kind: 'mask', p: 0.4, patch: 2 }, sigma0: 0.02, seed: 3, device: 'cpu' });
     const o = observationsOf(set);
     expect(o.shape).toEqual([24, 1, 8, 8]);
     expect([...o.mask]).toEqual([...set.params.kind === 'mask' ? set.params.mask : []]);
     expect(o.y).toBe(set.measurements);
     const ba = await corruptDataset(clean, shape, { corruption: { kind: 'blockaverage', k: 2 }, sigma0: 0.02, seed: 3, device: 'cpu' });
-    expect(() => observationsOf(ba)).toThrow(/kind blockaverage are not supported yet/);
+    expect(() => observationsOf(ba)).toThrow(/for kind blockaverage use observationsFrom\(set\)/);
   });
 });
 

@@ -61,7 +61,7 @@ log(`device ${device} (${info.deviceName}), preset ${preset}, batch ${batch}, sa
   torch.python ? `PyTorch ${torch.torch} from ${torch.python}` : `no PyTorch (${torch.tried.join('; ')})`);
 const noTorch = torch.python ? null : `no Python with PyTorch here (tried ${torch.tried.join('; ')})`;
 // A PyTorch child gets what is left before the deadline (minus a little for the rows' bookkeeping).
-const pyTimeout = () => Math.max(1, left() - 5) * 1000;
+const pyTimeout = () => Math.max(1000, Math.floor((left() - 5) * 1000)); // child_process wants whole milliseconds
 const strip = ({ times_ms, ...rest }) => rest;
 
 let supervised = null;

@@ -17,7 +17,7 @@ const status = (l) => l.split('|')[2]?.trim();
 const expected = [
   'info/nvidia-smi', 'info/build',
   'golden/golden.test', 'golden/unet.golden.test', 'golden/rng.test', 'golden/tensor.test', 'golden/checkpoint.test',
-  'sanitizer/plain', 'sanitizer/memcheck', 'sanitizer/racecheck', 'sanitizer/synccheck', 'bench',
+  'sanitizer/plain', 'sanitizer/memcheck', 'sanitizer/racecheck', 'sanitizer/synccheck', 'oom', 'bench',
   'train kintsugi', 'train pytorch eager', 'sample kintsugi', 'sample pytorch eager', 'gsure kintsugi',
   'train pytorch compile', 'sample pytorch compile',
 ];

@@ -21,12 +21,14 @@
 #                    build 15 (node start, addon load, cudaStatus)
 #   golden     150   vitest per file, CUDA cases only (-t cuda), CUDA_LAUNCH_BLOCKING=1 so a fault is
 #                    blamed on its kernel: golden 50 (every op at 3 shapes, vs the CPU), unet 40 (tiny16
-#                    and fmnist32 forward and backward, on the CPU too), rng 20, tensor 20, checkpoint 20;
+#                    and fmnist32 forward and backward, on the CPU too), rng 15, tensor 15, checkpoint 15;
 #                    each file's start-up is 3-5 s of that
 #   sanitizer  150   one process over the golden table's ops, small shapes (kernels.mjs): plain 25 (about
 #                    5 s of it loads TypeScript and transpiles the tables), then memcheck 55, racecheck 40,
 #                    synccheck 30 (instrumented kernels run 10-100x slower; racecheck is the slowest per
 #                    launch, but only the shared-memory kernels cost it much)
+#   oom         15   oom.mjs: fill the device to its real limit, the typed error, the device usable after
+#                    (taken from the golden files' share: rng, tensor and checkpoint have few CUDA cases)
 #   bench      110   kintsugi and PyTorch eager rows (fmnist32 b128 training step, DDIM 50 steps b256,
 #                    GSURE step) take about 60-90 s with PyTorch's start-up; torch.compile rows only
 #                    when 120 s are left for one (a cold compile is about a minute)
@@ -69,7 +71,7 @@ else
   bench_args=(--preset fmnist32 --batch 128 --sample-batch 256 --ddim-steps 50 --steps 20 --warmup 3 --compile auto --compile-s 120)
 fi
 golden_files=(test/golden/golden.test.ts test/golden/unet.golden.test.ts test/rng.test.ts test/tensor.test.ts test/checkpoint.test.ts)
-golden_limits=(50 40 20 20 20)
+golden_limits=(50 40 15 15 15)
 tools=(memcheck racecheck synccheck)
 tool_limits=(55 40 30)
 
@@ -80,6 +82,7 @@ tool_limits=(55 40 30)
   for f in "${golden_files[@]}"; do echo "golden/$(basename "$f" .ts)"; done
   echo sanitizer/plain
   for t in "${tools[@]}"; do echo "sanitizer/$t"; done
+  echo oom
   echo bench
 } > "$work/planned.txt"
 
@@ -163,7 +166,10 @@ for i in "${!tools[@]}"; do
   fi
 done
 
-# 4. The benchmark, row by row into $OUT/bench.jsonl; torch.compile only if the deadline allows.
+# 4. Out of memory on the real device limit (the dry run: under a 96 MiB CPU cap), in its own process.
+part oom 15 "$work/oom.json" env KINTSUGI_CPU_MEMORY_LIMIT=96M node bench/first-light/oom.mjs --device "$device"
+
+# 5. The benchmark, row by row into $OUT/bench.jsonl; torch.compile only if the deadline allows.
 bench_limit=$((deadline - reserve - $(date +%s)))
 part bench $(((bench_limit > 0 ? bench_limit : 0) / scale)) "$work/bench.log" \
   node bench/first-light/bench.mjs --out "$out/bench.jsonl" --device "$device" --deadline "$((deadline - reserve))" "${bench_args[@]}"

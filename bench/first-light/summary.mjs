@@ -110,6 +110,16 @@ function classify(name, rec) {
       detail: [base.detail, Number.isNaN(errors) ? 'no error summary' : `${errors} sanitizer errors`, progress, ...report, ...bad.slice(0, 2), status === 'failed' && !report.length && !bad.length ? lastLines(text, 2) : ''].filter(Boolean).join('; '),
     };
   }
+  if (name === 'oom') {
+    let r = null;
+    try {
+      r = JSON.parse(logText ?? '');
+    } catch {}
+    if (!r) return add(lastLines(logText, 2));
+    const bad = r.checks.filter((c) => c.ok === false).map((c) => `${c.name}: ${JSON.stringify(c.detail ?? '')}`);
+    const counts = `${r.passed} passed, ${r.failed} failed${r.notApplicable ? `, ${r.notApplicable} not applicable` : ''} (${r.device})`;
+    return { ...base, status: timedOut ? 'timeout' : r.failed || rec.rc !== 0 ? 'failed' : 'passed', detail: [base.detail, counts, ...bad.slice(0, 2)].filter(Boolean).join('; ') };
+  }
   if (name === 'bench') return add(rec.rc !== 0 ? lastLines(logText, 2) : 'rows below');
   return add(lastLines(logText));
 }

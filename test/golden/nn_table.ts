@@ -220,6 +220,27 @@ export const nnMakers: Record<string, (params: never) => GoldenCase[]> = {
       refArgs: (a) => ({ ...att, qkv: f64(a.qkv!), gout: f64(a.go!) }),
       nmse: 1e-6,
     }),
+  // The tensor-core wrapper alone (native/cuda/mma_check.cu): D = round(A) round(B) + C on one warp.
+  // Against a GEMM in double of operands rounded by roundOperand; only FP32 accumulation differs (NMSE
+  // ~1e-14), while a wrong fragment layout or rounding gives 1e-5 or more.
+  mma_check: ({ variant }: { variant: number }): GoldenCase[] => {
+    const K = variant === 1 ? 8 : 16;
+    const precision = variant === 1 ? 2 : 1;
+    return [{
+      op: `mma_check variant ${variant}`,
+      shape: [128],
+      nmse: 1e-10,
+      inputs: () => [testValues(16 * K, 1201), testValues(K * 8, 1202), testValues(128, 1203)],
+      inputShapes: () => [[16 * K], [K * 8], [128]],
+      run: ([a, b, c], out) => native.op('mma_check', { variant }, [a!, b!, c!], [out]),
+      reference: ([a, b, c]) => Float64Array.from({ length: 128 }, (_, i) => {
+        const m = Math.floor(i / 8), n = i % 8;
+        let s = c![i]!;
+        for (let k = 0; k < K; k++) s += roundOperand(a![m * K + k]!, precision) * roundOperand(b![k * 8 + n]!, precision);
+        return s;
+      }),
+    }];
+  },
   // The worked example of docs/adding-an-op.md: called by name, no binding of its own.
   silu_mul: ({ n }: { n: number }): GoldenCase[] => [
     {

@@ -27,7 +27,11 @@ for (const preset of presets) {
   const r = (result.presets[preset] = {});
   log(preset, 'kintsugi training step');
   r.train = await timeTrainStep({ device, preset, batch, steps: quick ? 5 : steps });
-  log(preset, `  ${r.train.median_ms.toFixed(2)} ms/step`);
+  log(preset, `  ${r.train.median_ms.toFixed(2)} ms/step (${r.train.precision})`);
+  // The exact path beside the default (tensor cores, BF16 operands): issue #13's before and after.
+  log(preset, 'kintsugi training step, fp32 (SIMT)');
+  r.trainFp32 = await timeTrainStep({ device, preset, batch, steps: quick ? 5 : steps, precision: 'fp32' });
+  log(preset, `  ${r.trainFp32.median_ms.toFixed(2)} ms/step`);
   r.torchTrain = [];
   if (!noTorch) {
     const modes = quick ? [['eager', 'fp32']] : [['eager', 'fp32'], ['compile', 'fp32'], ['compile', 'bf16']];

@@ -64,6 +64,9 @@ export interface UNetConfig {
   zeroInit?: boolean;
 }
 
+/** Convolution operand precision (docs/precision.md). */
+export type Precision = 'fp32' | 'bf16' | 'tf32';
+
 /** One parameter tensor: its checkpoint name, shape, and slice of the flat parameter array. */
 export interface ParamInfo {
   name: string;
@@ -144,7 +147,8 @@ export interface NativeAddon {
   tasksPending(): number;
   unetLayout(config: UNetConfig | string): { params: ParamInfo[]; paramCount: number; stages: UNetStage[] };
   unetInit(config: UNetConfig | string, seed: U64, out: NativeTensor): void;
-  unetCreate(config: UNetConfig | string, device: string): NativeUNet;
+  /** precision: the operand precision of this instance's convolutions (not an architecture field). */
+  unetCreate(config: (UNetConfig & { precision?: Precision }) | string, device: string): NativeUNet;
   /** cond [n, 4 * channels], when given, is added to the time embedding. */
   unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor, keepTape?: boolean, cond?: NativeTensor | null): NativeTape;
   unetBackward(

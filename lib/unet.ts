@@ -5,8 +5,8 @@ import { native, type NativeTape, type NativeUNet } from './native.ts';
 import { resolveDevice } from './device.ts';
 import { disposeOnThrow, empty, Tensor, zeros } from './tensor.ts';
 // Declared with the binding (lib/native.ts sits below every other file); re-exported here.
-import type { UNetConfig, ParamInfo } from './native.ts';
-export type { UNetConfig, ParamInfo } from './native.ts';
+import type { UNetConfig, ParamInfo, Precision } from './native.ts';
+export type { UNetConfig, ParamInfo, Precision } from './native.ts';
 
 export type UNetPreset = 'tiny16' | 'small32' | 'fmnist32' | 'cifar32';
 
@@ -85,13 +85,24 @@ export class UNet implements Disposable {
   readonly grads: Tensor;
   #net: NativeUNet;
 
-  constructor(config: UNetConfig | UNetPreset, options: { device?: string; seed?: bigint | number } = {}) {
+  /**
+   * Operand precision of the convolutions (docs/precision.md): 'bf16' by default on CUDA (tensor cores,
+   * FP32 accumulation, FP32 master weights), 'fp32' (exact) on the CPU. On the CPU 'bf16' / 'tf32' round
+   * the operands as the GPU does, for comparisons; on GPUs before compute capability 8.0 they run in FP32.
+   */
+  readonly precision: Precision;
+
+  constructor(config: UNetConfig | UNetPreset, options: { device?: string; seed?: bigint | number; precision?: Precision } = {}) {
     this.config = Object.freeze(resolveConfig(config));
     this.device = resolveDevice(options.device);
+    const precision = options.precision ?? (this.device === 'cpu' ? 'fp32' : 'bf16');
+    if (!['fp32', 'bf16', 'tf32'].includes(precision))
+      throw new TypeError(`UNet: precision must be "fp32", "bf16" or "tf32", got ${JSON.stringify(options.precision)}`);
+    this.precision = precision;
     const { params, paramCount } = native.unetLayout(this.config);
     this.layout = Object.freeze(params);
     this.paramCount = paramCount;
-    this.#net = native.unetCreate(this.config, this.device);
+    this.#net = native.unetCreate({ ...this.config, precision }, this.device);
     const init = empty([paramCount], { device: 'cpu' });
     native.unetInit(this.config, options.seed ?? 0, init.handle());
     this.params = this.device === 'cpu' ? init : init.to(this.device);

@@ -40,8 +40,18 @@ export async function kernelFigures({ device, preset, batch, reps = 20, paramCou
   const convFlops = 2 * n * c * r * r * c * 9;
   const x = T([n, c, r, r]), w = T([c, c, 3, 3]), b = T([c]), y = T([n, c, r, r]);
   const gx = T([n, c, r, r]), gw = T([c, c, 3, 3]), gb = T([c]);
-  add(`conv3x3 fwd ${n}x${c}x${r}x${r}`, await time(device, reps, () => native.nnOp('conv2d_forward', conv, [x, w, b], [y])), convFlops);
-  add(`conv3x3 bwd ${n}x${c}x${r}x${r}`, await time(device, reps, () => native.nnOp('conv2d_backward', conv, [x, w, y], [gx, gw, gb])), 2 * convFlops);
+  // In each precision (docs/precision.md): 0 FP32 SIMT, 1 BF16 and 2 TF32 on tensor cores (tc_conv.cu);
+  // predictions per kernel in native/dev/NOTES.md. The stride-2 downsample too (phase-split data gradient).
+  for (const [p, label] of [[0, 'fp32'], [1, 'bf16'], [2, 'tf32']]) {
+    const cp = { ...conv, precision: p };
+    add(`conv3x3 fwd ${label} ${n}x${c}x${r}x${r}`, await time(device, reps, () => native.nnOp('conv2d_forward', cp, [x, w, b], [y])), convFlops);
+    add(`conv3x3 bwd ${label} ${n}x${c}x${r}x${r}`, await time(device, reps, () => native.nnOp('conv2d_backward', cp, [x, w, y], [gx, gw, gb])), 2 * convFlops);
+    const down = { ...cp, stride: 2 }, yd = T([n, c, r / 2, r / 2]);
+    add(`conv3x3 s2 fwd+bwd ${label} ${n}x${c}x${r}x${r}`, await time(device, reps, () => {
+      native.nnOp('conv2d_forward', down, [x, w, b], [yd]);
+      native.nnOp('conv2d_backward', down, [x, w, yd], [gx, gw, gb]);
+    }), 3 * convFlops / 4);
+  }
 
   // GroupNorm (32 groups) and SiLU over the same activation: bandwidth-bound.
   const numel = n * c * r * r;

@@ -20,8 +20,9 @@ async function timeSteps(step, { device, steps, warmup }) {
   return { times, peak: memoryStats(device).peak, cpuMs: (cpu.user + cpu.system) / 1000 / steps };
 }
 
-export async function timeTrainStep({ device, preset, batch, steps = 30, warmup = 3 }) {
-  const net = new UNet(preset, { device, seed: 0 });
+// precision: the convolutions' operand precision (docs/precision.md); undefined: the device's default.
+export async function timeTrainStep({ device, preset, batch, steps = 30, warmup = 3, precision }) {
+  const net = new UNet(preset, { device, seed: 0, precision });
   const opt = new AdamW(net, { lr: 1e-4 });
   const { inChannels, outChannels, resolution: r } = net.config;
   const g = new Generator(1);
@@ -45,7 +46,7 @@ export async function timeTrainStep({ device, preset, batch, steps = 30, warmup 
   net.dispose();
   const ms = median(times);
   const flops = unetCost(preset, batch).training;
-  return { preset, batch, median_ms: ms, times_ms: times, cpu_ms_per_step: cpuMs, img_per_s: (1000 * batch) / ms, tflops: flops / ms / 1e9, gflop_per_step: flops / 1e9, peak_bytes: peak };
+  return { preset, batch, precision: net.precision, median_ms: ms, times_ms: times, cpu_ms_per_step: cpuMs, img_per_s: (1000 * batch) / ms, tflops: flops / ms / 1e9, gflop_per_step: flops / 1e9, peak_bytes: peak };
 }
 
 export async function timeSampling({ device, preset, batch, steps = 50 }) {

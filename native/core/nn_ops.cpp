@@ -4,6 +4,7 @@
 // against the double reference) and on CUDA (against the CPU) through this one entry point.
 #include <stdexcept>
 #include "kintsugi/nn_backend.h"
+#include "../cpu/round_operands.h"
 #include "registry.h"
 
 namespace ks {
@@ -13,10 +14,14 @@ Conv2dShape conv_shape(const OpCall& c, const char* op) {
   const Conv2dShape s{attr(c, op, "n", 1), attr(c, op, "cin", 1), attr(c, op, "h", 1), attr(c, op, "w", 1), attr(c, op, "cout", 1),
                       static_cast<int>(attr(c, op, "k", 1, 3)), static_cast<int>(attr(c, op, "stride", 1, 2))};
   if (s.k == 2) throw std::invalid_argument(std::string(op) + ": attribute k must be 1 or 3, got 2");
-  return s;
+  // Optional: the operand precision, 0 fp32 (exact, the default), 1 bf16, 2 tf32 (kintsugi/precision.h).
+  // The CPU rounds its operands as the tensor cores do; CUDA runs the tensor-core kernels (sm_80+).
+  Conv2dShape r = s;
+  if (c.attrs.count("precision")) r.precision = static_cast<Precision>(attr(c, op, "precision", 0, 2));
+  return r;
 }
 
-KS_GENERIC_OP(kConvForward, "conv2d_forward", cpu::conv2d_forward<float>, KS_CUDA_FN(conv2d_forward), conv2d_forward_call);
+KS_GENERIC_OP(kConvForward, "conv2d_forward", cpu::conv2d_forward_rounded, KS_CUDA_FN(conv2d_forward), conv2d_forward_call);
 void conv2d_forward_call(const OpCall& call) {
   Check c("conv2d_forward");
   const Conv2dShape s = conv_shape(call, c.op());
@@ -24,7 +29,7 @@ void conv2d_forward_call(const OpCall& call) {
   dispatch(kConvForward, c, t.in[0], t.in[1], t.in[2], t.out[0], s);
 }
 
-KS_GENERIC_OP(kConvBackward, "conv2d_backward", cpu::conv2d_backward<float>, KS_CUDA_FN(conv2d_backward), conv2d_backward_call);
+KS_GENERIC_OP(kConvBackward, "conv2d_backward", cpu::conv2d_backward_rounded, KS_CUDA_FN(conv2d_backward), conv2d_backward_call);
 void conv2d_backward_call(const OpCall& call) {
   Check c("conv2d_backward");
   const Conv2dShape s = conv_shape(call, c.op());

@@ -48,11 +48,12 @@ namespace {
 
 class Builder {
  public:
-  explicit Builder(UNetPlan& plan) : plan_(plan) {}
+  explicit Builder(UNetPlan& plan) : plan_(plan), precision_(plan.config.precision) {}
 
   UNetPlan::Conv conv(const std::string& path, int cin, int cout, int k, int stride = 1, bool zero = false) {
     UNetPlan::Conv c;
     c.cin = cin; c.cout = cout; c.k = k; c.stride = stride;
+    c.precision = precision_;
     const int64_t fan_in = static_cast<int64_t>(cin) * k * k;
     c.w = add(path + ".weight", {cout, cin, k, k}, ParamRole::ConvWeight, fan_in, zero);
     c.b = add(path + ".bias", {cout}, ParamRole::ConvBias, fan_in, zero);
@@ -95,6 +96,7 @@ class Builder {
     return plan_.params.back().offset;
   }
   UNetPlan& plan_;
+  Precision precision_;
 };
 
 }  // namespace

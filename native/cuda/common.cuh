@@ -28,6 +28,7 @@ cudaStream_t stream();          // the calling worker thread's stream
 cudaStream_t thread_stream();   // the same, or null on a thread that issues no CUDA work
 void bind_stream(int device, cudaStream_t stream);  // the device's one stream (allocator.cu, stream_rule.h)
 int multiprocessors();          // SMs of the calling worker thread's device
+int compute_capability();       // of the calling worker thread's device, as major * 10 + minor (90: H100)
 
 // Blocks for a grid-stride loop over `items` with `threads` per block: enough to fill the device a few
 // times over, never more than the items need.

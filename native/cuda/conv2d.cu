@@ -21,6 +21,8 @@
 #include <string>
 #include "common.cuh"
 #include "nn.h"
+#include "mma_check.h"
+#include "tc_conv.h"
 
 namespace ks::cuda {
 namespace {
@@ -51,6 +53,10 @@ size_t scratch_cap() {
   g_scratch_cap.store(cap);
   return cap;
 }
+
+// BF16 / TF32 go to the tensor cores (tc_conv.cu) where the device has them (compute capability 8.0
+// and newer); elsewhere these FP32 kernels run, whose error is far inside any rounded precision's bound.
+bool use_tensor_cores(const Conv2dShape& s) { return s.precision != Precision::fp32 && tensor_cores_available(); }
 
 // Per-image sizes fit int; anything multiplied by the batch is int64. The kernel size K (1 or 3) and
 // the stride S (1 or 2) are template parameters: the tap and stride arithmetic of every gathered
@@ -246,7 +252,9 @@ template <int K, int S>
 void backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb, const Conv2dShape& s) {
   const Geo g = geo_of(s);
   const int64_t pixels = s.n * s.ho() * s.wo(), taps = s.cin * K * K, wsize = s.cout * taps;
-  if (gx != nullptr && s.n * s.h * s.w * s.cin != 0) {  // with cout = 0 this writes zeros, as the reference
+  if (use_tensor_cores(s)) {
+    tc_conv2d_backward(x, w, gy, gx, gw, s);  // with cout = 0 its data pass writes gx = 0, as the reference
+  } else if (gx != nullptr && s.n * s.h * s.w * s.cin != 0) {  // with cout = 0 this writes zeros, as the reference
     conv_gemm<true, K, S><<<tiles(s.n * s.h * s.w, s.cin), kThreads, 0, stream()>>>(w, gy, nullptr, gx, g);
     KS_CUDA_LAUNCHED(conv2d_backward_data);
   }
@@ -257,7 +265,7 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
   const int64_t min_slice = (pixels + 65534) / 65535;
   if (slice < min_slice) slice = (min_slice + kStep - 1) / kStep * kStep;
   const int64_t slices = (pixels + slice - 1) / slice;
-  if (wsize != 0 && pixels != 0) {
+  if (wsize != 0 && pixels != 0 && !use_tensor_cores(s)) {
     // Groups of `group` slices whose partials fit the cap (at least one slice, whatever the cap), each
     // folded into gw in order; one scratch buffer serves every group (the stream runs them in turn).
     const int64_t fit = static_cast<int64_t>(scratch_cap() / (static_cast<size_t>(wsize) * sizeof(float)));
@@ -287,6 +295,8 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
 
 }  // namespace
 
+size_t conv2d_weight_scratch_bytes() { return scratch_cap(); }
+
 size_t conv2d_weight_scratch_cap(size_t bytes) {
   const size_t previous = scratch_cap();
   g_scratch_cap.store(bytes != 0 ? bytes : kScratchCap);
@@ -295,6 +305,7 @@ size_t conv2d_weight_scratch_cap(size_t bytes) {
 
 void conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
   if (s.n * s.ho() * s.wo() == 0 || s.cout == 0) return;
+  if (use_tensor_cores(s)) return tc_conv2d_forward(x, w, b, y, s);
   switch (s.k * 10 + s.stride) {
     case 11: return forward<1, 1>(x, w, b, y, s);
     case 12: return forward<1, 2>(x, w, b, y, s);

@@ -7,6 +7,7 @@ namespace ks::cuda {
 namespace {
 thread_local cudaStream_t t_stream = nullptr;
 thread_local int t_multiprocessors = 0;
+thread_local int t_compute_capability = 0;
 }  // namespace
 
 CudaStatus status() {
@@ -64,6 +65,10 @@ void thread_init(int index) {
   KS_CUDA_CHECK(cudaStreamCreateWithFlags(&t_stream, cudaStreamNonBlocking));
   bind_stream(index, t_stream);  // a second stream on this device throws (stream_rule.h)
   KS_CUDA_CHECK(cudaDeviceGetAttribute(&t_multiprocessors, cudaDevAttrMultiProcessorCount, index));
+  int major = 0, minor = 0;
+  KS_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, index));
+  KS_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, index));
+  t_compute_capability = major * 10 + minor;
 }
 
 cudaStream_t stream() {
@@ -74,6 +79,7 @@ cudaStream_t stream() {
 cudaStream_t thread_stream() { return t_stream; }
 
 int multiprocessors() { return t_multiprocessors > 0 ? t_multiprocessors : 1; }
+int compute_capability() { return t_compute_capability; }
 
 void synchronize() { KS_CUDA_CHECK(cudaStreamSynchronize(stream())); }
 

@@ -106,6 +106,16 @@ UNetConfig config_arg(const Napi::Value& v) {
   c.resolution = int_field(o, "resolution", 0, true);
   Napi::Value z = o.Get("zeroInit");
   c.zero_init = z.IsUndefined() ? true : z.ToBoolean().Value();
+  // Not an architecture field: the operand precision of this instance's convolutions (lib/unet.ts).
+  Napi::Value prec = o.Get("precision");
+  if (!prec.IsUndefined()) {
+    const std::string p = prec.IsString() ? prec.As<Napi::String>().Utf8Value() : "";
+    if (p == "fp32") c.precision = Precision::fp32;
+    else if (p == "bf16") c.precision = Precision::bf16;
+    else if (p == "tf32") c.precision = Precision::tf32;
+    else throw std::invalid_argument("unet config: precision must be \"fp32\", \"bf16\" or \"tf32\", got " +
+                                     (prec.IsString() ? "\"" + p + "\"" : std::string("a non-string")));
+  }
   c.validate();
   return c;
 }

@@ -85,17 +85,45 @@ function cases(spec: Spec): GoldenCase[] {
   }]);
 }
 
-type Conv = { label: string; n: number; cin: number; h: number; w: number; cout: number; k: number; stride: number };
+type Conv = { label: string; n: number; cin: number; h: number; w: number; cout: number; k: number; stride: number; precision?: number };
+
+// The operand rounding of the tensor cores (precision 1: BF16, 8 significant bits, ties to even;
+// 2: TF32, 11 bits, ties away from zero), written independently of native/include/kintsugi/precision.h:
+// the two neighbours with `bits` significant bits (truncation, and one unit more), the nearer one wins.
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+export function roundOperand(x: number, precision: number): number {
+  if (precision === 0 || !Number.isFinite(x) || x === 0) return x;
+  const drop = precision === 1 ? 16 : 13;  // low mantissa bits cleared
+  f32[0] = x;
+  const bits = u32[0]!;
+  u32[0] = bits & ~((1 << drop) - 1);
+  const down = f32[0]!;
+  u32[0] = (bits | ((1 << drop) - 1)) + 1;  // the next value of the coarse grid, away from zero
+  const up = f32[0]!;
+  const dd = Math.abs(x - down), du = Math.abs(up - x);
+  if (dd !== du) return dd < du ? down : up;
+  if (precision === 2) return up;  // ties away from zero
+  return ((bits >>> drop) & 1) === 0 ? down : up;  // ties to even
+}
+const rounded = (a: Float32Array, precision: number) => Float64Array.from(a, (v) => roundOperand(v, precision));
 
 const conv = (c: Conv, which: 'forward' | 'backward') => {
   const { label, n, cin, h, w, cout, k, stride } = c;
+  const precision = c.precision ?? 0;
   const ho = Math.floor((h + 2 * Math.floor(k / 2) - k) / stride) + 1;
   const wo = Math.floor((w + 2 * Math.floor(k / 2) - k) / stride) + 1;
-  const attrs = { n, cin, h, w, cout, k, stride };
+  const attrs = { n, cin, h, w, cout, k, stride, ...(precision ? { precision } : {}) };
   const [nx, nw, ny] = [n * cin * h * w, cout * cin * k * k, n * cout * ho * wo];
-  const refArgs = (a: Arrays) => ({ ...attrs, x: f64(a.x!), weight: f64(a.w!), bias: f64(a.b ?? new Float32Array(cout)), gout: f64(a.gy ?? new Float32Array(ny)) });
+  // With a reduced precision the reference runs on the operands rounded as the GPU rounds them; the
+  // products are then exact, and the op differs from it only by FP32 accumulation (NMSE ~ K u32^2,
+  // about 1e-12 here), while a wrong or missing rounding costs about (2/3) u^2: 1e-5 (BF16), 2e-7 (TF32).
+  // Hence the bound 1e-9. The bias gradient uses the unrounded gy (checked by the FP32 cases).
+  const refArgs = (a: Arrays) => ({ ...attrs, x: rounded(a.x!, precision), weight: rounded(a.w!, precision), bias: f64(a.b ?? new Float32Array(cout)),
+    gout: rounded(a.gy ?? new Float32Array(ny), precision) });
+  const nmse = precision ? 1e-9 : 1e-7;
   if (which === 'forward')
-    return cases({ label: `${label} forward`, op: 'conv2d_forward', attrs, inputs: [['x', nx], ['w', nw], ['b', cout]], outputs: [{ name: 'y', size: ny, ref: 'out' }], refOp: 'conv2d', refArgs, nmse: 1e-7 });
+    return cases({ label: `${label} forward`, op: 'conv2d_forward', attrs, inputs: [['x', nx], ['w', nw], ['b', cout]], outputs: [{ name: 'y', size: ny, ref: 'out' }], refOp: 'conv2d', refArgs, nmse });
   return cases({
     label: `${label} backward`,
     op: 'conv2d_backward',
@@ -104,11 +132,11 @@ const conv = (c: Conv, which: 'forward' | 'backward') => {
     outputs: [
       { name: 'gx', size: nx, ref: 'grad.x' },
       { name: 'gw', size: nw, ref: 'grad.weight', accumulate: true },
-      { name: 'gb', size: cout, ref: 'grad.bias', accumulate: true },
+      { name: 'gb', size: cout, ref: precision ? undefined : 'grad.bias', accumulate: true },
     ],
     refOp: 'conv2d',
     refArgs,
-    nmse: 1e-7,
+    nmse,
   });
 };
 
@@ -192,6 +220,27 @@ export const nnMakers: Record<string, (params: never) => GoldenCase[]> = {
       refArgs: (a) => ({ ...att, qkv: f64(a.qkv!), gout: f64(a.go!) }),
       nmse: 1e-6,
     }),
+  // The tensor-core wrapper alone (native/cuda/mma_check.cu): D = round(A) round(B) + C on one warp.
+  // Against a GEMM in double of operands rounded by roundOperand; only FP32 accumulation differs (NMSE
+  // ~1e-14), while a wrong fragment layout or rounding gives 1e-5 or more.
+  mma_check: ({ variant }: { variant: number }): GoldenCase[] => {
+    const K = variant === 1 ? 8 : 16;
+    const precision = variant === 1 ? 2 : 1;
+    return [{
+      op: `mma_check variant ${variant}`,
+      shape: [128],
+      nmse: 1e-10,
+      inputs: () => [testValues(16 * K, 1201), testValues(K * 8, 1202), testValues(128, 1203)],
+      inputShapes: () => [[16 * K], [K * 8], [128]],
+      run: ([a, b, c], out) => native.op('mma_check', { variant }, [a!, b!, c!], [out]),
+      reference: ([a, b, c]) => Float64Array.from({ length: 128 }, (_, i) => {
+        const m = Math.floor(i / 8), n = i % 8;
+        let s = c![i]!;
+        for (let k = 0; k < K; k++) s += roundOperand(a![m * K + k]!, precision) * roundOperand(b![k * 8 + n]!, precision);
+        return s;
+      }),
+    }];
+  },
   // The worked example of docs/adding-an-op.md: called by name, no binding of its own.
   silu_mul: ({ n }: { n: number }): GoldenCase[] => [
     {

@@ -35,6 +35,9 @@ uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 int emu_order = kEmuForward;
 int emu_multiprocessors = 1;
+int emu_compute_capability = 90;
+long emu_collectives = 0;
+long emu_async_copies = 0;
 long emu_launches = 0;
 long emu_barriers = 0;
 long emu_shuffles = 0;
@@ -56,6 +59,17 @@ struct Fiber {
   unsigned mask = 0;
   int arg = 0, width = 32;
   uint64_t in = 0, out = 0;
+  // At kWarp for a warp-collective instruction: its function and this lane's operands.
+  EmuWarpFn coll = nullptr;
+  void* io = nullptr;
+  // cp.async: committed groups not yet landed (oldest first) and the copies of the open group.
+  struct Copy {
+    void* dst;
+    const void* src;
+    int bytes, src_bytes;
+  };
+  std::vector<std::vector<Copy>> groups;
+  std::vector<Copy> open;
   std::string error;  // found inside the fiber; reported by the scheduler
   void* fake_stack = nullptr;
 #if EMU_FAST_SWITCH
@@ -172,6 +186,8 @@ void park() {
   asan_finish(nullptr, &sched_bottom, &sched_size);
   for (;;) {  // one block per round; the fiber is reused by the same thread index of the next block
     (*body_ptr)();
+    cur->groups.clear();  // copies in flight at exit: a GPU lands them where nothing reads them
+    cur->open.clear();
     cur->state = kDone;
     park();
   }
@@ -200,6 +216,8 @@ void reset_fibers() {
     f->fresh = true;
     f->state = kRun;
     f->error.clear();
+    f->groups.clear();
+    f->open.clear();
   }
 }
 
@@ -238,7 +256,7 @@ void release_warps(int nt) {
     for (int l = 0; l < lanes; ++l) {
       Fiber* f = fibers[w0 + l].get();
       if (f->state != kWarp) continue;
-      const char* what = f->shfl ? "shuffle" : "__syncwarp";
+      const char* what = f->shfl ? "shuffle" : f->coll ? "warp-collective instruction (mma/ldmatrix)" : "__syncwarp";
       if (!(f->mask >> l & 1u))
         fail(thread_name(w0 + l) + " calls a " + what + " whose mask " + hex(f->mask) + " does not name it");
       if (f->mask & ~present)
@@ -249,13 +267,26 @@ void release_warps(int nt) {
         if (g->state != kWarp)
           fail("lanes of warp " + std::to_string(w0 / 32) + " wait at a " + what + " whose mask names " +
                thread_name(w0 + j) + ", which is " + state_name(g->state) + " (on a GPU: deadlock or undefined)");
-        if (g->mask != f->mask || g->shfl != f->shfl || g->site != f->site || g->width != f->width ||
+        if (g->mask != f->mask || g->shfl != f->shfl || g->coll != f->coll || g->site != f->site || g->width != f->width ||
             (f->shfl && g->kind != f->kind))
           fail(thread_name(w0 + l) + " and " + thread_name(w0 + j) + " are at different warp operations (" +
                "masks " + hex(f->mask) + ", " + hex(g->mask) + ")");
       }
     }
-    // All groups complete: exchange values, then release.
+    // All groups complete: run each collective once (from its lowest lane), exchange values, release.
+    for (int l = 0; l < lanes; ++l) {
+      Fiber* f = fibers[w0 + l].get();
+      if (f->state != kWarp || f->coll == nullptr || l != __builtin_ctz(f->mask)) continue;
+      void* io[32] = {};
+      for (int j = 0; j < lanes; ++j)
+        if (f->mask >> j & 1u) io[j] = fibers[w0 + j]->io;
+      try {
+        f->coll(io, f->mask);
+      } catch (const EmuError& e) {
+        fail(e.what());
+      }
+      ++emu_collectives;
+    }
     for (int l = 0; l < lanes; ++l) {
       Fiber* f = fibers[w0 + l].get();
       if (f->state != kWarp || !f->shfl) continue;
@@ -385,6 +416,63 @@ __attribute__((noinline)) void __syncwarp(unsigned mask) {
   park();
 }
 
+__attribute__((noinline)) void emu_warp_collective(unsigned mask, void* io, EmuWarpFn fn) {
+  if (cur == nullptr) {
+    fprintf(stderr, "emu: warp-collective instruction outside a kernel\n");
+    abort();
+  }
+  cur->site = __builtin_return_address(0);
+  cur->shfl = false;
+  cur->coll = fn;
+  cur->io = io;
+  cur->mask = mask;
+  cur->width = 32;
+  cur->state = kWarp;
+  park();
+  cur->coll = nullptr;
+  cur->io = nullptr;
+}
+
+namespace {
+void land(const Fiber::Copy& c) {
+  std::memcpy(c.dst, c.src, static_cast<size_t>(c.src_bytes));
+  std::memset(static_cast<char*>(c.dst) + c.src_bytes, 0, static_cast<size_t>(c.bytes - c.src_bytes));
+  ++emu_async_copies;
+}
+}  // namespace
+
+void emu_cp_async(void* dst, const void* src, int bytes, int src_bytes) {
+  if (cur == nullptr) {
+    fprintf(stderr, "emu: cp.async outside a kernel\n");
+    abort();
+  }
+  if ((bytes != 4 && bytes != 8 && bytes != 16) || src_bytes < 0 || src_bytes > bytes) {
+    cur->error = "cp.async of " + std::to_string(bytes) + " bytes with src-size " + std::to_string(src_bytes);
+    return;
+  }
+  if (reinterpret_cast<uintptr_t>(dst) % bytes != 0 || (src_bytes > 0 && reinterpret_cast<uintptr_t>(src) % bytes != 0)) {
+    cur->error = "cp.async of " + std::to_string(bytes) + " bytes from or to an address not aligned to its size";
+    return;
+  }
+  const Fiber::Copy c{dst, src, bytes, src_bytes};
+  if (emu_order == kEmuReverse) land(c);  // lands at once: see emu.h
+  else cur->open.push_back(c);
+}
+
+void emu_cp_async_commit() {
+  if (cur == nullptr) return;
+  cur->groups.push_back(std::move(cur->open));
+  cur->open.clear();
+}
+
+void emu_cp_async_wait(int pending) {
+  if (cur == nullptr) return;
+  while (static_cast<int>(cur->groups.size()) > std::max(pending, 0)) {
+    for (const auto& c : cur->groups.front()) land(c);
+    cur->groups.erase(cur->groups.begin());
+  }
+}
+
 __attribute__((noinline)) uint64_t emu_shfl(EmuShfl kind, unsigned mask, uint64_t bits, int arg, int width) {
   if (cur == nullptr) {
     fprintf(stderr, "emu: warp shuffle outside a kernel\n");
@@ -481,6 +569,7 @@ EmuAllocator the_allocator;
 
 cudaStream_t stream() { return reinterpret_cast<cudaStream_t>(&the_stream); }
 int multiprocessors() { return emu_multiprocessors; }
+int compute_capability() { return emu_compute_capability; }
 Allocator& allocator(int) { return the_allocator; }
 
 }  // namespace ks::cuda

@@ -7,6 +7,7 @@
 // The launch rewriter (transform.mjs) turns `k<<<grid, block, smem, stream>>>(args)` into
 // `emu_launch(emu_config(grid, block, smem, stream), "k", k, args)`.
 #pragma once
+#define KS_CUDA_EMULATOR 1  // cuda/mma.cuh takes its emulated branch
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -40,6 +41,7 @@ constexpr int warpSize = 32;
 #define __shared__ static  // blocks run one at a time
 #define __constant__ static
 #define __restrict__ __restrict
+#define __align__(n) __attribute__((aligned(n)))
 
 // ---- vector types and bit casts -----------------------------------------------------------------
 
@@ -114,6 +116,22 @@ inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize
   return emu_shfl_t(EmuShfl::Xor, mask, v, lane_mask, width);
 }
 
+// Warp-collective instructions (mma.sync, ldmatrix; cuda/mma.cuh): every lane named in mask must reach
+// the same call site; when the last arrives, fn runs once for the warp with each lane's io pointer
+// (io[lane], null for lanes outside the mask). io points into the lane's own frame, which stays put
+// while it is parked, so fn reads every lane's inputs and writes every lane's outputs at once.
+using EmuWarpFn = void (*)(void* const* io, unsigned mask);
+void emu_warp_collective(unsigned mask, void* io, EmuWarpFn fn);
+
+// cp.async (cuda/mma.cuh): a copy of `bytes` from global to shared memory, of which the first src_bytes
+// come from src and the rest are zeros. It lands at the thread's cp.async.wait_group that covers its
+// group, except under the reverse thread order, where it lands at issue: a read of the destination
+// before the wait, or a stage overwritten while other threads still read it, then shows as an order
+// dependence. Copies still in flight when the thread exits are dropped (a GPU would land them unseen).
+void emu_cp_async(void* dst, const void* src, int bytes, int src_bytes);
+void emu_cp_async_commit();
+void emu_cp_async_wait(int pending);  // lands every committed group but the newest `pending`
+
 // Atomics: a fiber is never interrupted between two barriers and blocks run one at a time, so a
 // plain read-modify-write is atomic here. (The kernels use none; the rules forbid them in reductions.)
 template <class T>
@@ -180,6 +198,9 @@ void emu_launch(const EmuConfig& c, const char* name, void (*kernel)(P...), A&&.
 enum EmuOrder { kEmuForward = 0, kEmuReverse = 1, kEmuShuffled = 2 };
 extern int emu_order;            // the thread order of every pass between barriers
 extern int emu_multiprocessors;  // what ks::cuda::multiprocessors() reports (sets grid_for's cap)
+extern int emu_compute_capability;  // what ks::cuda::compute_capability() reports (90 unless a case sets it)
+extern long emu_collectives;     // warp-collective instructions (one per warp) completed so far
+extern long emu_async_copies;    // cp.async copies landed so far
 extern long emu_launches;        // kernels launched so far
 extern long emu_barriers;        // block barriers released so far
 extern long emu_shuffles;        // warp shuffles (one per warp) completed so far

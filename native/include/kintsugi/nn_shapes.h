@@ -2,6 +2,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include "kintsugi/precision.h"
 
 namespace ks {
 
@@ -9,6 +10,9 @@ namespace ks {
 struct Conv2dShape {
   int64_t n, cin, h, w, cout;
   int k, stride;
+  // Operand precision (kintsugi/precision.h): fp32 is exact; bf16 / tf32 round x, w and gy as the
+  // tensor cores do (on the CPU: cpu/round_operands.cpp rounds copies, then runs the FP32 kernels).
+  Precision precision = Precision::fp32;
   int64_t ho() const { return (h + 2 * (k / 2) - k) / stride + 1; }
   int64_t wo() const { return (w + 2 * (k / 2) - k) / stride + 1; }
   // Output columns [first, last) whose input column ox * stride + kw - pad lies inside [0, w).

@@ -2,6 +2,7 @@
 // Parameters live in one flat float array in checkpoint-key order, so the optimiser, gradient
 // clipping and the EMA each make one pass over one buffer.
 #pragma once
+#include "kintsugi/precision.h"
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct UNetConfig {
   // Zero-initialise each ResBlock's conv2, each Attention's proj and out.conv, so that every block
   // starts as the identity (DDPM practice). Off gives PyTorch's default initialisation everywhere.
   bool zero_init = true;
+  // Operand precision of every convolution (kintsugi/precision.h): not part of the architecture or of
+  // checkpoints; set per network instance (UNet's `precision` option).
+  Precision precision = Precision::fp32;
 
   void validate() const;             // throws std::invalid_argument naming the field
   int levels() const { return static_cast<int>(mult.size()); }
@@ -42,7 +46,7 @@ struct ParamInfo {
 // The network as executors walk it: modules with their parameter offsets, and the stages in
 // execution order between conv_in and the output head.
 struct UNetPlan {
-  struct Conv { int64_t w = 0, b = 0; int cin = 0, cout = 0, k = 3, stride = 1; };
+  struct Conv { int64_t w = 0, b = 0; int cin = 0, cout = 0, k = 3, stride = 1; Precision precision = Precision::fp32; };
   struct Norm { int64_t w = 0, b = 0; int c = 0, groups = 1; };
   struct Linear { int64_t w = 0, b = 0; int in = 0, out = 0; };
   struct Res { Norm norm1; Conv conv1; Linear time; Norm norm2; Conv conv2; bool has_skip = false; Conv skip; };

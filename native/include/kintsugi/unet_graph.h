@@ -54,10 +54,10 @@ class UNetGraph {
   using Norm = UNetPlan::Norm;
 
   static void conv_fwd(const T* P, const Conv& c, const T* x, T* y, int64_t n, int64_t size) {
-    Ops::conv2d_forward(x, P + c.w, P + c.b, y, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride});
+    Ops::conv2d_forward(x, P + c.w, P + c.b, y, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision});
   }
   static void conv_bwd(const T* P, const Conv& c, const T* x, const T* gy, T* gx, T* G, int64_t n, int64_t size) {
-    Ops::conv2d_backward(x, P + c.w, gy, gx, G + c.w, G + c.b, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride});
+    Ops::conv2d_backward(x, P + c.w, gy, gx, G + c.w, G + c.b, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision});
   }
   static void norm_fwd(const T* P, const Norm& m, const T* x, Buf& y, Buf& mean, Buf& rstd, int64_t n, int64_t hw) {
     y = Ops::alloc(n * m.c * hw);

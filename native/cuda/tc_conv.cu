@@ -1,0 +1,334 @@
+// Convolution on tensor cores (issue #13): the three implicit GEMMs of conv2d.cu (forward, data
+// gradient, weight gradient) with BF16 or TF32 operands and FP32 accumulation, through mma.cuh.
+//
+// One kernel, tc_gemm<Pass, P>, computes C[M, N] = sum over k of A(m, k) B(k, n) for a Pass that says
+// where each element of A and B lives (a pointer, or none: zero) and where C goes:
+//   FwdPass     M = cout, N = n*ho*wo output pixels, k = (ci, kh, kw); A = w, B = the input patch; + bias
+//   DataPass    one output phase (py, px) of the input gradient: N = the input pixels (iy, ix) with
+//               iy % S = py, ix % S = px; k = (co, kh, kw) over the taps that reach that phase only, so
+//               stride 2 multiplies no zero taps (3x3: 1, 2, 2 and 4 taps per phase instead of 9)
+//   WeightPass  M = cout, N = cin*k*k taps, k = the output pixels of one slice (blockIdx.z); the
+//               partial results of the slices are added in slice order by tc_fold: a bounded split-K
+//               (at most kMaxSlices slices, scratch capped as in conv2d.cu), deterministic, no atomics
+// Tiles: a block of 128 threads (4 warps, 2 x 2) owns a 64 x 64 tile of C; each warp 32 x 32, i.e. 2 x 4
+// mma tiles of 16 x 8. K advances 16 at a time through a 3-stage cp.async pipeline: every element of the
+// A and B tiles is one 4-byte cp.async (zero-filled where the element is padding or out of range), so
+// the gather needs no branch on the data path. The FP32 values are rounded to BF16 / TF32 when the
+// fragments are built from shared memory (that load is where GroupNorm-apply and SiLU would fuse).
+// Reductions: each output element is one thread's accumulator over k in a fixed order; the split-K
+// fold is in slice order. Results depend on the shape only, never on the device or the schedule.
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include "common.cuh"
+#include "mma.cuh"
+#include "tc_conv.h"
+
+namespace ks::cuda {
+namespace {
+
+constexpr int kBM = 64, kBN = 64, kBK = 16, kStages = 3, kThreads = 128;
+constexpr int kApad = 4, kBpad = 4;     // shared rows of 20 and 68 floats (16-byte aligned rows)
+constexpr int64_t kMinSlice = 1024;     // output pixels per weight-gradient slice, at least
+constexpr int64_t kMaxSlices = 128;     // and at most this many slices (the split-K bound)
+
+struct Geo {
+  int64_t n;
+  int cin, h, w, cout, ho, wo;
+};
+Geo geo_of(const Conv2dShape& s) { return Geo{s.n, int(s.cin), int(s.h), int(s.w), int(s.cout), int(s.ho()), int(s.wo())}; }
+
+// The input value output pixel (oy, ox) of image img reads through tap kk = (ci, kh, kw), or null (padding).
+template <int K, int S>
+__device__ __forceinline__ const float* patch_at(const float* x, const Geo& g, int64_t img, int oy, int ox, int kk) {
+  constexpr int pad = K / 2;
+  const int ci = kk / (K * K), r = kk % (K * K), kh = r / K, kw = r % K;
+  const int iy = oy * S + kh - pad, ix = ox * S + kw - pad;
+  if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return nullptr;
+  return x + ((img * g.cin + ci) * g.h + iy) * int64_t(g.w) + ix;
+}
+
+template <int K, int S>
+struct FwdPass {
+  const float* x;
+  const float* w;
+  const float* bias;
+  float* y;
+  Geo g;
+  __device__ int M() const { return g.cout; }
+  __device__ int64_t N() const { return g.n * g.ho * g.wo; }
+  __device__ void k_range(int64_t& k0, int64_t& k1) const { k0 = 0, k1 = int64_t(g.cin) * K * K; }
+  __device__ const float* a(int m, int64_t k) const { return m < g.cout ? w + int64_t(m) * (g.cin * K * K) + k : nullptr; }
+  __device__ const float* b(int64_t k, int64_t q) const {
+    if (q >= N()) return nullptr;
+    const int plane = g.ho * g.wo, pix = int(q % plane);
+    return patch_at<K, S>(x, g, q / plane, pix / g.wo, pix % g.wo, int(k));
+  }
+  __device__ const float* any_a() const { return w; }
+  __device__ const float* any_b() const { return x; }
+  __device__ void store(int m, int64_t q, float v) const {
+    const int plane = g.ho * g.wo;
+    y[(q / plane * g.cout + m) * plane + q % plane] = v + (bias != nullptr ? bias[m] : 0.0f);
+  }
+};
+
+// The taps (kh or kw) through which input row iy with iy % S == phase receives gradient: those with
+// (phase + pad - kh) % S == 0.
+struct Taps {
+  int n = 0;
+  int t[3] = {0, 0, 0};
+};
+template <int K, int S>
+Taps taps_of(int phase) {
+  Taps r;
+  for (int kh = 0; kh < K; ++kh)
+    if (((phase + K / 2 - kh) % S + S) % S == 0) r.t[r.n++] = kh;
+  return r;
+}
+
+template <int K, int S>
+struct DataPass {
+  const float* w;
+  const float* gy;
+  float* gx;
+  Geo g;
+  int py, px, ha, wb;  // the phase and its plane: rows a (iy = a S + py) < ha, columns b < wb
+  Taps th, tw;
+  __device__ int M() const { return g.cin; }
+  __device__ int64_t N() const { return g.n * ha * wb; }
+  __device__ void k_range(int64_t& k0, int64_t& k1) const { k0 = 0, k1 = int64_t(g.cout) * th.n * tw.n; }
+  __device__ void tap(int64_t k, int& co, int& kh, int& kw) const {
+    const int per = th.n * tw.n, j = int(k % per);
+    co = int(k / per), kh = th.t[j / tw.n], kw = tw.t[j % tw.n];
+  }
+  __device__ const float* a(int m, int64_t k) const {
+    if (m >= g.cin) return nullptr;
+    int co, kh, kw;
+    tap(k, co, kh, kw);
+    return w + ((int64_t(co) * g.cin + m) * K + kh) * K + kw;
+  }
+  __device__ const float* b(int64_t k, int64_t q) const {
+    if (q >= N()) return nullptr;
+    const int plane = ha * wb, r = int(q % plane);
+    const int64_t img = q / plane;
+    const int iy = r / wb * S + py, ix = r % wb * S + px;
+    int co, kh, kw;
+    tap(k, co, kh, kw);
+    const int sy = iy + K / 2 - kh, sx = ix + K / 2 - kw;  // multiples of S by the choice of taps
+    if (sy < 0 || sx < 0) return nullptr;
+    const int oy = sy / S, ox = sx / S;
+    if (oy >= g.ho || ox >= g.wo) return nullptr;
+    return gy + ((img * g.cout + co) * g.ho + oy) * int64_t(g.wo) + ox;
+  }
+  __device__ const float* any_a() const { return w; }
+  __device__ const float* any_b() const { return gy; }
+  __device__ void store(int m, int64_t q, float v) const {
+    const int plane = ha * wb, r = int(q % plane);
+    const int iy = r / wb * S + py, ix = r % wb * S + px;
+    gx[((q / plane * g.cin + m) * g.h + iy) * int64_t(g.w) + ix] = v;
+  }
+};
+
+template <int K, int S>
+struct WeightPass {
+  const float* x;
+  const float* gy;
+  float* part;
+  Geo g;
+  int64_t slice, first;
+  __device__ int M() const { return g.cout; }
+  __device__ int64_t N() const { return int64_t(g.cin) * K * K; }
+  __device__ void k_range(int64_t& k0, int64_t& k1) const {
+    const int64_t pixels = g.n * g.ho * g.wo;
+    k0 = (first + blockIdx.z) * slice;
+    k1 = k0 + slice < pixels ? k0 + slice : pixels;
+  }
+  __device__ const float* a(int m, int64_t q) const {
+    if (m >= g.cout) return nullptr;
+    const int plane = g.ho * g.wo;
+    return gy + (q / plane * g.cout + m) * plane + q % plane;
+  }
+  __device__ const float* b(int64_t q, int64_t kk) const {
+    if (kk >= N()) return nullptr;
+    const int plane = g.ho * g.wo, pix = int(q % plane);
+    return patch_at<K, S>(x, g, q / plane, pix / g.wo, pix % g.wo, int(kk));
+  }
+  __device__ const float* any_a() const { return gy; }
+  __device__ const float* any_b() const { return x; }
+  __device__ void store(int m, int64_t kk, float v) const { part[(int64_t(blockIdx.z) * g.cout + m) * N() + kk] = v; }
+};
+
+template <class Pass, int P>
+__global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
+  __shared__ __align__(16) float As[kStages][kBM][kBK + kApad];  // As[stage][m][k]
+  __shared__ __align__(16) float Bs[kStages][kBK][kBN + kBpad];  // Bs[stage][k][n]
+  const int t = threadIdx.x, warp = t / 32, lane = t % 32, g = lane / 4, tq = lane % 4;
+  const int wm = warp / 2 * 32, wn = warp % 2 * 32;
+  const int m0 = blockIdx.y * kBM;
+  const int64_t n0 = blockIdx.x * int64_t(kBN);
+  int64_t kbeg, kend;
+  pass.k_range(kbeg, kend);
+  const int steps = int((kend - kbeg + kBK - 1) / kBK);
+
+  // Stage s <- the tiles at k0: element e = t + 128 j of A is (m, k) = (e / 16, e % 16) (consecutive
+  // threads along k: the weights' unit stride), of B (e / 64, e % 64) (consecutive threads along n).
+  auto load = [&](int s, int64_t k0) {
+    for (int j = 0; j < kBM * kBK / kThreads; ++j) {
+      const int e = t + kThreads * j, m = e / kBK, kk = e % kBK;
+      const float* p = k0 + kk < kend ? pass.a(m0 + m, k0 + kk) : nullptr;
+      mma::cp_async<4>(&As[s][m][kk], p != nullptr ? p : pass.any_a(), p != nullptr);
+    }
+    for (int j = 0; j < kBK * kBN / kThreads; ++j) {
+      const int e = t + kThreads * j, kk = e / kBN, n = e % kBN;
+      const float* p = k0 + kk < kend ? pass.b(k0 + kk, n0 + n) : nullptr;
+      mma::cp_async<4>(&Bs[s][kk][n], p != nullptr ? p : pass.any_b(), p != nullptr);
+    }
+  };
+
+  float acc[2][4][4] = {};
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < steps) load(s, kbeg + int64_t(s) * kBK);
+    mma::cp_async_commit();  // empty groups keep the count of groups in flight fixed
+  }
+  for (int step = 0; step < steps; ++step) {
+    mma::cp_async_wait<kStages - 2>();  // this thread's copies of stage `step` have landed
+    __syncthreads();                    // everyone's have, and everyone is done with stage step - 1
+    {
+      const int next = step + kStages - 1;
+      if (next < steps) load(next % kStages, kbeg + int64_t(next) * kBK);  // refills stage step - 1
+      mma::cp_async_commit();
+    }
+    const int s = step % kStages;
+    if constexpr (P == int(Precision::bf16)) {
+      uint32_t fa[2][4], fb[4][2];
+      for (int mt = 0; mt < 2; ++mt) {
+        const int r = wm + 16 * mt + g;
+        fa[mt][0] = mma::pack_bf16x2(As[s][r][2 * tq], As[s][r][2 * tq + 1]);
+        fa[mt][1] = mma::pack_bf16x2(As[s][r + 8][2 * tq], As[s][r + 8][2 * tq + 1]);
+        fa[mt][2] = mma::pack_bf16x2(As[s][r][2 * tq + 8], As[s][r][2 * tq + 9]);
+        fa[mt][3] = mma::pack_bf16x2(As[s][r + 8][2 * tq + 8], As[s][r + 8][2 * tq + 9]);
+      }
+      for (int nt = 0; nt < 4; ++nt) {
+        const int c = wn + 8 * nt + g;
+        fb[nt][0] = mma::pack_bf16x2(Bs[s][2 * tq][c], Bs[s][2 * tq + 1][c]);
+        fb[nt][1] = mma::pack_bf16x2(Bs[s][2 * tq + 8][c], Bs[s][2 * tq + 9][c]);
+      }
+      for (int mt = 0; mt < 2; ++mt)
+        for (int nt = 0; nt < 4; ++nt) mma::mma_bf16_16816(acc[mt][nt], fa[mt], fb[nt], acc[mt][nt]);
+    } else {
+      for (int k8 = 0; k8 < kBK; k8 += 8) {
+        uint32_t fa[2][4], fb[4][2];
+        for (int mt = 0; mt < 2; ++mt) {
+          const int r = wm + 16 * mt + g;
+          fa[mt][0] = mma::to_tf32(As[s][r][k8 + tq]), fa[mt][1] = mma::to_tf32(As[s][r + 8][k8 + tq]);
+          fa[mt][2] = mma::to_tf32(As[s][r][k8 + tq + 4]), fa[mt][3] = mma::to_tf32(As[s][r + 8][k8 + tq + 4]);
+        }
+        for (int nt = 0; nt < 4; ++nt) {
+          const int c = wn + 8 * nt + g;
+          fb[nt][0] = mma::to_tf32(Bs[s][k8 + tq][c]), fb[nt][1] = mma::to_tf32(Bs[s][k8 + tq + 4][c]);
+        }
+        for (int mt = 0; mt < 2; ++mt)
+          for (int nt = 0; nt < 4; ++nt) mma::mma_tf32_1688(acc[mt][nt], fa[mt], fb[nt], acc[mt][nt]);
+      }
+    }
+  }
+  mma::cp_async_wait<0>();  // only empty groups remain; leaves nothing in flight at exit
+
+  const int M = pass.M();
+  const int64_t N = pass.N();
+  for (int mt = 0; mt < 2; ++mt)
+    for (int nt = 0; nt < 4; ++nt)
+      for (int i = 0; i < 4; ++i) {
+        const int m = m0 + wm + 16 * mt + g + (i >= 2 ? 8 : 0);
+        const int64_t n = n0 + wn + 8 * nt + 2 * tq + (i & 1);
+        if (m < M && n < N) pass.store(m, n, acc[mt][nt][i]);
+      }
+}
+
+// dst[i] += sum over z of part[z * count + i], z in increasing order.
+__global__ void tc_fold(const float* part, int64_t parts, int64_t count, float* dst) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
+    float s = 0.0f;
+    for (int64_t z = 0; z < parts; ++z) s += part[z * count + i];
+    dst[i] += s;
+  }
+}
+
+dim3 grid_of(int64_t n, int64_t m, int64_t z = 1) {
+  return dim3(static_cast<unsigned>((n + kBN - 1) / kBN), static_cast<unsigned>((m + kBM - 1) / kBM), static_cast<unsigned>(z));
+}
+
+template <class Pass>
+void launch(const Pass& pass, int64_t n, int64_t m, int64_t z, Precision p) {
+  if (p == Precision::tf32) tc_gemm<Pass, int(Precision::tf32)><<<grid_of(n, m, z), kThreads, 0, stream()>>>(pass);
+  else tc_gemm<Pass, int(Precision::bf16)><<<grid_of(n, m, z), kThreads, 0, stream()>>>(pass);
+  KS_CUDA_LAUNCHED(tc_gemm);
+}
+
+template <int K, int S>
+void forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
+  const FwdPass<K, S> pass{x, w, b, y, geo_of(s)};
+  launch(pass, s.n * s.ho() * s.wo(), s.cout, 1, s.precision);
+}
+
+template <int K, int S>
+void backward(const float* x, const float* w, const float* gy, float* gx, float* gw, const Conv2dShape& s) {
+  const Geo g = geo_of(s);
+  if (gx != nullptr && s.n * s.h * s.w * s.cin != 0) {
+    for (int py = 0; py < S; ++py)
+      for (int px = 0; px < S; ++px) {
+        DataPass<K, S> pass{w, gy, gx, g, py, px, int((s.h - py + S - 1) / S), int((s.w - px + S - 1) / S),
+                            taps_of<K, S>(py), taps_of<K, S>(px)};
+        const int64_t n = s.n * pass.ha * pass.wb;
+        if (n != 0) launch(pass, n, s.cin, 1, s.precision);  // a phase without taps writes zeros
+      }
+  }
+  const int64_t pixels = s.n * s.ho() * s.wo(), taps = s.cin * K * K, wsize = s.cout * taps;
+  if (wsize == 0 || pixels == 0) return;
+  // Slices: at least kMinSlice pixels, at most kMaxSlices of them (a multiple of kBK pixels each); a
+  // function of the shape only. Groups of slices whose partials fit the scratch cap, folded in order.
+  int64_t slice = std::max<int64_t>(kMinSlice, (pixels + kMaxSlices - 1) / kMaxSlices);
+  slice = (slice + kBK - 1) / kBK * kBK;
+  const int64_t slices = (pixels + slice - 1) / slice;
+  const int64_t fit = static_cast<int64_t>(conv2d_weight_scratch_bytes() / (static_cast<size_t>(wsize) * sizeof(float)));
+  const int64_t group = std::clamp<int64_t>(fit, 1, slices);
+  Scratch<float> part(group * wsize);
+  for (int64_t first = 0; first < slices; first += group) {
+    const int64_t count = std::min(group, slices - first);
+    const WeightPass<K, S> pass{x, gy, part.get(), g, slice, first};
+    launch(pass, taps, s.cout, count, s.precision);
+    tc_fold<<<grid_for(wsize), 256, 0, stream()>>>(part.get(), count, wsize, gw);
+    KS_CUDA_LAUNCHED(tc_fold);
+  }
+}
+
+}  // namespace
+
+int64_t tc_conv2d_weight_slices(const Conv2dShape& s) {
+  const int64_t pixels = s.n * s.ho() * s.wo();
+  int64_t slice = std::max<int64_t>(kMinSlice, (pixels + kMaxSlices - 1) / kMaxSlices);
+  slice = (slice + kBK - 1) / kBK * kBK;
+  return (pixels + slice - 1) / slice;
+}
+
+void tc_conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
+  switch (s.k * 10 + s.stride) {
+    case 11: return forward<1, 1>(x, w, b, y, s);
+    case 12: return forward<1, 2>(x, w, b, y, s);
+    case 31: return forward<3, 1>(x, w, b, y, s);
+    case 32: return forward<3, 2>(x, w, b, y, s);
+    default: throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2");
+  }
+}
+
+void tc_conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, const Conv2dShape& s) {
+  switch (s.k * 10 + s.stride) {
+    case 11: return backward<1, 1>(x, w, gy, gx, gw, s);
+    case 12: return backward<1, 2>(x, w, gy, gx, gw, s);
+    case 31: return backward<3, 1>(x, w, gy, gx, gw, s);
+    case 32: return backward<3, 2>(x, w, gy, gx, gw, s);
+    default: throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2");
+  }
+}
+
+}  // namespace ks::cuda

@@ -30,11 +30,23 @@ import { patchCount } from '../lib/bootstrap/views.ts';
 
 const { values: a } = parseArgs({
   options: {
-    data: { type: 'string', default: 'debian' }, views: { type: 'string', default: 'lowres:4,patch:16' }, full: { type: 'string', default: '16,64,256,1024' },
-    preset: { type: 'string', default: 'fmnist32' }, steps: { type: 'string', default: '20000' }, 'view-steps': { type: 'string', default: '40000' },
-    'baseline-steps': { type: 'string' }, batch: { type: 'string', default: '128' }, lr: { type: 'string', default: '2e-4' },
-    lambda: { type: 'string', default: '0.1' }, residual: { type: 'string', default: 'unconditioned' }, lambdas: { type: 'string', default: '0,0.01,0.1,1,10' }, 'sweep-n': { type: 'string' },
-    samples: { type: 'string', default: '2000' }, 'sample-steps': { type: 'string', default: '50' }, device: { type: 'string' }, out: { type: 'string', default: 'bootstrap-experiment' },
+    data: { type: 'string', default: 'debian' },
+    views: { type: 'string', default: 'lowres:4,patch:16' },
+    full: { type: 'string', default: '16,64,256,1024' },
+    preset: { type: 'string', default: 'fmnist32' },
+    steps: { type: 'string', default: '20000' },
+    'view-steps': { type: 'string', default: '40000' },
+    'baseline-steps': { type: 'string' },
+    batch: { type: 'string', default: '128' },
+    lr: { type: 'string', default: '2e-4' },
+    lambda: { type: 'string', default: '0.1' },
+    residual: { type: 'string', default: 'unconditioned' },
+    lambdas: { type: 'string', default: '0,0.01,0.1,1,10' },
+    'sweep-n': { type: 'string' },
+    samples: { type: 'string', default: '2000' },
+    'sample-steps': { type: 'string', default: '50' },
+    device: { type: 'string' },
+    out: { type: 'string', default: 'bootstrap-experiment' },
   },
 });
 const device = a.device ?? defaultDevice();
@@ -49,10 +61,15 @@ const baselineSteps = Number(a['baseline-steps'] ?? a.steps);
 const batchSize = Number(a.batch);
 const nSamples = Number(a.samples);
 const sampleSteps = Number(a['sample-steps']);
-const config: UNetConfig = presets[a.preset as keyof typeof presets] ?? (() => { throw new Error(`--preset: expected tiny16, fmnist32 or cifar32, got ${a.preset}`); })();
+const config: UNetConfig =
+  presets[a.preset as keyof typeof presets] ??
+  (() => {
+    throw new Error(`--preset: expected tiny16, fmnist32 or cifar32, got ${a.preset}`);
+  })();
 const views = parseViews(a.views!);
 const residual = a.residual as 'unconditioned' | 'conditioned';
-if (residual !== 'unconditioned' && residual !== 'conditioned') throw new Error(`--residual: expected unconditioned or conditioned, got ${a.residual}`);
+if (residual !== 'unconditioned' && residual !== 'conditioned')
+  throw new Error(`--residual: expected unconditioned or conditioned, got ${a.residual}`);
 const schedule = new NoiseSchedule({ kind: 'linear' });
 const optimizer = { lr: Number(a.lr), warmupSteps: 200, maxGradNorm: 1 };
 
@@ -60,7 +77,13 @@ const data = await loadFashionMnist({ source: a.data! });
 const reference = a.data === 'subset' ? data : await loadFashionMnist({ source: a.data!, split: 'test' });
 const [N, C, H, W] = data.shape;
 const refBatch = { data: reference.images, shape: [...reference.shape] };
-const results: Record<string, unknown> = { date: new Date().toISOString(), device, args: a, data: { train: N, reference: reference.shape[0] }, runs: [] as unknown[] };
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  device,
+  args: a,
+  data: { train: N, reference: reference.shape[0] },
+  runs: [] as unknown[],
+};
 const runs = results.runs as Record<string, unknown>[];
 const save = () => writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
 const log = (m: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
@@ -71,7 +94,16 @@ async function evaluate(name: string, d: Denoiser, prediction: 'x0' | 'eps' | 'v
   const images = new Float32Array(nSamples * C * H * W);
   for (let s = 0; s < nSamples; s += chunk) {
     const m = Math.min(chunk, nSamples - s);
-    const x = await sample(d, { schedule, prediction, shape: [m, C, H, W], device, method: 'ddim', steps: sampleSteps, clip: [-1, 1], generator: new Generator(1000 + s) });
+    const x = await sample(d, {
+      schedule,
+      prediction,
+      shape: [m, C, H, W],
+      device,
+      method: 'ddim',
+      steps: sampleSteps,
+      clip: [-1, 1],
+      generator: new Generator(1000 + s),
+    });
     images.set(await x.toArray(), s * C * H * W);
     x.dispose();
   }
@@ -87,7 +119,20 @@ for (const full of fulls) {
   mkdirSync(dir, { recursive: true });
   log(`N = ${full}: ${viewsManifest ? 'residual' : 'views and residual'}`);
   const run = await trainBootstrap({
-    data, full, views, residual, config, steps, viewSteps, batchSize, optimizer, lambda: Number(a.lambda), device, outDir: dir, viewsFrom: viewsManifest, seed: 0,
+    data,
+    full,
+    views,
+    residual,
+    config,
+    steps,
+    viewSteps,
+    batchSize,
+    optimizer,
+    lambda: Number(a.lambda),
+    device,
+    outDir: dir,
+    viewsFrom: viewsManifest,
+    seed: 0,
     onProgress: (stage, p) => p.step === p.steps && log(`  ${stage}: loss ${p.loss.toFixed(4)}, ${p.imagesPerSecond.toFixed(0)} img/s`),
   });
   viewsManifest ??= run.path;
@@ -97,11 +142,22 @@ for (const full of fulls) {
   boot.dispose();
   // The same UNet on the N full images alone.
   const plain = new UNet(resizedConfig(config, H, C, C), { device, seed: 7 });
-  const r = await train({ model: plain, data: { images: data.images.subarray(0, full * C * H * W), shape: [full, C, H, W] }, steps: baselineSteps, batchSize, optimizer, schedule, prediction: 'v', seed: 0 });
+  const r = await train({
+    model: plain,
+    data: { images: data.images.subarray(0, full * C * H * W), shape: [full, C, H, W] },
+    steps: baselineSteps,
+    batchSize,
+    optimizer,
+    schedule,
+    prediction: 'v',
+    seed: 0,
+  });
   const fdPlain = await evaluate(`plain-n${full}`, unetDenoiser(plain, r.ema?.params), 'v');
   plain.dispose();
   runs.push({ full, lambda: Number(a.lambda), fdBootstrap: fdBoot, fdPlain, ...(fdAgg !== undefined ? { fdAggregateOnly: fdAgg } : {}) });
-  log(`N = ${full}: FD bootstrap ${fdBoot.toFixed(2)}, plain ${fdPlain.toFixed(2)}${fdAgg !== undefined ? `, x̂_agg alone ${fdAgg.toFixed(2)}` : ''}`);
+  log(
+    `N = ${full}: FD bootstrap ${fdBoot.toFixed(2)}, plain ${fdPlain.toFixed(2)}${fdAgg !== undefined ? `, x̂_agg alone ${fdAgg.toFixed(2)}` : ''}`,
+  );
   save();
 }
 
@@ -110,7 +166,21 @@ results.lambdaSweep = [];
 for (const lambda of lambdas) {
   const dir = join(out, `n${sweepN}-lambda${lambda}`);
   mkdirSync(dir, { recursive: true });
-  const run = await trainBootstrap({ data, full: sweepN, views, residual, config, steps, batchSize, optimizer, lambda, device, outDir: dir, viewsFrom: viewsManifest, seed: 0 });
+  const run = await trainBootstrap({
+    data,
+    full: sweepN,
+    views,
+    residual,
+    config,
+    steps,
+    batchSize,
+    optimizer,
+    lambda,
+    device,
+    outDir: dir,
+    viewsFrom: viewsManifest,
+    seed: 0,
+  });
   const boot = await loadBootstrap(run.path, { device });
   const fd = await evaluate(`bootstrap-n${sweepN}-lambda${lambda}`, boot.denoiser, 'x0');
   boot.dispose();
@@ -144,8 +214,18 @@ for (const lambda of lambdas) {
   };
   const msBoot = await time(boot.denoiser);
   const msPlain = await time(unetDenoiser(plain));
-  results.cost = { batch: batchSize, flopsPlain: plainF, flopsBootstrap: bootF, flopRatio: bootF / plainF, msPlain, msBootstrap: msBoot, timeRatio: msBoot / msPlain };
-  log(`cost: ${(bootF / plainF).toFixed(2)}x the FLOPs, ${(msBoot / msPlain).toFixed(2)}x the time of one plain UNet evaluation (batch ${batchSize})`);
+  results.cost = {
+    batch: batchSize,
+    flopsPlain: plainF,
+    flopsBootstrap: bootF,
+    flopRatio: bootF / plainF,
+    msPlain,
+    msBootstrap: msBoot,
+    timeRatio: msBoot / msPlain,
+  };
+  log(
+    `cost: ${(bootF / plainF).toFixed(2)}x the FLOPs, ${(msBoot / msPlain).toFixed(2)}x the time of one plain UNet evaluation (batch ${batchSize})`,
+  );
   boot.dispose();
   plain.dispose();
   save();

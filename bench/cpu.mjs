@@ -36,7 +36,12 @@ const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11,
 const child = fileURLToPath(new URL('lib/cpu-child.mjs', import.meta.url));
 const ours = (...args) => {
   try {
-    return JSON.parse(execFileSync(process.execPath, [child, ...args.map(String)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop());
+    return JSON.parse(
+      execFileSync(process.execPath, [child, ...args.map(String)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+        .trim()
+        .split('\n')
+        .pop(),
+    );
   } catch (e) {
     return { error: String(e.message).split('\n')[0] };
   }
@@ -52,7 +57,13 @@ for (let round = 0; round < rounds; round++) {
     const t = runPython('torch_step.py', [preset, batch, steps, threads, 'cpu', 'eager', 'fp32']);
     // The same network on both sides: PyTorch's own parameter count against ours.
     const paramsMatch = t.params === undefined ? null : t.params === unetLayout(preset).paramCount;
-    entry(preset).rounds.push({ kintsugi: k, torch: t, paramsMatch, ratio: t.median_ms / k.train?.median_ms, cpu_ratio: t.cpu_ms_per_step / k.train?.cpu_ms_per_step });
+    entry(preset).rounds.push({
+      kintsugi: k,
+      torch: t,
+      paramsMatch,
+      ratio: t.median_ms / k.train?.median_ms,
+      cpu_ratio: t.cpu_ms_per_step / k.train?.cpu_ms_per_step,
+    });
     load.push(loadavg()[0]);
   }
   for (const preset of samplePresets) {
@@ -77,14 +88,23 @@ for (const [preset, p] of Object.entries(result.presets)) {
     const last = p.rounds.at(-1).kintsugi.train;
     if (last) p.train = { ...last, times_ms: times, median_ms: median(times), img_per_s: (1000 * batch) / median(times), peak_bytes: null };
     const tt = ok.flatMap((r) => r.torch.times_ms);
-    p.torchTrain = ok.length ? [{ mode: 'eager', precision: 'fp32', version: ok[0].torch.version, threads, median_ms: median(tt), peak_bytes: null }] : [{ mode: 'eager', precision: 'fp32', error: p.rounds[0].torch.error }];
+    p.torchTrain = ok.length
+      ? [{ mode: 'eager', precision: 'fp32', version: ok[0].torch.version, threads, median_ms: median(tt), peak_bytes: null }]
+      : [{ mode: 'eager', precision: 'fp32', error: p.rounds[0].torch.error }];
     const g = p.rounds.map((r) => r.kintsugi.gsure).filter(Boolean);
-    if (g.length) p.gsure = { ...g.at(-1), ratio_to_supervised: median(p.rounds.map((r) => r.kintsugi.gsure?.median_ms / r.kintsugi.train?.median_ms).filter(Number.isFinite)), peak_bytes: null };
+    if (g.length)
+      p.gsure = {
+        ...g.at(-1),
+        ratio_to_supervised: median(p.rounds.map((r) => r.kintsugi.gsure?.median_ms / r.kintsugi.train?.median_ms).filter(Number.isFinite)),
+        peak_bytes: null,
+      };
   }
   if (p.sampleRounds?.length) {
     const s = p.sampleRounds.map((r) => r.kintsugi.sample).filter(Boolean);
     if (s.length) p.sample = { ...s.at(-1), peak_bytes: null };
-    p.torchSample = p.sampleRounds.map((r) => (r.torch.error ? { mode: 'eager fp32', error: r.torch.error } : { mode: 'eager fp32', img_per_s: r.torch.img_per_s }));
+    p.torchSample = p.sampleRounds.map((r) =>
+      r.torch.error ? { mode: 'eager fp32', error: r.torch.error } : { mode: 'eager fp32', img_per_s: r.torch.img_per_s },
+    );
   }
 }
 
@@ -94,24 +114,46 @@ writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
 
 const f = (v, d = 1) => (v === undefined || v === null || !Number.isFinite(v) ? '—' : Number(v).toFixed(d));
 const mib = (b) => (b ? `${(b / 2 ** 20).toFixed(0)}` : '—');
-const lines = [`CPU, ${result.deviceName}, ${threads} threads, kernels ${result.build.cpuIsa}, ${result.date.slice(0, 16)}Z, commit ${result.commit ?? 'unknown'}; load average ${load.map((l) => l.toFixed(1)).join(' / ')}`, ''];
-lines.push('| workload | round | kintsugi ms | PyTorch ms | speed-up (wall) | CPU ms/step kintsugi / PyTorch | speed-up (CPU time) | peak RSS MiB kintsugi / PyTorch | kintsugi idle |', '|---|---|---|---|---|---|---|---|---|');
+const lines = [
+  `CPU, ${result.deviceName}, ${threads} threads, kernels ${result.build.cpuIsa}, ${result.date.slice(0, 16)}Z, commit ${result.commit ?? 'unknown'}; load average ${load.map((l) => l.toFixed(1)).join(' / ')}`,
+  '',
+];
+lines.push(
+  '| workload | round | kintsugi ms | PyTorch ms | speed-up (wall) | CPU ms/step kintsugi / PyTorch | speed-up (CPU time) | peak RSS MiB kintsugi / PyTorch | kintsugi idle |',
+  '|---|---|---|---|---|---|---|---|---|',
+);
 for (const [preset, p] of Object.entries(result.presets)) {
   p.rounds.forEach((r, i) => {
-    const k = r.kintsugi.train, t = r.torch;
-    lines.push(`| ${preset} step, batch ${batch} | ${i + 1} | ${f(k?.median_ms)} | ${t.error ? t.error : f(t.median_ms)} | ${f(r.ratio, 2)}x | ${f(k?.cpu_ms_per_step)} / ${f(t.cpu_ms_per_step)} | ${f(r.cpu_ratio, 2)}x | ${mib(k?.rss_peak_bytes)} / ${mib(t.rss_peak_bytes)} | ${f(100 * (k?.idle.idle_fraction ?? NaN), 0)}% |`);
+    const k = r.kintsugi.train,
+      t = r.torch;
+    lines.push(
+      `| ${preset} step, batch ${batch} | ${i + 1} | ${f(k?.median_ms)} | ${t.error ? t.error : f(t.median_ms)} | ${f(r.ratio, 2)}x | ${f(k?.cpu_ms_per_step)} / ${f(t.cpu_ms_per_step)} | ${f(r.cpu_ratio, 2)}x | ${mib(k?.rss_peak_bytes)} / ${mib(t.rss_peak_bytes)} | ${f(100 * (k?.idle.idle_fraction ?? NaN), 0)}% |`,
+    );
   });
   (p.sampleRounds ?? []).forEach((r, i) => {
-    const k = r.kintsugi.sample, t = r.torch;
-    lines.push(`| ${preset} DDIM ${sampleSteps}, batch ${sampleBatch} | ${i + 1} | ${f(k?.ms, 0)} | ${t.error ? t.error : f(t.ms, 0)} | ${f(r.ratio, 2)}x | — / ${f(t.cpu_ms, 0)} (whole run) | — | ${mib(k?.rss_peak_bytes)} / ${mib(t.rss_peak_bytes)} | ${f(100 * (k?.idle.idle_fraction ?? NaN), 0)}% |`);
+    const k = r.kintsugi.sample,
+      t = r.torch;
+    lines.push(
+      `| ${preset} DDIM ${sampleSteps}, batch ${sampleBatch} | ${i + 1} | ${f(k?.ms, 0)} | ${t.error ? t.error : f(t.ms, 0)} | ${f(r.ratio, 2)}x | — / ${f(t.cpu_ms, 0)} (whole run) | — | ${mib(k?.rss_peak_bytes)} / ${mib(t.rss_peak_bytes)} | ${f(100 * (k?.idle.idle_fraction ?? NaN), 0)}% |`,
+    );
   });
 }
 for (const [preset, p] of Object.entries(result.presets))
-  if (p.gsure) lines.push('', `GSURE step / supervised step, ${preset} batch ${batch} (median over rounds): ${f(p.gsure.ratio_to_supervised, 2)}x`);
+  if (p.gsure)
+    lines.push('', `GSURE step / supervised step, ${preset} batch ${batch} (median over rounds): ${f(p.gsure.ratio_to_supervised, 2)}x`);
 for (const [preset, p] of Object.entries(result.presets)) {
   if (!p.kernels) continue;
-  lines.push('', `Kernels at ${preset}'s shapes, batch ${batch} (mean of queued launches):`, '', '| kernel | ms | GFLOP/s | GB/s |', '|---|---|---|---|');
-  for (const k of p.kernels) lines.push(`| ${k.kernel} | ${f(k.ms, 3)} | ${k.tflops === null ? '' : f(1000 * k.tflops, 1)} | ${k.gbs === null ? '' : f(k.gbs, 1)} |`);
+  lines.push(
+    '',
+    `Kernels at ${preset}'s shapes, batch ${batch} (mean of queued launches):`,
+    '',
+    '| kernel | ms | GFLOP/s | GB/s |',
+    '|---|---|---|---|',
+  );
+  for (const k of p.kernels)
+    lines.push(
+      `| ${k.kernel} | ${f(k.ms, 3)} | ${k.tflops === null ? '' : f(1000 * k.tflops, 1)} | ${k.gbs === null ? '' : f(k.gbs, 1)} |`,
+    );
 }
 console.log(lines.join('\n'));
 log(`wrote ${file}`);

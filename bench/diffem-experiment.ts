@@ -26,12 +26,25 @@ import { expandMask, fitGaussianPrior, posteriorSample } from '../lib/diffem/gau
 
 const { values: a } = parseArgs({
   options: {
-    data: { type: 'string', default: 'subset' }, n: { type: 'string', default: '2000' }, pool: { type: 'string', default: '1' },
-    p: { type: 'string', default: '0.75' }, patch: { type: 'string', default: '1' }, sigma0: { type: 'string', default: '0.01' },
-    preset: { type: 'string', default: 'fmnist32' }, rounds: { type: 'string', default: '8' }, steps: { type: 'string', default: '4000' },
-    batch: { type: 'string', default: '64' }, lr: { type: 'string', default: '2e-4' }, rank: { type: 'string', default: '16' },
-    'prior-iterations': { type: 'string', default: '30' }, sampler: { type: 'string', default: 'ancestral' }, 'sample-steps': { type: 'string', default: '256' },
-    ema: { type: 'string', default: '0.9999' }, seed: { type: 'string', default: '1' }, device: { type: 'string' }, out: { type: 'string', default: 'diffem-experiment' },
+    data: { type: 'string', default: 'subset' },
+    n: { type: 'string', default: '2000' },
+    pool: { type: 'string', default: '1' },
+    p: { type: 'string', default: '0.75' },
+    patch: { type: 'string', default: '1' },
+    sigma0: { type: 'string', default: '0.01' },
+    preset: { type: 'string', default: 'fmnist32' },
+    rounds: { type: 'string', default: '8' },
+    steps: { type: 'string', default: '4000' },
+    batch: { type: 'string', default: '64' },
+    lr: { type: 'string', default: '2e-4' },
+    rank: { type: 'string', default: '16' },
+    'prior-iterations': { type: 'string', default: '30' },
+    sampler: { type: 'string', default: 'ancestral' },
+    'sample-steps': { type: 'string', default: '256' },
+    ema: { type: 'string', default: '0.9999' },
+    seed: { type: 'string', default: '1' },
+    device: { type: 'string' },
+    out: { type: 'string', default: 'diffem-experiment' },
   },
 });
 const device = a.device ?? defaultDevice();
@@ -74,25 +87,45 @@ const record = async (round: number, x: Float32Array, extra: { loss?: number; se
   rows.push({ round, ...m, ...extra, cpuSeconds: cpuSince() });
   await writePng(join(out, `round-${round}.png`), gridToPng(x.subarray(0, 64 * C * H * W), [Math.min(64, N), C, H, W]));
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  log(`round ${round}: PSNR ${m.psnr.toFixed(2)} dB, FD-FMNIST ${m.fd.toFixed(2)}${extra.loss === undefined ? '' : `, loss ${extra.loss.toFixed(4)}`}, ${extra.seconds.toFixed(0)} s`);
+  log(
+    `round ${round}: PSNR ${m.psnr.toFixed(2)} dB, FD-FMNIST ${m.fd.toFixed(2)}${extra.loss === undefined ? '' : `, loss ${extra.loss.toFixed(4)}`}, ${extra.seconds.toFixed(0)} s`,
+  );
 };
 
 // Round 0: a Gaussian prior (mean, rank-r + diagonal covariance) fitted to the observations by EM,
 // and one posterior sample per observation.
 const t0 = performance.now();
 const mask = expandMask(Uint8Array.from(observations.mask), N, C, H * W);
-const prior = await fitGaussianPrior(observations.y, mask, N, C * H * W, { rank: Number(a.rank), iterations: Number(a['prior-iterations']), sigmaY: corruption.sigma0, seed });
+const prior = await fitGaussianPrior(observations.y, mask, N, C * H * W, {
+  rank: Number(a.rank),
+  iterations: Number(a['prior-iterations']),
+  sigmaY: corruption.sigma0,
+  seed,
+});
 const initial = Float32Array.from(posteriorSample(prior, observations.y, mask, N, C * H * W, corruption.sigma0, seed, 0n));
 await record(0, initial, { seconds: (performance.now() - t0) / 1000 });
 
-const base = presets[a.preset as keyof typeof presets] ?? (() => { throw new Error(`--preset: expected tiny16, fmnist32 or cifar32, got ${a.preset}`); })();
+const base =
+  presets[a.preset as keyof typeof presets] ??
+  (() => {
+    throw new Error(`--preset: expected tiny16, fmnist32 or cifar32, got ${a.preset}`);
+  })();
 const config = resizedConfig(base, H, 2 * C + 1, C);
 const model = new UNet(config, { device, seed });
 const steps = Number(a.steps);
 await diffem({
-  model, observations, corruption, initial, rounds: Number(a.rounds), stepsPerRound: steps, batchSize: Number(a.batch), emaDecay: Number(a.ema),
+  model,
+  observations,
+  corruption,
+  initial,
+  rounds: Number(a.rounds),
+  stepsPerRound: steps,
+  batchSize: Number(a.batch),
+  emaDecay: Number(a.ema),
   optimizer: { lr: Number(a.lr), warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
-  sampler: { method: a.sampler as 'ancestral' | 'heun', steps: Number(a['sample-steps']) }, seed, dir: join(out, 'state'),
+  sampler: { method: a.sampler as 'ancestral' | 'heun', steps: Number(a['sample-steps']) },
+  seed,
+  dir: join(out, 'state'),
   onRound: (r) => record(r.round, r.reconstructions, { loss: r.loss, seconds: r.trainSeconds + r.sampleSeconds }),
 });
 
@@ -101,11 +134,15 @@ const md = [
   '',
   `${N} images ${H}x${W}, masks p = ${corruption.p} (patch ${corruption.patch}), sigma0 ${corruption.sigma0}; round 0: Gaussian prior of rank ${a.rank}; ` +
     `conditional UNet ${JSON.stringify(config)}, ${steps} steps of batch ${a.batch} per round, EMA ${a.ema}; E-step ${a.sampler}, ${a['sample-steps']} steps. ` +
-    'PSNR of the reconstructions against the clean images; FD-FMNIST of the reconstructions against the clean set' + (H === 32 ? '.' : ' (both upsampled to 32x32).'),
+    'PSNR of the reconstructions against the clean images; FD-FMNIST of the reconstructions against the clean set' +
+    (H === 32 ? '.' : ' (both upsampled to 32x32).'),
   '',
   '| round | PSNR (dB) | FD-FMNIST | training loss | seconds | CPU seconds |',
   '|---|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.round} | ${r.psnr.toFixed(2)} | ${r.fd.toFixed(2)} | ${r.loss === undefined ? '' : r.loss.toFixed(4)} | ${r.seconds.toFixed(0)} | ${r.cpuSeconds.toFixed(0)} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.round} | ${r.psnr.toFixed(2)} | ${r.fd.toFixed(2)} | ${r.loss === undefined ? '' : r.loss.toFixed(4)} | ${r.seconds.toFixed(0)} | ${r.cpuSeconds.toFixed(0)} |`,
+  ),
   '',
 ];
 writeFileSync(join(out, 'results.md'), md.join('\n'));

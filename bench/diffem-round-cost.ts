@@ -10,7 +10,9 @@ import { defaultDevice } from '../lib/device.ts';
 import { conditionalSample, trainConditional } from '../lib/diffem/conditional.ts';
 import { presets, resizedConfig, UNet } from '../lib/unet.ts';
 
-const { values: a } = parseArgs({ options: { device: { type: 'string' }, steps: { type: 'string', default: '6' }, out: { type: 'string' } } });
+const { values: a } = parseArgs({
+  options: { device: { type: 'string' }, steps: { type: 'string', default: '6' }, out: { type: 'string' } },
+});
 const device = a.device ?? defaultDevice();
 const trainSteps = Number(a.steps);
 const cpu = () => {
@@ -30,7 +32,7 @@ for (const s of settings) {
   const d = C * s.size * s.size;
   const x = new Float32Array(n * d).map((_, i) => Math.sin(i) * 0.5);
   const mask = new Float32Array(n * s.size * s.size).map((_, i) => (i % 3 === 0 ? 0 : 1));
-  const y = x.map((v, i) => v * mask[i % (s.size * s.size) + Math.floor(i / d) * s.size * s.size]!);
+  const y = x.map((v, i) => v * mask[(i % (s.size * s.size)) + Math.floor(i / d) * s.size * s.size]!);
   const data = { shape: [n, C, s.size, s.size] as const, x, y, mask };
   // One warm-up step (allocations, first-call costs), then the measured ones.
   (await trainConditional({ model, data, steps: 1, batchSize: s.batch, emaDecay: 0 })).optimizer.dispose();
@@ -49,7 +51,9 @@ for (const s of settings) {
   const evalWall = (performance.now() - w0) / 1000 / (n * sampleSteps);
   model.dispose();
   rows.push({ preset: s.preset, size: s.size, batch: s.batch, stepCpu, stepWall, evalCpu, evalWall });
-  console.log(`${s.preset} ${s.size}x${s.size}: training step (batch ${s.batch}) ${stepCpu.toFixed(3)} CPU s (${stepWall.toFixed(3)} s wall); E-step ${(evalCpu * 1000).toFixed(2)} CPU ms per image and denoiser evaluation`);
+  console.log(
+    `${s.preset} ${s.size}x${s.size}: training step (batch ${s.batch}) ${stepCpu.toFixed(3)} CPU s (${stepWall.toFixed(3)} s wall); E-step ${(evalCpu * 1000).toFixed(2)} CPU ms per image and denoiser evaluation`,
+  );
 }
 const result = { date: new Date().toISOString(), device, trainSteps, rows };
 if (a.out) writeFileSync(a.out, JSON.stringify(result, null, 2) + '\n');

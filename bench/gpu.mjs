@@ -34,7 +34,13 @@ for (const preset of presets) {
   log(preset, `  ${r.trainFp32.median_ms.toFixed(2)} ms/step`);
   r.torchTrain = [];
   if (!noTorch) {
-    const modes = quick ? [['eager', 'fp32']] : [['eager', 'fp32'], ['compile', 'fp32'], ['compile', 'bf16']];
+    const modes = quick
+      ? [['eager', 'fp32']]
+      : [
+          ['eager', 'fp32'],
+          ['compile', 'fp32'],
+          ['compile', 'bf16'],
+        ];
     for (const [mode, precision] of modes) {
       log(preset, `PyTorch ${mode} ${precision}`);
       const t = runPython('torch_step.py', [preset, batch, quick ? 5 : steps, 16, 'cuda', mode, precision]);

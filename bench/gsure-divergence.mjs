@@ -23,21 +23,27 @@ init.dispose();
 // x_t = √ᾱ x0 + √(1 − ᾱ) z for a smooth blob x0 (a plausible image) and fixed z.
 const schedule = new NoiseSchedule({ kind: 'linear' });
 let s = 5;
-const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
 const gauss = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
 const x0 = Float64Array.from({ length: 64 }, (_, k) => 2 * Math.exp(-(((k % 8) - 3.2) ** 2 + (Math.floor(k / 8) - 4.1) ** 2) / 4) - 1);
 const z = Float64Array.from({ length: 64 }, gauss);
 const eps = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4];
 
-console.log(`Hutchinson divergence estimate, float32 UNet on ${device}, ${probes} probes per row; UNet ${JSON.stringify(config)} (random weights)`);
+console.log(
+  `Hutchinson divergence estimate, float32 UNet on ${device}, ${probes} probes per row; UNet ${JSON.stringify(config)} (random weights)`,
+);
 for (const t of [50, 500, 950]) {
   const ab = schedule.alphaBars[t];
   const x = Float32Array.from(x0, (v, k) => Math.sqrt(ab) * v + Math.sqrt(1 - ab) * z[k]);
   const r = await divergenceStudy({ config, params, x, t, probes, eps, device, seed: 3 });
-  console.log(`\nt = ${t}: exact divergence ${r.exact.toFixed(6)} (double, central differences per coordinate; ` +
-    `from the backward diagonal ${r.exactFromBackward.toFixed(6)}); std of bᵀJb over probes ${r.quadraticStd.toFixed(4)}`);
+  console.log(
+    `\nt = ${t}: exact divergence ${r.exact.toFixed(6)} (double, central differences per coordinate; ` +
+      `from the backward diagonal ${r.exactFromBackward.toFixed(6)}); std of bᵀJb over probes ${r.quadraticStd.toFixed(4)}`,
+  );
   console.log('| difference | eps | FD bias (mean est − bᵀJb) | ± s.e. | FD rms error per probe | mean est − exact | std per probe |');
   console.log('|---|---|---|---|---|---|---|');
   for (const row of r.rows)
-    console.log(`| ${row.difference} | ${row.eps.toExponential(0)} | ${row.fdBias.toExponential(2)} | ${row.fdBiasStdErr.toExponential(1)} | ${row.fdRms.toExponential(2)} | ${row.error.toExponential(2)} | ${row.perProbeStd.toFixed(4)} |`);
+    console.log(
+      `| ${row.difference} | ${row.eps.toExponential(0)} | ${row.fdBias.toExponential(2)} | ${row.fdBiasStdErr.toExponential(1)} | ${row.fdRms.toExponential(2)} | ${row.error.toExponential(2)} | ${row.perProbeStd.toFixed(4)} |`,
+    );
 }

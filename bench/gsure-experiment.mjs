@@ -18,8 +18,28 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ambientDenoiser, ambientMaskLaw, ambientSamplingMasks, corruptDataset, defaultDevice, fdFmnistFeatures, frechetDistance, Generator, gridToPng,
-  gsureSchedule, loadFashionMnist, presets, precisionRecall, sample, svdStatistics, tensor, train, trainAmbient, trainGsure, UNet, unetDenoiser, writePng,
+  ambientDenoiser,
+  ambientMaskLaw,
+  ambientSamplingMasks,
+  corruptDataset,
+  defaultDevice,
+  fdFmnistFeatures,
+  frechetDistance,
+  Generator,
+  gridToPng,
+  gsureSchedule,
+  loadFashionMnist,
+  presets,
+  precisionRecall,
+  sample,
+  svdStatistics,
+  tensor,
+  train,
+  trainAmbient,
+  trainGsure,
+  UNet,
+  unetDenoiser,
+  writePng,
 } from '../dist/index.js';
 import { arg, runInfo } from './lib/common.mjs';
 
@@ -32,19 +52,31 @@ function finish(result, outDir) {
   result.table = METHODS.map((method) => {
     const rows = result.runs.filter((r) => r.method === method);
     const f = (k) => ({ mean: mean(rows.map((r) => r[k])), sd: sd(rows.map((r) => r[k])) });
-    return { method, seeds: rows.map((r) => r.seed), fd: f('fd'), precision: f('precision'), recall: f('recall'), cpuSeconds: f('cpuSeconds') };
+    return {
+      method,
+      seeds: rows.map((r) => r.seed),
+      fd: f('fd'),
+      precision: f('precision'),
+      recall: f('recall'),
+      cpuSeconds: f('cpuSeconds'),
+    };
   });
   result.totalCpuSeconds = result.runs.reduce((s, r) => s + r.cpuSeconds, 0);
   writeFileSync(join(outDir, 'gsure-experiment.json'), JSON.stringify(result, null, 2) + '\n');
   const pm = (v, d) => `${v.mean.toFixed(d)} ± ${v.sd.toFixed(d)}`;
   console.log(`| method | FD-FMNIST (mean ± sd over seeds) | precision | recall | CPU-s per run | seeds |\n|---|---|---|---|---|---|`);
-  for (const t of result.table) console.log(`| ${t.method} | ${pm(t.fd, 2)} | ${pm(t.precision, 3)} | ${pm(t.recall, 3)} | ${t.cpuSeconds.mean.toFixed(0)} | ${t.seeds.join(', ')} |`);
+  for (const t of result.table)
+    console.log(
+      `| ${t.method} | ${pm(t.fd, 2)} | ${pm(t.precision, 3)} | ${pm(t.recall, 3)} | ${t.cpuSeconds.mean.toFixed(0)} | ${t.seeds.join(', ')} |`,
+    );
   console.log(`| noise floor (two held-out sets of ${result.samples}) | ${pm(result.noiseFloor, 2)} | | | | |`);
   console.log(`total ${result.totalCpuSeconds.toFixed(0)} CPU-s in the runs`);
 }
 
 if (arg('merge', undefined)) {
-  const parts = arg('merge').split(',').map((d) => JSON.parse(readFileSync(join(d, 'gsure-experiment.json'), 'utf8')));
+  const parts = arg('merge')
+    .split(',')
+    .map((d) => JSON.parse(readFileSync(join(d, 'gsure-experiment.json'), 'utf8')));
   const result = { ...parts[0], runs: parts.flatMap((p) => p.runs), seeds: parts.flatMap((p) => p.seedList ?? []) };
   const out = arg('out', 'gsure-experiment');
   mkdirSync(out, { recursive: true });
@@ -57,7 +89,9 @@ const gpu = device.startsWith('cuda');
 const R = Number(arg('resolution', gpu ? 32 : 16));
 if (R !== 16 && R !== 32) throw new Error(`--resolution: expected 16 or 32, got ${R}`);
 const presetName = arg('preset', undefined);
-const base = presetName ? presets[presetName] : { inChannels: 1, outChannels: 1, channels: 32, mult: [1, 2, 2], resBlocks: 1, attnResolutions: [], resolution: R };
+const base = presetName
+  ? presets[presetName]
+  : { inChannels: 1, outChannels: 1, channels: 32, mult: [1, 2, 2], resBlocks: 1, attnResolutions: [], resolution: R };
 if (!base) throw new Error(`--preset: unknown preset ${presetName}`);
 const config = { ...base, resolution: R };
 const steps = Number(arg('steps', gpu ? 20000 : 150));
@@ -93,7 +127,8 @@ function atResolution(images, n) {
 function to32(images, n) {
   if (R === 32) return { data: images, shape: [n, 1, 32, 32] };
   const out = new Float32Array(n * 1024);
-  for (let i = 0; i < n; i++) for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) out[i * 1024 + y * 32 + x] = images[i * 256 + (y >> 1) * 16 + (x >> 1)];
+  for (let i = 0; i < n; i++)
+    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) out[i * 1024 + y * 32 + x] = images[i * 256 + (y >> 1) * 16 + (x >> 1)];
   return { data: out, shape: [n, 1, 32, 32] };
 }
 
@@ -106,7 +141,10 @@ const clean = atResolution(trainSet.images, N);
 const floorPairs = 3;
 const test = await loadFashionMnist({ source, split: 'test', limit: 2 * floorPairs * nSamples });
 const refs = [];
-for (let k = 0; k < 2 * floorPairs; k++) refs.push(await fdFmnistFeatures(to32(atResolution(test.images.subarray(k * nSamples * 1024, (k + 1) * nSamples * 1024), nSamples), nSamples)));
+for (let k = 0; k < 2 * floorPairs; k++)
+  refs.push(
+    await fdFmnistFeatures(to32(atResolution(test.images.subarray(k * nSamples * 1024, (k + 1) * nSamples * 1024), nSamples), nSamples)),
+  );
 const floor = [];
 for (let k = 0; k < floorPairs; k++) floor.push(await frechetDistance(refs[2 * k], refs[2 * k + 1]));
 
@@ -122,13 +160,28 @@ const runs = {
   gsure: (common) => trainGsure({ ...common, measurements: set }),
 };
 const result = {
-  experiment: 'gsure', ...runInfo(device), config, resolution: R, source, trainImages: N, steps, batchSize, corruption, sigma0, delta,
-  samples: nSamples, ddimSteps, seedList, reference: `held-out: ${source} test split, first ${nSamples} images`,
+  experiment: 'gsure',
+  ...runInfo(device),
+  config,
+  resolution: R,
+  source,
+  trainImages: N,
+  steps,
+  batchSize,
+  corruption,
+  sigma0,
+  delta,
+  samples: nSamples,
+  ddimSteps,
+  seedList,
+  reference: `held-out: ${source} test split, first ${nSamples} images`,
   noiseFloor: { pairs: floor, mean: mean(floor), sd: sd(floor), note: `FD-FMNIST between disjoint held-out sets of ${nSamples}` },
   runs: [],
 };
 const save = () => writeFileSync(join(outDir, 'gsure-experiment.json'), JSON.stringify(result, null, 2) + '\n');
-log(`noise floor FD ${mean(floor).toFixed(2)} ± ${sd(floor).toFixed(2)}; ${N} training images at ${R}x${R}, seeds ${seedList.join(', ')}, ${steps} steps of ${batchSize}`);
+log(
+  `noise floor FD ${mean(floor).toFixed(2)} ± ${sd(floor).toFixed(2)}; ${N} training images at ${R}x${R}, seeds ${seedList.join(', ')}, ${steps} steps of ${batchSize}`,
+);
 save();
 
 for (const seed of seedList)
@@ -137,7 +190,12 @@ for (const seed of seedList)
     const t0 = performance.now();
     const model = new UNet(method === 'ambient' ? ambientConfig : config, { device, seed: BigInt(seed) });
     const common = {
-      model, steps, batchSize, schedule, seed, emaDecay: gpu ? 0.999 : 0.98,
+      model,
+      steps,
+      batchSize,
+      schedule,
+      seed,
+      emaDecay: gpu ? 0.999 : 0.98,
       optimizer: { lr: gpu ? 2e-4 : 2e-3, warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
       progressEvery: Math.max(1, Math.floor(steps / 5)),
       onProgress: (p) => log(`seed ${seed} ${method} step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}`),
@@ -151,7 +209,16 @@ for (const seed of seedList)
       masks = tensor(ambientSamplingMasks(nSamples, [1, R, R], law, 1000 + seed), [nSamples, 1, R, R], { device });
       denoiser = ambientDenoiser(model, masks, params);
     }
-    const x = await sample(denoiser, { schedule, prediction: 'x0', shape: [nSamples, 1, R, R], device, method: 'ddim', steps: ddimSteps, clip: [-1, 1], generator: new Generator(100 + seed) });
+    const x = await sample(denoiser, {
+      schedule,
+      prediction: 'x0',
+      shape: [nSamples, 1, R, R],
+      device,
+      method: 'ddim',
+      steps: ddimSteps,
+      clip: [-1, 1],
+      generator: new Generator(100 + seed),
+    });
     masks?.dispose();
     const images = await x.toArray();
     x.dispose();
@@ -159,10 +226,22 @@ for (const seed of seedList)
     const fd = await frechetDistance(features, refs[0]);
     const pr = await precisionRecall(features, refs[0]);
     if (seed === 0) await writePng(join(outDir, `${method}.png`), gridToPng(images.subarray(0, 64 * R * R), [64, 1, R, R], { columns: 8 }));
-    const row = { method, seed, fd, precision: pr.precision, recall: pr.recall, finalLoss: r.losses.at(-1)?.loss, trainCpuSeconds: trainCpu, cpuSeconds: cpuSeconds() - c0, wallSeconds: (performance.now() - t0) / 1000 };
+    const row = {
+      method,
+      seed,
+      fd,
+      precision: pr.precision,
+      recall: pr.recall,
+      finalLoss: r.losses.at(-1)?.loss,
+      trainCpuSeconds: trainCpu,
+      cpuSeconds: cpuSeconds() - c0,
+      wallSeconds: (performance.now() - t0) / 1000,
+    };
     result.runs.push(row);
     save();
-    log(`seed ${seed} ${method}: FD-FMNIST ${fd.toFixed(2)}, precision ${pr.precision.toFixed(3)}, recall ${pr.recall.toFixed(3)}; ${row.cpuSeconds.toFixed(0)} CPU-s, ${row.wallSeconds.toFixed(0)} s wall`);
+    log(
+      `seed ${seed} ${method}: FD-FMNIST ${fd.toFixed(2)}, precision ${pr.precision.toFixed(3)}, recall ${pr.recall.toFixed(3)}; ${row.cpuSeconds.toFixed(0)} CPU-s, ${row.wallSeconds.toFixed(0)} s wall`,
+    );
     model.dispose();
   }
 

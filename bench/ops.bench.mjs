@@ -61,9 +61,18 @@ for (const { device } of devices()) {
 await bench.run();
 const rows = bench.tasks.map((t) => {
   const ms = t.result.latency.p50;
-  return { task: t.name, 'median ms': ms.toFixed(3), 'GB/s': (bytes[t.name] / ms / 1e6).toFixed(2), samples: t.result.latency.samplesCount };
+  return {
+    task: t.name,
+    'median ms': ms.toFixed(3),
+    'GB/s': (bytes[t.name] / ms / 1e6).toFixed(2),
+    samples: t.result.latency.samplesCount,
+  };
 });
-console.log(`n = ${n}; ${new Date().toISOString()}; ${devices().map((d) => `${d.device}: ${d.name}`).join('; ')}`);
+console.log(
+  `n = ${n}; ${new Date().toISOString()}; ${devices()
+    .map((d) => `${d.device}: ${d.name}`)
+    .join('; ')}`,
+);
 console.table(rows);
 const jsAdd = bench.tasks.find((t) => t.name.startsWith('js add')).result.latency.p50;
 const cpuAdd = bench.tasks.find((t) => t.name === 'cpu add').result.latency.p50;

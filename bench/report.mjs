@@ -11,41 +11,55 @@ export function markdownTables(r) {
   const lines = [];
   const where = `${r.deviceName} (${r.device})${r.cuda?.driverVersion ? `, driver ${r.cuda.driverVersion}` : ''}, ${r.date.slice(0, 10)}, commit ${r.commit ?? 'unknown'}`;
   lines.push(`Training step (forward, MSE, backward, AdamW), batch ${r.batch}, ${where}:`, '');
-  lines.push('| preset | kintsugi ms/step | img/s | TFLOP/s | peak memory | PyTorch (same run) | speed-up vs PyTorch best (>1: kintsugi faster) |');
+  lines.push(
+    '| preset | kintsugi ms/step | img/s | TFLOP/s | peak memory | PyTorch (same run) | speed-up vs PyTorch best (>1: kintsugi faster) |',
+  );
   lines.push('|---|---|---|---|---|---|---|');
   for (const [preset, p] of Object.entries(r.presets)) {
     const ok = (p.torchTrain ?? []).filter((t) => !t.error);
-    const torch = ok.map((t) => `${t.mode} ${t.precision}: ${f(t.median_ms, 1)} ms${t.peak_bytes ? ` (${mib(t.peak_bytes)})` : ''}`).join('; ') ||
+    const torch =
+      ok.map((t) => `${t.mode} ${t.precision}: ${f(t.median_ms, 1)} ms${t.peak_bytes ? ` (${mib(t.peak_bytes)})` : ''}`).join('; ') ||
       (p.torchTrain?.[0]?.error ?? '—');
     const best = ok.length ? Math.min(...ok.map((t) => t.median_ms)) : null;
-    lines.push(`| ${preset} | ${f(p.train.median_ms, 2)} | ${f(p.train.img_per_s, 0)} | ${f(p.train.tflops, 2)} | ${mib(p.train.peak_bytes)} | ${torch} | ${best ? f(best / p.train.median_ms, 2) + 'x' : '—'} |`);
+    lines.push(
+      `| ${preset} | ${f(p.train.median_ms, 2)} | ${f(p.train.img_per_s, 0)} | ${f(p.train.tflops, 2)} | ${mib(p.train.peak_bytes)} | ${torch} | ${best ? f(best / p.train.median_ms, 2) + 'x' : '—'} |`,
+    );
   }
   const gsure = Object.entries(r.presets).filter(([, p]) => p.gsure);
   if (gsure.length) {
-    lines.push('', 'GSURE step (masks 4x4 p = 0.4, sigma0 0.02; 1 probe, forward differences: 2 forward + 2 backward passes) next to the supervised step of the same run:', '');
+    lines.push(
+      '',
+      'GSURE step (masks 4x4 p = 0.4, sigma0 0.02; 1 probe, forward differences: 2 forward + 2 backward passes) next to the supervised step of the same run:',
+      '',
+    );
     lines.push('| preset | GSURE ms/step | x supervised | peak memory |', '|---|---|---|---|');
-    for (const [preset, p] of gsure) lines.push(`| ${preset} | ${f(p.gsure.median_ms, 2)} | ${f(p.gsure.ratio_to_supervised, 2)}x | ${mib(p.gsure.peak_bytes)} |`);
+    for (const [preset, p] of gsure)
+      lines.push(`| ${preset} | ${f(p.gsure.median_ms, 2)} | ${f(p.gsure.ratio_to_supervised, 2)}x | ${mib(p.gsure.peak_bytes)} |`);
   }
   const sampled = Object.entries(r.presets).filter(([, p]) => p.sample);
   if (sampled.length) {
     lines.push('', `Sampling, 50 DDIM steps, batch ${r.sampleBatch}:`, '');
     lines.push('| preset | kintsugi img/s (fp32) | peak memory | PyTorch bf16 (same run) |', '|---|---|---|---|');
     for (const [preset, p] of sampled) {
-      const torch = (p.torchSample ?? []).map((t) => (t.error ? `${t.mode}: ${t.error}` : `${t.mode}: ${f(t.img_per_s, 0)} img/s`)).join('; ') || '—';
+      const torch =
+        (p.torchSample ?? []).map((t) => (t.error ? `${t.mode}: ${t.error}` : `${t.mode}: ${f(t.img_per_s, 0)} img/s`)).join('; ') || '—';
       lines.push(`| ${preset} | ${f(p.sample.img_per_s, 0)} | ${mib(p.sample.peak_bytes)} | ${torch} |`);
     }
   }
   for (const [preset, p] of Object.entries(r.presets)) {
     if (!p.kernels?.length) continue;
     lines.push('', `Kernels at ${preset}'s shapes (mean of queued launches):`, '', '| kernel | ms | TFLOP/s | GB/s |', '|---|---|---|---|');
-    for (const k of p.kernels) lines.push(`| ${k.kernel} | ${f(k.ms, 3)} | ${k.tflops === null ? '' : f(k.tflops, 2)} | ${k.gbs === null ? '' : f(k.gbs, 1)} |`);
+    for (const k of p.kernels)
+      lines.push(`| ${k.kernel} | ${f(k.ms, 3)} | ${k.tflops === null ? '' : f(k.tflops, 2)} | ${k.gbs === null ? '' : f(k.gbs, 1)} |`);
   }
   return lines.join('\n');
 }
 
 function newest(dir, prefix) {
   // Suite results are named <suite>-<YYYY-MM-DD>.json; other JSON files there are other records.
-  const files = readdirSync(dir).filter((n) => new RegExp(`^${prefix}\\d{4}-\\d{2}-\\d{2}\\.json$`).test(n)).sort();
+  const files = readdirSync(dir)
+    .filter((n) => new RegExp(`^${prefix}\\d{4}-\\d{2}-\\d{2}\\.json$`).test(n))
+    .sort();
   return files.length ? JSON.parse(readFileSync(new URL(files.at(-1), dir), 'utf8')) : null;
 }
 
@@ -53,7 +67,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const dir = new URL('results/', import.meta.url);
   const parts = [];
   const gpu = newest(dir, 'gpu-');
-  parts.push(gpu ? `### GPU\n\n${markdownTables(gpu)}` : '### GPU\n\nNot measured yet: no session has had the GPU machine (`node bench/gpu.mjs` there; bench/README.md).');
+  parts.push(
+    gpu
+      ? `### GPU\n\n${markdownTables(gpu)}`
+      : '### GPU\n\nNot measured yet: no session has had the GPU machine (`node bench/gpu.mjs` there; bench/README.md).',
+  );
   const cpu = newest(dir, 'cpu-');
   if (cpu) parts.push(`### CPU (\`npm run bench\`; shared 2-core machine: read the ratio)\n\n${markdownTables(cpu)}`);
   const text = parts.join('\n\n');

@@ -55,19 +55,37 @@ import { RESTORE_METHODS, type RestoreMethod } from '../lib/restore/samplers.ts'
 
 const { values: a } = parseArgs({
   options: {
-    out: { type: 'string', default: 'restore-experiment' }, work: { type: 'string' }, device: { type: 'string' },
-    data: { type: 'string', default: 'debian' }, pool: { type: 'string', default: '2' }, n: { type: 'string', default: '256' },
-    preset: { type: 'string', default: 'tiny16' }, steps: { type: 'string', default: '500' }, batch: { type: 'string', default: '16' },
-    'clean-prior': { type: 'string' }, 'gsure-prior': { type: 'string', default: 'lib/assets/demo-prior.safetensors' },
-    samples: { type: 'string', default: '2' }, 'sampler-steps': { type: 'string', default: '10' }, 'dps-steps': { type: 'string' }, cg: { type: 'string', default: '1' },
-    methods: { type: 'string', default: RESTORE_METHODS.join(',') }, priors: { type: 'string', default: 'clean,gsure' },
-    'diffem-n': { type: 'string', default: '512' }, 'diffem-rounds': { type: 'string', default: '1' }, 'diffem-steps': { type: 'string', default: '400' },
-    'diffem-rank': { type: 'string', default: '8' }, 'diffem-sampler': { type: 'string', default: 'heun' }, 'diffem-sample-steps': { type: 'string', default: '10' },
-    'no-diffem': { type: 'boolean' }, chunks: { type: 'string', default: '1' }, select: { type: 'string' }, report: { type: 'boolean' }, moments: { type: 'boolean' },
+    out: { type: 'string', default: 'restore-experiment' },
+    work: { type: 'string' },
+    device: { type: 'string' },
+    data: { type: 'string', default: 'debian' },
+    pool: { type: 'string', default: '2' },
+    n: { type: 'string', default: '256' },
+    preset: { type: 'string', default: 'tiny16' },
+    steps: { type: 'string', default: '500' },
+    batch: { type: 'string', default: '16' },
+    'clean-prior': { type: 'string' },
+    'gsure-prior': { type: 'string', default: 'lib/assets/demo-prior.safetensors' },
+    samples: { type: 'string', default: '2' },
+    'sampler-steps': { type: 'string', default: '10' },
+    'dps-steps': { type: 'string' },
+    cg: { type: 'string', default: '1' },
+    methods: { type: 'string', default: RESTORE_METHODS.join(',') },
+    priors: { type: 'string', default: 'clean,gsure' },
+    'diffem-n': { type: 'string', default: '512' },
+    'diffem-rounds': { type: 'string', default: '1' },
+    'diffem-steps': { type: 'string', default: '400' },
+    'diffem-rank': { type: 'string', default: '8' },
+    'diffem-sampler': { type: 'string', default: 'heun' },
+    'diffem-sample-steps': { type: 'string', default: '10' },
+    'no-diffem': { type: 'boolean' },
+    chunks: { type: 'string', default: '1' },
+    select: { type: 'string' },
+    report: { type: 'boolean' },
+    moments: { type: 'boolean' },
   },
 });
 const log = (...m: unknown[]) => console.error(`[restore-experiment ${new Date().toISOString().slice(11, 19)}]`, ...m);
-
 
 const SIGMA0 = 0.02;
 const SHOW = 8; // images per grid
@@ -86,9 +104,12 @@ interface Setup {
 
 async function setup(): Promise<Setup> {
   const device = a.device ?? defaultDevice();
-  const pool = Number(a.pool), nTest = Number(a.n);
+  const pool = Number(a.pool),
+    nTest = Number(a.n);
   const shipped = await loadFashionMnist({ source: 'subset' });
-  let trainRaw = shipped.images, testRaw: Float32Array, testSource: string;
+  let trainRaw = shipped.images,
+    testRaw: Float32Array,
+    testSource: string;
   const [, C, H0, W0] = shipped.shape;
   const per0 = C * H0 * W0;
   if (a.data === 'subset') {
@@ -104,9 +125,12 @@ async function setup(): Promise<Setup> {
     testSource = `the first ${nTest} of ${t.file}`;
   }
   const nTrain = trainRaw.length / per0;
-  const down = async (x: Float32Array, n: number) => (pool > 1 ? (await lowresDataset({ images: x, shape: [n, C, H0, W0] }, pool)).images : x);
-  const trainImages = await down(trainRaw, nTrain), testImages = await down(testRaw, nTest);
-  const H = H0 / pool, W = W0 / pool;
+  const down = async (x: Float32Array, n: number) =>
+    pool > 1 ? (await lowresDataset({ images: x, shape: [n, C, H0, W0] }, pool)).images : x;
+  const trainImages = await down(trainRaw, nTrain),
+    testImages = await down(testRaw, nTest);
+  const H = H0 / pool,
+    W = W0 / pool;
   const shape: [number, number, number, number] = [nTest, C, H, W];
   const patch = 4 / pool;
   const sets = {
@@ -119,7 +143,8 @@ async function setup(): Promise<Setup> {
 /** Every configuration, in the order they run (and the table lists them). */
 function configKeys(): string[] {
   const methods = a.methods!.split(',') as RestoreMethod[];
-  for (const m of methods) if (!RESTORE_METHODS.includes(m)) throw new RangeError(`--methods: expected some of ${RESTORE_METHODS.join(',')}, got ${m}`);
+  for (const m of methods)
+    if (!RESTORE_METHODS.includes(m)) throw new RangeError(`--methods: expected some of ${RESTORE_METHODS.join(',')}, got ${m}`);
   const priors = a.priors!.split(',');
   const keys: string[] = [];
   for (const task of ['mask', 'block']) {
@@ -148,7 +173,9 @@ async function experiment(): Promise<void> {
   const select = a.select ? new RegExp(a.select) : undefined;
   // DiffEM first: its training is the longest single piece, and other processes can restore meanwhile.
   const keys = configKeys();
-  const todo = [...keys.filter((k) => k.includes('-diffem-')), ...keys.filter((k) => !k.includes('-diffem-'))].filter((k) => (!select || select.test(k)) && !existsSync(join(partsDir(), `${k}.json`)));
+  const todo = [...keys.filter((k) => k.includes('-diffem-')), ...keys.filter((k) => !k.includes('-diffem-'))].filter(
+    (k) => (!select || select.test(k)) && !existsSync(join(partsDir(), `${k}.json`)),
+  );
   log(`${N} test images ${H}x${W} (${s.testSource}); ${s.nTrain} training images; to run: ${todo.join(' ') || 'nothing'}`);
   const priors = new Map<string, { path: string; net: UNet; prediction: Prediction; schedule: NoiseSchedule }>();
   const priorOf = async (name: string) => {
@@ -156,7 +183,12 @@ async function experiment(): Promise<void> {
       const path = name === 'clean' ? await cleanPrior(s) : name === 'gsure' ? a['gsure-prior']! : name;
       const ck = await readCheckpoint(path);
       const net = await loadUNet(path, { device: s.device, useEma: ck.ema !== undefined });
-      priors.set(name, { path, net, prediction: ck.prediction as Prediction, schedule: new NoiseSchedule((ck.schedule as { kind: 'linear' }) ?? { kind: 'linear' }) });
+      priors.set(name, {
+        path,
+        net,
+        prediction: ck.prediction as Prediction,
+        schedule: new NoiseSchedule((ck.schedule as { kind: 'linear' }) ?? { kind: 'linear' }),
+      });
     }
     return priors.get(name)!;
   };
@@ -170,15 +202,21 @@ async function experiment(): Promise<void> {
     if (existsSync(join(partsDir(), `${key}.json`)) || existsSync(join(partsDir(), `${unit}.json`)) || !claim(unit)) continue;
     const [task, prior, method] = key.split('-') as ['mask' | 'block', string, string];
     const set = s.sets[task];
-    const c0 = cpuSeconds(), w0 = performance.now(), load0 = loadavg()[0]!;
-    let samples: Float32Array, steps: number, extra: Record<string, unknown> = {};
+    const c0 = cpuSeconds(),
+      w0 = performance.now(),
+      load0 = loadavg()[0]!;
+    let samples: Float32Array,
+      steps: number,
+      extra: Record<string, unknown> = {};
     const c = chunk === undefined ? 0 : Number(chunk);
-    const lo = Math.floor((c * N) / S), hi = chunk === undefined ? N : Math.floor(((c + 1) * N) / S);
+    const lo = Math.floor((c * N) / S),
+      hi = chunk === undefined ? N : Math.floor(((c + 1) * N) / S);
     const all = Array.from({ length: hi - lo }, (_, i) => lo + i);
     if (prior === 'diffem') {
       const { model, info } = await diffemModel(s);
       extra = info;
-      const t0 = cpuSeconds(), tw = performance.now();
+      const t0 = cpuSeconds(),
+        tw = performance.now();
       steps = Number(a['diffem-sample-steps']);
       samples = await diffemRestore(model, set, K, steps);
       model.dispose();
@@ -192,9 +230,16 @@ async function experiment(): Promise<void> {
       steps = method === 'dps' ? Number(a['dps-steps'] ?? a['sampler-steps']) : Number(a['sampler-steps']);
       let last = 0;
       const r = await restore(unetPrior(p.net, p.schedule, p.prediction), op, yHost, {
-        method: method as RestoreMethod, sigma0: SIGMA0, samples: K, steps, cgIterations: Number(a.cg), clip: [-1, 1], seed: 3 + 1000 * c, batchSize: 64,
+        method: method as RestoreMethod,
+        sigma0: SIGMA0,
+        samples: K,
+        steps,
+        cgIterations: Number(a.cg),
+        clip: [-1, 1],
+        seed: 3 + 1000 * c,
+        batchSize: 64,
         onProgress: (done, total) => {
-          if (done === total || performance.now() - last > 60_000) (last = performance.now()), log(`${unit}: step ${done}/${total}`);
+          if (done === total || performance.now() - last > 60_000) ((last = performance.now()), log(`${unit}: step ${done}/${total}`));
         },
       });
       op.dispose();
@@ -219,12 +264,24 @@ async function experiment(): Promise<void> {
       extra = ex;
     }
     const { mean, std } = momentsOf(samples, N, K, s.per);
-    const batch = { data: mean, shape: s.shape }, clean = { data: s.testImages, shape: s.shape };
+    const batch = { data: mean, shape: s.shape },
+      clean = { data: s.testImages, shape: s.shape };
     const row = {
-      key, task, prior, method, steps, samples: K, cg: method === 'mmps' ? Number(a.cg) : undefined,
-      psnr: (await psnr(batch, clean)).mean, ssim: (await ssim(batch, clean)).mean, coverage: bandCoverage(s.testImages, mean, std),
-      cpuSecondsPerImage: (extra.cpuSeconds as number) / N, wallSecondsPerImage: (extra.wallSeconds as number) / N,
-      loadAverage: [load0, loadavg()[0]], finished: new Date().toISOString(), ...extra,
+      key,
+      task,
+      prior,
+      method,
+      steps,
+      samples: K,
+      cg: method === 'mmps' ? Number(a.cg) : undefined,
+      psnr: (await psnr(batch, clean)).mean,
+      ssim: (await ssim(batch, clean)).mean,
+      coverage: bandCoverage(s.testImages, mean, std),
+      cpuSecondsPerImage: (extra.cpuSeconds as number) / N,
+      wallSecondsPerImage: (extra.wallSeconds as number) / N,
+      loadAverage: [load0, loadavg()[0]],
+      finished: new Date().toISOString(),
+      ...extra,
     };
     // The first SHOW means and standard deviations for the grids, then the row (its file marks the configuration done).
     const shown = new Float32Array(2 * SHOW * s.per);
@@ -270,10 +327,19 @@ async function cleanPrior(s: Setup): Promise<string> {
   log(`training the clean prior on ${s.nTrain} images, ${steps} steps`);
   using model = new UNet(resizedConfig(base, H, C, C), { device: s.device, seed: 0n });
   await train({
-    model, steps, batchSize: Number(a.batch), optimizer: { lr: 1e-3, warmupSteps: 100, maxGradNorm: 1 }, emaDecay: 0.99, seed: 0,
-    checkpoint: { path, every: 250 }, resume: existsSync(path) ? path : undefined, progressEvery: 100,
+    model,
+    steps,
+    batchSize: Number(a.batch),
+    optimizer: { lr: 1e-3, warmupSteps: 100, maxGradNorm: 1 },
+    emaDecay: 0.99,
+    seed: 0,
+    checkpoint: { path, every: 250 },
+    resume: existsSync(path) ? path : undefined,
+    progressEvery: 100,
     onProgress: (p) => log(`clean prior: step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}`),
-    data: { images: s.trainImages, shape: [s.nTrain, C, H, H] }, prediction: 'eps', schedule: new NoiseSchedule({ kind: 'linear' }),
+    data: { images: s.trainImages, shape: [s.nTrain, C, H, H] },
+    prediction: 'eps',
+    schedule: new NoiseSchedule({ kind: 'linear' }),
   });
   return path;
 }
@@ -285,11 +351,14 @@ async function cleanPrior(s: Setup): Promise<string> {
  */
 async function diffemModel(s: Setup): Promise<{ model: UNet; info: Record<string, unknown> }> {
   const [, C, H, W] = s.shape;
-  const n = Number(a['diffem-n']), rounds = Number(a['diffem-rounds']), steps = Number(a['diffem-steps']);
+  const n = Number(a['diffem-n']),
+    rounds = Number(a['diffem-rounds']),
+    steps = Number(a['diffem-steps']);
   if (n > s.nTrain) throw new RangeError(`--diffem-n: expected at most the ${s.nTrain} training images, got ${n}`);
   const corruption = { p: 0.4, patch: s.patch, sigma0: SIGMA0 };
   const obs = await corruptWithMasks(s.trainImages.subarray(0, n * s.per), [n, C, H, W], corruption, 1n);
-  const c0 = cpuSeconds(), w0 = performance.now();
+  const c0 = cpuSeconds(),
+    w0 = performance.now();
   const mask = expandMask(Uint8Array.from(obs.mask), n, C, H * W);
   const gp = await fitGaussianPrior(obs.y, mask, n, s.per, { rank: Number(a['diffem-rank']), iterations: 30, sigmaY: SIGMA0, seed: 1n });
   const initial = Float32Array.from(posteriorSample(gp, obs.y, mask, n, s.per, SIGMA0, 1n, 0n));
@@ -297,15 +366,26 @@ async function diffemModel(s: Setup): Promise<{ model: UNet; info: Record<string
   const model = new UNet(resizedConfig(base, H, 2 * C + 1, C), { device: s.device, seed: 1n });
   const dir = join(work(), 'diffem');
   const optimizer = { lr: 1e-3, warmupSteps: Math.min(100, Math.floor(steps / 10)), maxGradNorm: 1 };
-  const onProgress = (k: number, p: { step: number; steps: number; loss: number }) => p.step % 50 === 0 && log(`diffem round ${k}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}`);
+  const onProgress = (k: number, p: { step: number; steps: number; loss: number }) =>
+    p.step % 50 === 0 && log(`diffem round ${k}: step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}`);
   // Rounds 1 .. R−1 by the EM loop; round R's M-step as the loop runs it (same re-corruption seed, same
   // training seed and checkpoint), without its E-step: the reconstructions of the training set that it
   // would draw are not needed to restore the test images.
   let x: Float32Array = initial;
   if (rounds > 1) {
     await diffem({
-      model, observations: obs, corruption, initial, rounds: rounds - 1, stepsPerRound: steps, batchSize: Number(a.batch), optimizer,
-      sampler: { method: a['diffem-sampler'] as 'ancestral' | 'heun', steps: Number(a['diffem-sample-steps']) }, seed: 1, dir, onProgress,
+      model,
+      observations: obs,
+      corruption,
+      initial,
+      rounds: rounds - 1,
+      stepsPerRound: steps,
+      batchSize: Number(a.batch),
+      optimizer,
+      sampler: { method: a['diffem-sampler'] as 'ancestral' | 'heun', steps: Number(a['diffem-sample-steps']) },
+      seed: 1,
+      dir,
+      onProgress,
     });
     x = (await lastReconstructions(dir, [n, C, H, W])).x;
   }
@@ -314,20 +394,46 @@ async function diffemModel(s: Setup): Promise<{ model: UNet; info: Record<string
   const wasDone = existsSync(last) && (await readCheckpoint(last)).step >= steps;
   const pairs = { ...(await corruptWithMasks(x, [n, C, H, W], corruption, (1n << 20n) + BigInt(rounds))), x };
   const trained = await trainConditional({
-    model, data: pairs, steps, batchSize: Number(a.batch), optimizer, emaDecay: 0, seed: 1n + BigInt(rounds),
-    checkpoint: { path: last, every: Math.max(1, Math.floor(steps / 4)) }, resume: existsSync(last) ? last : undefined,
-    onProgress: (p) => onProgress(rounds, p), progressEvery: Math.max(1, Math.floor(steps / 20)),
+    model,
+    data: pairs,
+    steps,
+    batchSize: Number(a.batch),
+    optimizer,
+    emaDecay: 0,
+    seed: 1n + BigInt(rounds),
+    checkpoint: { path: last, every: Math.max(1, Math.floor(steps / 4)) },
+    resume: existsSync(last) ? last : undefined,
+    onProgress: (p) => onProgress(rounds, p),
+    progressEvery: Math.max(1, Math.floor(steps / 20)),
   });
   trained.optimizer.dispose();
   trained.ema?.dispose();
   const trainFile = join(dir, 'training-time.json');
   // The training cost as measured by the process that trained (a resumed run only reads it back).
-  if (!wasDone) writeFileSync(trainFile, JSON.stringify({ cpuSeconds: cpuSeconds() - c0, wallSeconds: (performance.now() - w0) / 1000, note: 'of the last process that trained' }) + '\n');
+  if (!wasDone)
+    writeFileSync(
+      trainFile,
+      JSON.stringify({
+        cpuSeconds: cpuSeconds() - c0,
+        wallSeconds: (performance.now() - w0) / 1000,
+        note: 'of the last process that trained',
+      }) + '\n',
+    );
   const timing = existsSync(trainFile) ? JSON.parse(readFileSync(trainFile, 'utf8')) : undefined;
   return {
     model,
     info: {
-      diffem: { trainImages: n, rounds, stepsPerRound: steps, batch: Number(a.batch), lr: 1e-3, gaussianRank: Number(a['diffem-rank']), sampler: a['diffem-sampler'], config: model.config, training: timing },
+      diffem: {
+        trainImages: n,
+        rounds,
+        stepsPerRound: steps,
+        batch: Number(a.batch),
+        lr: 1e-3,
+        gaussianRank: Number(a['diffem-rank']),
+        sampler: a['diffem-sampler'],
+        config: model.config,
+        training: timing,
+      },
     },
   };
 }
@@ -336,30 +442,52 @@ async function diffemModel(s: Setup): Promise<{ model: UNet; info: Record<string
 async function diffemRestore(model: UNet, set: MeasurementSet, K: number, steps: number): Promise<Float32Array> {
   const obs = observationsOf(set);
   const [N, C, H, W] = obs.shape;
-  const per = C * H * W, hw = H * W;
-  const y = new Float32Array(N * K * per), mask = new Float32Array(N * K * hw);
+  const per = C * H * W,
+    hw = H * W;
+  const y = new Float32Array(N * K * per),
+    mask = new Float32Array(N * K * hw);
   for (let i = 0; i < N; i++)
     for (let k = 0; k < K; k++) {
       y.set(obs.y.subarray(i * per, (i + 1) * per), (i * K + k) * per);
       mask.set(obs.mask.subarray(i * hw, (i + 1) * hw), (i * K + k) * hw);
     }
-  const x = await conditionalSample(model, { shape: [N * K, C, H, W], y, mask }, {
-    method: a['diffem-sampler'] as 'ancestral' | 'heun', steps, batchSize: 64, seed: 3,
-    onBatch: (done, total) => done % 256 === 0 && log(`diffem sampling: ${done}/${total}`),
-  });
+  const x = await conditionalSample(
+    model,
+    { shape: [N * K, C, H, W], y, mask },
+    {
+      method: a['diffem-sampler'] as 'ancestral' | 'heun',
+      steps,
+      batchSize: 64,
+      seed: 3,
+      onBatch: (done, total) => done % 256 === 0 && log(`diffem sampling: ${done}/${total}`),
+    },
+  );
   for (let i = 0; i < x.length; i++) x[i] = Math.min(1, Math.max(-1, x[i]!));
   return x;
 }
 
 const TASK_NAMES = { mask: (patch: number) => `${patch}×${patch} patches dropped, p = 0.4`, block: () => 'block average by 2' };
-const METHOD_NAMES: Record<string, string> = { ddrm: 'DDRM', dps: 'DPS', pigdm: 'ΠGDM', mmps: 'MMPS', conditional: 'conditional sampler', 'pseudo-inverse': 'pseudo-inverse' };
+const METHOD_NAMES: Record<string, string> = {
+  ddrm: 'DDRM',
+  dps: 'DPS',
+  pigdm: 'ΠGDM',
+  mmps: 'MMPS',
+  conditional: 'conditional sampler',
+  'pseudo-inverse': 'pseudo-inverse',
+};
 
 /** DIR/results.{json,md} and the grids from the finished configurations in WORK/parts. */
 async function report(): Promise<void> {
   const s = await setup();
   const [N, C, H, W] = s.shape;
   const K = Number(a.samples);
-  const done = new Set(existsSync(partsDir()) ? readdirSync(partsDir()).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)) : []);
+  const done = new Set(
+    existsSync(partsDir())
+      ? readdirSync(partsDir())
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => f.slice(0, -5))
+      : [],
+  );
   const keys = configKeys();
   const rows: Record<string, any>[] = [];
   mkdirSync(a.out!, { recursive: true });
@@ -368,8 +496,18 @@ async function report(): Promise<void> {
     const pinv = await pinvOf(op, await y.toArray());
     op.dispose();
     y.dispose();
-    const b = { data: pinv, shape: s.shape }, clean = { data: s.testImages, shape: s.shape };
-    rows.push({ key: `${task}-none-pseudo-inverse`, task, prior: '-', method: 'pseudo-inverse', steps: 0, samples: 1, psnr: (await psnr(b, clean)).mean, ssim: (await ssim(b, clean)).mean });
+    const b = { data: pinv, shape: s.shape },
+      clean = { data: s.testImages, shape: s.shape };
+    rows.push({
+      key: `${task}-none-pseudo-inverse`,
+      task,
+      prior: '-',
+      method: 'pseudo-inverse',
+      steps: 0,
+      samples: 1,
+      psnr: (await psnr(b, clean)).mean,
+      ssim: (await ssim(b, clean)).mean,
+    });
     const cols: Float32Array[] = [s.testImages.subarray(0, SHOW * s.per), pinv.subarray(0, SHOW * s.per)];
     let stdCol: Float32Array | undefined;
     for (const key of keys.filter((k) => k.startsWith(`${task}-`))) {
@@ -385,20 +523,48 @@ async function report(): Promise<void> {
     }
     if (stdCol) cols.push(stdCol);
     const tiles = new Float32Array(SHOW * cols.length * s.per);
-    for (let i = 0; i < SHOW; i++) for (let c = 0; c < cols.length; c++) tiles.set(cols[c]!.subarray(i * s.per, (i + 1) * s.per), (i * cols.length + c) * s.per);
+    for (let i = 0; i < SHOW; i++)
+      for (let c = 0; c < cols.length; c++) tiles.set(cols[c]!.subarray(i * s.per, (i + 1) * s.per), (i * cols.length + c) * s.per);
     await writePng(join(a.out!, `${task}.png`), gridToPng(tiles, [SHOW * cols.length, C, H, W], { columns: cols.length }));
   }
   const priorInfo: Record<string, unknown> = {};
-  for (const [name, path] of [['clean', a['clean-prior'] ?? join(work(), 'clean.safetensors')], ['gsure', a['gsure-prior']!]] as const)
+  for (const [name, path] of [
+    ['clean', a['clean-prior'] ?? join(work(), 'clean.safetensors')],
+    ['gsure', a['gsure-prior']!],
+  ] as const)
     if (existsSync(path)) {
       const ck = await readCheckpoint(path);
       const { seconds, recipe, batch, steps, lr, emaDecay } = ck.metadata;
-      priorInfo[name] = { file: path, step: ck.step, prediction: ck.prediction, schedule: ck.schedule, config: ck.config, recipe, batch, steps, lr, emaDecay, seconds };
+      priorInfo[name] = {
+        file: path,
+        step: ck.step,
+        prediction: ck.prediction,
+        schedule: ck.schedule,
+        config: ck.config,
+        recipe,
+        batch,
+        steps,
+        lr,
+        emaDecay,
+        seconds,
+      };
     }
   const info = {
-    date: new Date().toISOString(), device: s.device, test: s.testSource, trainImages: s.nTrain, resolution: [H, W], sigma0: SIGMA0, patch: s.patch,
-    samples: K, coverageMark: gaussianCoverageMark(K), samplerSteps: Number(a['sampler-steps']), dpsSteps: Number(a['dps-steps'] ?? a['sampler-steps']), cg: Number(a.cg),
-    priors: priorInfo, clip: [-1, 1], seed: 3,
+    date: new Date().toISOString(),
+    device: s.device,
+    test: s.testSource,
+    trainImages: s.nTrain,
+    resolution: [H, W],
+    sigma0: SIGMA0,
+    patch: s.patch,
+    samples: K,
+    coverageMark: gaussianCoverageMark(K),
+    samplerSteps: Number(a['sampler-steps']),
+    dpsSteps: Number(a['dps-steps'] ?? a['sampler-steps']),
+    cg: Number(a.cg),
+    priors: priorInfo,
+    clip: [-1, 1],
+    seed: 3,
   };
   writeFileSync(join(a.out!, 'results.json'), JSON.stringify({ info, rows }, null, 2) + '\n');
   const f = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '–');
@@ -431,29 +597,52 @@ async function pinvOf(op: Degradation, y: Float32Array): Promise<Float32Array> {
  * σ0 = 0.1 and 1000 samples (Monte-Carlo standard error: 0.032 sd on the mean, 4.5 % on a variance).
  */
 async function momentTable(outFile: string): Promise<void> {
-  const D = 16, SHAPE = [1, 4, 4];
-  const mean = new Float64Array(D), cov = new Float64Array(D * D);
+  const D = 16,
+    SHAPE = [1, 4, 4];
+  const mean = new Float64Array(D),
+    cov = new Float64Array(D * D);
   for (let i = 0; i < D; i++) {
     mean[i] = (0.2 * ((i % 4) - 1.5)) / 1.5;
-    for (let j = 0; j < D; j++) cov[i * D + j] = 0.25 * Math.exp(-Math.hypot((i % 4) - (j % 4), Math.floor(i / 4) - Math.floor(j / 4)) / 1.5) + (i === j ? 0.01 : 0);
+    for (let j = 0; j < D; j++)
+      cov[i * D + j] = 0.25 * Math.exp(-Math.hypot((i % 4) - (j % 4), Math.floor(i / 4) - Math.floor(j / 4)) / 1.5) + (i === j ? 0.01 : 0);
   }
   const prior: DenseGaussian = { mean, cov };
   const schedule = new NoiseSchedule({ kind: 'linear' });
-  const sigma0 = 0.1, K = 1000;
+  const sigma0 = 0.1,
+    K = 1000;
   const op = new MaskOperator(Uint8Array.from([1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0]), [1, 1, 4, 4], SHAPE, { device: 'cpu' });
   const { matrix, rows } = await denseOperator(op);
   const y = new Float32Array(D);
   for (const r of rows) y[r] = Math.sin(r) + sigma0 * Math.cos(3 * r);
-  const post = gaussianPosterior(prior, matrix, rows.map((r) => y[r]!), sigma0);
-  const lines = ['| method | steps | max mean error (posterior sd) | mean variance error | max variance error | seconds |', '|---|---|---|---|---|---|'];
+  const post = gaussianPosterior(
+    prior,
+    matrix,
+    rows.map((r) => y[r]!),
+    sigma0,
+  );
+  const lines = [
+    '| method | steps | max mean error (posterior sd) | mean variance error | max variance error | seconds |',
+    '|---|---|---|---|---|---|',
+  ];
   for (const method of RESTORE_METHODS)
     for (const steps of [20, 100, 1000]) {
       const t0 = performance.now();
-      const r = await restore(gaussianDenoiser(prior, schedule, SHAPE), op, y, { method, sigma0, steps, samples: K, batchSize: K, seed: 1, cgIterations: 5 });
-      const m = new Float64Array(D), v = new Float64Array(D);
+      const r = await restore(gaussianDenoiser(prior, schedule, SHAPE), op, y, {
+        method,
+        sigma0,
+        steps,
+        samples: K,
+        batchSize: K,
+        seed: 1,
+        cgIterations: 5,
+      });
+      const m = new Float64Array(D),
+        v = new Float64Array(D);
       for (let k = 0; k < K; k++) for (let j = 0; j < D; j++) m[j]! += r.samples[k * D + j]! / K;
       for (let k = 0; k < K; k++) for (let j = 0; j < D; j++) v[j]! += (r.samples[k * D + j]! - m[j]!) ** 2 / (K - 1);
-      let em = 0, ev = 0, evMax = 0;
+      let em = 0,
+        ev = 0,
+        evMax = 0;
       for (let j = 0; j < D; j++) {
         const pv = post.cov[j * D + j]!;
         em = Math.max(em, Math.abs(m[j]! - post.mean[j]!) / Math.sqrt(pv));

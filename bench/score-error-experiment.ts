@@ -21,10 +21,19 @@ import { scoreErrorAudit, type ScoreErrorLevel } from '../lib/score-error/audit.
 
 const { values: a } = parseArgs({
   options: {
-    sizes: { type: 'string', default: '64,256,1024,4096' }, steps: { type: 'string', default: '1500' }, batch: { type: 'string', default: '64' },
-    lr: { type: 'string', default: '2e-3' }, resolution: { type: 'string', default: '8' }, components: { type: 'string', default: '4' },
-    rare: { type: 'string', default: '0.005' }, delta: { type: 'string', default: '0.02' }, samples: { type: 'string' }, levels: { type: 'string', default: '6' },
-    seed: { type: 'string', default: '1' }, device: { type: 'string' }, out: { type: 'string', default: 'score-error-experiment' },
+    sizes: { type: 'string', default: '64,256,1024,4096' },
+    steps: { type: 'string', default: '1500' },
+    batch: { type: 'string', default: '64' },
+    lr: { type: 'string', default: '2e-3' },
+    resolution: { type: 'string', default: '8' },
+    components: { type: 'string', default: '4' },
+    rare: { type: 'string', default: '0.005' },
+    delta: { type: 'string', default: '0.02' },
+    samples: { type: 'string' },
+    levels: { type: 'string', default: '6' },
+    seed: { type: 'string', default: '1' },
+    device: { type: 'string' },
+    out: { type: 'string', default: 'score-error-experiment' },
   },
 });
 const device = a.device ?? defaultDevice();
@@ -50,19 +59,49 @@ await mixture.save(join(out, 'mixture.safetensors'));
 const config: UNetConfig = { inChannels: 1, channels: 32, mult: [1, 2], resBlocks: 1, attnResolutions: [], resolution: R };
 const log = (m: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
 
-const results = { date: new Date().toISOString(), device, args: a, weights, levels, config, runs: [] as { n: number; rareInTraining: number; finalLoss: number; seconds: number; levels: ScoreErrorLevel[] }[] };
+const results = {
+  date: new Date().toISOString(),
+  device,
+  args: a,
+  weights,
+  levels,
+  config,
+  runs: [] as { n: number; rareInTraining: number; finalLoss: number; seconds: number; levels: ScoreErrorLevel[] }[],
+};
 for (const n of sizes) {
   const { x, component } = mixture.sample(n, seed, TRAINING_STREAM);
   const rareInTraining = component.filter((k) => k === K - 1).length;
   const model = new UNet(config, { device, seed });
   const t0 = performance.now();
-  const r = await train({ model, data: { images: Float32Array.from(x), shape: [n, 1, R, R] }, batchSize, steps, schedule, prediction: 'eps', seed, emaDecay: 0, optimizer: { lr: Number(a.lr), warmupSteps: 100, maxGradNorm: 1 } });
+  const r = await train({
+    model,
+    data: { images: Float32Array.from(x), shape: [n, 1, R, R] },
+    batchSize,
+    steps,
+    schedule,
+    prediction: 'eps',
+    seed,
+    emaDecay: 0,
+    optimizer: { lr: Number(a.lr), warmupSteps: 100, maxGradNorm: 1 },
+  });
   const seconds = (performance.now() - t0) / 1000;
   const finalLoss = r.losses.slice(-50).reduce((s, l) => s + l.loss, 0) / Math.min(50, r.losses.length);
-  const report = await scoreErrorAudit(unetDenoiser(model), { mixture, schedule, prediction: 'eps', levels, delta, samples, seed: 77, device });
+  const report = await scoreErrorAudit(unetDenoiser(model), {
+    mixture,
+    schedule,
+    prediction: 'eps',
+    levels,
+    delta,
+    samples,
+    seed: 77,
+    device,
+  });
   model.dispose();
   results.runs.push({ n, rareInTraining, finalLoss, seconds, levels: report.levels });
-  log(`N = ${n} (${rareInTraining} rare): loss ${finalLoss.toFixed(4)}, ${seconds.toFixed(0)} s; ` + report.levels.map((l) => `t=${l.t} q=${l.quantile.toFixed(3)} rms=${l.rms.toFixed(3)}`).join(', '));
+  log(
+    `N = ${n} (${rareInTraining} rare): loss ${finalLoss.toFixed(4)}, ${seconds.toFixed(0)} s; ` +
+      report.levels.map((l) => `t=${l.t} q=${l.quantile.toFixed(3)} rms=${l.rms.toFixed(3)}`).join(', '),
+  );
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
 }
 
@@ -80,7 +119,9 @@ const md = [
     run.levels.map((l) => {
       const others = l.rmsByComponent.slice(0, K - 1);
       const counts = l.countByComponent.slice(0, K - 1);
-      const pooled = Math.sqrt(others.reduce((s, v, k) => s + (Number.isNaN(v) ? 0 : v * v * counts[k]!), 0) / counts.reduce((s, c) => s + c, 0));
+      const pooled = Math.sqrt(
+        others.reduce((s, v, k) => s + (Number.isNaN(v) ? 0 : v * v * counts[k]!), 0) / counts.reduce((s, c) => s + c, 0),
+      );
       return `| ${run.n} | ${run.rareInTraining} | ${l.t} | ${f(l.quantile)} | ${f(l.upperBound)} | ${f(l.rms)} | ${f(l.rmsByComponent[K - 1]!)} | ${f(pooled)} |`;
     }),
   ),

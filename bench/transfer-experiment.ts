@@ -54,8 +54,23 @@ if (!mnist && a.experiment !== 'langevin') throw new Error(`--experiment: expect
 // Network sizes: the paper's shapes (depths, d_y) at a CPU width (--hidden; the paper uses 512 for h).
 const hidden = Number(a.hidden ?? (mnist ? 256 : 128));
 const config: TransferConfig = mnist
-  ? { xDim: MNIST_PIXELS, yDim: MNIST_PIXELS, repDim: 64, encoder: { hidden, depth: Number(a['encoder-depth'] ?? 3) }, head: { hidden, depth: 3 }, tMax: 3, gaussianSkip: true }
-  : { xDim: PATH_STEPS, yDim: 100, repDim: 10, encoder: { hidden, depth: Number(a['encoder-depth'] ?? 3) }, head: { hidden: 128, depth: 2 }, tMax: 3 };
+  ? {
+      xDim: MNIST_PIXELS,
+      yDim: MNIST_PIXELS,
+      repDim: 64,
+      encoder: { hidden, depth: Number(a['encoder-depth'] ?? 3) },
+      head: { hidden, depth: 3 },
+      tMax: 3,
+      gaussianSkip: true,
+    }
+  : {
+      xDim: PATH_STEPS,
+      yDim: 100,
+      repDim: 10,
+      encoder: { hidden, depth: Number(a['encoder-depth'] ?? 3) },
+      head: { hidden: 128, depth: 2 },
+      tMax: 3,
+    };
 
 // ------------------------------------------------------------------------------------------------ data
 const seed = 20250206n;
@@ -95,7 +110,13 @@ if (mnist) {
       reference = r.mean;
       writeFileSync(cache, JSON.stringify(Array.from(reference)));
     }
-    return { name: `β0 = ${b}`, pool: langevinTask(b, 1000, M, seed + 2n, 70 + j), test, reference, refToTruth: meanSquaredError(reference, test.x, test.n, PATH_STEPS) };
+    return {
+      name: `β0 = ${b}`,
+      pool: langevinTask(b, 1000, M, seed + 2n, 70 + j),
+      test,
+      reference,
+      refToTruth: meanSquaredError(reference, test.x, test.n, PATH_STEPS),
+    };
   });
 }
 
@@ -151,7 +172,8 @@ function subset(pool: PairSet, m: number, rep: number): PairSet {
 
 const results: { target: string; m: number; rep: number; method: string; mse: number; seconds: number; sourceHead: number }[] = [];
 const methods = a.methods.split(',');
-for (const m of methods) if (!['finetune', 'scratch', 'finetune-src', 'zero-shot'].includes(m)) throw new Error(`--methods: unknown method ${m}`);
+for (const m of methods)
+  if (!['finetune', 'scratch', 'finetune-src', 'zero-shot'].includes(m)) throw new Error(`--methods: unknown method ${m}`);
 const ms = list(a.m);
 const reps = Number(a.seeds);
 for (const t of targets) {
@@ -174,20 +196,22 @@ for (const t of targets) {
         const t0 = performance.now();
         if (method !== 'zero-shot')
           await trainTransfer({
-          model,
-          tasks: [pairs],
-          freezeEncoder: frozen,
-          steps: Number(a['finetune-steps']),
-          batchSize: m,
-          optimizer: { lr, maxGradNorm: 1 },
-          cosine: true,
-          seed: 100 + rep,
-          phase: method,
-        });
+            model,
+            tasks: [pairs],
+            freezeEncoder: frozen,
+            steps: Number(a['finetune-steps']),
+            batchSize: m,
+            optimizer: { lr, maxGradNorm: 1 },
+            cosine: true,
+            seed: 100 + rep,
+            phase: method,
+          });
         const mse = score(model, t, rep);
         const seconds = (performance.now() - t0) / 1000;
         results.push({ target: t.name, m, rep, method, mse, seconds, sourceHead: src.head });
-        log(`${t.name} m=${m} rep ${rep} ${method}${method.endsWith('src') || method === 'zero-shot' ? ` (head ${src.head})` : ''}: ${mse.toFixed(4)} (${seconds.toFixed(0)} s)`);
+        log(
+          `${t.name} m=${m} rep ${rep} ${method}${method.endsWith('src') || method === 'zero-shot' ? ` (head ${src.head})` : ''}: ${mse.toFixed(4)} (${seconds.toFixed(0)} s)`,
+        );
       }
       writeFileSync(join(out, `results${a.tag}.json`), JSON.stringify({ args: a, config, results }, null, 1));
     }
@@ -201,7 +225,12 @@ const stats = (v: number[]) => {
 const lines = [`| target | method | ${ms.map((m) => `m=${m}`).join(' | ')} |`, `|---|---|${ms.map(() => '---').join('|')}|`];
 for (const t of targets)
   for (const method of methods)
-    lines.push(`| ${t.name} | ${method} | ${ms.map((m) => stats(results.filter((r) => r.target === t.name && r.m === m && r.method === method).map((r) => r.mse))).join(' | ')} |`);
+    lines.push(
+      `| ${t.name} | ${method} | ${ms.map((m) => stats(results.filter((r) => r.target === t.name && r.m === m && r.method === method).map((r) => r.mse))).join(' | ')} |`,
+    );
 writeFileSync(join(out, `results${a.tag}.md`), lines.join('\n') + '\n');
-writeFileSync(join(out, `results${a.tag}.json`), JSON.stringify({ args: a, config, refToTruth: targets.map((t) => [t.name, t.refToTruth]), results }, null, 1));
+writeFileSync(
+  join(out, `results${a.tag}.json`),
+  JSON.stringify({ args: a, config, refToTruth: targets.map((t) => [t.name, t.refToTruth]), results }, null, 1),
+);
 console.log(lines.join('\n'));

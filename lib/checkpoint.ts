@@ -94,7 +94,10 @@ function invalid(path: string, message: string): Error {
 
 /** `"a", "b", "c" (and 7 more)`: a few names of a possibly long list. */
 function some(names: readonly string[], n = 5): string {
-  const shown = names.slice(0, n).map((s) => JSON.stringify(s)).join(', ');
+  const shown = names
+    .slice(0, n)
+    .map((s) => JSON.stringify(s))
+    .join(', ');
   return names.length > n ? `${shown} (and ${names.length - n} more)` : shown;
 }
 
@@ -158,7 +161,9 @@ function configFrom(value: unknown, path: string, tensorCount: number): Required
   const levels = (value.mult as unknown[]).length;
   const blocks = typeof value.resBlocks === 'number' ? levels * value.resBlocks : 0;
   if (levels > tensorCount || blocks > tensorCount)
-    throw bad(`${levels} levels of ${brief(JSON.stringify(value.resBlocks))} residual blocks need more tensors than the ${tensorCount} in the file`);
+    throw bad(
+      `${levels} levels of ${brief(JSON.stringify(value.resBlocks))} residual blocks need more tensors than the ${tensorCount} in the file`,
+    );
   try {
     return resolveConfig(value as unknown as UNetConfig);
   } catch (e) {
@@ -188,7 +193,8 @@ export async function saveCheckpoint(path: string, net: UNet, options: SaveOptio
   if (typeof options !== 'object' || options === null) throw new TypeError('saveCheckpoint: options must be an object');
   const { optimizer, ema, generator } = options;
   const dtype = options.dtype ?? 'F32';
-  if (dtype !== 'F32' && dtype !== 'BF16') throw new TypeError(`saveCheckpoint: dtype must be "F32" or "BF16", got ${JSON.stringify(dtype)}`);
+  if (dtype !== 'F32' && dtype !== 'BF16')
+    throw new TypeError(`saveCheckpoint: dtype must be "F32" or "BF16", got ${JSON.stringify(dtype)}`);
   const prediction = options.prediction ?? 'eps';
   if (!PREDICTIONS.includes(prediction))
     throw new TypeError(`saveCheckpoint: prediction must be "eps", "x0" or "v", got ${JSON.stringify(prediction)}`);
@@ -208,7 +214,9 @@ export async function saveCheckpoint(path: string, net: UNet, options: SaveOptio
     if (typeof v !== 'string') throw new TypeError(`saveCheckpoint: metadata["${k}"] must be a string, got ${typeof v}`);
   }
   if (optimizer !== undefined && optimizer.m.numel !== net.paramCount)
-    throw new TypeError(`saveCheckpoint: the optimizer holds ${optimizer.m.numel} values per moment, the model ${net.paramCount} parameters`);
+    throw new TypeError(
+      `saveCheckpoint: the optimizer holds ${optimizer.m.numel} values per moment, the model ${net.paramCount} parameters`,
+    );
   if (ema !== undefined && ema.params.numel !== net.paramCount)
     throw new TypeError(`saveCheckpoint: the EMA holds ${ema.params.numel} values, the model ${net.paramCount} parameters`);
 
@@ -226,7 +234,10 @@ export async function saveCheckpoint(path: string, net: UNet, options: SaveOptio
       const data = values.subarray(p.offset, p.offset + p.numel);
       const name = prefix + p.name;
       const bad = countNonFinite(data);
-      if (bad > 0) throw new RangeError(`saveCheckpoint: ${what} "${name}" has ${bad} NaN or infinite values; refusing to write a checkpoint that cannot be loaded`);
+      if (bad > 0)
+        throw new RangeError(
+          `saveCheckpoint: ${what} "${name}" has ${bad} NaN or infinite values; refusing to write a checkpoint that cannot be loaded`,
+        );
       if (stored === 'BF16' && countBf16Overflow(data) > 0)
         throw new RangeError(`saveCheckpoint: ${what} "${name}" has values beyond the bfloat16 range; save it as F32`);
       tensors.set(name, { shape: p.shape, data, dtype: stored });
@@ -295,7 +306,8 @@ function parseOptimOptions(path: string, value: Record<string, unknown>): { step
   num('weightDecay', (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
   num('maxGradNorm', (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
   if (value.warmupSteps !== undefined) {
-    if (!isNonNegativeInteger(value.warmupSteps)) throw bad(`warmupSteps must be a non-negative integer, got ${brief(JSON.stringify(value.warmupSteps))}`);
+    if (!isNonNegativeInteger(value.warmupSteps))
+      throw bad(`warmupSteps must be a non-negative integer, got ${brief(JSON.stringify(value.warmupSteps))}`);
     options.warmupSteps = value.warmupSteps;
   }
   if (value.betas !== undefined) {
@@ -312,7 +324,8 @@ function parseGenerator(path: string, value: unknown): { seed: string; offset: s
   if (!isPlainObject(value)) throw bad(`expected an object {seed, offset, stream}, got ${brief(JSON.stringify(value))}`);
   const state = { seed: value.seed, offset: value.offset, stream: value.stream };
   for (const [k, s] of Object.entries(state))
-    if (typeof s !== 'string' || !/^\d{1,20}$/.test(s)) throw bad(`${k} must be a decimal string, got ${brief(JSON.stringify(s) ?? 'nothing')}`);
+    if (typeof s !== 'string' || !/^\d{1,20}$/.test(s))
+      throw bad(`${k} must be a decimal string, got ${brief(JSON.stringify(s) ?? 'nothing')}`);
   const checked = state as { seed: string; offset: string; stream: string };
   try {
     Generator.fromState(checked); // range checks (each below 2^64)
@@ -334,9 +347,11 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
 
   // Format and config.
   if (meta[KEY.format] !== undefined && meta[KEY.format] !== CHECKPOINT_FORMAT)
-    throw invalid(path, `unsupported checkpoint format "${brief(meta[KEY.format]!)}" in "${KEY.format}" (this version reads "${CHECKPOINT_FORMAT}")`);
-  if (meta[KEY.config] === undefined)
-    throw invalid(path, `not a kintsugi checkpoint: __metadata__ has no "${KEY.config}"`);
+    throw invalid(
+      path,
+      `unsupported checkpoint format "${brief(meta[KEY.format]!)}" in "${KEY.format}" (this version reads "${CHECKPOINT_FORMAT}")`,
+    );
+  if (meta[KEY.config] === undefined) throw invalid(path, `not a kintsugi checkpoint: __metadata__ has no "${KEY.config}"`);
   let rawConfig: unknown;
   try {
     rawConfig = JSON.parse(meta[KEY.config]);
@@ -370,10 +385,12 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     }
     group.set(param, entry);
   }
-  if (unexpected.length > 0)
-    throw invalid(path, `${unexpected.length} unexpected tensor(s) for this config: ${some(unexpected)}`);
+  if (unexpected.length > 0) throw invalid(path, `${unexpected.length} unexpected tensor(s) for this config: ${some(unexpected)}`);
   if (unknownPrefixed.length > 0)
-    throw invalid(path, `${unknownPrefixed.length} unknown tensor(s) under a reserved prefix (expected "ema.<param>", "optim.m.<param>" or "optim.v.<param>" for a parameter of this config): ${some(unknownPrefixed)}`);
+    throw invalid(
+      path,
+      `${unknownPrefixed.length} unknown tensor(s) under a reserved prefix (expected "ema.<param>", "optim.m.<param>" or "optim.v.<param>" for a parameter of this config): ${some(unknownPrefixed)}`,
+    );
 
   const missingOf = (group: Group, prefix: string) => layout.filter((p) => !group.has(p.name)).map((p) => prefix + p.name);
   const missing = missingOf(model, '');
@@ -386,8 +403,15 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   if (hasOptim) {
     const gone = [...missingOf(m, M_PREFIX), ...missingOf(v, V_PREFIX)];
     if (gone.length > 0)
-      throw invalid(path, `incomplete optimizer state: ${m.size + v.size} of ${2 * layout.length} "optim." tensors present, missing ${some(gone)}`);
-    if (meta[KEY.optim] === undefined) throw invalid(path, `incomplete optimizer state: the moments are present but __metadata__ has no "${KEY.optim}" (the optimizer step)`);
+      throw invalid(
+        path,
+        `incomplete optimizer state: ${m.size + v.size} of ${2 * layout.length} "optim." tensors present, missing ${some(gone)}`,
+      );
+    if (meta[KEY.optim] === undefined)
+      throw invalid(
+        path,
+        `incomplete optimizer state: the moments are present but __metadata__ has no "${KEY.optim}" (the optimizer step)`,
+      );
   }
 
   // Shapes and values.
@@ -474,7 +498,8 @@ export async function loadUNet(path: string, options: { device?: string; useEma?
  * generator with Generator.fromState(checkpoint.generator). Returns the checkpoint.
  */
 export async function resumeTraining(path: string, target: { net: UNet; optimizer?: AdamW; ema?: EMA }): Promise<Checkpoint> {
-  if (typeof target !== 'object' || target === null || !(target.net instanceof UNet)) throw new TypeError('resumeTraining: target must be {net: UNet, optimizer?, ema?}');
+  if (typeof target !== 'object' || target === null || !(target.net instanceof UNet))
+    throw new TypeError('resumeTraining: target must be {net: UNet, optimizer?, ema?}');
   const { net, optimizer, ema } = target;
   const ckpt = await readCheckpoint(path);
   const diffs = ARCH_KEYS.filter((k) => JSON.stringify(ckpt.config[k]) !== JSON.stringify(net.config[k])).map(
@@ -482,9 +507,12 @@ export async function resumeTraining(path: string, target: { net: UNet; optimize
   );
   if (diffs.length > 0) throw invalid(path, `the checkpoint's config differs from the model's: ${diffs.join('; ')}`);
   if (optimizer !== undefined) {
-    if (!ckpt.optimizer) throw invalid(path, 'an optimizer was given, but the checkpoint has no optimizer state ("optim.*" tensors, "kintsugi.optim")');
+    if (!ckpt.optimizer)
+      throw invalid(path, 'an optimizer was given, but the checkpoint has no optimizer state ("optim.*" tensors, "kintsugi.optim")');
     if (optimizer.m.numel !== net.paramCount)
-      throw new TypeError(`resumeTraining: the optimizer holds ${optimizer.m.numel} values per moment, the model ${net.paramCount} parameters`);
+      throw new TypeError(
+        `resumeTraining: the optimizer holds ${optimizer.m.numel} values per moment, the model ${net.paramCount} parameters`,
+      );
   }
   if (ema !== undefined) {
     if (!ckpt.ema) throw invalid(path, 'an EMA was given, but the checkpoint has no EMA weights ("ema.*" tensors)');

@@ -30,7 +30,8 @@ export function parseOptions(argv: string[], options: Options, command: string):
     else joined.push(a);
   }
   try {
-    return parseArgs({ args: joined, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false }).values as Values;
+    return parseArgs({ args: joined, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false })
+      .values as Values;
   } catch (e) {
     const msg = (e as Error).message;
     const unknown = /Unknown option '([^']+)'/.exec(msg);
@@ -38,7 +39,8 @@ export function parseOptions(argv: string[], options: Options, command: string):
     const missing = /Option '(-[^ ']+)[^']*' argument missing/.exec(msg);
     if (missing) throw new UsageError(`${command}: ${missing[1]} needs a value (kintsugi ${command} --help)`);
     const positional = /Unexpected argument '([^']+)'/.exec(msg);
-    if (positional) throw new UsageError(`${command}: unexpected argument "${positional[1]}" (options start with --; kintsugi ${command} --help)`);
+    if (positional)
+      throw new UsageError(`${command}: unexpected argument "${positional[1]}" (options start with --; kintsugi ${command} --help)`);
     throw new UsageError(`${command}: ${msg.split('\n')[0]}`);
   }
 }
@@ -47,7 +49,10 @@ export function parseOptions(argv: string[], options: Options, command: string):
 export class UsageError extends Error {}
 
 /** A command built from its options: -h/--help prints `help`, anything else goes to `run` parsed. */
-export function defineCommand(name: string, spec: { summary: string; help: string; options: Options; run(values: Values): Promise<void> | void }): Command {
+export function defineCommand(
+  name: string,
+  spec: { summary: string; help: string; options: Options; run(values: Values): Promise<void> | void },
+): Command {
   return {
     summary: spec.summary,
     help: spec.help,
@@ -63,7 +68,12 @@ export function defineCommand(name: string, spec: { summary: string; help: strin
 export const str = (values: Values, key: string): string | undefined => values[key] as string | undefined;
 
 /** The option `value` as a number, `fallback` when absent; anything else is a clear error naming `what`. */
-export function number(value: string | undefined, fallback: number, what: string, range: { min?: number; max?: number; above?: number } = {}): number {
+export function number(
+  value: string | undefined,
+  fallback: number,
+  what: string,
+  range: { min?: number; max?: number; above?: number } = {},
+): number {
   if (value === undefined) return fallback;
   const v = Number(value);
   if (value.trim() === '' || !Number.isFinite(v)) throw new UsageError(`${what}: expected a number, got "${value}"`);
@@ -78,7 +88,9 @@ export function integer(value: string | undefined, fallback: number, what: strin
   if (value === undefined) return fallback;
   const v = Number(value);
   if (value.trim() === '' || !Number.isInteger(v) || v < min)
-    throw new UsageError(`${what}: expected ${min === 1 ? 'a positive integer' : min === 0 ? 'an integer >= 0' : `an integer >= ${min}`}, got "${value}"`);
+    throw new UsageError(
+      `${what}: expected ${min === 1 ? 'a positive integer' : min === 0 ? 'an integer >= 0' : `an integer >= ${min}`}, got "${value}"`,
+    );
   return v;
 }
 
@@ -207,7 +219,9 @@ export function interruptible(): AbortController {
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals) => {
     interrupted = true;
-    console.log(`\n${signal === 'SIGTERM' ? 'terminated' : 'interrupted'}: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)`);
+    console.log(
+      `\n${signal === 'SIGTERM' ? 'terminated' : 'interrupted'}: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)`,
+    );
     controller.abort();
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);

@@ -41,16 +41,26 @@ export const sampleCommand = defineCommand('sample', {
   summary: 'draw images from a checkpoint into a PNG grid and a .npy array',
   help: HELP,
   options: {
-    checkpoint: { type: 'string' }, n: { type: 'string' }, method: { type: 'string' }, steps: { type: 'string' }, eta: { type: 'string' },
-    seed: { type: 'string' }, 'no-ema': { type: 'boolean' }, device: { type: 'string' }, out: { type: 'string' }, spacing: { type: 'string' },
+    checkpoint: { type: 'string' },
+    n: { type: 'string' },
+    method: { type: 'string' },
+    steps: { type: 'string' },
+    eta: { type: 'string' },
+    seed: { type: 'string' },
+    'no-ema': { type: 'boolean' },
+    device: { type: 'string' },
+    out: { type: 'string' },
+    spacing: { type: 'string' },
   },
   async run(values) {
     const s = (k: string) => str(values, k);
     const path = s('checkpoint');
     if (!path) throw new UsageError('sample: --checkpoint FILE is required (a file written by `kintsugi train`)');
     const method = s('method') ?? 'ddim';
-    if (method !== 'ddim' && method !== 'ddpm' && method !== 'heun') throw new UsageError(`--method: expected ddim, ddpm or heun, got "${method}"`);
-    if (method !== 'ddim' && s('eta') !== undefined) throw new UsageError(`--eta: only DDIM takes an eta (ddpm is eta 1, heun is deterministic), got --method ${method}`);
+    if (method !== 'ddim' && method !== 'ddpm' && method !== 'heun')
+      throw new UsageError(`--method: expected ddim, ddpm or heun, got "${method}"`);
+    if (method !== 'ddim' && s('eta') !== undefined)
+      throw new UsageError(`--eta: only DDIM takes an eta (ddpm is eta 1, heun is deterministic), got --method ${method}`);
     const spacing = (s('spacing') ?? 'linspace') as TimestepSpacing;
     if (!TIMESTEP_SPACINGS.includes(spacing)) throw new UsageError(`--spacing: expected ${TIMESTEP_SPACINGS.join(', ')}, got "${spacing}"`);
     const n = integer(s('n'), 64, '--n');
@@ -100,8 +110,17 @@ export const sampleCommand = defineCommand('sample', {
     let x;
     try {
       x = await sample(denoiser, {
-        schedule, prediction, shape: [n, c, r, r], device, method: method === 'ddpm' ? 'ddim' : method, steps, spacing, eta: method === 'ddpm' ? 1 : eta, clip: [-1, 1],
-        generator: new Generator(seed), onStep: (i, total) => progress(i, total),
+        schedule,
+        prediction,
+        shape: [n, c, r, r],
+        device,
+        method: method === 'ddpm' ? 'ddim' : method,
+        steps,
+        spacing,
+        eta: method === 'ddpm' ? 1 : eta,
+        clip: [-1, 1],
+        generator: new Generator(seed),
+        onStep: (i, total) => progress(i, total),
       });
     } finally {
       dispose();
@@ -122,7 +141,9 @@ export const sampleCommand = defineCommand('sample', {
         }
       for (let i = 0; i < mag.length; i++) mag[i] = (2 * mag[i]!) / max - 1;
       await writePng(out, gridToPng(mag, [n, 1, r, r]));
-      console.log(`wrote ${out} (magnitudes of ${n} complex samples, ${method} ${steps} steps) and ${npy} (the samples, real and imaginary channels)`);
+      console.log(
+        `wrote ${out} (magnitudes of ${n} complex samples, ${method} ${steps} steps) and ${npy} (the samples, real and imaginary channels)`,
+      );
       return;
     }
     await writePng(out, gridToPng(values32, [n, c, r, r]));

@@ -4,7 +4,19 @@
 import { DEFAULT_AMBIENT_DELTA, trainAmbient } from './ambient/train.ts';
 import { bootstrapMethod } from './bootstrap/cli.ts';
 import { readCheckpoint } from './checkpoint.ts';
-import { checkWritableFile, defineCommand, duration, integer, interruptible, number, type Options, progressPrinter, str, UsageError, type Values } from './cli-common.ts';
+import {
+  checkWritableFile,
+  defineCommand,
+  duration,
+  integer,
+  interruptible,
+  number,
+  type Options,
+  progressPrinter,
+  str,
+  UsageError,
+  type Values,
+} from './cli-common.ts';
 import { corruptDataset, loadMeasurements, parseCorruption, type MeasurementSet } from './corruption/dataset.ts';
 import { loadFashionMnist } from './data/fashion-mnist.ts';
 import { readNpy } from './data/npy.ts';
@@ -27,8 +39,15 @@ export interface TrainMethod {
 
 /** The options every method takes. */
 export const TRAIN_OPTIONS: Options = {
-  method: { type: 'string' }, data: { type: 'string' }, preset: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' },
-  lr: { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' }, out: { type: 'string' },
+  method: { type: 'string' },
+  data: { type: 'string' },
+  preset: { type: 'string' },
+  steps: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  seed: { type: 'string' },
+  device: { type: 'string' },
+  out: { type: 'string' },
 };
 
 const COMMON_HELP = `  --data SRC        subset (default: the shipped 2,000 images) | debian (/usr/share/datasets/fashion-mnist) | DIR with the IDX files
@@ -49,7 +68,12 @@ const CORRUPTION_HELP = `  --corruption C    corrupt --data on the fly, e.g. mas
   --measurements F  a measurement file (from \`kintsugi corrupt\` or your own data) instead of --data`;
 
 const DENOISER_OPTIONS: Options = { every: { type: 'string' }, resume: { type: 'string' } };
-const CORRUPTION_OPTIONS: Options = { corruption: { type: 'string' }, sigma0: { type: 'string' }, measurements: { type: 'string' }, 'corrupt-seed': { type: 'string' } };
+const CORRUPTION_OPTIONS: Options = {
+  corruption: { type: 'string' },
+  sigma0: { type: 'string' },
+  measurements: { type: 'string' },
+  'corrupt-seed': { type: 'string' },
+};
 
 /** The preset whose architecture `config` is, if any (for messages). */
 function presetOf(config: UNetConfig): string | undefined {
@@ -66,7 +90,8 @@ export function presetConfig(name: string): UNetConfig {
 /** The measurement set of --measurements, or --data corrupted by --corruption (seeded). */
 async function measurementSet(values: Values, method: string): Promise<MeasurementSet> {
   if (str(values, 'measurements')) {
-    if (str(values, 'corruption')) throw new UsageError('--measurements and --corruption exclude each other: the file is already corrupted');
+    if (str(values, 'corruption'))
+      throw new UsageError('--measurements and --corruption exclude each other: the file is already corrupted');
     return loadMeasurements(str(values, 'measurements')!);
   }
   if (!str(values, 'corruption'))
@@ -95,7 +120,9 @@ export async function loadData(source: string, limit?: number) {
   try {
     return await loadFashionMnist({ source, limit });
   } catch (e) {
-    throw new UsageError(`--data ${source}: ${(e as Error).message.replace(/ as options\.source/, ' as --data').replace(/^options\.source: /, '')}`);
+    throw new UsageError(
+      `--data ${source}: ${(e as Error).message.replace(/ as options\.source/, ' as --data').replace(/^options\.source: /, '')}`,
+    );
   }
 }
 
@@ -104,7 +131,9 @@ async function trainingImages(spec: string): Promise<{ images: Float32Array; sha
   if (!spec.toLowerCase().endsWith('.npy')) return loadData(spec);
   const a = await readNpy(spec);
   if (a.shape.length !== 4 || a.dtype === 'uint8')
-    throw new UsageError(`--data ${spec}: expected a float32 or float64 array of shape [N, C, H, W], got ${a.dtype} [${a.shape.join(', ')}]`);
+    throw new UsageError(
+      `--data ${spec}: expected a float32 or float64 array of shape [N, C, H, W], got ${a.dtype} [${a.shape.join(', ')}]`,
+    );
   const images = Float32Array.from(a.data);
   const bad = images.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new UsageError(`--data ${spec}: value ${bad} is ${images[bad]} (training needs finite values)`);
@@ -162,28 +191,37 @@ async function trainDenoiser(values: Values, method: 'supervised' | 'naive' | 'g
   if (resumed && presetName) {
     const [a, b] = [presetOf(resumed.config), presetName];
     if (a !== b && !(a === undefined && presetOf(config) === undefined))
-      throw new UsageError(`--resume ${s('resume')} holds a ${a ? `${a} model` : `model of ${JSON.stringify(resumed.config)}`}, but --preset ${b}${s('preset') ? '' : ' (the default)'} was asked for: ${a ? `pass --preset ${a}, or ` : ''}leave --preset out to take the checkpoint's`);
+      throw new UsageError(
+        `--resume ${s('resume')} holds a ${a ? `${a} model` : `model of ${JSON.stringify(resumed.config)}`}, but --preset ${b}${s('preset') ? '' : ' (the default)'} was asked for: ${a ? `pass --preset ${a}, or ` : ''}leave --preset out to take the checkpoint's`,
+      );
   }
   announceDevice(device);
   const set = method === 'supervised' ? undefined : await measurementSet(values, method);
   const data = set ? undefined : await trainingImages(s('data') ?? 'subset');
   const [C, H, W] = set ? (set.signalShape as number[]) : data!.shape.slice(1);
   if (H !== config.resolution || W !== config.resolution) {
-    const fitting = Object.entries(presets).filter(([, p]) => p.resolution === H).map(([k]) => k);
+    const fitting = Object.entries(presets)
+      .filter(([, p]) => p.resolution === H)
+      .map(([k]) => k);
     throw new UsageError(
       `the data are ${H}x${W}, but ${presetName ? `--preset ${presetName}` : `the model of --resume ${s('resume')}`} makes ${config.resolution}x${config.resolution} models` +
         (fitting.length ? `: choose --preset ${fitting.join(' or ')}` : `: no preset is ${H}x${W}`),
     );
   }
   if (method === 'ambient') {
-    if (set!.kind !== 'mask') throw new UsageError(`--method ambient learns from masked images (--corruption mask:...), got ${set!.kind} measurements: use --method gsure for those`);
+    if (set!.kind !== 'mask')
+      throw new UsageError(
+        `--method ambient learns from masked images (--corruption mask:...), got ${set!.kind} measurements: use --method gsure for those`,
+      );
     if (H! % furtherPatch) throw new UsageError(`--further-patch: expected a divisor of the image size ${H}, got ${furtherPatch}`);
     config = { ...config, inChannels: 2 * C!, outChannels: C! }; // the masked image and its mask in, the image out
   } else if (C !== config.inChannels) config = { ...config, inChannels: C, outChannels: C }; // e.g. k-space as two channels
   const source = set ? `${set.count} ${set.kind} measurements (sigma0 ${set.sigma0})` : `${data!.shape[0]} images from ${data!.file}`;
   const model = new UNet(config, { device, seed: BigInt(seed) });
   const controller = interruptible();
-  console.log(`${method}: ${source}; model: ${presetName ?? presetOf(config) ?? 'custom'} ${JSON.stringify(config)} on ${device}; ${steps} steps of batch ${batchSize}`);
+  console.log(
+    `${method}: ${source}; model: ${presetName ?? presetOf(config) ?? 'custom'} ${JSON.stringify(config)} on ${device}; ${steps} steps of batch ${batchSize}`,
+  );
   const stats = set ? await svdStatistics(set) : undefined;
   if (method === 'gsure') {
     try {
@@ -195,7 +233,11 @@ async function trainDenoiser(values: Values, method: 'supervised' | 'naive' | 'g
   const schedule = stats && method !== 'ambient' ? gsureSchedule(stats.vMax) : new NoiseSchedule({ kind: 'linear' });
   const started = performance.now();
   const common = {
-    model, steps, batchSize, schedule, seed,
+    model,
+    steps,
+    batchSize,
+    schedule,
+    seed,
     optimizer: { lr, warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
     emaDecay: steps < 2000 ? 0.99 : 0.999,
     signal: controller.signal,
@@ -206,11 +248,22 @@ async function trainDenoiser(values: Values, method: 'supervised' | 'naive' | 'g
   };
   const result =
     method === 'gsure'
-      ? await trainGsure({ ...common, measurements: set!, gsure: { probes, variant }, observedSubspaceOnly: values['observed-subspace-only'] === true })
+      ? await trainGsure({
+          ...common,
+          measurements: set!,
+          gsure: { probes, variant },
+          observedSubspaceOnly: values['observed-subspace-only'] === true,
+        })
       : method === 'ambient'
         ? await trainAmbient({ ...common, measurements: set!, ambient: { delta, patch: furtherPatch } })
-      : await train({ ...common, prediction, data: set ? { images: await pseudoInverseImages(set), shape: [set.count, C!, H!, W!] } : data! });
-  console.log(`${result.aborted ? 'stopped' : 'finished'} at step ${result.step} in ${duration((performance.now() - started) / 1000)}; checkpoint: ${checkpointPath}`);
+        : await train({
+            ...common,
+            prediction,
+            data: set ? { images: await pseudoInverseImages(set), shape: [set.count, C!, H!, W!] } : data!,
+          });
+  console.log(
+    `${result.aborted ? 'stopped' : 'finished'} at step ${result.step} in ${duration((performance.now() - started) / 1000)}; checkpoint: ${checkpointPath}`,
+  );
   model.dispose();
 }
 
@@ -218,7 +271,10 @@ const supervised: TrainMethod = {
   summary: 'clean images: the oracle every corrupted-data method is compared with',
   options: { ...DENOISER_OPTIONS, prediction: { type: 'string' } },
   help: `  --prediction T    eps (default) | x0 | v\n${DENOISER_HELP}\n  --data also takes FILE.npy: float [N, C, H, W], e.g. from \`kintsugi mixture\``,
-  examples: ['kintsugi train --steps 20000 --out fmnist.safetensors', 'kintsugi train --resume fmnist.safetensors --steps 40000 --out fmnist.safetensors'],
+  examples: [
+    'kintsugi train --steps 20000 --out fmnist.safetensors',
+    'kintsugi train --resume fmnist.safetensors --steps 40000 --out fmnist.safetensors',
+  ],
   run: (v) => trainDenoiser(v, 'supervised'),
 };
 
@@ -233,7 +289,11 @@ const naive: TrainMethod = {
 const gsure: TrainMethod = {
   summary: 'corrupted measurements only: GSURE-Diffusion (docs/gsure.md), an x0-predicting network',
   options: {
-    ...DENOISER_OPTIONS, ...CORRUPTION_OPTIONS, probes: { type: 'string' }, variant: { type: 'string' }, prediction: { type: 'string' },
+    ...DENOISER_OPTIONS,
+    ...CORRUPTION_OPTIONS,
+    probes: { type: 'string' },
+    variant: { type: 'string' },
+    prediction: { type: 'string' },
     'observed-subspace-only': { type: 'boolean' },
   },
   help:
@@ -306,7 +366,11 @@ export const trainCommand = {
       await cmd.run(argv);
     } catch (e) {
       const unknown = e instanceof UsageError && /unknown option --([\w-]+)/.exec(e.message);
-      const owners = unknown ? Object.entries(TRAIN_METHODS).filter(([, m]) => unknown[1]! in m.options).map(([n]) => n) : [];
+      const owners = unknown
+        ? Object.entries(TRAIN_METHODS)
+            .filter(([, m]) => unknown[1]! in m.options)
+            .map(([n]) => n)
+        : [];
       if (owners.length) throw new UsageError(`train: --${unknown && unknown[1]} belongs to --method ${owners.join(' or ')}, not ${name}`);
       throw e;
     }

@@ -30,7 +30,9 @@ const devicesCommand = defineCommand('devices', {
     console.log(s.deviceCount > 0 ? `CUDA: ${s.deviceCount} device(s), driver ${s.driverVersion}` : `CUDA: unavailable: ${s.reason}`);
     for (const d of devices()) {
       const cc = d.computeCapability ? `, compute capability ${d.computeCapability}` : '';
-      console.log(`  ${d.device.padEnd(7)} ${d.name} (${gib(d.totalMemory)}, ${d.multiprocessors} ${d.type === 'cpu' ? 'threads' : 'SMs'}${cc})`);
+      console.log(
+        `  ${d.device.padEnd(7)} ${d.name} (${gib(d.totalMemory)}, ${d.multiprocessors} ${d.type === 'cpu' ? 'threads' : 'SMs'}${cc})`,
+      );
     }
     console.log(`default device: ${defaultDevice()}`);
   },
@@ -52,7 +54,13 @@ options:
 
 example:
   kintsugi corrupt --data debian --corruption mask:patch=4,p=0.4 --sigma0 0.02 --out fmnist-p04.safetensors`,
-  options: { corruption: { type: 'string' }, sigma0: { type: 'string' }, data: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' } },
+  options: {
+    corruption: { type: 'string' },
+    sigma0: { type: 'string' },
+    data: { type: 'string' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+  },
   async run(values) {
     const spec = str(values, 'corruption');
     if (!spec) throw new UsageError('corrupt: --corruption SPEC is required, e.g. mask:patch=4,p=0.4 (kintsugi corrupt --help)');
@@ -64,7 +72,9 @@ example:
     const data = await loadData(str(values, 'data') ?? 'subset');
     const set = await corruptDataset(data.images, data.shape, { corruption, sigma0, seed, device: 'cpu' });
     await saveMeasurements(out, set);
-    console.log(`wrote ${out}: ${set.count} ${set.kind} measurements of ${JSON.stringify(set.measurementShape)} from ${data.file} (${spec}, sigma0 ${sigma0}, seed ${seed})`);
+    console.log(
+      `wrote ${out}: ${set.count} ${set.kind} measurements of ${JSON.stringify(set.measurementShape)} from ${data.file} (${spec}, sigma0 ${sigma0}, seed ${seed})`,
+    );
   },
 });
 
@@ -79,9 +89,17 @@ const COMMANDS: Record<string, Command> = {
   diffem: diffemCommand,
   mixture: mixtureCommand,
   'score-error': scoreErrorCommand,
-  restore: { summary: 'restore measurements with a trained prior: posterior samples, mean and uncertainty (DDRM, DPS, PiGDM, MMPS)', help: RESTORE_HELP, run: restoreCommand },
+  restore: {
+    summary: 'restore measurements with a trained prior: posterior samples, mean and uncertainty (DDRM, DPS, PiGDM, MMPS)',
+    help: RESTORE_HELP,
+    run: restoreCommand,
+  },
   // Loaded when used: the transfer method's modules are not needed by the other commands.
-  transfer: { summary: 'pretrain a shared condition encoder on source tasks, fine-tune a new head on few target pairs', help: TRANSFER_HELP, run: async (argv) => (await import('./transfer/cli.ts')).transferCommand(argv) },
+  transfer: {
+    summary: 'pretrain a shared condition encoder on source tasks, fine-tune a new head on few target pairs',
+    help: TRANSFER_HELP,
+    run: async (argv) => (await import('./transfer/cli.ts')).transferCommand(argv),
+  },
 };
 const ALIASES: Record<string, string> = { info: 'devices' };
 
@@ -92,7 +110,9 @@ function mainHelp(): string {
 usage: kintsugi <command> [options]      (kintsugi <command> --help for each)
 
 commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n')}
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+  .join('\n')}
 
 environment:
   KINTSUGI_DEVICE=cpu|cuda|cuda:N   the default device (else cuda:0 when present, else cpu)`;

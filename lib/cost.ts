@@ -32,7 +32,9 @@ export function unetCost(config: UNetConfig | UNetPreset, batch: number): UNetCo
   const cfg = resolveConfig(config);
   const { stages } = native.unetLayout(cfg);
   const n = batch;
-  const C = cfg.channels, TC = 4 * C, R = cfg.resolution;
+  const C = cfg.channels,
+    TC = 4 * C,
+    R = cfg.resolution;
   const f = { conv: 0, attention: 0, linear: 0 };
   let bytes = 0;
   const F = 4; // bytes per float

@@ -52,8 +52,7 @@ export function resolveDevice(spec: string | undefined = undefined, what = 'devi
   if (spec === undefined) return defaultDevice();
   if (typeof spec !== 'string') throw new TypeError(`${what}: expected a device name such as "cpu" or "cuda:0", got ${typeof spec}`);
   const m = /^(cpu|cuda)(?::(\d{1,3}))?$/.exec(spec);
-  if (!m || (m[1] === 'cpu' && m[2] !== undefined))
-    throw new TypeError(`${what}: expected "cpu", "cuda" or "cuda:N", got "${spec}"`);
+  if (!m || (m[1] === 'cpu' && m[2] !== undefined)) throw new TypeError(`${what}: expected "cpu", "cuda" or "cuda:N", got "${spec}"`);
   if (m[1] === 'cpu') return 'cpu';
   const name = `cuda:${Number(m[2] ?? 0)}`;
   const status = native.cudaStatus();

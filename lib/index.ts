@@ -54,7 +54,14 @@ export type { MaskOperatorOptions, RandomMaskOptions } from './corruption/mask.t
 export { measure, NOISE_STREAM } from './corruption/measure.ts';
 export type { MeasureOptions } from './corruption/measure.ts';
 export type { Degradation, DegradationKind } from './corruption/operator.ts';
-export { corruptDataset, loadMeasurements, MEASUREMENTS_FORMAT, MeasurementSet, parseCorruption, saveMeasurements } from './corruption/dataset.ts';
+export {
+  corruptDataset,
+  loadMeasurements,
+  MEASUREMENTS_FORMAT,
+  MeasurementSet,
+  parseCorruption,
+  saveMeasurements,
+} from './corruption/dataset.ts';
 export type { CorruptionSpec, CorruptOptions, OperatorParams } from './corruption/dataset.ts';
 export { readMaskedImageFolder, readMeasurementNpy } from './data/measurements.ts';
 export type { MaskedFolderOptions, NpyMeasurementOptions } from './data/measurements.ts';
@@ -70,7 +77,17 @@ export type { PrecisionRecall, PrecisionRecallOptions } from './metrics/precisio
 export { fdFmnist, fdFmnistClassify, fdFmnistFeatures, loadFdFmnistClassifier } from './metrics/fd-fmnist.ts';
 export type { FdFmnistOptions } from './metrics/fd-fmnist.ts';
 export type { SampleBatch } from './metrics/batch.ts';
-export { aggregate, avgPool, concatChannels, extractPatches, highPass, overlapAdd, patchCount, patchOffsets, upsampleNearest } from './bootstrap/views.ts';
+export {
+  aggregate,
+  avgPool,
+  concatChannels,
+  extractPatches,
+  highPass,
+  overlapAdd,
+  patchCount,
+  patchOffsets,
+  upsampleNearest,
+} from './bootstrap/views.ts';
 export type { AggregateInputs, LowresView, PatchView, PatchWindow, View } from './bootstrap/views.ts';
 export { alphaBarAt, matchPooledLevel, timeAtLogSnr } from './bootstrap/noise-level.ts';
 export type { MatchedLevel } from './bootstrap/noise-level.ts';
@@ -120,7 +137,13 @@ export { alphaOf, sigmaOf, targetModel, TransferModel } from './transfer/model.t
 export type { NetConfig, TransferConfig } from './transfer/model.ts';
 export { dsmStep, trainTransfer } from './transfer/train.ts';
 export type { PairSet, TransferTrainOptions, TransferTrainResult } from './transfer/train.ts';
-export { ancestralSample, meanSquaredError, posteriorMean as transferPosteriorMean, sampleConditional, sampleMse } from './transfer/sample.ts';
+export {
+  ancestralSample,
+  meanSquaredError,
+  posteriorMean as transferPosteriorMean,
+  sampleConditional,
+  sampleMse,
+} from './transfer/sample.ts';
 export type { SampleOptions as TransferSampleOptions } from './transfer/sample.ts';
 export { loadTransfer, saveTransfer } from './transfer/checkpoint.ts';
 export type { LoadedTransfer, TransferMeta } from './transfer/checkpoint.ts';

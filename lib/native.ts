@@ -104,7 +104,15 @@ export interface NativeAddon {
   NativeTensor: abstract new () => NativeTensor;
   devices(): DeviceInfo[];
   cudaStatus(): CudaStatus;
-  buildInfo(): { cuda: boolean; cudaArchitectures: string; napiVersion: number; compiler: string; cpuIsa: string; cpuIsaSupported: string; cpuThreads: number };
+  buildInfo(): {
+    cuda: boolean;
+    cudaArchitectures: string;
+    napiVersion: number;
+    compiler: string;
+    cpuIsa: string;
+    cpuIsaSupported: string;
+    cpuThreads: number;
+  };
   /** The CPU thread pool's counters since start (native/include/kintsugi/cpu_info.h). */
   cpuPoolStats(): { threads: number; parallelMs: number; busyMs: number; jobs: number };
   empty(device: string, shape: readonly number[], guarded?: boolean): NativeTensor;
@@ -150,7 +158,15 @@ export interface NativeAddon {
   /** precision: the operand precision of this instance's convolutions (not an architecture field). */
   unetCreate(config: (UNetConfig & { precision?: Precision }) | string, device: string): NativeUNet;
   /** cond [n, 4 * channels], when given, is added to the time embedding. */
-  unetForward(net: NativeUNet, params: NativeTensor, x: NativeTensor, t: NativeTensor, out: NativeTensor, keepTape?: boolean, cond?: NativeTensor | null): NativeTape;
+  unetForward(
+    net: NativeUNet,
+    params: NativeTensor,
+    x: NativeTensor,
+    t: NativeTensor,
+    out: NativeTensor,
+    keepTape?: boolean,
+    cond?: NativeTensor | null,
+  ): NativeTape;
   unetBackward(
     net: NativeUNet,
     params: NativeTensor,
@@ -182,9 +198,27 @@ export interface NativeAddon {
   /** Test hook: queues a task that fails with `message`, as a failing kernel would. */
   failTask(t: NativeTensor, message: string): void;
   /** GSURE (native/include/kintsugi/gsure.h): x̄_t = √ᾱ ȳ + √D ε with ε = randn's draw of (seed, offset, stream). */
-  svdNoise(ybar: NativeTensor, v: NativeTensor, alphaBar: ArrayLike<number>, vMax: number, seed: U64, offset: U64, stream: U64, out: NativeTensor): void;
+  svdNoise(
+    ybar: NativeTensor,
+    v: NativeTensor,
+    alphaBar: ArrayLike<number>,
+    vMax: number,
+    seed: U64,
+    offset: U64,
+    stream: U64,
+    out: NativeTensor,
+  ): void;
   /** GSURE probe shifts: plus = x̄_t ± eps b for [N * probes, ...] rows, b drawn from (seed, offset, stream). */
-  gsureProbe(xt: NativeTensor, probes: number, eps: number, seed: U64, offset: U64, stream: U64, plus: NativeTensor, minus: NativeTensor | null): void;
+  gsureProbe(
+    xt: NativeTensor,
+    probes: number,
+    eps: number,
+    seed: U64,
+    offset: U64,
+    stream: U64,
+    plus: NativeTensor,
+    minus: NativeTensor | null,
+  ): void;
   /** GSURE loss parts [N, 2] (fit, div) and the gradients with respect to h̄, h̄⁺, h̄⁻. */
   gsureTerms(
     h: NativeTensor,

@@ -89,8 +89,12 @@ export class AdamW {
 
   /** Restores a saved state (moments copied in; step set). */
   loadState(state: { step: number; m: Float32Array; v: Float32Array }): void {
-    if (!Number.isInteger(state.step) || state.step < 0) throw new RangeError(`AdamW state: step must be an integer >= 0, got ${state.step}`);
-    for (const [name, data] of [['m', state.m], ['v', state.v]] as const)
+    if (!Number.isInteger(state.step) || state.step < 0)
+      throw new RangeError(`AdamW state: step must be an integer >= 0, got ${state.step}`);
+    for (const [name, data] of [
+      ['m', state.m],
+      ['v', state.v],
+    ] as const)
       if (data.length !== this.m.numel) throw new RangeError(`AdamW state: ${name} has ${data.length} values, the model ${this.m.numel}`);
     native.write(this.m.handle(), state.m);
     native.write(this.v.handle(), state.v);
@@ -162,7 +166,8 @@ export class HostAdamW {
     this.options = resolveAdamWOptions(options);
     const names = new Set<string>();
     for (const g of groups) {
-      if (!g || typeof g.name !== 'string' || g.name === '') throw new TypeError(`HostAdamW: every group needs a name, got ${JSON.stringify(g?.name)}`);
+      if (!g || typeof g.name !== 'string' || g.name === '')
+        throw new TypeError(`HostAdamW: every group needs a name, got ${JSON.stringify(g?.name)}`);
       if (names.has(g.name)) throw new TypeError(`HostAdamW: group name "${g.name}" appears twice`);
       names.add(g.name);
       if (!(g.params instanceof Float32Array) || !(g.grads instanceof Float32Array) || g.params.length !== g.grads.length)
@@ -221,7 +226,8 @@ export class HostAdamW {
 
   /** Restores moments (by group name) and the step count. */
   loadState(state: { step: number; moments: Map<string, { m: Float32Array; v: Float32Array }> }): void {
-    if (!Number.isInteger(state.step) || state.step < 0) throw new RangeError(`HostAdamW state: step must be an integer >= 0, got ${state.step}`);
+    if (!Number.isInteger(state.step) || state.step < 0)
+      throw new RangeError(`HostAdamW state: step must be an integer >= 0, got ${state.step}`);
     for (const [name, mine] of this.moments) {
       const saved = state.moments.get(name);
       if (!saved) throw new RangeError(`HostAdamW state: no moments for group "${name}"`);

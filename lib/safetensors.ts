@@ -95,7 +95,7 @@ function brief(v: unknown): string {
 /** "Float64Array", "array", "undefined": what a wrong value is, without printing it whole. */
 function describe(v: unknown): string {
   if (v === null || typeof v !== 'object') return v === null ? 'null' : typeof v;
-  return Array.isArray(v) ? 'array' : v.constructor?.name ?? 'object';
+  return Array.isArray(v) ? 'array' : (v.constructor?.name ?? 'object');
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -136,8 +136,7 @@ export function encodeSafetensors(tensors: SafetensorsTensors, metadata: Record<
     const numel = numelOf(input.shape);
     if (numel === undefined)
       throw new TypeError(`${what}.shape: expected an array of non-negative integers with a product below 2^53, got ${brief(input.shape)}`);
-    if (!(input.data instanceof Float32Array))
-      throw new TypeError(`${what}.data: expected a Float32Array, got ${describe(input.data)}`);
+    if (!(input.data instanceof Float32Array)) throw new TypeError(`${what}.data: expected a Float32Array, got ${describe(input.data)}`);
     if (input.data.length !== numel)
       throw new TypeError(`${what}.data: shape ${brief(input.shape)} needs ${numel} values, got ${input.data.length}`);
     const end = offset + numel * DTYPE_SIZE[dtype];
@@ -195,7 +194,8 @@ function headerLength(prefix: Uint8Array, fileSize: number, source: string): num
   if (fileSize < 8) throw fail(source, `file too short: expected at least 8 bytes (the header length), got ${fileSize}`);
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER)) throw fail(source, `header length ${n} exceeds the limit of ${MAX_HEADER} bytes`);
-  if (n > BigInt(fileSize - 8)) throw fail(source, `header length ${n} exceeds the ${fileSize - 8} bytes after the length field (truncated file?)`);
+  if (n > BigInt(fileSize - 8))
+    throw fail(source, `header length ${n} exceeds the ${fileSize - 8} bytes after the length field (truncated file?)`);
   return Number(n);
 }
 
@@ -222,20 +222,28 @@ function parseHeader(headerBytes: Uint8Array, dataLength: number, source: string
     }
     const at = `tensor ${brief(name)}`;
     if (!isPlainObject(entry)) throw fail(source, `${at}: expected an object {dtype, shape, data_offsets}, got ${brief(entry)}`);
-    for (const key of ['dtype', 'shape', 'data_offsets'])
-      if (!Object.hasOwn(entry, key)) throw fail(source, `${at}: missing "${key}"`);
+    for (const key of ['dtype', 'shape', 'data_offsets']) if (!Object.hasOwn(entry, key)) throw fail(source, `${at}: missing "${key}"`);
     const { dtype, shape, data_offsets: offsets } = entry;
     if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_SIZE, dtype))
       throw fail(source, `${at}: unsupported dtype ${brief(dtype)} (expected F32, BF16, F16 or F64)`);
     const numel = numelOf(shape);
-    if (numel === undefined) throw fail(source, `${at}: shape must be an array of non-negative integers with a product below 2^53, got ${brief(shape)}`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1])
+    if (numel === undefined)
+      throw fail(source, `${at}: shape must be an array of non-negative integers with a product below 2^53, got ${brief(shape)}`);
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      offsets[0] > offsets[1]
+    )
       throw fail(source, `${at}: data_offsets must be [begin, end] with 0 <= begin <= end safe integers, got ${brief(offsets)}`);
     const [begin, end] = offsets as [number, number];
     if (end > dataLength) throw fail(source, `${at}: data_offsets ${brief(offsets)} end beyond the ${dataLength}-byte data buffer`);
     const size = DTYPE_SIZE[dtype as SafetensorsDtype];
     if (end - begin !== numel * size)
-      throw fail(source, `${at}: data_offsets ${brief(offsets)} span ${end - begin} bytes, but ${dtype} shape ${brief(shape)} needs ${numel * size}`);
+      throw fail(
+        source,
+        `${at}: data_offsets ${brief(offsets)} span ${end - begin} bytes, but ${dtype} shape ${brief(shape)} needs ${numel * size}`,
+      );
     layout.push({ name, dtype: dtype as SafetensorsDtype, shape: [...(shape as number[])], numel, begin, end });
   }
 
@@ -244,7 +252,11 @@ function parseHeader(headerBytes: Uint8Array, dataLength: number, source: string
   let covered = 0;
   let previous = '';
   for (const t of layout) {
-    if (t.begin < covered) throw fail(source, `tensor ${brief(t.name)}: bytes [${t.begin}, ${t.end}) overlap tensor ${brief(previous)}, which ends at ${covered}`);
+    if (t.begin < covered)
+      throw fail(
+        source,
+        `tensor ${brief(t.name)}: bytes [${t.begin}, ${t.end}) overlap tensor ${brief(previous)}, which ends at ${covered}`,
+      );
     if (t.begin > covered) throw fail(source, `tensor ${brief(t.name)}: bytes [${covered}, ${t.begin}) before it belong to no tensor`);
     covered = t.end;
     previous = t.name;
@@ -300,7 +312,8 @@ async function readAt(fh: FileHandle, position: number, length: number, source: 
   const buf = new Uint8Array(length);
   for (let done = 0; done < length; ) {
     const { bytesRead } = await fh.read(buf, done, Math.min(length - done, 1 << 30), position + done);
-    if (bytesRead === 0) throw fail(source, `file ended at byte ${position + done}, expected ${length - done} more (changed while reading?)`);
+    if (bytesRead === 0)
+      throw fail(source, `file ended at byte ${position + done}, expected ${length - done} more (changed while reading?)`);
     done += bytesRead;
   }
   return buf;

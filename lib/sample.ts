@@ -64,7 +64,8 @@ function roundHalfEven(x: number): number {
 /** `count` step indices in [0, T−1], ascending, spaced as `spacing` says (default 'linspace'). */
 export function timesteps(T: number, count: number, spacing: TimestepSpacing = 'linspace'): number[] {
   if (!Number.isInteger(count) || count < 1 || count > T) throw new RangeError(`steps: expected an integer in [1, ${T}], got ${count}`);
-  if (spacing === 'linspace') return Array.from({ length: count }, (_, i) => (count === 1 ? T - 1 : Math.round((i * (T - 1)) / (count - 1))));
+  if (spacing === 'linspace')
+    return Array.from({ length: count }, (_, i) => (count === 1 ? T - 1 : Math.round((i * (T - 1)) / (count - 1))));
   if (spacing === 'leading') {
     const ratio = Math.floor(T / count);
     return Array.from({ length: count }, (_, i) => i * ratio);
@@ -90,7 +91,10 @@ export async function sample(denoiser: Denoiser, options: SampleOptions): Promis
   if (!(eta >= 0 && eta <= 1)) throw new RangeError(`eta: expected a number in [0, 1], got ${eta}`);
   const n = shape[0]!;
   const ab = schedule.alphaBars;
-  const grid = method === 'ddpm' ? timesteps(schedule.steps, schedule.steps) : timesteps(schedule.steps, options.steps ?? 50, options.spacing ?? 'linspace');
+  const grid =
+    method === 'ddpm'
+      ? timesteps(schedule.steps, schedule.steps)
+      : timesteps(schedule.steps, options.steps ?? 50, options.spacing ?? 'linspace');
   const same = (v: number) => new Array<number>(n).fill(v);
   const predict = (x: Tensor, t: number) => {
     const pred = denoiser(x, new Float32Array(n).fill(t));
@@ -99,7 +103,10 @@ export async function sample(denoiser: Denoiser, options: SampleOptions): Promis
     if (!options.clip) return parts;
     const x0 = parts.x0.clamp(options.clip[0], options.clip[1]);
     // eps = (x_t - sqrt(abar) x0) / sqrt(1 - abar), consistent with the clipped x0
-    const eps = combine([[x, same(1 / Math.sqrt(1 - ab[t]!))], [x0, same(-Math.sqrt(ab[t]!) / Math.sqrt(1 - ab[t]!))]]);
+    const eps = combine([
+      [x, same(1 / Math.sqrt(1 - ab[t]!))],
+      [x0, same(-Math.sqrt(ab[t]!) / Math.sqrt(1 - ab[t]!))],
+    ]);
     parts.x0.dispose();
     parts.eps.dispose();
     return { x0, eps };
@@ -121,22 +128,36 @@ export async function sample(denoiser: Denoiser, options: SampleOptions): Promis
       // Probability-flow ODE in y = x / sqrt(abar), s = sqrt((1 - abar) / abar): dy/ds = eps.
       const sT = Math.sqrt((1 - abT) / abT);
       const sP = Math.sqrt((1 - abPrev) / abPrev);
-      const euler = combine([[x, same(Math.sqrt(abPrev / abT))], [eps, same(Math.sqrt(abPrev) * (sP - sT))]]);
+      const euler = combine([
+        [x, same(Math.sqrt(abPrev / abT))],
+        [eps, same(Math.sqrt(abPrev) * (sP - sT))],
+      ]);
       const second = predict(euler, prev);
-      next = combine([[x, same(Math.sqrt(abPrev / abT))], [eps, same((Math.sqrt(abPrev) * (sP - sT)) / 2)], [second.eps, same((Math.sqrt(abPrev) * (sP - sT)) / 2)]]);
+      next = combine([
+        [x, same(Math.sqrt(abPrev / abT))],
+        [eps, same((Math.sqrt(abPrev) * (sP - sT)) / 2)],
+        [second.eps, same((Math.sqrt(abPrev) * (sP - sT)) / 2)],
+      ]);
       for (const u of [euler, second.x0, second.eps]) u.dispose();
     } else if (prev < 0) {
-      next = x0.clone();  // the last step lands on the denoised estimate
+      next = x0.clone(); // the last step lands on the denoised estimate
     } else {
       // DDIM (DDPM is DDIM over every step with eta = 1): sigma^2 is eta^2 times the posterior variance.
       const sigma = (method === 'ddpm' ? 1 : eta) * Math.sqrt(((1 - abPrev) / (1 - abT)) * (1 - abT / abPrev));
       const dir = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
       if (sigma > 0) {
         const z = randn(shape, { generator, device });
-        next = combine([[x0, same(Math.sqrt(abPrev))], [eps, same(dir)], [z, same(sigma)]]);
+        next = combine([
+          [x0, same(Math.sqrt(abPrev))],
+          [eps, same(dir)],
+          [z, same(sigma)],
+        ]);
         z.dispose();
       } else {
-        next = combine([[x0, same(Math.sqrt(abPrev))], [eps, same(dir)]]);
+        next = combine([
+          [x0, same(Math.sqrt(abPrev))],
+          [eps, same(dir)],
+        ]);
       }
     }
     for (const u of [x, x0, eps]) u.dispose();

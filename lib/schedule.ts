@@ -24,10 +24,18 @@ export class NoiseSchedule {
   readonly alphaBars: Float64Array;
 
   constructor(config: ScheduleConfig = { kind: 'linear' }) {
-    const c: Required<ScheduleConfig> = { kind: config.kind, steps: config.steps ?? 1000, beta1: config.beta1 ?? 1e-4, betaT: config.betaT ?? 0.02, offset: config.offset ?? 0.008 };
-    if (c.kind !== 'linear' && c.kind !== 'cosine') throw new TypeError(`schedule: kind must be "linear" or "cosine", got ${JSON.stringify(c.kind)}`);
+    const c: Required<ScheduleConfig> = {
+      kind: config.kind,
+      steps: config.steps ?? 1000,
+      beta1: config.beta1 ?? 1e-4,
+      betaT: config.betaT ?? 0.02,
+      offset: config.offset ?? 0.008,
+    };
+    if (c.kind !== 'linear' && c.kind !== 'cosine')
+      throw new TypeError(`schedule: kind must be "linear" or "cosine", got ${JSON.stringify(c.kind)}`);
     if (!Number.isInteger(c.steps) || c.steps < 2) throw new RangeError(`schedule: steps must be an integer >= 2, got ${c.steps}`);
-    if (!(c.beta1 > 0 && c.beta1 <= c.betaT && c.betaT < 1)) throw new RangeError(`schedule: need 0 < beta1 <= betaT < 1, got ${c.beta1}, ${c.betaT}`);
+    if (!(c.beta1 > 0 && c.beta1 <= c.betaT && c.betaT < 1))
+      throw new RangeError(`schedule: need 0 < beta1 <= betaT < 1, got ${c.beta1}, ${c.betaT}`);
     this.config = Object.freeze(c);
     const T = c.steps;
     this.betas = new Float64Array(T);
@@ -62,7 +70,10 @@ export function combine(terms: [Tensor, ArrayLike<number>][]): Tensor {
   const coefs = terms.map(([, c]) => coefficients(c, first.device));
   try {
     const out = new Tensor(native.empty(first.device, first.shape));
-    native.combine(out.handle(), terms.flatMap(([x], k) => [x.handle(`x${k}`), coefs[k]!.handle()]));
+    native.combine(
+      out.handle(),
+      terms.flatMap(([x], k) => [x.handle(`x${k}`), coefs[k]!.handle()]),
+    );
     return out;
   } finally {
     for (const c of coefs) c.dispose(); // queued work keeps them until it has run
@@ -76,16 +87,45 @@ export function targetOf(prediction: Prediction, x0: Tensor, eps: Tensor, alphaB
   if (prediction === 'eps') return eps.clone();
   if (prediction === 'x0') return x0.clone();
   // v = sqrt(abar) eps - sqrt(1 - abar) x0
-  return combine([[eps, perSample(alphaBar, Math.sqrt)], [x0, perSample(alphaBar, (a) => -Math.sqrt(1 - a))]]);
+  return combine([
+    [eps, perSample(alphaBar, Math.sqrt)],
+    [x0, perSample(alphaBar, (a) => -Math.sqrt(1 - a))],
+  ]);
 }
 
 /** x0 and eps implied by a prediction of `prediction` at x_t. */
-export function splitPrediction(prediction: Prediction, xt: Tensor, pred: Tensor, alphaBar: ArrayLike<number>): { x0: Tensor; eps: Tensor } {
+export function splitPrediction(
+  prediction: Prediction,
+  xt: Tensor,
+  pred: Tensor,
+  alphaBar: ArrayLike<number>,
+): { x0: Tensor; eps: Tensor } {
   const s = perSample(alphaBar, Math.sqrt);
   const r = perSample(alphaBar, (a) => Math.sqrt(1 - a));
   if (prediction === 'eps')
-    return { eps: pred.clone(), x0: combine([[xt, s.map((v) => 1 / v)], [pred, r.map((v, b) => -v / s[b]!)]]) };
+    return {
+      eps: pred.clone(),
+      x0: combine([
+        [xt, s.map((v) => 1 / v)],
+        [pred, r.map((v, b) => -v / s[b]!)],
+      ]),
+    };
   if (prediction === 'x0')
-    return { x0: pred.clone(), eps: combine([[xt, r.map((v) => 1 / v)], [pred, s.map((v, b) => -v / r[b]!)]]) };
-  return { x0: combine([[xt, s], [pred, r.map((v) => -v)]]), eps: combine([[xt, r], [pred, s]]) };
+    return {
+      x0: pred.clone(),
+      eps: combine([
+        [xt, r.map((v) => 1 / v)],
+        [pred, s.map((v, b) => -v / r[b]!)],
+      ]),
+    };
+  return {
+    x0: combine([
+      [xt, s],
+      [pred, r.map((v) => -v)],
+    ]),
+    eps: combine([
+      [xt, r],
+      [pred, s],
+    ]),
+  };
 }

@@ -51,8 +51,7 @@ export class Tensor implements Disposable {
 
   /** The native handle, for ops; throws a clear error after dispose(). */
   handle(what = 'tensor'): NativeTensor {
-    if (this.#handle === null || this.#handle.disposed)
-      throw new TypeError(`${what}: the tensor was disposed`);
+    if (this.#handle === null || this.#handle.disposed) throw new TypeError(`${what}: the tensor was disposed`);
     return this.#handle;
   }
 

@@ -48,7 +48,10 @@ export function noisedBatch(
   let eps: Tensor | undefined;
   try {
     eps = randn(full, { generator: new Generator(o.seed, { stream: base + 2n }), device: o.device });
-    const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
+    const xt = combine([
+      [x0, ab.map(Math.sqrt)],
+      [eps, ab.map((a) => Math.sqrt(1 - a))],
+    ]);
     return { indices, ts, ab, x0, eps, xt };
   } catch (e) {
     x0.dispose(); // out of memory half-way: free what was made
@@ -62,9 +65,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const [N, C, H, W] = data.shape;
   const cfg = model.config;
   if (C !== cfg.inChannels || H !== cfg.resolution || W !== cfg.resolution)
-    throw new TypeError(`train: data of shape [N, ${C}, ${H}, ${W}] does not fit the model (expects [N, ${cfg.inChannels}, ${cfg.resolution}, ${cfg.resolution}])`);
+    throw new TypeError(
+      `train: data of shape [N, ${C}, ${H}, ${W}] does not fit the model (expects [N, ${cfg.inChannels}, ${cfg.resolution}, ${cfg.resolution}])`,
+    );
   if (cfg.outChannels !== cfg.inChannels) throw new TypeError('train: supervised denoising needs outChannels == inChannels');
-  if (data.images.length !== N * C * H * W) throw new TypeError(`train: data.images has ${data.images.length} values, shape needs ${N * C * H * W}`);
+  if (data.images.length !== N * C * H * W)
+    throw new TypeError(`train: data.images has ${data.images.length} values, shape needs ${N * C * H * W}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`train: batchSize must be a positive integer, got ${batchSize}`);
   const schedule = options.schedule ?? new NoiseSchedule({ kind: 'linear' });
   const prediction = options.prediction ?? 'eps';
@@ -101,7 +107,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 export function mseGradient(out: Tensor, target: Tensor): { gout: Tensor; loss: Promise<number> } {
   const B = out.shape[0]!;
   const scale = 2 / out.numel;
-  const gout = combine([[out, new Array(B).fill(scale)], [target, new Array(B).fill(-scale)]]);
+  const gout = combine([
+    [out, new Array(B).fill(scale)],
+    [target, new Array(B).fill(-scale)],
+  ]);
   let sumsq: Tensor | undefined;
   try {
     sumsq = zeros([1], { device: out.device });

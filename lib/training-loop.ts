@@ -117,7 +117,13 @@ export async function trainingLoop(options: LoopOptions, meta: CheckpointMeta, s
   }
 }
 
-async function loop(options: LoopOptions, meta: CheckpointMeta, stepFn: StepFn, optimizer: AdamW, ema: EMA | undefined): Promise<TrainResult> {
+async function loop(
+  options: LoopOptions,
+  meta: CheckpointMeta,
+  stepFn: StepFn,
+  optimizer: AdamW,
+  ema: EMA | undefined,
+): Promise<TrainResult> {
   const { model, steps, batchSize } = options;
   const every = options.progressEvery ?? 10;
   let start = 0;
@@ -133,7 +139,14 @@ async function loop(options: LoopOptions, meta: CheckpointMeta, stepFn: StepFn, 
   const save = async (step: number) => {
     if (!options.checkpoint) return;
     await Promise.all(pending);
-    await saveCheckpoint(options.checkpoint.path, model, { optimizer, ema, step, prediction: meta.prediction, schedule: meta.schedule, metadata: meta.metadata });
+    await saveCheckpoint(options.checkpoint.path, model, {
+      optimizer,
+      ema,
+      step,
+      prediction: meta.prediction,
+      schedule: meta.schedule,
+      metadata: meta.metadata,
+    });
   };
 
   let step = start;
@@ -193,7 +206,10 @@ export class TrainingRun implements AsyncIterable<TrainProgress> {
   #settled = false;
   #error: unknown = undefined;
 
-  constructor(start: (hooks: { signal: AbortSignal; onProgress: (p: TrainProgress) => void }) => Promise<TrainResult>, signal?: AbortSignal) {
+  constructor(
+    start: (hooks: { signal: AbortSignal; onProgress: (p: TrainProgress) => void }) => Promise<TrainResult>,
+    signal?: AbortSignal,
+  ) {
     if (signal) {
       if (signal.aborted) this.#controller.abort(signal.reason);
       else signal.addEventListener('abort', () => this.#controller.abort(signal.reason), { once: true });

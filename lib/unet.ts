@@ -23,17 +23,30 @@ export function resizedConfig(base: UNetConfig, resolution: number, inChannels: 
   let mult = [...base.mult];
   while (mult.length > 1 && resolution % 2 ** (mult.length - 1) !== 0) mult = mult.slice(0, -1);
   const levels = mult.map((_, k) => resolution / 2 ** k);
-  return { ...base, mult, resolution, inChannels, outChannels, attnResolutions: (base.attnResolutions ?? []).filter((r) => levels.includes(r)) };
+  return {
+    ...base,
+    mult,
+    resolution,
+    inChannels,
+    outChannels,
+    attnResolutions: (base.attnResolutions ?? []).filter((r) => levels.includes(r)),
+  };
 }
 
 export function resolveConfig(config: UNetConfig | UNetPreset): Required<UNetConfig> {
   const c = typeof config === 'string' ? presets[config] : config;
   if (c === undefined || c === null || typeof c !== 'object')
-    throw new TypeError(`config: expected a preset (${Object.keys(presets).map((k) => JSON.stringify(k)).join(', ')}) or an object, got ${JSON.stringify(config)}`);
+    throw new TypeError(
+      `config: expected a preset (${Object.keys(presets)
+        .map((k) => JSON.stringify(k))
+        .join(', ')}) or an object, got ${JSON.stringify(config)}`,
+    );
   for (const key of ['mult', 'attnResolutions'] as const)
-    if (c[key] !== undefined && !Array.isArray(c[key])) throw new TypeError(`unet config: ${key} must be an array of integers, got ${JSON.stringify(c[key])}`);
+    if (c[key] !== undefined && !Array.isArray(c[key]))
+      throw new TypeError(`unet config: ${key} must be an array of integers, got ${JSON.stringify(c[key])}`);
   if (c.mult === undefined) throw new TypeError('unet config: mult is required');
-  if (c.zeroInit !== undefined && typeof c.zeroInit !== 'boolean') throw new TypeError(`unet config: zeroInit must be a boolean, got ${JSON.stringify(c.zeroInit)}`);
+  if (c.zeroInit !== undefined && typeof c.zeroInit !== 'boolean')
+    throw new TypeError(`unet config: zeroInit must be a boolean, got ${JSON.stringify(c.zeroInit)}`);
   const full: Required<UNetConfig> = {
     inChannels: c.inChannels,
     outChannels: c.outChannels ?? c.inChannels,
@@ -121,7 +134,15 @@ export class UNet implements Disposable {
     const out = empty([n, this.config.outChannels, this.config.resolution, this.config.resolution], { device: this.device });
     return disposeOnThrow([out], () => {
       const params = (options.params ?? this.params).handle('params');
-      const tape = native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle(), true, options.cond?.handle('cond') ?? null);
+      const tape = native.unetForward(
+        this.#net,
+        params,
+        x.handle('x'),
+        t.handle('t'),
+        out.handle(),
+        true,
+        options.cond?.handle('cond') ?? null,
+      );
       return { out, tape: new Tape(tape, n) };
     });
   }
@@ -136,7 +157,9 @@ export class UNet implements Disposable {
     const out = empty([n, this.config.outChannels, this.config.resolution, this.config.resolution], { device: this.device });
     return disposeOnThrow([out], () => {
       const params = (options.params ?? this.params).handle('params');
-      native.unetReleaseTape(native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle(), false, options.cond?.handle('cond') ?? null));
+      native.unetReleaseTape(
+        native.unetForward(this.#net, params, x.handle('x'), t.handle('t'), out.handle(), false, options.cond?.handle('cond') ?? null),
+      );
       return out;
     });
   }

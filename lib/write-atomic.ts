@@ -9,7 +9,8 @@ import { basename, dirname, join } from 'node:path';
  * syncs the directory. On any failure the temporary file is removed and `path` is left as it was.
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
+  if (typeof path !== 'string' || path === '')
+    throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   let fh: FileHandle | undefined;

@@ -7,7 +7,9 @@
 import { parseArgs } from 'node:util';
 import { killLoop, referenceResult, type CrashMode } from '../test/reliability/crash-work.ts';
 
-const { values } = parseArgs({ options: { kills: { type: 'string', default: '100' }, mode: { type: 'string', multiple: true }, seed: { type: 'string', default: '1' } } });
+const { values } = parseArgs({
+  options: { kills: { type: 'string', default: '100' }, mode: { type: 'string', multiple: true }, seed: { type: 'string', default: '1' } },
+});
 const kills = Number(values.kills);
 if (!Number.isSafeInteger(kills) || kills < 1) throw new TypeError(`--kills: expected a positive integer, got ${values.kills}`);
 const modes = (values.mode ?? ['train', 'measurements', 'diffem']) as CrashMode[];
@@ -17,7 +19,9 @@ for (const mode of modes) {
   const t0 = performance.now();
   try {
     const reference = mode === 'measurements' ? undefined : await referenceResult(mode);
-    const r = await killLoop(mode, kills, reference ? reference.workMs * 1.2 : 1000, Number(values.seed), reference?.result, (p) => process.stderr.write(`  ${mode}: ${p.kills} kills, ${p.midWrite} inside a write\r`));
+    const r = await killLoop(mode, kills, reference ? reference.workMs * 1.2 : 1000, Number(values.seed), reference?.result, (p) =>
+      process.stderr.write(`  ${mode}: ${p.kills} kills, ${p.midWrite} inside a write\r`),
+    );
     const seen = new Map<string, number>();
     for (const s of r.states) seen.set(s, (seen.get(s) ?? 0) + 1);
     console.log(

@@ -11,7 +11,9 @@ import { parseArgs } from 'node:util';
 import { fuzz } from '../test/fuzz/harness.ts';
 import { makeTargets } from '../test/fuzz/targets.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '100000' }, target: { type: 'string', multiple: true }, seed: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '100000' }, target: { type: 'string', multiple: true }, seed: { type: 'string' } },
+});
 const runs = Number(values.runs);
 if (!Number.isSafeInteger(runs) || runs < 1) throw new TypeError(`--runs: expected a positive integer, got ${values.runs}`);
 const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
@@ -22,14 +24,28 @@ let failed = false;
 try {
   const targets = await makeTargets(dir);
   const names = targets.map((t) => t.name);
-  for (const name of values.target ?? []) if (!names.includes(name)) throw new TypeError(`--target: expected one of ${names.join(', ')}, got ${name}`);
+  for (const name of values.target ?? [])
+    if (!names.includes(name)) throw new TypeError(`--target: expected one of ${names.join(', ')}, got ${name}`);
   console.log(`fuzz: ${runs} inputs per target, seed ${seed}, node ${process.version}, ${new Date().toISOString()}`);
   for (const [i, target] of targets.entries()) {
     if (values.target && !values.target.includes(target.name)) continue;
     const t0 = performance.now();
     try {
-      const r = await fuzz(target, { runs, seed: seed + i, every: Math.max(1000, Math.floor(runs / 10)), onProgress: (n) => process.stderr.write(`  ${target.name}: ${n}\r`) }, i);
-      const errors = [...r.errors].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, n]) => `${k} ${n}`).join(', ');
+      const r = await fuzz(
+        target,
+        {
+          runs,
+          seed: seed + i,
+          every: Math.max(1000, Math.floor(runs / 10)),
+          onProgress: (n) => process.stderr.write(`  ${target.name}: ${n}\r`),
+        },
+        i,
+      );
+      const errors = [...r.errors]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 6)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ');
       console.log(
         `${target.name.padEnd(19)} ${r.inputs} inputs: ${r.accepted} parsed, ${r.inputs - r.accepted} refused with a typed error; ` +
           `max allocation ${r.maxAllocated} B, peak RSS +${(r.rssGrowth / 2 ** 20).toFixed(0)} MiB over the run (largest jump in one input ${(r.maxRssJump / 2 ** 20).toFixed(1)} MiB), ${((performance.now() - t0) / 1000).toFixed(0)} s; errors: ${errors}`,

@@ -14,13 +14,22 @@ import { blobs } from '../test/helpers.ts';
 const { values } = parseArgs({ options: { steps: { type: 'string', default: '10000' }, sample: { type: 'string', default: '250' } } });
 const steps = Number(values.steps);
 const every = Number(values.sample);
-const model = new UNet({ inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, attnResolutions: [8], resolution: 8 }, { device: 'cpu', seed: 1 });
+const model = new UNet(
+  { inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, attnResolutions: [8], resolution: 8 },
+  { device: 'cpu', seed: 1 },
+);
 await synchronize('cpu');
 const live0 = memoryStats('cpu').inUse;
 const samples: { step: number; rss: number; live: number }[] = [];
 const t0 = performance.now();
 const r = await train({
-  model, data: blobs(256), steps, batchSize: 8, seed: 1, emaDecay: 0.99, progressEvery: every,
+  model,
+  data: blobs(256),
+  steps,
+  batchSize: 8,
+  seed: 1,
+  emaDecay: 0.99,
+  progressEvery: every,
   onProgress: (p) => samples.push({ step: p.step, rss: process.memoryUsage().rss, live: memoryStats('cpu').inUse }),
 });
 const seconds = (performance.now() - t0) / 1000;
@@ -37,6 +46,10 @@ const my = mean(half.map((s) => s.rss));
 const slope = half.reduce((a, s) => a + (s.step - mx) * (s.rss - my), 0) / half.reduce((a, s) => a + (s.step - mx) ** 2, 0);
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 console.log(`memory-soak: ${steps} steps in ${seconds.toFixed(0)} s (${new Date().toISOString()}, node ${process.version})`);
-console.log(`RSS: ${mib(samples[0]!.rss)} MiB at step ${samples[0]!.step}, ${mib(samples.at(-1)!.rss)} MiB at step ${samples.at(-1)!.step}, min ${mib(Math.min(...samples.map((s) => s.rss)))}, max ${mib(Math.max(...samples.map((s) => s.rss)))}`);
+console.log(
+  `RSS: ${mib(samples[0]!.rss)} MiB at step ${samples[0]!.step}, ${mib(samples.at(-1)!.rss)} MiB at step ${samples.at(-1)!.step}, min ${mib(Math.min(...samples.map((s) => s.rss)))}, max ${mib(Math.max(...samples.map((s) => s.rss)))}`,
+);
 console.log(`RSS slope over steps ${half[0]!.step}..${half.at(-1)!.step}: ${((slope * 1000) / 1024).toFixed(1)} KiB per 1000 steps`);
-console.log(`allocator live bytes: ${live0} before (the model), ${Math.min(...samples.map((s) => s.live))}..${Math.max(...samples.map((s) => s.live))} during, ${liveAfterTraining} after training with its optimizer and EMA disposed`);
+console.log(
+  `allocator live bytes: ${live0} before (the model), ${Math.min(...samples.map((s) => s.live))}..${Math.max(...samples.map((s) => s.live))} during, ${liveAfterTraining} after training with its optimizer and EMA disposed`,
+);

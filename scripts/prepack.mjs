@@ -23,8 +23,19 @@ function newest(d) {
 
 const binaries = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.node')) : [];
 const built = binaries.length ? Math.min(...binaries.map((f) => statSync(join(dir, f)).mtimeMs)) : 0;
-const sources = Math.max(...['include', 'core', 'cpu', 'cuda', 'napi'].map((d) => join(root, 'native', d)).filter(existsSync).map(newest), statSync(join(root, 'CMakeLists.txt')).mtimeMs);
-const reason = binaries.length === 0 ? `no prebuilt addon in ${dir}` : built < sources ? `the prebuilt addon in ${dir} is older than the native sources` : '';
+const sources = Math.max(
+  ...['include', 'core', 'cpu', 'cuda', 'napi']
+    .map((d) => join(root, 'native', d))
+    .filter(existsSync)
+    .map(newest),
+  statSync(join(root, 'CMakeLists.txt')).mtimeMs,
+);
+const reason =
+  binaries.length === 0
+    ? `no prebuilt addon in ${dir}`
+    : built < sources
+      ? `the prebuilt addon in ${dir} is older than the native sources`
+      : '';
 if (!reason) {
   console.log(`prepack: ${binaries.join(', ')} in ${dir} is up to date`);
   process.exit(0);

@@ -37,7 +37,15 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'lib/assets/demo-prior.safetensors' },
   },
 });
-const [minutes, steps, batchSize, lr, emaDecay, seed, warmupSteps] = [Number(args.minutes), Number(args.steps), Number(args.batch), Number(args.lr), Number(args.ema), Number(args.seed), Number(args.warmup)];
+const [minutes, steps, batchSize, lr, emaDecay, seed, warmupSteps] = [
+  Number(args.minutes),
+  Number(args.steps),
+  Number(args.batch),
+  Number(args.lr),
+  Number(args.ema),
+  Number(args.seed),
+  Number(args.warmup),
+];
 const set = await demoMeasurements(7);
 const schedule = gsureSchedule((await svdStatistics(set)).vMax);
 const model = new UNet(DEMO_UNET, { device: 'cpu', seed: 7n });
@@ -49,26 +57,55 @@ const before = resume ? (JSON.parse((await readCheckpoint(resume)).metadata.seco
 const init = args.init ? await readCheckpoint(args.init) : undefined;
 if (init && !resume) model.setParams(init.params);
 const earlier = { steps: Number(init?.metadata.steps ?? 0), seconds: Number(init?.metadata.seconds ?? 0) };
-console.log(`demo prior: ${init ? `continuing ${args.init} (${earlier.steps} steps), ` : ''}EMA decay ${emaDecay}; ${set.count} measurements (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}) at 16x16, ${steps} steps of batch ${batchSize}, lr ${lr}, for at most ${minutes} min${resume ? `, resuming ${resume}` : ''}`);
+console.log(
+  `demo prior: ${init ? `continuing ${args.init} (${earlier.steps} steps), ` : ''}EMA decay ${emaDecay}; ${set.count} measurements (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}) at 16x16, ${steps} steps of batch ${batchSize}, lr ${lr}, for at most ${minutes} min${resume ? `, resuming ${resume}` : ''}`,
+);
 const started = performance.now();
 const result = await trainGsure({
-  model, measurements: set, schedule, steps, batchSize, seed,
-  optimizer: { lr, warmupSteps, maxGradNorm: 1 }, emaDecay,
-  signal: controller.signal, onProgress: progressPrinter('prior'), progressEvery: 50,
-  checkpoint: { path: args.work, every: 200 }, resume,
+  model,
+  measurements: set,
+  schedule,
+  steps,
+  batchSize,
+  seed,
+  optimizer: { lr, warmupSteps, maxGradNorm: 1 },
+  emaDecay,
+  signal: controller.signal,
+  onProgress: progressPrinter('prior'),
+  progressEvery: 50,
+  checkpoint: { path: args.work, every: 200 },
+  resume,
 });
 clearTimeout(timer);
 const seconds = before + (performance.now() - started) / 1000;
 // Record the cumulative wall time in the work file too, so that a resumed run adds to it.
-await saveCheckpoint(args.work, model, { optimizer: result.optimizer, ema: result.ema, step: result.step, prediction: 'x0', schedule: schedule.toJSON(), metadata: { seconds: String(seconds) } });
+await saveCheckpoint(args.work, model, {
+  optimizer: result.optimizer,
+  ema: result.ema,
+  step: result.step,
+  prediction: 'x0',
+  schedule: schedule.toJSON(),
+  metadata: { seconds: String(seconds) },
+});
 const prior = await loadUNet(args.work, { useEma: true });
 await saveCheckpoint(args.out, prior, {
-  step: result.step, prediction: 'x0', schedule: schedule.toJSON(), dtype: 'BF16',
+  step: result.step,
+  prediction: 'x0',
+  schedule: schedule.toJSON(),
+  dtype: 'BF16',
   metadata: {
     recipe: 'GSURE-Diffusion on the shipped 2,000 Fashion-MNIST images averaged to 16x16, mask:p=0.4, sigma0 0.05, measurement seed 7',
     command: ['node --import ./test/support/register-ts.mjs scripts/train-demo-prior.ts', ...process.argv.slice(2)].join(' '),
-    steps: String(earlier.steps + result.step), batch: String(batchSize), lr: String(lr), emaDecay: String(emaDecay), seconds: (earlier.seconds + seconds).toFixed(0),
-    ...(init ? { continued: `${basename(args.init!)} (${earlier.steps} steps, ${earlier.seconds} s: ${init.metadata.command ?? ''} lr ${init.metadata.lr} EMA ${init.metadata.emaDecay}), then ${result.step} steps with seed ${seed}, warm-up ${warmupSteps}` } : {}),
+    steps: String(earlier.steps + result.step),
+    batch: String(batchSize),
+    lr: String(lr),
+    emaDecay: String(emaDecay),
+    seconds: (earlier.seconds + seconds).toFixed(0),
+    ...(init
+      ? {
+          continued: `${basename(args.init!)} (${earlier.steps} steps, ${earlier.seconds} s: ${init.metadata.command ?? ''} lr ${init.metadata.lr} EMA ${init.metadata.emaDecay}), then ${result.step} steps with seed ${seed}, warm-up ${warmupSteps}`,
+        }
+      : {}),
   },
 });
 console.log(`wrote ${args.out}: EMA weights after ${result.step} steps, ${(seconds / 60).toFixed(1)} min of training`);

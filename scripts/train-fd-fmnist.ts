@@ -37,7 +37,9 @@ const test = await loadFashionMnist({ source: args.data, split: 'test' });
 const pixels = 32 * 32;
 const stepsPerEpoch = Math.floor(train.shape[0] / batch);
 const steps = Math.min(epochs * stepsPerEpoch, Number(args['max-steps'] ?? Infinity));
-console.log(`train: ${train.shape[0]} images, test: ${test.shape[0]}; ${epochs} epochs of ${stepsPerEpoch} steps, batch ${batch}, AdamW lr ${peakLr} (warm-up ${warmup}, cosine), wd ${weightDecay}`);
+console.log(
+  `train: ${train.shape[0]} images, test: ${test.shape[0]}; ${epochs} epochs of ${stepsPerEpoch} steps, batch ${batch}, AdamW lr ${peakLr} (warm-up ${warmup}, cosine), wd ${weightDecay}`,
+);
 
 /** A seeded permutation of 0..n-1 (Fisher-Yates on Philox words, stream = epoch). */
 function permutation(n: number, epoch: number): Int32Array {
@@ -98,17 +100,26 @@ for (let step = 1; step <= steps; step++) {
   net.zeroGrad();
   net.backward(tape, gLogits);
   FdClassifier.release(tape);
-  const lr = step <= warmup ? (peakLr * step) / warmup : 0.5 * peakLr * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, steps - warmup)));
+  const lr =
+    step <= warmup ? (peakLr * step) / warmup : 0.5 * peakLr * (1 + Math.cos((Math.PI * (step - warmup)) / Math.max(1, steps - warmup)));
   for (const [name, p] of net.params) {
     const { m, v } = moments.get(name)!;
     native.adamw(p.handle(), net.grads.get(name)!.handle(), m.handle(), v.handle(), noClip.handle(), {
-      lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: name.startsWith('norm') || name.endsWith('.bias') ? 0 : weightDecay, step, maxNorm: 0,
+      lr,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: name.startsWith('norm') || name.endsWith('.bias') ? 0 : weightDecay,
+      step,
+      maxNorm: 0,
     });
   }
   [lossSum, correctSum, seen] = [lossSum + loss * batch, correctSum + correct, seen + batch];
   if (step % 50 === 0 || step === steps) {
     const s = (performance.now() - started) / 1000;
-    console.log(`step ${step}/${steps} epoch ${epoch + 1}  loss ${(lossSum / seen).toFixed(4)}  train acc ${(correctSum / seen).toFixed(4)}  ${s.toFixed(0)}s`);
+    console.log(
+      `step ${step}/${steps} epoch ${epoch + 1}  loss ${(lossSum / seen).toFixed(4)}  train acc ${(correctSum / seen).toFixed(4)}  ${s.toFixed(0)}s`,
+    );
     [lossSum, correctSum, seen] = [0, 0, 0];
   }
 }
@@ -144,7 +155,20 @@ await writeSafetensors(args.out!, new Map([...weights].map(([name, data]) => [na
   features: 'the 128-d output of fc1 after SiLU',
   test_accuracy: testAccuracy.toFixed(4),
   test_images: String(test.shape[0]),
-  training: JSON.stringify({ data: 'Fashion-MNIST train (60,000 clean images)', epochs, steps, batch, optimizer: 'AdamW', lr: peakLr, warmup, schedule: 'cosine', weightDecay, seed: Number(seed), device, seconds: Math.round(trainSeconds) }),
+  training: JSON.stringify({
+    data: 'Fashion-MNIST train (60,000 clean images)',
+    epochs,
+    steps,
+    batch,
+    optimizer: 'AdamW',
+    lr: peakLr,
+    warmup,
+    schedule: 'cosine',
+    weightDecay,
+    seed: Number(seed),
+    device,
+    seconds: Math.round(trainSeconds),
+  }),
   trained_by: 'scripts/train-fd-fmnist.ts',
 });
 console.log(`wrote ${args.out}`);

@@ -67,7 +67,12 @@ function dispose(r: Run): void {
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 function expectBitEqual(actual: Float32Array, expected: Float32Array, what = ''): void {
   expect(actual.length, what).toBe(expected.length);
-  expect(Buffer.from(bits(actual).buffer, actual.byteOffset, actual.byteLength).equals(Buffer.from(bits(expected).buffer, expected.byteOffset, expected.byteLength)), what).toBe(true);
+  expect(
+    Buffer.from(bits(actual).buffer, actual.byteOffset, actual.byteLength).equals(
+      Buffer.from(bits(expected).buffer, expected.byteOffset, expected.byteLength),
+    ),
+    what,
+  ).toBe(true);
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -85,7 +90,14 @@ describe('saveCheckpoint / readCheckpoint round trip', () => {
     train(r, 3);
     const path = fresh();
     const schedule = { kind: 'cosine', steps: 1000, s: 0.008, nested: [1, 2.5, null] };
-    await saveCheckpoint(path, r.net, { optimizer: r.opt, ema: r.ema, generator: r.gen, prediction: 'v', schedule, metadata: { run: 'abc', note: 'üñí "quoted"' } });
+    await saveCheckpoint(path, r.net, {
+      optimizer: r.opt,
+      ema: r.ema,
+      generator: r.gen,
+      prediction: 'v',
+      schedule,
+      metadata: { run: 'abc', note: 'üñí "quoted"' },
+    });
     const ck = await readCheckpoint(path);
     expectBitEqual(ck.params, await r.net.params.toArray(), 'params');
     expectBitEqual(ck.ema!, await r.ema.params.toArray(), 'ema');
@@ -106,16 +118,47 @@ describe('saveCheckpoint / readCheckpoint round trip', () => {
   it('writes the documented keys, order, dtypes and metadata', async () => {
     const names = base.net.layout.map((p) => p.name);
     const keys = [...baseFile.tensors.keys()];
-    expect(keys).toEqual([...names, ...names.map((n) => `ema.${n}`), ...names.map((n) => `optim.m.${n}`), ...names.map((n) => `optim.v.${n}`)]);
+    expect(keys).toEqual([
+      ...names,
+      ...names.map((n) => `ema.${n}`),
+      ...names.map((n) => `optim.m.${n}`),
+      ...names.map((n) => `optim.v.${n}`),
+    ]);
     for (const [name, e] of baseFile.tensors) expect(e.dtype, name).toBe('F32');
     const m = baseFile.metadata;
     expect(m['kintsugi.format']).toBe('1');
-    expect(JSON.parse(m['kintsugi.config']!)).toEqual({ inChannels: 1, outChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, attnResolutions: [4], resolution: 8, zeroInit: true });
-    expect(Object.keys(JSON.parse(m['kintsugi.config']!))).toEqual(['inChannels', 'outChannels', 'channels', 'mult', 'resBlocks', 'attnResolutions', 'resolution', 'zeroInit']);
+    expect(JSON.parse(m['kintsugi.config']!)).toEqual({
+      inChannels: 1,
+      outChannels: 1,
+      channels: 8,
+      mult: [1, 2],
+      resBlocks: 1,
+      attnResolutions: [4],
+      resolution: 8,
+      zeroInit: true,
+    });
+    expect(Object.keys(JSON.parse(m['kintsugi.config']!))).toEqual([
+      'inChannels',
+      'outChannels',
+      'channels',
+      'mult',
+      'resBlocks',
+      'attnResolutions',
+      'resolution',
+      'zeroInit',
+    ]);
     expect(m['kintsugi.step']).toBe('3');
     expect(m['kintsugi.prediction']).toBe('eps');
     expect(m['kintsugi.schedule']).toBe('null');
-    expect(JSON.parse(m['kintsugi.optim']!)).toEqual({ step: 3, lr: 2e-3, betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.01, warmupSteps: 4, maxGradNorm: 1 });
+    expect(JSON.parse(m['kintsugi.optim']!)).toEqual({
+      step: 3,
+      lr: 2e-3,
+      betas: [0.9, 0.99],
+      eps: 1e-8,
+      weightDecay: 0.01,
+      warmupSteps: 4,
+      maxGradNorm: 1,
+    });
     expect(JSON.parse(m['kintsugi.generator']!)).toEqual(base.gen.getState());
   });
 
@@ -125,7 +168,13 @@ describe('saveCheckpoint / readCheckpoint round trip', () => {
     await saveCheckpoint(path, net);
     const file = await readSafetensors(path);
     expect(file.tensors.size).toBe(net.layout.length);
-    expect(Object.keys(file.metadata).sort()).toEqual(['kintsugi.config', 'kintsugi.format', 'kintsugi.prediction', 'kintsugi.schedule', 'kintsugi.step']);
+    expect(Object.keys(file.metadata).sort()).toEqual([
+      'kintsugi.config',
+      'kintsugi.format',
+      'kintsugi.prediction',
+      'kintsugi.schedule',
+      'kintsugi.step',
+    ]);
     const ck = await readCheckpoint(path);
     expect(ck.ema).toBeUndefined();
     expect(ck.optimizer).toBeUndefined();
@@ -143,7 +192,10 @@ describe('saveCheckpoint / readCheckpoint round trip', () => {
     const file = await readSafetensors(path);
     for (const [name, e] of file.tensors) expect(e.dtype, name).toBe(name.startsWith('optim.') ? 'F32' : 'BF16');
     const ck = await readCheckpoint(path);
-    for (const [got, want] of [[ck.params, await base.net.params.toArray()], [ck.ema!, await base.ema.params.toArray()]] as const) {
+    for (const [got, want] of [
+      [ck.params, await base.net.params.toArray()],
+      [ck.ema!, await base.ema.params.toArray()],
+    ] as const) {
       let worst = 0;
       let notRne = 0;
       for (let i = 0; i < want.length; i++) {
@@ -206,7 +258,9 @@ describe('resumeTraining', () => {
   it('rejects a different architecture, or missing optimizer/EMA state, and then changes nothing', async () => {
     const other = new UNet({ ...CFG, channels: 16, mult: [1, 1] }, { device: 'cpu' });
     await expect(resumeTraining(basePath, { net: other })).rejects.toThrow(
-      new RegExp(`^${escape(basePath)}: the checkpoint's config differs from the model's: channels 8 in the file, 16 in the model; mult \\[1,2\\] in the file, \\[1,1\\] in the model$`),
+      new RegExp(
+        `^${escape(basePath)}: the checkpoint's config differs from the model's: channels 8 in the file, 16 in the model; mult \\[1,2\\] in the file, \\[1,1\\] in the model$`,
+      ),
     );
     other.dispose();
 
@@ -214,8 +268,12 @@ describe('resumeTraining', () => {
     await saveCheckpoint(modelOnly, base.net);
     const r = setup(21);
     const before = await r.net.params.toArray();
-    await expect(resumeTraining(modelOnly, { net: r.net, optimizer: r.opt })).rejects.toThrow(/: an optimizer was given, but the checkpoint has no optimizer state/);
-    await expect(resumeTraining(modelOnly, { net: r.net, ema: r.ema })).rejects.toThrow(/: an EMA was given, but the checkpoint has no EMA weights/);
+    await expect(resumeTraining(modelOnly, { net: r.net, optimizer: r.opt })).rejects.toThrow(
+      /: an optimizer was given, but the checkpoint has no optimizer state/,
+    );
+    await expect(resumeTraining(modelOnly, { net: r.net, ema: r.ema })).rejects.toThrow(
+      /: an EMA was given, but the checkpoint has no EMA weights/,
+    );
     expectBitEqual(await r.net.params.toArray(), before, 'params untouched after a failed resume');
     expect(r.opt.stepCount).toBe(0);
 
@@ -254,7 +312,9 @@ describe('loadUNet', () => {
   it('useEma on a file without EMA weights is an error', async () => {
     const path = fresh();
     await saveCheckpoint(path, base.net);
-    await expect(loadUNet(path, { device: 'cpu', useEma: true })).rejects.toThrow(new RegExp(`^${escape(path)}: useEma: the checkpoint has no EMA weights`));
+    await expect(loadUNet(path, { device: 'cpu', useEma: true })).rejects.toThrow(
+      new RegExp(`^${escape(path)}: useEma: the checkpoint has no EMA weights`),
+    );
   });
 });
 
@@ -314,8 +374,14 @@ describe('readCheckpoint rejects invalid files, naming the file and the key', ()
   });
 
   it('no or unparsable "kintsugi.config": not a kintsugi checkpoint', async () => {
-    await rejects(hostile((_, m) => delete m['kintsugi.config']), /not a kintsugi checkpoint: __metadata__ has no "kintsugi\.config"/);
-    await rejects(hostile((_, m) => (m['kintsugi.config'] = '{"inChannels":1,')), /not a kintsugi checkpoint: "kintsugi\.config" is not valid JSON/);
+    await rejects(
+      hostile((_, m) => delete m['kintsugi.config']),
+      /not a kintsugi checkpoint: __metadata__ has no "kintsugi\.config"/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.config'] = '{"inChannels":1,')),
+      /not a kintsugi checkpoint: "kintsugi\.config" is not valid JSON/,
+    );
     // A plain safetensors file without metadata at all.
     const plain = fresh('plain');
     writeFileSync(plain, encodeSafetensors({ w: { shape: [2], data: new Float32Array(2) } }));
@@ -327,19 +393,40 @@ describe('readCheckpoint rejects invalid files, naming the file and the key', ()
       hostile((_, m) => (m['kintsugi.config'] = JSON.stringify({ ...CFG, resolution: 7 }))),
       /"kintsugi\.config" is not a valid UNet config: unet config: resolution must be divisible by 2\^\(levels-1\) = 2, got 7/,
     );
-    await rejects(hostile((_, m) => (m['kintsugi.config'] = JSON.stringify({ ...CFG, channels: 8.5 }))), /not a valid UNet config: .*channels must be an integer/);
-    await rejects(hostile((_, m) => (m['kintsugi.config'] = '"tiny16"')), /not a valid UNet config: expected a JSON object, got "tiny16"/);
-    await rejects(hostile((_, m) => (m['kintsugi.config'] = '{"inChannels":1}')), /not a valid UNet config: missing "channels"/);
-    await rejects(hostile((_, m) => (m['kintsugi.config'] = JSON.stringify({ ...CFG, mult: 2 }))), /not a valid UNet config: mult must be an array, got 2/);
-    await rejects(hostile((_, m) => (m['kintsugi.config'] = JSON.stringify({ ...CFG, zeroInit: 'yes' }))), /not a valid UNet config: zeroInit must be a boolean, got "yes"/);
+    await rejects(
+      hostile((_, m) => (m['kintsugi.config'] = JSON.stringify({ ...CFG, channels: 8.5 }))),
+      /not a valid UNet config: .*channels must be an integer/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.config'] = '"tiny16"')),
+      /not a valid UNet config: expected a JSON object, got "tiny16"/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.config'] = '{"inChannels":1}')),
+      /not a valid UNet config: missing "channels"/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.config'] = JSON.stringify({ ...CFG, mult: 2 }))),
+      /not a valid UNet config: mult must be an array, got 2/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.config'] = JSON.stringify({ ...CFG, zeroInit: 'yes' }))),
+      /not a valid UNet config: zeroInit must be a boolean, got "yes"/,
+    );
   });
 
   it('an unknown format version', async () => {
-    await rejects(hostile((_, m) => (m['kintsugi.format'] = '2')), /unsupported checkpoint format "2" in "kintsugi\.format" \(this version reads "1"\)/);
+    await rejects(
+      hostile((_, m) => (m['kintsugi.format'] = '2')),
+      /unsupported checkpoint format "2" in "kintsugi\.format" \(this version reads "1"\)/,
+    );
   });
 
   it('a model tensor missing, misshaped or unexpected', async () => {
-    await rejects(hostile((t) => t.delete('out.conv.bias')), /1 of 128 model tensors missing: "out\.conv\.bias"$/);
+    await rejects(
+      hostile((t) => t.delete('out.conv.bias')),
+      /1 of 128 model tensors missing: "out\.conv\.bias"$/,
+    );
     await rejects(
       hostile((t) => {
         for (const k of [...t.keys()].filter((k) => k.startsWith('mid.')).slice(0, 7)) t.delete(k);
@@ -354,7 +441,10 @@ describe('readCheckpoint rejects invalid files, naming the file and the key', ()
       hostile((t) => (t.get('ema.out.conv.weight')!.shape = [1, 8, 9])),
       /tensor "ema\.out\.conv\.weight" has shape \[1,8,9\], the config needs \[1,8,3,3\]/,
     );
-    await rejects(hostile((t) => t.set('foo.weight', { shape: [1], data: new Float32Array(1) })), /1 unexpected tensor\(s\) for this config: "foo\.weight"/);
+    await rejects(
+      hostile((t) => t.set('foo.weight', { shape: [1], data: new Float32Array(1) })),
+      /1 unexpected tensor\(s\) for this config: "foo\.weight"/,
+    );
   });
 
   it('unknown keys under the reserved prefixes', async () => {
@@ -369,15 +459,24 @@ describe('readCheckpoint rejects invalid files, naming the file and the key', ()
   });
 
   it('incomplete EMA or optimizer state', async () => {
-    await rejects(hostile((t) => t.delete('ema.out.conv.bias')), /incomplete EMA weights: 127 of 128 "ema\." tensors present, missing "ema\.out\.conv\.bias"$/);
-    await rejects(hostile((t) => t.delete('optim.v.time.linear1.bias')), /incomplete optimizer state: 255 of 256 "optim\." tensors present, missing "optim\.v\.time\.linear1\.bias"$/);
+    await rejects(
+      hostile((t) => t.delete('ema.out.conv.bias')),
+      /incomplete EMA weights: 127 of 128 "ema\." tensors present, missing "ema\.out\.conv\.bias"$/,
+    );
+    await rejects(
+      hostile((t) => t.delete('optim.v.time.linear1.bias')),
+      /incomplete optimizer state: 255 of 256 "optim\." tensors present, missing "optim\.v\.time\.linear1\.bias"$/,
+    );
     await rejects(
       hostile((t) => {
         for (const k of [...t.keys()]) if (k.startsWith('optim.v.')) t.delete(k);
       }),
       /incomplete optimizer state: 128 of 256 "optim\." tensors present, missing "optim\.v\.time\.linear1\.weight"/,
     );
-    await rejects(hostile((_, m) => delete m['kintsugi.optim']), /incomplete optimizer state: the moments are present but __metadata__ has no "kintsugi\.optim"/);
+    await rejects(
+      hostile((_, m) => delete m['kintsugi.optim']),
+      /incomplete optimizer state: the moments are present but __metadata__ has no "kintsugi\.optim"/,
+    );
     await rejects(
       hostile((t) => {
         for (const k of [...t.keys()]) if (k.startsWith('optim.')) t.delete(k);
@@ -395,18 +494,31 @@ describe('readCheckpoint rejects invalid files, naming the file and the key', ()
       }),
       /tensor "time\.linear1\.weight" has 3 NaN or infinite value\(s\) of 256$/,
     );
-    await rejects(hostile((t) => set(t, 'ema.conv_in.bias', 2, NaN)), /tensor "ema\.conv_in\.bias" has 1 NaN or infinite value\(s\) of 8$/);
-    await rejects(hostile((t) => set(t, 'optim.m.out.conv.bias', 0, NaN)), /tensor "optim\.m\.out\.conv\.bias" has 1 NaN or infinite value\(s\) of 1$/);
+    await rejects(
+      hostile((t) => set(t, 'ema.conv_in.bias', 2, NaN)),
+      /tensor "ema\.conv_in\.bias" has 1 NaN or infinite value\(s\) of 8$/,
+    );
+    await rejects(
+      hostile((t) => set(t, 'optim.m.out.conv.bias', 0, NaN)),
+      /tensor "optim\.m\.out\.conv\.bias" has 1 NaN or infinite value\(s\) of 1$/,
+    );
   });
 
   it('an optimizer step that is not a non-negative integer', async () => {
-    const withStep = (step: unknown) => (_: unknown, m: Record<string, string>) => (m['kintsugi.optim'] = JSON.stringify({ ...JSON.parse(m['kintsugi.optim']!), step }));
+    const withStep = (step: unknown) => (_: unknown, m: Record<string, string>) =>
+      (m['kintsugi.optim'] = JSON.stringify({ ...JSON.parse(m['kintsugi.optim']!), step }));
     await rejects(hostile(withStep(-1)), /"kintsugi\.optim": optimizer step must be a non-negative integer, got -1/);
     await rejects(hostile(withStep(1.5)), /"kintsugi\.optim": optimizer step must be a non-negative integer, got 1\.5/);
     await rejects(hostile(withStep('3')), /"kintsugi\.optim": optimizer step must be a non-negative integer, got "3"/);
     await rejects(hostile(withStep(undefined)), /"kintsugi\.optim": optimizer step must be a non-negative integer, got nothing/);
-    await rejects(hostile((_, m) => (m['kintsugi.optim'] = 'step=3')), /"kintsugi\.optim" is not valid JSON/);
-    await rejects(hostile((_, m) => (m['kintsugi.optim'] = JSON.stringify({ ...JSON.parse(m['kintsugi.optim']!), betas: [0.9, 1] }))), /"kintsugi\.optim": betas must be two numbers in \[0, 1\), got \[0\.9,1\]/);
+    await rejects(
+      hostile((_, m) => (m['kintsugi.optim'] = 'step=3')),
+      /"kintsugi\.optim" is not valid JSON/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.optim'] = JSON.stringify({ ...JSON.parse(m['kintsugi.optim']!), betas: [0.9, 1] }))),
+      /"kintsugi\.optim": betas must be two numbers in \[0, 1\), got \[0\.9,1\]/,
+    );
   });
 
   it('a negative second moment', async () => {
@@ -423,13 +535,34 @@ describe('readCheckpoint rejects invalid files, naming the file and the key', ()
   });
 
   it('bad step, prediction, schedule or generator metadata', async () => {
-    await rejects(hostile((_, m) => (m['kintsugi.step'] = '-3')), /"kintsugi\.step" must be a non-negative integer, got "-3"/);
-    await rejects(hostile((_, m) => (m['kintsugi.step'] = '1e3')), /"kintsugi\.step" must be a non-negative integer, got "1e3"/);
-    await rejects(hostile((_, m) => (m['kintsugi.prediction'] = 'score')), /"kintsugi\.prediction" must be "eps", "x0" or "v", got "score"/);
-    await rejects(hostile((_, m) => (m['kintsugi.schedule'] = '{cosine}')), /"kintsugi\.schedule" is not valid JSON/);
-    await rejects(hostile((_, m) => (m['kintsugi.generator'] = '{"seed":"1","offset":"-4","stream":"0"}')), /"kintsugi\.generator": offset must be a decimal string, got "-4"/);
-    await rejects(hostile((_, m) => (m['kintsugi.generator'] = '{"seed":"18446744073709551616","offset":"0","stream":"0"}')), /"kintsugi\.generator": .*seed/);
-    await rejects(hostile((_, m) => (m['kintsugi.generator'] = '[1]')), /"kintsugi\.generator": expected an object \{seed, offset, stream\}/);
+    await rejects(
+      hostile((_, m) => (m['kintsugi.step'] = '-3')),
+      /"kintsugi\.step" must be a non-negative integer, got "-3"/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.step'] = '1e3')),
+      /"kintsugi\.step" must be a non-negative integer, got "1e3"/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.prediction'] = 'score')),
+      /"kintsugi\.prediction" must be "eps", "x0" or "v", got "score"/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.schedule'] = '{cosine}')),
+      /"kintsugi\.schedule" is not valid JSON/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.generator'] = '{"seed":"1","offset":"-4","stream":"0"}')),
+      /"kintsugi\.generator": offset must be a decimal string, got "-4"/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.generator'] = '{"seed":"18446744073709551616","offset":"0","stream":"0"}')),
+      /"kintsugi\.generator": .*seed/,
+    );
+    await rejects(
+      hostile((_, m) => (m['kintsugi.generator'] = '[1]')),
+      /"kintsugi\.generator": expected an object \{seed, offset, stream\}/,
+    );
   });
 
   it('a truncated file is rejected by the safetensors reader, naming the file', async () => {
@@ -474,16 +607,22 @@ describe('saveCheckpoint refuses bad input and never leaves a partial file', () 
     const values = await broken.params.toArray();
     values[17] = NaN;
     broken.setParams(values);
-    await expect(saveCheckpoint(path, broken)).rejects.toThrow(/parameter "time\.linear1\.weight" has 1 NaN or infinite values; refusing to write/);
+    await expect(saveCheckpoint(path, broken)).rejects.toThrow(
+      /parameter "time\.linear1\.weight" has 1 NaN or infinite values; refusing to write/,
+    );
     await expect(saveCheckpoint(path, base.net, { metadata: { 'kintsugi.step': '9' } })).rejects.toThrow(/"kintsugi\." prefix is reserved/);
     await expect(saveCheckpoint(path, base.net, { prediction: 'score' as 'eps' })).rejects.toThrow(/prediction must be "eps", "x0" or "v"/);
     await expect(saveCheckpoint(path, base.net, { dtype: 'F16' as 'F32' })).rejects.toThrow(/dtype must be "F32" or "BF16"/);
     await expect(saveCheckpoint(path, base.net, { step: -1 })).rejects.toThrow(/step must be a non-negative integer/);
     await expect(saveCheckpoint(path, base.net, { schedule: { T: 10n } })).rejects.toThrow(/schedule must be JSON-serialisable/);
-    await expect(saveCheckpoint(path, base.net, { metadata: { n: 3 as unknown as string } })).rejects.toThrow(/metadata\["n"\] must be a string/);
+    await expect(saveCheckpoint(path, base.net, { metadata: { n: 3 as unknown as string } })).rejects.toThrow(
+      /metadata\["n"\] must be a string/,
+    );
     const small = new UNet({ ...CFG, channels: 4 }, { device: 'cpu' });
     const smallOpt = new AdamW(small);
-    await expect(saveCheckpoint(path, base.net, { optimizer: smallOpt })).rejects.toThrow(/the optimizer holds \d+ values per moment, the model 44969 parameters/);
+    await expect(saveCheckpoint(path, base.net, { optimizer: smallOpt })).rejects.toThrow(
+      /the optimizer holds \d+ values per moment, the model 44969 parameters/,
+    );
     smallOpt.dispose();
     small.dispose();
 
@@ -503,19 +642,22 @@ describe('saveCheckpoint refuses bad input and never leaves a partial file', () 
   });
 
   const isRoot = process.getuid?.() === 0;
-  it.skipIf(isRoot)(`an I/O failure (read-only directory) leaves the existing checkpoint intact${isRoot ? ' (skipped: running as root, permissions are not enforced)' : ''}`, async () => {
-    const sub = join(dir, 'readonly');
-    mkdirSync(sub);
-    const path = join(sub, 'model.safetensors');
-    await saveCheckpoint(path, base.net);
-    const before = readFileSync(path);
-    chmodSync(sub, 0o555);
-    try {
-      await expect(saveCheckpoint(path, base.net, { step: 5 })).rejects.toThrow(/cannot create a temporary file/);
-    } finally {
-      chmodSync(sub, 0o755);
-    }
-    expect(readFileSync(path).equals(before)).toBe(true);
-    expect(listing(sub)).toEqual(['model.safetensors']);
-  });
+  it.skipIf(isRoot)(
+    `an I/O failure (read-only directory) leaves the existing checkpoint intact${isRoot ? ' (skipped: running as root, permissions are not enforced)' : ''}`,
+    async () => {
+      const sub = join(dir, 'readonly');
+      mkdirSync(sub);
+      const path = join(sub, 'model.safetensors');
+      await saveCheckpoint(path, base.net);
+      const before = readFileSync(path);
+      chmodSync(sub, 0o555);
+      try {
+        await expect(saveCheckpoint(path, base.net, { step: 5 })).rejects.toThrow(/cannot create a temporary file/);
+      } finally {
+        chmodSync(sub, 0o755);
+      }
+      expect(readFileSync(path).equals(before)).toBe(true);
+      expect(listing(sub)).toEqual(['model.safetensors']);
+    },
+  );
 });

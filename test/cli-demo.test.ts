@@ -26,7 +26,12 @@ describe('kintsugi demo', () => {
     const svg = readFileSync(join(out, 'loss.svg'), 'utf8');
     expect(svg).toContain('loss (log scale)');
     expect(svg.match(/<polyline/g)?.length).toBe(2); // the raw losses and the smoothed line
-    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { confidentShare: number; restoredConfidentShare: number; fdFmnist: number; prior: boolean };
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as {
+      confidentShare: number;
+      restoredConfidentShare: number;
+      fdFmnist: number;
+      prior: boolean;
+    };
     expect(summary.prior).toBe(true);
     expect(summary.confidentShare).toBeGreaterThanOrEqual(0);
     expect(summary.confidentShare).toBeLessThanOrEqual(1);
@@ -40,8 +45,9 @@ describe('kintsugi demo', () => {
     const { demoMeasurements } = await import('../lib/demo/recipe.ts');
     const set = await demoMeasurements(1); // the demo's own measurements: its first 64 are the inputs restored
     const mask = (set.params as { mask: Uint8Array }).mask;
-    let sum = 0, count = 0;
-    for (let i = 0; i < 64 * 256; i++) if (mask[i]) (sum += Math.abs(restored.data[i]! - set.measurements[i]!)), count++;
+    let sum = 0,
+      count = 0;
+    for (let i = 0; i < 64 * 256; i++) if (mask[i]) ((sum += Math.abs(restored.data[i]! - set.measurements[i]!)), count++);
     expect(sum / count).toBeLessThan(0.15);
     expect(summary.restoredConfidentShare).toBeGreaterThanOrEqual(0);
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);

@@ -39,7 +39,7 @@ describe('outputs are checked before any work', () => {
     expect(existsSync(join(dir, 'nope'))).toBe(false);
     const r = cli(['train', '--out', dir]);
     expect(r.stderr).toContain(`--out ${dir}: is a directory, expected a file name`);
-   }, 600_000); // nine CLI processes: minutes on a loaded 2-core machine
+  }, 600_000); // nine CLI processes: minutes on a loaded 2-core machine
 
   it('write errors are told apart: read-only is not "no such file"', () => {
     const err = (code: string) => Object.assign(new Error(code), { code });
@@ -54,10 +54,25 @@ describe('SIGTERM is Ctrl-C', () => {
   it('saves a checkpoint and exits 130', async () => {
     const dir = tmp('sigterm');
     const ckpt = join(dir, 'c.safetensors');
-    const child = spawn(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), 'train', '--steps', '100000', '--batch', '2', '--out', ckpt], {
-      cwd: root,
-      env: { ...process.env, KINTSUGI_DEVICE: 'cpu' },
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        pathToFileURL(join(root, 'test/support/register-ts.mjs')).href,
+        join(root, 'lib/cli.ts'),
+        'train',
+        '--steps',
+        '100000',
+        '--batch',
+        '2',
+        '--out',
+        ckpt,
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, KINTSUGI_DEVICE: 'cpu' },
+      },
+    );
     let stdout = '';
     let sent = false;
     child.stdout.on('data', (b: Buffer) => {
@@ -109,7 +124,24 @@ describe('sample and eval', () => {
 describe('DiffEM --dir', () => {
   it('stores its settings, refuses a mismatch by name, resumes the next round and says when it is complete', () => {
     const dir = join(tmp('diffem-dir'), 'run');
-    const quick = ['--corruption', 'mask:p=0.3', '--limit', '16', '--steps', '2', '--batch', '4', '--sample-steps', '2', '--rank', '2', '--prior-iterations', '2', '--dir', dir];
+    const quick = [
+      '--corruption',
+      'mask:p=0.3',
+      '--limit',
+      '16',
+      '--steps',
+      '2',
+      '--batch',
+      '4',
+      '--sample-steps',
+      '2',
+      '--rank',
+      '2',
+      '--prior-iterations',
+      '2',
+      '--dir',
+      dir,
+    ];
     const first = cli(['diffem', ...quick, '--rounds', '1']);
     expect(first.status, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/round 1: E-step, reconstructions 16\/16/);
@@ -144,10 +176,13 @@ describe('messages name the flags', () => {
     expect(d.stdout).toContain('usage: kintsugi devices');
     expect(d.stdout).not.toContain('kintsugi addon:');
     expect(cli(['eval', '-h']).stdout).toContain('usage: kintsugi eval');
-   }, 600_000);
+  }, 600_000);
 
   it('option parsing and numbers, in-process', () => {
-    expect(parseOptions(['--seed', '-3', '--lr', '-1e-3'], { seed: { type: 'string' }, lr: { type: 'string' } }, 'x')).toMatchObject({ seed: '-3', lr: '-1e-3' });
+    expect(parseOptions(['--seed', '-3', '--lr', '-1e-3'], { seed: { type: 'string' }, lr: { type: 'string' } }, 'x')).toMatchObject({
+      seed: '-3',
+      lr: '-1e-3',
+    });
     expect(() => parseOptions(['--seed'], { seed: { type: 'string' } }, 'x')).toThrow('x: --seed needs a value');
     expect(() => integer('-5', 1, '--steps')).toThrow('--steps: expected a positive integer, got "-5"');
     expect(() => number('', 1, '--lr')).toThrow('--lr: expected a number, got ""');

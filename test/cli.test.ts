@@ -62,7 +62,19 @@ describe('kintsugi CLI', () => {
     const ck = await readCheckpoint(ckpt);
     expect(ck.prediction).toBe('x0');
     expect((ck.schedule as { beta1: number }).beta1).toBeCloseTo(0.02 ** 2, 12); // beta1 = sigma0^2
-    const naive = cli(['train', '--method', 'naive', '--corruption', 'blockaverage:k=2', '--steps', '1', '--batch', '2', '--out', join(dir, 'n.safetensors')]);
+    const naive = cli([
+      'train',
+      '--method',
+      'naive',
+      '--corruption',
+      'blockaverage:k=2',
+      '--steps',
+      '1',
+      '--batch',
+      '2',
+      '--out',
+      join(dir, 'n.safetensors'),
+    ]);
     expect(naive.status, naive.stderr).toBe(0);
     expect(naive.stdout).toContain('corrupting 2000 images');
   });
@@ -70,7 +82,19 @@ describe('kintsugi CLI', () => {
   it('k-space training (two channels) samples to a magnitude PNG and a .npy of the complex samples', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kintsugi-cli-kspace-'));
     const ckpt = join(dir, 'f.safetensors');
-    const t = cli(['train', '--method', 'gsure', '--corruption', 'fourier:center=4,random=4', '--steps', '1', '--batch', '2', '--out', ckpt]);
+    const t = cli([
+      'train',
+      '--method',
+      'gsure',
+      '--corruption',
+      'fourier:center=4,random=4',
+      '--steps',
+      '1',
+      '--batch',
+      '2',
+      '--out',
+      ckpt,
+    ]);
     expect(t.status, t.stderr).toBe(0);
     const out = join(dir, 'k.png');
     const s = cli(['sample', '--checkpoint', ckpt, '--n', '2', '--steps', '2', '--out', out]);
@@ -84,14 +108,28 @@ describe('kintsugi CLI', () => {
 
   it('corrupted-data options that cannot work are clear errors', () => {
     expect(cli(['train', '--method', 'gsure']).stderr).toContain('give --corruption SPEC');
-    expect(cli(['train', '--corruption', 'mask:p=0.2']).stderr).toContain('--corruption belongs to --method naive or gsure or ambient, not supervised');
-    expect(cli(['train', '--method', 'gsure', '--corruption', 'mask:p=0.2', '--prediction', 'eps']).stderr).toContain('GSURE trains an x0-predicting network');
-    expect(cli(['train', '--method', 'ambient']).stderr).toContain('--method ambient trains on corrupted measurements: give --corruption SPEC');
-    expect(cli(['train', '--method', 'ambiant']).stderr).toContain('--method: expected supervised, naive, gsure, ambient, bootstrap, got "ambiant"');
+    expect(cli(['train', '--corruption', 'mask:p=0.2']).stderr).toContain(
+      '--corruption belongs to --method naive or gsure or ambient, not supervised',
+    );
+    expect(cli(['train', '--method', 'gsure', '--corruption', 'mask:p=0.2', '--prediction', 'eps']).stderr).toContain(
+      'GSURE trains an x0-predicting network',
+    );
+    expect(cli(['train', '--method', 'ambient']).stderr).toContain(
+      '--method ambient trains on corrupted measurements: give --corruption SPEC',
+    );
+    expect(cli(['train', '--method', 'ambiant']).stderr).toContain(
+      '--method: expected supervised, naive, gsure, ambient, bootstrap, got "ambiant"',
+    );
     expect(cli(['corrupt']).stderr).toContain('--corruption SPEC is required');
   });
 
   it('devices prints the CUDA status', () => {
-    expect(execFileSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), 'devices'], { encoding: 'utf8' })).toMatch(/CUDA: /);
+    expect(
+      execFileSync(
+        process.execPath,
+        ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), 'devices'],
+        { encoding: 'utf8' },
+      ),
+    ).toMatch(/CUDA: /);
   });
 });

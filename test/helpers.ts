@@ -94,8 +94,10 @@ export function blobs(n: number, seed = 1): { images: Float32Array; shape: [numb
   let s = seed;
   const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
   for (let i = 0; i < n; i++) {
-    const cx = 1 + 6 * rnd(), cy = 1 + 6 * rnd();
-    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) images[i * 64 + y * 8 + x] = 2 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 3) - 1;
+    const cx = 1 + 6 * rnd(),
+      cy = 1 + 6 * rnd();
+    for (let y = 0; y < 8; y++)
+      for (let x = 0; x < 8; x++) images[i * 64 + y * 8 + x] = 2 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 3) - 1;
   }
   return { images, shape: [n, 1, 8, 8] };
 }

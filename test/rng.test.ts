@@ -8,13 +8,29 @@ import { philox4x32_10, referenceBits } from './reference/philox.ts';
 
 // Random123's kat_vectors for philox4x32 with 10 rounds: counter (4 words), key (2 words), result.
 const KAT: [number[], number[], number[]][] = [
-  [[0, 0, 0, 0], [0, 0], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]],
-  [[0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]],
-  [[0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0], [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]],
+  [
+    [0, 0, 0, 0],
+    [0, 0],
+    [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+  ],
+  [
+    [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+    [0xffffffff, 0xffffffff],
+    [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+  ],
+  [
+    [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+    [0xa4093822, 0x299f31d0],
+    [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+  ],
 ];
 
 const u64 = (lo: number, hi: number) => (BigInt(hi) << 32n) | BigInt(lo);
-const keyOf = (ctr: number[], key: number[]) => ({ seed: u64(key[0]!, key[1]!), offset: u64(ctr[0]!, ctr[1]!), stream: u64(ctr[2]!, ctr[3]!) });
+const keyOf = (ctr: number[], key: number[]) => ({
+  seed: u64(key[0]!, key[1]!),
+  offset: u64(ctr[0]!, ctr[1]!),
+  stream: u64(ctr[2]!, ctr[3]!),
+});
 
 describe('Philox4x32-10 known-answer vectors', () => {
   for (const [ctr, key, expected] of KAT) {

@@ -4,13 +4,7 @@ import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  readSafetensors,
-  writeSafetensors,
-  type SafetensorsInput,
-} from '../lib/safetensors.ts';
+import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors, type SafetensorsInput } from '../lib/safetensors.ts';
 
 // Lets a test make the next rename fail after the temporary file is complete (everything else is the real fs).
 const hooks = vi.hoisted(() => ({ failRename: false }));
@@ -76,10 +70,25 @@ describe('bytes', () => {
   it('one F32 tensor matches a file built by hand byte for byte', () => {
     const header = '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'; // 54 bytes, padded to 56
     const expected = [
-      56, 0, 0, 0, 0, 0, 0, 0,
-      ...[...header].map((c) => c.charCodeAt(0)), 0x20, 0x20,
-      0x00, 0x00, 0x80, 0x3f, // 1.0f
-      0x00, 0x00, 0x00, 0xc0, // -2.0f
+      56,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      ...[...header].map((c) => c.charCodeAt(0)),
+      0x20,
+      0x20,
+      0x00,
+      0x00,
+      0x80,
+      0x3f, // 1.0f
+      0x00,
+      0x00,
+      0x00,
+      0xc0, // -2.0f
     ];
     expect(expected.length).toBe(72);
     expect([...encodeSafetensors({ a: { shape: [2], data: new Float32Array([1, -2]) } })]).toEqual(expected);
@@ -167,7 +176,8 @@ describe('dtype conversions', () => {
     const got = bf16Bytes([...values]);
     for (let i = 0; i < values.length; i++) {
       if (Number.isNaN(values[i])) expect(got[i]! & 0x7fff).toBeGreaterThan(0x7f80);
-      else if (got[i] !== referenceBf16(values[i]!)) expect.fail(`bf16(${values[i]}) = ${got[i]!.toString(16)}, expected ${referenceBf16(values[i]!).toString(16)}`);
+      else if (got[i] !== referenceBf16(values[i]!))
+        expect.fail(`bf16(${values[i]}) = ${got[i]!.toString(16)}, expected ${referenceBf16(values[i]!).toString(16)}`);
     }
   });
 
@@ -179,9 +189,22 @@ describe('dtype conversions', () => {
 
   it('F16 -> float32 is exact for known patterns, subnormals, infinities and NaN', () => {
     const cases: [number, number][] = [
-      [0x3c00, 1], [0xc000, -2], [0x7bff, 65504], [0x0001, 2 ** -24], [0x03ff, 1023 * 2 ** -24],
-      [0x0400, 2 ** -14], [0x3555, 0.333251953125], [0x3bff, 0.99951171875], [0x3c01, 1 + 2 ** -10],
-      [0x7c00, Infinity], [0xfc00, -Infinity], [0x0000, 0], [0x8000, -0], [0x8001, -(2 ** -24)], [0x7e00, NaN], [0xfc01, NaN],
+      [0x3c00, 1],
+      [0xc000, -2],
+      [0x7bff, 65504],
+      [0x0001, 2 ** -24],
+      [0x03ff, 1023 * 2 ** -24],
+      [0x0400, 2 ** -14],
+      [0x3555, 0.333251953125],
+      [0x3bff, 0.99951171875],
+      [0x3c01, 1 + 2 ** -10],
+      [0x7c00, Infinity],
+      [0xfc00, -Infinity],
+      [0x0000, 0],
+      [0x8000, -0],
+      [0x8001, -(2 ** -24)],
+      [0x7e00, NaN],
+      [0xfc01, NaN],
     ];
     const header = { h: { dtype: 'F16', shape: [cases.length], data_offsets: [0, 2 * cases.length] } };
     const data = decodeSafetensors(fileOf(header, le16(cases.map((c) => c[0])))).tensors.get('h')!.data;
@@ -191,10 +214,13 @@ describe('dtype conversions', () => {
 
   it('F16 -> float32 is strictly increasing over all positive finite patterns, in exact steps', () => {
     const n = 0x7c00;
-    const data = decodeSafetensors(fileOf({ h: { dtype: 'F16', shape: [n], data_offsets: [0, 2 * n] } }, le16([...Array(n).keys()]))).tensors.get('h')!.data;
+    const data = decodeSafetensors(
+      fileOf({ h: { dtype: 'F16', shape: [n], data_offsets: [0, 2 * n] } }, le16([...Array(n).keys()])),
+    ).tensors.get('h')!.data;
     for (let h = 1; h < n; h++) {
       const step = 2 ** (Math.max(h >>> 10, 1) - 25); // the spacing within h's binade (subnormals: 2^-24)
-      if (data[h]! - data[h - 1]! !== step && data[h]! - data[h - 1]! !== step / 2) expect.fail(`F16 0x${h.toString(16)}: step ${data[h]! - data[h - 1]!}`);
+      if (data[h]! - data[h - 1]! !== step && data[h]! - data[h - 1]! !== step / 2)
+        expect.fail(`F16 0x${h.toString(16)}: step ${data[h]! - data[h - 1]!}`);
     }
   });
 
@@ -217,7 +243,9 @@ describe('round trips', () => {
   });
 
   it('BF16 values come back as the rounded value', () => {
-    const back = decodeSafetensors(encodeSafetensors({ t: { shape: [3], data: new Float32Array([1 + 2 ** -8, Math.PI, NaN]), dtype: 'BF16' } }));
+    const back = decodeSafetensors(
+      encodeSafetensors({ t: { shape: [3], data: new Float32Array([1 + 2 ** -8, Math.PI, NaN]), dtype: 'BF16' } }),
+    );
     expect(back.tensors.get('t')).toEqual({ dtype: 'BF16', shape: [3], data: new Float32Array([1, 3.140625, NaN]) });
   });
 
@@ -261,7 +289,13 @@ describe('round trips', () => {
   });
 
   it('metadata round-trips (unicode, quotes, empty strings, a "__proto__" key)', () => {
-    const metadata = { ['__proto__']: 'not a prototype', 'kintsugi.config': JSON.stringify({ channels: [64, 128], lr: 2e-4 }), step: '1200', note: 'ünïcode "quoted" \\ \n', empty: '' };
+    const metadata = {
+      ['__proto__']: 'not a prototype',
+      'kintsugi.config': JSON.stringify({ channels: [64, 128], lr: 2e-4 }),
+      step: '1200',
+      note: 'ünïcode "quoted" \\ \n',
+      empty: '',
+    };
     expect(decodeSafetensors(encodeSafetensors({ w: { shape: [1], data: new Float32Array([1]) } }, metadata)).metadata).toEqual(metadata);
   });
 
@@ -327,7 +361,10 @@ describe('hostile or truncated files', () => {
     bad(rawFile(new Uint8Array(4), [], 2n ** 63n), /header length 9223372036854775808 exceeds the limit of 104857600 bytes/);
     bad(rawFile(new Uint8Array(4), [], 2n ** 64n - 1n), /header length 18446744073709551615 exceeds the limit/);
     bad(rawFile(new Uint8Array(4), [], 100n * 2n ** 20n + 1n), /header length 104857601 exceeds the limit/);
-    bad(rawFile(new TextEncoder().encode('{}'), [], 10n), /header length 10 exceeds the 2 bytes after the length field \(truncated file\?\)/);
+    bad(
+      rawFile(new TextEncoder().encode('{}'), [], 10n),
+      /header length 10 exceeds the 2 bytes after the length field \(truncated file\?\)/,
+    );
   });
 
   it('a header that is not UTF-8 JSON or not an object', () => {
@@ -356,26 +393,48 @@ describe('hostile or truncated files', () => {
 
   it('a shape that is not an array of non-negative safe integers, or whose product passes 2^53', () => {
     for (const shape of [2, [-1], [1.5], ['2'], [null], [2 ** 53], [2 ** 30, 2 ** 30, 2 ** 30]])
-      bad(fileOf({ a: entry({ shape }) }, f32x2), new RegExp(`tensor "a": shape must be an array of non-negative integers with a product below 2\\^53, got ${escape(JSON.stringify(shape))}`));
+      bad(
+        fileOf({ a: entry({ shape }) }, f32x2),
+        new RegExp(
+          `tensor "a": shape must be an array of non-negative integers with a product below 2\\^53, got ${escape(JSON.stringify(shape))}`,
+        ),
+      );
   });
 
   it('data_offsets that are not two ordered non-negative safe integers', () => {
     for (const offsets of [8, [0], [0, 8, 8], [-1, 7], [0.5, 8], ['0', 8], [8, 0], [0, 2 ** 53]])
-      bad(fileOf({ a: entry({ data_offsets: offsets }) }, f32x2), new RegExp(`tensor "a": data_offsets must be \\[begin, end\\] with 0 <= begin <= end safe integers, got ${escape(JSON.stringify(offsets))}`));
+      bad(
+        fileOf({ a: entry({ data_offsets: offsets }) }, f32x2),
+        new RegExp(
+          `tensor "a": data_offsets must be \\[begin, end\\] with 0 <= begin <= end safe integers, got ${escape(JSON.stringify(offsets))}`,
+        ),
+      );
   });
 
   it('a range beyond the data buffer, or of the wrong size for the dtype and shape', () => {
     bad(fileOf({ a: entry({}) }, f32x2.subarray(0, 6)), /tensor "a": data_offsets \[0,8\] end beyond the 6-byte data buffer/);
-    bad(fileOf({ a: entry({ data_offsets: [0, 4] }) }, f32x2), /tensor "a": data_offsets \[0,4\] span 4 bytes, but F32 shape \[2\] needs 8/);
-    bad(fileOf({ a: entry({ dtype: 'F16', shape: [3] }) }, f32x2), /tensor "a": data_offsets \[0,8\] span 8 bytes, but F16 shape \[3\] needs 6/);
+    bad(
+      fileOf({ a: entry({ data_offsets: [0, 4] }) }, f32x2),
+      /tensor "a": data_offsets \[0,4\] span 4 bytes, but F32 shape \[2\] needs 8/,
+    );
+    bad(
+      fileOf({ a: entry({ dtype: 'F16', shape: [3] }) }, f32x2),
+      /tensor "a": data_offsets \[0,8\] span 8 bytes, but F16 shape \[3\] needs 6/,
+    );
   });
 
   it('overlapping ranges, holes and trailing bytes (the tensors must tile the buffer exactly)', () => {
     const twelve = new Uint8Array(12);
-    bad(fileOf({ a: entry({}), b: entry({ data_offsets: [4, 12] }) }, twelve), /tensor "b": bytes \[4, 12\) overlap tensor "a", which ends at 8/);
+    bad(
+      fileOf({ a: entry({}), b: entry({ data_offsets: [4, 12] }) }, twelve),
+      /tensor "b": bytes \[4, 12\) overlap tensor "a", which ends at 8/,
+    );
     bad(fileOf({ a: entry({}), b: entry({}) }, f32x2), /tensor "b": bytes \[0, 8\) overlap tensor "a"/);
     const one = { dtype: 'F32', shape: [1] };
-    bad(fileOf({ a: { ...one, data_offsets: [0, 4] }, b: { ...one, data_offsets: [8, 12] } }, twelve), /tensor "b": bytes \[4, 8\) before it belong to no tensor/);
+    bad(
+      fileOf({ a: { ...one, data_offsets: [0, 4] }, b: { ...one, data_offsets: [8, 12] } }, twelve),
+      /tensor "b": bytes \[4, 8\) before it belong to no tensor/,
+    );
     bad(fileOf({ a: { ...one, data_offsets: [4, 8] } }, f32x2), /tensor "a": bytes \[0, 4\) before it belong to no tensor/);
     bad(fileOf({ a: entry({}) }, twelve), /bytes \[8, 12\) at the end of the data buffer belong to no tensor/);
     bad(fileOf({}, [0]), /bytes \[0, 1\) at the end of the data buffer belong to no tensor/);
@@ -400,9 +459,13 @@ describe('hostile or truncated files', () => {
     const good = encodeSafetensors({ weight: { shape: [4], data: new Float32Array([1, 2, 3, 4]) } });
     const path = join(dir, 'truncated.safetensors');
     await writeFile(path, good.subarray(0, good.length - 3));
-    await expect(readSafetensors(path)).rejects.toThrow(/truncated\.safetensors: tensor "weight": data_offsets \[0,16\] end beyond the 13-byte data buffer/);
+    await expect(readSafetensors(path)).rejects.toThrow(
+      /truncated\.safetensors: tensor "weight": data_offsets \[0,16\] end beyond the 13-byte data buffer/,
+    );
     await writeFile(path, good.subarray(0, 20));
-    await expect(readSafetensors(path)).rejects.toThrow(/truncated\.safetensors: header length 64 exceeds the 12 bytes after the length field/);
+    await expect(readSafetensors(path)).rejects.toThrow(
+      /truncated\.safetensors: header length 64 exceeds the 12 bytes after the length field/,
+    );
     await writeFile(path, good.subarray(0, 3));
     await expect(readSafetensors(path)).rejects.toThrow(/truncated\.safetensors: file too short: .*got 3/);
     await expect(readSafetensors(join(dir, 'missing.safetensors'))).rejects.toThrow(/ENOENT.*missing\.safetensors/);
@@ -415,12 +478,20 @@ describe('encoder validation', () => {
     expect(() => encodeSafetensors({ '': ok })).toThrow('tensor name: expected a non-empty string other than "__metadata__", got ""');
     expect(() => encodeSafetensors({ __metadata__: ok })).toThrow(/tensor name: .* got "__metadata__"/);
     expect(() => encodeSafetensors(new Map([[3 as unknown as string, ok]]))).toThrow(/tensor name: .* got 3/);
-    expect(() => encodeSafetensors({ w: { ...ok, shape: [2, -1] } })).toThrow('tensors["w"].shape: expected an array of non-negative integers with a product below 2^53, got [2,-1]');
+    expect(() => encodeSafetensors({ w: { ...ok, shape: [2, -1] } })).toThrow(
+      'tensors["w"].shape: expected an array of non-negative integers with a product below 2^53, got [2,-1]',
+    );
     expect(() => encodeSafetensors({ w: { ...ok, shape: [1.5] } })).toThrow(/tensors\["w"\]\.shape: .* got \[1.5\]/);
     expect(() => encodeSafetensors({ w: { ...ok, shape: [3] } })).toThrow('tensors["w"].data: shape [3] needs 3 values, got 2');
-    expect(() => encodeSafetensors({ w: { ...ok, data: new Float64Array(2) as never } })).toThrow('tensors["w"].data: expected a Float32Array, got Float64Array');
-    expect(() => encodeSafetensors({ w: { ...ok, data: [1, 2] as never } })).toThrow('tensors["w"].data: expected a Float32Array, got array');
-    expect(() => encodeSafetensors({ w: { ...ok, dtype: 'F16' as never } })).toThrow('tensors["w"].dtype: expected "F32" or "BF16", got "F16"');
+    expect(() => encodeSafetensors({ w: { ...ok, data: new Float64Array(2) as never } })).toThrow(
+      'tensors["w"].data: expected a Float32Array, got Float64Array',
+    );
+    expect(() => encodeSafetensors({ w: { ...ok, data: [1, 2] as never } })).toThrow(
+      'tensors["w"].data: expected a Float32Array, got array',
+    );
+    expect(() => encodeSafetensors({ w: { ...ok, dtype: 'F16' as never } })).toThrow(
+      'tensors["w"].dtype: expected "F32" or "BF16", got "F16"',
+    );
     expect(() => encodeSafetensors({ w: null as never })).toThrow('tensors["w"]: expected {shape, data, dtype?}, got null');
     expect(() => encodeSafetensors(null as never)).toThrow(/tensors: expected a Map or an object/);
     expect(() => encodeSafetensors({ w: ok }, { step: 3 as never })).toThrow('metadata["step"]: expected a string, got number 3');
@@ -440,14 +511,19 @@ describe('atomic write', () => {
     const path = join(dir, 'model.safetensors');
     await writeSafetensors(path, one(1), { step: '1' });
     await writeSafetensors(path, one(2), { step: '2' });
-    expect(await readSafetensors(path)).toEqual({ tensors: new Map([['w', { dtype: 'F32', shape: [1], data: new Float32Array([2]) }]]), metadata: { step: '2' } });
+    expect(await readSafetensors(path)).toEqual({
+      tensors: new Map([['w', { dtype: 'F32', shape: [1], data: new Float32Array([2]) }]]),
+      metadata: { step: '2' },
+    });
     expect(new Uint8Array(await readFile(path))).toEqual(encodeSafetensors(one(2), { step: '2' }));
     expect(await leftovers(dir)).toEqual([]);
   });
 
   it('into a directory that does not exist: a clear error and no temporary file', async () => {
     const path = join(dir, 'no', 'such', 'dir', 'model.safetensors');
-    await expect(writeSafetensors(path, one(1))).rejects.toThrow(/model\.safetensors: cannot create a temporary file in .*no\/such\/dir: ENOENT/);
+    await expect(writeSafetensors(path, one(1))).rejects.toThrow(
+      /model\.safetensors: cannot create a temporary file in .*no\/such\/dir: ENOENT/,
+    );
     expect(await leftovers(dir)).toEqual([]);
   });
 
@@ -468,7 +544,9 @@ describe('atomic write', () => {
     const before = await readFile(path);
     hooks.failRename = true;
     try {
-      await expect(writeSafetensors(path, one(2))).rejects.toThrow(/model\.safetensors: write failed, any previous file is unchanged: injected rename failure/);
+      await expect(writeSafetensors(path, one(2))).rejects.toThrow(
+        /model\.safetensors: write failed, any previous file is unchanged: injected rename failure/,
+      );
     } finally {
       hooks.failRename = false;
     }
@@ -479,7 +557,9 @@ describe('atomic write', () => {
   it('a target that is a directory: the real rename fails, the temporary file is removed', async () => {
     const d = await mkdtemp(join(dir, 'isdir-'));
     await mkdir(join(d, 'model.safetensors'));
-    await expect(writeSafetensors(join(d, 'model.safetensors'), one(1))).rejects.toThrow(/write failed, any previous file is unchanged: .*(EISDIR|ENOTEMPTY|EEXIST)/);
+    await expect(writeSafetensors(join(d, 'model.safetensors'), one(1))).rejects.toThrow(
+      /write failed, any previous file is unchanged: .*(EISDIR|ENOTEMPTY|EEXIST)/,
+    );
     expect(await readdir(d)).toEqual(['model.safetensors']);
   });
 

@@ -36,7 +36,12 @@ describe('timestep spacing', () => {
     const seen: number[] = [];
     const schedule = new NoiseSchedule({ kind: 'linear' });
     const x = await sample((xt, t) => (seen.push(t[0]!), tensor(new Float32Array(xt.numel), xt.shape, { device: 'cpu' })), {
-      schedule, prediction: 'x0', shape: [1, 1, 2, 2], device: 'cpu', steps: 10, spacing: 'leading',
+      schedule,
+      prediction: 'x0',
+      shape: [1, 1, 2, 2],
+      device: 'cpu',
+      steps: 10,
+      spacing: 'leading',
     });
     x.dispose();
     expect(seen).toEqual([900, 800, 700, 600, 500, 400, 300, 200, 100, 0]);

@@ -16,13 +16,22 @@ function gaussianDenoiser(prediction: Prediction): Denoiser {
     const ab = Array.from(t, (ti) => schedule.alphaBars[ti]!);
     const k = ab.map((a) => (Math.sqrt(a) * S * S) / (a * S * S + 1 - a));
     const one = ones(x.shape, { device: x.device });
-    const x0 = combine([[x, k], [one, ab.map((a, b) => MU - k[b]! * Math.sqrt(a) * MU)]]);
+    const x0 = combine([
+      [x, k],
+      [one, ab.map((a, b) => MU - k[b]! * Math.sqrt(a) * MU)],
+    ]);
     one.dispose();
     if (prediction === 'x0') return x0;
     // eps = (x - sqrt(ab) x0) / sqrt(1 - ab); v = sqrt(ab) eps - sqrt(1 - ab) x0
-    const eps = combine([[x, ab.map((a) => 1 / Math.sqrt(1 - a))], [x0, ab.map((a) => -Math.sqrt(a) / Math.sqrt(1 - a))]]);
-    if (prediction === 'eps') return x0.dispose(), eps;
-    const v = combine([[eps, ab.map(Math.sqrt)], [x0, ab.map((a) => -Math.sqrt(1 - a))]]);
+    const eps = combine([
+      [x, ab.map((a) => 1 / Math.sqrt(1 - a))],
+      [x0, ab.map((a) => -Math.sqrt(a) / Math.sqrt(1 - a))],
+    ]);
+    if (prediction === 'eps') return (x0.dispose(), eps);
+    const v = combine([
+      [eps, ab.map(Math.sqrt)],
+      [x0, ab.map((a) => -Math.sqrt(1 - a))],
+    ]);
     x0.dispose();
     eps.dispose();
     return v;
@@ -49,7 +58,8 @@ function exactMoments(method: 'ddpm' | 'ddim' | 'heun', steps: number, eta: numb
   const k = (t: number) => (Math.sqrt(ab[t]!) * S * S) / (ab[t]! * S * S + 1 - ab[t]!);
   const c0 = (t: number) => MU - k(t) * Math.sqrt(ab[t]!) * MU;
   // eps_hat = e1 x + e0 at time t
-  const epsCoef = (t: number) => [(1 - Math.sqrt(ab[t]!) * k(t)) / Math.sqrt(1 - ab[t]!), (-Math.sqrt(ab[t]!) * c0(t)) / Math.sqrt(1 - ab[t]!)] as const;
+  const epsCoef = (t: number) =>
+    [(1 - Math.sqrt(ab[t]!) * k(t)) / Math.sqrt(1 - ab[t]!), (-Math.sqrt(ab[t]!) * c0(t)) / Math.sqrt(1 - ab[t]!)] as const;
   let mean = 0;
   let variance = 1;
   for (let i = grid.length - 1; i >= 0; i--) {
@@ -62,7 +72,9 @@ function exactMoments(method: 'ddpm' | 'ddim' | 'heun', steps: number, eta: numb
     }
     const [abT, abP] = [ab[t]!, ab[prev]!];
     const [e1, e0] = epsCoef(t);
-    let A: number, B: number, sigma = 0;
+    let A: number,
+      B: number,
+      sigma = 0;
     if (method === 'heun') {
       const h = Math.sqrt(abP) * (Math.sqrt((1 - abP) / abP) - Math.sqrt((1 - abT) / abT));
       const r = Math.sqrt(abP / abT);
@@ -96,7 +108,9 @@ describe('samplers on a Gaussian with the exact denoiser', () => {
       const x = await sample(gaussianDenoiser(c.prediction), { schedule, shape, device: 'cpu', generator: new Generator(3), ...c });
       const m = await moments(x);
       const exact = exactMoments(c.method, c.steps, c.eta);
-      console.log(`${c.method}/${c.steps}/eta ${c.eta}: mean ${m.mean.toFixed(4)} (chain ${exact.mean.toFixed(4)}, data ${MU}), variance/s^2 ${(m.variance / S / S).toFixed(4)} (chain ${(exact.variance / S / S).toFixed(4)})`);
+      console.log(
+        `${c.method}/${c.steps}/eta ${c.eta}: mean ${m.mean.toFixed(4)} (chain ${exact.mean.toFixed(4)}, data ${MU}), variance/s^2 ${(m.variance / S / S).toFixed(4)} (chain ${(exact.variance / S / S).toFixed(4)})`,
+      );
       // Six standard errors of the sample moments.
       expect(Math.abs(m.mean - exact.mean)).toBeLessThan(6 * Math.sqrt(exact.variance / m.n));
       expect(Math.abs(m.variance / exact.variance - 1)).toBeLessThan(6 * Math.sqrt(2 / m.n));
@@ -109,8 +123,20 @@ describe('samplers on a Gaussian with the exact denoiser', () => {
 
   it('DDPM and DDIM with eta = 1 over every step are the same sampler: same seed, same samples', async () => {
     const d = gaussianDenoiser('eps');
-    const a = await (await sample(d, { schedule, prediction: 'eps', shape: [2, 1, 8, 8], method: 'ddpm', generator: new Generator(9) })).toArray();
-    const b = await (await sample(d, { schedule, prediction: 'eps', shape: [2, 1, 8, 8], method: 'ddim', eta: 1, steps: 1000, generator: new Generator(9) })).toArray();
+    const a = await (
+      await sample(d, { schedule, prediction: 'eps', shape: [2, 1, 8, 8], method: 'ddpm', generator: new Generator(9) })
+    ).toArray();
+    const b = await (
+      await sample(d, {
+        schedule,
+        prediction: 'eps',
+        shape: [2, 1, 8, 8],
+        method: 'ddim',
+        eta: 1,
+        steps: 1000,
+        generator: new Generator(9),
+      })
+    ).toArray();
     let worst = 0;
     for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
     expect(worst).toBeLessThan(1e-4);
@@ -119,7 +145,17 @@ describe('samplers on a Gaussian with the exact denoiser', () => {
   it('each sampler is deterministic for a seed and differs across seeds', async () => {
     for (const method of ['ddpm', 'ddim', 'heun'] as const) {
       const run = async (seed: number) =>
-        (await sample(gaussianDenoiser('eps'), { schedule, prediction: 'eps', shape: [2, 1, 4, 4], method, eta: 0.5, steps: 20, generator: new Generator(seed) })).toArray();
+        (
+          await sample(gaussianDenoiser('eps'), {
+            schedule,
+            prediction: 'eps',
+            shape: [2, 1, 4, 4],
+            method,
+            eta: 0.5,
+            steps: 20,
+            generator: new Generator(seed),
+          })
+        ).toArray();
       const [a, b, c] = [await run(1), await run(1), await run(2)];
       expect([...a]).toEqual([...b]);
       expect([...a]).not.toEqual([...c]);
@@ -129,7 +165,9 @@ describe('samplers on a Gaussian with the exact denoiser', () => {
   it('can be cancelled', async () => {
     const controller = new AbortController();
     controller.abort(new Error('stop'));
-    await expect(sample(gaussianDenoiser('eps'), { schedule, prediction: 'eps', shape: [1, 1, 4, 4], signal: controller.signal })).rejects.toThrow('stop');
+    await expect(
+      sample(gaussianDenoiser('eps'), { schedule, prediction: 'eps', shape: [1, 1, 4, 4], signal: controller.signal }),
+    ).rejects.toThrow('stop');
   });
 });
 
@@ -150,7 +188,10 @@ describe('schedules and targets', () => {
     const x0 = tensor([0.5, -1, 0.25, 2], [2, 2], { device: 'cpu' });
     const eps = tensor([1, 0.5, -0.75, 0.1], [2, 2], { device: 'cpu' });
     const ab = [0.9, 0.3];
-    const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
+    const xt = combine([
+      [x0, ab.map(Math.sqrt)],
+      [eps, ab.map((a) => Math.sqrt(1 - a))],
+    ]);
     const { targetOf } = await import('../lib/schedule.ts');
     for (const p of ['eps', 'x0', 'v'] as const) {
       const parts = splitPrediction(p, xt, targetOf(p, x0, eps, ab), ab);

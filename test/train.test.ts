@@ -9,7 +9,14 @@ import { blobs, countLoopTurns } from './helpers.ts';
 
 const config: UNetConfig = { inChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [4], resolution: 8 };
 
-const base = { data: blobs(256), batchSize: 16, optimizer: { lr: 2e-3 }, schedule: new NoiseSchedule({ kind: 'linear' }), seed: 7, progressEvery: 5 };
+const base = {
+  data: blobs(256),
+  batchSize: 16,
+  optimizer: { lr: 2e-3 },
+  schedule: new NoiseSchedule({ kind: 'linear' }),
+  seed: 7,
+  progressEvery: 5,
+};
 
 describe('train', () => {
   it('lowers the loss', async () => {
@@ -36,7 +43,13 @@ describe('train', () => {
 
   it('stops when aborted and says so', async () => {
     const controller = new AbortController();
-    const r = await train({ ...base, model: new UNet(config, { device: 'cpu' }), steps: 1000, onProgress: (p) => p.step >= 10 && controller.abort(), signal: controller.signal });
+    const r = await train({
+      ...base,
+      model: new UNet(config, { device: 'cpu' }),
+      steps: 1000,
+      onProgress: (p) => p.step >= 10 && controller.abort(),
+      signal: controller.signal,
+    });
     expect(r.aborted).toBe(true);
     expect(r.step).toBeGreaterThanOrEqual(10);
     expect(r.step).toBeLessThan(1000);
@@ -92,8 +105,13 @@ describe('train', () => {
   });
 
   it('rejects data that does not fit the model', async () => {
-    await expect(train({ ...base, model: new UNet(config, { device: 'cpu' }), data: { images: new Float32Array(4 * 256), shape: [4, 1, 16, 16] }, steps: 1 })).rejects.toThrow(
-      'train: data of shape [N, 1, 16, 16] does not fit the model (expects [N, 1, 8, 8])',
-    );
+    await expect(
+      train({
+        ...base,
+        model: new UNet(config, { device: 'cpu' }),
+        data: { images: new Float32Array(4 * 256), shape: [4, 1, 16, 16] },
+        steps: 1,
+      }),
+    ).rejects.toThrow('train: data of shape [N, 1, 16, 16] does not fit the model (expects [N, 1, 8, 8])');
   });
 });

@@ -38,12 +38,13 @@ function emit(row) {
   if (device === 'cpu' && 'peak_bytes' in row) row.peak_bytes = null;
   const full = { ...row, device, deviceName: info.deviceName, date: new Date().toISOString(), commit: info.commit };
   appendFileSync(outFile, JSON.stringify(full) + '\n');
-  log(row.row, row.status, row.status === 'passed' ? (row.median_ms ?? row.ms)?.toFixed?.(2) + ' ms' : row.reason ?? row.error ?? '');
+  log(row.row, row.status, row.status === 'passed' ? (row.median_ms ?? row.ms)?.toFixed?.(2) + ' ms' : (row.reason ?? row.error ?? ''));
 }
 
 /** Runs one row unless fewer than `needs` seconds are left; errors become a failed row. */
 async function row(name, needs, fn) {
-  if (left() < needs) return emit({ row: name, status: 'skipped', reason: `not enough time left: ${Math.max(0, left()).toFixed(0)} s < ${needs} s` });
+  if (left() < needs)
+    return emit({ row: name, status: 'skipped', reason: `not enough time left: ${Math.max(0, left()).toFixed(0)} s < ${needs} s` });
   const t0 = performance.now();
   try {
     const r = await fn();
@@ -57,8 +58,10 @@ async function row(name, needs, fn) {
 }
 
 const torch = torchPython();
-log(`device ${device} (${info.deviceName}), preset ${preset}, batch ${batch}, sampling ${ddimSteps} DDIM steps at ${sampleBatch};`,
-  torch.python ? `PyTorch ${torch.torch} from ${torch.python}` : `no PyTorch (${torch.tried.join('; ')})`);
+log(
+  `device ${device} (${info.deviceName}), preset ${preset}, batch ${batch}, sampling ${ddimSteps} DDIM steps at ${sampleBatch};`,
+  torch.python ? `PyTorch ${torch.torch} from ${torch.python}` : `no PyTorch (${torch.tried.join('; ')})`,
+);
 const noTorch = torch.python ? null : `no Python with PyTorch here (tried ${torch.tried.join('; ')})`;
 // A PyTorch child gets what is left before the deadline (minus a little for the rows' bookkeeping).
 const pyTimeout = () => Math.max(1000, Math.floor((left() - 5) * 1000)); // child_process wants whole milliseconds
@@ -71,18 +74,30 @@ await row(`train kintsugi ${preset} b${batch}`, 10, async () => {
   return { impl: 'kintsugi', ...r };
 });
 await row(`train pytorch eager fp32 ${preset} b${batch}`, 20, async () =>
-  noTorch ? { skipped: noTorch } : strip(runPython('torch_step.py', [preset, batch, steps, threads, torchDevice, 'eager', 'fp32'], pyTimeout())));
-await row(`sample kintsugi ddim${ddimSteps} ${preset} b${sampleBatch}`, 10, async () =>
-  ({ impl: 'kintsugi', ...(await timeSampling({ device, preset, batch: sampleBatch, steps: ddimSteps })) }));
+  noTorch
+    ? { skipped: noTorch }
+    : strip(runPython('torch_step.py', [preset, batch, steps, threads, torchDevice, 'eager', 'fp32'], pyTimeout())),
+);
+await row(`sample kintsugi ddim${ddimSteps} ${preset} b${sampleBatch}`, 10, async () => ({
+  impl: 'kintsugi',
+  ...(await timeSampling({ device, preset, batch: sampleBatch, steps: ddimSteps })),
+}));
 await row(`sample pytorch eager fp32 ddim${ddimSteps} ${preset} b${sampleBatch}`, 20, async () =>
-  noTorch ? { skipped: noTorch } : runPython('torch_sample.py', [preset, sampleBatch, ddimSteps, 'eager', 'fp32', torchDevice], pyTimeout()));
+  noTorch
+    ? { skipped: noTorch }
+    : runPython('torch_sample.py', [preset, sampleBatch, ddimSteps, 'eager', 'fp32', torchDevice], pyTimeout()),
+);
 await row(`gsure kintsugi ${preset} b${batch}`, 15, async () => {
   const r = strip(await timeGsureStep({ device, preset, batch, steps, warmup }));
   return { impl: 'kintsugi', ...r, ratio_to_supervised: supervised ? r.median_ms / supervised : null };
 });
 for (const [name, script, args] of [
   [`train pytorch compile fp32 ${preset} b${batch}`, 'torch_step.py', [preset, batch, steps, threads, torchDevice, 'compile', 'fp32']],
-  [`sample pytorch compile fp32 ddim${ddimSteps} ${preset} b${sampleBatch}`, 'torch_sample.py', [preset, sampleBatch, ddimSteps, 'compile', 'fp32', torchDevice]],
+  [
+    `sample pytorch compile fp32 ddim${ddimSteps} ${preset} b${sampleBatch}`,
+    'torch_sample.py',
+    [preset, sampleBatch, ddimSteps, 'compile', 'fp32', torchDevice],
+  ],
 ]) {
   if (compile === 'off') emit({ row: name, status: 'skipped', reason: 'torch.compile is off for this run (--compile off)' });
   else await row(name, compileSeconds, async () => (noTorch ? { skipped: noTorch } : strip(runPython(script, args, pyTimeout()))));

@@ -15,11 +15,26 @@ const summary = existsSync(join(dir, 'summary.md')) ? readFileSync(join(dir, 'su
 const rows = summary.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| part ') && !l.startsWith('| benchmark row '));
 const status = (l) => l.split('|')[2]?.trim();
 const expected = [
-  'info/nvidia-smi', 'info/build',
-  'golden/golden.test', 'golden/unet.golden.test', 'golden/rng.test', 'golden/tensor.test', 'golden/checkpoint.test',
-  'sanitizer/plain', 'sanitizer/memcheck', 'sanitizer/racecheck', 'sanitizer/synccheck', 'oom', 'bench',
-  'train kintsugi', 'train pytorch eager', 'sample kintsugi', 'sample pytorch eager', 'gsure kintsugi',
-  'train pytorch compile', 'sample pytorch compile',
+  'info/nvidia-smi',
+  'info/build',
+  'golden/golden.test',
+  'golden/unet.golden.test',
+  'golden/rng.test',
+  'golden/tensor.test',
+  'golden/checkpoint.test',
+  'sanitizer/plain',
+  'sanitizer/memcheck',
+  'sanitizer/racecheck',
+  'sanitizer/synccheck',
+  'oom',
+  'bench',
+  'train kintsugi',
+  'train pytorch eager',
+  'sample kintsugi',
+  'sample pytorch eager',
+  'gsure kintsugi',
+  'train pytorch compile',
+  'sample pytorch compile',
 ];
 for (const name of expected) {
   const row = rows.find((l) => l.startsWith(`| ${name} |`) || l.startsWith(`| ${name} `));
@@ -32,4 +47,6 @@ if (problems.length) {
   process.exit(1);
 }
 const timeouts = rows.filter((l) => status(l) === 'timeout').length;
-console.log(`first-light dry run: all ${expected.length} parts and rows listed, none failed${timeouts ? ` (${timeouts} timed out on this machine)` : ''}`);
+console.log(
+  `first-light dry run: all ${expected.length} parts and rows listed, none failed${timeouts ? ` (${timeouts} timed out on this machine)` : ''}`,
+);

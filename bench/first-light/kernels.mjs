@@ -95,7 +95,12 @@ for (const c of byOp.values()) {
     const want = device === 'cpu' ? await c.reference(c.inputs(c.shape), c.shape) : (await runOn(c, 'cpu')).values;
     const e = nmse(got.values, want);
     const ok = got.guard && !got.values.some(Number.isNaN) && e <= c.nmse;
-    return { ok, nmse: e, bound: c.nmse, ...(ok ? {} : { error: !got.guard ? 'wrote past the end of its output' : `NMSE ${e} over ${c.nmse}` }) };
+    return {
+      ok,
+      nmse: e,
+      bound: c.nmse,
+      ...(ok ? {} : { error: !got.guard ? 'wrote past the end of its output' : `NMSE ${e} over ${c.nmse}` }),
+    };
   });
 }
 
@@ -103,7 +108,11 @@ for (const c of byOp.values()) {
 await attempt('conv2d_backward grouped slices', [4, 8, 32, 32], async () => {
   const attrs = { n: 4, cin: 8, h: 32, w: 32, cout: 8, k: 3, stride: 1 };
   const sizes = { x: 4 * 8 * 32 * 32, w: 8 * 8 * 9 };
-  const values = { x: kintsugi.randn([sizes.x], { generator: new kintsugi.Generator(1), device: 'cpu' }), w: kintsugi.randn([sizes.w], { generator: new kintsugi.Generator(2), device: 'cpu' }), gy: kintsugi.randn([sizes.x], { generator: new kintsugi.Generator(3), device: 'cpu' }) };
+  const values = {
+    x: kintsugi.randn([sizes.x], { generator: new kintsugi.Generator(1), device: 'cpu' }),
+    w: kintsugi.randn([sizes.w], { generator: new kintsugi.Generator(2), device: 'cpu' }),
+    gy: kintsugi.randn([sizes.x], { generator: new kintsugi.Generator(3), device: 'cpu' }),
+  };
   const host = Object.fromEntries(await Promise.all(Object.entries(values).map(async ([k, t]) => [k, await t.toArray()])));
   const run = async (where) => {
     const t = (data) => {
@@ -111,7 +120,12 @@ await attempt('conv2d_backward grouped slices', [4, 8, 32, 32], async () => {
       native.write(h, data);
       return h;
     };
-    const x = t(host.x), w = t(host.w), gy = t(host.gy), gx = native.empty(where, [sizes.x]), gw = native.empty(where, [sizes.w]), gb = native.empty(where, [8]);
+    const x = t(host.x),
+      w = t(host.w),
+      gy = t(host.gy),
+      gx = native.empty(where, [sizes.x]),
+      gw = native.empty(where, [sizes.w]),
+      gb = native.empty(where, [8]);
     native.fill(gw, 0);
     native.fill(gb, 0);
     native.nnOp('conv2d_backward', attrs, [x, w, gy], [gx, gw, gb]);
@@ -120,7 +134,13 @@ await attempt('conv2d_backward grouped slices', [4, 8, 32, 32], async () => {
     return r;
   };
   const e = nmse(await run(device), await run('cpu'));
-  return { ok: e <= 1e-7, nmse: e, bound: 1e-7, scratchBytes: Number(process.env.KINTSUGI_CONV2D_SCRATCH_BYTES), ...(e <= 1e-7 ? {} : { error: `NMSE ${e}` }) };
+  return {
+    ok: e <= 1e-7,
+    nmse: e,
+    bound: 1e-7,
+    scratchBytes: Number(process.env.KINTSUGI_CONV2D_SCRATCH_BYTES),
+    ...(e <= 1e-7 ? {} : { error: `NMSE ${e}` }),
+  };
 });
 
 // The network through the library: forward and backward (unet.cu and its graph helpers), AdamW, sampling.
@@ -148,7 +168,15 @@ await attempt(`sample ${preset} DDIM 3 steps`, [2], async () => {
   const { UNet, NoiseSchedule, Generator, sample, unetDenoiser } = kintsugi;
   const net = new UNet({ ...kintsugi.presets[preset], zeroInit: false }, { device, seed: 3 });
   const { inChannels, resolution: r } = net.config;
-  const x = await sample(unetDenoiser(net), { schedule: new NoiseSchedule({ kind: 'linear' }), prediction: 'eps', shape: [2, inChannels, r, r], device, method: 'ddim', steps: 3, generator: new Generator(5) });
+  const x = await sample(unetDenoiser(net), {
+    schedule: new NoiseSchedule({ kind: 'linear' }),
+    prediction: 'eps',
+    shape: [2, inChannels, r, r],
+    device,
+    method: 'ddim',
+    steps: 3,
+    generator: new Generator(5),
+  });
   const finite = (await x.toArray()).every(Number.isFinite);
   x.dispose();
   net.dispose();

@@ -17,7 +17,12 @@ const device = values.device;
 const checks = [];
 const check = (ok, name, detail) => checks.push({ name, ok: Boolean(ok), ...(detail === undefined ? {} : { detail }) });
 const info = devices().find((d) => d.device === device);
-if (!info) throw new Error(`oom: no device ${device} (devices: ${devices().map((d) => d.device).join(', ')})`);
+if (!info)
+  throw new Error(
+    `oom: no device ${device} (devices: ${devices()
+      .map((d) => d.device)
+      .join(', ')})`,
+  );
 const envLimit = device === 'cpu' ? process.env.KINTSUGI_CPU_MEMORY_LIMIT : undefined;
 const capacity = envLimit ? parseBytes(envLimit) : info.totalMemory;
 
@@ -30,7 +35,7 @@ const oomError = (e) => e instanceof Error && e.code === 'KINTSUGI_OUT_OF_MEMORY
 
 // 1. Tensors until the device refuses.
 const base = memoryStats(device).inUse;
-const slab = Math.max(1 << 20, Math.floor(capacity / 64 / 4)) ; // floats per tensor: 1/64 of the memory
+const slab = Math.max(1 << 20, Math.floor(capacity / 64 / 4)); // floats per tensor: 1/64 of the memory
 const held = [];
 let refusal;
 for (let i = 0; i < 256 && !refusal; i++) {
@@ -40,9 +45,16 @@ for (let i = 0; i < 256 && !refusal; i++) {
     refusal = e;
   }
 }
-check(oomError(refusal), 'filling the device ends in KINTSUGI_OUT_OF_MEMORY', refusal?.message ?? `no refusal after ${held.length} tensors`);
+check(
+  oomError(refusal),
+  'filling the device ends in KINTSUGI_OUT_OF_MEMORY',
+  refusal?.message ?? `no refusal after ${held.length} tensors`,
+);
 const inUse = memoryStats(device).inUse;
-check(inUse - base >= held.length * slab * 4 && inUse - base < (held.length + 1) * slab * 4, 'the refused tensor is not counted', { held: held.length, inUse });
+check(inUse - base >= held.length * slab * 4 && inUse - base < (held.length + 1) * slab * 4, 'the refused tensor is not counted', {
+  held: held.length,
+  inUse,
+});
 held.pop()?.dispose();
 let again;
 try {
@@ -74,7 +86,11 @@ first.out.dispose();
 // them in its own buffers), the check cannot be provoked and is reported as not applicable.
 const inputBytes = 16 * 16 * 4;
 if (perImage < 4 * inputBytes) {
-  checks.push({ name: 'a forward whose activations cannot fit', ok: null, detail: `not applicable: ${perImage} B per image go through the allocator` });
+  checks.push({
+    name: 'a forward whose activations cannot fit',
+    ok: null,
+    detail: `not applicable: ${perImage} B per image go through the allocator`,
+  });
 } else {
   const big = Math.ceil((1.5 * capacity) / perImage);
   let bigError;
@@ -95,13 +111,20 @@ if (perImage < 4 * inputBytes) {
     bx?.dispose();
     bt?.dispose();
   }
-  check(oomError(bigError), `a forward of batch ${big} (${((big * perImage) / 2 ** 30).toFixed(1)} GiB of activations) fails with KINTSUGI_OUT_OF_MEMORY`, bigError?.message ?? 'it did not fail');
+  check(
+    oomError(bigError),
+    `a forward of batch ${big} (${((big * perImage) / 2 ** 30).toFixed(1)} GiB of activations) fails with KINTSUGI_OUT_OF_MEMORY`,
+    bigError?.message ?? 'it did not fail',
+  );
 }
 const second = net.forward(x, t);
 const repeat = await second.out.toArray();
 second.tape.release();
 second.out.dispose();
-check(repeat.every((v, i) => Object.is(v, reference[i])), 'after the failure the network gives bit-identical results on the small batch');
+check(
+  repeat.every((v, i) => Object.is(v, reference[i])),
+  'after the failure the network gives bit-identical results on the small batch',
+);
 x.dispose();
 t.dispose();
 net.dispose?.();
@@ -109,5 +132,19 @@ await emptyCache(device);
 check(memoryStats(device).inUse === base, 'no bytes left over at the end', memoryStats(device));
 
 const failed = checks.filter((c) => c.ok === false).length;
-console.log(JSON.stringify({ device, capacity, perImage, checks, passed: checks.filter((c) => c.ok === true).length, failed, notApplicable: checks.filter((c) => c.ok === null).length }, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      device,
+      capacity,
+      perImage,
+      checks,
+      passed: checks.filter((c) => c.ok === true).length,
+      failed,
+      notApplicable: checks.filter((c) => c.ok === null).length,
+    },
+    null,
+    2,
+  ),
+);
 process.exitCode = failed ? 1 : 0;

@@ -22,9 +22,12 @@ export function pythonCandidates(env = process.env) {
 export function probePython(candidates = pythonCandidates(), timeoutMs = 60_000) {
   const tried = [];
   for (const exe of candidates) {
-    const r = spawnSync(exe, ['-c', 'import torch, sys; print(sys.executable, torch.__version__)'], { encoding: 'utf8', timeout: Math.max(1, Math.floor(timeoutMs)) });
+    const r = spawnSync(exe, ['-c', 'import torch, sys; print(sys.executable, torch.__version__)'], {
+      encoding: 'utf8',
+      timeout: Math.max(1, Math.floor(timeoutMs)),
+    });
     if (r.status === 0) return { python: exe, torch: r.stdout.trim().split(' ').pop(), tried };
-    tried.push(`${exe}: ${r.error ? r.error.code ?? r.error.message : (r.stderr.trim().split('\n').pop() || `exit ${r.status}`)}`);
+    tried.push(`${exe}: ${r.error ? (r.error.code ?? r.error.message) : r.stderr.trim().split('\n').pop() || `exit ${r.status}`}`);
   }
   return { python: null, torch: null, tried };
 }
@@ -42,10 +45,17 @@ export function runPython(script, args, timeoutMs = 600_000) {
   if (!python) return { error: `no Python with PyTorch found (tried ${tried.join('; ')})` };
   try {
     const path = new URL(`../${script}`, import.meta.url).pathname;
-    const out = execFileSync(python, [path, ...args.map(String)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: Math.max(1, Math.floor(timeoutMs)) });
+    const out = execFileSync(python, [path, ...args.map(String)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: Math.max(1, Math.floor(timeoutMs)),
+    });
     return JSON.parse(out.trim().split('\n').pop());
   } catch (e) {
-    const stderr = String(e.stderr ?? '').trim().split('\n').pop();
+    const stderr = String(e.stderr ?? '')
+      .trim()
+      .split('\n')
+      .pop();
     return { error: stderr || String(e.message).split('\n')[0] };
   }
 }

@@ -6,18 +6,32 @@ import { native } from '../../dist/native.js';
 import { timeGsureStep, timeSampling, timeTrainStep } from './step.mjs';
 
 const [mode, preset, batchText, stepsText, extra] = process.argv.slice(2);
-const batch = Number(batchText), steps = Number(stepsText);
+const batch = Number(batchText),
+  steps = Number(stepsText);
 const rss = () => process.resourceUsage().maxRSS * 1024; // bytes (Node reports KiB)
 const rssBase = rss();
 
 /** Runs fn; the fraction of the pool's thread-time left idle meanwhile (kintsugi/cpu_info.h). */
 async function withIdle(fn) {
-  const s0 = native.cpuPoolStats(), t0 = performance.now();
+  const s0 = native.cpuPoolStats(),
+    t0 = performance.now();
   const result = await fn();
-  const s1 = native.cpuPoolStats(), wall = performance.now() - t0;
-  const parallel = s1.parallelMs - s0.parallelMs, busy = s1.busyMs - s0.busyMs;
+  const s1 = native.cpuPoolStats(),
+    wall = performance.now() - t0;
+  const parallel = s1.parallelMs - s0.parallelMs,
+    busy = s1.busyMs - s0.busyMs;
   const used = busy + (wall - parallel); // outside parallel jobs one thread works
-  return { result, idle: { threads: s1.threads, wall_ms: wall, parallel_ms: parallel, busy_ms: busy, idle_fraction: Math.max(0, 1 - used / (s1.threads * wall)), jobs: s1.jobs - s0.jobs } };
+  return {
+    result,
+    idle: {
+      threads: s1.threads,
+      wall_ms: wall,
+      parallel_ms: parallel,
+      busy_ms: busy,
+      idle_fraction: Math.max(0, 1 - used / (s1.threads * wall)),
+      jobs: s1.jobs - s0.jobs,
+    },
+  };
 }
 
 let out;

@@ -1,7 +1,20 @@
 // kintsugi's side of the step and sampling benchmarks. A training step is what lib/train.ts does per
 // step minus the batch gather: forward, the MSE gradient, backward, AdamW, on fixed inputs. Each timed
 // step ends with synchronize(), so the host clock measures the device's work plus the queue overhead.
-import { AdamW, Generator, memoryStats, NoiseSchedule, randn, resetPeakMemory, sample, synchronize, tensor, UNet, unetCost, unetDenoiser } from '../../dist/index.js';
+import {
+  AdamW,
+  Generator,
+  memoryStats,
+  NoiseSchedule,
+  randn,
+  resetPeakMemory,
+  sample,
+  synchronize,
+  tensor,
+  UNet,
+  unetCost,
+  unetDenoiser,
+} from '../../dist/index.js';
 import { median } from './common.mjs';
 
 /** Runs `step` warm-up times, then times `steps` of it; the device's peak memory over the timed steps. */
@@ -28,7 +41,11 @@ export async function timeTrainStep({ device, preset, batch, steps = 30, warmup 
   const g = new Generator(1);
   const x = randn([batch, inChannels, r, r], { generator: g, device });
   const negEps = randn([batch, outChannels, r, r], { generator: g, device }).scale(-1);
-  const t = tensor(Array.from({ length: batch }, (_, i) => (i * 997) % 1000), [batch], { device });
+  const t = tensor(
+    Array.from({ length: batch }, (_, i) => (i * 997) % 1000),
+    [batch],
+    { device },
+  );
   const scale = 2 / (batch * outChannels * r * r);
   const step = async () => {
     net.zeroGrad();
@@ -46,14 +63,34 @@ export async function timeTrainStep({ device, preset, batch, steps = 30, warmup 
   net.dispose();
   const ms = median(times);
   const flops = unetCost(preset, batch).training;
-  return { preset, batch, precision: net.precision, median_ms: ms, times_ms: times, cpu_ms_per_step: cpuMs, img_per_s: (1000 * batch) / ms, tflops: flops / ms / 1e9, gflop_per_step: flops / 1e9, peak_bytes: peak };
+  return {
+    preset,
+    batch,
+    precision: net.precision,
+    median_ms: ms,
+    times_ms: times,
+    cpu_ms_per_step: cpuMs,
+    img_per_s: (1000 * batch) / ms,
+    tflops: flops / ms / 1e9,
+    gflop_per_step: flops / 1e9,
+    peak_bytes: peak,
+  };
 }
 
 export async function timeSampling({ device, preset, batch, steps = 50 }) {
   const net = new UNet(preset, { device, seed: 0 });
   const schedule = new NoiseSchedule({ kind: 'linear' });
   const { inChannels, resolution: r } = net.config;
-  const run = () => sample(unetDenoiser(net), { schedule, prediction: 'eps', shape: [batch, inChannels, r, r], device, method: 'ddim', steps, generator: new Generator(5) });
+  const run = () =>
+    sample(unetDenoiser(net), {
+      schedule,
+      prediction: 'eps',
+      shape: [batch, inChannels, r, r],
+      device,
+      method: 'ddim',
+      steps,
+      generator: new Generator(5),
+    });
   (await run()).dispose(); // warm-up
   await synchronize(device);
   resetPeakMemory(device);
@@ -80,7 +117,12 @@ export async function timeGsureStep({ device, preset, batch, steps = 30, warmup 
   const { inChannels: c, resolution: r } = net.config;
   const count = Math.max(batch, 256);
   const images = await randn([count, c, r, r], { generator: new Generator(2) }).toArray();
-  const set = await corruptDataset(images, [count, c, r, r], { corruption: { kind: 'mask', patch: 4, p: 0.4 }, sigma0: 0.02, seed: 3, device: 'cpu' });
+  const set = await corruptDataset(images, [count, c, r, r], {
+    corruption: { kind: 'mask', patch: 4, p: 0.4 },
+    sigma0: 0.02,
+    seed: 3,
+    device: 'cpu',
+  });
   const stats = await svdStatistics(set);
   const schedule = gsureSchedule(stats.vMax);
   let s = 0;

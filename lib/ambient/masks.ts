@@ -16,10 +16,13 @@ export interface FurtherCorruption {
 /** Checks a FurtherCorruption against images of size H x W; returns the patch side. */
 export function checkFurther(f: FurtherCorruption, H: number, W: number): number {
   const delta = f?.delta;
-  if (typeof delta !== 'number' || !(delta > 0 && delta < 1)) throw new RangeError(`ambient.delta: expected a further drop probability in (0, 1), got ${JSON.stringify(delta)}`);
+  if (typeof delta !== 'number' || !(delta > 0 && delta < 1))
+    throw new RangeError(`ambient.delta: expected a further drop probability in (0, 1), got ${JSON.stringify(delta)}`);
   const patch = f.patch ?? 1;
   if (!Number.isSafeInteger(patch) || patch < 1 || H % patch || W % patch)
-    throw new RangeError(`ambient.patch: expected a positive integer dividing the height ${H} and width ${W}, got ${JSON.stringify(patch)}`);
+    throw new RangeError(
+      `ambient.patch: expected a positive integer dividing the height ${H} and width ${W}, got ${JSON.stringify(patch)}`,
+    );
   return patch;
 }
 
@@ -27,9 +30,18 @@ export function checkFurther(f: FurtherCorruption, H: number, W: number): number
  * Ã = A ⊙ B for n masks A [n, H, W] (values 0 or 1): patch q of mask i is dropped when word
  * (i · patches + q) of the stream (seed, stream) is below δ · 2^32.
  */
-export function furtherCorrupt(masks: Uint8Array, n: number, H: number, W: number, f: FurtherCorruption, seed: bigint, stream: bigint): Uint8Array {
+export function furtherCorrupt(
+  masks: Uint8Array,
+  n: number,
+  H: number,
+  W: number,
+  f: FurtherCorruption,
+  seed: bigint,
+  stream: bigint,
+): Uint8Array {
   const patch = checkFurther(f, H, W);
-  if (masks.length !== n * H * W) throw new RangeError(`masks: expected ${n * H * W} values (${n} masks of ${H}x${W}), got ${masks.length}`);
+  if (masks.length !== n * H * W)
+    throw new RangeError(`masks: expected ${n * H * W} values (${n} masks of ${H}x${W}), got ${masks.length}`);
   const out = masks.slice();
   const pw = W / patch;
   const patches = (H / patch) * pw;
@@ -40,7 +52,8 @@ export function furtherCorrupt(masks: Uint8Array, n: number, H: number, W: numbe
       const word = i * patches + q;
       if (word % 4 === 0) block = philoxBlock(seed, 0n, stream, Math.floor(word / 4));
       if (block[word % 4]! >= threshold) continue; // kept by B
-      const r0 = Math.floor(q / pw) * patch, c0 = (q % pw) * patch;
+      const r0 = Math.floor(q / pw) * patch,
+        c0 = (q % pw) * patch;
       for (let r = r0; r < r0 + patch; r++) out.fill(0, i * H * W + r * W + c0, i * H * W + r * W + c0 + patch);
     }
   return out;

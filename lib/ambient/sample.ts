@@ -18,12 +18,18 @@ const concatOp = native as unknown as { concatChannels(a: NativeTensor, b: Nativ
  * n sampling masks Ã [n, C, H, W] (0/1 floats, shared by the channels) from `law`, seeded: A from
  * randomPatchMask, then B on the stream AMBIENT_SAMPLING_STREAM of the same seed.
  */
-export function ambientSamplingMasks(n: number, shape: readonly [number, number, number], law: AmbientMaskLaw, seed: bigint | number): Float32Array {
+export function ambientSamplingMasks(
+  n: number,
+  shape: readonly [number, number, number],
+  law: AmbientMaskLaw,
+  seed: bigint | number,
+): Float32Array {
   const [C, H, W] = shape;
   const a = randomPatchMask(n, [H, W], { p: law.p, patch: law.maskPatch, seed });
   const at = furtherCorrupt(a, n, H, W, { delta: law.delta, patch: law.patch }, BigInt(seed), AMBIENT_SAMPLING_STREAM);
   const out = new Float32Array(n * C * H * W);
-  for (let b = 0; b < n; b++) for (let c = 0; c < C; c++) out.set(Float32Array.from(at.subarray(b * H * W, (b + 1) * H * W)), (b * C + c) * H * W);
+  for (let b = 0; b < n; b++)
+    for (let c = 0; c < C; c++) out.set(Float32Array.from(at.subarray(b * H * W, (b + 1) * H * W)), (b * C + c) * H * W);
   return out;
 }
 
@@ -51,7 +57,9 @@ export function ambientLawOf(metadata: Record<string, string>, what = 'checkpoin
 export function ambientDenoiser(net: UNet, masks: Tensor, params?: Tensor): Denoiser {
   const [n, C, H, W] = masks.shape as [number, number, number, number];
   if (net.config.inChannels !== 2 * C || net.config.outChannels !== C)
-    throw new TypeError(`ambientDenoiser: masks of ${C} channel(s) need a network with ${2 * C} input and ${C} output channels, got ${net.config.inChannels} and ${net.config.outChannels}`);
+    throw new TypeError(
+      `ambientDenoiser: masks of ${C} channel(s) need a network with ${2 * C} input and ${C} output channels, got ${net.config.inChannels} and ${net.config.outChannels}`,
+    );
   return (x, t) => {
     if (x.shape[0] !== n) throw new RangeError(`ambientDenoiser: the masks are for batches of ${n}, got ${x.shape[0]}`);
     const masked = mul(x, masks);

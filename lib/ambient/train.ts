@@ -61,7 +61,12 @@ export function ambientShape(set: MeasurementSet): [number, number, number] {
  * The batch of rows `indices` at time steps `ts`: further masks from stream `stream + 1`, noise ε from
  * `stream` (n·C·H·W normals), x_t = √ᾱ y + √(1 − ᾱ) ε (only Ã ⊙ x_t is used, where y = x0 + noise).
  */
-export function ambientBatch(set: MeasurementSet, indices: ArrayLike<number>, ts: ArrayLike<number>, o: { schedule: NoiseSchedule; seed: bigint; stream: bigint; further: FurtherCorruption }): AmbientBatch {
+export function ambientBatch(
+  set: MeasurementSet,
+  indices: ArrayLike<number>,
+  ts: ArrayLike<number>,
+  o: { schedule: NoiseSchedule; seed: bigint; stream: bigint; further: FurtherCorruption },
+): AmbientBatch {
   const [C, H, W] = ambientShape(set);
   const { mask, maskChannels: mc } = set.params as { mask: Uint8Array; maskChannels: number };
   const n = indices.length;
@@ -101,7 +106,10 @@ export function ambientBatch(set: MeasurementSet, indices: ArrayLike<number>, ts
 export function ambientLoss(out: Tensor, y: Tensor, observed: Tensor): { gout: Tensor; loss: Promise<number> } {
   const B = out.shape[0]!;
   const scale = 2 / out.numel;
-  const diff = combine([[out, new Array(B).fill(scale)], [y, new Array(B).fill(-scale)]]);
+  const diff = combine([
+    [out, new Array(B).fill(scale)],
+    [y, new Array(B).fill(-scale)],
+  ]);
   let gout: Tensor | undefined;
   let sumsq: Tensor | undefined;
   try {
@@ -143,7 +151,8 @@ export async function trainAmbient(options: AmbientTrainOptions): Promise<TrainR
       `trainAmbient: images [${C}, ${H}, ${W}] need a model with ${2 * C} input channels (the masked image and its mask), ${C} output channels, ` +
         `at ${H}x${W}; got in ${cfg.inChannels}, out ${cfg.outChannels} at ${cfg.resolution}x${cfg.resolution}`,
     );
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`trainAmbient: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`trainAmbient: batchSize must be a positive integer, got ${batchSize}`);
   const further: FurtherCorruption = { delta: options.ambient?.delta ?? DEFAULT_AMBIENT_DELTA, patch: options.ambient?.patch ?? 1 };
   checkFurther(further, H, W);
   const law = ambientMaskLaw(set, further);

@@ -11,7 +11,15 @@ import { sample } from '../sample.ts';
 import type { TrainProgress } from '../train.ts';
 import type { Dataset } from '../train.ts';
 import { readImageSet } from './data.ts';
-import { checkBootstrapData, loadBootstrap, parseViews, trainBootstrap, type BootstrapRunOptions, type BootstrapSets, type ResidualMode } from './run.ts';
+import {
+  checkBootstrapData,
+  loadBootstrap,
+  parseViews,
+  trainBootstrap,
+  type BootstrapRunOptions,
+  type BootstrapSets,
+  type ResidualMode,
+} from './run.ts';
 import type { ResidualPenalty } from './train.ts';
 
 const HELP = `  (a denoiser per view trained on that view's data, then the residual f0 on the few full-resolution
@@ -34,9 +42,16 @@ const HELP = `  (a denoiser per view trained on that view's data, then the resid
 export const bootstrapMethod: TrainMethod = {
   summary: 'few full images plus low-res copies and crops of many: bootstrapping diffusion (docs/bootstrap.md)',
   options: {
-    views: { type: 'string' }, full: { type: 'string' }, lambda: { type: 'string' }, penalty: { type: 'string' },
-    'view-steps': { type: 'string' }, n: { type: 'string' }, 'full-data': { type: 'string' }, 'lowres-data': { type: 'string' },
-    'patch-data': { type: 'string' }, residual: { type: 'string' },
+    views: { type: 'string' },
+    full: { type: 'string' },
+    lambda: { type: 'string' },
+    penalty: { type: 'string' },
+    'view-steps': { type: 'string' },
+    n: { type: 'string' },
+    'full-data': { type: 'string' },
+    'lowres-data': { type: 'string' },
+    'patch-data': { type: 'string' },
+    residual: { type: 'string' },
   },
   help: HELP,
   examples: [
@@ -51,9 +66,11 @@ async function bootstrapTrain(values: Values): Promise<void> {
   const s = (k: string) => str(values, k);
   if (!s('views')) throw new UsageError('--views is required for --method bootstrap (e.g. --views lowres:4,patch:16)');
   const separate = ['full-data', 'lowres-data', 'patch-data'].some((k) => s(k) !== undefined);
-  if (!s('full') && !s('full-data')) throw new UsageError('--full N or --full-data FILE is required for --method bootstrap (the full-resolution images)');
+  if (!s('full') && !s('full-data'))
+    throw new UsageError('--full N or --full-data FILE is required for --method bootstrap (the full-resolution images)');
   const residual = (s('residual') ?? 'unconditioned') as ResidualMode;
-  if (residual !== 'unconditioned' && residual !== 'conditioned') throw new UsageError(`--residual: expected unconditioned or conditioned, got "${residual}"`);
+  if (residual !== 'unconditioned' && residual !== 'conditioned')
+    throw new UsageError(`--residual: expected unconditioned or conditioned, got "${residual}"`);
   const penalty = (s('penalty') ?? 'l2') as ResidualPenalty;
   if (penalty !== 'l2' && penalty !== 'batch-variance') throw new UsageError(`--penalty: expected l2 or batch-variance, got "${penalty}"`);
   let views;
@@ -94,19 +111,37 @@ async function bootstrapTrain(values: Values): Promise<void> {
     const sets: BootstrapSets = { full };
     if (s('lowres-data')) sets.lowres = await read('lowres-data');
     if (s('patch-data')) sets.patches = await read('patch-data');
-    const sizes = (['lowres', 'patches'] as const).map((k) => (sets[k] ? `${sets[k].shape[0]} ${k} [${sets[k].shape.slice(1).join(', ')}]` : undefined)).filter(Boolean);
-    console.log(`data: ${full.shape[0]} full-resolution images [${full.shape.slice(1).join(', ')}]${sizes.length ? `, ${sizes.join(', ')}` : ''} (views without a set of their own come from the full images); views ${s('views')}; f0 ${residual}; on ${device}`);
+    const sizes = (['lowres', 'patches'] as const)
+      .map((k) => (sets[k] ? `${sets[k].shape[0]} ${k} [${sets[k].shape.slice(1).join(', ')}]` : undefined))
+      .filter(Boolean);
+    console.log(
+      `data: ${full.shape[0]} full-resolution images [${full.shape.slice(1).join(', ')}]${sizes.length ? `, ${sizes.join(', ')}` : ''} (views without a set of their own come from the full images); views ${s('views')}; f0 ${residual}; on ${device}`,
+    );
     source = { sets };
   } else {
     const data = await loadData(s('data') ?? 'subset');
     const full = fullLimit!;
-    console.log(`data: ${data.shape[0]} images from ${data.file} (views of all, the first ${full} at full resolution); views ${s('views')}; f0 ${residual}; on ${device}`);
+    console.log(
+      `data: ${data.shape[0]} images from ${data.file} (views of all, the first ${full} at full resolution); views ${s('views')}; f0 ${residual}; on ${device}`,
+    );
     source = { data, full };
   }
   const printers = new Map<string, (p: TrainProgress) => void>();
   const controller = interruptible();
   const run: BootstrapRunOptions = {
-    ...source, residual, views, config, steps, viewSteps, batchSize, optimizer: { lr, maxGradNorm: 1 }, lambda, penalty, seed, device, outDir,
+    ...source,
+    residual,
+    views,
+    config,
+    steps,
+    viewSteps,
+    batchSize,
+    optimizer: { lr, maxGradNorm: 1 },
+    lambda,
+    penalty,
+    seed,
+    device,
+    outDir,
     signal: controller.signal,
     onProgress: (stage, p) => {
       if (!printers.has(stage)) printers.set(stage, progressPrinter(stage));
@@ -117,7 +152,12 @@ async function bootstrapTrain(values: Values): Promise<void> {
     checkBootstrapData(run);
   } catch (e) {
     // A set that does not fit the views or the full images is a mistake in the command line: name its flag.
-    const flags: [RegExp, string][] = [[/^sets\.full/, '--full-data'], [/^sets\.lowres/, '--lowres-data'], [/^sets\.patches/, '--patch-data'], [/^full:/, '--full:']];
+    const flags: [RegExp, string][] = [
+      [/^sets\.full/, '--full-data'],
+      [/^sets\.lowres/, '--lowres-data'],
+      [/^sets\.patches/, '--patch-data'],
+      [/^full:/, '--full:'],
+    ];
     throw new UsageError(flags.reduce((m, [re, flag]) => m.replace(re, flag), (e as Error).message));
   }
   const result = await trainBootstrap(run);
@@ -127,7 +167,14 @@ async function bootstrapTrain(values: Values): Promise<void> {
     try {
       const [c, r] = boot.imageShape;
       const x = await sample(boot.denoiser, {
-        schedule: boot.views.schedule, prediction: 'x0', shape: [n, c, r, r], device, method: 'ddim', steps: 50, clip: [-1, 1], generator: new Generator(1),
+        schedule: boot.views.schedule,
+        prediction: 'x0',
+        shape: [n, c, r, r],
+        device,
+        method: 'ddim',
+        steps: 50,
+        clip: [-1, 1],
+        generator: new Generator(1),
       });
       const values32 = await x.toArray();
       x.dispose();

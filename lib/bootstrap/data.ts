@@ -42,7 +42,8 @@ export interface CropDataset extends Dataset {
 export function cropDataset(data: Dataset, options: { size: number; count: number; seed?: bigint | number }): CropDataset {
   const [N, C, H, W] = data.shape;
   const { size, count } = options;
-  if (!Number.isInteger(size) || size < 1 || size > Math.min(H, W)) throw new RangeError(`cropDataset: size must be an integer in [1, ${Math.min(H, W)}], got ${size}`);
+  if (!Number.isInteger(size) || size < 1 || size > Math.min(H, W))
+    throw new RangeError(`cropDataset: size must be an integer in [1, ${Math.min(H, W)}], got ${size}`);
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`cropDataset: count must be a positive integer, got ${count}`);
   const seed = BigInt(options.seed ?? 0);
   const which = philoxIntegers(count, N, seed, 0n);

@@ -50,7 +50,8 @@ export interface ResidualModel {
 function checkViews(views: BootstrapViews): void {
   if (!views.lowres && !views.patch) throw new TypeError('views: needs a lowres or a patch view model (or both), got neither');
   const r = views.lowres?.factor;
-  if (r !== undefined && !(Number.isInteger(r) && r >= 1)) throw new RangeError(`views.lowres.factor: expected a positive integer, got ${r}`);
+  if (r !== undefined && !(Number.isInteger(r) && r >= 1))
+    throw new RangeError(`views.lowres.factor: expected a positive integer, got ${r}`);
 }
 
 /** Per-sample ᾱ at the (possibly continuous) times t. */
@@ -72,8 +73,16 @@ function lowresEstimate(views: BootstrapViews, xt: Tensor, ab: number[]): Tensor
   const pooled = avgPool(xt, v.factor);
   const input = combine([[pooled, levels.map((l) => l.scale)]]);
   pooled.dispose();
-  const pred = v.denoiser(input, Float32Array.from(levels, (l) => l.time));
-  const x0 = toX0(v.prediction, input, pred, levels.map((l) => l.alphaBar));
+  const pred = v.denoiser(
+    input,
+    Float32Array.from(levels, (l) => l.time),
+  );
+  const x0 = toX0(
+    v.prediction,
+    input,
+    pred,
+    levels.map((l) => l.alphaBar),
+  );
   input.dispose();
   return x0;
 }
@@ -128,9 +137,15 @@ function fromX0(kind: Prediction, xt: Tensor, x0: Tensor, ab: number[]): Tensor 
   if (kind === 'x0') return x0;
   const out =
     kind === 'eps'
-      ? combine([[xt, ab.map((a) => 1 / Math.sqrt(1 - a))], [x0, ab.map((a) => -Math.sqrt(a) / Math.sqrt(1 - a))]])
+      ? combine([
+          [xt, ab.map((a) => 1 / Math.sqrt(1 - a))],
+          [x0, ab.map((a) => -Math.sqrt(a) / Math.sqrt(1 - a))],
+        ])
       : // v = √ᾱ (x_t − √ᾱ x0)/√(1−ᾱ) − √(1−ᾱ) x0 = √ᾱ/√(1−ᾱ) x_t − x0/√(1−ᾱ)
-        combine([[xt, ab.map((a) => Math.sqrt(a) / Math.sqrt(1 - a))], [x0, ab.map((a) => -1 / Math.sqrt(1 - a))]]);
+        combine([
+          [xt, ab.map((a) => Math.sqrt(a) / Math.sqrt(1 - a))],
+          [x0, ab.map((a) => -1 / Math.sqrt(1 - a))],
+        ]);
   x0.dispose();
   return out;
 }

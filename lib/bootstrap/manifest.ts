@@ -17,7 +17,8 @@ const show = (v: unknown): string => {
 export function checkManifest(value: unknown, path: string): BootstrapManifest {
   const bad = (field: string, expected: string, got: unknown) => new TypeError(`${path}: ${field}: expected ${expected}, got ${show(got)}`);
   if (!isObject(value)) throw bad('the manifest', 'a JSON object', value);
-  if (value.format !== 'kintsugi-bootstrap-1') throw new TypeError(`${path}: not a bootstrap manifest (format ${show(value.format)}, expected "kintsugi-bootstrap-1")`);
+  if (value.format !== 'kintsugi-bootstrap-1')
+    throw new TypeError(`${path}: not a bootstrap manifest (format ${show(value.format)}, expected "kintsugi-bootstrap-1")`);
   const positive = (v: unknown, field: string) => {
     if (!Number.isSafeInteger(v) || (v as number) < 1) throw bad(field, 'a positive integer', v);
   };
@@ -30,8 +31,10 @@ export function checkManifest(value: unknown, path: string): BootstrapManifest {
   };
   const s = value.schedule;
   if (!isObject(s)) throw bad('schedule', 'an object {kind, steps, ...}', s);
-  if (s.steps !== undefined && !(Number.isSafeInteger(s.steps) && (s.steps as number) <= MAX_SCHEDULE_STEPS)) throw bad('schedule.steps', `an integer up to ${MAX_SCHEDULE_STEPS}`, s.steps);
-  for (const k of ['beta1', 'betaT', 'offset']) if (s[k] !== undefined && typeof s[k] !== 'number') throw bad(`schedule.${k}`, 'a number', s[k]);
+  if (s.steps !== undefined && !(Number.isSafeInteger(s.steps) && (s.steps as number) <= MAX_SCHEDULE_STEPS))
+    throw bad('schedule.steps', `an integer up to ${MAX_SCHEDULE_STEPS}`, s.steps);
+  for (const k of ['beta1', 'betaT', 'offset'])
+    if (s[k] !== undefined && typeof s[k] !== 'number') throw bad(`schedule.${k}`, 'a number', s[k]);
   try {
     new NoiseSchedule(s as never);
   } catch (e) {
@@ -42,9 +45,11 @@ export function checkManifest(value: unknown, path: string): BootstrapManifest {
   if (!isObject(r)) throw bad('residual', 'an object {checkpoint, conditioned, lambda, penalty}', r);
   checkpoint(r, 'residual');
   if (typeof r.conditioned !== 'boolean') throw bad('residual.conditioned', 'true or false', r.conditioned);
-  if (typeof r.lambda !== 'number' || !(r.lambda >= 0) || !Number.isFinite(r.lambda)) throw bad('residual.lambda', 'a finite number >= 0', r.lambda);
+  if (typeof r.lambda !== 'number' || !(r.lambda >= 0) || !Number.isFinite(r.lambda))
+    throw bad('residual.lambda', 'a finite number >= 0', r.lambda);
   if (r.penalty !== 'l2' && r.penalty !== 'batch-variance') throw bad('residual.penalty', '"l2" or "batch-variance"', r.penalty);
-  if (value.lowres === undefined && value.patch === undefined) throw new TypeError(`${path}: the manifest has neither a "lowres" nor a "patch" view`);
+  if (value.lowres === undefined && value.patch === undefined)
+    throw new TypeError(`${path}: the manifest has neither a "lowres" nor a "patch" view`);
   if (value.lowres !== undefined) {
     const l = value.lowres;
     if (!isObject(l)) throw bad('lowres', 'an object {factor, prediction, checkpoint}', l);
@@ -58,7 +63,8 @@ export function checkManifest(value: unknown, path: string): BootstrapManifest {
     positive(p.size, 'patch.size');
     positive(p.stride, 'patch.stride');
     if ((p.stride as number) > (p.size as number)) throw bad('patch.stride', `at most patch.size (${p.size as number})`, p.stride);
-    if (!['uniform', 'triangle', 'hann'].includes(p.window as string)) throw bad('patch.window', '"uniform", "triangle" or "hann"', p.window);
+    if (!['uniform', 'triangle', 'hann'].includes(p.window as string))
+      throw bad('patch.window', '"uniform", "triangle" or "hann"', p.window);
     if (typeof p.positions !== 'boolean') throw bad('patch.positions', 'true or false', p.positions);
     prediction(p, 'patch');
     checkpoint(p, 'patch');

@@ -15,7 +15,15 @@ export interface BootstrapAddon {
   /** out [n, c, h, w] = Σ_j P_jᵀ (W_j ⊙ patches_j). */
   patchOverlapAdd(patches: NativeTensor, stride: number, window: PatchWindow, out: NativeTensor): void;
   /** out = U fLr + H Σ_j P_jᵀ (W_j ⊙ fPatch_j) (+ f0); either view may be null, not both. */
-  residualAggregate(fLr: NativeTensor | null, r: number, fPatch: NativeTensor | null, stride: number, window: PatchWindow, f0: NativeTensor | null, out: NativeTensor): void;
+  residualAggregate(
+    fLr: NativeTensor | null,
+    r: number,
+    fPatch: NativeTensor | null,
+    stride: number,
+    window: PatchWindow,
+    f0: NativeTensor | null,
+    out: NativeTensor,
+  ): void;
   /** out [n, ca + cb, h, w]. */
   concatChannels(a: NativeTensor, b: NativeTensor, out: NativeTensor): void;
   /** out[b] = x[b] − mean over the batch of x (out may be x). */

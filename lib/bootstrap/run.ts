@@ -35,19 +35,27 @@ export interface ViewSpec {
  */
 export function parseViews(text: string): ViewSpec {
   const spec: ViewSpec = {};
-  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const low = /^lowres:(\d+)$/.exec(part);
     const pat = /^patch:(\d+)(?:\/(\d+))?(\+pos)?(?:@(uniform|triangle|hann))?$/.exec(part);
     if (low && !spec.lowres) spec.lowres = { factor: Number(low[1]) };
     else if (pat && !spec.patch) {
       const size = Number(pat[1]);
-      spec.patch = { size, stride: pat[2] ? Number(pat[2]) : Math.max(1, size / 2), window: (pat[4] ?? 'hann') as PatchWindow, positions: !!pat[3] };
-    } else throw new TypeError(`--views: expected lowres:R and/or patch:P[/S][+pos][@window], each at most once, got "${part}" in "${text}"`);
+      spec.patch = {
+        size,
+        stride: pat[2] ? Number(pat[2]) : Math.max(1, size / 2),
+        window: (pat[4] ?? 'hann') as PatchWindow,
+        positions: !!pat[3],
+      };
+    } else
+      throw new TypeError(`--views: expected lowres:R and/or patch:P[/S][+pos][@window], each at most once, got "${part}" in "${text}"`);
   }
   if (!spec.lowres && !spec.patch) throw new TypeError(`--views: expected lowres:R and/or patch:P[/S][+pos][@window], got "${text}"`);
   return spec;
 }
-
 
 export interface BootstrapManifest {
   format: 'kintsugi-bootstrap-1';
@@ -82,25 +90,42 @@ const shapeText = (s: readonly number[]) => `[${s.join(', ')}]`;
 function checkDataset(d: unknown, what: string): Dataset {
   const set = d as Dataset;
   if (set === null || typeof set !== 'object' || !(set.images instanceof Float32Array) || !Array.isArray(set.shape))
-    throw new TypeError(`${what}: expected a data set {images: Float32Array, shape: [N, C, H, W]}, got ${set === null ? 'null' : typeof set}`);
+    throw new TypeError(
+      `${what}: expected a data set {images: Float32Array, shape: [N, C, H, W]}, got ${set === null ? 'null' : typeof set}`,
+    );
   if (set.shape.length !== 4 || !set.shape.every((v) => Number.isSafeInteger(v) && v >= 1))
     throw new TypeError(`${what}.shape: expected [N, C, H, W] of positive integers, got ${JSON.stringify(set.shape)}`);
   const n = set.shape.reduce((a, b) => a * b, 1);
-  if (set.images.length !== n) throw new RangeError(`${what}.images: shape ${shapeText(set.shape)} needs ${n} values, got ${set.images.length}`);
+  if (set.images.length !== n)
+    throw new RangeError(`${what}.images: shape ${shapeText(set.shape)} needs ${n} values, got ${set.images.length}`);
   const bad = set.images.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new RangeError(`${what}.images: value ${bad} is ${set.images[bad]} (training needs finite values)`);
   return set;
 }
 
 /** The full set and every view's data, shapes checked against each other and the views (errors name the set). */
-export function checkBootstrapData(o: BootstrapRunOptions): { full: Dataset; lowres?: Dataset; patches?: CropDataset | Dataset; derived: string[] } {
-  if ((o.data === undefined) === (o.sets === undefined)) throw new TypeError('trainBootstrap: give either data (one clean set, views derived) and full, or sets (separate view data sets), not both and not neither');
+export function checkBootstrapData(o: BootstrapRunOptions): {
+  full: Dataset;
+  lowres?: Dataset;
+  patches?: CropDataset | Dataset;
+  derived: string[];
+} {
+  if ((o.data === undefined) === (o.sets === undefined))
+    throw new TypeError(
+      'trainBootstrap: give either data (one clean set, views derived) and full, or sets (separate view data sets), not both and not neither',
+    );
   if (o.data) {
     const data = checkDataset(o.data, 'data');
     const N = data.shape[0]!;
-    if (!Number.isInteger(o.full) || o.full! < 1 || o.full! > N) throw new RangeError(`full: expected an integer in [1, ${N}] (images of the data set), got ${o.full}`);
+    if (!Number.isInteger(o.full) || o.full! < 1 || o.full! > N)
+      throw new RangeError(`full: expected an integer in [1, ${N}] (images of the data set), got ${o.full}`);
     const [, C, H, W] = data.shape;
-    return { full: { images: data.images.subarray(0, o.full! * C * H * W), shape: [o.full!, C, H, W] }, lowres: data, patches: data, derived: ['lowres', 'patch'] };
+    return {
+      full: { images: data.images.subarray(0, o.full! * C * H * W), shape: [o.full!, C, H, W] },
+      lowres: data,
+      patches: data,
+      derived: ['lowres', 'patch'],
+    };
   }
   const sets = o.sets!;
   if (sets === null || typeof sets !== 'object') throw new TypeError(`sets: expected {full, lowres?, patches?}, got ${String(sets)}`);
@@ -113,13 +138,16 @@ export function checkBootstrapData(o: BootstrapRunOptions): { full: Dataset; low
   if (sets.patches !== undefined && !o.views.patch) throw new TypeError('sets.patches: given, but views has no patch view (add patch:P)');
   if (o.views.lowres) {
     const r = o.views.lowres.factor;
-    if (!Number.isInteger(r) || r < 1 || H % r || W % r) throw new RangeError(`views.lowres.factor: expected a positive integer dividing the full images' ${H}x${W}, got ${r}`);
+    if (!Number.isInteger(r) || r < 1 || H % r || W % r)
+      throw new RangeError(`views.lowres.factor: expected a positive integer dividing the full images' ${H}x${W}, got ${r}`);
     if (sets.lowres === undefined) ((lowres = full), derived.push('lowres'));
     else {
       lowres = checkDataset(sets.lowres, 'sets.lowres');
       const want = [C, H / r, W / r];
       if (lowres.shape.slice(1).some((v, i) => v !== want[i]))
-        throw new RangeError(`sets.lowres: expected images [N, ${want.join(', ')}] (the full images' [${C}, ${H}, ${W}] pooled by lowres:${r}), got ${shapeText(lowres.shape)}`);
+        throw new RangeError(
+          `sets.lowres: expected images [N, ${want.join(', ')}] (the full images' [${C}, ${H}, ${W}] pooled by lowres:${r}), got ${shapeText(lowres.shape)}`,
+        );
     }
   }
   if (o.views.patch) {
@@ -128,16 +156,30 @@ export function checkBootstrapData(o: BootstrapRunOptions): { full: Dataset; low
     else {
       patches = checkDataset(sets.patches, 'sets.patches');
       if (patches.shape[1] !== C || patches.shape[2] !== P || patches.shape[3] !== P)
-        throw new RangeError(`sets.patches: expected crops [N, ${C}, ${P}, ${P}] (patch:${P} of [${C}, ${H}, ${W}] images), got ${shapeText(patches.shape)}`);
+        throw new RangeError(
+          `sets.patches: expected crops [N, ${C}, ${P}, ${P}] (patch:${P} of [${C}, ${H}, ${W}] images), got ${shapeText(patches.shape)}`,
+        );
       const crops = patches as CropDataset;
       if (o.views.patch.positions) {
         if (!(crops.offsets instanceof Int32Array) || crops.offsets.length !== 2 * patches.shape[0]!)
-          throw new TypeError(`sets.patches: the patch view has position channels (+pos), which need each crop's offsets (a CropDataset with offsets [row, column] per crop); these crops have none`);
+          throw new TypeError(
+            `sets.patches: the patch view has position channels (+pos), which need each crop's offsets (a CropDataset with offsets [row, column] per crop); these crops have none`,
+          );
         const [ih, iw] = crops.imageSize ?? [];
-        if (ih !== H || iw !== W) throw new RangeError(`sets.patches.imageSize: expected [${H}, ${W}] (the full images), got ${JSON.stringify(crops.imageSize)}`);
+        if (ih !== H || iw !== W)
+          throw new RangeError(`sets.patches.imageSize: expected [${H}, ${W}] (the full images), got ${JSON.stringify(crops.imageSize)}`);
         for (let k = 0; k < patches.shape[0]!; k++)
-          if (!(crops.offsets[2 * k]! >= 0 && crops.offsets[2 * k]! <= H - P && crops.offsets[2 * k + 1]! >= 0 && crops.offsets[2 * k + 1]! <= W - P))
-            throw new RangeError(`sets.patches.offsets: crop ${k} at (${crops.offsets[2 * k]}, ${crops.offsets[2 * k + 1]}) does not fit a ${P}x${P} crop inside ${H}x${W}`);
+          if (
+            !(
+              crops.offsets[2 * k]! >= 0 &&
+              crops.offsets[2 * k]! <= H - P &&
+              crops.offsets[2 * k + 1]! >= 0 &&
+              crops.offsets[2 * k + 1]! <= W - P
+            )
+          )
+            throw new RangeError(
+              `sets.patches.offsets: crop ${k} at (${crops.offsets[2 * k]}, ${crops.offsets[2 * k + 1]}) does not fit a ${P}x${P} crop inside ${H}x${W}`,
+            );
       }
     }
   }
@@ -178,18 +220,35 @@ export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest
   const sets = checkBootstrapData(o);
   const [Nf, C, H, W] = sets.full.shape as [number, number, number, number];
   const mode = o.residual ?? 'unconditioned';
-  if (mode !== 'unconditioned' && mode !== 'conditioned') throw new TypeError(`residual: expected "unconditioned" or "conditioned", got ${JSON.stringify(mode)}`);
+  if (mode !== 'unconditioned' && mode !== 'conditioned')
+    throw new TypeError(`residual: expected "unconditioned" or "conditioned", got ${JSON.stringify(mode)}`);
   if (H !== W) throw new TypeError(`bootstrap: square images needed, got ${H}x${W}`);
   await mkdir(o.outDir, { recursive: true });
   const schedule = new NoiseSchedule({ kind: 'linear' });
   const seed = o.seed ?? 0;
-  const common = { batchSize: o.batchSize, optimizer: o.optimizer, signal: o.signal, seed, emaDecay: Math.max(o.steps, o.viewSteps ?? 0) < 2000 ? 0.99 : 0.999 };
+  const common = {
+    batchSize: o.batchSize,
+    optimizer: o.optimizer,
+    signal: o.signal,
+    seed,
+    emaDecay: Math.max(o.steps, o.viewSteps ?? 0) < 2000 ? 0.99 : 0.999,
+  };
   const viewSteps = o.viewSteps ?? o.steps;
-  const progress = (stage: string) => ({ onProgress: (p: TrainProgress) => o.onProgress?.(stage, p), progressEvery: Math.max(1, Math.floor(viewSteps / 100)) });
+  const progress = (stage: string) => ({
+    onProgress: (p: TrainProgress) => o.onProgress?.(stage, p),
+    progressEvery: Math.max(1, Math.floor(viewSteps / 100)),
+  });
   const views: BootstrapViews = { schedule };
   const manifest: BootstrapManifest = {
-    format: 'kintsugi-bootstrap-1', schedule: schedule.toJSON(), full: Nf,
-    residual: { checkpoint: 'residual.safetensors', conditioned: mode === 'conditioned', lambda: o.lambda ?? 0.1, penalty: o.penalty ?? 'l2' },
+    format: 'kintsugi-bootstrap-1',
+    schedule: schedule.toJSON(),
+    full: Nf,
+    residual: {
+      checkpoint: 'residual.safetensors',
+      conditioned: mode === 'conditioned',
+      lambda: o.lambda ?? 0.1,
+      penalty: o.penalty ?? 'l2',
+    },
   };
   const models: UNet[] = [];
   let aborted = false;
@@ -207,7 +266,16 @@ export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest
       const model = new UNet(resizedConfig(o.config, H / r, C, C), { device: o.device, seed: BigInt(seed) + 1n });
       models.push(model);
       const path = join(o.outDir, 'lowres.safetensors');
-      const res = await train({ ...common, ...progress('lowres view'), model, data: sets.derived.includes('lowres') ? await lowresDataset(sets.lowres!, r, { device: o.device }) : sets.lowres!, steps: viewSteps, schedule, prediction: VIEW_PREDICTION, checkpoint: { path, every: viewSteps } });
+      const res = await train({
+        ...common,
+        ...progress('lowres view'),
+        model,
+        data: sets.derived.includes('lowres') ? await lowresDataset(sets.lowres!, r, { device: o.device }) : sets.lowres!,
+        steps: viewSteps,
+        schedule,
+        prediction: VIEW_PREDICTION,
+        checkpoint: { path, every: viewSteps },
+      });
       aborted ||= res.aborted;
       views.lowres = { denoiser: unetDenoiser(model, res.ema?.params), prediction: VIEW_PREDICTION, factor: r };
       manifest.lowres = { factor: r, prediction: VIEW_PREDICTION, checkpoint: 'lowres.safetensors' };
@@ -215,12 +283,16 @@ export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest
     if (o.views.patch && !o.viewsFrom && !aborted) {
       const p = o.views.patch;
       const source = sets.patches!;
-      const crops = sets.derived.includes('patch') ? cropDataset(source, { size: p.size, count: source.shape[0]! * (o.cropsPerImage ?? 8), seed }) : (source as CropDataset);
+      const crops = sets.derived.includes('patch')
+        ? cropDataset(source, { size: p.size, count: source.shape[0]! * (o.cropsPerImage ?? 8), seed })
+        : (source as CropDataset);
       const model = new UNet(resizedConfig(o.config, p.size, p.positions ? C + 2 : C, C), { device: o.device, seed: BigInt(seed) + 2n });
       models.push(model);
       const path = join(o.outDir, 'patch.safetensors');
       const run = { ...common, ...progress('patch view'), model, steps: viewSteps, schedule, checkpoint: { path, every: viewSteps } };
-      const res = p.positions ? await trainPatchModel({ ...run, crops, prediction: VIEW_PREDICTION }) : await train({ ...run, data: crops, prediction: VIEW_PREDICTION });
+      const res = p.positions
+        ? await trainPatchModel({ ...run, crops, prediction: VIEW_PREDICTION })
+        : await train({ ...run, data: crops, prediction: VIEW_PREDICTION });
       aborted ||= res.aborted;
       views.patch = { denoiser: unetDenoiser(model, res.ema?.params), prediction: VIEW_PREDICTION, ...p };
       manifest.patch = { ...p, prediction: VIEW_PREDICTION, checkpoint: 'patch.safetensors' };
@@ -230,8 +302,17 @@ export async function trainBootstrap(o: BootstrapRunOptions): Promise<{ manifest
       const f0 = new UNet(resizedConfig(o.config, H, conditioned ? 2 * C : C, C), { device: o.device, seed: BigInt(seed) + 3n });
       models.push(f0);
       const res = await trainResidual({
-        ...common, ...progress('residual'), progressEvery: Math.max(1, Math.floor(o.steps / 100)), model: f0, views, data: sets.full, steps: o.steps, conditioned,
-        lambda: manifest.residual.lambda, penalty: manifest.residual.penalty, checkpoint: { path: join(o.outDir, manifest.residual.checkpoint), every: o.steps },
+        ...common,
+        ...progress('residual'),
+        progressEvery: Math.max(1, Math.floor(o.steps / 100)),
+        model: f0,
+        views,
+        data: sets.full,
+        steps: o.steps,
+        conditioned,
+        lambda: manifest.residual.lambda,
+        penalty: manifest.residual.penalty,
+        checkpoint: { path: join(o.outDir, manifest.residual.checkpoint), every: o.steps },
       });
       aborted ||= res.aborted;
     }
@@ -276,7 +357,10 @@ async function loadNet(path: string, options: { device?: string; useEma?: boolea
 }
 
 /** The view models of a manifest (checkpoint paths relative to the manifest's folder). */
-async function loadViews(manifestPath: string, options: { device?: string; useEma?: boolean }): Promise<{ manifest: BootstrapManifest; views: BootstrapViews; nets: UNet[] }> {
+async function loadViews(
+  manifestPath: string,
+  options: { device?: string; useEma?: boolean },
+): Promise<{ manifest: BootstrapManifest; views: BootstrapViews; nets: UNet[] }> {
   const manifest = await readManifest(manifestPath);
   const dir = dirname(manifestPath);
   const nets: UNet[] = [];
@@ -314,7 +398,11 @@ export async function loadBootstrap(manifestPath: string, options: { device?: st
       );
     const residual: ResidualModel = { denoiser: unetDenoiser(f0), conditioned };
     return {
-      manifest, views, residual, denoiser: bootstrapDenoiser(views, residual), imageShape: [c, r, r],
+      manifest,
+      views,
+      residual,
+      denoiser: bootstrapDenoiser(views, residual),
+      imageShape: [c, r, r],
       dispose: () => nets.forEach((n) => n.dispose()),
     };
   } catch (e) {

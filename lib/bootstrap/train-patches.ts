@@ -19,7 +19,6 @@ export interface PatchTrainOptions extends LoopOptions {
   seed?: bigint | number;
 }
 
-
 /** The position value of pixel y of an image `extent` pixels high: kintsugi/patch_grid.h's patch_position. */
 export function patchPosition(y: number, extent: number): number {
   return extent > 1 ? (2 * y) / (extent - 1) - 1 : 0;
@@ -34,9 +33,12 @@ export async function trainPatchModel(options: PatchTrainOptions): Promise<Train
       `trainPatchModel: crops of shape [N, ${C}, ${P}, ${P2}] need a square model with inChannels ${C + 2} (the image and two position channels), ` +
         `outChannels ${C}, resolution ${P}; got inChannels ${cfg.inChannels}, outChannels ${cfg.outChannels}, resolution ${cfg.resolution}`,
     );
-  if (crops.images.length !== N * C * P * P) throw new TypeError(`trainPatchModel: crops.images has ${crops.images.length} values, shape needs ${N * C * P * P}`);
-  if (crops.offsets.length !== 2 * N) throw new TypeError(`trainPatchModel: crops.offsets needs ${2 * N} values (row, column per crop), got ${crops.offsets.length}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`trainPatchModel: batchSize must be a positive integer, got ${batchSize}`);
+  if (crops.images.length !== N * C * P * P)
+    throw new TypeError(`trainPatchModel: crops.images has ${crops.images.length} values, shape needs ${N * C * P * P}`);
+  if (crops.offsets.length !== 2 * N)
+    throw new TypeError(`trainPatchModel: crops.offsets needs ${2 * N} values (row, column per crop), got ${crops.offsets.length}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`trainPatchModel: batchSize must be a positive integer, got ${batchSize}`);
   const schedule = options.schedule ?? new NoiseSchedule({ kind: 'linear' });
   const prediction = options.prediction ?? 'eps';
   const seed = BigInt(options.seed ?? 0);
@@ -54,7 +56,7 @@ export async function trainPatchModel(options: PatchTrainOptions): Promise<Train
       const [oy, ox] = [crops.offsets[2 * k]!, crops.offsets[2 * k + 1]!];
       for (let u = 0; u < P; u++)
         for (let v = 0; v < P; v++) {
-          pos[((b * 2) * P + u) * P + v] = patchPosition(oy + u, H);
+          pos[(b * 2 * P + u) * P + v] = patchPosition(oy + u, H);
           pos[((b * 2 + 1) * P + u) * P + v] = patchPosition(ox + v, W);
         }
     }
@@ -63,7 +65,10 @@ export async function trainPatchModel(options: PatchTrainOptions): Promise<Train
     const target = targetOf(prediction, x0, eps, ab);
     const t = tensor(Float32Array.from(ts), [batchSize], { device });
     const { out, tape } = model.forward(input, t);
-    const gout = combine([[out, new Array(batchSize).fill(scale)], [target, new Array(batchSize).fill(-scale)]]);
+    const gout = combine([
+      [out, new Array(batchSize).fill(scale)],
+      [target, new Array(batchSize).fill(-scale)],
+    ]);
     const sumsq = zeros([1], { device });
     native.sumSquares(gout.handle(), sumsq.handle());
     model.backward(tape, gout);

@@ -28,28 +28,40 @@ export interface ResidualTrainOptions extends LoopOptions {
   seed?: bigint | number;
 }
 
-
 /**
  * The loss of one batch and its gradient with respect to f0's output (gradient of the batch mean), for
  * f0's output `out`, the aggregate `agg` and the clean images `x0` (all [B, ...]). `loss` resolves once
  * the device has computed it; the caller disposes `gout`.
  */
-export function residualLoss(out: Tensor, agg: Tensor, x0: Tensor, options: { lambda: number; penalty?: ResidualPenalty }): { gout: Tensor; loss: Promise<number> } {
+export function residualLoss(
+  out: Tensor,
+  agg: Tensor,
+  x0: Tensor,
+  options: { lambda: number; penalty?: ResidualPenalty },
+): { gout: Tensor; loss: Promise<number> } {
   const { lambda } = options;
   const penalty = options.penalty ?? 'l2';
   if (!(lambda >= 0 && Number.isFinite(lambda))) throw new RangeError(`lambda: expected a finite number >= 0, got ${lambda}`);
-  if (penalty !== 'l2' && penalty !== 'batch-variance') throw new TypeError(`penalty: expected "l2" or "batch-variance", got ${JSON.stringify(penalty)}`);
+  if (penalty !== 'l2' && penalty !== 'batch-variance')
+    throw new TypeError(`penalty: expected "l2" or "batch-variance", got ${JSON.stringify(penalty)}`);
   const B = out.shape[0]!;
   const count = out.numel;
   const s = 2 / count; // d/dout of the mean over all elements of the batch
   const same = (v: number) => new Array<number>(B).fill(v);
-  const err = combine([[out, same(1)], [agg, same(1)], [x0, same(-1)]]);
+  const err = combine([
+    [out, same(1)],
+    [agg, same(1)],
+    [x0, same(-1)],
+  ]);
   let pen = out;
   if (penalty === 'batch-variance') {
     pen = out.clone();
     bootstrapNative.batchCenter(out.handle('out'), pen.handle());
   }
-  const gout = combine([[err, same(s)], [pen, same(s * lambda)]]);
+  const gout = combine([
+    [err, same(s)],
+    [pen, same(s * lambda)],
+  ]);
   const sse = zeros([1], { device: out.device });
   const spen = zeros([1], { device: out.device });
   native.sumSquares(err.handle(), sse.handle());
@@ -78,8 +90,10 @@ export async function trainResidual(options: ResidualTrainOptions): Promise<Trai
       `trainResidual: data of shape [N, ${C}, ${H}, ${W}] needs a model with inChannels ${inC} (${conditioned ? 'x_t and x̂_agg' : 'x_t'}), ` +
         `outChannels ${C}, resolution ${H}; got inChannels ${cfg.inChannels}, outChannels ${cfg.outChannels}, resolution ${cfg.resolution}`,
     );
-  if (data.images.length !== N * C * H * W) throw new TypeError(`trainResidual: data.images has ${data.images.length} values, shape needs ${N * C * H * W}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`trainResidual: batchSize must be a positive integer, got ${batchSize}`);
+  if (data.images.length !== N * C * H * W)
+    throw new TypeError(`trainResidual: data.images has ${data.images.length} values, shape needs ${N * C * H * W}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`trainResidual: batchSize must be a positive integer, got ${batchSize}`);
   if (!(lambda >= 0 && Number.isFinite(lambda))) throw new RangeError(`trainResidual: lambda must be a finite number >= 0, got ${lambda}`);
   if (penalty === 'batch-variance' && batchSize < 2) throw new RangeError('trainResidual: the batch-variance penalty needs batchSize >= 2');
   const schedule: NoiseSchedule = views.schedule;

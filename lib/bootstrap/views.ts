@@ -88,14 +88,20 @@ export function extractPatches(x: Tensor, view: Omit<PatchView, 'kind' | 'window
   const J = patchCount(h, w, view.size, view.stride);
   const positions = view.positions ?? false;
   const src = x.handle('x');
-  return into(x.device, [n * J, c + (positions ? 2 : 0), view.size, view.size], (out) => native.patchExtract(src, view.size, view.stride, positions, out));
+  return into(x.device, [n * J, c + (positions ? 2 : 0), view.size, view.size], (out) =>
+    native.patchExtract(src, view.size, view.stride, positions, out),
+  );
 }
 
 /**
  * Σ_j P_jᵀ (W_j ⊙ patches_j) into images of `shape` [n, c, h, w]: each pixel is the window-weighted
  * average of the patches covering it (weights sum to one per pixel; docs/bootstrap.md).
  */
-export function overlapAdd(patches: Tensor, shape: readonly [number, number, number, number], view: { stride: number; window?: PatchWindow }): Tensor {
+export function overlapAdd(
+  patches: Tensor,
+  shape: readonly [number, number, number, number],
+  view: { stride: number; window?: PatchWindow },
+): Tensor {
   imageShape(patches, 'overlapAdd');
   const src = patches.handle('patches');
   return into(patches.device, shape, (out) => native.patchOverlapAdd(src, view.stride, view.window ?? 'hann', out));

@@ -81,20 +81,25 @@ export class MeasurementSet {
     if (p.kind === 'mask') {
       const per = p.maskChannels * H * W;
       if (!(p.maskChannels === 1 || p.maskChannels === C) || p.mask.length === 0 || p.mask.length % per)
-        throw new RangeError(`mask: expected [N, 1 or ${C}, ${H}, ${W}] values for signals ${JSON.stringify(this.signalShape)}, got ${p.mask.length} with ${p.maskChannels} channel(s)`);
+        throw new RangeError(
+          `mask: expected [N, 1 or ${C}, ${H}, ${W}] values for signals ${JSON.stringify(this.signalShape)}, got ${p.mask.length} with ${p.maskChannels} channel(s)`,
+        );
       const bad = p.mask.findIndex((v) => v > 1);
       if (bad >= 0) throw new RangeError(`mask: values must be 0 (dropped) or 1 (observed), got ${p.mask[bad]} at index ${bad}`);
       return { count: p.mask.length / per, measurementShape: [C, H, W] };
     }
     if (p.kind === 'fourier') {
-      if (p.lines.length === 0 || p.lines.length % H) throw new RangeError(`lines: expected N * ${H} values (one per k-space row), got ${p.lines.length}`);
-      if (C !== 2) throw new RangeError(`signalShape: fourier signals are [2, H, W] (real, imaginary), got ${JSON.stringify(this.signalShape)}`);
+      if (p.lines.length === 0 || p.lines.length % H)
+        throw new RangeError(`lines: expected N * ${H} values (one per k-space row), got ${p.lines.length}`);
+      if (C !== 2)
+        throw new RangeError(`signalShape: fourier signals are [2, H, W] (real, imaginary), got ${JSON.stringify(this.signalShape)}`);
       const bad = p.lines.findIndex((v) => v > 1);
       if (bad >= 0) throw new RangeError(`lines: values must be 0 or 1, got ${p.lines[bad]} at index ${bad}`);
       return { count: p.lines.length / H, measurementShape: [C, H, W] };
     }
     if (p.kind === 'blockaverage') {
-      if (!Number.isSafeInteger(p.k) || p.k < 1 || H % p.k || W % p.k) throw new RangeError(`k: expected a positive integer dividing ${H} and ${W}, got ${JSON.stringify(p.k)}`);
+      if (!Number.isSafeInteger(p.k) || p.k < 1 || H % p.k || W % p.k)
+        throw new RangeError(`k: expected a positive integer dividing ${H} and ${W}, got ${JSON.stringify(p.k)}`);
       return { count: null, measurementShape: [C, H / p.k, W / p.k] };
     }
     throw new RangeError(`params.kind: expected "mask", "blockaverage" or "fourier", got ${JSON.stringify((p as { kind: unknown }).kind)}`);
@@ -113,7 +118,8 @@ export class MeasurementSet {
       rows.forEach((r, j) => out.set(data.subarray(r * per, (r + 1) * per), j * per));
       return out;
     };
-    if (p.kind === 'mask') return new MaskOperator(take(p.mask, p.maskChannels * H * W), [n, p.maskChannels, H, W], this.signalShape, { device });
+    if (p.kind === 'mask')
+      return new MaskOperator(take(p.mask, p.maskChannels * H * W), [n, p.maskChannels, H, W], this.signalShape, { device });
     if (p.kind === 'fourier') return new FourierOperator(take(p.lines, H), this.signalShape, { device });
     return new BlockAverageOperator(n, this.signalShape, p.k, { device });
   }
@@ -149,7 +155,9 @@ export interface CorruptOptions {
 export async function corruptDataset(images: Float32Array, shape: readonly number[], options: CorruptOptions): Promise<MeasurementSet> {
   const [N, C, H, W] = checkShape(shape, 'shape', 4) as [number, number, number, number];
   if (!(images instanceof Float32Array) || images.length !== N * C * H * W)
-    throw new RangeError(`images: expected a Float32Array of ${N * C * H * W} values for shape ${JSON.stringify(shape)}, got ${images instanceof Float32Array ? images.length : typeof images}`);
+    throw new RangeError(
+      `images: expected a Float32Array of ${N * C * H * W} values for shape ${JSON.stringify(shape)}, got ${images instanceof Float32Array ? images.length : typeof images}`,
+    );
   const spec = options?.corruption;
   const seed = toSeed(options.seed, 'options.seed');
   let params: OperatorParams;
@@ -168,7 +176,9 @@ export async function corruptDataset(images: Float32Array, shape: readonly numbe
     }
     params = { kind: 'fourier', lines: randomLineMask(N, H, { centerLines: spec.centerLines, randomLines: spec.randomLines, seed }) };
   } else {
-    throw new TypeError(`options.corruption.kind: expected "mask", "blockaverage" or "fourier", got ${JSON.stringify((spec as { kind?: unknown } | undefined)?.kind)}`);
+    throw new TypeError(
+      `options.corruption.kind: expected "mask", "blockaverage" or "fourier", got ${JSON.stringify((spec as { kind?: unknown } | undefined)?.kind)}`,
+    );
   }
   const device = resolveDevice(options.device);
   const op: Degradation =
@@ -180,8 +190,18 @@ export async function corruptDataset(images: Float32Array, shape: readonly numbe
   try {
     using x = tensor(signal, [N, ...signalShape], { device: op.device });
     using y = measure(op, x, { sigma0: options.sigma0, seed });
-    const provenance: Record<string, unknown> = { corruption: spec, ...(options.source === undefined ? {} : { source: String(options.source) }) };
-    return new MeasurementSet({ signalShape, measurements: await y.toArray(), params, sigma0: options.sigma0, seed: seed.toString(), provenance });
+    const provenance: Record<string, unknown> = {
+      corruption: spec,
+      ...(options.source === undefined ? {} : { source: String(options.source) }),
+    };
+    return new MeasurementSet({
+      signalShape,
+      measurements: await y.toArray(),
+      params,
+      sigma0: options.sigma0,
+      seed: seed.toString(),
+      provenance,
+    });
   } finally {
     op.dispose();
   }
@@ -197,13 +217,16 @@ export function parseCorruption(text: string): CorruptionSpec {
   const fields = new Map<string, number>();
   for (const part of rest === '' ? [] : rest.split(',')) {
     const m = /^([a-z]+)=([0-9.eE+-]+)$/.exec(part.trim());
-    if (!m || !Number.isFinite(Number(m[2]))) throw new TypeError(`corruption "${text}": expected name=number pairs after the colon, got "${part}"`);
+    if (!m || !Number.isFinite(Number(m[2])))
+      throw new TypeError(`corruption "${text}": expected name=number pairs after the colon, got "${part}"`);
     fields.set(m[1]!, Number(m[2]));
   }
   const allowed: Record<string, string[]> = { mask: ['patch', 'p'], blockaverage: ['k'], fourier: ['center', 'random'] };
-  if (!Object.hasOwn(allowed, kind)) throw new TypeError(`corruption "${text}": expected the kind mask, blockaverage or fourier, got "${kind}"`);
+  if (!Object.hasOwn(allowed, kind))
+    throw new TypeError(`corruption "${text}": expected the kind mask, blockaverage or fourier, got "${kind}"`);
   for (const name of fields.keys())
-    if (!allowed[kind]!.includes(name)) throw new TypeError(`corruption "${text}": ${kind} takes ${allowed[kind]!.join(', ')}, got "${name}"`);
+    if (!allowed[kind]!.includes(name))
+      throw new TypeError(`corruption "${text}": ${kind} takes ${allowed[kind]!.join(', ')}, got "${name}"`);
   const need = (name: string) => {
     const v = fields.get(name);
     if (v === undefined) throw new TypeError(`corruption "${text}": ${kind} needs ${name}=...`);
@@ -224,7 +247,9 @@ export function parseCorruption(text: string): CorruptionSpec {
  */
 export async function saveMeasurements(path: string, set: MeasurementSet): Promise<void> {
   if (!(set instanceof MeasurementSet)) throw new TypeError('set: expected a MeasurementSet');
-  const tensors = new Map<string, SafetensorsInput>([['measurements', { shape: [set.count, ...set.measurementShape], data: set.measurements }]]);
+  const tensors = new Map<string, SafetensorsInput>([
+    ['measurements', { shape: [set.count, ...set.measurementShape], data: set.measurements }],
+  ]);
   const [, H, W] = set.signalShape as [number, number, number];
   const p = set.params;
   if (p.kind === 'mask') tensors.set('mask', { shape: [set.count, p.maskChannels, H, W], data: Float32Array.from(p.mask) });
@@ -258,10 +283,13 @@ export async function loadMeasurements(path: string): Promise<MeasurementSet> {
   const file = await readSafetensors(path);
   const meta = file.metadata;
   const bad = (msg: string) => new Error(`${path}: ${msg}`);
-  if (meta.format !== MEASUREMENTS_FORMAT) throw bad(`not a measurement data set: metadata "format" is ${JSON.stringify(meta.format)}, expected "${MEASUREMENTS_FORMAT}"`);
-  if (meta.version !== MEASUREMENTS_VERSION) throw bad(`unsupported version ${JSON.stringify(meta.version)}, expected "${MEASUREMENTS_VERSION}"`);
+  if (meta.format !== MEASUREMENTS_FORMAT)
+    throw bad(`not a measurement data set: metadata "format" is ${JSON.stringify(meta.format)}, expected "${MEASUREMENTS_FORMAT}"`);
+  if (meta.version !== MEASUREMENTS_VERSION)
+    throw bad(`unsupported version ${JSON.stringify(meta.version)}, expected "${MEASUREMENTS_VERSION}"`);
   const kind = meta.kind;
-  if (kind !== 'mask' && kind !== 'blockaverage' && kind !== 'fourier') throw bad(`unknown operator kind ${JSON.stringify(kind)}, expected "mask", "blockaverage" or "fourier"`);
+  if (kind !== 'mask' && kind !== 'blockaverage' && kind !== 'fourier')
+    throw bad(`unknown operator kind ${JSON.stringify(kind)}, expected "mask", "blockaverage" or "fourier"`);
   let signalShape: unknown;
   try {
     signalShape = JSON.parse(meta.signal_shape ?? '');
@@ -272,7 +300,8 @@ export async function loadMeasurements(path: string): Promise<MeasurementSet> {
     throw bad(`metadata "signal_shape" must be [C, H, W] of positive integers, got ${JSON.stringify(signalShape)}`);
   const [C, H, W] = signalShape as [number, number, number];
   const sigma0 = Number(meta.sigma0);
-  if (meta.sigma0 === undefined || meta.sigma0 === '' || !(sigma0 >= 0) || !Number.isFinite(sigma0)) throw bad(`metadata "sigma0" must be a number >= 0, got ${JSON.stringify(meta.sigma0)}`);
+  if (meta.sigma0 === undefined || meta.sigma0 === '' || !(sigma0 >= 0) || !Number.isFinite(sigma0))
+    throw bad(`metadata "sigma0" must be a number >= 0, got ${JSON.stringify(meta.sigma0)}`);
   const seed = meta.seed ?? '';
   if (seed !== '' && !/^\d{1,20}$/.test(seed)) throw bad(`metadata "seed" must be a decimal integer or empty, got ${JSON.stringify(seed)}`);
   let provenance: Record<string, unknown> = {};
@@ -283,7 +312,8 @@ export async function loadMeasurements(path: string): Promise<MeasurementSet> {
     throw bad(`metadata "provenance" must be a JSON object, got ${JSON.stringify(meta.provenance)}`);
   }
   const expected = new Set(['measurements', ...(kind === 'mask' ? ['mask'] : kind === 'fourier' ? ['lines'] : [])]);
-  for (const name of file.tensors.keys()) if (!expected.has(name)) throw bad(`unexpected tensor "${name}" for kind "${kind}" (expected ${[...expected].join(', ')})`);
+  for (const name of file.tensors.keys())
+    if (!expected.has(name)) throw bad(`unexpected tensor "${name}" for kind "${kind}" (expected ${[...expected].join(', ')})`);
   const get = (name: string) => {
     const t = file.tensors.get(name);
     if (!t) throw bad(`missing tensor "${name}" (kind "${kind}" needs ${[...expected].join(', ')})`);
@@ -295,17 +325,21 @@ export async function loadMeasurements(path: string): Promise<MeasurementSet> {
   if (kind === 'mask') {
     const m = get('mask');
     if (m.shape.length !== 4 || m.shape[0]! < 1 || !(m.shape[1] === 1 || m.shape[1] === C) || m.shape[2] !== H || m.shape[3] !== W)
-      throw bad(`tensor "mask" must be [N, 1 or ${C}, ${H}, ${W}] (signal_shape ${JSON.stringify(signalShape)}), got ${JSON.stringify(m.shape)}`);
+      throw bad(
+        `tensor "mask" must be [N, 1 or ${C}, ${H}, ${W}] (signal_shape ${JSON.stringify(signalShape)}), got ${JSON.stringify(m.shape)}`,
+      );
     params = { kind, mask: binary(m.data, 'mask', path), maskChannels: m.shape[1]! };
     mshape = [m.shape[0]!, C, H, W];
   } else if (kind === 'fourier') {
     const l = get('lines');
-    if (l.shape.length !== 2 || l.shape[0]! < 1 || l.shape[1] !== H) throw bad(`tensor "lines" must be [N, ${H}], got ${JSON.stringify(l.shape)}`);
+    if (l.shape.length !== 2 || l.shape[0]! < 1 || l.shape[1] !== H)
+      throw bad(`tensor "lines" must be [N, ${H}], got ${JSON.stringify(l.shape)}`);
     params = { kind, lines: binary(l.data, 'lines', path) };
     mshape = [l.shape[0]!, C, H, W];
   } else {
     const k = Number(meta.k);
-    if (!Number.isSafeInteger(k) || k < 1 || H % k || W % k) throw bad(`metadata "k" must be a positive integer dividing ${H} and ${W}, got ${JSON.stringify(meta.k)}`);
+    if (!Number.isSafeInteger(k) || k < 1 || H % k || W % k)
+      throw bad(`metadata "k" must be a positive integer dividing ${H} and ${W}, got ${JSON.stringify(meta.k)}`);
     params = { kind, k };
     mshape = [y.shape[0] ?? 0, C, H / k, W / k];
   }
@@ -314,7 +348,14 @@ export async function loadMeasurements(path: string): Promise<MeasurementSet> {
   const nonFinite = y.data.findIndex((v) => !Number.isFinite(v));
   if (nonFinite >= 0) throw bad(`tensor "measurements" holds a non-finite value (${y.data[nonFinite]}) at index ${nonFinite}`);
   try {
-    return new MeasurementSet({ signalShape: [C, H, W], measurements: y.data, params, sigma0, seed: seed === '' ? null : seed, provenance });
+    return new MeasurementSet({
+      signalShape: [C, H, W],
+      measurements: y.data,
+      params,
+      sigma0,
+      seed: seed === '' ? null : seed,
+      provenance,
+    });
   } catch (e) {
     throw bad((e as Error).message);
   }

@@ -33,7 +33,8 @@ export function randomLineMask(n: number, H: number, options: LineMaskOptions): 
   checkCount(n, 'n');
   checkCount(H, 'H');
   const { centerLines: c, randomLines: r } = options ?? ({} as LineMaskOptions);
-  if (!Number.isSafeInteger(c) || c < 0 || c > H) throw new RangeError(`options.centerLines: expected an integer in [0, ${H}], got ${JSON.stringify(c)}`);
+  if (!Number.isSafeInteger(c) || c < 0 || c > H)
+    throw new RangeError(`options.centerLines: expected an integer in [0, ${H}], got ${JSON.stringify(c)}`);
   if (!Number.isSafeInteger(r) || r < 0 || r > H - c)
     throw new RangeError(`options.randomLines: expected an integer in [0, ${H - c}] (H - centerLines), got ${JSON.stringify(r)}`);
   const seed = toSeed(options.seed);
@@ -70,11 +71,18 @@ export class FourierOperator implements Degradation {
   /** `lines` [N, H]: 1 where row i of sample n's k-space is sampled; signals [2, H, W]. */
   constructor(lines: Uint8Array, signalShape: readonly number[], options: { device?: string } = {}) {
     const [two, H, W] = checkShape(signalShape, 'signalShape') as [number, number, number];
-    if (two !== 2) throw new RangeError(`signalShape: expected [2, H, W] (real and imaginary channels), got ${JSON.stringify(signalShape)}`);
-    for (const [d, v] of [['height', H], ['width', W]] as const)
-      if (v > 2048 || (v & (v - 1)) !== 0) throw new RangeError(`signalShape: the ${d} must be a power of two up to 2048, got ${v} in ${JSON.stringify(signalShape)}`);
+    if (two !== 2)
+      throw new RangeError(`signalShape: expected [2, H, W] (real and imaginary channels), got ${JSON.stringify(signalShape)}`);
+    for (const [d, v] of [
+      ['height', H],
+      ['width', W],
+    ] as const)
+      if (v > 2048 || (v & (v - 1)) !== 0)
+        throw new RangeError(`signalShape: the ${d} must be a power of two up to 2048, got ${v} in ${JSON.stringify(signalShape)}`);
     if (!(lines instanceof Uint8Array) || lines.length === 0 || lines.length % H)
-      throw new RangeError(`lines: expected a Uint8Array of N * ${H} values (one per k-space row), got ${lines instanceof Uint8Array ? lines.length : typeof lines}`);
+      throw new RangeError(
+        `lines: expected a Uint8Array of N * ${H} values (one per k-space row), got ${lines instanceof Uint8Array ? lines.length : typeof lines}`,
+      );
     const bad = lines.findIndex((v) => v > 1);
     if (bad >= 0) throw new RangeError(`lines: values must be 0 or 1, got ${lines[bad]} at index ${bad}`);
     this.batchSize = lines.length / H;
@@ -85,7 +93,8 @@ export class FourierOperator implements Degradation {
     const full = new Float32Array(this.batchSize * 2 * H * W);
     for (let i = 0; i < this.batchSize; i++)
       for (let ch = 0; ch < 2; ch++)
-        for (let row = 0; row < H; row++) if (lines[i * H + row]) full.fill(1, ((i * 2 + ch) * H + row) * W, ((i * 2 + ch) * H + row + 1) * W);
+        for (let row = 0; row < H; row++)
+          if (lines[i * H + row]) full.fill(1, ((i * 2 + ch) * H + row) * W, ((i * 2 + ch) * H + row + 1) * W);
     this.#m = tensor(full, [this.batchSize, 2, H, W], { device: this.device });
   }
 

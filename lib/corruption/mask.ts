@@ -18,7 +18,6 @@ export interface RandomMaskOptions {
   seed: bigint | number;
 }
 
-
 /**
  * n random masks [n, 1, H, W] (1 = observed, 0 = dropped): each patch x patch square of sample i is
  * dropped when word (i * patches + q) of the stream (seed, MASK_STREAM) is below p * 2^32, q the patch
@@ -29,11 +28,16 @@ export function randomPatchMask(n: number, size: readonly [number, number] | rea
   const [H, W] = checkShape(size, 'size', 2) as [number, number];
   const patch = options?.patch ?? 1;
   if (!Number.isSafeInteger(patch) || patch < 1 || H % patch || W % patch)
-    throw new RangeError(`options.patch: expected a positive integer dividing the height ${H} and width ${W}, got ${JSON.stringify(patch)}`);
+    throw new RangeError(
+      `options.patch: expected a positive integer dividing the height ${H} and width ${W}, got ${JSON.stringify(patch)}`,
+    );
   const p = options.p;
-  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new RangeError(`options.p: expected a drop probability in [0, 1], got ${JSON.stringify(p)}`);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1))
+    throw new RangeError(`options.p: expected a drop probability in [0, 1], got ${JSON.stringify(p)}`);
   const seed = toSeed(options.seed);
-  const ph = H / patch, pw = W / patch, patches = ph * pw;
+  const ph = H / patch,
+    pw = W / patch,
+    patches = ph * pw;
   const out = new Uint8Array(n * H * W);
   const threshold = p * 4294967296;
   let block: [number, number, number, number] = [0, 0, 0, 0];
@@ -42,7 +46,8 @@ export function randomPatchMask(n: number, size: readonly [number, number] | rea
       const word = i * patches + q;
       if (word % 4 === 0) block = philoxBlock(seed, 0n, MASK_STREAM, Math.floor(word / 4));
       if (block[word % 4]! < threshold) continue; // dropped: stays 0
-      const r0 = Math.floor(q / pw) * patch, c0 = (q % pw) * patch;
+      const r0 = Math.floor(q / pw) * patch,
+        c0 = (q % pw) * patch;
       for (let r = r0; r < r0 + patch; r++) out.fill(1, i * H * W + r * W + c0, i * H * W + r * W + c0 + patch);
     }
   return out;
@@ -65,13 +70,22 @@ export class MaskOperator implements Degradation {
   readonly maskChannels: number;
   #m: Tensor;
 
-  constructor(mask: Uint8Array | Float32Array, maskShape: readonly number[], signalShape: readonly number[], options: MaskOperatorOptions = {}) {
+  constructor(
+    mask: Uint8Array | Float32Array,
+    maskShape: readonly number[],
+    signalShape: readonly number[],
+    options: MaskOperatorOptions = {},
+  ) {
     const [n, mc, mh, mw] = checkShape(maskShape, 'maskShape', 4) as [number, number, number, number];
     const [C, H, W] = checkShape(signalShape, 'signalShape');
     if (mh !== H || mw !== W || (mc !== 1 && mc !== C))
-      throw new RangeError(`maskShape: expected [N, 1 or ${C}, ${H}, ${W}] for signals of shape ${JSON.stringify(signalShape)}, got ${JSON.stringify(maskShape)}`);
-    if (!(mask instanceof Uint8Array || mask instanceof Float32Array)) throw new TypeError('mask: expected a Uint8Array or Float32Array of 0 and 1');
-    if (mask.length !== n * mc * H * W) throw new RangeError(`mask: shape ${JSON.stringify(maskShape)} needs ${n * mc * H * W} values, got ${mask.length}`);
+      throw new RangeError(
+        `maskShape: expected [N, 1 or ${C}, ${H}, ${W}] for signals of shape ${JSON.stringify(signalShape)}, got ${JSON.stringify(maskShape)}`,
+      );
+    if (!(mask instanceof Uint8Array || mask instanceof Float32Array))
+      throw new TypeError('mask: expected a Uint8Array or Float32Array of 0 and 1');
+    if (mask.length !== n * mc * H * W)
+      throw new RangeError(`mask: shape ${JSON.stringify(maskShape)} needs ${n * mc * H * W} values, got ${mask.length}`);
     const bad = mask.findIndex((v) => v !== 0 && v !== 1);
     if (bad >= 0) throw new RangeError(`mask: values must be 0 (dropped) or 1 (observed), got ${mask[bad]} at index ${bad}`);
     this.batchSize = n;
@@ -83,7 +97,8 @@ export class MaskOperator implements Degradation {
     const full = new Float32Array(n * C * H * W);
     const plane = H * W;
     for (let i = 0; i < n; i++)
-      for (let c = 0; c < C; c++) for (let j = 0; j < plane; j++) full[(i * C + c) * plane + j] = this.mask[(i * mc + (mc === 1 ? 0 : c)) * plane + j]!;
+      for (let c = 0; c < C; c++)
+        for (let j = 0; j < plane; j++) full[(i * C + c) * plane + j] = this.mask[(i * mc + (mc === 1 ? 0 : c)) * plane + j]!;
     this.#m = tensor(full, [n, C, H, W], { device: this.device });
   }
 
@@ -120,7 +135,9 @@ export class MaskOperator implements Degradation {
     const per = this.mask.length / this.batchSize;
     const out = new Uint8Array(rows.length * per);
     rows.forEach((r, j) => out.set(this.mask.subarray(r * per, (r + 1) * per), j * per));
-    return new MaskOperator(out, [rows.length, this.maskChannels, this.signalShape[1]!, this.signalShape[2]!], this.signalShape, { device: this.device });
+    return new MaskOperator(out, [rows.length, this.maskChannels, this.signalShape[1]!, this.signalShape[2]!], this.signalShape, {
+      device: this.device,
+    });
   }
   dispose(): void {
     this.#m.dispose();

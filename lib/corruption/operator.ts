@@ -52,9 +52,11 @@ export function checkBatch(t: unknown, what: string, n: number, shape: Shape, de
 
 /** Checks row indices for select(): integers in [0, n), at least one. */
 export function checkIndices(indices: unknown, n: number): number[] {
-  if (!Array.isArray(indices) || indices.length === 0) throw new TypeError(`indices: expected a non-empty array of row numbers, got ${JSON.stringify(indices)}`);
+  if (!Array.isArray(indices) || indices.length === 0)
+    throw new TypeError(`indices: expected a non-empty array of row numbers, got ${JSON.stringify(indices)}`);
   for (const [j, i] of indices.entries())
-    if (!Number.isSafeInteger(i) || i < 0 || i >= n) throw new RangeError(`indices[${j}]: expected an integer in [0, ${n}), got ${JSON.stringify(i)}`);
+    if (!Number.isSafeInteger(i) || i < 0 || i >= n)
+      throw new RangeError(`indices[${j}]: expected an integer in [0, ${n}), got ${JSON.stringify(i)}`);
   return [...indices] as number[];
 }
 

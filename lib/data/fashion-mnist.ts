@@ -60,7 +60,9 @@ function subsetDir(): string {
   const candidates = ['../assets/', '../../lib/assets/'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
   const found = candidates.find((dir) => existsSync(join(dir, SUBSET_IMAGES)));
   if (found === undefined)
-    throw new Error(`the shipped Fashion-MNIST subset (${SUBSET_IMAGES}) is in none of ${candidates.join(', ')} (an incomplete installation?); ${missingHelp}`);
+    throw new Error(
+      `the shipped Fashion-MNIST subset (${SUBSET_IMAGES}) is in none of ${candidates.join(', ')} (an incomplete installation?); ${missingHelp}`,
+    );
   return found;
 }
 
@@ -73,24 +75,30 @@ function findFile(dir: string, name: string, what: string): string {
 /** Loads Fashion-MNIST as padded float images in [-1, 1] with their labels. */
 export async function loadFashionMnist(options: FashionMnistOptions = {}): Promise<FashionMnist> {
   const source = options.source ?? 'subset';
-  if (typeof source !== 'string' || source === '') throw new TypeError(`options.source: expected "subset", "debian" or a directory, got ${JSON.stringify(source)}`);
+  if (typeof source !== 'string' || source === '')
+    throw new TypeError(`options.source: expected "subset", "debian" or a directory, got ${JSON.stringify(source)}`);
   const split = options.split ?? 'train';
   if (split !== 'train' && split !== 'test') throw new TypeError(`options.split: expected "train" or "test", got ${JSON.stringify(split)}`);
   const pad = options.pad ?? 2;
-  if (!Number.isSafeInteger(pad) || pad < 0 || pad > 64) throw new TypeError(`options.pad: expected an integer 0..64, got ${JSON.stringify(options.pad)}`);
+  if (!Number.isSafeInteger(pad) || pad < 0 || pad > 64)
+    throw new TypeError(`options.pad: expected an integer 0..64, got ${JSON.stringify(options.pad)}`);
   const limit = options.limit;
-  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) throw new TypeError(`options.limit: expected a positive integer, got ${JSON.stringify(limit)}`);
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1))
+    throw new TypeError(`options.limit: expected a positive integer, got ${JSON.stringify(limit)}`);
 
   let imagesFile: string;
   let labelsFile: string;
   if (source === 'subset') {
     if (split !== 'train')
-      throw new TypeError(`options.split: the shipped subset holds training images only, got "${split}"; for the test split pass source: "debian" or a directory (${missingHelp})`);
+      throw new TypeError(
+        `options.split: the shipped subset holds training images only, got "${split}"; for the test split pass source: "debian" or a directory (${missingHelp})`,
+      );
     const dir = subsetDir();
     [imagesFile, labelsFile] = [join(dir, SUBSET_IMAGES), join(dir, SUBSET_LABELS)];
   } else {
     const dir = source === 'debian' ? DEBIAN_FASHION_MNIST_DIR : source;
-    if (!existsSync(dir)) throw new Error(`${dir}: no such directory (Fashion-MNIST${source === 'debian' ? ' from Debian' : ''}); ${missingHelp}`);
+    if (!existsSync(dir))
+      throw new Error(`${dir}: no such directory (Fashion-MNIST${source === 'debian' ? ' from Debian' : ''}); ${missingHelp}`);
     const prefix = split === 'train' ? 'train' : 't10k';
     imagesFile = findFile(dir, `${prefix}-images-idx3-ubyte`, `${split} images`);
     labelsFile = findFile(dir, `${prefix}-labels-idx1-ubyte`, `${split} labels`);

@@ -44,7 +44,8 @@ const hex = (bytes: Uint8Array): string => [...bytes].map((b) => b.toString(16).
 
 function checkMaxBytes(options: IdxReadOptions): number {
   const max = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  if (!Number.isSafeInteger(max) || max < 1) throw new TypeError(`options.maxBytes: expected a positive integer, got ${JSON.stringify(max)}`);
+  if (!Number.isSafeInteger(max) || max < 1)
+    throw new TypeError(`options.maxBytes: expected a positive integer, got ${JSON.stringify(max)}`);
   return max;
 }
 
@@ -83,8 +84,11 @@ export function decodeIdx(bytes: Uint8Array, source = '<idx bytes>', options: Id
 export async function readIdx(source: string | Uint8Array, options: IdxReadOptions = {}): Promise<IdxArray> {
   const maxBytes = checkMaxBytes(options);
   if (source instanceof Uint8Array) return decodeIdx(source, '<idx bytes>', options);
-  if (typeof source !== 'string' || source === '') throw new TypeError(`source: expected a file name or a Uint8Array, got ${JSON.stringify(source) ?? typeof source}`);
-  const bytes = await readRegularFile(source, maxBytes, (size) => fail(source, `the file is ${size} bytes, more than options.maxBytes (${maxBytes})`));
+  if (typeof source !== 'string' || source === '')
+    throw new TypeError(`source: expected a file name or a Uint8Array, got ${JSON.stringify(source) ?? typeof source}`);
+  const bytes = await readRegularFile(source, maxBytes, (size) =>
+    fail(source, `the file is ${size} bytes, more than options.maxBytes (${maxBytes})`),
+  );
   if (!isGzip(bytes)) return parseRaw(bytes, source);
   let raw: Uint8Array;
   try {
@@ -114,12 +118,18 @@ function parseRaw(bytes: Uint8Array, source: string): IdxArray {
   for (const d of shape) {
     numel *= d;
     if (numel * info.size > bytes.length)
-      throw fail(source, `shape [${shape.join(', ')}] of ${info.type} needs ${shape.reduce((a, b) => a * BigInt(b), BigInt(info.size)) + BigInt(headerSize)} bytes, the file has ${bytes.length} (truncated, or a forged header)`);
+      throw fail(
+        source,
+        `shape [${shape.join(', ')}] of ${info.type} needs ${shape.reduce((a, b) => a * BigInt(b), BigInt(info.size)) + BigInt(headerSize)} bytes, the file has ${bytes.length} (truncated, or a forged header)`,
+      );
   }
   const dataBytes = numel * info.size;
   if (headerSize + dataBytes !== bytes.length) {
     const what = headerSize + dataBytes > bytes.length ? 'truncated' : `${bytes.length - headerSize - dataBytes} trailing bytes`;
-    throw fail(source, `shape [${shape.join(', ')}] of ${info.type} needs ${headerSize + dataBytes} bytes, the file has ${bytes.length} (${what})`);
+    throw fail(
+      source,
+      `shape [${shape.join(', ')}] of ${info.type} needs ${headerSize + dataBytes} bytes, the file has ${bytes.length} (${what})`,
+    );
   }
   return { type: info.type, shape, data: valuesOf(info.type, view, headerSize, numel) };
 }
@@ -164,11 +174,17 @@ function typeOfData(data: unknown): IdxType | undefined {
 }
 
 /** IDX bytes for `array` (its type follows from the typed array; `type`, if given, must agree); gzipped with `gzip`. */
-export function encodeIdx(array: { shape: readonly number[]; data: IdxData; type?: IdxType }, options: { gzip?: boolean } = {}): Uint8Array {
+export function encodeIdx(
+  array: { shape: readonly number[]; data: IdxData; type?: IdxType },
+  options: { gzip?: boolean } = {},
+): Uint8Array {
   const type = typeOfData(array?.data);
   if (type === undefined)
-    throw new TypeError(`array.data: expected a Uint8Array, Int8Array, Int16Array, Int32Array, Float32Array or Float64Array, got ${array?.data?.constructor?.name ?? typeof array?.data}`);
-  if (array.type !== undefined && array.type !== type) throw new TypeError(`array.type: "${array.type}" does not match array.data, a ${array.data.constructor.name} ("${type}")`);
+    throw new TypeError(
+      `array.data: expected a Uint8Array, Int8Array, Int16Array, Int32Array, Float32Array or Float64Array, got ${array?.data?.constructor?.name ?? typeof array?.data}`,
+    );
+  if (array.type !== undefined && array.type !== type)
+    throw new TypeError(`array.type: "${array.type}" does not match array.data, a ${array.data.constructor.name} ("${type}")`);
   const { shape, data } = array;
   if (!Array.isArray(shape) || shape.length < 1 || shape.length > 255 || !shape.every((d) => Number.isInteger(d) && d >= 0 && d < 2 ** 32))
     throw new TypeError(`array.shape: expected 1 to 255 integers in 0..2^32-1, got ${JSON.stringify(shape)}`);
@@ -195,7 +211,12 @@ export function encodeIdx(array: { shape: readonly number[]; data: IdxData; type
 }
 
 /** Writes an IDX file atomically; gzipped when `path` ends in ".gz" (or as `options.gzip` says). */
-export async function writeIdx(path: string, array: { shape: readonly number[]; data: IdxData }, options: { gzip?: boolean } = {}): Promise<void> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
+export async function writeIdx(
+  path: string,
+  array: { shape: readonly number[]; data: IdxData },
+  options: { gzip?: boolean } = {},
+): Promise<void> {
+  if (typeof path !== 'string' || path === '')
+    throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
   await writeFileAtomic(path, encodeIdx(array, { gzip: options.gzip ?? path.endsWith('.gz') }));
 }

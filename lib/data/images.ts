@@ -42,11 +42,13 @@ function convert(image: PngImage, channels: 1 | 3): Uint8Array {
 
 /** Reads every *.png in `dir` (not subfolders), in name order. Every image must have the same size. */
 export async function readImageFolder(dir: string, options: ImageFolderOptions): Promise<ImageFolder> {
-  if (typeof dir !== 'string' || dir === '') throw new TypeError(`dir: expected a directory name, got ${JSON.stringify(dir) ?? typeof dir}`);
+  if (typeof dir !== 'string' || dir === '')
+    throw new TypeError(`dir: expected a directory name, got ${JSON.stringify(dir) ?? typeof dir}`);
   const channels = options?.channels;
   if (channels !== 1 && channels !== 3) throw new TypeError(`options.channels: expected 1 or 3, got ${JSON.stringify(channels)}`);
   const size = options.size;
-  if (size !== undefined && (!Number.isSafeInteger(size) || size < 1)) throw new TypeError(`options.size: expected a positive integer, got ${JSON.stringify(size)}`);
+  if (size !== undefined && (!Number.isSafeInteger(size) || size < 1))
+    throw new TypeError(`options.size: expected a positive integer, got ${JSON.stringify(size)}`);
 
   let entries;
   try {
@@ -72,14 +74,15 @@ export async function readImageFolder(dir: string, options: ImageFolderOptions):
     if (data === undefined && size === undefined) [width, height] = [image.width, image.height];
     if (image.width !== width || image.height !== height) {
       const why = size !== undefined ? `options.size is ${size}` : `${files[0]} (the first file) is ${width}x${height}`;
-      throw new Error(`${path}: image is ${image.width}x${image.height}, expected ${width}x${height} (${why}); every image in ${dir} must have the same size`);
+      throw new Error(
+        `${path}: image is ${image.width}x${image.height}, expected ${width}x${height} (${why}); every image in ${dir} must have the same size`,
+      );
     }
     data ??= new Float32Array(paths.length * channels * width * height);
     const pixels = convert(image, channels);
     const hw = width * height;
     const base = n * channels * hw;
-    for (let k = 0; k < channels; k++)
-      for (let i = 0; i < hw; i++) data[base + k * hw + i] = (2 * pixels[i * channels + k]! - 255) / 255;
+    for (let k = 0; k < channels; k++) for (let i = 0; i < hw; i++) data[base + k * hw + i] = (2 * pixels[i * channels + k]! - 255) / 255;
   }
   return { data: data!, shape: [paths.length, channels, height, width], files: paths };
 }

@@ -33,7 +33,8 @@ function maskBits(image: { data: Uint8Array; channels: number; width: number; he
 }
 
 export async function readMaskedImageFolder(dir: string, options: MaskedFolderOptions): Promise<MeasurementSet> {
-  if (typeof dir !== 'string' || dir === '') throw new TypeError(`dir: expected a directory name, got ${JSON.stringify(dir) ?? typeof dir}`);
+  if (typeof dir !== 'string' || dir === '')
+    throw new TypeError(`dir: expected a directory name, got ${JSON.stringify(dir) ?? typeof dir}`);
   const channels = options?.channels;
   if (channels !== 1 && channels !== 3) throw new TypeError(`options.channels: expected 1 or 3, got ${JSON.stringify(channels)}`);
   let entries;
@@ -43,7 +44,8 @@ export async function readMaskedImageFolder(dir: string, options: MaskedFolderOp
     throw new Error(`${dir}: cannot list the image folder: ${(e as Error).message}`, { cause: e });
   }
   const names = new Set<string>();
-  for (const e of entries) if (/\.png$/i.test(e.name) && (e.isFile() || (e.isSymbolicLink() && (await stat(join(dir, e.name))).isFile()))) names.add(e.name);
+  for (const e of entries)
+    if (/\.png$/i.test(e.name) && (e.isFile() || (e.isSymbolicLink() && (await stat(join(dir, e.name))).isFile()))) names.add(e.name);
   const images = [...names].filter((n) => !MASK_SUFFIX.test(n)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (images.length === 0) throw new Error(`${dir}: no .png images in the folder (files ending in .mask.png are masks)`);
 
@@ -52,7 +54,9 @@ export async function readMaskedImageFolder(dir: string, options: MaskedFolderOp
   else {
     const missing = images.filter((n) => !names.has(n.replace(/\.png$/i, '.mask.png')));
     if (missing.length > 0)
-      throw new Error(`${dir}: ${missing.length} image(s) have no mask, e.g. ${missing[0]} needs ${missing[0]!.replace(/\.png$/i, '.mask.png')} (or pass options.mask, one mask for every image)`);
+      throw new Error(
+        `${dir}: ${missing.length} image(s) have no mask, e.g. ${missing[0]} needs ${missing[0]!.replace(/\.png$/i, '.mask.png')} (or pass options.mask, one mask for every image)`,
+      );
   }
   let width = 0;
   let height = 0;
@@ -67,12 +71,15 @@ export async function readMaskedImageFolder(dir: string, options: MaskedFolderOp
       masks = new Uint8Array(images.length * width * height);
     }
     if (image.width !== width || image.height !== height)
-      throw new Error(`${path}: image is ${image.width}x${image.height}, expected ${width}x${height} (the size of ${images[0]}); every image must have the same size`);
+      throw new Error(
+        `${path}: image is ${image.width}x${image.height}, expected ${width}x${height} (the size of ${images[0]}); every image must have the same size`,
+      );
     const maskPath = options.mask ?? join(dir, name.replace(/\.png$/i, '.mask.png'));
     let bits = shared;
     if (!bits) {
       const m = await readPng(maskPath);
-      if (m.width !== width || m.height !== height) throw new Error(`${maskPath}: mask is ${m.width}x${m.height}, expected ${width}x${height} (the size of ${name})`);
+      if (m.width !== width || m.height !== height)
+        throw new Error(`${maskPath}: mask is ${m.width}x${m.height}, expected ${width}x${height} (the size of ${name})`);
       bits = maskBits(m);
     } else if (bits.length !== width * height) {
       throw new Error(`${maskPath}: the mask has ${bits.length} pixels, expected ${width}x${height} (the size of ${name})`);
@@ -98,15 +105,24 @@ export interface NpyMeasurementOptions {
   sigma0: number;
 }
 
-export async function readMeasurementNpy(measurementsPath: string, maskPath: string, options: NpyMeasurementOptions): Promise<MeasurementSet> {
+export async function readMeasurementNpy(
+  measurementsPath: string,
+  maskPath: string,
+  options: NpyMeasurementOptions,
+): Promise<MeasurementSet> {
   const kind = options?.kind ?? 'mask';
   if (kind !== 'mask' && kind !== 'fourier') throw new TypeError(`options.kind: expected "mask" or "fourier", got ${JSON.stringify(kind)}`);
   const y = await readNpy(measurementsPath);
-  if (y.dtype === 'uint8') throw new Error(`${measurementsPath}: measurements must be float32 or float64, got uint8 (convert images with readMaskedImageFolder)`);
+  if (y.dtype === 'uint8')
+    throw new Error(`${measurementsPath}: measurements must be float32 or float64, got uint8 (convert images with readMaskedImageFolder)`);
   if (y.shape.length !== 4) throw new Error(`${measurementsPath}: measurements must be [N, C, H, W], got shape ${JSON.stringify(y.shape)}`);
   const [N, C, H, W] = y.shape as [number, number, number, number];
-  if (!(N >= 1 && C >= 1 && H >= 1 && W >= 1)) throw new Error(`${measurementsPath}: measurements must be [N, C, H, W] with every size at least 1, got shape ${JSON.stringify(y.shape)}`);
-  if (kind === 'fourier' && C !== 2) throw new Error(`${measurementsPath}: k-space measurements must be [N, 2, H, W] (real, imaginary), got ${JSON.stringify(y.shape)}`);
+  if (!(N >= 1 && C >= 1 && H >= 1 && W >= 1))
+    throw new Error(
+      `${measurementsPath}: measurements must be [N, C, H, W] with every size at least 1, got shape ${JSON.stringify(y.shape)}`,
+    );
+  if (kind === 'fourier' && C !== 2)
+    throw new Error(`${measurementsPath}: k-space measurements must be [N, 2, H, W] (real, imaginary), got ${JSON.stringify(y.shape)}`);
   const m = await readNpy(maskPath);
   const bits = new Uint8Array(m.data.length);
   for (let i = 0; i < bits.length; i++) {
@@ -129,20 +145,40 @@ export async function readMeasurementNpy(measurementsPath: string, maskPath: str
     let lines: Uint8Array;
     if (same(m.shape, [N, H])) lines = bits;
     else if (same(m.shape, [H])) lines = repeat(H);
-    else throw new Error(`${maskPath}: a line mask for measurements ${JSON.stringify(y.shape)} must be [${N}, ${H}] or [${H}], got ${JSON.stringify(m.shape)}`);
+    else
+      throw new Error(
+        `${maskPath}: a line mask for measurements ${JSON.stringify(y.shape)} must be [${N}, ${H}] or [${H}], got ${JSON.stringify(m.shape)}`,
+      );
     for (let i = 0; i < N; i++)
-      for (let r = 0; r < H; r++) if (!lines[i * H + r]) for (let c = 0; c < 2; c++) data.fill(0, ((i * 2 + c) * H + r) * W, ((i * 2 + c) * H + r + 1) * W);
-    return new MeasurementSet({ signalShape: [2, H, W], measurements: data, params: { kind: 'fourier', lines }, sigma0: options.sigma0, provenance });
+      for (let r = 0; r < H; r++)
+        if (!lines[i * H + r]) for (let c = 0; c < 2; c++) data.fill(0, ((i * 2 + c) * H + r) * W, ((i * 2 + c) * H + r + 1) * W);
+    return new MeasurementSet({
+      signalShape: [2, H, W],
+      measurements: data,
+      params: { kind: 'fourier', lines },
+      sigma0: options.sigma0,
+      provenance,
+    });
   }
   let mask: Uint8Array;
   let mc: number;
-  if (m.shape.length === 4 && m.shape[0] === N && (m.shape[1] === 1 || m.shape[1] === C) && m.shape[2] === H && m.shape[3] === W) [mask, mc] = [bits, m.shape[1]!];
-  else if (m.shape.length === 3 && (m.shape[0] === 1 || m.shape[0] === C) && m.shape[1] === H && m.shape[2] === W) [mask, mc] = [repeat(bits.length), m.shape[0]!];
+  if (m.shape.length === 4 && m.shape[0] === N && (m.shape[1] === 1 || m.shape[1] === C) && m.shape[2] === H && m.shape[3] === W)
+    [mask, mc] = [bits, m.shape[1]!];
+  else if (m.shape.length === 3 && (m.shape[0] === 1 || m.shape[0] === C) && m.shape[1] === H && m.shape[2] === W)
+    [mask, mc] = [repeat(bits.length), m.shape[0]!];
   else if (same(m.shape, [H, W])) [mask, mc] = [repeat(H * W), 1];
   else
-    throw new Error(`${maskPath}: a mask for measurements ${JSON.stringify(y.shape)} must be [${N}, 1 or ${C}, ${H}, ${W}], [1 or ${C}, ${H}, ${W}] or [${H}, ${W}], got ${JSON.stringify(m.shape)}`);
+    throw new Error(
+      `${maskPath}: a mask for measurements ${JSON.stringify(y.shape)} must be [${N}, 1 or ${C}, ${H}, ${W}], [1 or ${C}, ${H}, ${W}] or [${H}, ${W}], got ${JSON.stringify(m.shape)}`,
+    );
   for (let i = 0; i < N; i++)
     for (let c = 0; c < C; c++)
       for (let j = 0; j < H * W; j++) if (!mask[(i * mc + (mc === 1 ? 0 : c)) * H * W + j]) data[(i * C + c) * H * W + j] = 0;
-  return new MeasurementSet({ signalShape: [C, H, W], measurements: data, params: { kind: 'mask', mask, maskChannels: mc }, sigma0: options.sigma0, provenance });
+  return new MeasurementSet({
+    signalShape: [C, H, W],
+    measurements: data,
+    params: { kind: 'mask', mask, maskChannels: mc },
+    sigma0: options.sigma0,
+    provenance,
+  });
 }

@@ -36,7 +36,8 @@ type PyValue = string | number | boolean | PyValue[] | Map<string, PyValue>;
 /** Parses the Python literal subset NumPy writes: a dict of str keys; str, int, True/False, tuples. */
 function parseLiteral(text: string, source: string): PyValue {
   let i = 0;
-  const bad = (what: string): Error => fail(source, `header: ${what} at character ${i} of ${JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}...` : text)}`);
+  const bad = (what: string): Error =>
+    fail(source, `header: ${what} at character ${i} of ${JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}...` : text)}`);
   const ws = (): void => {
     while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
   };
@@ -103,18 +104,24 @@ function parseLiteral(text: string, source: string): PyValue {
 
 /** Decodes .npy bytes; `source` names them in error messages. The result shares no memory with `bytes`. */
 export function decodeNpy(bytes: Uint8Array, source = '<npy bytes>'): NpyArray {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError(`bytes: expected a Uint8Array, got ${(bytes as unknown as object)?.constructor?.name ?? typeof bytes}`);
+  if (!(bytes instanceof Uint8Array))
+    throw new TypeError(`bytes: expected a Uint8Array, got ${(bytes as unknown as object)?.constructor?.name ?? typeof bytes}`);
   if (bytes.length < 10 || !MAGIC.every((b, k) => bytes[k] === b))
-    throw fail(source, `not a .npy file: expected the magic \\x93NUMPY and at least 10 bytes, got ${bytes.length} bytes starting ${JSON.stringify(String.fromCharCode(...bytes.subarray(0, 6)))}`);
+    throw fail(
+      source,
+      `not a .npy file: expected the magic \\x93NUMPY and at least 10 bytes, got ${bytes.length} bytes starting ${JSON.stringify(String.fromCharCode(...bytes.subarray(0, 6)))}`,
+    );
   const [major, minor] = [bytes[6]!, bytes[7]!];
-  if (![1, 2, 3].includes(major) || minor !== 0) throw fail(source, `unsupported .npy version ${major}.${minor} (expected 1.0, 2.0 or 3.0)`);
+  if (![1, 2, 3].includes(major) || minor !== 0)
+    throw fail(source, `unsupported .npy version ${major}.${minor} (expected 1.0, 2.0 or 3.0)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lengthSize = major === 1 ? 2 : 4;
   if (bytes.length < 8 + lengthSize) throw fail(source, `file too short for a version ${major}.0 header length`);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   if (headerLength > MAX_HEADER) throw fail(source, `header length ${headerLength} exceeds the limit of ${MAX_HEADER} bytes`);
   const start = 8 + lengthSize + headerLength;
-  if (start > bytes.length) throw fail(source, `header length ${headerLength} runs past the end of the ${bytes.length}-byte file (truncated)`);
+  if (start > bytes.length)
+    throw fail(source, `header length ${headerLength} runs past the end of the ${bytes.length}-byte file (truncated)`);
   let text: string;
   try {
     text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1', { fatal: true }).decode(bytes.subarray(8 + lengthSize, start));
@@ -124,18 +131,27 @@ export function decodeNpy(bytes: Uint8Array, source = '<npy bytes>'): NpyArray {
   const dict = parseLiteral(text, source);
   if (!(dict instanceof Map)) throw fail(source, `header: expected a dict, got ${JSON.stringify(text.slice(0, 100))}`);
   const keys = [...dict.keys()].sort().join(', ');
-  if (keys !== 'descr, fortran_order, shape') throw fail(source, `header: expected exactly the keys descr, fortran_order, shape, got ${keys || 'none'}`);
+  if (keys !== 'descr, fortran_order, shape')
+    throw fail(source, `header: expected exactly the keys descr, fortran_order, shape, got ${keys || 'none'}`);
   const descr = dict.get('descr');
   if (typeof descr !== 'string')
     throw fail(source, `header: descr ${JSON.stringify(descr)} is a structured dtype; only '<f4', '<f8' and '|u1' are supported`);
   const dtype = DESCR[descr];
   if (dtype === undefined) {
-    if (/^>(f4|f8)$/.test(descr)) throw fail(source, `big-endian dtype ${descr} is not supported: save it little-endian, e.g. np.save(path, a.astype('<${descr.slice(1)}'))`);
+    if (/^>(f4|f8)$/.test(descr))
+      throw fail(
+        source,
+        `big-endian dtype ${descr} is not supported: save it little-endian, e.g. np.save(path, a.astype('<${descr.slice(1)}'))`,
+      );
     throw fail(source, `unsupported dtype ${JSON.stringify(descr)}: expected '<f4' (float32), '<f8' (float64) or '|u1' (uint8)`);
   }
   const fortran = dict.get('fortran_order');
   if (typeof fortran !== 'boolean') throw fail(source, `header: fortran_order must be True or False, got ${JSON.stringify(fortran)}`);
-  if (fortran) throw fail(source, `fortran_order is True (column-major) and is not supported: save a C-ordered array, e.g. np.save(path, np.ascontiguousarray(a))`);
+  if (fortran)
+    throw fail(
+      source,
+      `fortran_order is True (column-major) and is not supported: save a C-ordered array, e.g. np.save(path, np.ascontiguousarray(a))`,
+    );
   const shape = dict.get('shape');
   if (!Array.isArray(shape) || shape.length > 32 || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0))
     throw fail(source, `header: shape must be a tuple of at most 32 non-negative integers, got ${JSON.stringify(shape)}`);
@@ -148,7 +164,10 @@ export function decodeNpy(bytes: Uint8Array, source = '<npy bytes>'): NpyArray {
   }
   if (numel * SIZE[dtype] !== available) {
     const need = dims.reduce((a, b) => a * BigInt(b), BigInt(SIZE[dtype]));
-    throw fail(source, `shape (${dims.join(', ')}) of ${dtype} needs ${need} data bytes, the file has ${available} after the header (${BigInt(available) < need ? 'truncated' : 'trailing bytes'})`);
+    throw fail(
+      source,
+      `shape (${dims.join(', ')}) of ${dtype} needs ${need} data bytes, the file has ${available} after the header (${BigInt(available) < need ? 'truncated' : 'trailing bytes'})`,
+    );
   }
   return { dtype, shape: dims, data: valuesOf(dtype, bytes.subarray(start), numel) };
 }
@@ -165,7 +184,8 @@ function valuesOf(dtype: NpyDtype, bytes: Uint8Array, n: number): NpyData {
 
 /** Reads a .npy file (refusing, before reading it whole, one far larger than `maxBytes`, default 4 GiB). */
 export async function readNpy(path: string, options: { maxBytes?: number } = {}): Promise<NpyArray> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
+  if (typeof path !== 'string' || path === '')
+    throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
   const max = options.maxBytes ?? 2 ** 32;
   const bytes = await readRegularFile(path, max, (size) => fail(path, `the file is ${size} bytes, more than options.maxBytes (${max})`));
   return decodeNpy(bytes, path);
@@ -184,7 +204,9 @@ function dtypeOf(data: unknown): NpyDtype | undefined {
 export function encodeNpy(array: { shape: readonly number[]; data: NpyData }): Uint8Array {
   const dtype = dtypeOf(array?.data);
   if (dtype === undefined)
-    throw new TypeError(`array.data: expected a Float32Array, Float64Array or Uint8Array, got ${(array?.data as unknown as object)?.constructor?.name ?? typeof array?.data}`);
+    throw new TypeError(
+      `array.data: expected a Float32Array, Float64Array or Uint8Array, got ${(array?.data as unknown as object)?.constructor?.name ?? typeof array?.data}`,
+    );
   const { shape, data } = array;
   if (!Array.isArray(shape) || shape.length > 32 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
     throw new TypeError(`array.shape: expected at most 32 non-negative integers, got ${JSON.stringify(shape)}`);
@@ -212,6 +234,7 @@ export function encodeNpy(array: { shape: readonly number[]; data: NpyData }): U
 
 /** Writes a .npy file atomically. */
 export async function writeNpy(path: string, array: { shape: readonly number[]; data: NpyData }): Promise<void> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
+  if (typeof path !== 'string' || path === '')
+    throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
   await writeFileAtomic(path, encodeNpy(array));
 }

@@ -52,16 +52,23 @@ const fmt = (v: number): string => (Math.round(v * 10) / 10).toString();
 
 /** An SVG document plotting loss against step. */
 export function lossCurveSvg(points: readonly LossPoint[], options: LossCurveOptions = {}): string {
-  if (!Array.isArray(points)) throw new TypeError(`points: expected an array of {step, loss}, got ${points === null ? 'null' : typeof points}`);
+  if (!Array.isArray(points))
+    throw new TypeError(`points: expected an array of {step, loss}, got ${points === null ? 'null' : typeof points}`);
   const width = options.width ?? 640;
   const height = options.height ?? 400;
-  for (const [k, v] of [['width', width], ['height', height]] as const)
-    if (!Number.isFinite(v) || v < 160 || v > 20000) throw new TypeError(`options.${k}: expected a number of pixels in 160..20000, got ${JSON.stringify(v)}`);
+  for (const [k, v] of [
+    ['width', width],
+    ['height', height],
+  ] as const)
+    if (!Number.isFinite(v) || v < 160 || v > 20000)
+      throw new TypeError(`options.${k}: expected a number of pixels in 160..20000, got ${JSON.stringify(v)}`);
   const logY = options.logY ?? false;
   const smooth = options.smooth ?? 0;
-  if (!(smooth >= 0 && smooth < 1)) throw new TypeError(`options.smooth: expected a weight in [0, 1), got ${JSON.stringify(options.smooth)}`);
+  if (!(smooth >= 0 && smooth < 1))
+    throw new TypeError(`options.smooth: expected a weight in [0, 1), got ${JSON.stringify(options.smooth)}`);
   for (const k of ['title', 'xLabel', 'yLabel'] as const)
-    if (options[k] !== undefined && typeof options[k] !== 'string') throw new TypeError(`options.${k}: expected a string, got ${typeof options[k]}`);
+    if (options[k] !== undefined && typeof options[k] !== 'string')
+      throw new TypeError(`options.${k}: expected a string, got ${typeof options[k]}`);
 
   let nonFinite = 0;
   let nonPositive = 0;
@@ -76,14 +83,17 @@ export function lossCurveSvg(points: readonly LossPoint[], options: LossCurveOpt
   valid.sort((a, b) => a.step - b.step);
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+  );
   out.push(`<rect width="${width}" height="${height}" fill="white"/>`);
   if (options.title) out.push(`<text x="${fmt(width / 2)}" y="20" text-anchor="middle" font-size="14">${escapeXml(options.title)}</text>`);
   const notes: string[] = [];
   if (nonFinite > 0) notes.push(`${nonFinite} point${nonFinite === 1 ? '' : 's'} with NaN or infinite values skipped`);
   if (nonPositive > 0) notes.push(`${nonPositive} point${nonPositive === 1 ? '' : 's'} with loss <= 0 skipped (log scale)`);
   const noteSvg = notes.map(
-    (note, i) => `<text x="${width - MARGIN.right - 4}" y="${MARGIN.top + 14 + 13 * i}" text-anchor="end" fill="#b00">${escapeXml(note)}</text>`,
+    (note, i) =>
+      `<text x="${width - MARGIN.right - 4}" y="${MARGIN.top + 14 + 13 * i}" text-anchor="end" fill="#b00">${escapeXml(note)}</text>`,
   ); // drawn last, over the curve
   if (valid.length === 0) {
     out.push(`<text x="${fmt(width / 2)}" y="${fmt(height / 2)}" text-anchor="middle">no points to plot</text>`, ...noteSvg, '</svg>');
@@ -125,16 +135,24 @@ export function lossCurveSvg(points: readonly LossPoint[], options: LossCurveOpt
   for (const t of xTicks) out.push(`<line x1="${fmt(px(t))}" y1="${y1}" x2="${fmt(px(t))}" y2="${y0}"/>`);
   for (const t of yTicks) out.push(`<line x1="${x0}" y1="${fmt(py(fy(t)))}" x2="${x1}" y2="${fmt(py(fy(t)))}"/>`);
   out.push('</g>');
-  out.push(`<g stroke="#333" stroke-width="1"><line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}"/><line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}"/></g>`);
+  out.push(
+    `<g stroke="#333" stroke-width="1"><line x1="${x0}" y1="${y0}" x2="${x1}" y2="${y0}"/><line x1="${x0}" y1="${y0}" x2="${x0}" y2="${y1}"/></g>`,
+  );
   out.push('<g fill="#333">');
   for (const t of xTicks) out.push(`<text x="${fmt(px(t))}" y="${y0 + 15}" text-anchor="middle">${escapeXml(formatTick(t))}</text>`);
   for (const t of yTicks) out.push(`<text x="${x0 - 5}" y="${fmt(py(fy(t)) + 4)}" text-anchor="end">${escapeXml(formatTick(t))}</text>`);
   out.push('</g>');
   out.push(`<text x="${fmt((x0 + x1) / 2)}" y="${height - 8}" text-anchor="middle">${escapeXml(options.xLabel ?? 'step')}</text>`);
-  out.push(`<text transform="translate(14 ${fmt((y0 + y1) / 2)}) rotate(-90)" text-anchor="middle">${escapeXml((options.yLabel ?? 'loss') + (logY ? ' (log scale)' : ''))}</text>`);
+  out.push(
+    `<text transform="translate(14 ${fmt((y0 + y1) / 2)}) rotate(-90)" text-anchor="middle">${escapeXml((options.yLabel ?? 'loss') + (logY ? ' (log scale)' : ''))}</text>`,
+  );
 
   const line = (values: number[], attrs: string): string =>
-    `<polyline fill="none" ${attrs} points="${thin(valid.map((p) => px(p.step)), values.map((v) => py(fy(v))), x1 - x0).join(' ')}"/>`;
+    `<polyline fill="none" ${attrs} points="${thin(
+      valid.map((p) => px(p.step)),
+      values.map((v) => py(fy(v))),
+      x1 - x0,
+    ).join(' ')}"/>`;
   const losses = valid.map((p) => p.loss);
   if (smooth > 0) {
     const smoothed: number[] = [];

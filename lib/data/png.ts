@@ -95,14 +95,23 @@ export function pngChunk(type: string, data: Uint8Array): Uint8Array {
 // ---------------------------------------------------------------------------------------------- encoding
 
 function checkImage(image: PngImage, what: string): void {
-  if (typeof image !== 'object' || image === null) throw new TypeError(`${what}: expected {width, height, channels, data}, got ${image === null ? 'null' : typeof image}`);
+  if (typeof image !== 'object' || image === null)
+    throw new TypeError(`${what}: expected {width, height, channels, data}, got ${image === null ? 'null' : typeof image}`);
   const { width, height, channels, data } = image;
-  for (const [k, v] of [['width', width], ['height', height]] as const)
-    if (!Number.isSafeInteger(v) || v < 1 || v > MAX_CHUNK) throw new TypeError(`${what}.${k}: expected an integer in 1..2^31-1, got ${JSON.stringify(v)}`);
-  if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) throw new TypeError(`${what}.channels: expected 1, 2, 3 or 4, got ${JSON.stringify(channels)}`);
-  if (!(data instanceof Uint8Array)) throw new TypeError(`${what}.data: expected a Uint8Array, got ${(data as unknown as object)?.constructor?.name ?? typeof data}`);
+  for (const [k, v] of [
+    ['width', width],
+    ['height', height],
+  ] as const)
+    if (!Number.isSafeInteger(v) || v < 1 || v > MAX_CHUNK)
+      throw new TypeError(`${what}.${k}: expected an integer in 1..2^31-1, got ${JSON.stringify(v)}`);
+  if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4)
+    throw new TypeError(`${what}.channels: expected 1, 2, 3 or 4, got ${JSON.stringify(channels)}`);
+  if (!(data instanceof Uint8Array))
+    throw new TypeError(`${what}.data: expected a Uint8Array, got ${(data as unknown as object)?.constructor?.name ?? typeof data}`);
   if (data.length !== width * height * channels)
-    throw new TypeError(`${what}.data: ${width}x${height} with ${channels} channels needs ${width * height * channels} bytes, got ${data.length}`);
+    throw new TypeError(
+      `${what}.data: ${width}x${height} with ${channels} channels needs ${width * height * channels} bytes, got ${data.length}`,
+    );
 }
 
 const paeth = (a: number, b: number, c: number): number => {
@@ -129,9 +138,11 @@ function filterRow(type: number, cur: Uint8Array, prev: Uint8Array, bpp: number,
 export function encodePng(image: PngImage, options: PngEncodeOptions = {}): Uint8Array {
   checkImage(image, 'image');
   const filter = options.filter ?? 'adaptive';
-  if (filter !== 'adaptive' && filter !== 'none') throw new TypeError(`options.filter: expected "adaptive" or "none", got ${JSON.stringify(filter)}`);
+  if (filter !== 'adaptive' && filter !== 'none')
+    throw new TypeError(`options.filter: expected "adaptive" or "none", got ${JSON.stringify(filter)}`);
   const level = options.level ?? 9;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new TypeError(`options.level: expected an integer 0..9, got ${JSON.stringify(level)}`);
+  if (!Number.isInteger(level) || level < 0 || level > 9)
+    throw new TypeError(`options.level: expected an integer 0..9, got ${JSON.stringify(level)}`);
   const { width, height, channels, data } = image;
   const stride = width * channels;
   const raw = new Uint8Array(height * (stride + 1));
@@ -185,11 +196,18 @@ function parseHeader(data: Uint8Array, source: string): Header {
   const view = new DataView(data.buffer, data.byteOffset, 13);
   const [width, height] = [view.getUint32(0, false), view.getUint32(4, false)];
   const [depth, colorType, compression, filter, interlace] = data.subarray(8, 13);
-  for (const [k, v] of [['width', width], ['height', height]] as const)
+  for (const [k, v] of [
+    ['width', width],
+    ['height', height],
+  ] as const)
     if (v < 1 || v > MAX_CHUNK) throw fail(source, `IHDR: ${k} must be 1..2^31-1, got ${v}`);
   const ct = COLOR_TYPES[colorType!];
   if (ct === undefined) throw fail(source, `IHDR: colour type must be 0, 2, 3, 4 or 6, got ${colorType}`);
-  if (!ct.depths.includes(depth!)) throw fail(source, `IHDR: bit depth ${depth} is not allowed for colour type ${colorType} (${ct.name}); allowed: ${ct.depths.join(', ')}`);
+  if (!ct.depths.includes(depth!))
+    throw fail(
+      source,
+      `IHDR: bit depth ${depth} is not allowed for colour type ${colorType} (${ct.name}); allowed: ${ct.depths.join(', ')}`,
+    );
   if (compression !== 0) throw fail(source, `IHDR: compression method must be 0 (deflate), got ${compression}`);
   if (filter !== 0) throw fail(source, `IHDR: filter method must be 0, got ${filter}`);
   if (interlace === 1) throw fail(source, `interlaced (Adam7) PNGs are not supported: save the image without interlacing`);
@@ -201,11 +219,16 @@ const typeName = (bytes: Uint8Array): string => String.fromCharCode(...bytes);
 
 /** Decodes PNG bytes; `source` names them in error messages. Always returns 8-bit samples. */
 export function decodePng(bytes: Uint8Array, source = '<png bytes>', options: PngDecodeOptions = {}): PngImage {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError(`bytes: expected a Uint8Array, got ${(bytes as unknown as object)?.constructor?.name ?? typeof bytes}`);
+  if (!(bytes instanceof Uint8Array))
+    throw new TypeError(`bytes: expected a Uint8Array, got ${(bytes as unknown as object)?.constructor?.name ?? typeof bytes}`);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new TypeError(`options.maxBytes: expected a positive integer, got ${JSON.stringify(maxBytes)}`);
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1)
+    throw new TypeError(`options.maxBytes: expected a positive integer, got ${JSON.stringify(maxBytes)}`);
   if (bytes.length < 8 || !SIGNATURE.every((b, i) => bytes[i] === b))
-    throw fail(source, `not a PNG file: expected the signature 89 50 4e 47 0d 0a 1a 0a, got ${[...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`);
+    throw fail(
+      source,
+      `not a PNG file: expected the signature 89 50 4e 47 0d 0a 1a 0a, got ${[...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`,
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let header: Header | undefined;
   let palette: Uint8Array | undefined;
@@ -214,11 +237,15 @@ export function decodePng(bytes: Uint8Array, source = '<png bytes>', options: Pn
   let idatDone = false;
   let pos = 8;
   for (;;) {
-    if (pos + 12 > bytes.length) throw fail(source, `file ends at byte ${bytes.length}, inside or before a chunk at byte ${pos}, with no IEND chunk (truncated)`);
+    if (pos + 12 > bytes.length)
+      throw fail(source, `file ends at byte ${bytes.length}, inside or before a chunk at byte ${pos}, with no IEND chunk (truncated)`);
     const length = view.getUint32(pos, false);
     const typeBytes = bytes.subarray(pos + 4, pos + 8);
     if (!typeBytes.every((c) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122)))
-      throw fail(source, `chunk at byte ${pos}: type must be 4 ASCII letters, got ${[...typeBytes].map((b) => b.toString(16).padStart(2, '0')).join(' ')} (corrupt file)`);
+      throw fail(
+        source,
+        `chunk at byte ${pos}: type must be 4 ASCII letters, got ${[...typeBytes].map((b) => b.toString(16).padStart(2, '0')).join(' ')} (corrupt file)`,
+      );
     const type = typeName(typeBytes);
     if (length > MAX_CHUNK) throw fail(source, `chunk ${type} at byte ${pos}: length ${length} exceeds 2^31-1`);
     if (pos + 12 + length > bytes.length)
@@ -227,7 +254,10 @@ export function decodePng(bytes: Uint8Array, source = '<png bytes>', options: Pn
     const stored = view.getUint32(pos + 8 + length, false);
     const actual = crc32(bytes.subarray(pos + 4, pos + 8 + length));
     if (stored !== actual)
-      throw fail(source, `chunk ${type} at byte ${pos}: CRC mismatch (stored ${stored.toString(16).padStart(8, '0')}, computed ${actual.toString(16).padStart(8, '0')}): the file is corrupt`);
+      throw fail(
+        source,
+        `chunk ${type} at byte ${pos}: CRC mismatch (stored ${stored.toString(16).padStart(8, '0')}, computed ${actual.toString(16).padStart(8, '0')}): the file is corrupt`,
+      );
     pos += 12 + length;
 
     if (header === undefined && type !== 'IHDR') throw fail(source, `the first chunk must be IHDR, got ${type}`);
@@ -236,7 +266,8 @@ export function decodePng(bytes: Uint8Array, source = '<png bytes>', options: Pn
       if (header !== undefined) throw fail(source, `a second IHDR chunk`);
       header = parseHeader(data, source);
     } else if (type === 'PLTE') {
-      if (length % 3 !== 0 || length === 0 || length > 768) throw fail(source, `PLTE: length must be a multiple of 3 in 3..768, got ${length}`);
+      if (length % 3 !== 0 || length === 0 || length > 768)
+        throw fail(source, `PLTE: length must be a multiple of 3 in 3..768, got ${length}`);
       if (idat.length > 0) throw fail(source, `PLTE after IDAT`);
       if (palette !== undefined) throw fail(source, `a second PLTE chunk`);
       palette = data;
@@ -269,18 +300,23 @@ export function decodePng(bytes: Uint8Array, source = '<png bytes>', options: Pn
   const channels = (colorType === 3 ? (alpha ? 4 : 3) : ct.samples) as PngImage['channels'];
   const outSize = width * height * channels;
   if (rawSize > maxBytes || outSize > maxBytes)
-    throw fail(source, `a ${width}x${height} ${ct.name} image needs ${Math.max(rawSize, outSize)} bytes, more than options.maxBytes (${maxBytes})`);
+    throw fail(
+      source,
+      `a ${width}x${height} ${ct.name} image needs ${Math.max(rawSize, outSize)} bytes, more than options.maxBytes (${maxBytes})`,
+    );
 
   let raw: Uint8Array;
   try {
     raw = inflateSync(idat.length === 1 ? idat[0]! : Buffer.concat(idat), { maxOutputLength: rawSize });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ERR_BUFFER_TOO_LARGE') throw fail(source, `image data inflates to more than the ${rawSize} bytes a ${width}x${height} ${depth}-bit ${ct.name} image needs`);
+    if (err.code === 'ERR_BUFFER_TOO_LARGE')
+      throw fail(source, `image data inflates to more than the ${rawSize} bytes a ${width}x${height} ${depth}-bit ${ct.name} image needs`);
     if (err.code === 'Z_BUF_ERROR') throw fail(source, `image data is truncated (the zlib stream ends early)`);
     throw fail(source, `image data is corrupt (zlib: ${err.message})`);
   }
-  if (raw.length !== rawSize) throw fail(source, `image data inflates to ${raw.length} bytes, a ${width}x${height} ${depth}-bit ${ct.name} image needs ${rawSize}`);
+  if (raw.length !== rawSize)
+    throw fail(source, `image data inflates to ${raw.length} bytes, a ${width}x${height} ${depth}-bit ${ct.name} image needs ${rawSize}`);
 
   unfilter(raw, height, rowBytes, Math.max(1, bitsPerPixel >> 3), source);
   return { width, height, channels, data: toEightBit(raw, header, rowBytes, channels, palette, alpha, source) };
@@ -324,7 +360,15 @@ function unfilter(raw: Uint8Array, height: number, rowBytes: number, bpp: number
   }
 }
 
-function toEightBit(raw: Uint8Array, h: Header, rowBytes: number, channels: number, palette: Uint8Array | undefined, alpha: Uint8Array | undefined, source: string): Uint8Array {
+function toEightBit(
+  raw: Uint8Array,
+  h: Header,
+  rowBytes: number,
+  channels: number,
+  palette: Uint8Array | undefined,
+  alpha: Uint8Array | undefined,
+  source: string,
+): Uint8Array {
   const { width, height, depth, colorType } = h;
   const samples = COLOR_TYPES[colorType]!.samples;
   const out = new Uint8Array(width * height * channels);
@@ -359,19 +403,24 @@ function toEightBit(raw: Uint8Array, h: Header, rowBytes: number, channels: numb
 
 /** Reads and decodes a PNG file. */
 export async function readPng(path: string, options: PngDecodeOptions = {}): Promise<PngImage> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
+  if (typeof path !== 'string' || path === '')
+    throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   // The compressed file is about as large as its pixels at most (stored deflate blocks add ~0.01%): a far larger file is not read.
   const limit = 2 * maxBytes + 2 ** 20;
-  const bytes = await readRegularFile(path, limit, (size) => fail(path, `the file is ${size} bytes, more than an image within options.maxBytes (${maxBytes}) can take`));
+  const bytes = await readRegularFile(path, limit, (size) =>
+    fail(path, `the file is ${size} bytes, more than an image within options.maxBytes (${maxBytes}) can take`),
+  );
   return decodePng(bytes, path, options);
 }
 
 /** Writes PNG bytes (or an image, encoded first) atomically: a temporary file renamed over `path`. */
 export async function writePng(path: string, png: Uint8Array | PngImage): Promise<void> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
+  if (typeof path !== 'string' || path === '')
+    throw new TypeError(`path: expected a file name, got ${JSON.stringify(path) ?? typeof path}`);
   const bytes = png instanceof Uint8Array ? png : encodePng(png);
-  if (bytes.length < 8 || !SIGNATURE.every((b, i) => bytes[i] === b)) throw new TypeError(`png: expected PNG bytes (starting with the PNG signature) or an image {width, height, channels, data}`);
+  if (bytes.length < 8 || !SIGNATURE.every((b, i) => bytes[i] === b))
+    throw new TypeError(`png: expected PNG bytes (starting with the PNG signature) or an image {width, height, channels, data}`);
   await writeFileAtomic(path, bytes);
 }
 
@@ -388,7 +437,8 @@ function checkDims(shape: unknown, rank: number, names: string): number[] {
   if (!Array.isArray(shape) || shape.length !== rank || !shape.every((d) => Number.isSafeInteger(d) && d >= 1))
     throw new TypeError(`shape: expected [${names}] of positive integers, got ${JSON.stringify(shape)}`);
   const c = shape[rank - 3];
-  if (c !== 1 && c !== 3 && c !== 4) throw new TypeError(`shape: C must be 1 (grey), 3 (RGB) or 4 (RGBA), got ${c} in ${JSON.stringify(shape)}`);
+  if (c !== 1 && c !== 3 && c !== 4)
+    throw new TypeError(`shape: C must be 1 (grey), 3 (RGB) or 4 (RGBA), got ${c} in ${JSON.stringify(shape)}`);
   return shape;
 }
 
@@ -399,9 +449,14 @@ function toByte(v: number, lo: number, scale: number): number {
 }
 
 /** One CHW image (float values, e.g. a model's sample) as PNG bytes. */
-export function imageToPng(values: Float32Array, shape: readonly [number, number, number] | readonly number[], options: ToPngOptions = {}): Uint8Array {
+export function imageToPng(
+  values: Float32Array,
+  shape: readonly [number, number, number] | readonly number[],
+  options: ToPngOptions = {},
+): Uint8Array {
   const [c, h, w] = checkDims(shape, 3, 'C, H, W') as [number, number, number];
-  if (!(values instanceof Float32Array)) throw new TypeError(`values: expected a Float32Array, got ${(values as unknown as object)?.constructor?.name ?? typeof values}`);
+  if (!(values instanceof Float32Array))
+    throw new TypeError(`values: expected a Float32Array, got ${(values as unknown as object)?.constructor?.name ?? typeof values}`);
   if (values.length !== c * h * w) throw new TypeError(`values: shape [${c}, ${h}, ${w}] needs ${c * h * w} values, got ${values.length}`);
   const [lo, hi] = checkRange(options.range);
   const scale = 255 / (hi - lo);
@@ -411,17 +466,26 @@ export function imageToPng(values: Float32Array, shape: readonly [number, number
 }
 
 /** N CHW images tiled into one PNG, left to right and top to bottom, with `padding` pixels around each. */
-export function gridToPng(values: Float32Array, shape: readonly [number, number, number, number] | readonly number[], options: GridOptions = {}): Uint8Array {
+export function gridToPng(
+  values: Float32Array,
+  shape: readonly [number, number, number, number] | readonly number[],
+  options: GridOptions = {},
+): Uint8Array {
   const [n, c, h, w] = checkDims(shape, 4, 'N, C, H, W') as [number, number, number, number];
-  if (!(values instanceof Float32Array)) throw new TypeError(`values: expected a Float32Array, got ${(values as unknown as object)?.constructor?.name ?? typeof values}`);
-  if (values.length !== n * c * h * w) throw new TypeError(`values: shape [${n}, ${c}, ${h}, ${w}] needs ${n * c * h * w} values, got ${values.length}`);
+  if (!(values instanceof Float32Array))
+    throw new TypeError(`values: expected a Float32Array, got ${(values as unknown as object)?.constructor?.name ?? typeof values}`);
+  if (values.length !== n * c * h * w)
+    throw new TypeError(`values: shape [${n}, ${c}, ${h}, ${w}] needs ${n * c * h * w} values, got ${values.length}`);
   const [lo, hi] = checkRange(options.range);
   const columns = options.columns ?? Math.ceil(Math.sqrt(n));
-  if (!Number.isSafeInteger(columns) || columns < 1) throw new TypeError(`options.columns: expected a positive integer, got ${JSON.stringify(options.columns)}`);
+  if (!Number.isSafeInteger(columns) || columns < 1)
+    throw new TypeError(`options.columns: expected a positive integer, got ${JSON.stringify(options.columns)}`);
   const pad = options.padding ?? 2;
-  if (!Number.isSafeInteger(pad) || pad < 0 || pad > 1024) throw new TypeError(`options.padding: expected an integer 0..1024, got ${JSON.stringify(options.padding)}`);
+  if (!Number.isSafeInteger(pad) || pad < 0 || pad > 1024)
+    throw new TypeError(`options.padding: expected an integer 0..1024, got ${JSON.stringify(options.padding)}`);
   const padValue = options.padValue ?? 255;
-  if (!Number.isInteger(padValue) || padValue < 0 || padValue > 255) throw new TypeError(`options.padValue: expected an integer 0..255, got ${JSON.stringify(options.padValue)}`);
+  if (!Number.isInteger(padValue) || padValue < 0 || padValue > 255)
+    throw new TypeError(`options.padValue: expected an integer 0..255, got ${JSON.stringify(options.padValue)}`);
   const cols = Math.min(columns, n);
   const rows = Math.ceil(n / cols);
   const width = cols * (w + pad) + pad;

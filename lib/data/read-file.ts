@@ -5,7 +5,12 @@ import { open, type FileHandle } from 'node:fs/promises';
 
 function named(path: string, e: unknown): Error {
   const err = e as NodeJS.ErrnoException;
-  const why = err.code === 'EISDIR' ? 'is a directory, not a file' : err.message.includes(path) ? err.message : `${err.message} (${err.code ?? 'error'})`;
+  const why =
+    err.code === 'EISDIR'
+      ? 'is a directory, not a file'
+      : err.message.includes(path)
+        ? err.message
+        : `${err.message} (${err.code ?? 'error'})`;
   return Object.assign(new Error(`${path}: cannot read: ${why}`, { cause: e }), { code: err.code });
 }
 
@@ -20,7 +25,8 @@ export async function openRegularFile(path: string): Promise<{ fh: FileHandle; s
   try {
     const st = await fh.stat();
     if (st.isDirectory()) throw Object.assign(new Error(`${path}: cannot read: is a directory, not a file`), { code: 'EISDIR' });
-    if (!st.isFile()) throw Object.assign(new Error(`${path}: cannot read: not a regular file (a pipe, socket or device)`), { code: 'EINVAL' });
+    if (!st.isFile())
+      throw Object.assign(new Error(`${path}: cannot read: not a regular file (a pipe, socket or device)`), { code: 'EINVAL' });
     return { fh, size: st.size };
   } catch (e) {
     await fh.close();
@@ -32,7 +38,8 @@ export async function openRegularFile(path: string): Promise<{ fh: FileHandle; s
 export async function readRegularFile(path: string, maxBytes = Infinity, tooLarge?: (size: number) => Error): Promise<Buffer> {
   const { fh, size } = await openRegularFile(path);
   try {
-    if (size > maxBytes) throw tooLarge ? tooLarge(size) : new Error(`${path}: the file is ${size} bytes, more than the limit of ${maxBytes}`);
+    if (size > maxBytes)
+      throw tooLarge ? tooLarge(size) : new Error(`${path}: the file is ${size} bytes, more than the limit of ${maxBytes}`);
     return await fh.readFile();
   } catch (e) {
     throw e instanceof Error && e.message.startsWith(`${path}`) ? e : named(path, e);

@@ -6,7 +6,18 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readCheckpoint } from '../checkpoint.ts';
-import { defineCommand, duration, integer, interruptible, number, prepareOutputDir, progressPrinter, stepPrinter, str, UsageError } from '../cli-common.ts';
+import {
+  defineCommand,
+  duration,
+  integer,
+  interruptible,
+  number,
+  prepareOutputDir,
+  progressPrinter,
+  stepPrinter,
+  str,
+  UsageError,
+} from '../cli-common.ts';
 import { announceDevice } from '../cli-train.ts';
 import { loadFashionMnist } from '../data/fashion-mnist.ts';
 import { writeNpy } from '../data/npy.ts';
@@ -27,7 +38,9 @@ export const DEMO_PRIOR = 'demo-prior.safetensors';
 
 /** The shipped prior: lib/assets/ is ../assets/ from lib/demo/*.ts and ../../lib/assets/ from dist/demo/*.js. */
 export function demoPriorPath(): string | undefined {
-  return ['../assets/', '../../lib/assets/'].map((rel) => join(fileURLToPath(new URL(rel, import.meta.url)), DEMO_PRIOR)).find((p) => existsSync(p));
+  return ['../assets/', '../../lib/assets/']
+    .map((rel) => join(fileURLToPath(new URL(rel, import.meta.url)), DEMO_PRIOR))
+    .find((p) => existsSync(p));
 }
 
 const HELP = `usage: kintsugi demo [--out DIR] [--steps N] [--device D]
@@ -62,8 +75,16 @@ export const demoCommand = defineCommand('demo', {
   summary: 'learn garments from corrupted images only, in minutes: writes one picture (inputs | samples | restorations)',
   help: HELP,
   options: {
-    out: { type: 'string' }, steps: { type: 'string' }, minutes: { type: 'string' }, batch: { type: 'string' }, 'sample-steps': { type: 'string' }, 'restore-steps': { type: 'string' }, lr: { type: 'string' }, 'no-prior': { type: 'boolean' },
-    seed: { type: 'string' }, device: { type: 'string' },
+    out: { type: 'string' },
+    steps: { type: 'string' },
+    minutes: { type: 'string' },
+    batch: { type: 'string' },
+    'sample-steps': { type: 'string' },
+    'restore-steps': { type: 'string' },
+    lr: { type: 'string' },
+    'no-prior': { type: 'boolean' },
+    seed: { type: 'string' },
+    device: { type: 'string' },
   },
   async run(values) {
     const began = performance.now();
@@ -77,7 +98,10 @@ export const demoCommand = defineCommand('demo', {
     const seed = integer(str(values, 'seed'), 0, '--seed', 0);
     const usePrior = !values['no-prior'];
     const prior = usePrior ? demoPriorPath() : undefined;
-    if (usePrior && !prior) throw new UsageError(`demo: the prior lib/assets/${DEMO_PRIOR} is missing (an incomplete installation?); --no-prior trains from scratch`);
+    if (usePrior && !prior)
+      throw new UsageError(
+        `demo: the prior lib/assets/${DEMO_PRIOR} is missing (an incomplete installation?); --no-prior trains from scratch`,
+      );
     const outDir = str(values, 'out') ?? 'kintsugi-demo';
     prepareOutputDir(outDir, '--out');
     announceDevice(device);
@@ -99,15 +123,28 @@ export const demoCommand = defineCommand('demo', {
     const timer = Number.isFinite(minutes) ? setTimeout(() => budget.abort(), minutes * 60_000) : undefined;
     const checkpoint = join(outDir, 'checkpoint.safetensors');
     const result = await trainGsure({
-      model, measurements: set, schedule, steps, batchSize, seed,
-      optimizer: { lr: number(str(values, 'lr'), prior ? 3e-4 : 1e-3, '--lr', { above: 0 }), warmupSteps: Math.min(50, Math.floor(steps / 10)), maxGradNorm: 1 },
+      model,
+      measurements: set,
+      schedule,
+      steps,
+      batchSize,
+      seed,
+      optimizer: {
+        lr: number(str(values, 'lr'), prior ? 3e-4 : 1e-3, '--lr', { above: 0 }),
+        warmupSteps: Math.min(50, Math.floor(steps / 10)),
+        maxGradNorm: 1,
+      },
       emaDecay: prior ? 0.98 : 0.995,
-      signal: AbortSignal.any([controller.signal, budget.signal]), onProgress: progressPrinter('demo train'),
+      signal: AbortSignal.any([controller.signal, budget.signal]),
+      onProgress: progressPrinter('demo train'),
       progressEvery: gpu ? 50 : 2, // a line at least every 10 s (progressPrinter) needs reports that often
       checkpoint: { path: checkpoint, every: steps },
     });
     clearTimeout(timer);
-    writeFileSync(join(outDir, 'loss.svg'), lossCurveSvg(result.losses, { title: `GSURE loss, fine-tuning (batch ${batchSize}, ${device})`, logY: true, smooth: 0.9 }));
+    writeFileSync(
+      join(outDir, 'loss.svg'),
+      lossCurveSvg(result.losses, { title: `GSURE loss, fine-tuning (batch ${batchSize}, ${device})`, logY: true, smooth: 0.9 }),
+    );
     if (result.aborted && controller.signal.aborted) {
       console.log(`stopped at step ${result.step}; checkpoint: ${checkpoint}`);
       model.dispose();
@@ -117,8 +154,16 @@ export const demoCommand = defineCommand('demo', {
     const progress = stepPrinter('demo sampling: DDIM step');
     console.log(`fine-tuned for ${result.step} steps${budget.signal.aborted ? ` (the ${minutes} min time box)` : ''}; sampling 64 images`);
     const x = await sample(unetDenoiser(model, result.ema?.params), {
-      schedule, prediction: 'x0', shape: [n, 1, r, r], device, method: 'ddim', steps: sampleSteps, clip: [-1, 1], generator: new Generator(1),
-      signal: controller.signal, onStep: (i, total) => progress(i, total),
+      schedule,
+      prediction: 'x0',
+      shape: [n, 1, r, r],
+      device,
+      method: 'ddim',
+      steps: sampleSteps,
+      clip: [-1, 1],
+      generator: new Generator(1),
+      signal: controller.signal,
+      onStep: (i, total) => progress(i, total),
     });
     const samples = await x.toArray();
     x.dispose();
@@ -134,8 +179,14 @@ export const demoCommand = defineCommand('demo', {
     try {
       restored = (
         await restore(unetPrior(model, schedule, 'x0'), op, y, {
-          method: 'ddrm', sigma0: set.sigma0, steps: restoreSteps, clip: [-1, 1], batchSize: n, seed: 2,
-          signal: controller.signal, onProgress: (i, total) => restoreProgress(i, total),
+          method: 'ddrm',
+          sigma0: set.sigma0,
+          steps: restoreSteps,
+          clip: [-1, 1],
+          batchSize: n,
+          seed: 2,
+          signal: controller.signal,
+          onProgress: (i, total) => restoreProgress(i, total),
         })
       ).mean;
     } finally {
@@ -163,12 +214,27 @@ export const demoCommand = defineCommand('demo', {
     const restoredConfident = await confidentShare(double(restored, n, r), n, 0.8, classifierDevice);
     const seconds = (performance.now() - began) / 1000;
     const summary = {
-      seconds: Math.round(seconds), device, steps: result.step, minutes: Number.isFinite(minutes) ? minutes : null, batchSize, prior: prior !== undefined, sampleSteps,
-      restoreSteps, confidentShare: q.confident, confidenceThreshold: q.threshold, restoredConfidentShare: restoredConfident, fdFmnist: q.fd, fdReference: `the ${m} shipped images averaged to ${r}x${r}`,
+      seconds: Math.round(seconds),
+      device,
+      steps: result.step,
+      minutes: Number.isFinite(minutes) ? minutes : null,
+      batchSize,
+      prior: prior !== undefined,
+      sampleSteps,
+      restoreSteps,
+      confidentShare: q.confident,
+      confidenceThreshold: q.threshold,
+      restoredConfidentShare: restoredConfident,
+      fdFmnist: q.fd,
+      fdReference: `the ${m} shipped images averaged to ${r}x${r}`,
     };
     writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-    console.log(`samples classified as a garment with confidence >= ${q.threshold}: ${Math.round(q.confident * n)} of ${n} (${(100 * q.confident).toFixed(0)} %)`);
-    console.log(`FD-FMNIST of the 64 samples against the ${m} shipped images at ${r}x${r}: ${q.fd.toFixed(2)} (lower is better; 64 samples bias it upwards)`);
+    console.log(
+      `samples classified as a garment with confidence >= ${q.threshold}: ${Math.round(q.confident * n)} of ${n} (${(100 * q.confident).toFixed(0)} %)`,
+    );
+    console.log(
+      `FD-FMNIST of the 64 samples against the ${m} shipped images at ${r}x${r}: ${q.fd.toFixed(2)} (lower is better; 64 samples bias it upwards)`,
+    );
     console.log(`restorations of the 64 inputs classified with confidence >= ${q.threshold}: ${Math.round(restoredConfident * n)} of ${n}`);
     console.log(
       `wrote ${join(outDir, 'demo.png')} (left: corrupted inputs, missing pixels in red; middle: samples; right: restorations of the inputs), ` +

@@ -44,7 +44,14 @@ export interface DemoQuality {
   classes: number[];
 }
 
-export async function demoQuality(samples32: Float32Array, n: number, reference32: Float32Array, m: number, threshold = 0.8, device = 'cpu'): Promise<DemoQuality> {
+export async function demoQuality(
+  samples32: Float32Array,
+  n: number,
+  reference32: Float32Array,
+  m: number,
+  threshold = 0.8,
+  device = 'cpu',
+): Promise<DemoQuality> {
   const p = await classProbabilities(samples32, n, device);
   let confident = 0;
   const classes: number[] = [];

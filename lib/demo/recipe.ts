@@ -14,7 +14,15 @@ import type { UNetConfig } from '../unet.ts';
  */
 export const DEMO_RESOLUTION = 16;
 
-export const DEMO_UNET: UNetConfig = { inChannels: 1, outChannels: 1, channels: 32, mult: [1, 2], resBlocks: 1, attnResolutions: [8], resolution: DEMO_RESOLUTION };
+export const DEMO_UNET: UNetConfig = {
+  inChannels: 1,
+  outChannels: 1,
+  channels: 32,
+  mult: [1, 2],
+  resBlocks: 1,
+  attnResolutions: [8],
+  resolution: DEMO_RESOLUTION,
+};
 
 /** Each pixel is missing with probability 0.4 and every observed one carries Gaussian noise of 0.05. */
 export const DEMO_CORRUPTION = { spec: 'mask:p=0.4', p: 0.4, sigma0: 0.05 } as const;
@@ -36,7 +44,8 @@ export function halve(images: Float32Array, n: number, size = 32): Float32Array 
 export function double(images: Float32Array, n: number, h: number): Float32Array {
   const s = 2 * h;
   const out = new Float32Array(n * s * s);
-  for (let i = 0; i < n; i++) for (let y = 0; y < s; y++) for (let x = 0; x < s; x++) out[i * s * s + y * s + x] = images[i * h * h + (y >> 1) * h + (x >> 1)]!;
+  for (let i = 0; i < n; i++)
+    for (let y = 0; y < s; y++) for (let x = 0; x < s; x++) out[i * s * s + y * s + x] = images[i * h * h + (y >> 1) * h + (x >> 1)]!;
   return out;
 }
 

@@ -3,7 +3,16 @@
 // optionally an unconditional model trained on the last reconstructions.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defineCommand, integer, interruptible, number, prepareOutputDir, progressPrinter, stepPrinter, UsageError } from '../cli-common.ts';
+import {
+  defineCommand,
+  integer,
+  interruptible,
+  number,
+  prepareOutputDir,
+  progressPrinter,
+  stepPrinter,
+  UsageError,
+} from '../cli-common.ts';
 import { loadData, parseCorruptionFlag } from '../cli-train.ts';
 import { corruptDataset, loadMeasurements, MeasurementSet, type OperatorParams } from '../corruption/dataset.ts';
 import { writeFileAtomic } from '../write-atomic.ts';
@@ -70,8 +79,29 @@ example:
 
 /** The options that shape a run: a --dir made with other values of these cannot be resumed. */
 const RUN_SETTINGS = [
-  'measurements', 'corruption', 'sigma0', 'data', 'limit', 'corrupt-seed', 'recorrupt', 'steps', 'batch', 'lr', 'preset', 'rank',
-  'prior-iterations', 'sampler', 'sample-steps', 'e-step', 'cg', 'warm-start', 'seed', 'epochs', 'ema', 'condition', 'unobserved',
+  'measurements',
+  'corruption',
+  'sigma0',
+  'data',
+  'limit',
+  'corrupt-seed',
+  'recorrupt',
+  'steps',
+  'batch',
+  'lr',
+  'preset',
+  'rank',
+  'prior-iterations',
+  'sampler',
+  'sample-steps',
+  'e-step',
+  'cg',
+  'warm-start',
+  'seed',
+  'epochs',
+  'ema',
+  'condition',
+  'unobserved',
 ] as const;
 
 /**
@@ -81,7 +111,10 @@ const RUN_SETTINGS = [
 async function checkSettings(dir: string, settings: Record<string, string | null>): Promise<void> {
   const path = join(dir, 'settings.json');
   if (!existsSync(path)) {
-    await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify({ format: 'kintsugi-diffem-settings-1', settings }, null, 2) + '\n'));
+    await writeFileAtomic(
+      path,
+      new TextEncoder().encode(JSON.stringify({ format: 'kintsugi-diffem-settings-1', settings }, null, 2) + '\n'),
+    );
     return;
   }
   let stored: Record<string, string | null>;
@@ -91,9 +124,13 @@ async function checkSettings(dir: string, settings: Record<string, string | null
     throw new Error(`diffem: ${path} is not a DiffEM settings file (${(e as Error).message}); remove ${dir} to start over`);
   }
   const shown = (v: string | null | undefined) => (v === null || v === undefined ? '(not given)' : v);
-  const changed = RUN_SETTINGS.filter((k) => (stored[k] ?? null) !== (settings[k] ?? null)).map((k) => `--${k} ${shown(stored[k])} there, ${shown(settings[k])} now`);
+  const changed = RUN_SETTINGS.filter((k) => (stored[k] ?? null) !== (settings[k] ?? null)).map(
+    (k) => `--${k} ${shown(stored[k])} there, ${shown(settings[k])} now`,
+  );
   if (changed.length > 0)
-    throw new UsageError(`diffem: --dir ${dir} holds a run made with other settings: ${changed.join('; ')}. Repeat its settings to resume it, or choose another --dir`);
+    throw new UsageError(
+      `diffem: --dir ${dir} holds a run made with other settings: ${changed.join('; ')}. Repeat its settings to resume it, or choose another --dir`,
+    );
 }
 
 /** The round DIR/state.json records as finished (0 when none). */
@@ -117,39 +154,84 @@ function headOf(set: MeasurementSet, n: number): MeasurementSet {
   const [, H, W] = set.signalShape as [number, number, number];
   const p = set.params;
   const params: OperatorParams =
-    p.kind === 'mask' ? { ...p, mask: p.mask.subarray(0, n * p.maskChannels * H * W) } : p.kind === 'fourier' ? { ...p, lines: p.lines.subarray(0, n * H) } : p;
+    p.kind === 'mask'
+      ? { ...p, mask: p.mask.subarray(0, n * p.maskChannels * H * W) }
+      : p.kind === 'fourier'
+        ? { ...p, lines: p.lines.subarray(0, n * H) }
+        : p;
   const per = set.measurements.length / set.count;
-  return new MeasurementSet({ signalShape: set.signalShape, measurements: set.measurements.subarray(0, n * per), params, sigma0: set.sigma0, seed: set.seed, provenance: set.provenance });
+  return new MeasurementSet({
+    signalShape: set.signalShape,
+    measurements: set.measurements.subarray(0, n * per),
+    params,
+    sigma0: set.sigma0,
+    seed: set.seed,
+    provenance: set.provenance,
+  });
 }
 
 /** The law recorded in a measurement file (kintsugi corrupt writes it), when it is one of lib/corruption's. */
 function recordedLaw(set: MeasurementSet): OperatorCorruption | undefined {
   const r = (set.provenance.corruption ?? {}) as Record<string, unknown>;
-  if (r.kind !== set.kind) return set.kind === 'blockaverage' && set.params.kind === 'blockaverage' ? { kind: 'blockaverage', k: set.params.k, sigma0: set.sigma0 } : undefined;
-  if (r.kind === 'mask' && typeof r.p === 'number') return { kind: 'mask', p: r.p, patch: typeof r.patch === 'number' ? r.patch : 1, sigma0: set.sigma0 };
-  if (r.kind === 'fourier' && typeof r.centerLines === 'number' && typeof r.randomLines === 'number') return { kind: 'fourier', centerLines: r.centerLines, randomLines: r.randomLines, sigma0: set.sigma0 };
+  if (r.kind !== set.kind)
+    return set.kind === 'blockaverage' && set.params.kind === 'blockaverage'
+      ? { kind: 'blockaverage', k: set.params.k, sigma0: set.sigma0 }
+      : undefined;
+  if (r.kind === 'mask' && typeof r.p === 'number')
+    return { kind: 'mask', p: r.p, patch: typeof r.patch === 'number' ? r.patch : 1, sigma0: set.sigma0 };
+  if (r.kind === 'fourier' && typeof r.centerLines === 'number' && typeof r.randomLines === 'number')
+    return { kind: 'fourier', centerLines: r.centerLines, randomLines: r.randomLines, sigma0: set.sigma0 };
   if (r.kind === 'blockaverage' && set.params.kind === 'blockaverage') return { kind: 'blockaverage', k: set.params.k, sigma0: set.sigma0 };
   return undefined;
 }
 
 const describeLaw = (q: OperatorCorruption) =>
-  q.kind === 'mask' ? `masks p = ${q.p} (patch ${q.patch ?? 1})` : q.kind === 'fourier' ? `k-space lines (${q.centerLines} centre + ${q.randomLines} random)` : `block averaging k = ${q.k}`;
+  q.kind === 'mask'
+    ? `masks p = ${q.p} (patch ${q.patch ?? 1})`
+    : q.kind === 'fourier'
+      ? `k-space lines (${q.centerLines} centre + ${q.randomLines} random)`
+      : `block averaging k = ${q.k}`;
 
 export const diffemCommand = defineCommand('diffem', {
   summary: 'learn from masked, noisy images only: EM with a conditional diffusion model (DiffEM)',
   help: DIFFEM_HELP,
   options: {
-    measurements: { type: 'string' }, limit: { type: 'string' }, corruption: { type: 'string' }, sigma0: { type: 'string' }, data: { type: 'string' }, 'corrupt-seed': { type: 'string' },
-    recorrupt: { type: 'string' }, rounds: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
-    preset: { type: 'string' }, rank: { type: 'string' }, 'prior-iterations': { type: 'string' }, sampler: { type: 'string' }, 'sample-steps': { type: 'string' },
-    'final-steps': { type: 'string' }, epochs: { type: 'string' }, ema: { type: 'string' }, condition: { type: 'string' }, unobserved: { type: 'string' }, 'e-step': { type: 'string' }, cg: { type: 'string' }, 'warm-start': { type: 'string' }, seed: { type: 'string' }, device: { type: 'string' }, dir: { type: 'string' },
+    measurements: { type: 'string' },
+    limit: { type: 'string' },
+    corruption: { type: 'string' },
+    sigma0: { type: 'string' },
+    data: { type: 'string' },
+    'corrupt-seed': { type: 'string' },
+    recorrupt: { type: 'string' },
+    rounds: { type: 'string' },
+    steps: { type: 'string' },
+    batch: { type: 'string' },
+    lr: { type: 'string' },
+    preset: { type: 'string' },
+    rank: { type: 'string' },
+    'prior-iterations': { type: 'string' },
+    sampler: { type: 'string' },
+    'sample-steps': { type: 'string' },
+    'final-steps': { type: 'string' },
+    epochs: { type: 'string' },
+    ema: { type: 'string' },
+    condition: { type: 'string' },
+    unobserved: { type: 'string' },
+    'e-step': { type: 'string' },
+    cg: { type: 'string' },
+    'warm-start': { type: 'string' },
+    seed: { type: 'string' },
+    device: { type: 'string' },
+    dir: { type: 'string' },
   },
   run: (values) => diffemRun(values as Record<string, string | undefined>),
 });
 
 async function diffemRun(values: Record<string, string | undefined>): Promise<void> {
   if (!values.measurements === !values.corruption)
-    throw new UsageError('diffem: give either --measurements FILE (masked measurements) or --corruption SPEC (corrupt --data on the fly), not both and not neither');
+    throw new UsageError(
+      'diffem: give either --measurements FILE (masked measurements) or --corruption SPEC (corrupt --data on the fly), not both and not neither',
+    );
   const device = values.device ?? defaultDevice();
   const gpu = device.startsWith('cuda');
   const seed = integer(values.seed, 0, '--seed', 0);
@@ -158,9 +240,11 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
   const emaDecay = number(values.ema, DIFFEM_DEFAULTS.emaDecay, '--ema', { min: 0 });
   if (!(emaDecay < 1)) throw new UsageError(`--ema: expected a decay in [0, 1), got ${values.ema}`);
   const condition = (values.condition ?? 'pinv') as 'pinv' | 'adjoint';
-  if (condition !== 'pinv' && condition !== 'adjoint') throw new UsageError(`--condition: expected pinv or adjoint, got "${values.condition}"`);
+  if (condition !== 'pinv' && condition !== 'adjoint')
+    throw new UsageError(`--condition: expected pinv or adjoint, got "${values.condition}"`);
   const unobserved = (values.unobserved ?? 'refuse') as 'refuse' | 'zero';
-  if (unobserved !== 'refuse' && unobserved !== 'zero') throw new UsageError(`--unobserved: expected refuse or zero, got "${values.unobserved}"`);
+  if (unobserved !== 'refuse' && unobserved !== 'zero')
+    throw new UsageError(`--unobserved: expected refuse or zero, got "${values.unobserved}"`);
   const epochs = number(values.epochs, 512, '--epochs', { above: 0 });
   const batchSize = integer(values.batch, gpu ? 64 : 16, '--batch');
   const lr = number(values.lr, gpu ? 2e-4 : 1e-3, '--lr', { above: 0 });
@@ -175,14 +259,17 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
   if (!base) throw new UsageError(`--preset: expected ${Object.keys(presets).join(', ')}, got "${presetName}"`);
   const dir = values.dir ?? 'diffem-run';
   const eStep = (values['e-step'] ?? 'conditional') as EStep;
-  if (!['conditional', 'mmps', 'dps'].includes(eStep)) throw new UsageError(`--e-step: expected conditional, mmps or dps, got "${values['e-step']}"`);
+  if (!['conditional', 'mmps', 'dps'].includes(eStep))
+    throw new UsageError(`--e-step: expected conditional, mmps or dps, got "${values['e-step']}"`);
   prepareOutputDir(dir, '--dir');
   await checkSettings(dir, Object.fromEntries(RUN_SETTINGS.map((k) => [k, values[k] ?? null])));
   const done = finishedRound(dir);
   const finalPath = join(dir, 'final.safetensors');
   const finalDone = finalSteps === 0 || (existsSync(finalPath) && (await readCheckpoint(finalPath)).step >= finalSteps);
   if (done >= rounds && finalDone) {
-    console.log(`diffem: ${dir} is already complete (${done} of ${rounds} rounds${finalSteps ? ', and the final model' : ''}); raise --rounds to run more`);
+    console.log(
+      `diffem: ${dir} is already complete (${done} of ${rounds} rounds${finalSteps ? ', and the final model' : ''}); raise --rounds to run more`,
+    );
     return;
   } else if (done >= rounds) console.log(`diffem: ${dir} has all ${rounds} rounds: resuming the final model`);
   else if (done > 0) console.log(`diffem: ${dir} has ${done} finished round(s): resuming round ${done + 1} of ${rounds}`);
@@ -196,7 +283,13 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
     law = lawOf(values.corruption, sigma0, '--corruption');
     const data = await loadData(values.data ?? 'subset', limit);
     const { sigma0: _, ...spec } = law;
-    set = await corruptDataset(data.images, data.shape, { corruption: spec, sigma0, seed: integer(values['corrupt-seed'], 1, '--corrupt-seed', 0), device: 'cpu', source: data.file });
+    set = await corruptDataset(data.images, data.shape, {
+      corruption: spec,
+      sigma0,
+      seed: integer(values['corrupt-seed'], 1, '--corrupt-seed', 0),
+      device: 'cpu',
+      source: data.file,
+    });
     // Fourier signals are complex [2, H, W]: the clean image is the real channel.
     const [n, c, h, w] = data.shape;
     if (set.signalShape[0] === c) clean = data.images;
@@ -210,7 +303,10 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
     const recorded = recordedLaw(set);
     if (values.recorrupt) law = lawOf(values.recorrupt, set.sigma0, '--recorrupt');
     else if (recorded) law = recorded;
-    else throw new UsageError(`diffem: ${values.measurements} does not record how its ${set.kind} operators were drawn; give the law with --recorrupt (e.g. mask:p=0.75 or fourier:center=8,random=8)`);
+    else
+      throw new UsageError(
+        `diffem: ${values.measurements} does not record how its ${set.kind} operators were drawn; give the law with --recorrupt (e.g. mask:p=0.75 or fourier:center=8,random=8)`,
+      );
     if (law.kind !== set.kind) throw new UsageError(`--recorrupt: the measurements are of kind ${set.kind}, the law given is ${law.kind}`);
   }
   const observations = await observationsFrom(set, { condition });
@@ -222,9 +318,12 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
       `${rounds} rounds of ${steps} steps of batch ${batchSize}${values.steps === undefined ? ` (${epochs} epochs)` : ''}, EMA ${emaDecay}; state in ${dir}`,
   );
   if (emaDecay > 0 && emaDecay ** steps > 0.05)
-    console.log(`note: EMA ${emaDecay} averages over about ${Math.round(1 / (1 - emaDecay))} steps; after ${steps} steps a round's EMA still holds ${(100 * emaDecay ** steps).toFixed(0)} % of its starting weights (lower --ema for short rounds, e.g. 0.999)`);
+    console.log(
+      `note: EMA ${emaDecay} averages over about ${Math.round(1 / (1 - emaDecay))} steps; after ${steps} steps a round's EMA still holds ${(100 * emaDecay ** steps).toFixed(0)} % of its starting weights (lower --ema for short rounds, e.g. 0.999)`,
+    );
   const quality = async (x: Float32Array) => {
-    if (clean) return `PSNR ${(await psnr({ data: x, shape: [N, C, H, W] }, { data: clean, shape: [N, C, H, W] })).mean.toFixed(2)} dB against the clean ${C === 2 && set.kind === 'fourier' ? 'signals (real image, zero imaginary part)' : 'images'}`;
+    if (clean)
+      return `PSNR ${(await psnr({ data: x, shape: [N, C, H, W] }, { data: clean, shape: [N, C, H, W] })).mean.toFixed(2)} dB against the clean ${C === 2 && set.kind === 'fourier' ? 'signals (real image, zero imaginary part)' : 'images'}`;
     // Without clean images: agreement with the measurements, ‖A x̂ − y‖ on the coordinates that carry data.
     using op = set.operator({ device: 'cpu' });
     using xt = tensor(x, [N, C, H, W], { device: 'cpu' });
@@ -261,11 +360,20 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
     const progress = stepPrinter(`round 0: Gaussian prior (rank ${rank}), EM iteration`);
     let r0;
     try {
-      r0 = await gaussianRoundZero(set, { rank, iterations: priorIterations, seed, unobserved, onIteration: (it, ll) => progress(it, priorIterations, `log-likelihood ${ll.toFixed(0)}`) });
+      r0 = await gaussianRoundZero(set, {
+        rank,
+        iterations: priorIterations,
+        seed,
+        unobserved,
+        onIteration: (it, ll) => progress(it, priorIterations, `log-likelihood ${ll.toFixed(0)}`),
+      });
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-    if (r0.unobserved > 0) console.log(`round 0: ${r0.unobserved} of ${r0.coordinates} coordinates are never observed and stay at 0 (--unobserved zero): DiffEM models the observed subspace only`);
+    if (r0.unobserved > 0)
+      console.log(
+        `round 0: ${r0.unobserved} of ${r0.coordinates} coordinates are never observed and stay at 0 (--unobserved zero): DiffEM models the observed subspace only`,
+      );
     initial = r0.x;
     await writeNpy(round0, { shape: [N, C, H, W], data: initial });
     await grid(0, initial);
@@ -283,21 +391,36 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
     printers.get(label)!(p);
   };
   const result = await diffem({
-    model, observations, corruption: law, initial, rounds, stepsPerRound: steps, batchSize, emaDecay,
+    model,
+    observations,
+    corruption: law,
+    initial,
+    rounds,
+    stepsPerRound: steps,
+    batchSize,
+    emaDecay,
     optimizer: { lr, warmupSteps: Math.min(200, Math.floor(steps / 10)), maxGradNorm: 1 },
     eStep,
-    sampler: eStep === 'conditional'
-      ? { method, steps: sampleSteps }
-      : { steps: values['sample-steps'] === undefined ? undefined : integer(values['sample-steps'], 0, '--sample-steps'), cgIterations: integer(values.cg, 3, '--cg') },
+    sampler:
+      eStep === 'conditional'
+        ? { method, steps: sampleSteps }
+        : {
+            steps: values['sample-steps'] === undefined ? undefined : integer(values['sample-steps'], 0, '--sample-steps'),
+            cgIterations: integer(values.cg, 3, '--cg'),
+          },
     onSample: (round, n, total) => {
       if (!samplers.has(round)) samplers.set(round, stepPrinter(`round ${round}: E-step, reconstructions`));
       samplers.get(round)!(n, total);
     },
-    seed, dir, signal: controller.signal,
+    seed,
+    dir,
+    signal: controller.signal,
     onProgress: (round, p) => print(p, `round ${round}`),
     onRound: async (r) => {
       await grid(r.round, r.reconstructions);
-      console.log(`round ${r.round}: ${await quality(r.reconstructions)}; train ${r.trainSeconds.toFixed(0)} s, E-step ${r.sampleSeconds.toFixed(0)} s`);
+      console.log(
+        `round ${r.round}: ${await quality(r.reconstructions)}; train ${r.trainSeconds.toFixed(0)} s, E-step ${r.sampleSeconds.toFixed(0)} s`,
+      );
     },
   });
   model.dispose();
@@ -307,11 +430,18 @@ async function diffemRun(values: Record<string, string | undefined>): Promise<vo
     const net = new UNet(resizedConfig(base, H, C, C), { device, seed });
     const path = join(dir, 'final.safetensors');
     await train({
-      model: net, data: { images: result.reconstructions, shape: [N, C, H, W] }, steps: finalSteps, batchSize,
-      schedule: new NoiseSchedule({ kind: 'linear' }), prediction: 'eps', seed,
+      model: net,
+      data: { images: result.reconstructions, shape: [N, C, H, W] },
+      steps: finalSteps,
+      batchSize,
+      schedule: new NoiseSchedule({ kind: 'linear' }),
+      prediction: 'eps',
+      seed,
       optimizer: { lr, warmupSteps: Math.min(200, Math.floor(finalSteps / 10)), maxGradNorm: 1 },
-      checkpoint: { path, every: Math.max(1, Math.floor(finalSteps / 10)) }, resume: existsSync(path) ? path : undefined,
-      onProgress: (p) => print(p, 'final'), signal: controller.signal,
+      checkpoint: { path, every: Math.max(1, Math.floor(finalSteps / 10)) },
+      resume: existsSync(path) ? path : undefined,
+      onProgress: (p) => print(p, 'final'),
+      signal: controller.signal,
     });
     net.dispose();
     console.log(`wrote ${path}: an unconditional model of the reconstructions (kintsugi sample --checkpoint ${path})`);

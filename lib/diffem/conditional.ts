@@ -55,8 +55,10 @@ export function checkConditionalModel(model: UNet, shape: readonly number[], wha
 
 export function checkObservations(o: Observations, what: string): void {
   const [N, C, H, W] = o.shape;
-  if (![N, C, H, W].every((v) => Number.isInteger(v) && v > 0)) throw new TypeError(`${what}.shape: expected [N, C, H, W] of positive integers, got ${JSON.stringify(o.shape)}`);
-  if (o.y.length !== N * C * H * W) throw new RangeError(`${what}.y: expected ${N * C * H * W} values for shape [${o.shape.join(', ')}], got ${o.y.length}`);
+  if (![N, C, H, W].every((v) => Number.isInteger(v) && v > 0))
+    throw new TypeError(`${what}.shape: expected [N, C, H, W] of positive integers, got ${JSON.stringify(o.shape)}`);
+  if (o.y.length !== N * C * H * W)
+    throw new RangeError(`${what}.y: expected ${N * C * H * W} values for shape [${o.shape.join(', ')}], got ${o.y.length}`);
   if (o.mask.length !== N * H * W) throw new RangeError(`${what}.mask: expected ${N * H * W} values ([N, 1, H, W]), got ${o.mask.length}`);
   // A mask is 0/1; the channel of another operator (observations.ts) lies in [0, 1].
   if ((o.kind ?? 'mask') === 'mask') {
@@ -64,8 +66,10 @@ export function checkObservations(o: Observations, what: string): void {
       if (o.mask[i] !== 0 && o.mask[i] !== 1) throw new RangeError(`${what}.mask: value ${i} is ${o.mask[i]}, expected 0 or 1`);
   } else
     for (let i = 0; i < o.mask.length; i++)
-      if (!(o.mask[i]! >= 0 && o.mask[i]! <= 1)) throw new RangeError(`${what}.mask: value ${i} is ${o.mask[i]}, expected the operator's channel in [0, 1]`);
-  for (let i = 0; i < o.y.length; i++) if (!Number.isFinite(o.y[i]!)) throw new RangeError(`${what}.y: value ${i} is ${o.y[i]} (measurements must be finite)`);
+      if (!(o.mask[i]! >= 0 && o.mask[i]! <= 1))
+        throw new RangeError(`${what}.mask: value ${i} is ${o.mask[i]}, expected the operator's channel in [0, 1]`);
+  for (let i = 0; i < o.y.length; i++)
+    if (!Number.isFinite(o.y[i]!)) throw new RangeError(`${what}.y: value ${i} is ${o.y[i]} (measurements must be finite)`);
 }
 
 /** Rows `rows` of the observations as the conditioning tensor concat(y, m) [B, C + 1, H, W]. */
@@ -88,15 +92,27 @@ function denoise(model: UNet, edm: ResolvedEdm, xt: Tensor, sigmas: ArrayLike<nu
   const pc = Array.from(sigmas, (s) => precondition(edm, s));
   const scaled = combine([[xt, pc.map((p) => p.cIn)]]);
   const input = concatChannels(scaled, cond);
-  const t = tensor(Float32Array.from(pc, (p) => p.cNoise), [pc.length], { device: xt.device });
+  const t = tensor(
+    Float32Array.from(pc, (p) => p.cNoise),
+    [pc.length],
+    { device: xt.device },
+  );
   const f = model.predict(input, t, { params });
-  const d = combine([[xt, pc.map((p) => p.cSkip)], [f, pc.map((p) => p.cOut)]]);
+  const d = combine([
+    [xt, pc.map((p) => p.cSkip)],
+    [f, pc.map((p) => p.cOut)],
+  ]);
   for (const u of [scaled, input, t, f]) u.dispose();
   return d;
 }
 
 /** The trained conditional model as a VE denoiser for rows `rows` of the observations. */
-export function conditionalDenoiser(model: UNet, observations: Observations, rows: ArrayLike<number>, options: { edm?: EdmConfig; params?: Tensor } = {}): VeDenoiser & Disposable {
+export function conditionalDenoiser(
+  model: UNet,
+  observations: Observations,
+  rows: ArrayLike<number>,
+  options: { edm?: EdmConfig; params?: Tensor } = {},
+): VeDenoiser & Disposable {
   const edm = resolveEdm(options.edm);
   const cond = conditioning(observations, rows, model.device);
   const fn = (x: Tensor, sigma: number) => denoise(model, edm, x, new Array<number>(rows.length).fill(sigma), cond, options.params);
@@ -118,8 +134,10 @@ export async function trainConditional(options: ConditionalTrainOptions): Promis
   checkObservations(data, 'trainConditional: data');
   checkConditionalModel(model, data.shape, 'trainConditional');
   const [N, C, H, W] = data.shape;
-  if (data.x.length !== N * C * H * W) throw new RangeError(`trainConditional: data.x: expected ${N * C * H * W} values, got ${data.x.length}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`trainConditional: batchSize must be a positive integer, got ${batchSize}`);
+  if (data.x.length !== N * C * H * W)
+    throw new RangeError(`trainConditional: data.x: expected ${N * C * H * W} values, got ${data.x.length}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`trainConditional: batchSize must be a positive integer, got ${batchSize}`);
   const edm = resolveEdm(options.edm);
   const seed = BigInt(options.seed ?? 0);
   const device = model.device;
@@ -133,13 +151,23 @@ export async function trainConditional(options: ConditionalTrainOptions): Promis
     for (let b = 0; b < batchSize; b++) host.set(data.x.subarray(rows[b]! * per, (rows[b]! + 1) * per), b * per);
     const x = tensor(host, [batchSize, C, H, W], { device });
     const noise = randn([batchSize, C, H, W], { generator: new Generator(seed, { stream: base + 2n }), device });
-    const xt = combine([[x, new Array<number>(batchSize).fill(1)], [noise, sigmas]]);
+    const xt = combine([
+      [x, new Array<number>(batchSize).fill(1)],
+      [noise, sigmas],
+    ]);
     const pc = sigmas.map((s) => precondition(edm, s));
     const cond = conditioning(data, rows, device);
     const scaled = combine([[xt, pc.map((p) => p.cIn)]]);
     const input = concatChannels(scaled, cond);
-    const t = tensor(Float32Array.from(pc, (p) => p.cNoise), [batchSize], { device });
-    const target = combine([[x, pc.map((p) => 1 / p.cOut)], [xt, pc.map((p) => -p.cSkip / p.cOut)]]);
+    const t = tensor(
+      Float32Array.from(pc, (p) => p.cNoise),
+      [batchSize],
+      { device },
+    );
+    const target = combine([
+      [x, pc.map((p) => 1 / p.cOut)],
+      [xt, pc.map((p) => -p.cSkip / p.cOut)],
+    ]);
     const { out, tape } = model.forward(input, t);
     const { gout, loss } = mseGradient(out, target);
     model.backward(tape, gout);
@@ -175,7 +203,8 @@ export interface VeSampleOptions {
 export async function veSample(denoiser: VeDenoiser, options: VeSampleOptions): Promise<Tensor> {
   const edm = resolveEdm(options.edm);
   const method = options.method ?? 'ancestral';
-  if (method !== 'ancestral' && method !== 'heun') throw new TypeError(`method: expected "ancestral" or "heun", got ${JSON.stringify(method)}`);
+  if (method !== 'ancestral' && method !== 'heun')
+    throw new TypeError(`method: expected "ancestral" or "heun", got ${JSON.stringify(method)}`);
   const sigmas = karrasSigmas(edm, options.steps ?? 256);
   const generator = options.generator ?? new Generator(0);
   const n = options.shape[0]!;
@@ -193,18 +222,35 @@ export async function veSample(denoiser: VeDenoiser, options: VeSampleOptions): 
       const sn = sigmas[i + 1]!;
       const r = (sn * sn) / (s * s);
       const z = randn(options.shape, { generator, device: options.device });
-      next = combine([[x, same(r)], [d, same(1 - r)], [z, same(sn * Math.sqrt(1 - r))]]);
+      next = combine([
+        [x, same(r)],
+        [d, same(1 - r)],
+        [z, same(sn * Math.sqrt(1 - r))],
+      ]);
       z.dispose();
       d.dispose();
     } else {
       // Euler to σ', then the trapezoid of the slopes (x − D)/σ at both ends.
       const sn = sigmas[i + 1]!;
       const h = sn - s;
-      const slope = combine([[x, same(1 / s)], [d, same(-1 / s)]]);
-      const euler = combine([[x, same(1)], [slope, same(h)]]);
+      const slope = combine([
+        [x, same(1 / s)],
+        [d, same(-1 / s)],
+      ]);
+      const euler = combine([
+        [x, same(1)],
+        [slope, same(h)],
+      ]);
       const d2 = denoiser(euler, sn);
-      const slope2 = combine([[euler, same(1 / sn)], [d2, same(-1 / sn)]]);
-      next = combine([[x, same(1)], [slope, same(h / 2)], [slope2, same(h / 2)]]);
+      const slope2 = combine([
+        [euler, same(1 / sn)],
+        [d2, same(-1 / sn)],
+      ]);
+      next = combine([
+        [x, same(1)],
+        [slope, same(h / 2)],
+        [slope2, same(h / 2)],
+      ]);
       for (const u of [d, slope, euler, d2, slope2]) u.dispose();
     }
     x.dispose();
@@ -222,7 +268,16 @@ export async function veSample(denoiser: VeDenoiser, options: VeSampleOptions): 
 export async function conditionalSample(
   model: UNet,
   observations: Observations,
-  options: { edm?: EdmConfig; method?: 'ancestral' | 'heun'; steps?: number; batchSize?: number; seed?: bigint | number; params?: Tensor; signal?: AbortSignal; onBatch?: (done: number, total: number) => void } = {},
+  options: {
+    edm?: EdmConfig;
+    method?: 'ancestral' | 'heun';
+    steps?: number;
+    batchSize?: number;
+    seed?: bigint | number;
+    params?: Tensor;
+    signal?: AbortSignal;
+    onBatch?: (done: number, total: number) => void;
+  } = {},
 ): Promise<Float32Array> {
   checkObservations(observations, 'conditionalSample: observations');
   checkConditionalModel(model, observations.shape, 'conditionalSample');
@@ -235,8 +290,13 @@ export async function conditionalSample(
     const rows = Array.from({ length: Math.min(batchSize, N - start) }, (_, k) => start + k);
     using d = conditionalDenoiser(model, observations, rows, { edm: options.edm, params: options.params });
     const x = await veSample(d, {
-      shape: [rows.length, C, H, W], device: model.device, edm: options.edm, method: options.method, steps: options.steps,
-      generator: new Generator(BigInt(options.seed ?? 0), { stream: BigInt(start) }), signal: options.signal,
+      shape: [rows.length, C, H, W],
+      device: model.device,
+      edm: options.edm,
+      method: options.method,
+      steps: options.steps,
+      generator: new Generator(BigInt(options.seed ?? 0), { stream: BigInt(start) }),
+      signal: options.signal,
     });
     out.set(await x.toArray(), start * per);
     x.dispose();

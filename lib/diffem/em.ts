@@ -24,7 +24,14 @@ import { NoiseSchedule } from '../schedule.ts';
 import { train } from '../train.ts';
 import { unetPrior } from '../restore/denoiser.ts';
 import { restore } from '../restore/restore.ts';
-import { checkConditionalModel, checkObservations, conditionalSample, trainConditional, type ConditionalPairs, type Observations } from './conditional.ts';
+import {
+  checkConditionalModel,
+  checkObservations,
+  conditionalSample,
+  trainConditional,
+  type ConditionalPairs,
+  type Observations,
+} from './conditional.ts';
 import type { EdmConfig } from './edm.ts';
 import { corruptionSpec, corruptWith, kindOf, type DiffemCorruption, type MaskCorruption } from './observations.ts';
 
@@ -34,7 +41,9 @@ export type { DiffemCorruption, MaskCorruption, OperatorCorruption } from './obs
 export function observationsOf(set: MeasurementSet): Observations {
   const params = set.params;
   if (params.kind !== 'mask')
-    throw new TypeError(`diffem: observationsOf reads mask measurements; for kind ${params.kind} use observationsFrom(set), which computes A⁺y`);
+    throw new TypeError(
+      `diffem: observationsOf reads mask measurements; for kind ${params.kind} use observationsFrom(set), which computes A⁺y`,
+    );
   const [C, H, W] = set.signalShape as [number, number, number];
   const hw = H * W;
   const mask = new Float32Array(set.count * hw);
@@ -43,14 +52,20 @@ export function observationsOf(set: MeasurementSet): Observations {
     for (let j = 0; j < hw; j++) {
       const v = params.mask[i * params.maskChannels * hw + j]!;
       for (let c = 1; c < params.maskChannels; c++)
-        if (params.mask[(i * params.maskChannels + c) * hw + j] !== v) throw new RangeError(`diffem: sample ${i} has a mask that differs between channels; DiffEM here takes one mask for all channels`);
+        if (params.mask[(i * params.maskChannels + c) * hw + j] !== v)
+          throw new RangeError(`diffem: sample ${i} has a mask that differs between channels; DiffEM here takes one mask for all channels`);
       mask[i * hw + j] = v;
     }
   return { shape: [set.count, C, H, W], y: set.measurements, mask, source: set, kind: 'mask', condition: 'pinv' };
 }
 
 /** ŷ ~ Q(· | x) with fresh masks and noise drawn from `seed` (corruptWith for any operator). */
-export async function corruptWithMasks(x: Float32Array, shape: readonly [number, number, number, number], q: MaskCorruption, seed: bigint): Promise<Observations> {
+export async function corruptWithMasks(
+  x: Float32Array,
+  shape: readonly [number, number, number, number],
+  q: MaskCorruption,
+  seed: bigint,
+): Promise<Observations> {
   return corruptWith(x, shape, { p: q.p, patch: q.patch ?? 1, sigma0: q.sigma0 }, seed);
 }
 
@@ -127,28 +142,42 @@ export async function diffem(o: DiffemOptions): Promise<DiffemResult> {
   const { model, observations } = o;
   checkObservations(observations, 'diffem: observations');
   const eStep = o.eStep ?? 'conditional';
-  if (!['conditional', 'mmps', 'dps'].includes(eStep)) throw new TypeError(`diffem: eStep: expected conditional, mmps or dps, got ${JSON.stringify(eStep)}`);
+  if (!['conditional', 'mmps', 'dps'].includes(eStep))
+    throw new TypeError(`diffem: eStep: expected conditional, mmps or dps, got ${JSON.stringify(eStep)}`);
   const [N, C, H, W] = observations.shape;
   if (eStep === 'conditional') checkConditionalModel(model, observations.shape, 'diffem');
   else if (model.config.inChannels !== C || model.config.outChannels !== C || model.config.resolution !== H || H !== W)
-    throw new TypeError(`diffem: the ${eStep} E-step needs an unconditional UNet for [${C}, ${H}, ${W}] images (inChannels = outChannels = ${C}, resolution ${H}); got inChannels ${model.config.inChannels}, outChannels ${model.config.outChannels}, resolution ${model.config.resolution}`);
+    throw new TypeError(
+      `diffem: the ${eStep} E-step needs an unconditional UNet for [${C}, ${H}, ${W}] images (inChannels = outChannels = ${C}, resolution ${H}); got inChannels ${model.config.inChannels}, outChannels ${model.config.outChannels}, resolution ${model.config.resolution}`,
+    );
   const { spec } = corruptionSpec(o.corruption);
   if (spec.kind !== kindOf(observations))
-    throw new TypeError(`diffem: corruption: the observations were made by a ${kindOf(observations)} operator, the re-corruption law is ${spec.kind}; the M-step must repeat the law that made them`);
+    throw new TypeError(
+      `diffem: corruption: the observations were made by a ${kindOf(observations)} operator, the re-corruption law is ${spec.kind}; the M-step must repeat the law that made them`,
+    );
   if (eStep !== 'conditional' && kindOf(observations) !== 'mask' && !observations.source)
     throw new TypeError(`diffem: the ${eStep} E-step needs the operator: pass observations from observationsFrom(set)`);
   const roundCount = o.rounds ?? DIFFEM_DEFAULTS.rounds;
   const emaDecay = o.emaDecay ?? DIFFEM_DEFAULTS.emaDecay;
-  if (!(typeof emaDecay === 'number' && emaDecay >= 0 && emaDecay < 1)) throw new RangeError(`diffem: emaDecay: expected a number in [0, 1), got ${String(emaDecay)}`);
-  if (o.initial.length !== N * C * H * W) throw new RangeError(`diffem: initial: expected ${N * C * H * W} values ([${observations.shape.join(', ')}]), got ${o.initial.length}`);
-  for (const [k, v] of [['rounds', roundCount], ['stepsPerRound', o.stepsPerRound], ['batchSize', o.batchSize]] as const)
+  if (!(typeof emaDecay === 'number' && emaDecay >= 0 && emaDecay < 1))
+    throw new RangeError(`diffem: emaDecay: expected a number in [0, 1), got ${String(emaDecay)}`);
+  if (o.initial.length !== N * C * H * W)
+    throw new RangeError(`diffem: initial: expected ${N * C * H * W} values ([${observations.shape.join(', ')}]), got ${o.initial.length}`);
+  for (const [k, v] of [
+    ['rounds', roundCount],
+    ['stepsPerRound', o.stepsPerRound],
+    ['batchSize', o.batchSize],
+  ] as const)
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`diffem: ${k} must be a positive integer, got ${v}`);
   const seed = BigInt(o.seed ?? 0);
   let x = o.initial;
   let done = 0;
   if (o.dir) mkdirSync(o.dir, { recursive: true });
   if (o.dir && existsSync(join(o.dir, 'state.json'))) {
-    ({ round: done, x } = await readDiffemState(o.dir, observations.shape, eStep, { kind: kindOf(observations), condition: observations.condition ?? 'pinv' }));
+    ({ round: done, x } = await readDiffemState(o.dir, observations.shape, eStep, {
+      kind: kindOf(observations),
+      condition: observations.condition ?? 'pinv',
+    }));
     if (done > 0) {
       // A finished round's model is its EMA (the raw weights when it kept none, as before EMA was the default).
       const ck = await readCheckpoint(roundFile(o.dir, done, 'safetensors'));
@@ -158,10 +187,19 @@ export async function diffem(o: DiffemOptions): Promise<DiffemResult> {
   const rounds: DiffemResult['rounds'] = [];
   for (let k = done + 1; k <= roundCount; k++) {
     if (o.signal?.aborted) return { reconstructions: x, rounds, aborted: true };
-    const checkpoint = o.dir ? { path: roundFile(o.dir, k, 'safetensors'), every: Math.max(1, Math.floor(o.stepsPerRound / 4)) } : undefined;
+    const checkpoint = o.dir
+      ? { path: roundFile(o.dir, k, 'safetensors'), every: Math.max(1, Math.floor(o.stepsPerRound / 4)) }
+      : undefined;
     const t0 = performance.now();
     const common = {
-      model, steps: o.stepsPerRound, batchSize: o.batchSize, optimizer: o.optimizer, emaDecay, seed: seed + BigInt(k), signal: o.signal, checkpoint,
+      model,
+      steps: o.stepsPerRound,
+      batchSize: o.batchSize,
+      optimizer: o.optimizer,
+      emaDecay,
+      seed: seed + BigInt(k),
+      signal: o.signal,
+      checkpoint,
       resume: checkpoint && existsSync(checkpoint.path) ? checkpoint.path : undefined,
       onProgress: o.onProgress && ((p: TrainProgress) => o.onProgress!(k, p)),
       progressEvery: Math.max(1, Math.floor(o.stepsPerRound / 20)),
@@ -169,7 +207,9 @@ export async function diffem(o: DiffemOptions): Promise<DiffemResult> {
     let trained;
     if (eStep === 'conditional') {
       // Round k's operator draws and noise: a seed of their own per round, so no round reuses another's corruption.
-      const corrupted = await corruptWith(x, observations.shape, o.corruption, (seed << 20n) + BigInt(k), { condition: observations.condition });
+      const corrupted = await corruptWith(x, observations.shape, o.corruption, (seed << 20n) + BigInt(k), {
+        condition: observations.condition,
+      });
       const pairs: ConditionalPairs = { ...corrupted, x };
       trained = await trainConditional({ ...common, data: pairs, edm: o.edm });
     } else {
@@ -190,15 +230,31 @@ export async function diffem(o: DiffemOptions): Promise<DiffemResult> {
     const t1 = performance.now();
     if (eStep === 'conditional')
       x = await conditionalSample(model, observations, {
-        edm: o.edm, method: o.sampler?.method, steps: o.sampler?.steps, batchSize: o.sampler?.batchSize,
-        seed: (seed << 20n) + BigInt(k), signal: o.signal,
+        edm: o.edm,
+        method: o.sampler?.method,
+        steps: o.sampler?.steps,
+        batchSize: o.sampler?.batchSize,
+        seed: (seed << 20n) + BigInt(k),
+        signal: o.signal,
         onBatch: o.onSample && ((done, total) => o.onSample!(k, done, total)),
       });
     else x = await posteriorEStep(model, observations, o, eStep, (seed << 20n) + BigInt(k));
     const round = { round: k, reconstructions: x, loss, trainSeconds, sampleSeconds: (performance.now() - t1) / 1000 };
     if (o.dir) {
       await writeNpy(roundFile(o.dir, k, 'npy'), { shape: [N, C, H, W], data: x });
-      await writeFileAtomic(join(o.dir, 'state.json'), new TextEncoder().encode(JSON.stringify({ format: STATE_FORMAT, round: k, shape: [N, C, H, W], eStep, kind: kindOf(observations), condition: observations.condition ?? 'pinv' }) + '\n'));
+      await writeFileAtomic(
+        join(o.dir, 'state.json'),
+        new TextEncoder().encode(
+          JSON.stringify({
+            format: STATE_FORMAT,
+            round: k,
+            shape: [N, C, H, W],
+            eStep,
+            kind: kindOf(observations),
+            condition: observations.condition ?? 'pinv',
+          }) + '\n',
+        ),
+      );
     }
     rounds.push({ round: k, loss, trainSeconds, sampleSeconds: round.sampleSeconds });
     await o.onRound?.(round);
@@ -210,14 +266,28 @@ export async function diffem(o: DiffemOptions): Promise<DiffemResult> {
 const PRIOR_SCHEDULE = new NoiseSchedule({ kind: 'linear' });
 
 /** x̂_i ~ p_θ(x | y_i) by a posterior sampler on the unconditional prior (the model's current weights: the round's EMA). */
-async function posteriorEStep(model: UNet, obs: Observations, o: DiffemOptions, method: 'mmps' | 'dps', seed: bigint): Promise<Float32Array> {
+async function posteriorEStep(
+  model: UNet,
+  obs: Observations,
+  o: DiffemOptions,
+  method: 'mmps' | 'dps',
+  seed: bigint,
+): Promise<Float32Array> {
   const [N, C, H, W] = obs.shape;
   // The operator and the raw measurements: from the set when there is one, else the masks given directly.
-  using op = obs.source ? obs.source.operator({ device: model.device }) : new MaskOperator(Uint8Array.from(obs.mask), [N, 1, H, W], [C, H, W], { device: model.device });
+  using op = obs.source
+    ? obs.source.operator({ device: model.device })
+    : new MaskOperator(Uint8Array.from(obs.mask), [N, 1, H, W], [C, H, W], { device: model.device });
   const y = obs.source ? obs.source.measurements : Float32Array.from(obs.y);
   const r = await restore(unetPrior(model, PRIOR_SCHEDULE, 'eps'), op, y, {
-    method, sigma0: corruptionSpec(o.corruption).sigma0, steps: o.sampler?.steps, cgIterations: o.sampler?.cgIterations, batchSize: o.sampler?.batchSize,
-    clip: [-1, 1], seed, signal: o.signal,
+    method,
+    sigma0: corruptionSpec(o.corruption).sigma0,
+    steps: o.sampler?.steps,
+    cgIterations: o.sampler?.cgIterations,
+    batchSize: o.sampler?.batchSize,
+    clip: [-1, 1],
+    seed,
+    signal: o.signal,
   });
   return r.samples;
 }
@@ -234,7 +304,12 @@ export async function lastReconstructions(dir: string, shape: readonly number[])
  * The state a stopped run left in `dir` (state.json and its round's reconstructions), checked against the
  * observations' shape and, when given, the run's E-step.
  */
-export async function readDiffemState(dir: string, shape: readonly number[], eStep?: EStep, operator?: { kind: string; condition: string }): Promise<{ round: number; x: Float32Array }> {
+export async function readDiffemState(
+  dir: string,
+  shape: readonly number[],
+  eStep?: EStep,
+  operator?: { kind: string; condition: string },
+): Promise<{ round: number; x: Float32Array }> {
   const path = join(dir, 'state.json');
   let parsed: unknown;
   try {
@@ -243,22 +318,37 @@ export async function readDiffemState(dir: string, shape: readonly number[], eSt
     throw new Error(`diffem: ${path} is not a DiffEM state file (${(e as Error).message}); remove it to start over`);
   }
   // Any JSON value may be there (a hand-edited or foreign file): check the type before reading a field.
-  const state = (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : {}) as { format?: unknown; round?: unknown; shape?: unknown; eStep?: unknown; kind?: unknown; condition?: unknown };
+  const state = (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : {}) as {
+    format?: unknown;
+    round?: unknown;
+    shape?: unknown;
+    eStep?: unknown;
+    kind?: unknown;
+    condition?: unknown;
+  };
   if (state.format !== STATE_FORMAT || !Number.isSafeInteger(state.round) || (state.round as number) < 0)
     throw new Error(`diffem: ${path} is not a DiffEM state file of format ${STATE_FORMAT} with a round number; remove it to start over`);
   if (JSON.stringify(state.shape) !== JSON.stringify(shape))
-    throw new Error(`diffem: ${path} belongs to a run on data of shape ${Array.isArray(state.shape) ? `[${state.shape.join(', ')}]` : JSON.stringify(state.shape) ?? 'undefined'}, these observations are [${shape.join(', ')}]`);
+    throw new Error(
+      `diffem: ${path} belongs to a run on data of shape ${Array.isArray(state.shape) ? `[${state.shape.join(', ')}]` : (JSON.stringify(state.shape) ?? 'undefined')}, these observations are [${shape.join(', ')}]`,
+    );
   const stored = typeof state.eStep === 'string' ? state.eStep : 'conditional';
   if (eStep !== undefined && stored !== eStep)
-    throw new Error(`diffem: ${path} belongs to a run with the ${stored} E-step, this one uses ${eStep}; use another directory (or warm-start from its reconstructions)`);
+    throw new Error(
+      `diffem: ${path} belongs to a run with the ${stored} E-step, this one uses ${eStep}; use another directory (or warm-start from its reconstructions)`,
+    );
   // State written before other operators were accepted has neither field: a run on masks, conditioned on y.
   const kind = typeof state.kind === 'string' ? state.kind : 'mask';
   const condition = typeof state.condition === 'string' ? state.condition : 'pinv';
   if (operator && (kind !== operator.kind || condition !== operator.condition))
-    throw new Error(`diffem: ${path} belongs to a run on ${kind} measurements conditioned on ${condition === 'pinv' ? 'A⁺y' : 'Aᵀy'}, these are ${operator.kind} measurements conditioned on ${operator.condition === 'pinv' ? 'A⁺y' : 'Aᵀy'}; use another directory`);
+    throw new Error(
+      `diffem: ${path} belongs to a run on ${kind} measurements conditioned on ${condition === 'pinv' ? 'A⁺y' : 'Aᵀy'}, these are ${operator.kind} measurements conditioned on ${operator.condition === 'pinv' ? 'A⁺y' : 'Aᵀy'}; use another directory`,
+    );
   const round = state.round as number;
   const a = await readNpy(roundFile(dir, round, 'npy'));
   if (a.dtype !== 'float32' || JSON.stringify(a.shape) !== JSON.stringify(shape))
-    throw new Error(`diffem: ${roundFile(dir, round, 'npy')} holds ${a.dtype} [${a.shape.join(', ')}], expected float32 [${shape.join(', ')}]`);
+    throw new Error(
+      `diffem: ${roundFile(dir, round, 'npy')} holds ${a.dtype} [${a.shape.join(', ')}], expected float32 [${shape.join(', ')}]`,
+    );
   return { round, x: a.data as Float32Array };
 }

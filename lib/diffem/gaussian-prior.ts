@@ -60,9 +60,11 @@ export async function fitGaussianPrior(
 ): Promise<GaussianPrior> {
   checkObservations(y, mask, n, d);
   const r = o.rank;
-  if (!Number.isSafeInteger(r) || r < 1 || r > d) throw new RangeError(`options.rank: expected an integer in [1, d = ${d}], got ${String(r)}`);
+  if (!Number.isSafeInteger(r) || r < 1 || r > d)
+    throw new RangeError(`options.rank: expected an integer in [1, d = ${d}], got ${String(r)}`);
   const iterations = o.iterations ?? 50;
-  if (!Number.isSafeInteger(iterations) || iterations < 0) throw new RangeError(`options.iterations: expected a non-negative integer, got ${String(iterations)}`);
+  if (!Number.isSafeInteger(iterations) || iterations < 0)
+    throw new RangeError(`options.iterations: expected a non-negative integer, got ${String(iterations)}`);
   checkSigma(o.sigmaY, 'options.sigmaY');
   const floor = o.minVariance ?? 1e-4;
   if (!(typeof floor === 'number' && floor > 0 && Number.isFinite(floor)))
@@ -129,7 +131,14 @@ export async function fitGaussianPrior(
 }
 
 /** The posterior functions' argument checks, then what conditioning on y under `prior` needs. */
-function checkedConditioning(prior: GaussianPrior, y: Float32Array | Float64Array, mask: Uint8Array, n: number, d: number, sigmaY: number): Conditioning {
+function checkedConditioning(
+  prior: GaussianPrior,
+  y: Float32Array | Float64Array,
+  mask: Uint8Array,
+  n: number,
+  d: number,
+  sigmaY: number,
+): Conditioning {
   checkObservations(y, mask, n, d);
   checkPrior(prior, d);
   checkSigma(sigmaY, 'sigmaY');
@@ -137,7 +146,14 @@ function checkedConditioning(prior: GaussianPrior, y: Float32Array | Float64Arra
 }
 
 /** E[x_i | y_i] for each sample [n × d], under `prior` with measurement noise σ_y. */
-export function posteriorMean(prior: GaussianPrior, y: Float32Array | Float64Array, mask: Uint8Array, n: number, d: number, sigmaY: number): Float64Array {
+export function posteriorMean(
+  prior: GaussianPrior,
+  y: Float32Array | Float64Array,
+  mask: Uint8Array,
+  n: number,
+  d: number,
+  sigmaY: number,
+): Float64Array {
   const c = checkedConditioning(prior, y, mask, n, d, sigmaY);
   const out = new Float64Array(n * d);
   for (let i = 0; i < n; i++) {
@@ -201,10 +217,10 @@ export function observationLogLikelihood(
 /** Widens masks [n, 1, H, W] shared over channels to [n, C, H, W] (hw = H·W), the layout the functions above take. */
 export function expandMask(mask: Uint8Array, n: number, channels: number, hw: number): Uint8Array {
   if (mask.length !== n * hw) throw new RangeError(`mask: expected n × hw = ${n} × ${hw} = ${n * hw} values, got ${mask.length}`);
-  if (!Number.isSafeInteger(channels) || channels < 1) throw new RangeError(`channels: expected a positive integer, got ${String(channels)}`);
+  if (!Number.isSafeInteger(channels) || channels < 1)
+    throw new RangeError(`channels: expected a positive integer, got ${String(channels)}`);
   const out = new Uint8Array(n * channels * hw);
-  for (let i = 0; i < n; i++)
-    for (let ch = 0; ch < channels; ch++) out.set(mask.subarray(i * hw, (i + 1) * hw), (i * channels + ch) * hw);
+  for (let i = 0; i < n; i++) for (let ch = 0; ch < channels; ch++) out.set(mask.subarray(i * hw, (i + 1) * hw), (i * channels + ch) * hw);
   return out;
 }
 
@@ -261,10 +277,19 @@ function conditionSample(
   const observed = rows.length;
   let t = 0;
   for (; t + 4 <= observed; t += 4) {
-    const w0 = rows[t]! * r, w1 = rows[t + 1]! * r, w2 = rows[t + 2]! * r, w3 = rows[t + 3]! * r;
-    const i0 = c.invPsi[rows[t]!]!, i1 = c.invPsi[rows[t + 1]!]!, i2 = c.invPsi[rows[t + 2]!]!, i3 = c.invPsi[rows[t + 3]!]!;
+    const w0 = rows[t]! * r,
+      w1 = rows[t + 1]! * r,
+      w2 = rows[t + 2]! * r,
+      w3 = rows[t + 3]! * r;
+    const i0 = c.invPsi[rows[t]!]!,
+      i1 = c.invPsi[rows[t + 1]!]!,
+      i2 = c.invPsi[rows[t + 2]!]!,
+      i3 = c.invPsi[rows[t + 3]!]!;
     for (let a = 0; a < r; a++) {
-      const f0 = factor[w0 + a]! * i0, f1 = factor[w1 + a]! * i1, f2 = factor[w2 + a]! * i2, f3 = factor[w3 + a]! * i3;
+      const f0 = factor[w0 + a]! * i0,
+        f1 = factor[w1 + a]! * i1,
+        f2 = factor[w2 + a]! * i2,
+        f3 = factor[w3 + a]! * i3;
       for (let q = 0; q <= a; q++)
         prec[a * r + q]! += f0 * factor[w0 + q]! + f1 * factor[w1 + q]! + f2 * factor[w2 + q]! + f3 * factor[w3 + q]!;
     }
@@ -365,8 +390,12 @@ function mStep(
     packedMatVec(observedK, j * T, R, beta, bBeta);
     for (let q = 0; q < R; q++) rhs[q] = kBeta[q]! - a * bBeta[q]! + a * cj[q]!;
     const sumSq =
-      dot(beta, kBeta) - a * (2 - a) * dot(beta, bBeta) + 2 * a * (1 - a) * dot(beta, cj) + a * a * ySq[j]! +
-      (n - counts[j]!) * p.diag[j]! + counts[j]! * c.condVar[j]!;
+      dot(beta, kBeta) -
+      a * (2 - a) * dot(beta, bBeta) +
+      2 * a * (1 - a) * dot(beta, cj) +
+      a * a * ySq[j]! +
+      (n - counts[j]!) * p.diag[j]! +
+      counts[j]! * c.condVar[j]!;
     const next = Float64Array.from(rhs);
     cholSolve(kChol, R, next);
     p.factor.set(next.subarray(0, r), j * r);
@@ -451,14 +480,16 @@ function initialPrior(
 function checkObservations(y: Float32Array | Float64Array, mask: Uint8Array, n: number, d: number): void {
   if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`n: expected a positive integer, got ${String(n)}`);
   if (!Number.isSafeInteger(d) || d < 1) throw new RangeError(`d: expected a positive integer, got ${String(d)}`);
-  if (!(y instanceof Float32Array || y instanceof Float64Array)) throw new TypeError(`y: expected a Float32Array or Float64Array, got ${describe(y)}`);
+  if (!(y instanceof Float32Array || y instanceof Float64Array))
+    throw new TypeError(`y: expected a Float32Array or Float64Array, got ${describe(y)}`);
   if (!(mask instanceof Uint8Array)) throw new TypeError(`mask: expected a Uint8Array, got ${describe(mask)}`);
   if (y.length !== n * d) throw new RangeError(`y: expected n × d = ${n} × ${d} = ${n * d} values, got ${y.length}`);
   if (mask.length !== n * d) throw new RangeError(`mask: expected n × d = ${n} × ${d} = ${n * d} values, got ${mask.length}`);
   for (let t = 0; t < n * d; t++) {
     const m = mask[t]!;
     if (m > 1) throw new RangeError(`mask: expected 0 or 1, got ${m} at sample ${Math.floor(t / d)}, coordinate ${t % d}`);
-    if (m && !Number.isFinite(y[t]!)) throw new RangeError(`y: expected finite observed values, got ${y[t]} at sample ${Math.floor(t / d)}, coordinate ${t % d}`);
+    if (m && !Number.isFinite(y[t]!))
+      throw new RangeError(`y: expected finite observed values, got ${y[t]} at sample ${Math.floor(t / d)}, coordinate ${t % d}`);
   }
 }
 
@@ -474,7 +505,8 @@ function checkPrior(p: GaussianPrior, d: number): void {
 }
 
 function checkSigma(s: number, what: string): void {
-  if (!(typeof s === 'number' && s >= 0 && Number.isFinite(s))) throw new RangeError(`${what}: expected a finite number ≥ 0, got ${String(s)}`);
+  if (!(typeof s === 'number' && s >= 0 && Number.isFinite(s)))
+    throw new RangeError(`${what}: expected a finite number ≥ 0, got ${String(s)}`);
 }
 
 const describe = (v: unknown): string => (v === null ? 'null' : typeof v === 'object' ? v.constructor.name : typeof v);

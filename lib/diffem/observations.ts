@@ -31,10 +31,13 @@ export type DiffemCorruption = MaskCorruption | OperatorCorruption;
 
 /** The CorruptionSpec and σ0 of a law (a MaskCorruption is a mask spec). */
 export function corruptionSpec(q: DiffemCorruption): { spec: CorruptionSpec; sigma0: number } {
-  if (q === null || typeof q !== 'object') throw new TypeError(`corruption: expected an object such as {kind: "mask", p: 0.75, sigma0: 0.01}, got ${String(q)}`);
+  if (q === null || typeof q !== 'object')
+    throw new TypeError(`corruption: expected an object such as {kind: "mask", p: 0.75, sigma0: 0.01}, got ${String(q)}`);
   const sigma0 = q.sigma0;
-  if (typeof sigma0 !== 'number' || !(sigma0 >= 0) || !Number.isFinite(sigma0)) throw new RangeError(`corruption.sigma0: expected a finite noise level >= 0, got ${JSON.stringify(sigma0)}`);
-  if (!('kind' in q) || q.kind === undefined) return { spec: { kind: 'mask', p: (q as MaskCorruption).p, patch: (q as MaskCorruption).patch ?? 1 }, sigma0 };
+  if (typeof sigma0 !== 'number' || !(sigma0 >= 0) || !Number.isFinite(sigma0))
+    throw new RangeError(`corruption.sigma0: expected a finite noise level >= 0, got ${JSON.stringify(sigma0)}`);
+  if (!('kind' in q) || q.kind === undefined)
+    return { spec: { kind: 'mask', p: (q as MaskCorruption).p, patch: (q as MaskCorruption).patch ?? 1 }, sigma0 };
   const { sigma0: _, ...spec } = q as OperatorCorruption;
   return { spec: spec as CorruptionSpec, sigma0 };
 }
@@ -54,7 +57,8 @@ const CHUNK = 512;
  */
 export async function observationsFrom(set: MeasurementSet, options: ObservationOptions = {}): Promise<Observations> {
   const condition = options.condition ?? 'pinv';
-  if (condition !== 'pinv' && condition !== 'adjoint') throw new TypeError(`condition: expected "pinv" or "adjoint", got ${JSON.stringify(condition)}`);
+  if (condition !== 'pinv' && condition !== 'adjoint')
+    throw new TypeError(`condition: expected "pinv" or "adjoint", got ${JSON.stringify(condition)}`);
   const [C, H, W] = set.signalShape as [number, number, number];
   const N = set.count;
   const hw = H * W;
@@ -75,7 +79,10 @@ export async function observationsFrom(set: MeasurementSet, options: Observation
       for (let j = 0; j < hw; j++) {
         const v = p.mask[i * p.maskChannels * hw + j]!;
         for (let c = 1; c < p.maskChannels; c++)
-          if (p.mask[(i * p.maskChannels + c) * hw + j] !== v) throw new RangeError(`diffem: sample ${i} has a mask that differs between channels; DiffEM here takes one mask for all channels`);
+          if (p.mask[(i * p.maskChannels + c) * hw + j] !== v)
+            throw new RangeError(
+              `diffem: sample ${i} has a mask that differs between channels; DiffEM here takes one mask for all channels`,
+            );
         channel[i * hw + j] = v;
       }
   } else if (p.kind === 'fourier') {
@@ -88,11 +95,19 @@ export async function observationsFrom(set: MeasurementSet, options: Observation
  * ŷ ~ Q(· | x) with fresh operator parameters (masks, k-space lines) and noise drawn from `seed`: the
  * M-step's re-corruption, through lib/corruption's corruptDataset. Fourier signals are [2, H, W].
  */
-export async function corruptWith(x: Float32Array, shape: readonly [number, number, number, number], q: DiffemCorruption, seed: bigint, options: ObservationOptions = {}): Promise<Observations> {
+export async function corruptWith(
+  x: Float32Array,
+  shape: readonly [number, number, number, number],
+  q: DiffemCorruption,
+  seed: bigint,
+  options: ObservationOptions = {},
+): Promise<Observations> {
   const { spec, sigma0 } = corruptionSpec(q);
   const set = await corruptDataset(x, shape, { corruption: spec, sigma0, seed, device: 'cpu' });
   if (JSON.stringify(set.signalShape) !== JSON.stringify(shape.slice(1)))
-    throw new RangeError(`diffem: a ${spec.kind} corruption turns [${shape.slice(1).join(', ')}] signals into [${set.signalShape.join(', ')}]; give DiffEM the signals in that shape (fourier: [2, H, W])`);
+    throw new RangeError(
+      `diffem: a ${spec.kind} corruption turns [${shape.slice(1).join(', ')}] signals into [${set.signalShape.join(', ')}]; give DiffEM the signals in that shape (fourier: [2, H, W])`,
+    );
   return observationsFrom(set, options);
 }
 

@@ -52,12 +52,15 @@ export async function gaussianRoundZero(set: MeasurementSet, o: RoundZeroOptions
     seen[i % d] = 1;
     if (sv === 0) sv = v;
     else if (Math.abs(v - sv) > 1e-6 * sv)
-      throw new RangeError(`diffem round 0: the ${set.kind} operator has unequal singular values (${sv} and ${v}); the Gaussian fit takes one noise level σ0/s`);
+      throw new RangeError(
+        `diffem round 0: the ${set.kind} operator has unequal singular values (${sv} and ${v}); the Gaussian fit takes one noise level σ0/s`,
+      );
   }
   const cols: number[] = [];
   for (let j = 0; j < d; j++) if (seen[j]) cols.push(j);
   const unobserved = d - cols.length;
-  if (cols.length === 0) throw new RangeError(`diffem round 0: no observation sees any coordinate of the signal (every singular value is 0)`);
+  if (cols.length === 0)
+    throw new RangeError(`diffem round 0: no observation sees any coordinate of the signal (every singular value is 0)`);
   if (unobserved > 0 && (o.unobserved ?? 'refuse') === 'refuse') {
     const first = seen.indexOf(0);
     throw new RangeError(
@@ -79,7 +82,14 @@ export async function gaussianRoundZero(set: MeasurementSet, o: RoundZeroOptions
     }
   const sigmaY = set.sigma0 / sv;
   const seed = o.seed ?? 0;
-  const prior = await fitGaussianPrior(yy, mm, N, dd, { rank: Math.min(o.rank, dd), iterations: o.iterations ?? 30, sigmaY, seed, onIteration: o.onIteration, signal: o.signal });
+  const prior = await fitGaussianPrior(yy, mm, N, dd, {
+    rank: Math.min(o.rank, dd),
+    iterations: o.iterations ?? 30,
+    sigmaY,
+    seed,
+    onIteration: o.onIteration,
+    signal: o.signal,
+  });
   const post = posteriorSample(prior, yy, mm, N, dd, sigmaY, seed);
   const xbar = new Float32Array(N * d);
   for (let i = 0; i < N; i++) for (let c = 0; c < dd; c++) xbar[i * d + cols[c]!] = post[i * dd + c]!;

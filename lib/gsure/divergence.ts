@@ -67,7 +67,13 @@ export async function divergenceStudy(o: DivergenceStudyOptions): Promise<Diverg
   const x = Float64Array.from(o.x);
   const reference = (rows: Float64Array, gout?: Float64Array) => {
     const n = rows.length / per;
-    return native.referenceUNet(config, { n, params, x: rows, t: new Float64Array(n).fill(o.t), gout: gout ?? new Float64Array(rows.length) });
+    return native.referenceUNet(config, {
+      n,
+      params,
+      x: rows,
+      t: new Float64Array(n).fill(o.t),
+      gout: gout ?? new Float64Array(rows.length),
+    });
   };
 
   // Exact divergence, 1: central differences at δ and δ/2 per coordinate, Richardson (error O(δ⁴)).
@@ -155,7 +161,15 @@ export async function divergenceStudy(o: DivergenceStudyOptions): Promise<Diverg
         const fdErr = est.map((e, k) => e - quadratic[k]!);
         const s = stats(est);
         const f = stats(fdErr);
-        rows.push({ difference, eps, fdBias: f.mean, fdBiasStdErr: f.std / Math.sqrt(K), fdRms: f.rms, error: s.mean - exact, perProbeStd: s.std });
+        rows.push({
+          difference,
+          eps,
+          fdBias: f.mean,
+          fdBiasStdErr: f.std / Math.sqrt(K),
+          fdRms: f.rms,
+          error: s.mean - exact,
+          perProbeStd: s.std,
+        });
       }
     }
     return { exact, exactFromBackward, quadraticStd: stats(quadratic).std, rows };

@@ -23,14 +23,27 @@ export function svdNoise(ybar: Tensor, variance: Tensor, alphaBar: ArrayLike<num
  * The Hutchinson probe shifts x̄_t + eps b (and x̄_t − eps b for central differences) as [N * probes, ...]
  * tensors, row b * probes + k holding probe k of sample b; b is randn's draw of `key` over that shape.
  */
-export function gsureProbes(xt: Tensor, options: { probes: number; eps: number; key: RngKey; central: boolean }): { plus: Tensor; minus?: Tensor } {
+export function gsureProbes(
+  xt: Tensor,
+  options: { probes: number; eps: number; key: RngKey; central: boolean },
+): { plus: Tensor; minus?: Tensor } {
   const shape = [xt.shape[0]! * options.probes, ...xt.shape.slice(1)];
-  if (!Number.isInteger(options.probes) || options.probes < 1) throw new RangeError(`probes: expected an integer >= 1, got ${options.probes}`);
+  if (!Number.isInteger(options.probes) || options.probes < 1)
+    throw new RangeError(`probes: expected an integer >= 1, got ${options.probes}`);
   const plus = empty(shape, { device: xt.device });
   const minus = options.central ? empty(shape, { device: xt.device }) : undefined;
   return disposeOnThrow([plus, minus], () => {
     const { key } = options;
-    native.gsureProbe(xt.handle('xt'), options.probes, options.eps, key.seed, key.offset, key.stream, plus.handle(), minus?.handle() ?? null);
+    native.gsureProbe(
+      xt.handle('xt'),
+      options.probes,
+      options.eps,
+      key.seed,
+      key.offset,
+      key.stream,
+      plus.handle(),
+      minus?.handle() ?? null,
+    );
     return { plus, minus };
   });
 }
@@ -120,7 +133,10 @@ export function divergenceCoefficients(
   const sigma = (b: number) => (typeof s0 === 'number' ? s0 : s0?.[b]);
   return Float64Array.from(alphaBar, (a, b) => {
     const s = sigma(b);
-    if (s === undefined || !(s > 0)) throw new TypeError(`sigma0: the 'official' variant needs sigma0 > 0 (its coefficient is divided by sigma0^2), got ${s} for sample ${b}`);
+    if (s === undefined || !(s > 0))
+      throw new TypeError(
+        `sigma0: the 'official' variant needs sigma0 > 0 (its coefficient is divided by sigma0^2), got ${s} for sample ${b}`,
+      );
     return (2 * (1 - a) * lambda) / (s * s);
   });
 }

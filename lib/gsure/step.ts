@@ -78,7 +78,12 @@ export const DEFAULT_GSURE_DIFFERENCE = 'forward' as const;
 export const GSURE_STREAMS_PER_STEP = 4n;
 
 /** The random draws of one step: time steps and the keys of ε and of the probes. */
-export function gsureDraws(n: number, perSample: number, probes: number, options: { schedule: NoiseSchedule; seed: bigint | number; step: number; minT?: number }): {
+export function gsureDraws(
+  n: number,
+  perSample: number,
+  probes: number,
+  options: { schedule: NoiseSchedule; seed: bigint | number; step: number; minT?: number },
+): {
   t: Int32Array;
   noiseKey: RngKey;
   probeKey: RngKey;
@@ -98,21 +103,28 @@ export function gsureDraws(n: number, perSample: number, probes: number, options
 const apply = async (f: ((x: Tensor) => Tensor | Promise<Tensor>) | undefined, x: Tensor): Promise<Tensor> => (f ? await f(x) : x);
 
 /** One GSURE step: queues the passes, adds the gradients of the batch-mean loss into the model. */
-export async function gsureStep<TapeT extends { release(): void }>(model: GsureModel<TapeT>, batch: GsureBatch, options: GsureOptions): Promise<GsureStepResult> {
+export async function gsureStep<TapeT extends { release(): void }>(
+  model: GsureModel<TapeT>,
+  batch: GsureBatch,
+  options: GsureOptions,
+): Promise<GsureStepResult> {
   const probes = options.probes ?? 1;
   const eps = options.eps ?? DEFAULT_GSURE_EPS;
   const central = (options.difference ?? DEFAULT_GSURE_DIFFERENCE) === 'central';
   const variant = options.variant ?? 'unbiased';
   const { schedule } = options;
   if (options.prediction !== undefined && options.prediction !== 'x0')
-    throw new TypeError(`prediction: GSURE needs a network that predicts x0 (the loss compares h̄ with ȳ), got ${JSON.stringify(options.prediction)}`);
+    throw new TypeError(
+      `prediction: GSURE needs a network that predicts x0 (the loss compares h̄ with ȳ), got ${JSON.stringify(options.prediction)}`,
+    );
   if (options.difference !== undefined && options.difference !== 'central' && options.difference !== 'forward')
     throw new TypeError(`difference: expected "central" or "forward", got ${JSON.stringify(options.difference)}`);
   if (!Number.isInteger(probes) || probes < 1) throw new RangeError(`probes: expected an integer >= 1, got ${probes}`);
   if (!(eps > 0 && Number.isFinite(eps))) throw new RangeError(`eps: expected a finite number > 0, got ${eps}`);
   if (!Number.isInteger(options.step) || options.step < 0) throw new RangeError(`step: expected an integer >= 0, got ${options.step}`);
   const minT = options.minT ?? 0;
-  if (!Number.isInteger(minT) || minT < 0 || minT >= schedule.steps) throw new RangeError(`minT: expected an integer in [0, ${schedule.steps}), got ${minT}`);
+  if (!Number.isInteger(minT) || minT < 0 || minT >= schedule.steps)
+    throw new RangeError(`minT: expected an integer in [0, ${schedule.steps}), got ${minT}`);
   const first = minValidStep(schedule, batch.vMax);
   if (minT < first)
     throw new RangeError(
@@ -142,7 +154,13 @@ export async function gsureStep<TapeT extends { release(): void }>(model: GsureM
     own(xbarPlus);
     own(xbarMinus);
     const tTensor = own(tensor(Float32Array.from(t), [n], { device }));
-    const tProbe = own(tensor(Float32Array.from({ length: n * probes }, (_, r) => t[Math.floor(r / probes)]!), [n * probes], { device }));
+    const tProbe = own(
+      tensor(
+        Float32Array.from({ length: n * probes }, (_, r) => t[Math.floor(r / probes)]!),
+        [n * probes],
+        { device },
+      ),
+    );
     // Network passes in pixel space: x = V x̄; outputs back to the SVD domain: h̄ = Vᵀ h.
     const pass = async (xbar: Tensor, tt: Tensor) => {
       const x = await apply(batch.basis?.v.bind(batch.basis), xbar);

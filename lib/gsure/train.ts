@@ -62,7 +62,8 @@ export async function svdStatistics(set: MeasurementSet): Promise<SvdStatistics>
   for (let start = 0; start < set.count; start += CHUNK) {
     const rows = Array.from({ length: Math.min(CHUNK, set.count - start) }, (_, i) => start + i);
     const s = await singularValuesOf(set, rows);
-    if (s.length !== rows.length * per) throw new Error(`gsure: the operator gave ${s.length} singular values for ${rows.length} samples of ${per} coordinates`);
+    if (s.length !== rows.length * per)
+      throw new Error(`gsure: the operator gave ${s.length} singular values for ${rows.length} samples of ${per} coordinates`);
     for (let i = 0; i < s.length; i++) {
       const v = s[i]!;
       if (v > 0) {
@@ -81,7 +82,8 @@ const REMEDY: Record<string, string> = {
   mask: 'draw a random mask per image (e.g. --corruption mask:patch=4,p=0.4) rather than one mask shared by every image, so that every pixel is kept in some images',
   blockaverage:
     'block averaging with one k observes only the block means, never the detail inside a block: mix in measurements that see it (other operators, some full images), or use random per-image masks',
-  fourier: 'draw random k-space lines per sample (e.g. --corruption fourier:center=8,random=8) so that every row is acquired in some samples',
+  fourier:
+    'draw random k-space lines per sample (e.g. --corruption fourier:center=8,random=8) so that every row is acquired in some samples',
 };
 
 /** Coordinates (per sample, in the SVD domain) that no sample of the set observes. */
@@ -96,7 +98,11 @@ export function unobservedCoordinates(stats: SvdStatistics): number {
  * loss is blind there (weight 1/E[P] with E[P] = 0 is taken as 0), so training would silently produce
  * whatever the network happens to output on them. `observedSubspaceOnly` accepts it knowingly.
  */
-export function checkObserved(set: MeasurementSet, stats: SvdStatistics, options: { observedSubspaceOnly?: boolean; optIn?: string } = {}): void {
+export function checkObserved(
+  set: MeasurementSet,
+  stats: SvdStatistics,
+  options: { observedSubspaceOnly?: boolean; optIn?: string } = {},
+): void {
   const missing = unobservedCoordinates(stats);
   if (missing === 0 || options.observedSubspaceOnly) return;
   const per = stats.frequency.length;
@@ -113,7 +119,12 @@ export function checkObserved(set: MeasurementSet, stats: SvdStatistics, options
  * variances v = P σ0²/s², and the operator's V as the basis (none for masks, where V = I). The
  * caller disposes of `dispose`.
  */
-export async function gsureBatch(set: MeasurementSet, indices: number[], stats: SvdStatistics, device: string): Promise<{ batch: GsureBatch; dispose: () => void }> {
+export async function gsureBatch(
+  set: MeasurementSet,
+  indices: number[],
+  stats: SvdStatistics,
+  device: string,
+): Promise<{ batch: GsureBatch; dispose: () => void }> {
   const per = stats.frequency.length;
   const s = await singularValuesOf(set, indices);
   const weight = new Float32Array(s.length);
@@ -134,7 +145,14 @@ export async function gsureBatch(set: MeasurementSet, indices: number[], stats: 
   const v = tensor(variance, shape, { device });
   const identity = set.kind === 'mask';
   return {
-    batch: { ybar, weight: w, variance: v, vMax: stats.vMax, sigma0: set.sigma0, basis: identity ? undefined : { v: (x: Tensor) => op.v(x), vt: (x: Tensor) => op.vt(x) } },
+    batch: {
+      ybar,
+      weight: w,
+      variance: v,
+      vMax: stats.vMax,
+      sigma0: set.sigma0,
+      basis: identity ? undefined : { v: (x: Tensor) => op.v(x), vt: (x: Tensor) => op.vt(x) },
+    },
     dispose: () => {
       for (const t of [ybar, w, v]) t.dispose();
       op.dispose();
@@ -145,7 +163,8 @@ export async function gsureBatch(set: MeasurementSet, indices: number[], stats: 
 /** The default GSURE schedule for a measurement set's noise (see GsureTrainOptions.schedule). */
 export function gsureSchedule(vMax: number): NoiseSchedule {
   const beta1 = Math.max(1e-4, vMax);
-  if (!(beta1 < 0.5)) throw new RangeError(`gsure: measurement noise of variance ${vMax} leaves no usable diffusion schedule (beta1 would be ${beta1})`);
+  if (!(beta1 < 0.5))
+    throw new RangeError(`gsure: measurement noise of variance ${vMax} leaves no usable diffusion schedule (beta1 would be ${beta1})`);
   return new NoiseSchedule({ kind: 'linear', beta1, betaT: Math.max(0.02, beta1) });
 }
 
@@ -157,7 +176,8 @@ export async function trainGsure(options: GsureTrainOptions): Promise<TrainResul
     throw new TypeError(
       `trainGsure: signals of shape [${C}, ${H}, ${W}] do not fit the model (in ${cfg.inChannels}, out ${cfg.outChannels} channels at ${cfg.resolution}x${cfg.resolution})`,
     );
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`trainGsure: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`trainGsure: batchSize must be a positive integer, got ${batchSize}`);
   const stats = await svdStatistics(set);
   checkObserved(set, stats, { observedSubspaceOnly: options.observedSubspaceOnly });
   const schedule = options.schedule ?? gsureSchedule(stats.vMax);

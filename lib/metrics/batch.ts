@@ -46,6 +46,8 @@ function describe(v: unknown): string {
 /** Throws unless `value` is an integer in [min, max]. */
 export function checkInteger(value: unknown, what: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max)
-    throw new RangeError(`${what}: expected an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}], got ${JSON.stringify(value)}`);
+    throw new RangeError(
+      `${what}: expected an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}], got ${JSON.stringify(value)}`,
+    );
   return value as number;
 }

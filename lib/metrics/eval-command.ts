@@ -48,7 +48,8 @@ function to32(data: ArrayLike<number>, n: number, h: number, w: number, what: st
   if (h === 32 && w === 32) return data instanceof Float32Array ? data : Float32Array.from(data);
   if (h !== 28 || w !== 28) throw new Error(`${what}: expected greyscale 32x32 or 28x28 images, got ${h}x${w}`);
   const out = new Float32Array(n * 1024).fill(-1);
-  for (let i = 0; i < n; i++) for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) out[i * 1024 + (y + 2) * 32 + x + 2] = data[i * 784 + y * 28 + x]!;
+  for (let i = 0; i < n; i++)
+    for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) out[i * 1024 + (y + 2) * 32 + x + 2] = data[i * 784 + y * 28 + x]!;
   return out;
 }
 
@@ -59,7 +60,9 @@ export async function readImageSet(spec: string, limit: number, what: string): P
     const split = (fm[1] ?? 'train') as 'train' | 'test';
     const debian = existsSync(DEBIAN_FASHION_MNIST_DIR);
     if (split === 'test' && !debian)
-      throw new Error(`${what}: fashion-mnist:test needs the test set in ${DEBIAN_FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist); the package ships training images only: use --ref fashion-mnist`);
+      throw new Error(
+        `${what}: fashion-mnist:test needs the test set in ${DEBIAN_FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist); the package ships training images only: use --ref fashion-mnist`,
+      );
     const d = await loadFashionMnist({ source: debian ? 'debian' : 'subset', split, limit });
     return { data: d.images, shape: [d.shape[0], 1, 32, 32], source: `${d.file} (Fashion-MNIST ${split})` };
   }
@@ -67,9 +70,14 @@ export async function readImageSet(spec: string, limit: number, what: string): P
   if (statSync(spec).isDirectory()) {
     const f = await readImageFolder(spec, { channels: 1 });
     const n = Math.min(limit, f.shape[0]);
-    return { data: to32(f.data.subarray(0, n * f.shape[2] * f.shape[3]), n, f.shape[2], f.shape[3], `${what} ${spec}`), shape: [n, 1, 32, 32], source: spec };
+    return {
+      data: to32(f.data.subarray(0, n * f.shape[2] * f.shape[3]), n, f.shape[2], f.shape[3], `${what} ${spec}`),
+      shape: [n, 1, 32, 32],
+      source: spec,
+    };
   }
-  if (!spec.toLowerCase().endsWith('.npy')) throw new Error(`${what}: "${spec}" is a file but not a .npy array; pass a folder of PNGs, a .npy file or fashion-mnist[:test]`);
+  if (!spec.toLowerCase().endsWith('.npy'))
+    throw new Error(`${what}: "${spec}" is a file but not a .npy array; pass a folder of PNGs, a .npy file or fashion-mnist[:test]`);
   const a = await readNpy(spec);
   const s = a.shape;
   if (!(s.length === 3 || (s.length === 4 && s[1] === 1)))
@@ -84,13 +92,21 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      samples: { type: 'string' }, ref: { type: 'string' }, limit: { type: 'string' }, k: { type: 'string' }, projections: { type: 'string' },
-      seed: { type: 'string' }, device: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
+      samples: { type: 'string' },
+      ref: { type: 'string' },
+      limit: { type: 'string' },
+      k: { type: 'string' },
+      projections: { type: 'string' },
+      seed: { type: 'string' },
+      device: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean' },
     },
   });
   if (values.help) return console.log(EVAL_HELP);
   if (!values.samples || !values.ref) throw new Error('eval: --samples SRC and --ref SRC are required (see kintsugi eval --help)');
-  const int = (v: string | undefined, fallback: number, what: string, min: number) => checkInteger(v === undefined ? fallback : Number(v), what, min);
+  const int = (v: string | undefined, fallback: number, what: string, min: number) =>
+    checkInteger(v === undefined ? fallback : Number(v), what, min);
   const limit = int(values.limit, 10000, '--limit', 2);
   const k = int(values.k, 3, '--k', 1);
   const projections = int(values.projections, 128, '--projections', 1);
@@ -107,10 +123,20 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const accuracy = Number(metadata.test_accuracy);
 
   if (values.json) {
-    console.log(JSON.stringify({
-      samples: { source: samples.source, n: samples.shape[0] }, reference: { source: reference.source, n: reference.shape[0] },
-      fdFmnist: fd, precision: pr.precision, recall: pr.recall, k, swd, projections, seed, classifierTestAccuracy: accuracy,
-    }));
+    console.log(
+      JSON.stringify({
+        samples: { source: samples.source, n: samples.shape[0] },
+        reference: { source: reference.source, n: reference.shape[0] },
+        fdFmnist: fd,
+        precision: pr.precision,
+        recall: pr.recall,
+        k,
+        swd,
+        projections,
+        seed,
+        classifierTestAccuracy: accuracy,
+      }),
+    );
     return;
   }
   console.log(`samples:   ${samples.shape[0]} images from ${samples.source}`);
@@ -118,6 +144,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
   console.log(`FD-FMNIST  ${fd.toFixed(3).padStart(9)}   squared Fréchet distance of classifier features (lower is better; not FID)`);
   console.log(`precision  ${pr.precision.toFixed(4).padStart(9)}   share of samples inside the reference manifold (k=${k})`);
   console.log(`recall     ${pr.recall.toFixed(4).padStart(9)}   share of the reference inside the samples' manifold`);
-  console.log(`SWD        ${swd.toFixed(4).padStart(9)}   sliced Wasserstein distance of the pixels in [-1, 1] (${projections} projections, seed ${seed})`);
+  console.log(
+    `SWD        ${swd.toFixed(4).padStart(9)}   sliced Wasserstein distance of the pixels in [-1, 1] (${projections} projections, seed ${seed})`,
+  );
   console.log(`(classifier: test accuracy ${(100 * accuracy).toFixed(2)}% on Fashion-MNIST; lib/assets/fd-fmnist.safetensors)`);
 }

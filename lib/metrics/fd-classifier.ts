@@ -28,12 +28,15 @@ const FLAT = 64 * 4 * 4;
 
 /** Parameter names and shapes in file order (the safetensors keys). */
 export const FD_FMNIST_PARAMS: ReadonlyArray<readonly [string, readonly number[]]> = Object.freeze([
-  ...BLOCKS.flatMap(([cin, cout], i) => [
-    [`conv${i + 1}.weight`, [cout, cin, 3, 3]],
-    [`conv${i + 1}.bias`, [cout]],
-    [`norm${i + 1}.weight`, [cout]],
-    [`norm${i + 1}.bias`, [cout]],
-  ] as const),
+  ...BLOCKS.flatMap(
+    ([cin, cout], i) =>
+      [
+        [`conv${i + 1}.weight`, [cout, cin, 3, 3]],
+        [`conv${i + 1}.bias`, [cout]],
+        [`norm${i + 1}.weight`, [cout]],
+        [`norm${i + 1}.bias`, [cout]],
+      ] as const,
+  ),
   ['fc1.weight', [FD_FMNIST_FEATURES, FLAT]],
   ['fc1.bias', [FD_FMNIST_FEATURES]],
   ['fc2.weight', [FD_FMNIST_CLASSES, FD_FMNIST_FEATURES]],
@@ -67,7 +70,8 @@ export class FdClassifier {
       const v = values.get(name);
       const numel = shape.reduce((a, b) => a * b, 1);
       if (v === undefined) throw new Error(`FD-FMNIST classifier: parameter ${name} is missing`);
-      if (v.length !== numel) throw new Error(`FD-FMNIST classifier: parameter ${name} needs ${numel} values (shape ${JSON.stringify(shape)}), got ${v.length}`);
+      if (v.length !== numel)
+        throw new Error(`FD-FMNIST classifier: parameter ${name} needs ${numel} values (shape ${JSON.stringify(shape)}), got ${v.length}`);
       params.set(name, tensor(v, shape, { device }));
     }
     this.params = params;
@@ -85,7 +89,10 @@ export class FdClassifier {
         const fanIn = numel / shape[0]!;
         // fc2 feeds softmax directly: a smaller scale starts the logits near uniform.
         const gain = name === 'fc2.weight' ? 1 / Math.sqrt(fanIn) : Math.sqrt(2 / fanIn);
-        values.set(name, Float32Array.from(seededNormals(numel, seed, BigInt(k)), (z) => gain * z));
+        values.set(
+          name,
+          Float32Array.from(seededNormals(numel, seed, BigInt(k)), (z) => gain * z),
+        );
       }
     }
     return new FdClassifier(values, device);
@@ -123,11 +130,18 @@ export class FdClassifier {
         rstd: empty([n! * GROUPS], d),
         act: empty([n!, cout, out, out], d),
       };
-      native.nnOp('conv2d_forward', { n: n!, cin, h: size, w: size, cout, k: 3, stride: 2 },
-        [input.handle(), this.#p(`conv${i + 1}.weight`).handle(), this.#p(`conv${i + 1}.bias`).handle()], [b.conv.handle()]);
-      native.nnOp('groupnorm_forward', { n: n!, c: cout, hw: out * out, groups: GROUPS },
+      native.nnOp(
+        'conv2d_forward',
+        { n: n!, cin, h: size, w: size, cout, k: 3, stride: 2 },
+        [input.handle(), this.#p(`conv${i + 1}.weight`).handle(), this.#p(`conv${i + 1}.bias`).handle()],
+        [b.conv.handle()],
+      );
+      native.nnOp(
+        'groupnorm_forward',
+        { n: n!, c: cout, hw: out * out, groups: GROUPS },
         [b.conv.handle(), this.#p(`norm${i + 1}.weight`).handle(), this.#p(`norm${i + 1}.bias`).handle()],
-        [b.norm.handle(), b.mean.handle(), b.rstd.handle()]);
+        [b.norm.handle(), b.mean.handle(), b.rstd.handle()],
+      );
       native.nnOp('silu_forward', { n: b.norm.numel }, [b.norm.handle()], [b.act.handle()]);
       blocks.push(b);
       input = b.act;
@@ -136,9 +150,19 @@ export class FdClassifier {
     const features = empty([n!, FD_FMNIST_FEATURES], d);
     const logits = empty([n!, FD_FMNIST_CLASSES], d);
     // The last activation [N, 64, 4, 4] is already the flattened [N, 1024] in memory (NCHW, row-major).
-    native.nnOp('linear_forward', { n: n!, in: FLAT, out: FD_FMNIST_FEATURES }, [input.handle(), this.#p('fc1.weight').handle(), this.#p('fc1.bias').handle()], [fc1.handle()]);
+    native.nnOp(
+      'linear_forward',
+      { n: n!, in: FLAT, out: FD_FMNIST_FEATURES },
+      [input.handle(), this.#p('fc1.weight').handle(), this.#p('fc1.bias').handle()],
+      [fc1.handle()],
+    );
     native.nnOp('silu_forward', { n: fc1.numel }, [fc1.handle()], [features.handle()]);
-    native.nnOp('linear_forward', { n: n!, in: FD_FMNIST_FEATURES, out: FD_FMNIST_CLASSES }, [features.handle(), this.#p('fc2.weight').handle(), this.#p('fc2.bias').handle()], [logits.handle()]);
+    native.nnOp(
+      'linear_forward',
+      { n: n!, in: FD_FMNIST_FEATURES, out: FD_FMNIST_CLASSES },
+      [features.handle(), this.#p('fc2.weight').handle(), this.#p('fc2.bias').handle()],
+      [logits.handle()],
+    );
     return { n: n!, x, blocks, fc1, features, logits };
   }
 
@@ -149,13 +173,21 @@ export class FdClassifier {
     const g = this.grads;
     const gp = (name: string) => g.get(name)!.handle();
     using gFeatures = empty([n, FD_FMNIST_FEATURES], d);
-    native.nnOp('linear_backward', { n, in: FD_FMNIST_FEATURES, out: FD_FMNIST_CLASSES }, [tape.features.handle(), this.#p('fc2.weight').handle(), gLogits.handle()],
-      [gFeatures.handle(), gp('fc2.weight'), gp('fc2.bias')]);
+    native.nnOp(
+      'linear_backward',
+      { n, in: FD_FMNIST_FEATURES, out: FD_FMNIST_CLASSES },
+      [tape.features.handle(), this.#p('fc2.weight').handle(), gLogits.handle()],
+      [gFeatures.handle(), gp('fc2.weight'), gp('fc2.bias')],
+    );
     using gFc1 = empty([n, FD_FMNIST_FEATURES], d);
     native.nnOp('silu_backward', { n: gFc1.numel }, [tape.fc1.handle(), gFeatures.handle()], [gFc1.handle()]);
     let gAct = empty(tape.blocks[2]!.act.shape, d);
-    native.nnOp('linear_backward', { n, in: FLAT, out: FD_FMNIST_FEATURES }, [tape.blocks[2]!.act.handle(), this.#p('fc1.weight').handle(), gFc1.handle()],
-      [gAct.handle(), gp('fc1.weight'), gp('fc1.bias')]);
+    native.nnOp(
+      'linear_backward',
+      { n, in: FLAT, out: FD_FMNIST_FEATURES },
+      [tape.blocks[2]!.act.handle(), this.#p('fc1.weight').handle(), gFc1.handle()],
+      [gAct.handle(), gp('fc1.weight'), gp('fc1.bias')],
+    );
     for (let i = BLOCKS.length - 1; i >= 0; i--) {
       const [cin, cout, size] = BLOCKS[i]!;
       const b = tape.blocks[i]!;
@@ -163,16 +195,22 @@ export class FdClassifier {
       using gNorm = empty(b.norm.shape, d);
       native.nnOp('silu_backward', { n: gNorm.numel }, [b.norm.handle(), gAct.handle()], [gNorm.handle()]);
       using gConv = empty(b.conv.shape, d);
-      native.nnOp('groupnorm_backward', { n, c: cout, hw: out * out, groups: GROUPS },
+      native.nnOp(
+        'groupnorm_backward',
+        { n, c: cout, hw: out * out, groups: GROUPS },
         [b.conv.handle(), this.#p(`norm${i + 1}.weight`).handle(), b.mean.handle(), b.rstd.handle(), gNorm.handle()],
-        [gConv.handle(), gp(`norm${i + 1}.weight`), gp(`norm${i + 1}.bias`)]);
+        [gConv.handle(), gp(`norm${i + 1}.weight`), gp(`norm${i + 1}.bias`)],
+      );
       gAct.dispose();
       // The first block's input gradient (the images') is not needed.
       const input = i > 0 ? tape.blocks[i - 1]!.act : tape.x;
       const gInput = i > 0 ? empty(input.shape, d) : null;
-      native.nnOp('conv2d_backward', { n, cin, h: size, w: size, cout, k: 3, stride: 2 },
+      native.nnOp(
+        'conv2d_backward',
+        { n, cin, h: size, w: size, cout, k: 3, stride: 2 },
         [input.handle(), this.#p(`conv${i + 1}.weight`).handle(), gConv.handle()],
-        [gInput?.handle() ?? null, gp(`conv${i + 1}.weight`), gp(`conv${i + 1}.bias`)]);
+        [gInput?.handle() ?? null, gp(`conv${i + 1}.weight`), gp(`conv${i + 1}.bias`)],
+      );
       gAct = gInput ?? gAct;
     }
   }

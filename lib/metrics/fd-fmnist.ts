@@ -25,9 +25,12 @@ export interface FdFmnistOptions {
 
 /** The shipped weights: lib/assets/ is ../assets/ from lib/metrics/*.ts and ../../lib/assets/ from dist/metrics/*.js. */
 export function fdFmnistWeightsPath(): string {
-  const candidates = ['../assets/', '../../lib/assets/'].map((rel) => join(fileURLToPath(new URL(rel, import.meta.url)), FD_FMNIST_WEIGHTS));
+  const candidates = ['../assets/', '../../lib/assets/'].map((rel) =>
+    join(fileURLToPath(new URL(rel, import.meta.url)), FD_FMNIST_WEIGHTS),
+  );
   const found = candidates.find((p) => existsSync(p));
-  if (found === undefined) throw new Error(`the FD-FMNIST classifier weights are in none of ${candidates.join(', ')} (an incomplete installation?)`);
+  if (found === undefined)
+    throw new Error(`the FD-FMNIST classifier weights are in none of ${candidates.join(', ')} (an incomplete installation?)`);
   return found;
 }
 
@@ -41,7 +44,8 @@ export function loadFdFmnistClassifier(device?: string): Promise<{ net: FdClassi
     p = (async () => {
       const path = fdFmnistWeightsPath();
       const file = await readSafetensors(path);
-      if (file.metadata.format !== 'kintsugi-fd-fmnist') throw new Error(`${path}: not FD-FMNIST classifier weights (metadata format ${JSON.stringify(file.metadata.format)})`);
+      if (file.metadata.format !== 'kintsugi-fd-fmnist')
+        throw new Error(`${path}: not FD-FMNIST classifier weights (metadata format ${JSON.stringify(file.metadata.format)})`);
       for (const [name, shape] of FD_FMNIST_PARAMS) {
         const e = file.tensors.get(name);
         if (e === undefined || e.shape.join() !== shape.join())
@@ -60,7 +64,9 @@ async function images32(images: SampleBatch, what: string): Promise<{ data: Floa
   const b = await hostBatch(images, what, 4);
   const [n, c, h, w] = b.shape as [number, number, number, number];
   if (c !== 1 || h !== w || (h !== 32 && h !== 28))
-    throw new RangeError(`${what}: expected greyscale Fashion-MNIST-sized images [N, 1, 32, 32] or [N, 1, 28, 28] in [-1, 1], got ${JSON.stringify(b.shape)}`);
+    throw new RangeError(
+      `${what}: expected greyscale Fashion-MNIST-sized images [N, 1, 32, 32] or [N, 1, 28, 28] in [-1, 1], got ${JSON.stringify(b.shape)}`,
+    );
   const bad = b.data.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new RangeError(`${what}: value ${b.data[bad]} at index ${bad} (image ${Math.floor(bad / b.size)}) is not finite`);
   if (h === 32) return { data: b.data instanceof Float32Array ? b.data : Float32Array.from(b.data), n };
@@ -71,7 +77,11 @@ async function images32(images: SampleBatch, what: string): Promise<{ data: Floa
 }
 
 /** Runs the classifier over the images in batches: features [N, 128] and logits [N, 10]. */
-async function run(images: SampleBatch, what: string, options: FdFmnistOptions): Promise<{ features: Float32Array; logits: Float32Array; n: number }> {
+async function run(
+  images: SampleBatch,
+  what: string,
+  options: FdFmnistOptions,
+): Promise<{ features: Float32Array; logits: Float32Array; n: number }> {
   const batchSize = checkInteger(options.batchSize ?? 500, 'options.batchSize', 1);
   const { data, n } = await images32(images, what);
   const { net } = await loadFdFmnistClassifier(options.device);
@@ -92,7 +102,10 @@ async function run(images: SampleBatch, what: string, options: FdFmnistOptions):
 }
 
 /** The 128-d FD-FMNIST features of images [N, 1, 32, 32] in [-1, 1]: { data, shape: [N, 128] }. */
-export async function fdFmnistFeatures(images: SampleBatch, options: FdFmnistOptions = {}): Promise<{ data: Float32Array; shape: [number, number] }> {
+export async function fdFmnistFeatures(
+  images: SampleBatch,
+  options: FdFmnistOptions = {},
+): Promise<{ data: Float32Array; shape: [number, number] }> {
   const { features, n } = await run(images, 'images', options);
   return { data: features, shape: [n, FD_FMNIST_FEATURES] };
 }
@@ -114,7 +127,14 @@ export async function fdFmnistClassify(images: SampleBatch, options: FdFmnistOpt
  * biased upwards for small N; compare values computed with the same numbers of images.
  */
 export async function fdFmnist(samples: SampleBatch, reference: SampleBatch, options: FdFmnistOptions = {}): Promise<number> {
-  const [a, b] = [(await run(samples, 'samples', options)), (await run(reference, 'reference', options))];
-  for (const [name, r] of [['samples', a], ['reference', b]] as const) if (r.n < 2) throw new RangeError(`${name}: FD-FMNIST needs at least 2 images, got ${r.n}`);
-  return frechetDistanceGaussians(meanAndCovariance(a.features, a.n, FD_FMNIST_FEATURES), meanAndCovariance(b.features, b.n, FD_FMNIST_FEATURES));
+  const [a, b] = [await run(samples, 'samples', options), await run(reference, 'reference', options)];
+  for (const [name, r] of [
+    ['samples', a],
+    ['reference', b],
+  ] as const)
+    if (r.n < 2) throw new RangeError(`${name}: FD-FMNIST needs at least 2 images, got ${r.n}`);
+  return frechetDistanceGaussians(
+    meanAndCovariance(a.features, a.n, FD_FMNIST_FEATURES),
+    meanAndCovariance(b.features, b.n, FD_FMNIST_FEATURES),
+  );
 }

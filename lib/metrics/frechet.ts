@@ -32,7 +32,10 @@ export function frechetDistanceGaussians(a: Gaussian, b: Gaussian): number {
   const d = a.mean.length;
   checkInteger(d, 'a.mean.length', 1);
   if (b.mean.length !== d) throw new RangeError(`b.mean: expected ${d} values (as a.mean), got ${b.mean.length}`);
-  for (const [name, c] of [['a.cov', a.cov], ['b.cov', b.cov]] as const)
+  for (const [name, c] of [
+    ['a.cov', a.cov],
+    ['b.cov', b.cov],
+  ] as const)
     if (c.length !== d * d) throw new RangeError(`${name}: expected ${d}x${d} = ${d * d} values, got ${c.length}`);
   let meanTerm = 0;
   for (let i = 0; i < d; i++) meanTerm += (a.mean[i]! - b.mean[i]!) ** 2;
@@ -49,6 +52,7 @@ export function frechetDistanceGaussians(a: Gaussian, b: Gaussian): number {
 /** The Fréchet distance between the Gaussian fits of two sets of vectors (each [N, d], N >= 2). */
 export async function frechetDistance(a: SampleBatch, b: SampleBatch): Promise<number> {
   const [ga, gb] = [await gaussianFit(a, 'a'), await gaussianFit(b, 'b')];
-  if (ga.mean.length !== gb.mean.length) throw new RangeError(`b: expected vectors of ${ga.mean.length} values (as a), got ${gb.mean.length}`);
+  if (ga.mean.length !== gb.mean.length)
+    throw new RangeError(`b: expected vectors of ${ga.mean.length} values (as a), got ${gb.mean.length}`);
   return frechetDistanceGaussians(ga, gb);
 }

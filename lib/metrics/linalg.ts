@@ -43,8 +43,7 @@ export function symmetricEigen(a: Float64Array, n: number): { values: Float64Arr
   if (a.length !== n * n) throw new RangeError(`symmetricEigen: expected ${n}x${n} = ${n * n} values, got ${a.length}`);
   const m = Float64Array.from(a);
   // Symmetrise: the caller's matrix may carry rounding asymmetry of a product.
-  for (let p = 0; p < n; p++)
-    for (let q = p + 1; q < n; q++) m[p * n + q] = m[q * n + p] = 0.5 * (m[p * n + q]! + m[q * n + p]!);
+  for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) m[p * n + q] = m[q * n + p] = 0.5 * (m[p * n + q]! + m[q * n + p]!);
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
   let norm = 0;

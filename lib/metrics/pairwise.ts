@@ -28,7 +28,12 @@ function squaredNorms(x: Float64Array, n: number, d: number): Float64Array {
  * q [nq, d] and p [np, d] are row-major; a block holds about `blockValues` distances (whole GEMM column blocks).
  */
 export async function forEachDistanceBlock(
-  q: Float64Array, nq: number, p: Float64Array, np: number, d: number, device: string | undefined,
+  q: Float64Array,
+  nq: number,
+  p: Float64Array,
+  np: number,
+  d: number,
+  device: string | undefined,
   visit: (first: number, rows: number, d2: Float32Array) => void,
   blockValues = BLOCK_VALUES,
 ): Promise<void> {
@@ -49,7 +54,12 @@ export async function forEachDistanceBlock(
     }
     using x = tensor(xt, [blocks, d, 1, COLUMNS], { device: dev });
     using y = empty([blocks, np, 1, COLUMNS], { device: dev });
-    native.nnOp('conv2d_forward', { n: blocks, cin: d, h: 1, w: COLUMNS, cout: np, k: 1, stride: 1 }, [x.handle(), weight.handle(), bias.handle()], [y.handle()]);
+    native.nnOp(
+      'conv2d_forward',
+      { n: blocks, cin: d, h: 1, w: COLUMNS, cout: np, k: 1, stride: 1 },
+      [x.handle(), weight.handle(), bias.handle()],
+      [y.handle()],
+    );
     const g = await y.toArray(); // g[(b * np + j) * COLUMNS + c] = q[first + b * COLUMNS + c] . p[j]
     for (let r = 0; r < rows; r++) {
       const [b, c] = [Math.floor(r / COLUMNS), r % COLUMNS];

@@ -48,7 +48,15 @@ async function knnRadii2(x: Float64Array, n: number, d: number, k: number, devic
 }
 
 /** The fraction of the points of q [nq, d] inside the union of balls with centres x [nx, d] and squared radii r2. */
-async function coverage(q: Float64Array, nq: number, x: Float64Array, r2: Float64Array, nx: number, d: number, device: string | undefined): Promise<number> {
+async function coverage(
+  q: Float64Array,
+  nq: number,
+  x: Float64Array,
+  r2: Float64Array,
+  nx: number,
+  d: number,
+  device: string | undefined,
+): Promise<number> {
   let inside = 0;
   await forEachDistanceBlock(q, nq, x, nx, d, device, (_first, rows, d2) => {
     for (let r = 0; r < rows; r++)
@@ -62,11 +70,19 @@ async function coverage(q: Float64Array, nq: number, x: Float64Array, r2: Float6
 }
 
 /** Precision and recall of `samples` [N, d] against `reference` [M, d] (features; each sample flattened). */
-export async function precisionRecall(samples: SampleBatch, reference: SampleBatch, options: PrecisionRecallOptions = {}): Promise<PrecisionRecall> {
+export async function precisionRecall(
+  samples: SampleBatch,
+  reference: SampleBatch,
+  options: PrecisionRecallOptions = {},
+): Promise<PrecisionRecall> {
   const k = checkInteger(options.k ?? 3, 'options.k', 1);
   const [s, r] = [await hostBatch(samples, 'samples'), await hostBatch(reference, 'reference')];
-  if (s.size !== r.size) throw new RangeError(`reference: expected vectors of ${s.size} values (as samples), got shape ${JSON.stringify(r.shape)}`);
-  for (const [name, b] of [['samples', s], ['reference', r]] as const)
+  if (s.size !== r.size)
+    throw new RangeError(`reference: expected vectors of ${s.size} values (as samples), got shape ${JSON.stringify(r.shape)}`);
+  for (const [name, b] of [
+    ['samples', s],
+    ['reference', r],
+  ] as const)
     if (b.n <= k) throw new RangeError(`${name}: k = ${k} needs more than ${k} points, got ${b.n}`);
   const d = s.size;
   const [xs, xr] = [Float64Array.from(s.data), Float64Array.from(r.data)];

@@ -24,7 +24,8 @@ export async function imagePair(a: SampleBatch, b: SampleBatch, options: ImageMe
   if (!(typeof dataRange === 'number' && Number.isFinite(dataRange) && dataRange > 0))
     throw new RangeError(`options.dataRange: expected a finite number > 0, got ${JSON.stringify(dataRange)}`);
   const [x, y] = [await hostBatch(a, 'a', 4), await hostBatch(b, 'b', 4)];
-  if (x.shape.some((d, i) => d !== y.shape[i])) throw new RangeError(`b: expected the shape of a ${JSON.stringify(x.shape)}, got ${JSON.stringify(y.shape)}`);
+  if (x.shape.some((d, i) => d !== y.shape[i]))
+    throw new RangeError(`b: expected the shape of a ${JSON.stringify(x.shape)}, got ${JSON.stringify(y.shape)}`);
   return { x, y, dataRange };
 }
 

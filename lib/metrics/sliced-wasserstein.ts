@@ -44,7 +44,10 @@ export async function slicedWasserstein(a: SampleBatch, b: SampleBatch, options:
   const projections = checkInteger(options.projections ?? 128, 'options.projections', 1, 2 ** 32);
   const seed = checkInteger(options.seed ?? 0, 'options.seed', 0);
   const [x, y] = [await hostBatch(a, 'a'), await hostBatch(b, 'b')];
-  if (x.size !== y.size) throw new RangeError(`b: expected samples of ${x.size} values (as a, shape ${JSON.stringify(x.shape)}), got shape ${JSON.stringify(y.shape)}`);
+  if (x.size !== y.size)
+    throw new RangeError(
+      `b: expected samples of ${x.size} values (as a, shape ${JSON.stringify(x.shape)}), got shape ${JSON.stringify(y.shape)}`,
+    );
   const d = x.size;
   const [pa, pb] = [new Float64Array(x.n), new Float64Array(y.n)];
   let total = 0;
@@ -54,7 +57,10 @@ export async function slicedWasserstein(a: SampleBatch, b: SampleBatch, options:
     let norm = 0;
     for (let k = 0; k < d; k++) norm += u[k]! * u[k]!;
     norm = Math.sqrt(norm);
-    for (const [set, out] of [[x, pa], [y, pb]] as const) {
+    for (const [set, out] of [
+      [x, pa],
+      [y, pb],
+    ] as const) {
       for (let i = 0; i < set.n; i++) {
         let acc = 0;
         const base = i * d;

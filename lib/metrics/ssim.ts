@@ -48,7 +48,8 @@ function filter(plane: Float64Array, h: number, w: number, g: Float64Array): Flo
 export async function ssim(a: SampleBatch, b: SampleBatch, options: ImageMetricOptions = {}): Promise<ImageMetric> {
   const { x, y, dataRange } = await imagePair(a, b, options);
   const [, c, h, w] = x.shape as [number, number, number, number];
-  if (h < WINDOW || w < WINDOW) throw new RangeError(`a: SSIM's ${WINDOW}x${WINDOW} window needs images of at least ${WINDOW}x${WINDOW}, got ${h}x${w}`);
+  if (h < WINDOW || w < WINDOW)
+    throw new RangeError(`a: SSIM's ${WINDOW}x${WINDOW} window needs images of at least ${WINDOW}x${WINDOW}, got ${h}x${w}`);
   const g = gaussianWindow();
   const [c1, c2] = [(K1 * dataRange) ** 2, (K2 * dataRange) ** 2];
   const hw = h * w;

@@ -14,8 +14,10 @@ export async function conjugateGradient(
   n: number,
   iterations: number,
 ): Promise<Float64Array> {
-  if (!Number.isSafeInteger(iterations) || iterations < 0) throw new RangeError(`cgIterations: expected a non-negative integer, got ${iterations}`);
-  if (!Number.isSafeInteger(n) || n < 1 || rhs.length % n) throw new RangeError(`conjugateGradient: ${rhs.length} right-hand side values do not split into ${n} systems`);
+  if (!Number.isSafeInteger(iterations) || iterations < 0)
+    throw new RangeError(`cgIterations: expected a non-negative integer, got ${iterations}`);
+  if (!Number.isSafeInteger(n) || n < 1 || rhs.length % n)
+    throw new RangeError(`conjugateGradient: ${rhs.length} right-hand side values do not split into ${n} systems`);
   const m = rhs.length / n;
   const v = new Float64Array(rhs.length);
   const r = Float64Array.from(rhs);

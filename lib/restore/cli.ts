@@ -46,15 +46,28 @@ export async function restoreCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' }, measurements: { type: 'string' }, method: { type: 'string' }, samples: { type: 'string' }, steps: { type: 'string' },
-      eta: { type: 'string' }, zeta: { type: 'string' }, cg: { type: 'string' }, limit: { type: 'string' }, clean: { type: 'string' },
-      batch: { type: 'string' }, seed: { type: 'string' }, 'no-ema': { type: 'boolean' }, device: { type: 'string' }, out: { type: 'string' },
+      model: { type: 'string' },
+      measurements: { type: 'string' },
+      method: { type: 'string' },
+      samples: { type: 'string' },
+      steps: { type: 'string' },
+      eta: { type: 'string' },
+      zeta: { type: 'string' },
+      cg: { type: 'string' },
+      limit: { type: 'string' },
+      clean: { type: 'string' },
+      batch: { type: 'string' },
+      seed: { type: 'string' },
+      'no-ema': { type: 'boolean' },
+      device: { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) return console.log(RESTORE_HELP);
   if (!values.model) throw new Error('restore: --model FILE is required (a checkpoint from `kintsugi train`)');
-  if (!values.measurements) throw new Error('restore: --measurements FILE is required (from `kintsugi corrupt`, or your own data: docs/corruption.md)');
+  if (!values.measurements)
+    throw new Error('restore: --measurements FILE is required (from `kintsugi corrupt`, or your own data: docs/corruption.md)');
   const method = (values.method ?? 'mmps') as RestoreMethod;
   if (!RESTORE_METHODS.includes(method)) throw new Error(`--method: expected ${RESTORE_METHODS.join(', ')}, got "${values.method}"`);
   const K = number(values.samples, 8, '--samples');
@@ -72,7 +85,9 @@ export async function restoreCommand(argv: string[]): Promise<void> {
   if (values.clean) {
     const a = await readNpy(values.clean);
     if (a.shape.length !== 4 || a.shape.slice(1).join() !== [C, H, W].join() || a.shape[0]! < N)
-      throw new Error(`--clean ${values.clean}: expected at least ${N} images of shape [${C}, ${H}, ${W}] ([N, C, H, W]), got [${a.shape.join(', ')}]`);
+      throw new Error(
+        `--clean ${values.clean}: expected at least ${N} images of shape [${C}, ${H}, ${W}] ([N, C, H, W]), got [${a.shape.join(', ')}]`,
+      );
     clean = Float32Array.from(a.data.subarray(0, N * per));
   }
   const device = values.device ?? defaultDevice();
@@ -81,20 +96,32 @@ export async function restoreCommand(argv: string[]): Promise<void> {
   try {
     const { inChannels, resolution } = net.config;
     if (inChannels !== C || resolution !== H || resolution !== W)
-      throw new Error(`--model ${values.model} takes [${inChannels}, ${resolution}, ${resolution}] images, the measurements are of signals [${C}, ${H}, ${W}]`);
+      throw new Error(
+        `--model ${values.model} takes [${inChannels}, ${resolution}, ${resolution}] images, the measurements are of signals [${C}, ${H}, ${W}]`,
+      );
     const schedule = new NoiseSchedule((ck.schedule as ScheduleConfig | null) ?? { kind: 'linear' });
     const denoiser = unetPrior(net, schedule, ck.prediction as Prediction);
-    const { op, y } = set.batch(Array.from({ length: N }, (_, i) => i), { device });
+    const { op, y } = set.batch(
+      Array.from({ length: N }, (_, i) => i),
+      { device },
+    );
     const controller = interruptible();
     const started = performance.now();
     let lastTenth = -1;
     console.log(`restore: ${N} ${set.kind} measurements (sigma0 ${set.sigma0}) with ${method}, ${K} samples each, on ${device}`);
     try {
       const r = await restore(denoiser, op, y, {
-        method, sigma0: set.sigma0, samples: K, steps: values.steps === undefined ? undefined : number(values.steps, 0, '--steps'),
-        eta: values.eta === undefined ? undefined : number(values.eta, 0, '--eta'), zeta: values.zeta === undefined ? undefined : number(values.zeta, 1, '--zeta'),
-        cgIterations: number(values.cg, 3, '--cg'), batchSize: number(values.batch, 64, '--batch'), seed: number(values.seed, 0, '--seed'),
-        clip: C === 2 ? undefined : [-1, 1], signal: controller.signal,
+        method,
+        sigma0: set.sigma0,
+        samples: K,
+        steps: values.steps === undefined ? undefined : number(values.steps, 0, '--steps'),
+        eta: values.eta === undefined ? undefined : number(values.eta, 0, '--eta'),
+        zeta: values.zeta === undefined ? undefined : number(values.zeta, 1, '--zeta'),
+        cgIterations: number(values.cg, 3, '--cg'),
+        batchSize: number(values.batch, 64, '--batch'),
+        seed: number(values.seed, 0, '--seed'),
+        clip: C === 2 ? undefined : [-1, 1],
+        signal: controller.signal,
         onProgress: (done, total) => {
           const tenth = Math.floor((10 * done) / total);
           if (tenth !== lastTenth) console.log(`restore step ${done}/${total}  elapsed ${duration((performance.now() - started) / 1000)}`);
@@ -117,7 +144,8 @@ export async function restoreCommand(argv: string[]): Promise<void> {
       const columns = [viewRange(show(measured), C), viewRange(show(r.mean), C), stdShown, ...(clean ? [viewRange(show(clean), C)] : [])];
       const tiles = new Float32Array(N * columns.length * shown * H * W);
       const size = shown * H * W;
-      for (let i = 0; i < N; i++) columns.forEach((col, c) => tiles.set(col.subarray(i * size, (i + 1) * size), (i * columns.length + c) * size));
+      for (let i = 0; i < N; i++)
+        columns.forEach((col, c) => tiles.set(col.subarray(i * size, (i + 1) * size), (i * columns.length + c) * size));
       await writePng(join(out, 'side-by-side.png'), gridToPng(tiles, [N * columns.length, shown, H, W], { columns: columns.length }));
       console.log(
         `wrote ${out}/: mean, std and samples (.npy), mean.png, samples.png (one row per measurement), std.png and side-by-side.png ` +

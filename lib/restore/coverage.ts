@@ -7,7 +7,8 @@
 /** Fraction of `reference` values x with |x − mean| ≤ z·std (elementwise; all three of one length). */
 export function bandCoverage(reference: ArrayLike<number>, mean: ArrayLike<number>, std: ArrayLike<number>, z = 2): number {
   const n = reference.length;
-  if (mean.length !== n || std.length !== n) throw new RangeError(`bandCoverage: expected reference, mean and std of one length, got ${n}, ${mean.length} and ${std.length}`);
+  if (mean.length !== n || std.length !== n)
+    throw new RangeError(`bandCoverage: expected reference, mean and std of one length, got ${n}, ${mean.length} and ${std.length}`);
   if (n === 0) throw new RangeError('bandCoverage: expected at least one value, got none');
   let inside = 0;
   for (let i = 0; i < n; i++) if (Math.abs(reference[i]! - mean[i]!) <= z * std[i]!) inside++;
@@ -20,7 +21,8 @@ export function bandCoverage(reference: ArrayLike<number>, mean: ArrayLike<numbe
  * Simpson's rule on its density (error < 1e-9 for the z of interest).
  */
 export function gaussianCoverageMark(K: number, z = 2): number {
-  if (!Number.isSafeInteger(K) || K < 2) throw new RangeError(`gaussianCoverageMark: K must be an integer >= 2 (a standard deviation needs two samples), got ${K}`);
+  if (!Number.isSafeInteger(K) || K < 2)
+    throw new RangeError(`gaussianCoverageMark: K must be an integer >= 2 (a standard deviation needs two samples), got ${K}`);
   if (!(z > 0 && Number.isFinite(z))) throw new RangeError(`gaussianCoverageMark: z must be a finite number > 0, got ${z}`);
   const nu = K - 1;
   const t = z / Math.sqrt(1 + 1 / K);
@@ -33,5 +35,5 @@ export function gaussianCoverageMark(K: number, z = 2): number {
   const h = t / m;
   let s = density(0) + density(t);
   for (let i = 1; i < m; i++) s += (i % 2 === 1 ? 4 : 2) * density(i * h);
-  return 2 * (s * h) / 3;
+  return (2 * (s * h)) / 3;
 }

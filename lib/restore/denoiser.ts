@@ -29,7 +29,8 @@ export interface PriorDenoiser {
  * eps: x̂0 = (x_t − √(1−ᾱ) ε̂) / √ᾱ; x0: x̂0 = net; v: x̂0 = √ᾱ x_t − √(1−ᾱ) v̂.
  */
 export function x0Coefficients(prediction: Prediction, alphaBar: number): [number, number] {
-  const s = Math.sqrt(alphaBar), r = Math.sqrt(1 - alphaBar);
+  const s = Math.sqrt(alphaBar),
+    r = Math.sqrt(1 - alphaBar);
   if (prediction === 'eps') return [1 / s, -r / s];
   if (prediction === 'x0') return [0, 1];
   if (prediction === 'v') return [s, -r];
@@ -60,12 +61,24 @@ export function unetPrior(net: UNet, schedule: NoiseSchedule, prediction: Predic
       try {
         if (!options.vjp) {
           const out = net.predict(x, tt);
-          const x0 = a === 0 ? out : combine([[x, same(a)], [out, same(b)]]);
+          const x0 =
+            a === 0
+              ? out
+              : combine([
+                  [x, same(a)],
+                  [out, same(b)],
+                ]);
           if (x0 !== out) out.dispose();
           return { x0, vjp: noVjp, dispose: () => x0.dispose(), [Symbol.dispose]: () => x0.dispose() };
         }
         const { out, tape } = net.forward(x, tt);
-        const x0 = a === 0 ? out : combine([[x, same(a)], [out, same(b)]]);
+        const x0 =
+          a === 0
+            ? out
+            : combine([
+                [x, same(a)],
+                [out, same(b)],
+              ]);
         if (x0 !== out) out.dispose();
         let used = false;
         const dispose = () => {
@@ -80,7 +93,10 @@ export function unetPrior(net: UNet, schedule: NoiseSchedule, prediction: Predic
             used = true;
             const g = net.backward(tape, u, { inputGrad: true })!;
             if (a === 0 && b === 1) return g;
-            const out = combine([[u, same(a)], [g, same(b)]]);
+            const out = combine([
+              [u, same(a)],
+              [g, same(b)],
+            ]);
             g.dispose();
             return out;
           },
@@ -100,6 +116,7 @@ async function noVjp(): Promise<Tensor> {
 
 /** ᾱ_t for an integer step t of the schedule, with a clear error otherwise. */
 export function alphaBarAt(schedule: NoiseSchedule, t: number): number {
-  if (!Number.isInteger(t) || t < 0 || t >= schedule.steps) throw new RangeError(`t: expected an integer step in [0, ${schedule.steps}), got ${t}`);
+  if (!Number.isInteger(t) || t < 0 || t >= schedule.steps)
+    throw new RangeError(`t: expected an integer step in [0, ${schedule.steps}), got ${t}`);
   return schedule.alphaBars[t]!;
 }

@@ -36,14 +36,22 @@ export function denseGaussian(prior: GaussianPrior): DenseGaussian {
 }
 
 /** The exact denoiser of N(μ, Σ) for signals of shape `signalShape` (d = C·H·W values). */
-export function gaussianDenoiser(prior: DenseGaussian, schedule: NoiseSchedule, signalShape: readonly number[], options: { device?: string } = {}): PriorDenoiser {
+export function gaussianDenoiser(
+  prior: DenseGaussian,
+  schedule: NoiseSchedule,
+  signalShape: readonly number[],
+  options: { device?: string } = {},
+): PriorDenoiser {
   const d = signalShape.reduce((a, b) => a * b, 1);
   if (prior.mean.length !== d || prior.cov.length !== d * d)
-    throw new RangeError(`gaussianDenoiser: signals of shape [${signalShape.join(', ')}] need a mean of ${d} and a covariance of ${d * d} values, got ${prior.mean.length} and ${prior.cov.length}`);
+    throw new RangeError(
+      `gaussianDenoiser: signals of shape [${signalShape.join(', ')}] need a mean of ${d} and a covariance of ${d * d} values, got ${prior.mean.length} and ${prior.cov.length}`,
+    );
   if (d > MAX_DIM) throw new RangeError(`gaussianDenoiser: d = ${d}; the exact prior is for d <= ${MAX_DIM}`);
   const device = resolveDevice(options.device);
   const { values, vectors } = symmetricEigen(prior.cov, d);
-  if (values.some((v) => v < -1e-9 * Math.max(1, ...values))) throw new RangeError('gaussianDenoiser: the covariance is not positive semi-definite');
+  if (values.some((v) => v < -1e-9 * Math.max(1, ...values)))
+    throw new RangeError('gaussianDenoiser: the covariance is not positive semi-definite');
   const cache = new Map<number, Float64Array>();
   const gain = (t: number): Float64Array => {
     let m = cache.get(t);

@@ -34,15 +34,22 @@ export interface Restoration {
  * tensor on any device or host values). Cancelled by options.signal: the AbortError propagates and
  * nothing stays allocated.
  */
-export async function restore(denoiser: PriorDenoiser, op: Degradation, y: Tensor | Float32Array, options: RestoreOptions): Promise<Restoration> {
+export async function restore(
+  denoiser: PriorDenoiser,
+  op: Degradation,
+  y: Tensor | Float32Array,
+  options: RestoreOptions,
+): Promise<Restoration> {
   const N = op.batchSize;
   const K = options.samples ?? 1;
   if (!Number.isSafeInteger(K) || K < 1) throw new RangeError(`samples: expected a positive integer, got ${JSON.stringify(K)}`);
   const batchSize = options.batchSize ?? 64;
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize: expected a positive integer, got ${JSON.stringify(batchSize)}`);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchSize: expected a positive integer, got ${JSON.stringify(batchSize)}`);
   const m = op.measurementShape.reduce((a, b) => a * b, 1);
   const host = y instanceof Float32Array ? y : await y.toArray();
-  if (host.length !== N * m) throw new RangeError(`y: expected ${N * m} values ([${[N, ...op.measurementShape].join(', ')}]), got ${host.length}`);
+  if (host.length !== N * m)
+    throw new RangeError(`y: expected ${N * m} values ([${[N, ...op.measurementShape].join(', ')}]), got ${host.length}`);
   const d = op.signalShape.reduce((a, b) => a * b, 1);
   const rows = N * K;
   const samples = new Float32Array(rows * d);
@@ -77,7 +84,8 @@ export async function restore(denoiser: PriorDenoiser, op: Degradation, y: Tenso
 
 /** Per-measurement mean and standard deviation over K samples, in double. */
 export function momentsOf(samples: Float32Array, N: number, K: number, d: number): { mean: Float32Array; std: Float32Array } {
-  const mean = new Float32Array(N * d), std = new Float32Array(N * d);
+  const mean = new Float32Array(N * d),
+    std = new Float32Array(N * d);
   for (let i = 0; i < N; i++)
     for (let j = 0; j < d; j++) {
       let s = 0;

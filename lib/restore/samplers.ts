@@ -48,11 +48,14 @@ export interface PosteriorOptions {
 }
 
 function checkOptions(o: PosteriorOptions, T: number): Required<Omit<PosteriorOptions, 'clip' | 'generator' | 'signal' | 'onStep'>> {
-  if (!RESTORE_METHODS.includes(o.method)) throw new TypeError(`method: expected one of ${RESTORE_METHODS.join(', ')}, got ${JSON.stringify(o.method)}`);
+  if (!RESTORE_METHODS.includes(o.method))
+    throw new TypeError(`method: expected one of ${RESTORE_METHODS.join(', ')}, got ${JSON.stringify(o.method)}`);
   const sigma0 = o.sigma0;
-  if (typeof sigma0 !== 'number' || !(sigma0 >= 0) || !Number.isFinite(sigma0)) throw new RangeError(`sigma0: expected a finite noise level >= 0, got ${JSON.stringify(sigma0)}`);
+  if (typeof sigma0 !== 'number' || !(sigma0 >= 0) || !Number.isFinite(sigma0))
+    throw new RangeError(`sigma0: expected a finite noise level >= 0, got ${JSON.stringify(sigma0)}`);
   const steps = o.steps ?? Math.min(DEFAULT_STEPS[o.method], T);
-  if (!Number.isInteger(steps) || steps < 1 || steps > T) throw new RangeError(`steps: expected an integer in [1, ${T}], got ${JSON.stringify(steps)}`);
+  if (!Number.isInteger(steps) || steps < 1 || steps > T)
+    throw new RangeError(`steps: expected an integer in [1, ${T}], got ${JSON.stringify(steps)}`);
   const eta = o.eta ?? (o.method === 'ddrm' ? 0.85 : 1);
   if (!(eta >= 0 && eta <= 1)) throw new RangeError(`eta: expected a number in [0, 1], got ${JSON.stringify(eta)}`);
   const etaB = o.etaB ?? 1;
@@ -60,8 +63,10 @@ function checkOptions(o: PosteriorOptions, T: number): Required<Omit<PosteriorOp
   const zeta = o.zeta ?? 1;
   if (!(zeta >= 0 && Number.isFinite(zeta))) throw new RangeError(`zeta: expected a finite step size >= 0, got ${JSON.stringify(zeta)}`);
   const cgIterations = o.cgIterations ?? 3;
-  if (!Number.isSafeInteger(cgIterations) || cgIterations < 0) throw new RangeError(`cgIterations: expected a non-negative integer, got ${JSON.stringify(cgIterations)}`);
-  if (o.clip && !(o.clip.length === 2 && o.clip[0] < o.clip[1])) throw new RangeError(`clip: expected [low, high] with low < high, got ${JSON.stringify(o.clip)}`);
+  if (!Number.isSafeInteger(cgIterations) || cgIterations < 0)
+    throw new RangeError(`cgIterations: expected a non-negative integer, got ${JSON.stringify(cgIterations)}`);
+  if (o.clip && !(o.clip.length === 2 && o.clip[0] < o.clip[1]))
+    throw new RangeError(`clip: expected [low, high] with low < high, got ${JSON.stringify(o.clip)}`);
   return { method: o.method, sigma0, steps, eta, etaB, zeta, cgIterations };
 }
 
@@ -72,9 +77,12 @@ function checkOptions(o: PosteriorOptions, T: number): Required<Omit<PosteriorOp
 export async function posteriorBatch(denoiser: PriorDenoiser, op: Degradation, y: Tensor, options: PosteriorOptions): Promise<Tensor> {
   const schedule = denoiser.schedule;
   const o = checkOptions(options, schedule.steps);
-  if (op.device !== denoiser.device) throw new RangeError(`op: expected an operator on ${denoiser.device} (the denoiser's device), got ${op.device}`);
+  if (op.device !== denoiser.device)
+    throw new RangeError(`op: expected an operator on ${denoiser.device} (the denoiser's device), got ${op.device}`);
   if (op.signalShape.join() !== denoiser.signalShape.join())
-    throw new RangeError(`op: signals of shape [${op.signalShape.join(', ')}] do not match the prior's [${denoiser.signalShape.join(', ')}]`);
+    throw new RangeError(
+      `op: signals of shape [${op.signalShape.join(', ')}] do not match the prior's [${denoiser.signalShape.join(', ')}]`,
+    );
   const n = op.batchSize;
   const want = [n, ...op.measurementShape];
   if (y.shape.join() !== want.join()) throw new RangeError(`y: expected shape [${want.join(', ')}], got [${y.shape.join(', ')}]`);
@@ -99,28 +107,40 @@ export async function posteriorBatch(denoiser: PriorDenoiser, op: Degradation, y
   const yy = keep(mask ? mul(y, mask) : y.clone());
   // The SVD domain: singular values and ȳ, for DDRM and ΠGDM.
   const svd = o.method === 'ddrm' || o.method === 'pigdm';
-  const s = svd ? await (keep(op.singularValues())).toArray() : null;
+  const s = svd ? await keep(op.singularValues()).toArray() : null;
   const ybar = svd ? keep(op.toSvd(yy)) : null;
 
   /** r = y − A x̂0 on the device. */
   const residual = (x0: Tensor): Tensor => {
     const ax = op.apply(x0);
-    const r = combine([[yy, same(1)], [ax, same(-1)]]);
+    const r = combine([
+      [yy, same(1)],
+      [ax, same(-1)],
+    ]);
     ax.dispose();
     return r;
   };
   /** DDIM from x_t at step t to `prev` (−1: the end) given the denoised estimate x0. */
   const ddim = (x: Tensor, x0: Tensor, t: number, prev: number): Tensor => {
     if (prev < 0) return x0.clone();
-    const abT = ab[t]!, abP = ab[prev]!;
+    const abT = ab[t]!,
+      abP = ab[prev]!;
     const sigma = o.eta * Math.sqrt(((1 - abP) / (1 - abT)) * (1 - abT / abP));
     const dir = Math.sqrt(Math.max(0, 1 - abP - sigma * sigma));
     // eps = (x_t − √ᾱ x0)/√(1 − ᾱ), folded into the coefficients of x_t and x0.
     const cx = dir / Math.sqrt(1 - abT);
     const c0 = Math.sqrt(abP) - (dir * Math.sqrt(abT)) / Math.sqrt(1 - abT);
-    if (sigma === 0) return combine([[x, same(cx)], [x0, same(c0)]]);
+    if (sigma === 0)
+      return combine([
+        [x, same(cx)],
+        [x0, same(c0)],
+      ]);
     const z = randn(shape, { generator, device });
-    const out = combine([[x, same(cx)], [x0, same(c0)], [z, same(sigma)]]);
+    const out = combine([
+      [x, same(cx)],
+      [x0, same(c0)],
+      [z, same(sigma)],
+    ]);
     z.dispose();
     return out;
   };
@@ -135,7 +155,10 @@ export async function posteriorBatch(denoiser: PriorDenoiser, op: Degradation, y
       const w = Float32Array.from(s!, (si) => (si > 0 ? (si * si) / (r2 * si * si + o.sigma0 * o.sigma0) : 0));
       const wt = tensor(w, shape, { device });
       const xbar = op.vt(d.x0);
-      const diff = combine([[ybar!, same(1)], [xbar, same(-1)]]);
+      const diff = combine([
+        [ybar!, same(1)],
+        [xbar, same(-1)],
+      ]);
       const weighted = mul(diff, wt);
       h = op.v(weighted);
       for (const u of [wt, xbar, diff, weighted]) u.dispose();
@@ -150,13 +173,18 @@ export async function posteriorBatch(denoiser: PriorDenoiser, op: Degradation, y
           const u = op.adjoint(pt);
           const g = await d.vjp(u);
           const ag = op.apply(g);
-          const out = combine([[pt, same(o.sigma0 * o.sigma0)], [ag, same(c)]]);
+          const out = combine([
+            [pt, same(o.sigma0 * o.sigma0)],
+            [ag, same(c)],
+          ]);
           for (const q of [pt, u, g, ag]) q.dispose();
           const host = await out.toArray();
           out.dispose();
           return host;
         },
-        rhs, n, o.cgIterations,
+        rhs,
+        n,
+        o.cgIterations,
       );
       const vt = tensor(Float32Array.from(v), msh, { device });
       h = op.adjoint(vt);
@@ -164,7 +192,10 @@ export async function posteriorBatch(denoiser: PriorDenoiser, op: Degradation, y
     }
     const g = await d.vjp(h);
     h.dispose();
-    const out = combine([[d.x0, same(1)], [g, same(c)]]);
+    const out = combine([
+      [d.x0, same(1)],
+      [g, same(c)],
+    ]);
     g.dispose();
     return clip(out);
   };
@@ -222,7 +253,10 @@ export async function posteriorBatch(denoiser: PriorDenoiser, op: Degradation, y
       const x0 = clip(d.x0.clone());
       const step = ddim(x, x0, t, prev);
       x0.dispose();
-      const out = combine([[step, same(1)], [g, scale]]);
+      const out = combine([
+        [step, same(1)],
+        [g, scale],
+      ]);
       step.dispose();
       g.dispose();
       return out;
@@ -236,7 +270,8 @@ export async function posteriorBatch(denoiser: PriorDenoiser, op: Degradation, y
     const T = grid[grid.length - 1]!;
     const sT = Math.sqrt((1 - ab[T]!) / ab[T]!);
     // Coordinates measured more precisely than σ_T start at ȳ plus the missing noise; the rest at N(0, σ_T²).
-    const cy = new Float32Array(s!.length), cz = new Float32Array(s!.length);
+    const cy = new Float32Array(s!.length),
+      cz = new Float32Array(s!.length);
     for (let j = 0; j < s!.length; j++) {
       const sj = s![j]!;
       const level = sj > 0 ? o.sigma0 / sj : Infinity;
@@ -244,7 +279,10 @@ export async function posteriorBatch(denoiser: PriorDenoiser, op: Degradation, y
       else [cy[j], cz[j]] = [0, sT];
     }
     const z = randn(shape, { generator, device });
-    const bar = affine([[ybar!, cy], [z, cz]]);
+    const bar = affine([
+      [ybar!, cy],
+      [z, cz],
+    ]);
     z.dispose();
     const out = op.v(bar);
     bar.dispose();
@@ -257,10 +295,15 @@ export async function posteriorBatch(denoiser: PriorDenoiser, op: Degradation, y
     const d = await denoiser.denoise(x, t);
     const x0 = clip(d.x0.clone());
     d.dispose();
-    const abT = ab[t]!, abP = prev >= 0 ? ab[prev]! : 1;
-    const sT = Math.sqrt((1 - abT) / abT), sP = Math.sqrt((1 - abP) / abP);
+    const abT = ab[t]!,
+      abP = prev >= 0 ? ab[prev]! : 1;
+    const sT = Math.sqrt((1 - abT) / abT),
+      sP = Math.sqrt((1 - abP) / abP);
     const len = s!.length;
-    const c0 = new Float32Array(len), cx = new Float32Array(len), cy = new Float32Array(len), cz = new Float32Array(len);
+    const c0 = new Float32Array(len),
+      cx = new Float32Array(len),
+      cy = new Float32Array(len),
+      cz = new Float32Array(len);
     const keepNoise = Math.sqrt(1 - o.eta * o.eta) * sP;
     for (let j = 0; j < len; j++) {
       const sj = s![j]!;

@@ -106,9 +106,11 @@ export async function scoreErrorAudit(denoiser: AuditedDenoiser, o: ScoreErrorOp
   const device = resolveDevice(o.device);
   const T = schedule.steps;
   const levels = o.levels ?? timesteps(T, o.samplerSteps ?? 50, o.spacing ?? 'linspace');
-  if (!['eps', 'x0', 'v'].includes(prediction)) throw new TypeError(`prediction: expected "eps", "x0" or "v", got ${JSON.stringify(prediction)}`);
+  if (!['eps', 'x0', 'v'].includes(prediction))
+    throw new TypeError(`prediction: expected "eps", "x0" or "v", got ${JSON.stringify(prediction)}`);
   if (levels.length < 1 || levels.length > 256) throw new RangeError(`levels: expected 1 to 256 step indices, got ${levels.length}`);
-  for (const t of levels) if (!Number.isInteger(t) || t < 0 || t >= T) throw new RangeError(`levels: expected step indices in [0, ${T - 1}], got ${t}`);
+  for (const t of levels)
+    if (!Number.isInteger(t) || t < 0 || t >= T) throw new RangeError(`levels: expected step indices in [0, ${T - 1}], got ${t}`);
   if (!Number.isInteger(M) || M < 1) throw new RangeError(`samples: expected a positive integer, got ${M}`);
   if (!(confidence > 0 && confidence < 1)) throw new RangeError(`confidence: expected a number in (0, 1), got ${confidence}`);
   const simultaneous = o.simultaneous ?? true;

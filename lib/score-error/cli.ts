@@ -58,19 +58,29 @@ export const mixtureCommand = defineCommand('mixture', {
   summary: 'a Gaussian mixture with an exact score, and training samples from it',
   help: MIXTURE_HELP,
   options: {
-    out: { type: 'string' }, shape: { type: 'string' }, components: { type: 'string' }, rank: { type: 'string' }, weights: { type: 'string' },
-    spread: { type: 'string' }, noise: { type: 'string' }, seed: { type: 'string' }, samples: { type: 'string' }, data: { type: 'string' },
+    out: { type: 'string' },
+    shape: { type: 'string' },
+    components: { type: 'string' },
+    rank: { type: 'string' },
+    weights: { type: 'string' },
+    spread: { type: 'string' },
+    noise: { type: 'string' },
+    seed: { type: 'string' },
+    samples: { type: 'string' },
+    data: { type: 'string' },
   },
   run: (values) => mixtureRun(values as Record<string, string | undefined>),
 });
 
 async function mixtureRun(values: Record<string, string | undefined>): Promise<void> {
   if (!values.out) throw new UsageError('mixture: --out FILE is required (kintsugi mixture --help)');
-  if ((values.samples === undefined) !== (values.data === undefined)) throw new UsageError('mixture: --samples N and --data FILE.npy go together');
+  if ((values.samples === undefined) !== (values.data === undefined))
+    throw new UsageError('mixture: --samples N and --data FILE.npy go together');
   checkWritableFile(values.out, '--out');
   if (values.data) checkWritableFile(values.data, '--data');
   const shape = numberList(values.shape ?? '1,16,16', '--shape');
-  if (shape.length !== 3 || shape.some((v) => !Number.isInteger(v) || v < 1)) throw new UsageError(`--shape: expected C,H,W (positive integers), got "${values.shape}"`);
+  if (shape.length !== 3 || shape.some((v) => !Number.isInteger(v) || v < 1))
+    throw new UsageError(`--shape: expected C,H,W (positive integers), got "${values.shape}"`);
   const weights = values.weights ? numberList(values.weights, '--weights') : undefined;
   const mixture = GaussianMixture.random({
     shape: shape as [number, number, number],
@@ -82,7 +92,9 @@ async function mixtureRun(values: Record<string, string | undefined>): Promise<v
     seed: integer(values.seed, 0, '--seed', 0),
   });
   await mixture.save(values.out);
-  console.log(`wrote ${values.out}: ${mixture.components.length} components on [${mixture.shape.join(', ')}], rank ${mixture.rank}, weights ${[...mixture.weights].map((w) => w.toFixed(4)).join(', ')}`);
+  console.log(
+    `wrote ${values.out}: ${mixture.components.length} components on [${mixture.shape.join(', ')}], rank ${mixture.rank}, weights ${[...mixture.weights].map((w) => w.toFixed(4)).join(', ')}`,
+  );
   if (values.data) {
     const n = integer(values.samples, 0, '--samples');
     const { x } = mixture.sample(n, integer(values.seed, 0, '--seed', 0), TRAINING_STREAM);
@@ -95,14 +107,24 @@ export const scoreErrorCommand = defineCommand('score-error', {
   summary: "audit a checkpoint's score against a mixture's exact score: the (1-delta)-quantile error",
   help: SCORE_ERROR_HELP,
   options: {
-    checkpoint: { type: 'string' }, mixture: { type: 'string' }, delta: { type: 'string' }, samples: { type: 'string' }, levels: { type: 'string' }, spacing: { type: 'string' },
-    confidence: { type: 'string' }, 'no-ema': { type: 'boolean' }, seed: { type: 'string' }, device: { type: 'string' }, json: { type: 'string' },
+    checkpoint: { type: 'string' },
+    mixture: { type: 'string' },
+    delta: { type: 'string' },
+    samples: { type: 'string' },
+    levels: { type: 'string' },
+    spacing: { type: 'string' },
+    confidence: { type: 'string' },
+    'no-ema': { type: 'boolean' },
+    seed: { type: 'string' },
+    device: { type: 'string' },
+    json: { type: 'string' },
   },
   run: (values) => scoreErrorRun(values as Record<string, string | undefined> & { 'no-ema'?: boolean }),
 });
 
 async function scoreErrorRun(values: Record<string, string | undefined> & { 'no-ema'?: boolean }): Promise<void> {
-  if (!values.checkpoint || !values.mixture) throw new UsageError('score-error: --checkpoint FILE and --mixture FILE are required (kintsugi score-error --help)');
+  if (!values.checkpoint || !values.mixture)
+    throw new UsageError('score-error: --checkpoint FILE and --mixture FILE are required (kintsugi score-error --help)');
   if (values.json) checkWritableFile(values.json, '--json');
   const delta = number(values.delta, 0.01, '--delta', { above: 0, max: 0.5 });
   const confidence = number(values.confidence, 0.95, '--confidence', { above: 0 });
@@ -115,7 +137,9 @@ async function scoreErrorRun(values: Record<string, string | undefined> & { 'no-
   const cfg = ck.config;
   const [C, H, W] = mixture.shape;
   if (cfg.inChannels !== C || cfg.resolution !== H || H !== W || (cfg.outChannels ?? cfg.inChannels) !== C)
-    throw new UsageError(`score-error: the mixture's samples are [${mixture.shape.join(', ')}] but the model takes [${cfg.inChannels}, ${cfg.resolution}, ${cfg.resolution}]`);
+    throw new UsageError(
+      `score-error: the mixture's samples are [${mixture.shape.join(', ')}] but the model takes [${cfg.inChannels}, ${cfg.resolution}, ${cfg.resolution}]`,
+    );
   const schedule = new NoiseSchedule((ck.schedule as { kind: 'linear' | 'cosine' } | null) ?? { kind: 'linear' });
   const spacing = (values.spacing ?? 'linspace') as TimestepSpacing;
   if (!TIMESTEP_SPACINGS.includes(spacing)) throw new UsageError(`--spacing: expected ${TIMESTEP_SPACINGS.join(', ')}, got "${spacing}"`);
@@ -127,17 +151,33 @@ async function scoreErrorRun(values: Record<string, string | undefined> & { 'no-
   const progress = stepPrinter('score-error: noise level');
   try {
     const report = await scoreErrorAudit(unetDenoiser(model), {
-      mixture, schedule, prediction: ck.prediction, levels, delta, device,
-      samples, confidence, seed,
+      mixture,
+      schedule,
+      prediction: ck.prediction,
+      levels,
+      delta,
+      device,
+      samples,
+      confidence,
+      seed,
       onLevel: (row, done, total) => progress(done, total, `t = ${row.t}, quantile ${row.quantile.toFixed(4)}`),
     });
     const pct = `${+(100 * (1 - report.delta)).toFixed(2)} %`;
-    console.log(`${values.checkpoint} (${ck.prediction}-prediction, ${ck.ema && !values['no-ema'] ? 'EMA' : 'raw'} weights) against ${values.mixture}: ||eps_hat - eps*|| over ${report.dim} values, ${report.levels[0]!.samples} points per level; the bounds hold at all ${report.levels.length} levels at once with probability >= ${report.confidence} (union bound)`);
-    console.log(`${'t'.padStart(5)} ${'sigma'.padStart(8)} ${`${pct} quantile`.padStart(16)} ${`${+(100 * report.confidence).toFixed(2)} % bound`.padStart(10)} ${'RMS'.padStart(8)} ${'max'.padStart(8)}`);
+    console.log(
+      `${values.checkpoint} (${ck.prediction}-prediction, ${ck.ema && !values['no-ema'] ? 'EMA' : 'raw'} weights) against ${values.mixture}: ||eps_hat - eps*|| over ${report.dim} values, ${report.levels[0]!.samples} points per level; the bounds hold at all ${report.levels.length} levels at once with probability >= ${report.confidence} (union bound)`,
+    );
+    console.log(
+      `${'t'.padStart(5)} ${'sigma'.padStart(8)} ${`${pct} quantile`.padStart(16)} ${`${+(100 * report.confidence).toFixed(2)} % bound`.padStart(10)} ${'RMS'.padStart(8)} ${'max'.padStart(8)}`,
+    );
     for (const l of report.levels)
-      console.log(`${String(l.t).padStart(5)} ${l.sigma.toPrecision(3).padStart(8)} ${l.quantile.toFixed(4).padStart(16)} ${l.upperBound.toFixed(4).padStart(10)} ${l.rms.toFixed(4).padStart(8)} ${l.max.toFixed(4).padStart(8)}`);
+      console.log(
+        `${String(l.t).padStart(5)} ${l.sigma.toPrecision(3).padStart(8)} ${l.quantile.toFixed(4).padStart(16)} ${l.upperBound.toFixed(4).padStart(10)} ${l.rms.toFixed(4).padStart(8)} ${l.max.toFixed(4).padStart(8)}`,
+      );
     if (values.json) {
-      await writeFileAtomic(values.json, new TextEncoder().encode(JSON.stringify({ checkpoint: values.checkpoint, mixture: values.mixture, ...report }, null, 2) + '\n'));
+      await writeFileAtomic(
+        values.json,
+        new TextEncoder().encode(JSON.stringify({ checkpoint: values.checkpoint, mixture: values.mixture, ...report }, null, 2) + '\n'),
+      );
       console.log(`wrote ${values.json}`);
     }
   } finally {

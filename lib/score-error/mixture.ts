@@ -201,7 +201,8 @@ export class GaussianMixture {
     if (components.length === 0) throw new RangeError('mixture: needs at least one component');
     const d = shape[0] * shape[1] * shape[2];
     const r = components[0]!.factor.length / d;
-    if (!Number.isInteger(r) || r < 1) throw new RangeError(`mixture: factor of component 0 has ${components[0]!.factor.length} values, not d × rank for d = ${d}`);
+    if (!Number.isInteger(r) || r < 1)
+      throw new RangeError(`mixture: factor of component 0 has ${components[0]!.factor.length} values, not d × rank for d = ${d}`);
     let total = 0;
     components.forEach((k, i) => {
       const at = `mixture: component ${i}`;

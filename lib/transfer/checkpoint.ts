@@ -60,7 +60,8 @@ export interface LoadedTransfer {
 export async function loadTransfer(path: string): Promise<LoadedTransfer> {
   const file = await readSafetensors(path);
   const md = file.metadata ?? {};
-  if (md.format !== FORMAT) throw new TypeError(`${path}: not a transfer checkpoint (metadata format ${JSON.stringify(md.format)}, expected "${FORMAT}")`);
+  if (md.format !== FORMAT)
+    throw new TypeError(`${path}: not a transfer checkpoint (metadata format ${JSON.stringify(md.format)}, expected "${FORMAT}")`);
   let config: TransferConfig;
   try {
     config = JSON.parse(md.config ?? '');
@@ -74,16 +75,21 @@ export async function loadTransfer(path: string): Promise<LoadedTransfer> {
       const key = `${prefix}${t.name}`;
       const e = file.tensors.get(key);
       if (!e) throw new TypeError(`${path}: tensor "${key}" is missing`);
-      if (e.shape.join(',') !== t.shape.join(',')) throw new TypeError(`${path}: tensor "${key}" has shape [${e.shape}], expected [${t.shape}]`);
+      if (e.shape.join(',') !== t.shape.join(','))
+        throw new TypeError(`${path}: tensor "${key}" has shape [${e.shape}], expected [${t.shape}]`);
       net.params.set(e.data, t.offset);
     }
   };
   fill('h.', model.encoder);
   model.heads.forEach((head, k) => fill(`heads.${k}.`, head));
   if (model.config.gaussianSkip)
-    for (const [key, into] of [['stats.mean', model.mean], ['stats.variance', model.variance]] as const) {
+    for (const [key, into] of [
+      ['stats.mean', model.mean],
+      ['stats.variance', model.variance],
+    ] as const) {
       const e = file.tensors.get(key);
-      if (!e || e.data.length !== into.length) throw new TypeError(`${path}: tensor "${key}" is missing or has the wrong size (expected ${into.length} values)`);
+      if (!e || e.data.length !== into.length)
+        throw new TypeError(`${path}: tensor "${key}" is missing or has the wrong size (expected ${into.length} values)`);
       into.set(e.data);
     }
   const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
@@ -96,7 +102,13 @@ export async function loadTransfer(path: string): Promise<LoadedTransfer> {
   }
   return {
     model,
-    meta: { phase: md.phase ?? '', step: Number(md.step ?? 0), steps: Number(md.steps ?? 0), seed: md.seed ?? '0', extra: JSON.parse(md.extra ?? '{}') },
+    meta: {
+      phase: md.phase ?? '',
+      step: Number(md.step ?? 0),
+      steps: Number(md.steps ?? 0),
+      seed: md.seed ?? '0',
+      extra: JSON.parse(md.extra ?? '{}'),
+    },
     optimizer: { step: Number(md.optimizerStep ?? 0), moments },
   };
 }

@@ -26,11 +26,26 @@ export async function transferCommand(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args: rest,
     options: {
-      data: { type: 'string' }, out: { type: 'string' }, from: { type: 'string' }, model: { type: 'string' },
-      n: { type: 'string' }, m: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
-      hidden: { type: 'string' }, 'encoder-depth': { type: 'string' }, 'head-depth': { type: 'string' }, 'rep-dim': { type: 'string' },
-      seed: { type: 'string' }, resume: { type: 'boolean', default: false }, scratch: { type: 'boolean', default: false },
-      test: { type: 'string' }, samples: { type: 'string' }, 'sample-steps': { type: 'string' }, mala: { type: 'boolean', default: false },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      from: { type: 'string' },
+      model: { type: 'string' },
+      n: { type: 'string' },
+      m: { type: 'string' },
+      steps: { type: 'string' },
+      batch: { type: 'string' },
+      lr: { type: 'string' },
+      hidden: { type: 'string' },
+      'encoder-depth': { type: 'string' },
+      'head-depth': { type: 'string' },
+      'rep-dim': { type: 'string' },
+      seed: { type: 'string' },
+      resume: { type: 'boolean', default: false },
+      scratch: { type: 'boolean', default: false },
+      test: { type: 'string' },
+      samples: { type: 'string' },
+      'sample-steps': { type: 'string' },
+      mala: { type: 'boolean', default: false },
       init: { type: 'string', default: 'random' },
       'gaussian-skip': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -44,7 +59,8 @@ export async function transferCommand(argv: string[]): Promise<void> {
 
   if (sub === 'pretrain') {
     if (!v.out) throw new Error('transfer pretrain: --out FILE is required');
-    if (spec.param !== undefined) throw new Error(`transfer pretrain: --data names the sources (langevin, mnist or npy:DIR), got "${v.data}"`);
+    if (spec.param !== undefined)
+      throw new Error(`transfer pretrain: --data names the sources (langevin, mnist or npy:DIR), got "${v.data}"`);
     const sources = await loadPairs(spec, { role: 'train', n: int(v.n, 1000, '--n') });
     const mnist = spec.kind === 'mnist';
     const hidden = int(v.hidden, 128, '--hidden');
@@ -56,16 +72,27 @@ export async function transferCommand(argv: string[]): Promise<void> {
       tMax: 3,
       gaussianSkip: (v['gaussian-skip'] ?? (mnist ? 'yes' : 'no')) === 'yes',
     };
-    if (v['gaussian-skip'] !== undefined && !['yes', 'no'].includes(v['gaussian-skip'])) throw new Error(`--gaussian-skip: expected yes or no, got "${v['gaussian-skip']}"`);
+    if (v['gaussian-skip'] !== undefined && !['yes', 'no'].includes(v['gaussian-skip']))
+      throw new Error(`--gaussian-skip: expected yes or no, got "${v['gaussian-skip']}"`);
     const model = new TransferModel(config, { heads: sources.length, seed });
     model.fitStats(sources);
     const steps = int(v.steps, 2000, '--steps');
     const controller = interruptible();
     const r = await trainTransfer({
-      model, tasks: sources, steps, batchSize: int(v.batch, 256, '--batch'), optimizer: { lr, warmupSteps: Math.min(100, steps), maxGradNorm: 1 },
-      cosine: true, seed, phase: 'pretrain', signal: controller.signal, onProgress: progressPrinter('pretrain'),
-      progressEvery: Math.max(1, Math.floor(steps / 100)), checkpoint: { path: v.out, every: Math.max(1, Math.floor(steps / 10)) },
-      resume: v.resume && existsSync(v.out) ? v.out : undefined, extra: { data: v.data },
+      model,
+      tasks: sources,
+      steps,
+      batchSize: int(v.batch, 256, '--batch'),
+      optimizer: { lr, warmupSteps: Math.min(100, steps), maxGradNorm: 1 },
+      cosine: true,
+      seed,
+      phase: 'pretrain',
+      signal: controller.signal,
+      onProgress: progressPrinter('pretrain'),
+      progressEvery: Math.max(1, Math.floor(steps / 100)),
+      checkpoint: { path: v.out, every: Math.max(1, Math.floor(steps / 10)) },
+      resume: v.resume && existsSync(v.out) ? v.out : undefined,
+      extra: { data: v.data },
     });
     console.log(`${r.aborted ? 'stopped' : 'done'} at step ${r.step}: ${v.out} (h and ${sources.length} heads)`);
     return;
@@ -73,7 +100,8 @@ export async function transferCommand(argv: string[]): Promise<void> {
 
   if (sub === 'finetune') {
     if (!v.out || !v.from) throw new Error('transfer finetune: --from PRE.safetensors and --out FILE are required');
-    if (spec.kind !== 'npy' && spec.param === undefined) throw new Error(`transfer finetune: --data names one target (e.g. langevin:beta=5.5), got "${v.data}"`);
+    if (spec.kind !== 'npy' && spec.param === undefined)
+      throw new Error(`transfer finetune: --data names one target (e.g. langevin:beta=5.5), got "${v.data}"`);
     const m = int(v.m, 10, '--m');
     const pre = await loadTransfer(v.from);
     const [pairs] = await loadPairs(spec, { role: 'train', n: m });
@@ -83,7 +111,8 @@ export async function transferCommand(argv: string[]): Promise<void> {
     if (v.init === 'best-source') head = selectSourceHead(pre.model, target, { seed }).head;
     else if (/^source:\d+$/.test(v.init)) head = Number(v.init.slice(7));
     else if (v.init !== 'random') throw new Error(`--init: expected random, best-source or source:K, got "${v.init}"`);
-    if (head !== undefined && !(head < pre.model.heads.length)) throw new Error(`--init: ${v.from} has ${pre.model.heads.length} source heads, no head ${head}`);
+    if (head !== undefined && !(head < pre.model.heads.length))
+      throw new Error(`--init: ${v.from} has ${pre.model.heads.length} source heads, no head ${head}`);
     if (head !== undefined && v.scratch) throw new Error('--init: the scratch baseline starts f_0 at random (drop --init or --scratch)');
     if (head !== undefined) console.log(`f_0 starts from source head ${head}`);
     const model = targetModel(pre.model.config, {
@@ -98,13 +127,25 @@ export async function transferCommand(argv: string[]): Promise<void> {
     const controller = interruptible();
     const phase = v.scratch ? 'scratch' : 'finetune';
     const r = await trainTransfer({
-      model, tasks: [target],
-      freezeEncoder: !v.scratch, steps, batchSize: m, optimizer: { lr, maxGradNorm: 1 }, cosine: true, seed, phase,
-      signal: controller.signal, onProgress: progressPrinter(phase), progressEvery: Math.max(1, Math.floor(steps / 100)),
-      checkpoint: { path: v.out, every: Math.max(1, Math.floor(steps / 10)) }, resume: v.resume && existsSync(v.out) ? v.out : undefined,
+      model,
+      tasks: [target],
+      freezeEncoder: !v.scratch,
+      steps,
+      batchSize: m,
+      optimizer: { lr, maxGradNorm: 1 },
+      cosine: true,
+      seed,
+      phase,
+      signal: controller.signal,
+      onProgress: progressPrinter(phase),
+      progressEvery: Math.max(1, Math.floor(steps / 100)),
+      checkpoint: { path: v.out, every: Math.max(1, Math.floor(steps / 10)) },
+      resume: v.resume && existsSync(v.out) ? v.out : undefined,
       extra: { data: v.data, m, from: v.from, init: v.init, sourceHead: head },
     });
-    console.log(`${r.aborted ? 'stopped' : 'done'} at step ${r.step}: ${v.out} (${v.scratch ? 'h and f_0 from scratch' : 'h frozen from ' + v.from})`);
+    console.log(
+      `${r.aborted ? 'stopped' : 'done'} at step ${r.step}: ${v.out} (${v.scratch ? 'h and f_0 from scratch' : 'h frozen from ' + v.from})`,
+    );
     return;
   }
 
@@ -116,7 +157,9 @@ export async function transferCommand(argv: string[]): Promise<void> {
     const S = int(v.samples, 16, '--samples');
     const c = model.config;
     if (test!.x.length / test!.n !== c.xDim || test!.y.length / test!.n !== c.yDim)
-      throw new Error(`transfer eval: ${v.model} models x of ${c.xDim} and y of ${c.yDim} values; --data has ${test!.x.length / test!.n} and ${test!.y.length / test!.n}`);
+      throw new Error(
+        `transfer eval: ${v.model} models x of ${c.xDim} and y of ${c.yDim} values; --data has ${test!.x.length / test!.n} and ${test!.y.length / test!.n}`,
+      );
     const s = sampleConditional(model, test!.y, test!.n, { samples: S, steps: int(v['sample-steps'], 50, '--sample-steps'), seed });
     const mean = posteriorMean(s, test!.n, S, c.xDim);
     console.log(`per-value MSE of the posterior samples against x: ${sampleMse(s, test!.x, test!.n, S, c.xDim).toFixed(5)}`);
@@ -124,7 +167,9 @@ export async function transferCommand(argv: string[]): Promise<void> {
     if (v.mala) {
       if (spec.kind !== 'langevin' || spec.param === undefined) throw new Error('transfer eval: --mala needs --data langevin:beta=B');
       const ref = malaPosteriorMean(test!.y, test!.n, spec.param, measurementMatrix(), { seed: 7 });
-      console.log(`‖posterior mean − MALA posterior mean‖² per condition: ${meanSquaredError(mean, ref.mean, test!.n, c.xDim).toFixed(5)} (MALA acceptance ${ref.acceptance.toFixed(2)})`);
+      console.log(
+        `‖posterior mean − MALA posterior mean‖² per condition: ${meanSquaredError(mean, ref.mean, test!.n, c.xDim).toFixed(5)} (MALA acceptance ${ref.acceptance.toFixed(2)})`,
+      );
     }
     return;
   }

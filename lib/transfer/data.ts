@@ -50,7 +50,10 @@ export function dimsOf(spec: DataSpec, sets: PairSet[]): { xDim: number; yDim: n
 
 async function npyPairs(xPath: string, yPath: string): Promise<PairSet> {
   const [x, y] = [await readNpy(xPath), await readNpy(yPath)];
-  for (const [a, p] of [[x, xPath], [y, yPath]] as const)
+  for (const [a, p] of [
+    [x, xPath],
+    [y, yPath],
+  ] as const)
     if (a.shape.length !== 2) throw new Error(`${p}: expected a 2-D array [n, d], got shape [${a.shape.join(', ')}]`);
   if (x.shape[0] !== y.shape[0]) throw new Error(`${xPath} has ${x.shape[0]} rows, ${yPath} ${y.shape[0]}: pairs need one y per x`);
   const f32 = (d: ArrayLike<number>) => Float32Array.from(d);
@@ -94,5 +97,7 @@ export async function loadPairs(spec: DataSpec, o: { role: Role; n: number; offs
   const testCount = Math.min(100, Math.floor(count / 2));
   const [lo, hi] = o.role === 'test' ? [count - testCount, count] : [0, count - testCount];
   const k = Math.min(o.n, hi - lo);
-  return [mnistPairs(images.slice(lo * MNIST_PIXELS, (lo + k) * MNIST_PIXELS), k, 200n + BigInt(spec.param) * 2n + (o.role === 'test' ? 1n : 0n))];
+  return [
+    mnistPairs(images.slice(lo * MNIST_PIXELS, (lo + k) * MNIST_PIXELS), k, 200n + BigInt(spec.param) * 2n + (o.role === 'test' ? 1n : 0n)),
+  ];
 }

@@ -56,7 +56,13 @@ export function observe(M: Float32Array, x: Float32Array, n: number, seed: bigin
 }
 
 /** The pairs of one task: n paths with parameter β and their observations. */
-export function langevinTask(beta: number, n: number, M: Float32Array, seed: bigint, task: number): { x: Float32Array; y: Float32Array; n: number } {
+export function langevinTask(
+  beta: number,
+  n: number,
+  M: Float32Array,
+  seed: bigint,
+  task: number,
+): { x: Float32Array; y: Float32Array; n: number } {
   const x = langevinPaths(beta, n, seed, BigInt(2 * task + 1));
   return { x, y: observe(M, x, n, seed, BigInt(2 * task + 2)), n };
 }
@@ -97,7 +103,13 @@ export interface MalaOptions {
  * the step size towards 50% acceptance (×1.02 on accept, ×0.98 on reject), then the average over `samples` steps of every chain. Returns
  * [n, 50] and the mean acceptance rate.
  */
-export function malaPosteriorMean(y: Float32Array, n: number, beta: number, M: Float32Array, options: MalaOptions = {}): { mean: Float64Array; acceptance: number } {
+export function malaPosteriorMean(
+  y: Float32Array,
+  n: number,
+  beta: number,
+  M: Float32Array,
+  options: MalaOptions = {},
+): { mean: Float64Array; acceptance: number } {
   const d = PATH_STEPS;
   const chains = options.chains ?? 4;
   const burnIn = options.burnIn ?? 2000;

@@ -44,9 +44,11 @@ function positiveInt(v: unknown, what: string): number {
 }
 
 export function resolveMlpConfig(c: MlpConfig, what = 'mlp'): Required<MlpConfig> {
-  if (c === null || typeof c !== 'object') throw new TypeError(`${what}: expected {inputs, hidden, depth, outputs}, got ${JSON.stringify(c)}`);
+  if (c === null || typeof c !== 'object')
+    throw new TypeError(`${what}: expected {inputs, hidden, depth, outputs}, got ${JSON.stringify(c)}`);
   const activation = c.activation ?? 'relu';
-  if (activation !== 'relu' && activation !== 'silu') throw new TypeError(`${what}.activation: expected "relu" or "silu", got ${JSON.stringify(activation)}`);
+  if (activation !== 'relu' && activation !== 'silu')
+    throw new TypeError(`${what}.activation: expected "relu" or "silu", got ${JSON.stringify(activation)}`);
   return {
     inputs: positiveInt(c.inputs, `${what}.inputs`),
     hidden: positiveInt(c.hidden, `${what}.hidden`),
@@ -118,7 +120,8 @@ export class Mlp {
   forward(x: Float32Array, n: number, params: Float32Array = this.params): { out: Float32Array; cache: MlpCache } {
     const c = this.config;
     if (x.length !== n * c.inputs) throw new RangeError(`mlp.forward: x has ${x.length} values, expected n * inputs = ${n} * ${c.inputs}`);
-    if (params.length !== this.paramCount) throw new RangeError(`mlp.forward: params has ${params.length} values, expected ${this.paramCount}`);
+    if (params.length !== this.paramCount)
+      throw new RangeError(`mlp.forward: params has ${params.length} values, expected ${this.paramCount}`);
     const pre: Float32Array[] = [];
     const act: Float32Array[] = [];
     let h = x;
@@ -137,11 +140,16 @@ export class Mlp {
    * Adds dL/dparams into `grads` for dL/dout = gout; returns dL/dx when `inputGrad` (the encoder's
    * gradient flows into h through the head's input, so heads need it).
    */
-  backward(cache: MlpCache, gout: Float32Array, options: { inputGrad?: boolean; params?: Float32Array; grads?: Float32Array } = {}): Float32Array | undefined {
+  backward(
+    cache: MlpCache,
+    gout: Float32Array,
+    options: { inputGrad?: boolean; params?: Float32Array; grads?: Float32Array } = {},
+  ): Float32Array | undefined {
     const { n } = cache;
     const P = options.params ?? this.params;
     const G = options.grads ?? this.grads;
-    if (gout.length !== n * this.config.outputs) throw new RangeError(`mlp.backward: gout has ${gout.length} values, expected ${n * this.config.outputs}`);
+    if (gout.length !== n * this.config.outputs)
+      throw new RangeError(`mlp.backward: gout has ${gout.length} values, expected ${n * this.config.outputs}`);
     let g = gout;
     for (let l = this.layers.length - 1; l >= 0; l--) {
       const L = this.layers[l]!;
@@ -170,9 +178,15 @@ function linear(x: Float32Array, P: Float32Array, L: LayerInfo, n: number): Floa
     for (; o + 1 < L.out; o += 2) {
       const w0 = o * K;
       const w1 = w0 + K;
-      let a00 = B[o]!, a01 = B[o + 1]!, a10 = B[o]!, a11 = B[o + 1]!;
+      let a00 = B[o]!,
+        a01 = B[o + 1]!,
+        a10 = B[o]!,
+        a11 = B[o + 1]!;
       for (let i = 0; i < K; i++) {
-        const u = x[x0 + i]!, v = x[x1 + i]!, p = W[w0 + i]!, q = W[w1 + i]!;
+        const u = x[x0 + i]!,
+          v = x[x1 + i]!,
+          p = W[w0 + i]!,
+          q = W[w1 + i]!;
         a00 += u * p;
         a01 += u * q;
         a10 += v * p;
@@ -184,7 +198,8 @@ function linear(x: Float32Array, P: Float32Array, L: LayerInfo, n: number): Floa
       y[(r + 1) * L.out + o + 1] = a11;
     }
     for (; o < L.out; o++) {
-      let a0 = B[o]!, a1 = B[o]!;
+      let a0 = B[o]!,
+        a1 = B[o]!;
       for (let i = 0; i < K; i++) {
         a0 += x[x0 + i]! * W[o * K + i]!;
         a1 += x[x1 + i]! * W[o * K + i]!;
@@ -203,7 +218,15 @@ function linear(x: Float32Array, P: Float32Array, L: LayerInfo, n: number): Floa
 }
 
 /** gW += gyᵀ x, gb += Σ_r gy; returns gx = gy W when asked. Pairs of rows (and of outputs for gx) halve the loads and stores. */
-function linearBackward(x: Float32Array, P: Float32Array, G: Float32Array, L: LayerInfo, n: number, gy: Float32Array, wantGx: boolean): Float32Array | undefined {
+function linearBackward(
+  x: Float32Array,
+  P: Float32Array,
+  G: Float32Array,
+  L: LayerInfo,
+  n: number,
+  gy: Float32Array,
+  wantGx: boolean,
+): Float32Array | undefined {
   const K = L.in;
   const O = L.out;
   const W = P.subarray(L.w, L.w + K * O);

@@ -20,7 +20,8 @@ export function mnistDirectory(): string {
 
 /** Every image of `digit`: [count, 784] in [0, 1]. */
 export async function loadMnistDigit(digit: number, directory = mnistDirectory()): Promise<{ images: Float32Array; count: number }> {
-  if (!Number.isInteger(digit) || digit < 0 || digit > 9) throw new RangeError(`mnist: digit must be an integer 0..9, got ${JSON.stringify(digit)}`);
+  if (!Number.isInteger(digit) || digit < 0 || digit > 9)
+    throw new RangeError(`mnist: digit must be an integer 0..9, got ${JSON.stringify(digit)}`);
   const path = join(directory, `${digit}.json`);
   let parsed: unknown;
   try {
@@ -30,11 +31,14 @@ export async function loadMnistDigit(digit: number, directory = mnistDirectory()
   }
   const data = (parsed as { data?: unknown })?.data;
   if (!Array.isArray(data) || data.length === 0 || data.length % MNIST_PIXELS !== 0)
-    throw new TypeError(`mnist: ${path} must hold {"data": [...]} with a multiple of ${MNIST_PIXELS} values, got ${Array.isArray(data) ? data.length : typeof data}`);
+    throw new TypeError(
+      `mnist: ${path} must hold {"data": [...]} with a multiple of ${MNIST_PIXELS} values, got ${Array.isArray(data) ? data.length : typeof data}`,
+    );
   const images = new Float32Array(data.length);
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new RangeError(`mnist: ${path} value ${i} is ${JSON.stringify(v)}, expected a number in [0, 1]`);
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+      throw new RangeError(`mnist: ${path} value ${i} is ${JSON.stringify(v)}, expected a number in [0, 1]`);
     images[i] = v;
   }
   return { images, count: data.length / MNIST_PIXELS };

@@ -35,24 +35,40 @@ export interface TransferConfig {
   gaussianSkip?: boolean;
 }
 
-export type ResolvedTransferConfig = Required<Omit<TransferConfig, 'encoder' | 'head'>> & { encoder: Required<NetConfig>; head: Required<NetConfig> };
+export type ResolvedTransferConfig = Required<Omit<TransferConfig, 'encoder' | 'head'>> & {
+  encoder: Required<NetConfig>;
+  head: Required<NetConfig>;
+};
 
 export function resolveTransferConfig(c: TransferConfig): ResolvedTransferConfig {
   if (c === null || typeof c !== 'object') throw new TypeError(`transfer config: expected an object, got ${JSON.stringify(c)}`);
   for (const k of ['xDim', 'yDim', 'repDim'] as const)
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new RangeError(`transfer config: ${k} must be a positive integer, got ${JSON.stringify(c[k])}`);
+    if (!Number.isInteger(c[k]) || c[k] < 1)
+      throw new RangeError(`transfer config: ${k} must be a positive integer, got ${JSON.stringify(c[k])}`);
   const timeFeatures = c.timeFeatures ?? 16;
   if (!Number.isInteger(timeFeatures) || timeFeatures < 2 || timeFeatures % 2)
     throw new RangeError(`transfer config: timeFeatures must be an even integer >= 2, got ${JSON.stringify(timeFeatures)}`);
   const t0 = c.t0 ?? 1e-3;
   const tMax = c.tMax ?? 5;
-  if (!(t0 > 0 && tMax > t0 && Number.isFinite(tMax))) throw new RangeError(`transfer config: need 0 < t0 < tMax, got t0 ${t0}, tMax ${tMax}`);
+  if (!(t0 > 0 && tMax > t0 && Number.isFinite(tMax)))
+    throw new RangeError(`transfer config: need 0 < t0 < tMax, got t0 ${t0}, tMax ${tMax}`);
   const net = (n: NetConfig, what: string): Required<NetConfig> => {
     const r = resolveMlpConfig({ inputs: 1, outputs: 1, ...n }, `transfer config.${what}`);
     return { hidden: r.hidden, depth: r.depth, activation: r.activation };
   };
-  if (c.gaussianSkip !== undefined && typeof c.gaussianSkip !== 'boolean') throw new TypeError(`transfer config: gaussianSkip must be a boolean, got ${JSON.stringify(c.gaussianSkip)}`);
-  return { xDim: c.xDim, yDim: c.yDim, repDim: c.repDim, timeFeatures, t0, tMax, gaussianSkip: c.gaussianSkip ?? false, encoder: net(c.encoder, 'encoder'), head: net(c.head, 'head') };
+  if (c.gaussianSkip !== undefined && typeof c.gaussianSkip !== 'boolean')
+    throw new TypeError(`transfer config: gaussianSkip must be a boolean, got ${JSON.stringify(c.gaussianSkip)}`);
+  return {
+    xDim: c.xDim,
+    yDim: c.yDim,
+    repDim: c.repDim,
+    timeFeatures,
+    t0,
+    tMax,
+    gaussianSkip: c.gaussianSkip ?? false,
+    encoder: net(c.encoder, 'encoder'),
+    head: net(c.head, 'head'),
+  };
 }
 
 export const alphaOf = (t: number) => Math.exp(-t);
@@ -90,7 +106,8 @@ export class TransferModel {
 
   constructor(config: TransferConfig, options: { heads: number; seed?: bigint | number; encoder?: Mlp; headStreamBase?: number }) {
     this.config = resolveTransferConfig(config);
-    if (!Number.isInteger(options.heads) || options.heads < 1) throw new RangeError(`transfer model: heads must be a positive integer, got ${options.heads}`);
+    if (!Number.isInteger(options.heads) || options.heads < 1)
+      throw new RangeError(`transfer model: heads must be a positive integer, got ${options.heads}`);
     const seed = options.seed ?? 0;
     this.encoder = options.encoder ?? makeEncoder(this.config, seed, 0);
     if (options.encoder && options.encoder.paramCount !== makeEncoder(this.config, 0, 0).paramCount)
@@ -191,7 +208,9 @@ export function targetModel(
   const model = new TransferModel(config, { heads: 1, seed: options.seed ?? 0, headStreamBase: TARGET_HEAD_STREAM });
   if (options.encoder) {
     if (options.encoder.paramCount !== model.encoder.paramCount)
-      throw new RangeError(`target model: the pre-trained encoder has ${options.encoder.paramCount} parameters, config.encoder ${model.encoder.paramCount}`);
+      throw new RangeError(
+        `target model: the pre-trained encoder has ${options.encoder.paramCount} parameters, config.encoder ${model.encoder.paramCount}`,
+      );
     model.encoder.params.set(options.encoder.params);
   }
   if (options.stats) {
@@ -199,7 +218,8 @@ export function targetModel(
     model.variance.set(options.stats.variance);
   }
   if (options.headFrom) {
-    if (options.headFrom.paramCount !== model.heads[0]!.paramCount) throw new RangeError('target model: headFrom does not match config.head');
+    if (options.headFrom.paramCount !== model.heads[0]!.paramCount)
+      throw new RangeError('target model: headFrom does not match config.head');
     model.heads[0]!.params.set(options.headFrom.params);
   }
   return model;

@@ -44,7 +44,13 @@ export function sampleConditional(model: TransferModel, y: Float32Array, n: numb
     const eps = new Float32Array(rows * c.xDim);
     for (let r0 = 0; r0 < rows; r0 += chunk) {
       const m = Math.min(chunk, rows - r0);
-      const e = model.predictNoise(head, x.subarray(r0 * c.xDim, (r0 + m) * c.xDim), wRows.subarray(r0 * c.repDim, (r0 + m) * c.repDim), new Float64Array(m).fill(t), m);
+      const e = model.predictNoise(
+        head,
+        x.subarray(r0 * c.xDim, (r0 + m) * c.xDim),
+        wRows.subarray(r0 * c.repDim, (r0 + m) * c.repDim),
+        new Float64Array(m).fill(t),
+        m,
+      );
       eps.set(e, r0 * c.xDim);
     }
     return eps;
@@ -56,7 +62,13 @@ export function sampleConditional(model: TransferModel, y: Float32Array, n: numb
  * The ancestral sampler on the OU process for any noise predictor ε̂(x_t, t) of `rows` rows of d values,
  * on a decreasing time grid; returns x̂_0 at the grid's last time.
  */
-export function ancestralSample(predict: (x: Float32Array, t: number) => Float32Array, rows: number, d: number, grid: number[], seed: bigint): Float32Array {
+export function ancestralSample(
+  predict: (x: Float32Array, t: number) => Float32Array,
+  rows: number,
+  d: number,
+  grid: number[],
+  seed: bigint,
+): Float32Array {
   const steps = grid.length - 1;
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`sample: steps must be a positive integer, got ${steps}`);
   const x = Float32Array.from(seededNormals(rows * d, seed, 0n));
@@ -90,8 +102,7 @@ export function ancestralSample(predict: (x: Float32Array, t: number) => Float32
 /** The mean of each condition's samples: [n, xDim] from [n, samples, xDim]. */
 export function posteriorMean(samples: Float32Array, n: number, S: number, d: number): Float64Array {
   const out = new Float64Array(n * d);
-  for (let r = 0; r < n; r++)
-    for (let s = 0; s < S; s++) for (let i = 0; i < d; i++) out[r * d + i]! += samples[(r * S + s) * d + i]! / S;
+  for (let r = 0; r < n; r++) for (let s = 0; s < S; s++) for (let i = 0; i < d; i++) out[r * d + i]! += samples[(r * S + s) * d + i]! / S;
   return out;
 }
 
@@ -100,7 +111,8 @@ export function posteriorMean(samples: Float32Array, n: number, S: number, d: nu
  * (with `perCoordinate`, divided by d as well: the per-pixel MSE of the MNIST table).
  */
 export function meanSquaredError(a: ArrayLike<number>, b: ArrayLike<number>, n: number, d: number, perCoordinate = false): number {
-  if (a.length !== n * d || b.length !== n * d) throw new RangeError(`mse: expected two arrays of n * d = ${n * d} values, got ${a.length} and ${b.length}`);
+  if (a.length !== n * d || b.length !== n * d)
+    throw new RangeError(`mse: expected two arrays of n * d = ${n * d} values, got ${a.length} and ${b.length}`);
   let s = 0;
   for (let k = 0; k < n * d; k++) s += (a[k]! - b[k]!) ** 2;
   return perCoordinate ? s / (n * d) : s / n;

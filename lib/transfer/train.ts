@@ -160,10 +160,13 @@ export async function trainTransfer(options: TransferTrainOptions): Promise<Tran
   const { model, tasks, steps, batchSize } = options;
   const c = model.config;
   if (!Array.isArray(tasks) || tasks.length !== model.heads.length)
-    throw new RangeError(`transfer train: expected one task per head (${model.heads.length}), got ${Array.isArray(tasks) ? tasks.length : typeof tasks}`);
+    throw new RangeError(
+      `transfer train: expected one task per head (${model.heads.length}), got ${Array.isArray(tasks) ? tasks.length : typeof tasks}`,
+    );
   tasks.forEach((t, k) => checkPairs(t, c.xDim, c.yDim, `tasks[${k}]`));
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`transfer train: steps must be a positive integer, got ${steps}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`transfer train: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`transfer train: batchSize must be a positive integer, got ${batchSize}`);
   const every = options.progressEvery ?? 10;
   if (!Number.isInteger(every) || every < 1) throw new RangeError(`transfer train: progressEvery must be a positive integer, got ${every}`);
   if (options.checkpoint && !(Number.isInteger(options.checkpoint.every) && options.checkpoint.every >= 1))
@@ -180,7 +183,8 @@ export async function trainTransfer(options: TransferTrainOptions): Promise<Tran
       throw new TypeError(
         `${options.resume}: a ${saved.meta.phase} checkpoint with seed ${saved.meta.seed} and ${saved.model.heads.length} heads cannot resume this ${phase} run (seed ${seed}, ${model.heads.length} heads)`,
       );
-    if (JSON.stringify(saved.model.config) !== JSON.stringify(c)) throw new TypeError(`${options.resume}: its model configuration differs from this run's`);
+    if (JSON.stringify(saved.model.config) !== JSON.stringify(c))
+      throw new TypeError(`${options.resume}: its model configuration differs from this run's`);
     model.encoder.params.set(saved.model.encoder.params);
     model.heads.forEach((h, k) => h.params.set(saved.model.heads[k]!.params));
     model.mean.set(saved.model.mean);
@@ -231,7 +235,11 @@ export async function trainTransfer(options: TransferTrainOptions): Promise<Tran
  * noise draws per pair from Philox(seed)), computed with the pre-trained h. Starting f_0 from it uses
  * only the m target pairs, no knowledge of which source task is "near" the target.
  */
-export function selectSourceHead(pretrained: TransferModel, pairs: PairSet, o: { seed?: bigint | number; draws?: number } = {}): { head: number; losses: number[] } {
+export function selectSourceHead(
+  pretrained: TransferModel,
+  pairs: PairSet,
+  o: { seed?: bigint | number; draws?: number } = {},
+): { head: number; losses: number[] } {
   const c = pretrained.config;
   checkPairs(pairs, c.xDim, c.yDim, 'pairs');
   const draws = o.draws ?? 8;

@@ -18,7 +18,9 @@ export interface UNetCondition {
 export function unetCondition(h: Mlp, unet: UNet, y: Float32Array, n: number): UNetCondition {
   const width = 4 * unet.config.channels;
   if (h.config.outputs !== width)
-    throw new RangeError(`unetCondition: the encoder outputs ${h.config.outputs} values, the UNet's time embedding has ${width} (4 × channels ${unet.config.channels})`);
+    throw new RangeError(
+      `unetCondition: the encoder outputs ${h.config.outputs} values, the UNet's time embedding has ${width} (4 × channels ${unet.config.channels})`,
+    );
   const { out, cache }: { out: Float32Array; cache: MlpCache } = h.forward(y, n);
   const cond = tensor(out, [n, width], { device: unet.device });
   return {

@@ -24,9 +24,11 @@ PatchGrid grid_of(const Check& c, const Shape& image, int64_t size, int64_t stri
   g.n = image[0], g.c = image[1], g.h = image[2], g.w = image[3];
   g.size = size, g.stride = stride, g.window = window;
   if (size < 1 || size > g.h || size > g.w)
-    c.fail("patch size must be in [1, min(h, w) = " + std::to_string(std::min(g.h, g.w)) + "], got " + std::to_string(size));
+    c.fail("patch size must be in [1, min(h, w) = " + std::to_string(std::min(g.h, g.w)) + "], got " +
+           std::to_string(size));
   if (stride < 1 || stride > size)
-    c.fail("stride must be in [1, size = " + std::to_string(size) + "] (patches must cover every pixel), got " + std::to_string(stride));
+    c.fail("stride must be in [1, size = " + std::to_string(size) + "] (patches must cover every pixel), got " +
+           std::to_string(stride));
   if ((g.h - size) % stride || (g.w - size) % stride)
     c.fail("(h − size) and (w − size) must be multiples of the stride " + std::to_string(stride) +
            " so the last patch ends at the border, got h = " + std::to_string(g.h) + ", w = " + std::to_string(g.w) +
@@ -134,10 +136,11 @@ void concat_channels(const Tensor& a, const Tensor& b, const Tensor& out) {
   c.image(a, "a");
   c.image(b, "b");
   if (b.shape[0] != a.shape[0] || b.shape[2] != a.shape[2] || b.shape[3] != a.shape[3])
-    c.fail("b must match a [n, ·, h, w] = " + shape_string(a.shape) + " except in channels, got " + shape_string(b.shape));
+    c.fail("b must match a [n, ·, h, w] = " + shape_string(a.shape) + " except in channels, got " +
+           shape_string(b.shape));
   c.shape(out, {a.shape[0], a.shape[1] + b.shape[1], a.shape[2], a.shape[3]}, "out");
-  dispatch(kConcatChannels, c, static_cast<const float*>(a.data()), static_cast<const float*>(b.data()), out.data(), a.shape[0],
-           a.shape[1], b.shape[1], a.shape[2] * a.shape[3]);
+  dispatch(kConcatChannels, c, static_cast<const float*>(a.data()), static_cast<const float*>(b.data()), out.data(),
+           a.shape[0], a.shape[1], b.shape[1], a.shape[2] * a.shape[3]);
 }
 
 KS_OP(kBatchCenter, "batch_center", cpu::batch_center, KS_CUDA_FN(batch_center));

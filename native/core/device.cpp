@@ -54,12 +54,11 @@ void check_device(const Device& d) {
     return;
   }
   const CudaStatus s = cuda_status();
-  if (s.device_count == 0)
-    throw std::runtime_error("device " + to_string(d) + " is not available: " + s.reason);
+  if (s.device_count == 0) throw std::runtime_error("device " + to_string(d) + " is not available: " + s.reason);
   if (d.index < 0 || d.index >= s.device_count)
     throw std::invalid_argument("device: " + to_string(d) + " does not exist; this machine has " +
-                                std::to_string(s.device_count) + " CUDA device(s), cuda:0 .. cuda:" +
-                                std::to_string(s.device_count - 1));
+                                std::to_string(s.device_count) +
+                                " CUDA device(s), cuda:0 .. cuda:" + std::to_string(s.device_count - 1));
 }
 
 Allocator& allocator_for(const Device& d) {

@@ -23,8 +23,8 @@ int64_t coordinate_stride(Check& c, const Tensor& t, const Tensor& ref, const ch
   const int64_t per = ref.numel() / ref.shape[0];
   if (t.numel() == ref.numel()) return per;
   if (t.numel() == per) return 0;
-  c.fail(std::string(arg) + " must have the shape of " + shape_string(ref.shape) + " or hold one sample's " + std::to_string(per) +
-         " values, got shape " + shape_string(t.shape));
+  c.fail(std::string(arg) + " must have the shape of " + shape_string(ref.shape) + " or hold one sample's " +
+         std::to_string(per) + " values, got shape " + shape_string(t.shape));
 }
 
 Tensor host_values(const Device& device, std::vector<float> values) {
@@ -32,7 +32,6 @@ Tensor host_values(const Device& device, std::vector<float> values) {
   write_host(t, std::move(values));
   return t;
 }
-
 
 }  // namespace
 
@@ -46,23 +45,23 @@ void svd_noise(const Tensor& ybar, const Tensor& v, const std::vector<double>& a
   const int64_t stride = coordinate_stride(c, v, ybar, "variance");
   const int64_t n = ybar.shape[0], per = ybar.numel() / n;
   if (static_cast<int64_t>(alpha_bar.size()) != n)
-    c.fail("alphaBar must hold one value per sample (" + std::to_string(n) +
-                                "), got " + std::to_string(alpha_bar.size()));
-  if (!(v_max >= 0 && std::isfinite(v_max)))
-    c.fail("vMax must be a finite number >= 0, got " + num(v_max));
+    c.fail("alphaBar must hold one value per sample (" + std::to_string(n) + "), got " +
+           std::to_string(alpha_bar.size()));
+  if (!(v_max >= 0 && std::isfinite(v_max))) c.fail("vMax must be a finite number >= 0, got " + num(v_max));
   std::vector<float> coef(3 * n);
   for (int64_t b = 0; b < n; ++b) {
     const double ab = alpha_bar[b];
-    if (!(ab > 0 && ab <= 1))
-      c.fail("alphaBar[" + std::to_string(b) + "] must be in (0, 1], got " + num(ab));
+    if (!(ab > 0 && ab <= 1)) c.fail("alphaBar[" + std::to_string(b) + "] must be in (0, 1], got " + num(ab));
     // The largest v gives the smallest D: D_min = (1 − ᾱ) − ᾱ vMax.
     if ((1 - ab) - ab * v_max < 0)
-      c.fail(
-          "the added noise variance D = (1 - alphaBar) - alphaBar * v is negative for sample " +
-          std::to_string(b) + " (alphaBar " + num(ab) + ", vMax " + num(v_max) + ", D " + num((1 - ab) - ab * v_max) +
-          "): the measurement already holds more noise than step t allows. Choose the schedule's beta1 >= vMax / (1 + vMax) = " +
-          num(v_max / (1 + v_max)) + " (beta1 = sigma0^2 for masks, as the official configurations do), or restrict t to steps with alphaBar <= 1 / (1 + vMax) = " +
-          num(1 / (1 + v_max)));
+      c.fail("the added noise variance D = (1 - alphaBar) - alphaBar * v is negative for sample " + std::to_string(b) +
+             " (alphaBar " + num(ab) + ", vMax " + num(v_max) + ", D " + num((1 - ab) - ab * v_max) +
+             "): the measurement already holds more noise than step t allows. Choose the schedule's beta1 >= vMax / (1 "
+             "+ vMax) = " +
+             num(v_max / (1 + v_max)) +
+             " (beta1 = sigma0^2 for masks, as the official configurations do), or restrict t to steps with alphaBar "
+             "<= 1 / (1 + vMax) = " +
+             num(1 / (1 + v_max)));
     coef[3 * b] = static_cast<float>(std::sqrt(ab));
     coef[3 * b + 1] = static_cast<float>(ab);
     coef[3 * b + 2] = static_cast<float>(1 - ab);
@@ -123,14 +122,13 @@ void gsure_terms(const Tensor& h, const Tensor& plus, const Tensor* minus, const
   a.ybar = input(ybar, h.shape, "ybar");
   const int64_t sc = coordinate_stride(c, weight, h, "weight"), sv = coordinate_stride(c, v, h, "variance");
   if (sc != sv)
-    c.fail("weight and variance must both be per sample or both shared, got shapes " +
-                                shape_string(weight.shape) + " and " + shape_string(v.shape));
+    c.fail("weight and variance must both be per sample or both shared, got shapes " + shape_string(weight.shape) +
+           " and " + shape_string(v.shape));
   a.c = weight.data();
   a.v = v.data();
   a.cv_stride = sc;
   if (static_cast<int64_t>(kappa.size()) != n)
-    c.fail("kappa must hold one value per sample (" + std::to_string(n) + "), got " +
-                                std::to_string(kappa.size()));
+    c.fail("kappa must hold one value per sample (" + std::to_string(n) + "), got " + std::to_string(kappa.size()));
   std::vector<float> k(n);
   for (int64_t b = 0; b < n; ++b) {
     if (!std::isfinite(kappa[b])) c.fail("kappa[" + std::to_string(b) + "] must be finite, got " + num(kappa[b]));

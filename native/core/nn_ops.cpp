@@ -11,8 +11,13 @@ namespace ks {
 namespace {
 
 Conv2dShape conv_shape(const OpCall& c, const char* op) {
-  const Conv2dShape s{attr(c, op, "n", 1), attr(c, op, "cin", 1), attr(c, op, "h", 1), attr(c, op, "w", 1), attr(c, op, "cout", 1),
-                      static_cast<int>(attr(c, op, "k", 1, 3)), static_cast<int>(attr(c, op, "stride", 1, 2))};
+  const Conv2dShape s{attr(c, op, "n", 1),
+                      attr(c, op, "cin", 1),
+                      attr(c, op, "h", 1),
+                      attr(c, op, "w", 1),
+                      attr(c, op, "cout", 1),
+                      static_cast<int>(attr(c, op, "k", 1, 3)),
+                      static_cast<int>(attr(c, op, "stride", 1, 2))};
   if (s.k == 2) throw std::invalid_argument(std::string(op) + ": attribute k must be 1 or 3, got 2");
   // Optional: the operand precision, 0 fp32 (exact, the default), 1 bf16, 2 tf32 (kintsugi/precision.h).
   // The CPU rounds its operands as the tensor cores do; CUDA runs the tensor-core kernels (sm_80+).
@@ -21,15 +26,18 @@ Conv2dShape conv_shape(const OpCall& c, const char* op) {
   return r;
 }
 
-KS_GENERIC_OP(kConvForward, "conv2d_forward", cpu::conv2d_forward_rounded, KS_CUDA_FN(conv2d_forward), conv2d_forward_call);
+KS_GENERIC_OP(kConvForward, "conv2d_forward", cpu::conv2d_forward_rounded, KS_CUDA_FN(conv2d_forward),
+              conv2d_forward_call);
 void conv2d_forward_call(const OpCall& call) {
   Check c("conv2d_forward");
   const Conv2dShape s = conv_shape(call, c.op());
-  const auto t = call_tensors(c, call, {s.n * s.cin * s.h * s.w, s.cout * s.cin * s.k * s.k, s.cout}, {s.n * s.cout * s.ho() * s.wo()});
+  const auto t = call_tensors(c, call, {s.n * s.cin * s.h * s.w, s.cout * s.cin * s.k * s.k, s.cout},
+                              {s.n * s.cout * s.ho() * s.wo()});
   dispatch(kConvForward, c, t.in[0], t.in[1], t.in[2], t.out[0], s);
 }
 
-KS_GENERIC_OP(kConvBackward, "conv2d_backward", cpu::conv2d_backward_rounded, KS_CUDA_FN(conv2d_backward), conv2d_backward_call);
+KS_GENERIC_OP(kConvBackward, "conv2d_backward", cpu::conv2d_backward_rounded, KS_CUDA_FN(conv2d_backward),
+              conv2d_backward_call);
 void conv2d_backward_call(const OpCall& call) {
   Check c("conv2d_backward");
   const Conv2dShape s = conv_shape(call, c.op());
@@ -40,12 +48,16 @@ void conv2d_backward_call(const OpCall& call) {
 }
 
 GroupNormShape norm_shape(const OpCall& c, const char* op) {
-  const GroupNormShape s{attr(c, op, "n", 1), attr(c, op, "c", 1), attr(c, op, "hw", 1), static_cast<int>(attr(c, op, "groups", 1, 1 << 20))};
-  if (s.c % s.groups) throw std::invalid_argument(std::string(op) + ": groups must divide c, got c " + std::to_string(s.c) + ", groups " + std::to_string(s.groups));
+  const GroupNormShape s{attr(c, op, "n", 1), attr(c, op, "c", 1), attr(c, op, "hw", 1),
+                         static_cast<int>(attr(c, op, "groups", 1, 1 << 20))};
+  if (s.c % s.groups)
+    throw std::invalid_argument(std::string(op) + ": groups must divide c, got c " + std::to_string(s.c) + ", groups " +
+                                std::to_string(s.groups));
   return s;
 }
 
-KS_GENERIC_OP(kNormForward, "groupnorm_forward", cpu::groupnorm_forward<float>, KS_CUDA_FN(groupnorm_forward), groupnorm_forward_call);
+KS_GENERIC_OP(kNormForward, "groupnorm_forward", cpu::groupnorm_forward<float>, KS_CUDA_FN(groupnorm_forward),
+              groupnorm_forward_call);
 void groupnorm_forward_call(const OpCall& call) {
   Check c("groupnorm_forward");
   const GroupNormShape s = norm_shape(call, c.op());
@@ -54,7 +66,8 @@ void groupnorm_forward_call(const OpCall& call) {
   dispatch(kNormForward, c, t.in[0], t.in[1], t.in[2], t.out[0], t.out[1], t.out[2], s);
 }
 
-KS_GENERIC_OP(kNormBackward, "groupnorm_backward", cpu::groupnorm_backward<float>, KS_CUDA_FN(groupnorm_backward), groupnorm_backward_call);
+KS_GENERIC_OP(kNormBackward, "groupnorm_backward", cpu::groupnorm_backward<float>, KS_CUDA_FN(groupnorm_backward),
+              groupnorm_backward_call);
 void groupnorm_backward_call(const OpCall& call) {
   Check c("groupnorm_backward");
   const GroupNormShape s = norm_shape(call, c.op());
@@ -79,7 +92,8 @@ void silu_backward_call(const OpCall& call) {
   dispatch(kSiluBackward, c, t.in[0], t.in[1], t.out[0], n);
 }
 
-KS_GENERIC_OP(kLinearForward, "linear_forward", cpu::linear_forward<float>, KS_CUDA_FN(linear_forward), linear_forward_call);
+KS_GENERIC_OP(kLinearForward, "linear_forward", cpu::linear_forward<float>, KS_CUDA_FN(linear_forward),
+              linear_forward_call);
 void linear_forward_call(const OpCall& call) {
   Check c("linear_forward");
   const int64_t n = attr(call, c.op(), "n"), in = attr(call, c.op(), "in"), out = attr(call, c.op(), "out");
@@ -87,7 +101,8 @@ void linear_forward_call(const OpCall& call) {
   dispatch(kLinearForward, c, t.in[0], t.in[1], t.in[2], t.out[0], n, in, out);
 }
 
-KS_GENERIC_OP(kLinearBackward, "linear_backward", cpu::linear_backward<float>, KS_CUDA_FN(linear_backward), linear_backward_call);
+KS_GENERIC_OP(kLinearBackward, "linear_backward", cpu::linear_backward<float>, KS_CUDA_FN(linear_backward),
+              linear_backward_call);
 void linear_backward_call(const OpCall& call) {
   Check c("linear_backward");
   const int64_t n = attr(call, c.op(), "n"), in = attr(call, c.op(), "in"), out = attr(call, c.op(), "out");
@@ -95,7 +110,8 @@ void linear_backward_call(const OpCall& call) {
   dispatch(kLinearBackward, c, t.in[0], t.in[1], t.in[2], t.out[0], t.out[1], t.out[2], n, in, out);
 }
 
-KS_GENERIC_OP(kTimeEmbedding, "time_embedding", cpu::time_embedding<float>, KS_CUDA_FN(time_embedding), time_embedding_call);
+KS_GENERIC_OP(kTimeEmbedding, "time_embedding", cpu::time_embedding<float>, KS_CUDA_FN(time_embedding),
+              time_embedding_call);
 void time_embedding_call(const OpCall& call) {
   Check c("time_embedding");
   const int64_t n = attr(call, c.op(), "n"), ch = attr(call, c.op(), "c");
@@ -103,7 +119,8 @@ void time_embedding_call(const OpCall& call) {
   dispatch(kTimeEmbedding, c, t.in[0], t.out[0], n, ch);
 }
 
-KS_GENERIC_OP(kAttnForward, "attention_forward", cpu::attention_forward<float>, KS_CUDA_FN(attention_forward), attention_forward_call);
+KS_GENERIC_OP(kAttnForward, "attention_forward", cpu::attention_forward<float>, KS_CUDA_FN(attention_forward),
+              attention_forward_call);
 void attention_forward_call(const OpCall& call) {
   Check c("attention_forward");
   const int64_t n = attr(call, c.op(), "n"), ch = attr(call, c.op(), "c"), p = attr(call, c.op(), "p");
@@ -111,7 +128,8 @@ void attention_forward_call(const OpCall& call) {
   dispatch(kAttnForward, c, t.in[0], t.out[0], t.out[1], n, ch, p);
 }
 
-KS_GENERIC_OP(kAttnBackward, "attention_backward", cpu::attention_backward<float>, KS_CUDA_FN(attention_backward), attention_backward_call);
+KS_GENERIC_OP(kAttnBackward, "attention_backward", cpu::attention_backward<float>, KS_CUDA_FN(attention_backward),
+              attention_backward_call);
 void attention_backward_call(const OpCall& call) {
   Check c("attention_backward");
   const int64_t n = attr(call, c.op(), "n"), ch = attr(call, c.op(), "c"), p = attr(call, c.op(), "p");
@@ -119,7 +137,8 @@ void attention_backward_call(const OpCall& call) {
   dispatch(kAttnBackward, c, t.in[0], t.in[1], t.in[2], t.out[0], n, ch, p);
 }
 
-KS_GENERIC_OP(kUpForward, "upsample2_forward", cpu::upsample2_forward<float>, KS_CUDA_FN(upsample2_forward), upsample2_forward_call);
+KS_GENERIC_OP(kUpForward, "upsample2_forward", cpu::upsample2_forward<float>, KS_CUDA_FN(upsample2_forward),
+              upsample2_forward_call);
 void upsample2_forward_call(const OpCall& call) {
   Check c("upsample2_forward");
   const int64_t planes = attr(call, c.op(), "planes"), h = attr(call, c.op(), "h"), w = attr(call, c.op(), "w");
@@ -127,7 +146,8 @@ void upsample2_forward_call(const OpCall& call) {
   dispatch(kUpForward, c, t.in[0], t.out[0], planes, h, w);
 }
 
-KS_GENERIC_OP(kUpBackward, "upsample2_backward", cpu::upsample2_backward<float>, KS_CUDA_FN(upsample2_backward), upsample2_backward_call);
+KS_GENERIC_OP(kUpBackward, "upsample2_backward", cpu::upsample2_backward<float>, KS_CUDA_FN(upsample2_backward),
+              upsample2_backward_call);
 void upsample2_backward_call(const OpCall& call) {
   Check c("upsample2_backward");
   const int64_t planes = attr(call, c.op(), "planes"), h = attr(call, c.op(), "h"), w = attr(call, c.op(), "w");

@@ -75,7 +75,8 @@ KS_OP(kUniform, "uniform", cpu::uniform, KS_CUDA_FN(uniform));
 void uniform(const Tensor& out, float low, float high, RngKey key) {
   Check c("uniform");
   c.out(out, "out");
-  if (!(low < high)) c.fail("low must be less than high, got low=" + std::to_string(low) + " high=" + std::to_string(high));
+  if (!(low < high))
+    c.fail("low must be less than high, got low=" + std::to_string(low) + " high=" + std::to_string(high));
   dispatch(kUniform, c, out.data(), out.numel(), low, high, key);
 }
 
@@ -243,15 +244,16 @@ int64_t block_average_coefs(const Check& c, const Tensor& image, const Tensor& c
                             const char* coef_name, float scale) {
   if (k < 1 || k > 64) c.fail("k must be in [1, 64], got " + std::to_string(k));
   if (!std::isfinite(scale)) c.fail("scale must be finite, got " + std::to_string(scale));
-  if (image.shape.size() != 4) c.fail(std::string(image_name) + " must be [N, C, H, W], got " + shape_string(image.shape));
+  if (image.shape.size() != 4)
+    c.fail(std::string(image_name) + " must be [N, C, H, W], got " + shape_string(image.shape));
   if (image.shape[2] % k || image.shape[3] % k)
     c.fail(std::string(image_name) + " height and width must be multiples of k=" + std::to_string(k) + ", got " +
            shape_string(image.shape));
   const Shape small{image.shape[0], image.shape[1], image.shape[2] / k, image.shape[3] / k};
   if (coefs.shape == image.shape) return int64_t(k) * k;
   if (coefs.shape == small) return 1;
-  c.fail(std::string(coef_name) + " must be " + shape_string(image.shape) + " (every coefficient) or " + shape_string(small) +
-         " (coefficient 0), got " + shape_string(coefs.shape));
+  c.fail(std::string(coef_name) + " must be " + shape_string(image.shape) + " (every coefficient) or " +
+         shape_string(small) + " (coefficient 0), got " + shape_string(coefs.shape));
 }
 
 }  // namespace
@@ -289,8 +291,8 @@ void fft2(const Tensor& x, bool inverse, const Tensor& out) {
   for (int d : {2, 3}) {
     const int64_t s = x.shape[d];
     if (s > 2048 || (s & (s - 1)) != 0)
-      c.fail(std::string("x ") + (d == 2 ? "height" : "width") + " must be a power of two up to 2048, got " + std::to_string(s) +
-             " in " + shape_string(x.shape));
+      c.fail(std::string("x ") + (d == 2 ? "height" : "width") + " must be a power of two up to 2048, got " +
+             std::to_string(s) + " in " + shape_string(x.shape));
   }
   dispatch(kFft2, c, static_cast<const float*>(x.data()), out.data(), x.shape[0], x.shape[2], x.shape[3], inverse);
 }

@@ -57,8 +57,8 @@ int64_t attr(const OpCall& call, const char* op, const char* key, int64_t lo, in
   if (it == call.attrs.end()) throw std::invalid_argument(std::string(op) + ": attribute " + key + " is missing");
   const double d = it->second;
   if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi) && d == std::floor(d)))
-    throw std::invalid_argument(std::string(op) + ": attribute " + key + " must be an integer in [" + std::to_string(lo) + ", " +
-                                std::to_string(hi) + "], got " + std::to_string(d));
+    throw std::invalid_argument(std::string(op) + ": attribute " + key + " must be an integer in [" +
+                                std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(d));
   return static_cast<int64_t>(d);
 }
 

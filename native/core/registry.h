@@ -45,13 +45,14 @@ Op<Fn> row(Op<Fn> op, void (*generic)(const OpCall&) = nullptr) {
 }  // namespace registry
 
 // Declares the row `var` and registers its name (at load time, before any call can reach it).
-#define KS_OP(var, name, cpu_fn, cuda_fn) \
-  const ::ks::Op<std::remove_pointer_t<decltype(&cpu_fn)>> var = ::ks::registry::row<std::remove_pointer_t<decltype(&cpu_fn)>>({name, &cpu_fn, cuda_fn})
+#define KS_OP(var, name, cpu_fn, cuda_fn)                        \
+  const ::ks::Op<std::remove_pointer_t<decltype(&cpu_fn)>> var = \
+      ::ks::registry::row<std::remove_pointer_t<decltype(&cpu_fn)>>({name, &cpu_fn, cuda_fn})
 
 // A row reachable by name: `entry` (void(const OpCall&)) checks the call and dispatches `var`.
-#define KS_GENERIC_OP(var, name, cpu_fn, cuda_fn, entry)                                                   \
-  void entry(const ::ks::OpCall&);                                                                        \
-  const ::ks::Op<std::remove_pointer_t<decltype(&cpu_fn)>> var =                                          \
+#define KS_GENERIC_OP(var, name, cpu_fn, cuda_fn, entry)         \
+  void entry(const ::ks::OpCall&);                               \
+  const ::ks::Op<std::remove_pointer_t<decltype(&cpu_fn)>> var = \
       ::ks::registry::row<std::remove_pointer_t<decltype(&cpu_fn)>>({name, &cpu_fn, cuda_fn}, &entry)
 
 // The argument checks every op shares. Errors read "<op>: <argument> <what was expected>, got <what
@@ -61,7 +62,9 @@ class Check {
   explicit Check(const char* op) : op_(op) {}
   const char* op() const { return op_; }
 
-  [[noreturn]] void fail(const std::string& message) const { throw std::invalid_argument(std::string(op_) + ": " + message); }
+  [[noreturn]] void fail(const std::string& message) const {
+    throw std::invalid_argument(std::string(op_) + ": " + message);
+  }
 
   // A live tensor the op reads / writes (its storage orders the task after earlier work on it).
   const Tensor& in(const Tensor& t, const char* arg) { return use(t, arg, reads_); }
@@ -73,11 +76,13 @@ class Check {
   }
 
   void shape(const Tensor& t, const Shape& want, const char* arg) const {
-    if (t.shape != want) fail(std::string(arg) + " must have shape " + shape_string(want) + ", got " + shape_string(t.shape));
+    if (t.shape != want)
+      fail(std::string(arg) + " must have shape " + shape_string(want) + ", got " + shape_string(t.shape));
   }
   void same_shape(const Tensor& ref, const char* ref_arg, const Tensor& t, const char* arg) const {
     if (t.shape != ref.shape)
-      fail(std::string(arg) + " must have the shape of " + ref_arg + ", " + shape_string(ref.shape) + ", got " + shape_string(t.shape));
+      fail(std::string(arg) + " must have the shape of " + ref_arg + ", " + shape_string(ref.shape) + ", got " +
+           shape_string(t.shape));
   }
   void image(const Tensor& t, const char* arg) const {
     if (t.shape.size() != 4) fail(std::string(arg) + " must be [n, c, h, w], got shape " + shape_string(t.shape));

@@ -23,8 +23,7 @@ std::string shape_string(const Shape& shape) {
 
 void check_shape(const Shape& shape, const char* what) {
   if (shape.empty() || shape.size() > 8)
-    throw std::invalid_argument(std::string(what) + ": a shape needs 1 to 8 dimensions, got " +
-                                shape_string(shape));
+    throw std::invalid_argument(std::string(what) + ": a shape needs 1 to 8 dimensions, got " + shape_string(shape));
   // Elements are addressed with int64 and sizes in bytes must fit too: cap at 2^40 elements.
   const int64_t cap = int64_t(1) << 40;
   int64_t n = 1;
@@ -38,8 +37,7 @@ void check_shape(const Shape& shape, const char* what) {
   }
 }
 
-Storage::Storage(Device device, size_t bytes, bool guarded)
-    : device_(device), bytes_(bytes), guarded_(guarded) {
+Storage::Storage(Device device, size_t bytes, bool guarded) : device_(device), bytes_(bytes), guarded_(guarded) {
   data_ = allocator_for(device).allocate(bytes + (guarded ? kGuardBytes : 0), &granted_);
 }
 

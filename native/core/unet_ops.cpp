@@ -16,17 +16,19 @@ const bool kRegistered = [] {
 // The UNet's messages name the argument first (lib/unet.ts passes them on as they are).
 void need_device(const Check&, const Tensor& t, const Device& d, const char* arg) {
   if (t.device() != d)
-    throw std::invalid_argument(std::string(arg) + ": expected a tensor on the UNet's device " + to_string(d) + ", got " +
-                                to_string(t.device()));
+    throw std::invalid_argument(std::string(arg) + ": expected a tensor on the UNet's device " + to_string(d) +
+                                ", got " + to_string(t.device()));
 }
 
 void need_shape(const Tensor& t, const Shape& shape, const char* arg) {
   if (t.shape != shape)
-    throw std::invalid_argument(std::string(arg) + ": expected shape " + shape_string(shape) + ", got " + shape_string(t.shape));
+    throw std::invalid_argument(std::string(arg) + ": expected shape " + shape_string(shape) + ", got " +
+                                shape_string(t.shape));
 }
 
 void need_image(const Tensor& t, const char* arg) {
-  if (t.shape.size() != 4) throw std::invalid_argument(std::string(arg) + ": expected [n, c, h, w], got " + shape_string(t.shape));
+  if (t.shape.size() != 4)
+    throw std::invalid_argument(std::string(arg) + ": expected [n, c, h, w], got " + shape_string(t.shape));
 }
 
 }  // namespace
@@ -42,8 +44,13 @@ std::unique_ptr<UNetEngine> make_unet_engine(const UNetConfig& config, const Dev
 
 UNetHandle unet_create(const UNetConfig& config, const Device& device) {
   check_device(device);
-  return UNetHandle{std::shared_ptr<UNetEngine>(make_unet_engine(config, device)), device, config.resolution, config.in_channels,
-                    config.out_channels, unet_param_count(config), 4 * config.channels};
+  return UNetHandle{std::shared_ptr<UNetEngine>(make_unet_engine(config, device)),
+                    device,
+                    config.resolution,
+                    config.in_channels,
+                    config.out_channels,
+                    unet_param_count(config),
+                    4 * config.channels};
 }
 
 void unet_init_params(const UNetConfig& config, uint64_t seed, const Tensor& out) {
@@ -51,14 +58,16 @@ void unet_init_params(const UNetConfig& config, uint64_t seed, const Tensor& out
   c.out(out, "out");
   if (out.device().is_cuda()) c.fail("out must be on the cpu (copy it to the GPU after)");
   if (out.numel() != unet_param_count(config))
-    c.fail("out must have " + std::to_string(unet_param_count(config)) + " elements, got " + std::to_string(out.numel()));
+    c.fail("out must have " + std::to_string(unet_param_count(config)) + " elements, got " +
+           std::to_string(out.numel()));
   dispatch_bound(c, [config, seed, out] { unet_init(config, seed, out.data()); });
 }
 
 std::shared_ptr<UNetTape> unet_forward(const UNetHandle& h, const Tensor& params, const Tensor& x, const Tensor& t,
                                        const Tensor& out, bool keep, const Tensor* cond) {
   Check c("unet_forward");
-  for (auto [tensor, name] : {std::pair{&params, "params"}, {&x, "x"}, {&t, "t"}, {&out, "out"}}) need_device(c, c.alive(*tensor, name), h.device, name);
+  for (auto [tensor, name] : {std::pair{&params, "params"}, {&x, "x"}, {&t, "t"}, {&out, "out"}})
+    need_device(c, c.alive(*tensor, name), h.device, name);
   c.in(params, "params");
   c.in(x, "x");
   c.in(t, "t");
@@ -78,7 +87,8 @@ std::shared_ptr<UNetTape> unet_forward(const UNetHandle& h, const Tensor& params
   auto tape = std::make_shared<UNetTape>();
   tape->device = h.device;
   dispatch_bound(c, [engine = h.engine, tape, params, x, t, out, n, keep, k] {
-    tape->tape = engine->forward(params.data(), x.data(), t.data(), n, out.data(), keep, k.storage ? k.data() : nullptr);
+    tape->tape =
+        engine->forward(params.data(), x.data(), t.data(), n, out.data(), keep, k.storage ? k.data() : nullptr);
   });
   return tape;
 }
@@ -86,7 +96,8 @@ std::shared_ptr<UNetTape> unet_forward(const UNetHandle& h, const Tensor& params
 void unet_backward(const UNetHandle& h, const Tensor& params, const std::shared_ptr<UNetTape>& tape, const Tensor& gout,
                    const Tensor& grads, const Tensor* gx, const Tensor* gcond) {
   Check c("unet_backward");
-  for (auto [tensor, name] : {std::pair{&params, "params"}, {&gout, "gout"}, {&grads, "grads"}}) need_device(c, c.alive(*tensor, name), h.device, name);
+  for (auto [tensor, name] : {std::pair{&params, "params"}, {&gout, "gout"}, {&grads, "grads"}})
+    need_device(c, c.alive(*tensor, name), h.device, name);
   if (gx) need_device(c, c.alive(*gx, "gx"), h.device, "gx");
   c.in(params, "params");
   c.in(gout, "gout");

@@ -19,7 +19,8 @@ void UNetConfig::validate() const {
   if (res_blocks < 1) bad("resBlocks must be >= 1, got " + std::to_string(res_blocks));
   const int down = 1 << (levels() - 1);
   if (resolution < down || resolution % down)
-    bad("resolution must be divisible by 2^(levels-1) = " + std::to_string(down) + ", got " + std::to_string(resolution));
+    bad("resolution must be divisible by 2^(levels-1) = " + std::to_string(down) + ", got " +
+        std::to_string(resolution));
   for (int m : mult) {
     const int c = channels * m;
     if (c % std::min(32, c)) bad("channels*mult = " + std::to_string(c) + " is not divisible by its GroupNorm groups");
@@ -30,14 +31,29 @@ void UNetConfig::validate() const {
 UNetConfig unet_preset(const std::string& name) {
   UNetConfig c;
   if (name == "tiny16") {
-    c.in_channels = 1; c.out_channels = 1; c.channels = 32; c.mult = {1, 2}; c.res_blocks = 1;
-    c.attn_resolutions = {8}; c.resolution = 16;
+    c.in_channels = 1;
+    c.out_channels = 1;
+    c.channels = 32;
+    c.mult = {1, 2};
+    c.res_blocks = 1;
+    c.attn_resolutions = {8};
+    c.resolution = 16;
   } else if (name == "fmnist32") {
-    c.in_channels = 1; c.out_channels = 1; c.channels = 64; c.mult = {1, 2, 2}; c.res_blocks = 2;
-    c.attn_resolutions = {8}; c.resolution = 32;
+    c.in_channels = 1;
+    c.out_channels = 1;
+    c.channels = 64;
+    c.mult = {1, 2, 2};
+    c.res_blocks = 2;
+    c.attn_resolutions = {8};
+    c.resolution = 32;
   } else if (name == "cifar32") {
-    c.in_channels = 3; c.out_channels = 3; c.channels = 128; c.mult = {1, 2, 2, 2}; c.res_blocks = 2;
-    c.attn_resolutions = {16}; c.resolution = 32;
+    c.in_channels = 3;
+    c.out_channels = 3;
+    c.channels = 128;
+    c.mult = {1, 2, 2, 2};
+    c.res_blocks = 2;
+    c.attn_resolutions = {16};
+    c.resolution = 32;
   } else {
     throw std::invalid_argument("unet preset: expected \"tiny16\", \"fmnist32\" or \"cifar32\", got \"" + name + "\"");
   }
@@ -52,7 +68,10 @@ class Builder {
 
   UNetPlan::Conv conv(const std::string& path, int cin, int cout, int k, int stride = 1, bool zero = false) {
     UNetPlan::Conv c;
-    c.cin = cin; c.cout = cout; c.k = k; c.stride = stride;
+    c.cin = cin;
+    c.cout = cout;
+    c.k = k;
+    c.stride = stride;
     c.precision = precision_;
     const int64_t fan_in = static_cast<int64_t>(cin) * k * k;
     c.w = add(path + ".weight", {cout, cin, k, k}, ParamRole::ConvWeight, fan_in, zero);
@@ -61,12 +80,13 @@ class Builder {
   }
   UNetPlan::Norm norm(const std::string& path, int c) {
     UNetPlan::Norm n;
-    n.c = c; n.groups = std::min(32, c);
+    n.c = c;
+    n.groups = std::min(32, c);
     // GroupNorm(min(32, c), c) needs c divisible by its groups; the up path's concatenations can break
     // that even when every level width is fine (PyTorch refuses such a module too).
     if (c % n.groups)
-      throw std::invalid_argument("unet config: " + path + " would normalise " + std::to_string(c) +
-                                  " channels in " + std::to_string(n.groups) +
+      throw std::invalid_argument("unet config: " + path + " would normalise " + std::to_string(c) + " channels in " +
+                                  std::to_string(n.groups) +
                                   " groups; widths above 32 (including concatenated skips) must be multiples of 32");
     n.w = add(path + ".weight", {c}, ParamRole::NormWeight, 0, false);
     n.b = add(path + ".bias", {c}, ParamRole::NormBias, 0, false);
@@ -74,7 +94,8 @@ class Builder {
   }
   UNetPlan::Linear linear(const std::string& path, int in, int out) {
     UNetPlan::Linear l;
-    l.in = in; l.out = out;
+    l.in = in;
+    l.out = out;
     l.w = add(path + ".weight", {out, in}, ParamRole::LinearWeight, in, false);
     l.b = add(path + ".bias", {out}, ParamRole::LinearBias, in, false);
     return l;
@@ -109,7 +130,8 @@ UNetPlan unet_plan(const UNetConfig& config) {
   const int C = config.channels, T = 4 * C;
   const bool z = config.zero_init;
   auto attn_at = [&](int size) {
-    return std::find(config.attn_resolutions.begin(), config.attn_resolutions.end(), size) != config.attn_resolutions.end();
+    return std::find(config.attn_resolutions.begin(), config.attn_resolutions.end(), size) !=
+           config.attn_resolutions.end();
   };
   auto add_res = [&](const std::string& path, int cin, int cout) {
     UNetPlan::Res r;
@@ -171,7 +193,8 @@ UNetPlan unet_plan(const UNetConfig& config) {
     for (int r = 0; r < config.res_blocks + 1; ++r) {
       const int skip_c = skips.back();
       skips.pop_back();
-      stage(K::Res, add_res("up." + std::to_string(k++), c + skip_c, cout), size, c + skip_c, cout, true, false, skip_c);
+      stage(K::Res, add_res("up." + std::to_string(k++), c + skip_c, cout), size, c + skip_c, cout, true, false,
+            skip_c);
       c = cout;
       if (attn_at(size)) stage(K::Attn, add_attn("up." + std::to_string(k++), c), size, c, c, false, false);
     }

@@ -26,9 +26,12 @@ uint64_t limit_from_env() {
     char* end = nullptr;
     const double value = std::strtod(text, &end);
     double scale = 1;
-    if (end && (*end == 'k' || *end == 'K')) scale = 1024.0, ++end;
-    else if (end && (*end == 'm' || *end == 'M')) scale = 1024.0 * 1024, ++end;
-    else if (end && (*end == 'g' || *end == 'G')) scale = 1024.0 * 1024 * 1024, ++end;
+    if (end && (*end == 'k' || *end == 'K'))
+      scale = 1024.0, ++end;
+    else if (end && (*end == 'm' || *end == 'M'))
+      scale = 1024.0 * 1024, ++end;
+    else if (end && (*end == 'g' || *end == 'G'))
+      scale = 1024.0 * 1024 * 1024, ++end;
     if (end && *end == 0 && value > 0) return static_cast<uint64_t>(value * scale);
     // A malformed value is ignored rather than thrown here (this runs inside an allocation).
   }
@@ -44,9 +47,10 @@ class CpuAllocator final : public Allocator {
       std::lock_guard<std::mutex> lock(mu_);
       if (limit_ == 0) limit_ = limit_from_env();
       if (size > limit_ || stats_.in_use > limit_ - size)
-        throw OutOfMemory("out of host memory: " + std::to_string(size) + " bytes requested on cpu with " + std::to_string(stats_.in_use) +
-                          " in use, over the limit of " + std::to_string(limit_) +
-                          (std::getenv("KINTSUGI_CPU_MEMORY_LIMIT") ? " (KINTSUGI_CPU_MEMORY_LIMIT)" : " (the machine's physical memory)"));
+        throw OutOfMemory("out of host memory: " + std::to_string(size) + " bytes requested on cpu with " +
+                          std::to_string(stats_.in_use) + " in use, over the limit of " + std::to_string(limit_) +
+                          (std::getenv("KINTSUGI_CPU_MEMORY_LIMIT") ? " (KINTSUGI_CPU_MEMORY_LIMIT)"
+                                                                    : " (the machine's physical memory)"));
     }
     void* p = std::aligned_alloc(64, size);
     if (!p) throw OutOfMemory("out of host memory: could not allocate " + std::to_string(size) + " bytes on cpu");

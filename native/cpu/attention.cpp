@@ -48,8 +48,8 @@ void attention_backward_f32(const float* qkv, const float* a, const float* go, f
       float* gq = gqkv + b * 3 * c * p;
       float* gk = gq + c * p;
       float* gv = gk + c * p;
-      sgemm(c, p, p, {g, p, 1}, {ab, p, 1}, gv, p, false);          // gv = g A
-      sgemm(p, p, c, {g, 1, p}, {v, p, 1}, gs.data(), p, false);    // gA = g^T v
+      sgemm(c, p, p, {g, p, 1}, {ab, p, 1}, gv, p, false);        // gv = g A
+      sgemm(p, p, c, {g, 1, p}, {v, p, 1}, gs.data(), p, false);  // gA = g^T v
       for (int64_t i = 0; i < p; ++i) {
         float* row = gs.data() + i * p;
         const float* ar = ab + i * p;
@@ -58,8 +58,8 @@ void attention_backward_f32(const float* qkv, const float* a, const float* go, f
         const float d = static_cast<float>(dot);
         for (int64_t j = 0; j < p; ++j) row[j] = ar[j] * (row[j] - d) * scale;
       }
-      sgemm(c, p, p, {k, p, 1}, {gs.data(), 1, p}, gq, p, false);   // gq = k gS^T
-      sgemm(c, p, p, {q, p, 1}, {gs.data(), p, 1}, gk, p, false);   // gk = q gS
+      sgemm(c, p, p, {k, p, 1}, {gs.data(), 1, p}, gq, p, false);  // gq = k gS^T
+      sgemm(c, p, p, {q, p, 1}, {gs.data(), p, 1}, gk, p, false);  // gk = q gS
     }
   });
 }

@@ -13,7 +13,8 @@ namespace ks::cpu {
 
 // The float path (attention.cpp): the products as GEMMs.
 void attention_forward_f32(const float* qkv, float* a, float* o, int64_t n, int64_t c, int64_t p);
-void attention_backward_f32(const float* qkv, const float* a, const float* go, float* gqkv, int64_t n, int64_t c, int64_t p);
+void attention_backward_f32(const float* qkv, const float* a, const float* go, float* gqkv, int64_t n, int64_t c,
+                            int64_t p);
 
 // a: [n, p, p] attention weights (row i: query i over keys j), kept for backward; o: [n, c, p].
 template <class T>

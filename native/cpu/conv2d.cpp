@@ -150,7 +150,8 @@ void conv2d_backward_f32(const float* x, const float* w, const float* gy, float*
     std::vector<float> wt(static_cast<size_t>(s.cout * kdim));
     for (int64_t co = 0; co < s.cout; ++co)
       for (int64_t ci = 0; ci < s.cin; ++ci)
-        for (int t = 0; t < 9; ++t) wt[static_cast<size_t>((ci * s.cout + co) * 9 + t)] = w[(co * s.cin + ci) * 9 + (8 - t)];
+        for (int t = 0; t < 9; ++t)
+          wt[static_cast<size_t>((ci * s.cout + co) * 9 + t)] = w[(co * s.cin + ci) * 9 + (8 - t)];
     return conv3x3_s1(gy, wt.data(), nullptr, gx, s.n, s.cout, s.cin, s.h, s.w);
   }
   // Input gradient: gcol_n = W^T gY_n, then scattered back (col2im); each sample is independent.

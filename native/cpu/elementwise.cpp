@@ -29,7 +29,9 @@ void add_inplace_f32(float* a, const float* b, int64_t n) {
 }
 
 void copy_f32(const float* src, float* dst, int64_t n) {
-  parallel_elements(n, [&](int64_t lo, int64_t hi) { std::memcpy(dst + lo, src + lo, static_cast<size_t>(hi - lo) * sizeof(float)); });
+  parallel_elements(n, [&](int64_t lo, int64_t hi) {
+    std::memcpy(dst + lo, src + lo, static_cast<size_t>(hi - lo) * sizeof(float));
+  });
 }
 
 // x[i, p] += bias[i] over planes i of hw elements.

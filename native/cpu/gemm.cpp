@@ -40,11 +40,12 @@ void sgemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c
     K.sgemm_rows(m, n, k, {a.data, a.row_stride, a.col_stride}, b.data, off.data(), c, ldc, accumulate, s.a, s.b);
     return;
   }
-  K.sgemm(m, n, k, {a.data, a.row_stride, a.col_stride}, {b.data, b.row_stride, b.col_stride}, c, ldc, accumulate, s.a, s.b);
+  K.sgemm(m, n, k, {a.data, a.row_stride, a.col_stride}, {b.data, b.row_stride, b.col_stride}, c, ldc, accumulate, s.a,
+          s.b);
 }
 
-void sgemm_rows(int64_t m, int64_t n, int64_t k, MatrixView a, const float* b, const int64_t* off, float* c, int64_t ldc,
-                bool accumulate) {
+void sgemm_rows(int64_t m, int64_t n, int64_t k, MatrixView a, const float* b, const int64_t* off, float* c,
+                int64_t ldc, bool accumulate) {
   const isa::Kernels& K = kernels();
   Scratch& s = scratch(K);
   K.sgemm_rows(m, n, k, {a.data, a.row_stride, a.col_stride}, b, off, c, ldc, accumulate, s.a, s.b);

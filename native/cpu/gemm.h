@@ -23,8 +23,8 @@ void sgemm_im2col(int64_t m, MatrixView a, const float* x, int64_t cin, int64_t 
                   float* c, int64_t ldc, bool accumulate);
 
 // The same with B read in place, row p (n floats) at b + off[p] for p < k: no packing of B.
-void sgemm_rows(int64_t m, int64_t n, int64_t k, MatrixView a, const float* b, const int64_t* off, float* c, int64_t ldc,
-                bool accumulate);
+void sgemm_rows(int64_t m, int64_t n, int64_t k, MatrixView a, const float* b, const int64_t* off, float* c,
+                int64_t ldc, bool accumulate);
 
 // Which kernel variant sgemm uses ("sse", "avx2" or "avx512").
 const char* sgemm_kernel_name();

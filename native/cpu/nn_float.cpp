@@ -14,14 +14,17 @@
 namespace ks::cpu {
 
 template void conv2d_forward<float>(const float*, const float*, const float*, float*, const Conv2dShape&);
-template void conv2d_backward<float>(const float*, const float*, const float*, float*, float*, float*, const Conv2dShape&);
-template void groupnorm_forward<float>(const float*, const float*, const float*, float*, float*, float*, const GroupNormShape&);
-template void groupnorm_backward<float>(const float*, const float*, const float*, const float*, const float*, float*, float*,
-                                        float*, const GroupNormShape&);
+template void conv2d_backward<float>(const float*, const float*, const float*, float*, float*, float*,
+                                     const Conv2dShape&);
+template void groupnorm_forward<float>(const float*, const float*, const float*, float*, float*, float*,
+                                       const GroupNormShape&);
+template void groupnorm_backward<float>(const float*, const float*, const float*, const float*, const float*, float*,
+                                        float*, float*, const GroupNormShape&);
 template void silu_forward<float>(const float*, float*, int64_t);
 template void silu_backward<float>(const float*, const float*, float*, int64_t);
 template void linear_forward<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);
-template void linear_backward<float>(const float*, const float*, const float*, float*, float*, float*, int64_t, int64_t, int64_t);
+template void linear_backward<float>(const float*, const float*, const float*, float*, float*, float*, int64_t, int64_t,
+                                     int64_t);
 template void time_embedding<float>(const float*, float*, int64_t, int64_t);
 template void attention_forward<float>(const float*, float*, float*, int64_t, int64_t, int64_t);
 template void attention_backward<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);

@@ -17,7 +17,8 @@ namespace {
 
 std::atomic<int64_t> g_parallel_ns{0}, g_busy_ns{0}, g_jobs{0};
 int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 // One parallel job. Workers hold it by shared_ptr, so one that wakes late still finds it alive; it
@@ -110,8 +111,10 @@ Threads threads_from_env() {
   if (!env || !*env) return t;
   char* end = nullptr;
   const long v = std::strtol(env, &end, 10);
-  if (end && *end == 0 && v >= 1 && v <= 64) t.n = static_cast<int>(v);
-  else t.error = std::string("KINTSUGI_CPU_THREADS: expected an integer from 1 to 64, got \"") + env + "\"";
+  if (end && *end == 0 && v >= 1 && v <= 64)
+    t.n = static_cast<int>(v);
+  else
+    t.error = std::string("KINTSUGI_CPU_THREADS: expected an integer from 1 to 64, got \"") + env + "\"";
   return t;
 }
 

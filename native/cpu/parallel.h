@@ -10,7 +10,8 @@ namespace ks::cpu {
 int num_threads();
 // Calls body(begin, end) for consecutive chunks of [0, n) of `grain` elements (the last one shorter),
 // spread over the pool; returns when every chunk is done. Chunks run in any order.
-void parallel_chunks(int64_t n, int64_t grain, const std::function<void(int64_t chunk, int64_t begin, int64_t end)>& body);
+void parallel_chunks(int64_t n, int64_t grain,
+                     const std::function<void(int64_t chunk, int64_t begin, int64_t end)>& body);
 
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F f) {

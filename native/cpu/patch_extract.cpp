@@ -14,8 +14,9 @@ void patch_extract(const float* x, float* out, const PatchGrid& g, bool position
       float* dst = out + plane * P * P;
       for (int64_t u = 0; u < P; ++u)
         for (int64_t v = 0; v < P; ++v)
-          dst[u * P + v] = ch < g.c ? x[((b * g.c + ch) * g.h + oy + u) * g.w + ox + v]
-                                    : ch == g.c ? patch_position(oy + u, g.h) : patch_position(ox + v, g.w);
+          dst[u * P + v] = ch < g.c    ? x[((b * g.c + ch) * g.h + oy + u) * g.w + ox + v]
+                           : ch == g.c ? patch_position(oy + u, g.h)
+                                       : patch_position(ox + v, g.w);
     }
   });
 }

@@ -31,7 +31,8 @@ int64_t int_arg(const RefArgs& a, const char* key) {
   const auto it = a.numbers.find(key);
   if (it == a.numbers.end()) throw std::invalid_argument(std::string(key) + ": expected an integer");
   const double d = it->second;
-  if (d < 0 || d != static_cast<int64_t>(d)) throw std::invalid_argument(std::string(key) + ": expected a non-negative integer");
+  if (d < 0 || d != static_cast<int64_t>(d))
+    throw std::invalid_argument(std::string(key) + ": expected a non-negative integer");
   return static_cast<int64_t>(d);
 }
 
@@ -40,8 +41,13 @@ int64_t int_arg(const RefArgs& a, const char* key) {
 // Checks the arguments on the calling thread and returns the work to run on the CPU queue.
 std::function<Result()> reference_plan(const std::string& op, const RefArgs& a) {
   if (op == "conv2d") {
-    Conv2dShape s{int_arg(a, "n"), int_arg(a, "cin"), int_arg(a, "h"), int_arg(a, "w"), int_arg(a, "cout"),
-                  static_cast<int>(int_arg(a, "k")), static_cast<int>(int_arg(a, "stride"))};
+    Conv2dShape s{int_arg(a, "n"),
+                  int_arg(a, "cin"),
+                  int_arg(a, "h"),
+                  int_arg(a, "w"),
+                  int_arg(a, "cout"),
+                  static_cast<int>(int_arg(a, "k")),
+                  static_cast<int>(int_arg(a, "stride"))};
     if (s.k != 1 && s.k != 3) throw std::invalid_argument("k: expected 1 or 3");
     if (s.stride != 1 && s.stride != 2) throw std::invalid_argument("stride: expected 1 or 2");
     const size_t ny = static_cast<size_t>(s.n * s.cout * s.ho() * s.wo());
@@ -50,9 +56,11 @@ std::function<Result()> reference_plan(const std::string& op, const RefArgs& a) 
     Vec b = f64_arg(a, "bias", static_cast<size_t>(s.cout));
     Vec gy = f64_arg(a, "gout", ny);
     return [=]() {
-      Result r{{"out", Vec(ny)}, {"grad.x", Vec(x.size())}, {"grad.weight", Vec(w.size())}, {"grad.bias", Vec(b.size())}};
+      Result r{
+          {"out", Vec(ny)}, {"grad.x", Vec(x.size())}, {"grad.weight", Vec(w.size())}, {"grad.bias", Vec(b.size())}};
       conv2d_forward(x.data(), w.data(), b.data(), r["out"].data(), s);
-      conv2d_backward(x.data(), w.data(), gy.data(), r["grad.x"].data(), r["grad.weight"].data(), r["grad.bias"].data(), s);
+      conv2d_backward(x.data(), w.data(), gy.data(), r["grad.x"].data(), r["grad.weight"].data(), r["grad.bias"].data(),
+                      s);
       return r;
     };
   }
@@ -60,14 +68,15 @@ std::function<Result()> reference_plan(const std::string& op, const RefArgs& a) 
     GroupNormShape s{int_arg(a, "n"), int_arg(a, "c"), int_arg(a, "hw"), static_cast<int>(int_arg(a, "groups"))};
     if (s.groups < 1 || s.c % s.groups) throw std::invalid_argument("groups: must divide c");
     const size_t nx = static_cast<size_t>(s.n * s.c * s.hw);
-    Vec x = f64_arg(a, "x", nx), w = f64_arg(a, "weight", static_cast<size_t>(s.c)), b = f64_arg(a, "bias", static_cast<size_t>(s.c));
+    Vec x = f64_arg(a, "x", nx), w = f64_arg(a, "weight", static_cast<size_t>(s.c)),
+        b = f64_arg(a, "bias", static_cast<size_t>(s.c));
     Vec gy = f64_arg(a, "gout", nx);
     return [=]() {
       Result r{{"out", Vec(nx)}, {"grad.x", Vec(nx)}, {"grad.weight", Vec(w.size())}, {"grad.bias", Vec(b.size())}};
       Vec mean(static_cast<size_t>(s.n * s.groups)), rstd(mean.size());
       groupnorm_forward(x.data(), w.data(), b.data(), r["out"].data(), mean.data(), rstd.data(), s);
       groupnorm_backward(x.data(), w.data(), mean.data(), rstd.data(), gy.data(), r["grad.x"].data(),
-                              r["grad.weight"].data(), r["grad.bias"].data(), s);
+                         r["grad.weight"].data(), r["grad.bias"].data(), s);
       return r;
     };
   }
@@ -86,9 +95,13 @@ std::function<Result()> reference_plan(const std::string& op, const RefArgs& a) 
     Vec x = f64_arg(a, "x", static_cast<size_t>(n * in)), w = f64_arg(a, "weight", static_cast<size_t>(out * in));
     Vec b = f64_arg(a, "bias", static_cast<size_t>(out)), gy = f64_arg(a, "gout", static_cast<size_t>(n * out));
     return [=]() {
-      Result r{{"out", Vec(gy.size())}, {"grad.x", Vec(x.size())}, {"grad.weight", Vec(w.size())}, {"grad.bias", Vec(b.size())}};
+      Result r{{"out", Vec(gy.size())},
+               {"grad.x", Vec(x.size())},
+               {"grad.weight", Vec(w.size())},
+               {"grad.bias", Vec(b.size())}};
       linear_forward(x.data(), w.data(), b.data(), r["out"].data(), n, in, out);
-      linear_backward(x.data(), w.data(), gy.data(), r["grad.x"].data(), r["grad.weight"].data(), r["grad.bias"].data(), n, in, out);
+      linear_backward(x.data(), w.data(), gy.data(), r["grad.x"].data(), r["grad.weight"].data(), r["grad.bias"].data(),
+                      n, in, out);
       return r;
     };
   }
@@ -103,7 +116,8 @@ std::function<Result()> reference_plan(const std::string& op, const RefArgs& a) 
   }
   if (op == "attention") {
     const int64_t n = int_arg(a, "n"), c = int_arg(a, "c"), p = int_arg(a, "p");
-    Vec qkv = f64_arg(a, "qkv", static_cast<size_t>(n * 3 * c * p)), gy = f64_arg(a, "gout", static_cast<size_t>(n * c * p));
+    Vec qkv = f64_arg(a, "qkv", static_cast<size_t>(n * 3 * c * p)),
+        gy = f64_arg(a, "gout", static_cast<size_t>(n * c * p));
     return [=]() {
       Result r{{"out", Vec(gy.size())}, {"attn", Vec(static_cast<size_t>(n * p * p))}, {"grad.qkv", Vec(qkv.size())}};
       attention_forward(qkv.data(), r["attn"].data(), r["out"].data(), n, c, p);
@@ -113,7 +127,8 @@ std::function<Result()> reference_plan(const std::string& op, const RefArgs& a) 
   }
   if (op == "upsample2") {
     const int64_t planes = int_arg(a, "planes"), h = int_arg(a, "h"), w = int_arg(a, "w");
-    Vec x = f64_arg(a, "x", static_cast<size_t>(planes * h * w)), gy = f64_arg(a, "gout", static_cast<size_t>(planes * h * w * 4));
+    Vec x = f64_arg(a, "x", static_cast<size_t>(planes * h * w)),
+        gy = f64_arg(a, "gout", static_cast<size_t>(planes * h * w * 4));
     return [=]() {
       Result r{{"out", Vec(gy.size())}, {"grad.x", Vec(x.size())}};
       upsample2_forward(x.data(), r["out"].data(), planes, h, w);

@@ -5,7 +5,8 @@
 
 namespace ks::cpu {
 
-void residual_aggregate(const float* f_lr, int r, const float* f_patch, const float* f0, float* out, const PatchGrid& g) {
+void residual_aggregate(const float* f_lr, int r, const float* f_patch, const float* f0, float* out,
+                        const PatchGrid& g) {
   const int64_t ch = g.h / r, cw = g.w / r;
   parallel_for(g.n * g.c * ch, 8, [&](int64_t lo, int64_t hi) {
     for (int64_t row = lo; row < hi; ++row)

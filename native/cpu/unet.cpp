@@ -24,7 +24,8 @@ class CpuEngine final : public UNetEngine {
   }
   void backward(const float* P, const void* tape, const float* gout, float* G, float* gx, float* gcond) override {
     if (!static_cast<const UNetCpu<float>::Tape*>(tape)->complete)
-      throw std::runtime_error("backward: this forward ran without a tape (inference); run forward with a tape to train");
+      throw std::runtime_error(
+          "backward: this forward ran without a tape (inference); run forward with a tape to train");
     net_.backward(P, *static_cast<const UNetCpu<float>::Tape*>(tape), gout, G, gx, gcond);
   }
   int64_t tape_batch(const void* tape) const override { return static_cast<const UNetCpu<float>::Tape*>(tape)->n; }

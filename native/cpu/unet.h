@@ -94,12 +94,16 @@ struct CpuOps {
   // Float: with a reduced precision the operands are rounded as the tensor cores round them
   // (round_operands.h); the double reference is always exact.
   static void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
-    if constexpr (std::is_same_v<T, float>) cpu::conv2d_forward_rounded(x, w, b, y, s);
-    else cpu::conv2d_forward<T>(x, w, b, y, s);
+    if constexpr (std::is_same_v<T, float>)
+      cpu::conv2d_forward_rounded(x, w, b, y, s);
+    else
+      cpu::conv2d_forward<T>(x, w, b, y, s);
   }
   static void conv2d_backward(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s) {
-    if constexpr (std::is_same_v<T, float>) cpu::conv2d_backward_rounded(x, w, gy, gx, gw, gb, s);
-    else cpu::conv2d_backward<T>(x, w, gy, gx, gw, gb, s);
+    if constexpr (std::is_same_v<T, float>)
+      cpu::conv2d_backward_rounded(x, w, gy, gx, gw, gb, s);
+    else
+      cpu::conv2d_backward<T>(x, w, gy, gx, gw, gb, s);
   }
   static constexpr auto groupnorm_forward = cpu::groupnorm_forward<T>;
   static constexpr auto groupnorm_backward = cpu::groupnorm_backward<T>;

@@ -22,8 +22,8 @@ StreamRule& stream_rule() {
   return *rule;
 }
 
-constexpr size_t kSmallRound = 512;           // sizes under 1 MiB round to 512 bytes
-constexpr size_t kLargeRound = 2u << 20;      // larger ones to 2 MiB
+constexpr size_t kSmallRound = 512;       // sizes under 1 MiB round to 512 bytes
+constexpr size_t kLargeRound = 2u << 20;  // larger ones to 2 MiB
 constexpr size_t kSmallLimit = 1u << 20;
 
 size_t round_size(size_t bytes) {
@@ -65,9 +65,9 @@ class CachingAllocator final : public Allocator {
       cudaGetLastError();
       size_t free_bytes = 0, total = 0;
       cudaMemGetInfo(&free_bytes, &total);
-      throw OutOfMemory("out of GPU memory on cuda:" + std::to_string(device_) + ": tried to allocate " +
-                        mib(size) + "; " + mib(stats_.in_use) + " in use by kintsugi tensors, " + mib(free_bytes) +
-                        " free of " + mib(total) + ". Dispose tensors you no longer need or use a smaller batch.");
+      throw OutOfMemory("out of GPU memory on cuda:" + std::to_string(device_) + ": tried to allocate " + mib(size) +
+                        "; " + mib(stats_.in_use) + " in use by kintsugi tensors, " + mib(free_bytes) + " free of " +
+                        mib(total) + ". Dispose tensors you no longer need or use a smaller batch.");
     }
     KS_CUDA_CHECK(err);
     ++stats_.allocations;

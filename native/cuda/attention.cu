@@ -12,8 +12,8 @@
 namespace ks::cuda {
 namespace {
 
-constexpr int kTile = 16;     // GEMM tiles of 16 x 16 outputs, one per thread
-constexpr int kRow = 128;     // threads per softmax row
+constexpr int kTile = 16;  // GEMM tiles of 16 x 16 outputs, one per thread
+constexpr int kRow = 128;  // threads per softmax row
 
 // A matrix operand of sample z: element (r, k) at data + z * batch_stride + r * row_stride + k * col_stride.
 struct View {
@@ -28,14 +28,14 @@ struct View {
 // staged with consecutive threads along its unit-stride index (k for A with col_stride 1, else the row;
 // the column for B with col_stride 1, else k), so global reads are coalesced whichever way the view
 // runs; out-of-range elements load as zero, so partial tiles need no special case.
-__global__ void __launch_bounds__(kTile * kTile) batched_gemm(View A, View B, float* C, int64_t c_batch, int rows,
-                                                              int cols, int depth, int64_t batch) {
+__global__ void __launch_bounds__(kTile* kTile)
+    batched_gemm(View A, View B, float* C, int64_t c_batch, int rows, int cols, int depth, int64_t batch) {
   __shared__ float As[kTile][kTile + 1];  // As[row][k]
   __shared__ float Bs[kTile][kTile + 1];  // Bs[k][col]
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int row0 = blockIdx.y * kTile, col0 = blockIdx.x * kTile;
   const bool a_k_unit = A.col_stride == 1, b_col_unit = B.col_stride == 1;
-  const int ar = a_k_unit ? ty : tx, ak = a_k_unit ? tx : ty;    // the A element this thread stages
+  const int ar = a_k_unit ? ty : tx, ak = a_k_unit ? tx : ty;      // the A element this thread stages
   const int bk = b_col_unit ? ty : tx, bc = b_col_unit ? tx : ty;  // the B element this thread stages
   const int i = row0 + ty, j = col0 + tx;
 
@@ -87,8 +87,8 @@ __global__ void __launch_bounds__(kRow) softmax_rows(float* a, int64_t rows, int
 
 // In place on rows of gs holding gA = g^T v: gs = A (gA - rowsum(gA * A)) * scale, the softmax and
 // score-scale backward. Launch as softmax_rows.
-__global__ void __launch_bounds__(kRow) softmax_rows_backward(const float* a, float* gs, int64_t rows, int64_t p,
-                                                              float scale) {
+__global__ void __launch_bounds__(kRow)
+    softmax_rows_backward(const float* a, float* gs, int64_t rows, int64_t p, float scale) {
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const float* ar = a + row * p;
     float* g = gs + row * p;
@@ -121,8 +121,8 @@ void attention_backward(const float* qkv, const float* a, const float* go, float
   const int64_t cp = c * p, pp = p * p;
   const float *q = qkv, *k = qkv + cp, *v = qkv + 2 * cp;
   float *gq = gqkv, *gk = gqkv + cp, *gv = gqkv + 2 * cp;
-  gemm({go, p, 1, cp}, {a, p, 1, pp}, gv, 3 * cp, c, p, p, n);  // gv(ch, j) = sum_i g(ch, i) A(i, j)
-  Scratch<float> gs(n * pp);                                     // [n, p, p]: gA, then gS
+  gemm({go, p, 1, cp}, {a, p, 1, pp}, gv, 3 * cp, c, p, p, n);        // gv(ch, j) = sum_i g(ch, i) A(i, j)
+  Scratch<float> gs(n * pp);                                          // [n, p, p]: gA, then gS
   gemm({go, 1, p, cp}, {v, p, 1, 3 * cp}, gs.get(), pp, p, p, c, n);  // gA(i, j) = sum_ch g(ch, i) v(ch, j)
   softmax_rows_backward<<<row_blocks(n * p), kRow, 0, stream()>>>(a, gs.get(), n * p, p, scale);
   KS_CUDA_LAUNCHED(attention_softmax_backward);

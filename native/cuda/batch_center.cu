@@ -6,7 +6,8 @@
 namespace ks::cuda {
 namespace {
 __global__ void batch_center_kernel(const float* x, float* out, int64_t n, int64_t per_sample) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < per_sample; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < per_sample;
+       i += int64_t(gridDim.x) * blockDim.x) {
     double acc = 0;
     for (int64_t b = 0; b < n; ++b) acc += x[b * per_sample + i];
     const float mean = static_cast<float>(acc / static_cast<double>(n));

@@ -46,12 +46,14 @@ __global__ void block_average_v_kernel(const float* c, float* out, int64_t plane
 
 }  // namespace
 
-void block_average_vt(const float* x, float* out, int64_t planes, int64_t h, int64_t w, int k, int64_t coefs, float scale) {
+void block_average_vt(const float* x, float* out, int64_t planes, int64_t h, int64_t w, int k, int64_t coefs,
+                      float scale) {
   block_average_vt_kernel<<<grid_for(planes * h * w), 256, 0, stream()>>>(x, out, planes, h, w, k, coefs, scale);
   KS_CUDA_LAUNCHED(block_average_vt);
 }
 
-void block_average_v(const float* c, float* out, int64_t planes, int64_t h, int64_t w, int k, int64_t coefs, float scale) {
+void block_average_v(const float* c, float* out, int64_t planes, int64_t h, int64_t w, int k, int64_t coefs,
+                     float scale) {
   block_average_v_kernel<<<grid_for(planes * h * w), 256, 0, stream()>>>(c, out, planes, h, w, k, coefs, scale);
   KS_CUDA_LAUNCHED(block_average_v);
 }

@@ -15,20 +15,20 @@ namespace ks::cuda {
                            "): " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
 }
 
-#define KS_CUDA_CHECK(expr)                                               \
-  do {                                                                    \
-    cudaError_t ks_err_ = (expr);                                         \
+#define KS_CUDA_CHECK(expr)                                                                 \
+  do {                                                                                      \
+    cudaError_t ks_err_ = (expr);                                                           \
     if (ks_err_ != cudaSuccess) ::ks::cuda::throw_cuda(ks_err_, #expr, __FILE__, __LINE__); \
   } while (0)
 
 // After a launch: catches bad configurations at once (errors inside the kernel surface at the next sync).
 #define KS_CUDA_LAUNCHED(name) KS_CUDA_CHECK(cudaGetLastError())
 
-cudaStream_t stream();          // the calling worker thread's stream
-cudaStream_t thread_stream();   // the same, or null on a thread that issues no CUDA work
+cudaStream_t stream();                              // the calling worker thread's stream
+cudaStream_t thread_stream();                       // the same, or null on a thread that issues no CUDA work
 void bind_stream(int device, cudaStream_t stream);  // the device's one stream (allocator.cu, stream_rule.h)
-int multiprocessors();          // SMs of the calling worker thread's device
-int compute_capability();       // of the calling worker thread's device, as major * 10 + minor (90: H100)
+int multiprocessors();                              // SMs of the calling worker thread's device
+int compute_capability();  // of the calling worker thread's device, as major * 10 + minor (90: H100)
 
 // Blocks for a grid-stride loop over `items` with `threads` per block: enough to fill the device a few
 // times over, never more than the items need.

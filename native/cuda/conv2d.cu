@@ -27,11 +27,11 @@
 namespace ks::cuda {
 namespace {
 
-constexpr int kTile = 64;      // a block computes a 64 x 64 tile of its GEMM's result
-constexpr int kStep = 16;      // reduction entries staged in shared memory per iteration
-constexpr int kThreads = 256;  // 16 x 16 threads, 4 x 4 results each
-constexpr int kPad = 1;        // shared rows of 65 floats: the transposing stores hit distinct banks
-constexpr int64_t kSlice = 1024;  // pixels per weight-gradient slice (before the grid.z cap below)
+constexpr int kTile = 64;                         // a block computes a 64 x 64 tile of its GEMM's result
+constexpr int kStep = 16;                         // reduction entries staged in shared memory per iteration
+constexpr int kThreads = 256;                     // 16 x 16 threads, 4 x 4 results each
+constexpr int kPad = 1;                           // shared rows of 65 floats: the transposing stores hit distinct banks
+constexpr int64_t kSlice = 1024;                  // pixels per weight-gradient slice (before the grid.z cap below)
 constexpr size_t kScratchCap = size_t(32) << 20;  // bytes of weight-gradient partials per group of slices
 
 // The cap in force: set by conv2d_weight_scratch_cap, else KINTSUGI_CONV2D_SCRATCH_BYTES (read once;
@@ -46,8 +46,8 @@ size_t scratch_cap() {
     char* end = nullptr;
     const unsigned long long v = std::strtoull(env, &end, 10);
     if (*end != '\0' || v == 0 || env[0] == '-')
-      throw std::invalid_argument(std::string("KINTSUGI_CONV2D_SCRATCH_BYTES: expected a positive number of bytes, got \"") +
-                                  env + "\"");
+      throw std::invalid_argument(
+          std::string("KINTSUGI_CONV2D_SCRATCH_BYTES: expected a positive number of bytes, got \"") + env + "\"");
     cap = static_cast<size_t>(v);
   }
   g_scratch_cap.store(cap);
@@ -105,8 +105,8 @@ __device__ float gy_through(const float* gy, const Geo& g, int64_t img, int iy, 
 // accumulates rows m0 + ty + 16i and pixels p0 + tx + 16j (i, j = 0..3): within a warp the A reads are
 // broadcasts and the B reads consecutive, and the stores are consecutive pixels.
 template <bool kData, int K, int S>
-__global__ void __launch_bounds__(kThreads) conv_gemm(const float* w, const float* src, const float* bias, float* out,
-                                                      Geo g) {
+__global__ void __launch_bounds__(kThreads)
+    conv_gemm(const float* w, const float* src, const float* bias, float* out, Geo g) {
   const int M = kData ? g.cin : g.cout;
   const int depth = (kData ? g.cout : g.cin) * K * K;
   const int oh = kData ? g.h : g.ho, ow = kData ? g.w : g.wo;
@@ -179,8 +179,8 @@ __global__ void __launch_bounds__(kThreads) conv_gemm(const float* w, const floa
 // accumulates channels co0 + ty + 16i and taps kk0 + tx + 16j. Every slice but the last is a whole
 // number of steps (slice is a multiple of 16), so a step never straddles two slices.
 template <int K, int S>
-__global__ void __launch_bounds__(kThreads) conv_weight_grad(const float* x, const float* gy, float* part, Geo g,
-                                                             int64_t slice, int64_t first) {
+__global__ void __launch_bounds__(kThreads)
+    conv_weight_grad(const float* x, const float* gy, float* part, Geo g, int64_t slice, int64_t first) {
   const int taps = g.cin * K * K, plane = g.ho * g.wo;
   const int64_t N = g.n * plane;
   __shared__ float Gs[kStep][kTile + kPad];  // Gs[pixel][co]
@@ -307,22 +307,32 @@ void conv2d_forward(const float* x, const float* w, const float* b, float* y, co
   if (s.n * s.ho() * s.wo() == 0 || s.cout == 0) return;
   if (use_tensor_cores(s)) return tc_conv2d_forward(x, w, b, y, s);
   switch (s.k * 10 + s.stride) {
-    case 11: return forward<1, 1>(x, w, b, y, s);
-    case 12: return forward<1, 2>(x, w, b, y, s);
-    case 31: return forward<3, 1>(x, w, b, y, s);
-    case 32: return forward<3, 2>(x, w, b, y, s);
-    default: unsupported(s);
+    case 11:
+      return forward<1, 1>(x, w, b, y, s);
+    case 12:
+      return forward<1, 2>(x, w, b, y, s);
+    case 31:
+      return forward<3, 1>(x, w, b, y, s);
+    case 32:
+      return forward<3, 2>(x, w, b, y, s);
+    default:
+      unsupported(s);
   }
 }
 
 void conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
                      const Conv2dShape& s) {
   switch (s.k * 10 + s.stride) {
-    case 11: return backward<1, 1>(x, w, gy, gx, gw, gb, s);
-    case 12: return backward<1, 2>(x, w, gy, gx, gw, gb, s);
-    case 31: return backward<3, 1>(x, w, gy, gx, gw, gb, s);
-    case 32: return backward<3, 2>(x, w, gy, gx, gw, gb, s);
-    default: unsupported(s);
+    case 11:
+      return backward<1, 1>(x, w, gy, gx, gw, gb, s);
+    case 12:
+      return backward<1, 2>(x, w, gy, gx, gw, gb, s);
+    case 31:
+      return backward<3, 1>(x, w, gy, gx, gw, gb, s);
+    case 32:
+      return backward<3, 2>(x, w, gy, gx, gw, gb, s);
+    default:
+      unsupported(s);
   }
 }
 

@@ -30,8 +30,7 @@ CudaStatus status() {
                    ? "no CUDA driver: libcuda could not be loaded (no NVIDIA driver on this machine)"
                    : "CUDA driver too old: it supports CUDA " + std::to_string(s.driver_version / 1000) + "." +
                          std::to_string(s.driver_version % 1000 / 10) + ", this binary needs " +
-                         std::to_string(s.runtime_version / 1000) + "." +
-                         std::to_string(s.runtime_version % 1000 / 10);
+                         std::to_string(s.runtime_version / 1000) + "." + std::to_string(s.runtime_version % 1000 / 10);
   } else {
     s.reason = std::string("CUDA unavailable: ") + cudaGetErrorName(err) + ": " + cudaGetErrorString(err);
   }

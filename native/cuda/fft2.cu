@@ -22,9 +22,9 @@ __device__ __forceinline__ int reverse_bits(int i, int bits) {
 
 // Lines of `count` per sample; line l of sample b starts at b * 2 * plane + l * step, elements
 // `stride` apart, imaginary parts one plane on.
-__global__ void __launch_bounds__(kThreads) fft_lines_kernel(const float* x, float* out, int64_t lines, int64_t count,
-                                                             int64_t plane, int64_t step, int64_t stride, int len,
-                                                             int bits, bool inverse, float norm) {
+__global__ void __launch_bounds__(kThreads)
+    fft_lines_kernel(const float* x, float* out, int64_t lines, int64_t count, int64_t plane, int64_t step,
+                     int64_t stride, int len, int bits, bool inverse, float norm) {
   __shared__ float re[kMax], im[kMax], twr[kMax / 2], twi[kMax / 2];
   const int per = kMax / len;
   // Twiddles in double, rounded once, as on the CPU: float angles would lose accuracy for long lines.

@@ -23,7 +23,8 @@ __global__ void add_channel_bias_kernel(float* x, const float* bias, int64_t cou
 
 // Launch: grid-stride over planes, one block of 256 threads per plane; thread t adds the elements
 // t, t + 256, ... in double, then block_sum's fixed tree.
-__global__ void __launch_bounds__(kThreads) channel_sums_kernel(const float* x, float* out, int64_t planes, int64_t hw) {
+__global__ void __launch_bounds__(kThreads)
+    channel_sums_kernel(const float* x, float* out, int64_t planes, int64_t hw) {
   for (int64_t plane = blockIdx.x; plane < planes; plane += gridDim.x) {
     const float* in = x + plane * hw;
     double s = 0.0;
@@ -74,7 +75,8 @@ void add_channel_bias(float* x, const float* bias, int64_t n, int64_t c, int64_t
 void channel_sums(const float* x, float* out, int64_t n, int64_t c, int64_t hw) {
   const int64_t planes = n * c;
   if (planes == 0) return;
-  channel_sums_kernel<<<static_cast<unsigned>(planes < 65535 ? planes : 65535), kThreads, 0, stream()>>>(x, out, planes, hw);
+  channel_sums_kernel<<<static_cast<unsigned>(planes < 65535 ? planes : 65535), kThreads, 0, stream()>>>(x, out, planes,
+                                                                                                         hw);
   KS_CUDA_LAUNCHED(channel_sums);
 }
 

@@ -15,9 +15,9 @@ constexpr int kThreads = 256;
 
 // Launch: grid-stride over jobs = n * groups, one block of 256 threads per job; thread t handles the
 // elements t, t + 256, ... of the group's contiguous m = (c / groups) * hw values.
-__global__ void __launch_bounds__(kThreads) groupnorm_forward_kernel(const float* x, const float* gamma,
-                                                                     const float* beta, float* y, float* mean,
-                                                                     float* rstd, GroupNormShape s) {
+__global__ void __launch_bounds__(kThreads)
+    groupnorm_forward_kernel(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
+                             GroupNormShape s) {
   const int64_t cpg = s.c / s.groups, m = cpg * s.hw, jobs = s.n * s.groups;  // m: group_size(), host-only
   for (int64_t job = blockIdx.x; job < jobs; job += gridDim.x) {
     const float* in = x + job * m;
@@ -52,10 +52,9 @@ __global__ void __launch_bounds__(kThreads) groupnorm_forward_kernel(const float
 // part[n * c + nb * c + ch] (sg). With d = gy * gamma: mean(d) = sum_ch gamma[ch] sb / m and
 // mean(d * xhat) = sum_ch gamma[ch] sg / m, and gx = rstd * (d - mean(d) - xhat * mean(d * xhat)).
 // The sums are in double; the per-element pass in float.
-__global__ void __launch_bounds__(kThreads) groupnorm_backward_kernel(const float* x, const float* gamma,
-                                                                      const float* mean, const float* rstd,
-                                                                      const float* gy, float* gx, double* part,
-                                                                      GroupNormShape s) {
+__global__ void __launch_bounds__(kThreads)
+    groupnorm_backward_kernel(const float* x, const float* gamma, const float* mean, const float* rstd, const float* gy,
+                              float* gx, double* part, GroupNormShape s) {
   const int64_t cpg = s.c / s.groups, m = cpg * s.hw, jobs = s.n * s.groups;  // m: group_size(), host-only
   for (int64_t job = blockIdx.x; job < jobs; job += gridDim.x) {
     const int64_t nb = job / s.groups, c0 = (job % s.groups) * cpg;

@@ -7,8 +7,8 @@
 namespace ks::cuda {
 namespace {
 
-__global__ void gsure_probe_kernel(const float* xt, int64_t per_sample, int probes, float eps, int64_t total, RngKey key,
-                                   float* plus, float* minus) {
+__global__ void gsure_probe_kernel(const float* xt, int64_t per_sample, int probes, float eps, int64_t total,
+                                   RngKey key, float* plus, float* minus) {
   const int64_t blocks = (total + 3) / 4;
   for (int64_t q = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; q < blocks; q += int64_t(gridDim.x) * blockDim.x) {
     float z[4];
@@ -27,7 +27,8 @@ __global__ void gsure_probe_kernel(const float* xt, int64_t per_sample, int prob
 void gsure_probe(const float* xt, int64_t n, int64_t per_sample, int probes, float eps, RngKey key, float* plus,
                  float* minus) {
   const int64_t total = n * probes * per_sample;
-  gsure_probe_kernel<<<grid_for((total + 3) / 4), 256, 0, stream()>>>(xt, per_sample, probes, eps, total, key, plus, minus);
+  gsure_probe_kernel<<<grid_for((total + 3) / 4), 256, 0, stream()>>>(xt, per_sample, probes, eps, total, key, plus,
+                                                                      minus);
   KS_CUDA_LAUNCHED(gsure_probe);
 }
 

@@ -28,8 +28,10 @@ __global__ void gsure_terms_kernel(GsureTermsArgs a) {
     float probe_sum = 0;
     for (int k = 0; k < K; ++k) {
       const int64_t pe = (b * K + k) * per + i;
-      const float z = philox_normal_at(a.probe_key.seed, a.probe_key.offset, a.probe_key.stream, static_cast<uint64_t>(pe));
-      const double diff = central ? static_cast<double>(a.plus[pe]) - a.minus[pe] : static_cast<double>(a.plus[pe]) - a.h[e];
+      const float z =
+          philox_normal_at(a.probe_key.seed, a.probe_key.offset, a.probe_key.stream, static_cast<uint64_t>(pe));
+      const double diff =
+          central ? static_cast<double>(a.plus[pe]) - a.minus[pe] : static_cast<double>(a.plus[pe]) - a.h[e];
       div += static_cast<double>(cvv) * z * diff;
       const float g = gdiv * cvv * z;
       a.grad_plus[pe] = g;

@@ -11,7 +11,9 @@
 namespace ks::cuda {
 namespace {
 
-__device__ __forceinline__ uint16_t bf16_of(float x) { return static_cast<uint16_t>(mma::pack_bf16x2(x, 0.0f) & 0xffffu); }
+__device__ __forceinline__ uint16_t bf16_of(float x) {
+  return static_cast<uint16_t>(mma::pack_bf16x2(x, 0.0f) & 0xffffu);
+}
 
 // D[16x8] = A[16xK] B[Kx8] + C, row-major, K = 16 (BF16) or 8 (TF32). Each lane reads its fragment
 // elements straight from global memory in the documented layout (mma.cuh).
@@ -40,8 +42,8 @@ __global__ void mma_gemm_check(const float* a, const float* b, const float* c, f
 // through x2 without .trans); C from global.
 __global__ void mma_ldmatrix_check(const float* a, const float* b, const float* c, float* d, int b_cols) {
   __shared__ __align__(16) uint16_t As[16][16];
-  __shared__ __align__(16) uint16_t Bs[16][8];   // [k][n]
-  __shared__ __align__(16) uint16_t Bt[8][16];   // [n][k]
+  __shared__ __align__(16) uint16_t Bs[16][8];  // [k][n]
+  __shared__ __align__(16) uint16_t Bt[8][16];  // [n][k]
   const int l = threadIdx.x, g = l / 4, t = l % 4;
   for (int i = l; i < 256; i += 32) As[i / 16][i % 16] = bf16_of(a[i]);
   for (int i = l; i < 128; i += 32) {
@@ -52,8 +54,10 @@ __global__ void mma_ldmatrix_check(const float* a, const float* b, const float* 
   uint32_t fa[4], fb[2];
   // x4: lanes 0-7 rows 0-7 cols 0-7 (a[0]), 8-15 rows 8-15 (a[1]), 16-23 rows 0-7 cols 8-15 (a[2]), 24-31 (a[3]).
   mma::ldmatrix<4>(fa, &As[(l % 8) + 8 * ((l / 8) % 2)][8 * (l / 16)]);
-  if (b_cols) mma::ldmatrix<2>(fb, &Bt[l % 8][8 * ((l / 8) % 2)]);  // lanes 0-7: k 0-7, 8-15: k 8-15
-  else mma::ldmatrix<2, true>(fb, &Bs[l % 16][0]);                   // lanes 0-15 name rows k 0..15
+  if (b_cols)
+    mma::ldmatrix<2>(fb, &Bt[l % 8][8 * ((l / 8) % 2)]);  // lanes 0-7: k 0-7, 8-15: k 8-15
+  else
+    mma::ldmatrix<2, true>(fb, &Bs[l % 16][0]);  // lanes 0-15 name rows k 0..15
   float acc[4] = {c[g * 8 + 2 * t], c[g * 8 + 2 * t + 1], c[(g + 8) * 8 + 2 * t], c[(g + 8) * 8 + 2 * t + 1]};
   mma::mma_bf16_16816(acc, fa, fb, acc);
   d[g * 8 + 2 * t] = acc[0], d[g * 8 + 2 * t + 1] = acc[1];
@@ -101,24 +105,46 @@ void mma_check(int variant, const float* a, const float* b, const float* c, floa
     throw std::runtime_error("mma_check: this device (compute capability " + std::to_string(compute_capability()) +
                              ") has no BF16/TF32 mma.sync (needs 8.0)");
   switch (variant) {
-    case kMmaCheckBf16: mma_gemm_check<<<1, 32, 0, stream()>>>(a, b, c, d, 0); break;
-    case kMmaCheckTf32: mma_gemm_check<<<1, 32, 0, stream()>>>(a, b, c, d, 1); break;
-    case kMmaCheckLdmatrixTrans: mma_ldmatrix_check<<<1, 32, 0, stream()>>>(a, b, c, d, 0); break;
-    case kMmaCheckLdmatrix: mma_ldmatrix_check<<<1, 32, 0, stream()>>>(a, b, c, d, 1); break;
-    default: throw std::invalid_argument("mma_check: variant must be 0..3, got " + std::to_string(variant));
+    case kMmaCheckBf16:
+      mma_gemm_check<<<1, 32, 0, stream()>>>(a, b, c, d, 0);
+      break;
+    case kMmaCheckTf32:
+      mma_gemm_check<<<1, 32, 0, stream()>>>(a, b, c, d, 1);
+      break;
+    case kMmaCheckLdmatrixTrans:
+      mma_ldmatrix_check<<<1, 32, 0, stream()>>>(a, b, c, d, 0);
+      break;
+    case kMmaCheckLdmatrix:
+      mma_ldmatrix_check<<<1, 32, 0, stream()>>>(a, b, c, d, 1);
+      break;
+    default:
+      throw std::invalid_argument("mma_check: variant must be 0..3, got " + std::to_string(variant));
   }
   KS_CUDA_LAUNCHED(mma_check);
 }
 
 void ldmatrix_check(int count, bool trans, const uint32_t* m, uint32_t* out) {
   switch (count * 2 + trans) {
-    case 2: ldmatrix_raw_check<1, false><<<1, 32, 0, stream()>>>(m, out); break;
-    case 3: ldmatrix_raw_check<1, true><<<1, 32, 0, stream()>>>(m, out); break;
-    case 4: ldmatrix_raw_check<2, false><<<1, 32, 0, stream()>>>(m, out); break;
-    case 5: ldmatrix_raw_check<2, true><<<1, 32, 0, stream()>>>(m, out); break;
-    case 8: ldmatrix_raw_check<4, false><<<1, 32, 0, stream()>>>(m, out); break;
-    case 9: ldmatrix_raw_check<4, true><<<1, 32, 0, stream()>>>(m, out); break;
-    default: throw std::invalid_argument("ldmatrix_check: count must be 1, 2 or 4");
+    case 2:
+      ldmatrix_raw_check<1, false><<<1, 32, 0, stream()>>>(m, out);
+      break;
+    case 3:
+      ldmatrix_raw_check<1, true><<<1, 32, 0, stream()>>>(m, out);
+      break;
+    case 4:
+      ldmatrix_raw_check<2, false><<<1, 32, 0, stream()>>>(m, out);
+      break;
+    case 5:
+      ldmatrix_raw_check<2, true><<<1, 32, 0, stream()>>>(m, out);
+      break;
+    case 8:
+      ldmatrix_raw_check<4, false><<<1, 32, 0, stream()>>>(m, out);
+      break;
+    case 9:
+      ldmatrix_raw_check<4, true><<<1, 32, 0, stream()>>>(m, out);
+      break;
+    default:
+      throw std::invalid_argument("ldmatrix_check: count must be 1, 2 or 4");
   }
   KS_CUDA_LAUNCHED(ldmatrix_check);
 }

@@ -11,8 +11,9 @@ __global__ void patch_extract_kernel(const float* x, float* out, PatchGrid g, bo
     const int64_t v = i % P, u = i / P % P, plane = i / (P * P);
     const int64_t ch = plane % cout, j = plane / cout % J, b = plane / cout / J;
     const int64_t oy = j / cols * g.stride, ox = j % cols * g.stride;
-    out[i] = ch < g.c ? x[((b * g.c + ch) * g.h + oy + u) * g.w + ox + v]
-                      : ch == g.c ? patch_position(oy + u, g.h) : patch_position(ox + v, g.w);
+    out[i] = ch < g.c    ? x[((b * g.c + ch) * g.h + oy + u) * g.w + ox + v]
+             : ch == g.c ? patch_position(oy + u, g.h)
+                         : patch_position(ox + v, g.w);
   }
 }
 }  // namespace

@@ -14,7 +14,8 @@ __global__ void residual_aggregate_kernel(const float* f_lr, int r, const float*
 }
 }  // namespace
 
-void residual_aggregate(const float* f_lr, int r, const float* f_patch, const float* f0, float* out, const PatchGrid& g) {
+void residual_aggregate(const float* f_lr, int r, const float* f_patch, const float* f0, float* out,
+                        const PatchGrid& g) {
   const int64_t cells = g.n * g.c * (g.h / r) * (g.w / r);
   residual_aggregate_kernel<<<grid_for(cells), 256, 0, stream()>>>(f_lr, r, f_patch, f0, out, g);
   KS_CUDA_LAUNCHED(residual_aggregate);

@@ -32,12 +32,15 @@ class StreamRule {
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = streams_.find(device);
     if (it == streams_.end())
-      throw std::logic_error(where(device) + "memory was requested for work on a stream that is not the device's own "
-                             "(no stream is bound to the device). " + kWhy);
+      throw std::logic_error(where(device) +
+                             "memory was requested for work on a stream that is not the device's own "
+                             "(no stream is bound to the device). " +
+                             kWhy);
     if (it->second != stream)
       throw std::logic_error(where(device) + "memory was requested for work on a second CUDA stream. " + kWhy);
     if (capturing)
-      throw std::logic_error(where(device) + "memory was requested while the device's stream is capturing a CUDA "
+      throw std::logic_error(where(device) +
+                             "memory was requested while the device's stream is capturing a CUDA "
                              "graph: the graph's replay would use blocks that the caching allocator has given to other "
                              "work in between. Graph capture is not supported by the caching allocator.");
   }

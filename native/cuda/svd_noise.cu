@@ -28,7 +28,8 @@ __global__ void svd_noise_kernel(const float* ybar, const float* v, int64_t v_st
 void svd_noise(const float* ybar, const float* v, int64_t v_stride, const float* coef, int64_t n, int64_t per_sample,
                RngKey key, float* out) {
   const int64_t total = n * per_sample;
-  svd_noise_kernel<<<grid_for((total + 3) / 4), 256, 0, stream()>>>(ybar, v, v_stride, coef, per_sample, total, key, out);
+  svd_noise_kernel<<<grid_for((total + 3) / 4), 256, 0, stream()>>>(ybar, v, v_stride, coef, per_sample, total, key,
+                                                                    out);
   KS_CUDA_LAUNCHED(svd_noise);
 }
 

@@ -28,15 +28,17 @@ namespace ks::cuda {
 namespace {
 
 constexpr int kBM = 64, kBN = 64, kBK = 16, kStages = 3, kThreads = 128;
-constexpr int kApad = 4, kBpad = 4;     // shared rows of 20 and 68 floats (16-byte aligned rows)
-constexpr int64_t kMinSlice = 1024;     // output pixels per weight-gradient slice, at least
-constexpr int64_t kMaxSlices = 128;     // and at most this many slices (the split-K bound)
+constexpr int kApad = 4, kBpad = 4;  // shared rows of 20 and 68 floats (16-byte aligned rows)
+constexpr int64_t kMinSlice = 1024;  // output pixels per weight-gradient slice, at least
+constexpr int64_t kMaxSlices = 128;  // and at most this many slices (the split-K bound)
 
 struct Geo {
   int64_t n;
   int cin, h, w, cout, ho, wo;
 };
-Geo geo_of(const Conv2dShape& s) { return Geo{s.n, int(s.cin), int(s.h), int(s.w), int(s.cout), int(s.ho()), int(s.wo())}; }
+Geo geo_of(const Conv2dShape& s) {
+  return Geo{s.n, int(s.cin), int(s.h), int(s.w), int(s.cout), int(s.ho()), int(s.wo())};
+}
 
 // The input value output pixel (oy, ox) of image img reads through tap kk = (ci, kh, kw), or null (padding).
 template <int K, int S>
@@ -58,7 +60,9 @@ struct FwdPass {
   __device__ int M() const { return g.cout; }
   __device__ int64_t N() const { return g.n * g.ho * g.wo; }
   __device__ void k_range(int64_t& k0, int64_t& k1) const { k0 = 0, k1 = int64_t(g.cin) * K * K; }
-  __device__ const float* a(int m, int64_t k) const { return m < g.cout ? w + int64_t(m) * (g.cin * K * K) + k : nullptr; }
+  __device__ const float* a(int m, int64_t k) const {
+    return m < g.cout ? w + int64_t(m) * (g.cin * K * K) + k : nullptr;
+  }
   __device__ const float* b(int64_t k, int64_t q) const {
     if (q >= N()) return nullptr;
     const int plane = g.ho * g.wo, pix = int(q % plane);
@@ -255,13 +259,16 @@ __global__ void tc_fold(const float* part, int64_t parts, int64_t count, float* 
 }
 
 dim3 grid_of(int64_t n, int64_t m, int64_t z = 1) {
-  return dim3(static_cast<unsigned>((n + kBN - 1) / kBN), static_cast<unsigned>((m + kBM - 1) / kBM), static_cast<unsigned>(z));
+  return dim3(static_cast<unsigned>((n + kBN - 1) / kBN), static_cast<unsigned>((m + kBM - 1) / kBM),
+              static_cast<unsigned>(z));
 }
 
 template <class Pass>
 void launch(const Pass& pass, int64_t n, int64_t m, int64_t z, Precision p) {
-  if (p == Precision::tf32) tc_gemm<Pass, int(Precision::tf32)><<<grid_of(n, m, z), kThreads, 0, stream()>>>(pass);
-  else tc_gemm<Pass, int(Precision::bf16)><<<grid_of(n, m, z), kThreads, 0, stream()>>>(pass);
+  if (p == Precision::tf32)
+    tc_gemm<Pass, int(Precision::tf32)><<<grid_of(n, m, z), kThreads, 0, stream()>>>(pass);
+  else
+    tc_gemm<Pass, int(Precision::bf16)><<<grid_of(n, m, z), kThreads, 0, stream()>>>(pass);
   KS_CUDA_LAUNCHED(tc_gemm);
 }
 
@@ -277,8 +284,16 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
   if (gx != nullptr && s.n * s.h * s.w * s.cin != 0) {
     for (int py = 0; py < S; ++py)
       for (int px = 0; px < S; ++px) {
-        DataPass<K, S> pass{w, gy, gx, g, py, px, int((s.h - py + S - 1) / S), int((s.w - px + S - 1) / S),
-                            taps_of<K, S>(py), taps_of<K, S>(px)};
+        DataPass<K, S> pass{w,
+                            gy,
+                            gx,
+                            g,
+                            py,
+                            px,
+                            int((s.h - py + S - 1) / S),
+                            int((s.w - px + S - 1) / S),
+                            taps_of<K, S>(py),
+                            taps_of<K, S>(px)};
         const int64_t n = s.n * pass.ha * pass.wb;
         if (n != 0) launch(pass, n, s.cin, 1, s.precision);  // a phase without taps writes zeros
       }
@@ -290,7 +305,8 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
   int64_t slice = std::max<int64_t>(kMinSlice, (pixels + kMaxSlices - 1) / kMaxSlices);
   slice = (slice + kBK - 1) / kBK * kBK;
   const int64_t slices = (pixels + slice - 1) / slice;
-  const int64_t fit = static_cast<int64_t>(conv2d_weight_scratch_bytes() / (static_cast<size_t>(wsize) * sizeof(float)));
+  const int64_t fit =
+      static_cast<int64_t>(conv2d_weight_scratch_bytes() / (static_cast<size_t>(wsize) * sizeof(float)));
   const int64_t group = std::clamp<int64_t>(fit, 1, slices);
   Scratch<float> part(group * wsize);
   for (int64_t first = 0; first < slices; first += group) {
@@ -313,21 +329,31 @@ int64_t tc_conv2d_weight_slices(const Conv2dShape& s) {
 
 void tc_conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
   switch (s.k * 10 + s.stride) {
-    case 11: return forward<1, 1>(x, w, b, y, s);
-    case 12: return forward<1, 2>(x, w, b, y, s);
-    case 31: return forward<3, 1>(x, w, b, y, s);
-    case 32: return forward<3, 2>(x, w, b, y, s);
-    default: throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2");
+    case 11:
+      return forward<1, 1>(x, w, b, y, s);
+    case 12:
+      return forward<1, 2>(x, w, b, y, s);
+    case 31:
+      return forward<3, 1>(x, w, b, y, s);
+    case 32:
+      return forward<3, 2>(x, w, b, y, s);
+    default:
+      throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2");
   }
 }
 
 void tc_conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, const Conv2dShape& s) {
   switch (s.k * 10 + s.stride) {
-    case 11: return backward<1, 1>(x, w, gy, gx, gw, s);
-    case 12: return backward<1, 2>(x, w, gy, gx, gw, s);
-    case 31: return backward<3, 1>(x, w, gy, gx, gw, s);
-    case 32: return backward<3, 2>(x, w, gy, gx, gw, s);
-    default: throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2");
+    case 11:
+      return backward<1, 1>(x, w, gy, gx, gw, s);
+    case 12:
+      return backward<1, 2>(x, w, gy, gx, gw, s);
+    case 31:
+      return backward<3, 1>(x, w, gy, gx, gw, s);
+    case 32:
+      return backward<3, 2>(x, w, gy, gx, gw, s);
+    default:
+      throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2");
   }
 }
 

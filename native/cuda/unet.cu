@@ -55,7 +55,8 @@ struct CudaOps {
   static const float* ptr(const Buffer& b) { return b.data(); }
 
   static void copy(const float* src, float* dst, int64_t n) {
-    KS_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream()));
+    KS_CUDA_CHECK(
+        cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToDevice, stream()));
   }
   static void fill_zero(float* a, int64_t n) {
     KS_CUDA_CHECK(cudaMemsetAsync(a, 0, static_cast<size_t>(n) * sizeof(float), stream()));
@@ -92,7 +93,8 @@ class CudaEngine final : public UNetEngine {
   }
   void backward(const float* P, const void* tape, const float* gout, float* G, float* gx, float* gcond) override {
     if (!static_cast<const Graph::Tape*>(tape)->complete)
-      throw std::runtime_error("backward: this forward ran without a tape (inference); run forward with a tape to train");
+      throw std::runtime_error(
+          "backward: this forward ran without a tape (inference); run forward with a tape to train");
     net_.backward(P, *static_cast<const Graph::Tape*>(tape), gout, G, gx, gcond);
   }
   int64_t tape_batch(const void* tape) const override { return static_cast<const Graph::Tape*>(tape)->n; }

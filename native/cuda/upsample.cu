@@ -20,7 +20,7 @@ __global__ void upsample2_forward_kernel(const float* x, float* y, int64_t plane
 __global__ void upsample2_backward_kernel(const float* gy, float* gx, int64_t planes, int64_t h, int64_t w) {
   const int64_t count = planes * h * w;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t col = i % w, row = i / w;  // row = plane * h + y
+    const int64_t col = i % w, row = i / w;               // row = plane * h + y
     const float* g = gy + (2 * row) * (2 * w) + 2 * col;  // (plane * 2h + 2y) * 2w + 2x
     gx[i] = g[0] + g[1] + g[2 * w] + g[2 * w + 1];
   }

@@ -35,9 +35,10 @@ Napi::Value devices(Info info) {
       o.Set("device", to_string(d.device));
       o.Set("type", d.device.is_cuda() ? "cuda" : "cpu");
       o.Set("name", d.name);
-      o.Set("computeCapability", d.device.is_cuda() ? Napi::Value(Napi::String::New(
-                                                          env, std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor)))
-                                                    : env.Null());
+      o.Set("computeCapability",
+            d.device.is_cuda()
+                ? Napi::Value(Napi::String::New(env, std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor)))
+                : env.Null());
       o.Set("totalMemory", Napi::Number::New(env, static_cast<double>(d.total_memory)));
       o.Set("multiprocessors", d.multiprocessors);
       arr.Set(i, o);
@@ -102,7 +103,8 @@ void randn_js(Info info) {
 
 void uniform_js(Info info) {
   guarded(info.Env(), [&] {
-    uniform(TensorWrap::unwrap(info[0], "out"), float_arg(info[1], "low"), float_arg(info[2], "high"), rng_arg(info, 3));
+    uniform(TensorWrap::unwrap(info[0], "out"), float_arg(info[1], "low"), float_arg(info[2], "high"),
+            rng_arg(info, 3));
   });
 }
 
@@ -174,7 +176,8 @@ void combine_js(Info info) {
 
 void clamp_js(Info info) {
   guarded(info.Env(), [&] {
-    clamp(TensorWrap::unwrap(info[0], "a"), float_arg(info[1], "low"), float_arg(info[2], "high"), TensorWrap::unwrap(info[3], "out"));
+    clamp(TensorWrap::unwrap(info[0], "a"), float_arg(info[1], "low"), float_arg(info[2], "high"),
+          TensorWrap::unwrap(info[3], "out"));
   });
 }
 
@@ -188,20 +191,23 @@ void mul_js(Info info) {
 int block_k_arg(const Napi::Value& v) {
   if (!v.IsNumber()) throw std::invalid_argument("k: expected an integer, got a non-number");
   const double k = v.As<Napi::Number>().DoubleValue();
-  if (!(k >= 1 && k <= 64) || k != static_cast<int>(k)) throw std::invalid_argument("k: expected an integer in [1, 64], got " + std::to_string(k));
+  if (!(k >= 1 && k <= 64) || k != static_cast<int>(k))
+    throw std::invalid_argument("k: expected an integer in [1, 64], got " + std::to_string(k));
   return static_cast<int>(k);
 }
 
 // blockAverageVt(x, k, scale, out) / blockAverageV(c, k, scale, out)
 void block_average_vt_js(Info info) {
   guarded(info.Env(), [&] {
-    block_average_vt(TensorWrap::unwrap(info[0], "x"), block_k_arg(info[1]), float_arg(info[2], "scale"), TensorWrap::unwrap(info[3], "out"));
+    block_average_vt(TensorWrap::unwrap(info[0], "x"), block_k_arg(info[1]), float_arg(info[2], "scale"),
+                     TensorWrap::unwrap(info[3], "out"));
   });
 }
 
 void block_average_v_js(Info info) {
   guarded(info.Env(), [&] {
-    block_average_v(TensorWrap::unwrap(info[0], "c"), block_k_arg(info[1]), float_arg(info[2], "scale"), TensorWrap::unwrap(info[3], "out"));
+    block_average_v(TensorWrap::unwrap(info[0], "c"), block_k_arg(info[1]), float_arg(info[2], "scale"),
+                    TensorWrap::unwrap(info[3], "out"));
   });
 }
 
@@ -235,8 +241,9 @@ Napi::Value read_js(Info info) {
       complete(error, [owned](Napi::Env env) {
         // Hand the buffer to V8 without copying; it is freed when the Float32Array is collected.
         auto* vec = new std::vector<float>(std::move(*owned));
-        auto buf = Napi::ArrayBuffer::New(env, vec->data(), vec->size() * sizeof(float),
-                                          [](Napi::Env, void*, std::vector<float>* v) { delete v; }, vec);
+        auto buf = Napi::ArrayBuffer::New(
+            env, vec->data(), vec->size() * sizeof(float), [](Napi::Env, void*, std::vector<float>* v) { delete v; },
+            vec);
         return Napi::Value(Napi::Float32Array::New(env, vec->size(), buf, 0));
       });
     });
@@ -309,9 +316,7 @@ void fail_task_js(Info info) {
   });
 }
 
-Napi::Value tasks_pending_js(Info info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(tasks_pending()));
-}
+Napi::Value tasks_pending_js(Info info) { return Napi::Number::New(info.Env(), static_cast<double>(tasks_pending())); }
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   // KINTSUGI_CPU_ISA asked for a kernel variant this process cannot use: refuse to load, naming it.

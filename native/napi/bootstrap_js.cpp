@@ -22,7 +22,8 @@ int64_t int_arg(const Napi::Value& v, const char* what) {
 
 int factor_arg(const Napi::Value& v, const char* what) {
   const int64_t r = int_arg(v, what);
-  if (r < 1 || r > 1024) throw std::invalid_argument(std::string(what) + ": expected an integer in [1, 1024], got " + std::to_string(r));
+  if (r < 1 || r > 1024)
+    throw std::invalid_argument(std::string(what) + ": expected an integer in [1, 1024], got " + std::to_string(r));
   return static_cast<int>(r);
 }
 
@@ -31,7 +32,8 @@ PatchWindow window_arg(const Napi::Value& v) {
   if (s == "uniform") return PatchWindow::uniform;
   if (s == "triangle") return PatchWindow::triangle;
   if (s == "hann") return PatchWindow::hann;
-  throw std::invalid_argument("window: expected \"uniform\", \"triangle\" or \"hann\", got " + v.ToString().Utf8Value());
+  throw std::invalid_argument("window: expected \"uniform\", \"triangle\" or \"hann\", got " +
+                              v.ToString().Utf8Value());
 }
 
 const Tensor* optional_tensor(const Napi::Value& v, const char* what) {
@@ -41,14 +43,15 @@ const Tensor* optional_tensor(const Napi::Value& v, const char* what) {
 // avgPool / upsampleNearest / highPass(x, r, out)
 template <void (*Op)(const Tensor&, int, const Tensor&)>
 void block_js(Info info) {
-  guarded(info.Env(), [&] { Op(TensorWrap::unwrap(info[0], "x"), factor_arg(info[1], "r"), TensorWrap::unwrap(info[2], "out")); });
+  guarded(info.Env(),
+          [&] { Op(TensorWrap::unwrap(info[0], "x"), factor_arg(info[1], "r"), TensorWrap::unwrap(info[2], "out")); });
 }
 
 // patchExtract(x, size, stride, positions, out)
 void patch_extract_js(Info info) {
   guarded(info.Env(), [&] {
-    patch_extract(TensorWrap::unwrap(info[0], "x"), int_arg(info[1], "size"), int_arg(info[2], "stride"), info[3].ToBoolean(),
-                  TensorWrap::unwrap(info[4], "out"));
+    patch_extract(TensorWrap::unwrap(info[0], "x"), int_arg(info[1], "size"), int_arg(info[2], "stride"),
+                  info[3].ToBoolean(), TensorWrap::unwrap(info[4], "out"));
   });
 }
 
@@ -74,7 +77,8 @@ void residual_aggregate_js(Info info) {
 // concatChannels(a, b, out)
 void concat_channels_js(Info info) {
   guarded(info.Env(), [&] {
-    concat_channels(TensorWrap::unwrap(info[0], "a"), TensorWrap::unwrap(info[1], "b"), TensorWrap::unwrap(info[2], "out"));
+    concat_channels(TensorWrap::unwrap(info[0], "a"), TensorWrap::unwrap(info[1], "b"),
+                    TensorWrap::unwrap(info[2], "out"));
   });
 }
 

@@ -14,7 +14,8 @@ void throw_js(Napi::Env env, const std::exception& e) {
 }
 
 Device device_arg(const Napi::Value& v, const char* what) {
-  if (!v.IsString()) throw std::invalid_argument(std::string(what) + ": expected a device string such as \"cpu\" or \"cuda:0\"");
+  if (!v.IsString())
+    throw std::invalid_argument(std::string(what) + ": expected a device string such as \"cpu\" or \"cuda:0\"");
   return parse_device(v.As<Napi::String>().Utf8Value());
 }
 
@@ -72,7 +73,8 @@ int int_field(const Napi::Object& o, const char* key, int fallback, bool require
   }
   const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
   if (!(d == std::floor(d) && std::fabs(d) < 1e9))
-    throw std::invalid_argument(std::string("unet config: ") + key + " must be an integer, got " + v.ToString().Utf8Value());
+    throw std::invalid_argument(std::string("unet config: ") + key + " must be an integer, got " +
+                                v.ToString().Utf8Value());
   return static_cast<int>(d);
 }
 
@@ -85,7 +87,8 @@ std::vector<int> int_list(const Napi::Object& o, const char* key) {
     Napi::Value e = arr.Get(i);
     const double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
     if (!(d == std::floor(d) && std::fabs(d) < 1e9))
-      throw std::invalid_argument(std::string("unet config: ") + key + "[" + std::to_string(i) + "] must be an integer");
+      throw std::invalid_argument(std::string("unet config: ") + key + "[" + std::to_string(i) +
+                                  "] must be an integer");
     out.push_back(static_cast<int>(d));
   }
   return out;
@@ -110,11 +113,15 @@ UNetConfig config_arg(const Napi::Value& v) {
   Napi::Value prec = o.Get("precision");
   if (!prec.IsUndefined()) {
     const std::string p = prec.IsString() ? prec.As<Napi::String>().Utf8Value() : "";
-    if (p == "fp32") c.precision = Precision::fp32;
-    else if (p == "bf16") c.precision = Precision::bf16;
-    else if (p == "tf32") c.precision = Precision::tf32;
-    else throw std::invalid_argument("unet config: precision must be \"fp32\", \"bf16\" or \"tf32\", got " +
-                                     (prec.IsString() ? "\"" + p + "\"" : std::string("a non-string")));
+    if (p == "fp32")
+      c.precision = Precision::fp32;
+    else if (p == "bf16")
+      c.precision = Precision::bf16;
+    else if (p == "tf32")
+      c.precision = Precision::tf32;
+    else
+      throw std::invalid_argument("unet config: precision must be \"fp32\", \"bf16\" or \"tf32\", got " +
+                                  (prec.IsString() ? "\"" + p + "\"" : std::string("a non-string")));
   }
   c.validate();
   return c;

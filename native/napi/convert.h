@@ -30,7 +30,7 @@ auto guarded(Napi::Env env, F&& fn) -> decltype(fn()) {
 Device device_arg(const Napi::Value& v, const char* what);
 Shape shape_arg(const Napi::Value& v, const char* what);
 float float_arg(const Napi::Value& v, const char* what);
-uint64_t u64_arg(const Napi::Value& v, const char* what);   // a BigInt or a non-negative safe integer
+uint64_t u64_arg(const Napi::Value& v, const char* what);      // a BigInt or a non-negative safe integer
 RngKey rng_arg(const Napi::CallbackInfo& info, size_t first);  // seed, offset, stream at info[first..]
 Napi::Value shape_value(Napi::Env env, const Shape& shape);
 // A UNet configuration object with the camelCase fields of docs/unet.md, or a preset name.

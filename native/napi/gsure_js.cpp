@@ -31,7 +31,8 @@ std::vector<double> numbers_arg(const Napi::Value& v, const char* what) {
     auto a = v.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); ++i) {
       Napi::Value e = a.Get(i);
-      if (!e.IsNumber()) throw std::invalid_argument(std::string(what) + ": element " + std::to_string(i) + " is not a number");
+      if (!e.IsNumber())
+        throw std::invalid_argument(std::string(what) + ": element " + std::to_string(i) + " is not a number");
       out.push_back(e.As<Napi::Number>().DoubleValue());
     }
     return out;
@@ -62,8 +63,8 @@ void svd_noise_js(Info info) {
 // gsureProbe(xt, probes, eps, seed, offset, stream, plus, minus | null)
 void gsure_probe_js(Info info) {
   guarded(info.Env(), [&] {
-    gsure_probe(TensorWrap::unwrap(info[0], "xt"), int_arg(info[1], "probes"), float_arg(info[2], "eps"), rng_arg(info, 3),
-                TensorWrap::unwrap(info[6], "plus"), optional_tensor(info[7], "minus"));
+    gsure_probe(TensorWrap::unwrap(info[0], "xt"), int_arg(info[1], "probes"), float_arg(info[2], "eps"),
+                rng_arg(info, 3), TensorWrap::unwrap(info[6], "plus"), optional_tensor(info[7], "minus"));
   });
 }
 
@@ -77,10 +78,12 @@ void gsure_terms_js(Info info) {
     opt.probes = int_arg(o.Get("probes"), "probes");
     opt.eps = float_arg(o.Get("eps"), "eps");
     opt.grad_scale = float_arg(o.Get("gradScale"), "gradScale");
-    opt.probe_key = RngKey{u64_arg(o.Get("seed"), "seed"), u64_arg(o.Get("offset"), "offset"), u64_arg(o.Get("stream"), "stream")};
-    gsure_terms(TensorWrap::unwrap(info[0], "h"), TensorWrap::unwrap(info[1], "plus"), optional_tensor(info[2], "minus"),
-                TensorWrap::unwrap(info[3], "ybar"), TensorWrap::unwrap(info[4], "c"), TensorWrap::unwrap(info[5], "v"),
-                numbers_arg(info[6], "kappa"), opt, TensorWrap::unwrap(info[8], "parts"), TensorWrap::unwrap(info[9], "gradH"),
+    opt.probe_key =
+        RngKey{u64_arg(o.Get("seed"), "seed"), u64_arg(o.Get("offset"), "offset"), u64_arg(o.Get("stream"), "stream")};
+    gsure_terms(TensorWrap::unwrap(info[0], "h"), TensorWrap::unwrap(info[1], "plus"),
+                optional_tensor(info[2], "minus"), TensorWrap::unwrap(info[3], "ybar"),
+                TensorWrap::unwrap(info[4], "c"), TensorWrap::unwrap(info[5], "v"), numbers_arg(info[6], "kappa"), opt,
+                TensorWrap::unwrap(info[8], "parts"), TensorWrap::unwrap(info[9], "gradH"),
                 TensorWrap::unwrap(info[10], "gradPlus"), optional_tensor(info[11], "gradMinus"));
   });
 }

@@ -43,7 +43,8 @@ std::map<std::string, double> attrs(const Napi::Object& o) {
 void nn_op(const Napi::CallbackInfo& info) {
   guarded(info.Env(), [&] {
     if (!info[0].IsString() || !info[1].IsObject()) throw std::invalid_argument("op(name, attrs, inputs, outputs)");
-    OpCall call{attrs(info[1].As<Napi::Object>()), tensors(info[2], "inputs", false), tensors(info[3], "outputs", true)};
+    OpCall call{attrs(info[1].As<Napi::Object>()), tensors(info[2], "inputs", false),
+                tensors(info[3], "outputs", true)};
     call_op(info[0].As<Napi::String>().Utf8Value(), call);
   });
 }
@@ -52,7 +53,8 @@ Napi::Value supports_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] {
     if (!info[0].IsString()) throw std::invalid_argument("supports(op, device): op must be a string");
-    return Napi::Value(Napi::Boolean::New(env, supports(info[0].As<Napi::String>().Utf8Value(), device_arg(info[1], "device"))));
+    return Napi::Value(
+        Napi::Boolean::New(env, supports(info[0].As<Napi::String>().Utf8Value(), device_arg(info[1], "device"))));
   });
 }
 

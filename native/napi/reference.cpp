@@ -56,7 +56,8 @@ Napi::Value settle(Napi::Env env, Start start) {
 Napi::Value reference_op(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] {
-    if (!info[0].IsString() || !info[1].IsObject()) throw std::invalid_argument("referenceOp(name, args): bad arguments");
+    if (!info[0].IsString() || !info[1].IsObject())
+      throw std::invalid_argument("referenceOp(name, args): bad arguments");
     const std::string op = info[0].As<Napi::String>().Utf8Value();
     const RefArgs args = ref_args(info[1], "referenceOp");
     return settle(env, [&](RefDone done) { ks::reference_op(op, args, std::move(done)); });

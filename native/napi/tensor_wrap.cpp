@@ -13,12 +13,11 @@ thread_local Constructor* t_ctor = nullptr;
 }  // namespace
 
 Napi::Function TensorWrap::define(Napi::Env env) {
-  Napi::Function f = DefineClass(env, "NativeTensor",
-                                 {InstanceAccessor<&TensorWrap::shape>("shape"),
-                                  InstanceAccessor<&TensorWrap::device>("device"),
-                                  InstanceAccessor<&TensorWrap::disposed>("disposed"),
-                                  InstanceAccessor<&TensorWrap::guarded>("guarded"),
-                                  InstanceMethod<&TensorWrap::dispose>("dispose")});
+  Napi::Function f =
+      DefineClass(env, "NativeTensor",
+                  {InstanceAccessor<&TensorWrap::shape>("shape"), InstanceAccessor<&TensorWrap::device>("device"),
+                   InstanceAccessor<&TensorWrap::disposed>("disposed"),
+                   InstanceAccessor<&TensorWrap::guarded>("guarded"), InstanceMethod<&TensorWrap::dispose>("dispose")});
   t_ctor = new Constructor{Napi::Persistent(f)};
   env.AddCleanupHook([] {
     delete t_ctor;

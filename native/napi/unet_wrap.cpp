@@ -49,7 +49,8 @@ Napi::Value layout(Info info) {
 }
 
 void init_params(Info info) {
-  guarded(info.Env(), [&] { unet_init_params(config_arg(info[0]), u64_arg(info[1], "seed"), TensorWrap::unwrap(info[2], "out")); });
+  guarded(info.Env(),
+          [&] { unet_init_params(config_arg(info[0]), u64_arg(info[1], "seed"), TensorWrap::unwrap(info[2], "out")); });
 }
 
 UNetHandle* net_of(const Napi::Value& v) {
@@ -78,10 +79,12 @@ Napi::Value forward(Info info) {
   return guarded(env, [&] {
     const bool keep = info.Length() < 6 || info[5].IsUndefined() || info[5].ToBoolean().Value();
     const bool has_cond = info.Length() > 6 && !info[6].IsNull() && !info[6].IsUndefined();
-    TapeRef tape = unet_forward(*net_of(info[0]), TensorWrap::unwrap(info[1], "params"), TensorWrap::unwrap(info[2], "x"),
-                                TensorWrap::unwrap(info[3], "t"), TensorWrap::unwrap(info[4], "out"), keep,
-                                has_cond ? &TensorWrap::unwrap(info[6], "cond") : nullptr);
-    return Napi::Value(Napi::External<TapeRef>::New(env, new TapeRef(std::move(tape)), [](Napi::Env, TapeRef* p) { delete p; }));
+    TapeRef tape =
+        unet_forward(*net_of(info[0]), TensorWrap::unwrap(info[1], "params"), TensorWrap::unwrap(info[2], "x"),
+                     TensorWrap::unwrap(info[3], "t"), TensorWrap::unwrap(info[4], "out"), keep,
+                     has_cond ? &TensorWrap::unwrap(info[6], "cond") : nullptr);
+    return Napi::Value(
+        Napi::External<TapeRef>::New(env, new TapeRef(std::move(tape)), [](Napi::Env, TapeRef* p) { delete p; }));
   });
 }
 

@@ -49,7 +49,10 @@ function conditionalMean(obs: number[], a: number, s: number): { W: number[][]; 
   if (obs.length === 0) return { W, b: [...mu] };
   const Soo = obs.map((i) => obs.map((j) => a * a * Sigma[i]![j]! + (i === j ? s * s : 0)));
   // K = a Σ_{:,O} Soo⁻¹  (n x |O|), via Soo K_rowᵀ = a Σ_{O,:}
-  const KT = solve(Soo, obs.map((i) => Sigma[i]!.map((v) => a * v))); // |O| x n
+  const KT = solve(
+    Soo,
+    obs.map((i) => Sigma[i]!.map((v) => a * v)),
+  ); // |O| x n
   const b = [...mu];
   for (let r = 0; r < n; r++)
     obs.forEach((j, k) => {
@@ -88,18 +91,27 @@ describe('Ambient Diffusion loss: expectation on a Gaussian toy', () => {
     const N = 24576;
     const z = seededNormals(N * n, 11n, 0n);
     const x0 = new Float32Array(N * n);
-    for (let b = 0; b < N; b++) for (let i = 0; i < n; i++) x0[b * n + i] = mu[i]! + L[i]!.reduce((acc, v, k) => acc + v * z[b * n + k]!, 0);
+    for (let b = 0; b < N; b++)
+      for (let i = 0; i < n; i++) x0[b * n + i] = mu[i]! + L[i]!.reduce((acc, v, k) => acc + v * z[b * n + k]!, 0);
     const set = await corruptDataset(x0, [N, 1, 1, n], { corruption: { kind: 'mask', p }, sigma0: 0, seed: 5, device: 'cpu' });
     const schedule = new NoiseSchedule({ kind: 'linear' });
     const t = 150;
     const ab = schedule.alphaBars[t]!;
     const [a, s] = [Math.sqrt(ab), Math.sqrt(1 - ab)];
 
-    const exact: Linear = (m) => conditionalMean([0, 1, 2, 3].filter((i) => (m >> i) & 1), a, s);
+    const exact: Linear = (m) =>
+      conditionalMean(
+        [0, 1, 2, 3].filter((i) => (m >> i) & 1),
+        a,
+        s,
+      );
     const shifted: Linear = (m) => ({ W: exact(m).W, b: exact(m).b.map((v, i) => v + 0.2 * (i - 1.5)) });
     const shrunk: Linear = (m) => ({ W: exact(m).W.map((r) => r.map((v) => 0.7 * v)), b: exact(m).b });
     // Only the observed pixels predicted well, the unseen ones left at 0: what a loss on Ã alone would allow.
-    const blind: Linear = (m) => ({ W: exact(m).W.map((r, i) => ((m >> i) & 1 ? r : r.map(() => 0))), b: exact(m).b.map((v, i) => ((m >> i) & 1 ? v : 0)) });
+    const blind: Linear = (m) => ({
+      W: exact(m).W.map((r, i) => ((m >> i) & 1 ? r : r.map(() => 0))),
+      b: exact(m).b.map((v, i) => ((m >> i) & 1 ? v : 0)),
+    });
     const denoisers = { exact, shifted, shrunk, blind };
 
     const batch = 512;

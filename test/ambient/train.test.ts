@@ -20,7 +20,14 @@ describe('trainAmbient', () => {
     const set = await corruptDataset(blobs(256, 3).images, [256, 1, 8, 8], { corruption, sigma0: 0, seed: 4, device: 'cpu' });
     const dir = mkdtempSync(join(tmpdir(), 'kintsugi-ambient-'));
     const path = join(dir, 'a.safetensors');
-    const base = { measurements: set, batchSize: 16, seed: 5, optimizer: { lr: 2e-3, warmupSteps: 5 }, emaDecay: 0, ambient: { delta: 0.1 } };
+    const base = {
+      measurements: set,
+      batchSize: 16,
+      seed: 5,
+      optimizer: { lr: 2e-3, warmupSteps: 5 },
+      emaDecay: 0,
+      ambient: { delta: 0.1 },
+    };
     const model = new UNet(config, { device: 'cpu', seed: 1 });
     const whole = await trainAmbient({ ...base, model, steps: 60 });
     const mean = (a: { loss: number }[]) => a.reduce((s, l) => s + l.loss, 0) / a.length;
@@ -42,18 +49,37 @@ describe('trainAmbient', () => {
     const kept = masks.reduce((s, v) => s + v, 0) / masks.length;
     expect(Math.abs(kept - 0.54)).toBeLessThan(0.02);
     const m = tensor(masks.subarray(0, 4 * 64), [4, 1, 8, 8], { device: 'cpu' });
-    const y = await sample(ambientDenoiser(model, m), { schedule: new NoiseSchedule({ kind: 'linear' }), prediction: 'x0', shape: [4, 1, 8, 8], device: 'cpu', steps: 5, clip: [-1, 1], generator: new Generator(1) });
+    const y = await sample(ambientDenoiser(model, m), {
+      schedule: new NoiseSchedule({ kind: 'linear' }),
+      prediction: 'x0',
+      shape: [4, 1, 8, 8],
+      device: 'cpu',
+      steps: 5,
+      clip: [-1, 1],
+      generator: new Generator(1),
+    });
     const v = await y.toArray();
     expect(v.length).toBe(256);
     expect(v.every((u) => Number.isFinite(u) && u >= -1 && u <= 1)).toBe(true);
   }, 1_200_000); // a hang limit, not a speed target: CLI runs under heavy load
 
   it('refuses operators other than masks and models of the wrong shape', async () => {
-    const ba = await corruptDataset(blobs(8, 1).images, [8, 1, 8, 8], { corruption: { kind: 'blockaverage', k: 2 }, sigma0: 0, seed: 1, device: 'cpu' });
-    await expect(trainAmbient({ model: new UNet(config, { device: 'cpu' }), measurements: ba, steps: 1, batchSize: 2 })).rejects.toThrow(/masked images .* got "blockaverage": use GSURE/);
+    const ba = await corruptDataset(blobs(8, 1).images, [8, 1, 8, 8], {
+      corruption: { kind: 'blockaverage', k: 2 },
+      sigma0: 0,
+      seed: 1,
+      device: 'cpu',
+    });
+    await expect(trainAmbient({ model: new UNet(config, { device: 'cpu' }), measurements: ba, steps: 1, batchSize: 2 })).rejects.toThrow(
+      /masked images .* got "blockaverage": use GSURE/,
+    );
     const set = await corruptDataset(blobs(8, 1).images, [8, 1, 8, 8], { corruption, sigma0: 0, seed: 1, device: 'cpu' });
-    await expect(trainAmbient({ model: new UNet({ ...config, inChannels: 1 }, { device: 'cpu' }), measurements: set, steps: 1, batchSize: 2 })).rejects.toThrow(/need a model with 2 input channels/);
-    await expect(trainAmbient({ model: new UNet(config, { device: 'cpu' }), measurements: set, steps: 1, batchSize: 2, ambient: { delta: 1 } })).rejects.toThrow(/ambient.delta: expected a further drop probability in \(0, 1\), got 1/);
+    await expect(
+      trainAmbient({ model: new UNet({ ...config, inChannels: 1 }, { device: 'cpu' }), measurements: set, steps: 1, batchSize: 2 }),
+    ).rejects.toThrow(/need a model with 2 input channels/);
+    await expect(
+      trainAmbient({ model: new UNet(config, { device: 'cpu' }), measurements: set, steps: 1, batchSize: 2, ambient: { delta: 1 } }),
+    ).rejects.toThrow(/ambient.delta: expected a further drop probability in \(0, 1\), got 1/);
   });
 
   it('kintsugi train --method ambient, then kintsugi sample from its checkpoint', async () => {
@@ -64,7 +90,21 @@ describe('trainAmbient', () => {
     const refused = runCli(['train', '--method', 'ambient', '--corruption', 'blockaverage:k=2', '--steps', '1', '--out', ckpt]);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain('--method ambient learns from masked images (--corruption mask:...), got blockaverage');
-    const t = runCli(['train', '--method', 'ambient', '--corruption', 'mask:patch=4,p=0.4', '--delta', '0.2', '--steps', '2', '--batch', '2', '--out', ckpt]);
+    const t = runCli([
+      'train',
+      '--method',
+      'ambient',
+      '--corruption',
+      'mask:patch=4,p=0.4',
+      '--delta',
+      '0.2',
+      '--steps',
+      '2',
+      '--batch',
+      '2',
+      '--out',
+      ckpt,
+    ]);
     expect(t.status, t.stderr).toBe(0);
     expect(t.stdout).toMatch(/finished at step 2/);
     const ck = await readCheckpoint(ckpt);

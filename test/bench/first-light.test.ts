@@ -32,7 +32,12 @@ function summarize(work: string, check = false) {
   const args = [join(root, 'bench/first-light/summary.mjs'), '--work', work, '--bench', join(work, 'bench.jsonl')];
   return spawnSync(process.execPath, check ? [...args, '--check'] : args, { encoding: 'utf8' });
 }
-const rowOf = (md: string, name: string) => md.split('\n').find((l) => l.startsWith(`| ${name} `))?.split('|').map((c) => c.trim()) ?? [];
+const rowOf = (md: string, name: string) =>
+  md
+    .split('\n')
+    .find((l) => l.startsWith(`| ${name} `))
+    ?.split('|')
+    .map((c) => c.trim()) ?? [];
 
 const vitestJson = (passed: number, failed: { name: string; message: string }[], skipped = 0) =>
   JSON.stringify({
@@ -40,28 +45,69 @@ const vitestJson = (passed: number, failed: { name: string; message: string }[],
     numFailedTests: failed.length,
     numPendingTests: skipped,
     numTodoTests: 0,
-    testResults: [{ status: failed.length ? 'failed' : 'passed', message: '', assertionResults: failed.map((f) => ({ fullName: f.name, status: 'failed', failureMessages: [f.message] })) }],
+    testResults: [
+      {
+        status: failed.length ? 'failed' : 'passed',
+        message: '',
+        assertionResults: failed.map((f) => ({ fullName: f.name, status: 'failed', failureMessages: [f.message] })),
+      },
+    ],
   });
 
 describe('first-light summary', () => {
-  const planned = ['info/build', 'golden/golden.test', 'golden/rng.test', 'sanitizer/plain', 'sanitizer/memcheck', 'sanitizer/racecheck', 'sanitizer/synccheck', 'bench'].join('\n');
+  const planned = [
+    'info/build',
+    'golden/golden.test',
+    'golden/rng.test',
+    'sanitizer/plain',
+    'sanitizer/memcheck',
+    'sanitizer/racecheck',
+    'sanitizer/synccheck',
+    'bench',
+  ].join('\n');
   const work = workFolder({
     'planned.txt': planned,
     'parts/info-build.json': JSON.stringify({ part: 'info/build', rc: 0, seconds: 1, limit: 15, log: 'info/build.json' }),
-    'info/build.json': JSON.stringify({ build: { cuda: true, cudaArchitectures: '90-real' }, cuda: { deviceCount: 1 }, devices: [{ type: 'cuda', name: 'NVIDIA H100 80GB HBM3', computeCapability: '9.0' }] }),
-    'parts/golden-golden.test.json': JSON.stringify({ part: 'golden/golden.test', rc: 1, seconds: 30, limit: 50, log: 'golden/golden.test.log' }),
-    'golden/golden.test.json': vitestJson(268, [{ name: 'golden: cuda:0 vs cpu conv2d [8]', message: 'AssertionError: expected 0.3 to be less than or equal to 1e-7\n  at ...' }], 2),
+    'info/build.json': JSON.stringify({
+      build: { cuda: true, cudaArchitectures: '90-real' },
+      cuda: { deviceCount: 1 },
+      devices: [{ type: 'cuda', name: 'NVIDIA H100 80GB HBM3', computeCapability: '9.0' }],
+    }),
+    'parts/golden-golden.test.json': JSON.stringify({
+      part: 'golden/golden.test',
+      rc: 1,
+      seconds: 30,
+      limit: 50,
+      log: 'golden/golden.test.log',
+    }),
+    'golden/golden.test.json': vitestJson(
+      268,
+      [{ name: 'golden: cuda:0 vs cpu conv2d [8]', message: 'AssertionError: expected 0.3 to be less than or equal to 1e-7\n  at ...' }],
+      2,
+    ),
     'parts/golden-rng.test.json': JSON.stringify({ part: 'golden/rng.test', rc: 124, seconds: 20, limit: 20, log: 'golden/rng.test.log' }),
     'golden/rng.test.log': 'RUN v4\n',
     'parts/sanitizer-plain.json': JSON.stringify({ part: 'sanitizer/plain', rc: 0, seconds: 9, limit: 20, log: 'sanitizer/plain.log' }),
     'sanitizer/plain.jsonl': '{"name":"add","ok":true}\n{"name":"fill","ok":true}\n{"done":true,"cases":2,"failed":0}\n',
-    'parts/sanitizer-memcheck.json': JSON.stringify({ part: 'sanitizer/memcheck', rc: 86, seconds: 40, limit: 55, log: 'sanitizer/memcheck.log' }),
+    'parts/sanitizer-memcheck.json': JSON.stringify({
+      part: 'sanitizer/memcheck',
+      rc: 86,
+      seconds: 40,
+      limit: 55,
+      log: 'sanitizer/memcheck.log',
+    }),
     'sanitizer/memcheck.log':
       '========= COMPUTE-SANITIZER\nkernels: add [3]\n========= Invalid __global__ write of size 16 bytes\n=========     at ks::cuda::random_kernel+0x1d0\n' +
       '=========     by thread (3,0,0) in block (0,0,0)\n========= ERROR SUMMARY: 1 error\n',
     'sanitizer/memcheck.jsonl': '{"name":"add","ok":true}\n{"name":"fill","ok":true}\n{"done":true,"cases":2,"failed":0}\n',
     'parts/sanitizer-racecheck.json': JSON.stringify({ part: 'sanitizer/racecheck', running: true, limit: 45 }),
-    'parts/sanitizer-synccheck.json': JSON.stringify({ part: 'sanitizer/synccheck', rc: 1, seconds: 3, limit: 30, log: 'sanitizer/synccheck.log' }),
+    'parts/sanitizer-synccheck.json': JSON.stringify({
+      part: 'sanitizer/synccheck',
+      rc: 1,
+      seconds: 3,
+      limit: 30,
+      log: 'sanitizer/synccheck.log',
+    }),
     'sanitizer/synccheck.log': '========= COMPUTE-SANITIZER\n========= Error: Device not supported\n',
     'bench.jsonl':
       '{"row":"train kintsugi fmnist32 b128","status":"passed","impl":"kintsugi","median_ms":50,"img_per_s":2560}\n' +
@@ -128,7 +174,15 @@ describe('bench/lib/common.mjs: the Python for PyTorch rows', () => {
   chmodSync(withTorch, 0o755);
   const probe = (candidates: string[]) =>
     JSON.parse(
-      execFileSync(process.execPath, ['--input-type=module', '-e', `import { probePython } from '${join(root, 'bench/lib/common.mjs')}'; console.log(JSON.stringify(probePython(${JSON.stringify(candidates)})))`], { encoding: 'utf8' }),
+      execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { probePython } from '${join(root, 'bench/lib/common.mjs')}'; console.log(JSON.stringify(probePython(${JSON.stringify(candidates)})))`,
+        ],
+        { encoding: 'utf8' },
+      ),
     );
 
   it('skips an interpreter that exists but cannot import torch, and says why', () => {

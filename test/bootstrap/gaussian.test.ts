@@ -30,11 +30,12 @@ const mat = (rows: number, cols: number, f: (i: number, j: number) => number): M
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) a[i * cols + j] = f(i, j);
   return { rows, cols, a };
 };
-const mul = (A: Mat, B: Mat): Mat => mat(A.rows, B.cols, (i, j) => {
-  let s = 0;
-  for (let k = 0; k < A.cols; k++) s += A.a[i * A.cols + k]! * B.a[k * B.cols + j]!;
-  return s;
-});
+const mul = (A: Mat, B: Mat): Mat =>
+  mat(A.rows, B.cols, (i, j) => {
+    let s = 0;
+    for (let k = 0; k < A.cols; k++) s += A.a[i * A.cols + k]! * B.a[k * B.cols + j]!;
+    return s;
+  });
 const T = (A: Mat): Mat => mat(A.cols, A.rows, (i, j) => A.a[j * A.cols + i]!);
 const inverse = (A: Mat): Mat => {
   const m = A.rows;
@@ -63,7 +64,10 @@ const posterior = (cov: Mat, ab: number, noise: number): Mat => {
   return known.get(key)!;
 };
 const computePosterior = (cov: Mat, ab: number, noise: number): Mat =>
-  mul(mat(cov.rows, cov.cols, (i, j) => Math.sqrt(ab) * cov.a[i * cov.cols + j]!), inverse(mat(cov.rows, cov.cols, (i, j) => ab * cov.a[i * cov.cols + j]! + (i === j ? noise : 0))));
+  mul(
+    mat(cov.rows, cov.cols, (i, j) => Math.sqrt(ab) * cov.a[i * cov.cols + j]!),
+    inverse(mat(cov.rows, cov.cols, (i, j) => ab * cov.a[i * cov.cols + j]! + (i === j ? noise : 0))),
+  );
 const apply = (A: Mat, x: ArrayLike<number>, batch: number): Float64Array => {
   const out = new Float64Array(batch * A.rows);
   for (let b = 0; b < batch; b++)
@@ -83,7 +87,7 @@ const SIGMA = mat(n, n, (i, j) => {
   const [yj, xj] = coords(j);
   return Math.exp(-((yi - yj) ** 2 + (xi - xj) ** 2) / (2 * 1.5 ** 2)) + (i === j ? 0.1 : 0);
 });
-const POOL = mat((n / R) / R, n, (i, j) => {
+const POOL = mat(n / R / R, n, (i, j) => {
   const [y, x] = coords(j);
   return Math.floor(y / R) * (H / R) + Math.floor(x / R) === i ? 1 / (R * R) : 0;
 });
@@ -128,16 +132,20 @@ const lowresOracle: Denoiser = (x, t) => {
 };
 
 /** The exact patch model, answering in v; with positions it ignores the two position channels. */
-const patchOracle = (positions: boolean): Denoiser => (x, t) => {
-  const ab = alphaBarAtTime(sameTime(t));
-  const K = posterior(SIGMA_P, ab, 1 - ab);
-  const m = P * P;
-  // v = √ᾱ eps − √(1−ᾱ) x0, eps = (y − √ᾱ x0)/√(1−ᾱ), x0 = K y
-  const V = mat(m, positions ? 3 * m : m, (i, j) =>
-    j >= m ? 0 : (Math.sqrt(ab) / Math.sqrt(1 - ab)) * ((i === j ? 1 : 0) - Math.sqrt(ab) * K.a[i * m + j]!) - Math.sqrt(1 - ab) * K.a[i * m + j]!,
-  );
-  return linear(x, V, [x.shape[0]!, 1, P, P]);
-};
+const patchOracle =
+  (positions: boolean): Denoiser =>
+  (x, t) => {
+    const ab = alphaBarAtTime(sameTime(t));
+    const K = posterior(SIGMA_P, ab, 1 - ab);
+    const m = P * P;
+    // v = √ᾱ eps − √(1−ᾱ) x0, eps = (y − √ᾱ x0)/√(1−ᾱ), x0 = K y
+    const V = mat(m, positions ? 3 * m : m, (i, j) =>
+      j >= m
+        ? 0
+        : (Math.sqrt(ab) / Math.sqrt(1 - ab)) * ((i === j ? 1 : 0) - Math.sqrt(ab) * K.a[i * m + j]!) - Math.sqrt(1 - ab) * K.a[i * m + j]!,
+    );
+    return linear(x, V, [x.shape[0]!, 1, P, P]);
+  };
 
 const views = (positions = false): BootstrapViews => ({
   schedule,
@@ -197,7 +205,12 @@ describe('bootstrap on a Gaussian toy distribution (8x8, exact view denoisers)',
       const xs = await xt.toArray();
       const exact = apply(K, xs, BATCH);
       // f0 sees concat(x_t, x̂_agg) and returns K x_t − x̂_agg: the matrix [K, −I].
-      const conditioned: Denoiser = (x) => linear(x, mat(n, 2 * n, (i, j) => (j < n ? K.a[i * n + j]! : j - n === i ? -1 : 0)), [x.shape[0]!, 1, H, H]);
+      const conditioned: Denoiser = (x) =>
+        linear(
+          x,
+          mat(n, 2 * n, (i, j) => (j < n ? K.a[i * n + j]! : j - n === i ? -1 : 0)),
+          [x.shape[0]!, 1, H, H],
+        );
       const d1 = await bootstrapDenoiser(views(), { denoiser: conditioned })(xt, new Float32Array(BATCH).fill(t)).toArray();
       expect(relErr(d1, exact)).toBeLessThan(2e-4);
       // Unconditioned f0 (sees x_t only; added inside the aggregation kernel): K − M, with M the
@@ -208,12 +221,26 @@ describe('bootstrap on a Gaussian toy distribution (8x8, exact view denoisers)',
         e[j] = 1;
         closedFormAggregate(e, 1, ab).forEach((v, i) => (M.a[i * n + j] = v));
       }
-      const fused: Denoiser = (x) => linear(x, mat(n, n, (i, j) => K.a[i * n + j]! - M.a[i * n + j]!), [x.shape[0]!, 1, H, H]);
+      const fused: Denoiser = (x) =>
+        linear(
+          x,
+          mat(n, n, (i, j) => K.a[i * n + j]! - M.a[i * n + j]!),
+          [x.shape[0]!, 1, H, H],
+        );
       const d2 = await bootstrapDenoiser(views(), { denoiser: fused, conditioned: false })(xt, new Float32Array(BATCH).fill(t)).toArray();
       expect(relErr(d2, exact)).toBeLessThan(2e-4);
       // The same D answering in eps: eps = (x_t − √ᾱ D)/√(1−ᾱ).
-      const e = await bootstrapDenoiser(views(), { denoiser: conditioned }, { prediction: 'eps' })(xt, new Float32Array(BATCH).fill(t)).toArray();
-      expect(relErr(e, Float64Array.from(xs, (x, i) => (x - Math.sqrt(ab) * exact[i]!) / Math.sqrt(1 - ab)))).toBeLessThan(2e-4);
+      const e = await bootstrapDenoiser(
+        views(),
+        { denoiser: conditioned },
+        { prediction: 'eps' },
+      )(xt, new Float32Array(BATCH).fill(t)).toArray();
+      expect(
+        relErr(
+          e,
+          Float64Array.from(xs, (x, i) => (x - Math.sqrt(ab) * exact[i]!) / Math.sqrt(1 - ab)),
+        ),
+      ).toBeLessThan(2e-4);
       xt.dispose();
     }
   });
@@ -232,7 +259,11 @@ describe('bootstrap on a Gaussian toy distribution (8x8, exact view denoisers)',
       const cond = apply(K, xs, batch);
       const residual = Float64Array.from(cond, (v, i) => v - agg[i]!);
       const gradAt = async (scale: number) => {
-        const out = tensor(Float32Array.from(residual, (r) => r * scale), [batch, 1, H, H], { device: 'cpu' });
+        const out = tensor(
+          Float32Array.from(residual, (r) => r * scale),
+          [batch, 1, H, H],
+          { device: 'cpu' },
+        );
         const x0 = tensor(Float32Array.from(cond), [batch, 1, H, H], { device: 'cpu' });
         const { gout, loss } = residualLoss(out, aggT, x0, { lambda });
         const g = await gout.toArray();
@@ -261,13 +292,25 @@ describe('bootstrap on a Gaussian toy distribution (8x8, exact view denoisers)',
       denoiser: (x, t) => {
         const ab = alphaBarAtTime(sameTime(t));
         const K = posterior(SIGMA, ab, 1 - ab);
-        return linear(x, mat(n, 2 * n, (i, j) => (j < n ? K.a[i * n + j]! : j - n === i ? -1 : 0)), [x.shape[0]!, 1, H, H]);
+        return linear(
+          x,
+          mat(n, 2 * n, (i, j) => (j < n ? K.a[i * n + j]! : j - n === i ? -1 : 0)),
+          [x.shape[0]!, 1, H, H],
+        );
       },
     });
     const trace = SIGMA.a.reduce((s, v, k) => (k % (n + 1) === 0 ? s + v : s), 0) / n;
     for (const method of ['ddim', 'ddpm', 'heun'] as const) {
       const run = async (d: Denoiser) => {
-        const x = await sample(d, { schedule, prediction: 'x0', shape: [64, 1, H, H], device: 'cpu', method, steps: 25, generator: new Generator(5) });
+        const x = await sample(d, {
+          schedule,
+          prediction: 'x0',
+          shape: [64, 1, H, H],
+          device: 'cpu',
+          method,
+          steps: 25,
+          generator: new Generator(5),
+        });
         const v = await x.toArray();
         x.dispose();
         return v;

@@ -37,7 +37,7 @@ describe('noise-level matching', () => {
     expect(() => alphaBarAt(schedule, 1000)).toThrow(/t: expected a time in \[0, 999\], got 1000/);
   });
 
-  it('the rescaled pooled view of x_t has the signal √ᾱ\' A x0 and the noise variance 1 − ᾱ\' (measured)', async () => {
+  it("the rescaled pooled view of x_t has the signal √ᾱ' A x0 and the noise variance 1 − ᾱ' (measured)", async () => {
     const schedule = new NoiseSchedule({ kind: 'linear' });
     const ab = schedule.alphaBars[300]!;
     const r = 4;
@@ -77,7 +77,8 @@ describe('view data sets', () => {
       expect(y + 5).toBeLessThanOrEqual(H);
       expect(x + 5).toBeLessThanOrEqual(W);
       for (let ch = 0; ch < C; ch++)
-        for (let u = 0; u < 5; u++) for (let v = 0; v < 5; v++) expect(crops.images[((k * C + ch) * 5 + u) * 5 + v]).toBe(((b * C + ch) * H + y + u) * W + x + v);
+        for (let u = 0; u < 5; u++)
+          for (let v = 0; v < 5; v++) expect(crops.images[((k * C + ch) * 5 + u) * 5 + v]).toBe(((b * C + ch) * H + y + u) * W + x + v);
     }
     expect(cropDataset({ images, shape: [N, C, H, W] }, { size: 5, count: 50, seed: 3 }).images).toEqual(crops.images);
     expect(() => cropDataset({ images, shape: [N, C, H, W] }, { size: 8, count: 1 })).toThrow(/size must be an integer in \[1, 7\], got 8/);

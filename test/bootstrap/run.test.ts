@@ -19,7 +19,12 @@ describe('trainBootstrap', () => {
     const first = await trainBootstrap({ ...base, full: 4, outDir: join(root, 'a') });
     const second = await trainBootstrap({ ...base, full: 8, outDir: join(root, 'b'), viewsFrom: first.path });
     const m = JSON.parse(readFileSync(second.path, 'utf8'));
-    expect(m).toMatchObject({ full: 8, lowres: { checkpoint: '../a/lowres.safetensors' }, patch: { checkpoint: '../a/patch.safetensors' }, residual: { checkpoint: 'residual.safetensors' } });
+    expect(m).toMatchObject({
+      full: 8,
+      lowres: { checkpoint: '../a/lowres.safetensors' },
+      patch: { checkpoint: '../a/patch.safetensors' },
+      residual: { checkpoint: 'residual.safetensors' },
+    });
     const boot = await loadBootstrap(second.path, { device: 'cpu' });
     const xt = tensor(testValues(2 * 64, 4), [2, 1, 8, 8], { device: 'cpu' });
     const t = Float32Array.of(200, 700);

@@ -45,7 +45,9 @@ describe('trainPatchModel (position channels)', () => {
   it('refuses a model without the position channels', async () => {
     const crops = cropDataset(blobs(4), { size: 4, count: 8 });
     const model = new UNet({ ...config, inChannels: 1 }, { device: 'cpu' });
-    await expect(trainPatchModel({ model, crops, batchSize: 4, steps: 1 })).rejects.toThrow(/need a square model with inChannels 3 \(the image and two position channels\)/);
+    await expect(trainPatchModel({ model, crops, batchSize: 4, steps: 1 })).rejects.toThrow(
+      /need a square model with inChannels 3 \(the image and two position channels\)/,
+    );
     model.dispose();
   });
 });

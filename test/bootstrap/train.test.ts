@@ -17,7 +17,10 @@ const schedule = new NoiseSchedule({ kind: 'linear' });
 
 // Crude frozen view models (x0-prediction): a shrunk copy of their input, so x̂_agg is far from
 // E[x0|x_t] and f0 has something to correct.
-const shrink = (c: number): Denoiser => (x) => combine([[x, new Array(x.shape[0]!).fill(c)]]);
+const shrink =
+  (c: number): Denoiser =>
+  (x) =>
+    combine([[x, new Array(x.shape[0]!).fill(c)]]);
 const views: BootstrapViews = {
   schedule,
   lowres: { denoiser: shrink(0.6), prediction: 'x0', factor: 2 },
@@ -33,7 +36,10 @@ async function evaluate(model: UNet): Promise<{ fit: number; f0: number }> {
   const ab = ts.map((t) => schedule.alphaBars[t]!);
   const x0 = tensor(data.images.subarray(0, B * 64), [B, 1, 8, 8], { device: 'cpu' });
   const eps = randn([B, 1, 8, 8], { generator: new Generator(123), device: 'cpu' });
-  const xt = combine([[x0, ab.map(Math.sqrt)], [eps, ab.map((a) => Math.sqrt(1 - a))]]);
+  const xt = combine([
+    [x0, ab.map(Math.sqrt)],
+    [eps, ab.map((a) => Math.sqrt(1 - a))],
+  ]);
   const tHost = Float32Array.from(ts);
   const agg = aggregateEstimate(views, xt, tHost);
   const input = concatChannels(xt, agg);
@@ -71,7 +77,9 @@ describe('trainResidual', () => {
     const free = await f0After(0, 'l2');
     const l2 = await f0After(1e4, 'l2');
     const variance = await f0After(1e4, 'batch-variance');
-    console.log(`mean f0² after 40 steps: λ = 0 ${free.toExponential(2)}, λ = 1e4 l2 ${l2.toExponential(2)}, batch-variance ${variance.toExponential(2)}`);
+    console.log(
+      `mean f0² after 40 steps: λ = 0 ${free.toExponential(2)}, λ = 1e4 l2 ${l2.toExponential(2)}, batch-variance ${variance.toExponential(2)}`,
+    );
     expect(l2).toBeLessThan(0.01 * free);
     expect(variance).toBeGreaterThan(10 * l2);
   }, 600_000); // a hang limit, not a speed target: generous for a loaded machine
@@ -87,10 +95,14 @@ describe('trainResidual', () => {
 
   it('refuses a model that does not see x_t and x̂_agg, and bad penalties', async () => {
     const plain = new UNet({ ...config, inChannels: 1 }, { device: 'cpu' });
-    await expect(trainResidual({ ...base, model: plain, steps: 1 })).rejects.toThrow(/needs a model with inChannels 2 \(x_t and x̂_agg\), outChannels 1, resolution 8; got inChannels 1/);
+    await expect(trainResidual({ ...base, model: plain, steps: 1 })).rejects.toThrow(
+      /needs a model with inChannels 2 \(x_t and x̂_agg\), outChannels 1, resolution 8; got inChannels 1/,
+    );
     const model = new UNet(config, { device: 'cpu' });
     await expect(trainResidual({ ...base, model, steps: 1, lambda: -1 })).rejects.toThrow(/lambda must be a finite number >= 0, got -1/);
-    await expect(trainResidual({ ...base, model, steps: 1, penalty: 'batch-variance', batchSize: 1 })).rejects.toThrow(/needs batchSize >= 2/);
+    await expect(trainResidual({ ...base, model, steps: 1, penalty: 'batch-variance', batchSize: 1 })).rejects.toThrow(
+      /needs batchSize >= 2/,
+    );
     plain.dispose();
     model.dispose();
   });

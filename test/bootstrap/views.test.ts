@@ -2,7 +2,17 @@
 // H U = 0, A H = 0, patches put back in place give the image back, and the errors of bad arguments.
 import { describe, expect, it } from 'vitest';
 import { tensor, type Tensor } from '../../lib/index.ts';
-import { aggregate, avgPool, concatChannels, extractPatches, highPass, overlapAdd, patchCount, patchOffsets, upsampleNearest } from '../../lib/bootstrap/views.ts';
+import {
+  aggregate,
+  avgPool,
+  concatChannels,
+  extractPatches,
+  highPass,
+  overlapAdd,
+  patchCount,
+  patchOffsets,
+  upsampleNearest,
+} from '../../lib/bootstrap/views.ts';
 import { maxAbs, testValues } from '../helpers.ts';
 
 const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -15,7 +25,12 @@ const read = async (t: Tensor) => {
 const maxOf = (v: ArrayLike<number>) => Array.from(v).reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 
 describe('bootstrap views: identities', () => {
-  for (const [r, P, S, window] of [[2, 8, 4, 'hann'], [4, 8, 4, 'triangle'], [4, 16, 8, 'uniform'], [2, 6, 2, 'hann']] as const) {
+  for (const [r, P, S, window] of [
+    [2, 8, 4, 'hann'],
+    [4, 8, 4, 'triangle'],
+    [4, 16, 8, 'uniform'],
+    [2, 6, 2, 'hann'],
+  ] as const) {
     it(`A_lr x̂_agg = f_lr to float rounding (r ${r}, patches ${P}/${S}, ${window})`, async () => {
       const shape = [2, 3, 16, 16] as const;
       const J = patchCount(16, 16, P, S);
@@ -33,7 +48,12 @@ describe('bootstrap views: identities', () => {
   }
 
   for (const window of ['uniform', 'triangle', 'hann'] as const) {
-    for (const [h, w, P, S] of [[16, 16, 8, 4], [7, 9, 3, 2], [10, 10, 4, 3], [16, 24, 8, 8]] as const) {
+    for (const [h, w, P, S] of [
+      [16, 16, 8, 4],
+      [7, 9, 3, 2],
+      [10, 10, 4, 3],
+      [16, 24, 8, 8],
+    ] as const) {
       it(`overlap weights sum to one per pixel and P_jᵀ W_j P_j x = x (${window}, ${h}x${w}, ${P}/${S})`, async () => {
         const J = patchCount(h, w, P, S);
         const ones = tensor(new Float32Array(2 * J * P * P).fill(1), [2 * J, 1, P, P], { device: 'cpu' });
@@ -62,11 +82,21 @@ describe('bootstrap views: identities', () => {
   }
 
   it('patches come in grid order, sample-major, with position channels on [-1, 1]', async () => {
-    const h = 6, w = 8, P = 4, S = 2;
+    const h = 6,
+      w = 8,
+      P = 4,
+      S = 2;
     const x = values([2, 1, h, w], 906);
     const xs = await x.toArray();
     const offsets = patchOffsets(h, w, P, S);
-    expect(offsets).toEqual([[0, 0], [0, 2], [0, 4], [2, 0], [2, 2], [2, 4]]);
+    expect(offsets).toEqual([
+      [0, 0],
+      [0, 2],
+      [0, 4],
+      [2, 0],
+      [2, 2],
+      [2, 4],
+    ]);
     const p = await read(extractPatches(x, { size: P, stride: S, positions: true }));
     const J = offsets.length;
     for (const b of [0, 1])
@@ -95,14 +125,18 @@ describe('bootstrap views: bad arguments', () => {
     expect(() => extractPatches(x, { size: 4, stride: 6 })).toThrow(/stride must be an integer in \[1, size = 4\].*got 6/);
     expect(() => extractPatches(x, { size: 16, stride: 4 })).toThrow(/patch size must be an integer in \[1, 12\], got 16/);
     const fLr = values([1, 1, 4, 4], 910);
-    expect(() => aggregate({ shape: [1, 1, 12, 12], lowres: { estimate: fLr, factor: 2 } })).toThrow(/residual_aggregate: fLr must have shape \[1,1,6,6\], got \[1,1,4,4\]/);
+    expect(() => aggregate({ shape: [1, 1, 12, 12], lowres: { estimate: fLr, factor: 2 } })).toThrow(
+      /residual_aggregate: fLr must have shape \[1,1,6,6\], got \[1,1,4,4\]/,
+    );
     const patches = values([3, 1, 4, 4], 911);
-    expect(() => overlapAdd(patches, [1, 1, 12, 12], { stride: 4 })).toThrow(/patch_overlap_add: patches must have shape \[9,1,4,4\], got \[3,1,4,4\]/);
+    expect(() => overlapAdd(patches, [1, 1, 12, 12], { stride: 4 })).toThrow(
+      /patch_overlap_add: patches must have shape \[9,1,4,4\], got \[3,1,4,4\]/,
+    );
     expect(() => aggregate({ shape: [1, 1, 12, 12] })).toThrow(/needs a lowres or a patch view/);
     const f0 = values([1, 1, 12, 12], 912);
-    expect(() => aggregate({ shape: [1, 1, 12, 12], lowres: { estimate: values([1, 1, 6, 6], 913), factor: 2 }, f0: values([1, 2, 12, 12], 914) })).toThrow(
-      /f0 must have shape \[1,1,12,12\], got \[1,2,12,12\]/,
-    );
+    expect(() =>
+      aggregate({ shape: [1, 1, 12, 12], lowres: { estimate: values([1, 1, 6, 6], 913), factor: 2 }, f0: values([1, 2, 12, 12], 914) }),
+    ).toThrow(/f0 must have shape \[1,1,12,12\], got \[1,2,12,12\]/);
     f0.dispose();
   });
 });

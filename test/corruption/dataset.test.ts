@@ -24,7 +24,8 @@ const fmnist = await loadFashionMnist({ limit: 48 });
 
 /** Bit-identical typed arrays (a byte comparison: toEqual walks large arrays slowly). */
 const sameBits = (a: ArrayBufferView, b: ArrayBufferView) =>
-  a.byteLength === b.byteLength && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+  a.byteLength === b.byteLength &&
+  Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
 
 function expectSameSet(a: MeasurementSet, b: MeasurementSet) {
   expect(b.kind).toBe(a.kind);
@@ -60,7 +61,7 @@ describe('corruptDataset on the shipped Fashion-MNIST subset', () => {
     let nonzeroDropped = 0;
     for (let i = 0; i < set.measurements.length; i++) {
       if (set.params.mask[i] === 0) nonzeroDropped += Number(set.measurements[i] !== 0);
-      else (ss += (set.measurements[i]! - fmnist.images[i]!) ** 2), n++;
+      else ((ss += (set.measurements[i]! - fmnist.images[i]!) ** 2), n++);
     }
     expect(nonzeroDropped).toBe(0);
     expect(Math.abs(Math.sqrt(ss / n) / 0.02 - 1)).toBeLessThan(5 * Math.sqrt(1 / (2 * n)));
@@ -90,10 +91,16 @@ describe('corruptDataset on the shipped Fashion-MNIST subset', () => {
     const { y, op } = set.batch([5, 1]);
     try {
       expect(y.shape).toEqual([2, 1, 32, 32]);
-      expect(Array.from(await y.toArray())).toEqual([...set.measurements.subarray(5 * 1024, 6 * 1024), ...set.measurements.subarray(1024, 2048)]);
+      expect(Array.from(await y.toArray())).toEqual([
+        ...set.measurements.subarray(5 * 1024, 6 * 1024),
+        ...set.measurements.subarray(1024, 2048),
+      ]);
       using s = op.singularValues();
       if (set.params.kind !== 'mask') throw new Error('expected a mask set');
-      expect(Array.from(await s.toArray())).toEqual([...set.params.mask.subarray(5 * 1024, 6 * 1024), ...set.params.mask.subarray(1024, 2048)]);
+      expect(Array.from(await s.toArray())).toEqual([
+        ...set.params.mask.subarray(5 * 1024, 6 * 1024),
+        ...set.params.mask.subarray(1024, 2048),
+      ]);
     } finally {
       y.dispose();
       op.dispose();
@@ -112,13 +119,22 @@ describe('corruptDataset on the shipped Fashion-MNIST subset', () => {
 
 describe('loadMeasurements refuses bad files with a clear error', () => {
   const y = (n: number, shape: number[]) => ({ shape, data: new Float32Array(n) });
-  const meta = { format: 'kintsugi-measurements', version: '1', kind: 'mask', signal_shape: '[1,4,4]', sigma0: '0.1', seed: '3', provenance: '{}' };
+  const meta = {
+    format: 'kintsugi-measurements',
+    version: '1',
+    kind: 'mask',
+    signal_shape: '[1,4,4]',
+    sigma0: '0.1',
+    seed: '3',
+    provenance: '{}',
+  };
   const write = (name: string, bytes: Uint8Array) => {
     const path = join(dir, name);
     writeFileSync(path, bytes);
     return path;
   };
-  const good = () => encodeSafetensors({ measurements: y(32, [2, 1, 4, 4]), mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(1) } }, meta);
+  const good = () =>
+    encodeSafetensors({ measurements: y(32, [2, 1, 4, 4]), mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(1) } }, meta);
 
   it('accepts the well-formed file these cases start from', async () => {
     const set = await loadMeasurements(write('good.safetensors', good()));
@@ -131,39 +147,77 @@ describe('loadMeasurements refuses bad files with a clear error', () => {
   it.each([
     ['not a data set', { ...meta, format: 'other' }, /not a measurement data set: metadata "format" is "other"/],
     ['unknown operator', { ...meta, kind: 'blur' }, /unknown operator kind "blur", expected "mask", "blockaverage" or "fourier"/],
-    ['a bad signal shape', { ...meta, signal_shape: '[1,4]' }, /metadata "signal_shape" must be \[C, H, W\] of positive integers, got \[1,4\]/],
+    [
+      'a bad signal shape',
+      { ...meta, signal_shape: '[1,4]' },
+      /metadata "signal_shape" must be \[C, H, W\] of positive integers, got \[1,4\]/,
+    ],
     ['a negative sigma0', { ...meta, sigma0: '-1' }, /metadata "sigma0" must be a number >= 0, got "-1"/],
     ['another version', { ...meta, version: '9' }, /unsupported version "9", expected "1"/],
   ])('%s', async (name, m, error) => {
-    const path = write(`${name}.safetensors`, encodeSafetensors({ measurements: y(32, [2, 1, 4, 4]), mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(1) } }, m));
+    const path = write(
+      `${name}.safetensors`,
+      encodeSafetensors({ measurements: y(32, [2, 1, 4, 4]), mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(1) } }, m),
+    );
     await expect(loadMeasurements(path)).rejects.toThrow(error);
   });
   it('shape mismatches, missing and unexpected tensors, non-binary masks', async () => {
     const cases: [Record<string, { shape: number[]; data: Float32Array }>, RegExp][] = [
-      [{ measurements: y(48, [3, 1, 4, 4]), mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(1) } }, /tensor "measurements" must be \[2,1,4,4\], got \[3,1,4,4\]/],
-      [{ measurements: y(32, [2, 1, 4, 4]), mask: { shape: [2, 1, 4, 2], data: new Float32Array(16).fill(1) } }, /tensor "mask" must be \[N, 1 or 1, 4, 4\]/],
+      [
+        { measurements: y(48, [3, 1, 4, 4]), mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(1) } },
+        /tensor "measurements" must be \[2,1,4,4\], got \[3,1,4,4\]/,
+      ],
+      [
+        { measurements: y(32, [2, 1, 4, 4]), mask: { shape: [2, 1, 4, 2], data: new Float32Array(16).fill(1) } },
+        /tensor "mask" must be \[N, 1 or 1, 4, 4\]/,
+      ],
       [{ measurements: y(32, [2, 1, 4, 4]) }, /missing tensor "mask"/],
-      [{ measurements: y(32, [2, 1, 4, 4]), mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(1) }, extra: y(1, [1]) }, /unexpected tensor "extra" for kind "mask"/],
-      [{ measurements: y(32, [2, 1, 4, 4]), mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(0.5) } }, /tensor "mask" must hold 0 or 1, got 0.5 at index 0/],
+      [
+        { measurements: y(32, [2, 1, 4, 4]), mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(1) }, extra: y(1, [1]) },
+        /unexpected tensor "extra" for kind "mask"/,
+      ],
+      [
+        { measurements: y(32, [2, 1, 4, 4]), mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(0.5) } },
+        /tensor "mask" must hold 0 or 1, got 0.5 at index 0/,
+      ],
     ];
-    for (const [i, [tensors, error]] of cases.entries()) await expect(loadMeasurements(write(`shape${i}.safetensors`, encodeSafetensors(tensors, meta)))).rejects.toThrow(error);
+    for (const [i, [tensors, error]] of cases.entries())
+      await expect(loadMeasurements(write(`shape${i}.safetensors`, encodeSafetensors(tensors, meta)))).rejects.toThrow(error);
     const nan = y(32, [2, 1, 4, 4]);
     nan.data[3] = NaN;
-    await expect(loadMeasurements(write('nan.safetensors', encodeSafetensors({ measurements: nan, mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(1) } }, meta)))).rejects.toThrow(
-      /tensor "measurements" holds a non-finite value \(NaN\) at index 3/,
-    );
+    await expect(
+      loadMeasurements(
+        write(
+          'nan.safetensors',
+          encodeSafetensors({ measurements: nan, mask: { shape: [2, 1, 4, 4], data: new Float32Array(32).fill(1) } }, meta),
+        ),
+      ),
+    ).rejects.toThrow(/tensor "measurements" holds a non-finite value \(NaN\) at index 3/);
   });
 });
 
 describe("a user's own corrupted data", () => {
-  const grey = (w: number, h: number, f: (i: number) => number) => encodePng({ width: w, height: h, channels: 1, data: Uint8Array.from({ length: w * h }, (_, i) => f(i)) });
+  const grey = (w: number, h: number, f: (i: number) => number) =>
+    encodePng({ width: w, height: h, channels: 1, data: Uint8Array.from({ length: w * h }, (_, i) => f(i)) });
 
   it('PNG images with a mask per image', async () => {
     const d = mkdtempSync(join(dir, 'png-'));
-    writeFileSync(join(d, 'a.png'), grey(4, 2, (i) => 10 * i));
-    writeFileSync(join(d, 'a.mask.png'), grey(4, 2, (i) => (i % 2 ? 0 : 255)));
-    writeFileSync(join(d, 'b.png'), grey(4, 2, () => 255));
-    writeFileSync(join(d, 'b.mask.png'), grey(4, 2, (i) => (i < 4 ? 255 : 0)));
+    writeFileSync(
+      join(d, 'a.png'),
+      grey(4, 2, (i) => 10 * i),
+    );
+    writeFileSync(
+      join(d, 'a.mask.png'),
+      grey(4, 2, (i) => (i % 2 ? 0 : 255)),
+    );
+    writeFileSync(
+      join(d, 'b.png'),
+      grey(4, 2, () => 255),
+    );
+    writeFileSync(
+      join(d, 'b.mask.png'),
+      grey(4, 2, (i) => (i < 4 ? 255 : 0)),
+    );
     const set = await readMaskedImageFolder(d, { channels: 1, sigma0: 0.01 });
     expect(set.count).toBe(2);
     expect(set.signalShape).toEqual([1, 2, 4]);
@@ -179,17 +233,36 @@ describe("a user's own corrupted data", () => {
 
   it('PNG images with one mask for all; errors for a missing mask and a size mismatch', async () => {
     const d = mkdtempSync(join(dir, 'png1-'));
-    writeFileSync(join(d, 'a.png'), grey(3, 3, () => 200));
-    writeFileSync(join(d, 'b.png'), grey(3, 3, () => 100));
+    writeFileSync(
+      join(d, 'a.png'),
+      grey(3, 3, () => 200),
+    );
+    writeFileSync(
+      join(d, 'b.png'),
+      grey(3, 3, () => 100),
+    );
     const maskPath = join(dir, 'one.mask.png');
-    writeFileSync(maskPath, grey(3, 3, (i) => (i === 4 ? 0 : 255)));
+    writeFileSync(
+      maskPath,
+      grey(3, 3, (i) => (i === 4 ? 0 : 255)),
+    );
     const set = await readMaskedImageFolder(d, { channels: 3, sigma0: 0, mask: maskPath });
     expect(set.measurementShape).toEqual([3, 3, 3]);
     expect(set.measurements[4] === 0 && set.measurements[27 + 9 + 4] === 0).toBe(true);
-    await expect(readMaskedImageFolder(d, { channels: 1, sigma0: 0 })).rejects.toThrow('2 image(s) have no mask, e.g. a.png needs a.mask.png');
-    writeFileSync(join(d, 'a.mask.png'), grey(3, 3, () => 255));
-    writeFileSync(join(d, 'b.mask.png'), grey(2, 3, () => 255));
-    await expect(readMaskedImageFolder(d, { channels: 1, sigma0: 0 })).rejects.toThrow(/b\.mask\.png: mask is 2x3, expected 3x3 \(the size of b\.png\)/);
+    await expect(readMaskedImageFolder(d, { channels: 1, sigma0: 0 })).rejects.toThrow(
+      '2 image(s) have no mask, e.g. a.png needs a.mask.png',
+    );
+    writeFileSync(
+      join(d, 'a.mask.png'),
+      grey(3, 3, () => 255),
+    );
+    writeFileSync(
+      join(d, 'b.mask.png'),
+      grey(2, 3, () => 255),
+    );
+    await expect(readMaskedImageFolder(d, { channels: 1, sigma0: 0 })).rejects.toThrow(
+      /b\.mask\.png: mask is 2x3, expected 3x3 \(the size of b\.png\)/,
+    );
   });
 
   it('.npy measurements with a mask per sample or one for all, and k-space with a line mask', async () => {
@@ -203,7 +276,9 @@ describe("a user's own corrupted data", () => {
     writeFileSync(onePath, encodeNpy({ shape: [2, 2], data: Float64Array.of(0, 1, 1, 1) }));
     expect(Array.from((await readMeasurementNpy(yPath, onePath, { sigma0: 0 })).measurements)).toEqual([0, 2, 3, 4, 0, 6, 7, 8]);
     writeFileSync(onePath, encodeNpy({ shape: [3, 2], data: Float64Array.of(0, 1, 1, 1, 1, 1) }));
-    await expect(readMeasurementNpy(yPath, onePath, { sigma0: 0 })).rejects.toThrow(/must be \[2, 1 or 1, 2, 2\], \[1 or 1, 2, 2\] or \[2, 2\], got \[3,2\]/);
+    await expect(readMeasurementNpy(yPath, onePath, { sigma0: 0 })).rejects.toThrow(
+      /must be \[2, 1 or 1, 2, 2\], \[1 or 1, 2, 2\] or \[2, 2\], got \[3,2\]/,
+    );
     writeFileSync(onePath, encodeNpy({ shape: [2, 2], data: Float64Array.of(0, 1, 2, 1) }));
     await expect(readMeasurementNpy(yPath, onePath, { sigma0: 0 })).rejects.toThrow('the mask must hold 0 or 1, got 2 at index 2');
 
@@ -214,7 +289,9 @@ describe("a user's own corrupted data", () => {
     const k = await readMeasurementNpy(kPath, lPath, { kind: 'fourier', sigma0: 0 });
     expect(k.kind).toBe('fourier');
     expect(Array.from(k.measurements)).toEqual([1, 2, 0, 0, 0, 0, 7, 8, 9, 10, 0, 0, 0, 0, 15, 16]);
-    await expect(readMeasurementNpy(yPath, lPath, { kind: 'fourier', sigma0: 0 })).rejects.toThrow(/k-space measurements must be \[N, 2, H, W\]/);
+    await expect(readMeasurementNpy(yPath, lPath, { kind: 'fourier', sigma0: 0 })).rejects.toThrow(
+      /k-space measurements must be \[N, 2, H, W\]/,
+    );
     expect(readFileSync(kPath).length).toBeGreaterThan(0);
   });
 });

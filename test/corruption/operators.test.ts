@@ -2,7 +2,17 @@
 // orthonormal, A = U Σ Vᵀ on random vectors, toSvd of noise-free measurements, and apply / vt against
 // independent host computations (block means, a naive DFT, the mask product). All on the CPU.
 import { describe, expect, it } from 'vitest';
-import { BlockAverageOperator, FourierOperator, MaskOperator, randn, randomFourier, randomMask, tensor, type Degradation, type Tensor } from '../../lib/index.ts';
+import {
+  BlockAverageOperator,
+  FourierOperator,
+  MaskOperator,
+  randn,
+  randomFourier,
+  randomMask,
+  tensor,
+  type Degradation,
+  type Tensor,
+} from '../../lib/index.ts';
 import { Generator } from '../../lib/random.ts';
 import { dft2Ref } from './reference.ts';
 
@@ -46,16 +56,30 @@ const firstPlane = (op: Degradation, xbar: Float32Array, s: Float32Array) => {
 };
 const cases: Case[] = [
   { name: 'pixel mask p=0.3', make: () => randomMask(N, [1, 8, 8], { p: 0.3, seed: 1, device: 'cpu' }), uSigma: elementwise },
-  { name: 'patch mask 4x4 p=0.4, 3 channels', make: () => randomMask(N, [3, 16, 16], { patch: 4, p: 0.4, seed: 2, device: 'cpu' }), uSigma: elementwise },
+  {
+    name: 'patch mask 4x4 p=0.4, 3 channels',
+    make: () => randomMask(N, [3, 16, 16], { patch: 4, p: 0.4, seed: 2, device: 'cpu' }),
+    uSigma: elementwise,
+  },
   {
     name: 'given mask per channel',
-    make: () => new MaskOperator(Uint8Array.from({ length: N * 2 * 4 * 4 }, (_, i) => (i * 7) % 3 === 0 ? 0 : 1), [N, 2, 4, 4], [2, 4, 4], { device: 'cpu' }),
+    make: () =>
+      new MaskOperator(
+        Uint8Array.from({ length: N * 2 * 4 * 4 }, (_, i) => ((i * 7) % 3 === 0 ? 0 : 1)),
+        [N, 2, 4, 4],
+        [2, 4, 4],
+        { device: 'cpu' },
+      ),
     uSigma: elementwise,
   },
   { name: 'block average k=2', make: () => new BlockAverageOperator(N, [3, 8, 12], 2, { device: 'cpu' }), uSigma: firstPlane },
   { name: 'block average k=4', make: () => new BlockAverageOperator(N, [1, 16, 16], 4, { device: 'cpu' }), uSigma: firstPlane },
   { name: 'block average k=1', make: () => new BlockAverageOperator(N, [2, 4, 4], 1, { device: 'cpu' }), uSigma: firstPlane },
-  { name: 'fourier 16x8 lines', make: () => randomFourier(N, [2, 16, 8], { centerLines: 4, randomLines: 3, seed: 3, device: 'cpu' }), uSigma: elementwise },
+  {
+    name: 'fourier 16x8 lines',
+    make: () => randomFourier(N, [2, 16, 8], { centerLines: 4, randomLines: 3, seed: 3, device: 'cpu' }),
+    uSigma: elementwise,
+  },
 ];
 
 describe.each(cases)('$name', ({ make, uSigma }) => {
@@ -121,7 +145,12 @@ describe.each(cases)('$name', ({ make, uSigma }) => {
     using xbar = op.vt(x);
     using s = op.singularValues();
     const [hy, hx, hs] = [await host(ybar), await host(xbar), await host(s)];
-    expect(relErr(hy, Float64Array.from(hx, (v, i) => (hs[i]! > 0 ? v : 0)))).toBeLessThan(2e-6);
+    expect(
+      relErr(
+        hy,
+        Float64Array.from(hx, (v, i) => (hs[i]! > 0 ? v : 0)),
+      ),
+    ).toBeLessThan(2e-6);
     expect(hy.every((v, i) => hs[i]! > 0 || v === 0)).toBe(true);
   });
 
@@ -146,7 +175,8 @@ describe('apply and Vᵀ against independent host computations', () => {
     const hx = await host(x);
     const want = new Float64Array(2 * 2 * 2 * 3);
     for (let p = 0; p < 4; p++)
-      for (let i = 0; i < 6; i++) for (let j = 0; j < 9; j++) want[p * 6 + Math.floor(i / 3) * 3 + Math.floor(j / 3)] += hx[p * 54 + i * 9 + j]! / 9;
+      for (let i = 0; i < 6; i++)
+        for (let j = 0; j < 9; j++) want[p * 6 + Math.floor(i / 3) * 3 + Math.floor(j / 3)] += hx[p * 54 + i * 9 + j]! / 9;
     expect(relErr(await host(y), want)).toBeLessThan(1e-6);
     using pin = op.pinv(y);
     const hp = await host(pin);
@@ -164,13 +194,22 @@ describe('apply and Vᵀ against independent host computations', () => {
     using y = op.apply(x);
     const hy = await host(y);
     const rows = [1, 0, 0, 1, 0, 1, 1, 0];
-    expect(relErr(hy, Float64Array.from(ref, (v, i) => (rows[Math.floor(i / 4) % 8] ? v : 0)))).toBeLessThan(1e-6);
+    expect(
+      relErr(
+        hy,
+        Float64Array.from(ref, (v, i) => (rows[Math.floor(i / 4) % 8] ? v : 0)),
+      ),
+    ).toBeLessThan(1e-6);
   });
 
   it('mask: apply is the product with the mask, shared by the channels', async () => {
     const mask = Uint8Array.of(1, 0, 0, 1);
     using op = new MaskOperator(mask, [1, 1, 2, 2], [3, 2, 2], { device: 'cpu' });
-    using x = tensor(Float32Array.from({ length: 12 }, (_, i) => i + 1), [1, 3, 2, 2], { device: 'cpu' });
+    using x = tensor(
+      Float32Array.from({ length: 12 }, (_, i) => i + 1),
+      [1, 3, 2, 2],
+      { device: 'cpu' },
+    );
     using y = op.apply(x);
     expect(Array.from(await host(y))).toEqual([1, 0, 0, 4, 5, 0, 0, 8, 9, 0, 0, 12]);
   });
@@ -184,12 +223,22 @@ describe('argument errors name the argument, the expected and the actual value',
     expect(() => op.pinv(x)).toThrow('y: expected shape [2,1,4,4], got [2,1,8,4]');
   });
   it('bad parameters', () => {
-    expect(() => new BlockAverageOperator(1, [1, 8, 8], 3)).toThrow('k: expected an integer in [1, 64] dividing the height 8 and width 8, got 3');
+    expect(() => new BlockAverageOperator(1, [1, 8, 8], 3)).toThrow(
+      'k: expected an integer in [1, 64] dividing the height 8 and width 8, got 3',
+    );
     expect(() => randomMask(2, [1, 8, 8], { p: 1.5, seed: 1 })).toThrow('options.p: expected a drop probability in [0, 1], got 1.5');
-    expect(() => randomMask(2, [1, 8, 8], { patch: 3, p: 0.5, seed: 1 })).toThrow(/options.patch: expected a positive integer dividing the height 8 and width 8, got 3/);
-    expect(() => new FourierOperator(new Uint8Array(12), [2, 12, 8])).toThrow('signalShape: the height must be a power of two up to 2048, got 12 in [2,12,8]');
+    expect(() => randomMask(2, [1, 8, 8], { patch: 3, p: 0.5, seed: 1 })).toThrow(
+      /options.patch: expected a positive integer dividing the height 8 and width 8, got 3/,
+    );
+    expect(() => new FourierOperator(new Uint8Array(12), [2, 12, 8])).toThrow(
+      'signalShape: the height must be a power of two up to 2048, got 12 in [2,12,8]',
+    );
     expect(() => new FourierOperator(new Uint8Array(8), [1, 8, 8])).toThrow(/expected \[2, H, W\]/);
-    expect(() => new MaskOperator(Uint8Array.of(0, 2, 1, 1), [1, 1, 2, 2], [1, 2, 2])).toThrow('mask: values must be 0 (dropped) or 1 (observed), got 2 at index 1');
-    expect(() => randomFourier(1, [2, 8, 8], { centerLines: 4, randomLines: 5, seed: 0 })).toThrow('options.randomLines: expected an integer in [0, 4] (H - centerLines), got 5');
+    expect(() => new MaskOperator(Uint8Array.of(0, 2, 1, 1), [1, 1, 2, 2], [1, 2, 2])).toThrow(
+      'mask: values must be 0 (dropped) or 1 (observed), got 2 at index 1',
+    );
+    expect(() => randomFourier(1, [2, 8, 8], { centerLines: 4, randomLines: 5, seed: 0 })).toThrow(
+      'options.randomLines: expected an integer in [0, 4] (H - centerLines), got 5',
+    );
   });
 });

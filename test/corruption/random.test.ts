@@ -45,7 +45,10 @@ describe('random patch and pixel masks', () => {
 
 describe('random k-space line masks', () => {
   it('keeps the centre lines, draws exactly randomLines others, each about equally often', () => {
-    const n = 2000, H = 32, c = 6, r = 8;
+    const n = 2000,
+      H = 32,
+      c = 6,
+      r = 8;
     const m = randomLineMask(n, H, { centerLines: c, randomLines: r, seed: 5 });
     const centre = [0, 1, 2, 29, 30, 31]; // frequencies -3..2 in unshifted order
     const counts = new Float64Array(H);
@@ -84,7 +87,7 @@ describe('measure: y = Hx + sigma0 z', () => {
     let count = 0;
     for (let i = 0; i < hy.length; i++) {
       if (hm[i] === 0) expect(hy[i] === 0, `y[${i}] = ${hy[i]}`).toBe(true);
-      else (ss += (hy[i]! - hc[i]!) ** 2), count++;
+      else ((ss += (hy[i]! - hc[i]!) ** 2), count++);
     }
     // The sample variance of `count` normals: relative standard error sqrt(2 / count).
     expect(Math.abs(ss / count / 0.01 - 1)).toBeLessThan(5 * Math.sqrt(2 / count));
@@ -106,6 +109,7 @@ describe('measure: y = Hx + sigma0 z', () => {
     const hy = await y.toArray();
     for (let i = 0; i < 2; i++)
       for (let row = 0; row < 8; row++)
-        if (!op.lines[i * 8 + row]) for (let ch = 0; ch < 2; ch++) for (let c = 0; c < 8; c++) expect(hy[((i * 2 + ch) * 8 + row) * 8 + c] === 0).toBe(true);
+        if (!op.lines[i * 8 + row])
+          for (let ch = 0; ch < 2; ch++) for (let c = 0; c < 8; c++) expect(hy[((i * 2 + ch) * 8 + row) * 8 + c] === 0).toBe(true);
   });
 });

@@ -18,7 +18,10 @@ export function helmertVector(m: number, j: number): Float64Array {
  *  [p, j, bi, bj]; with `onlyFirst`, coefficient 0 alone ([N, C, H/k, W/k]). Times `scale`. */
 export function blockAverageVtRef(x: ArrayLike<number>, shape: readonly number[], k: number, onlyFirst: boolean, scale = 1): Float64Array {
   const [n, c, H, W] = shape as [number, number, number, number];
-  const h = H / k, w = W / k, m = k * k, coefs = onlyFirst ? 1 : m;
+  const h = H / k,
+    w = W / k,
+    m = k * k,
+    coefs = onlyFirst ? 1 : m;
   const basis = Array.from({ length: m }, (_, j) => helmertVector(m, j));
   const out = new Float64Array(n * c * coefs * h * w);
   for (let p = 0; p < n * c; p++)
@@ -26,7 +29,8 @@ export function blockAverageVtRef(x: ArrayLike<number>, shape: readonly number[]
       for (let bj = 0; bj < w; bj++)
         for (let j = 0; j < coefs; j++) {
           let dot = 0;
-          for (let r = 0; r < k; r++) for (let s = 0; s < k; s++) dot += basis[j]![r * k + s]! * x[p * H * W + (bi * k + r) * W + bj * k + s]!;
+          for (let r = 0; r < k; r++)
+            for (let s = 0; s < k; s++) dot += basis[j]![r * k + s]! * x[p * H * W + (bi * k + r) * W + bj * k + s]!;
           out[((p * coefs + j) * h + bi) * w + bj] = scale * dot;
         }
   return out;
@@ -35,7 +39,10 @@ export function blockAverageVtRef(x: ArrayLike<number>, shape: readonly number[]
 /** V c for an image shape [N, C, H, W]: c holds every coefficient, or coefficient 0 alone (`onlyFirst`). */
 export function blockAverageVRef(cf: ArrayLike<number>, shape: readonly number[], k: number, onlyFirst: boolean, scale = 1): Float64Array {
   const [n, c, H, W] = shape as [number, number, number, number];
-  const h = H / k, w = W / k, m = k * k, coefs = onlyFirst ? 1 : m;
+  const h = H / k,
+    w = W / k,
+    m = k * k,
+    coefs = onlyFirst ? 1 : m;
   const basis = Array.from({ length: m }, (_, j) => helmertVector(m, j));
   const out = new Float64Array(n * c * H * W);
   for (let p = 0; p < n * c; p++)
@@ -43,7 +50,8 @@ export function blockAverageVRef(cf: ArrayLike<number>, shape: readonly number[]
       for (let bj = 0; bj < w; bj++)
         for (let j = 0; j < coefs; j++) {
           const cj = cf[((p * coefs + j) * h + bi) * w + bj]!;
-          for (let r = 0; r < k; r++) for (let s = 0; s < k; s++) out[p * H * W + (bi * k + r) * W + bj * k + s] += scale * cj * basis[j]![r * k + s]!;
+          for (let r = 0; r < k; r++)
+            for (let s = 0; s < k; s++) out[p * H * W + (bi * k + r) * W + bj * k + s] += scale * cj * basis[j]![r * k + s]!;
         }
   return out;
 }
@@ -58,11 +66,13 @@ export function dft2Ref(x: ArrayLike<number>, shape: readonly number[], inverse:
   // One naive 1-D DFT of length len over the lines at base + l * step, elements `stride` apart.
   const dft = (base: number, len: number, stride: number) => {
     const sign = inverse ? 1 : -1;
-    const re = new Float64Array(len), im = new Float64Array(len);
+    const re = new Float64Array(len),
+      im = new Float64Array(len);
     for (let u = 0; u < len; u++)
       for (let a = 0; a < len; a++) {
         const ang = (sign * 2 * Math.PI * ((u * a) % len)) / len; // the phase reduced to one turn exactly
-        const xr = out[base + a * stride]!, xi = out[base + plane + a * stride]!;
+        const xr = out[base + a * stride]!,
+          xi = out[base + plane + a * stride]!;
         re[u] += xr * Math.cos(ang) - xi * Math.sin(ang);
         im[u] += xr * Math.sin(ang) + xi * Math.cos(ang);
       }

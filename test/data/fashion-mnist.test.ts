@@ -62,13 +62,17 @@ describe('the shipped subset', () => {
     expect(padded.shape).toEqual([1, 1, 34, 34]);
     expect(padded.images[3 * 34 + 3]).toBe(scale(raw.data[0]!));
     expect(padded.images[(3 + 27) * 34 + 3 + 27]).toBe(scale(raw.data[783]!));
-    const size = (await stat(join(assets, 'fashion-mnist-subset-images.idx.gz'))).size + (await stat(join(assets, 'fashion-mnist-subset-labels.idx.gz'))).size;
+    const size =
+      (await stat(join(assets, 'fashion-mnist-subset-images.idx.gz'))).size +
+      (await stat(join(assets, 'fashion-mnist-subset-labels.idx.gz'))).size;
     expect(size).toBeLessThan(1024 * 1024);
     expect(existsSync(join(assets, 'FASHION-MNIST-LICENSE.md'))).toBe(true);
   });
 
   it('has no test split, and checks its options', async () => {
-    await expect(loadFashionMnist({ split: 'test' })).rejects.toThrow(/the shipped subset holds training images only.*pass source: "debian" or a directory/);
+    await expect(loadFashionMnist({ split: 'test' })).rejects.toThrow(
+      /the shipped subset holds training images only.*pass source: "debian" or a directory/,
+    );
     await expect(loadFashionMnist({ limit: 0 })).rejects.toThrow(/options\.limit: expected a positive integer, got 0/);
     await expect(loadFashionMnist({ pad: -1 })).rejects.toThrow(/options\.pad: expected an integer 0\.\.64, got -1/);
     await expect(loadFashionMnist({ split: 'val' as 'test' })).rejects.toThrow(/options\.split: expected "train" or "test", got "val"/);
@@ -98,7 +102,9 @@ describe('a directory of standard files', () => {
     await mkdir(d);
     await writeIdx(join(d, 'train-images-idx3-ubyte.gz'), { shape: [2, 28, 28], data: new Uint8Array(2 * 784) });
     await writeIdx(join(d, 'train-labels-idx1-ubyte.gz'), { shape: [3], data: Uint8Array.of(1, 2, 3) });
-    await expect(loadFashionMnist({ source: d })).rejects.toThrow(/train-labels-idx1-ubyte\.gz: 3 labels for the 2 images of .*train-images-idx3-ubyte\.gz/);
+    await expect(loadFashionMnist({ source: d })).rejects.toThrow(
+      /train-labels-idx1-ubyte\.gz: 3 labels for the 2 images of .*train-images-idx3-ubyte\.gz/,
+    );
     await writeIdx(join(d, 'train-labels-idx1-ubyte.gz'), { shape: [2], data: Uint8Array.of(1, 12) });
     await expect(loadFashionMnist({ source: d })).rejects.toThrow(/label 12 at index 1 is outside 0\.\.9/);
     await writeIdx(join(d, 'train-labels-idx1-ubyte.gz'), { shape: [2, 1], data: Uint8Array.of(1, 2) });
@@ -114,7 +120,9 @@ describe('a directory of standard files', () => {
     );
     const empty = join(dir, 'empty');
     await mkdir(empty);
-    await expect(loadFashionMnist({ source: empty })).rejects.toThrow(/no train-images-idx3-ubyte or train-images-idx3-ubyte\.gz \(train images\); install Debian's/);
+    await expect(loadFashionMnist({ source: empty })).rejects.toThrow(
+      /no train-images-idx3-ubyte or train-images-idx3-ubyte\.gz \(train images\); install Debian's/,
+    );
   });
 });
 
@@ -135,7 +143,9 @@ describe("Debian's dataset-fashion-mnist", () => {
   });
 
   it.skipIf(hasDebian)(`without ${DEBIAN_FASHION_MNIST_DIR}, source "debian" says how to install it`, async () => {
-    await expect(loadFashionMnist({ source: 'debian' })).rejects.toThrow(/no such directory \(Fashion-MNIST from Debian\); install Debian's dataset-fashion-mnist/);
+    await expect(loadFashionMnist({ source: 'debian' })).rejects.toThrow(
+      /no such directory \(Fashion-MNIST from Debian\); install Debian's dataset-fashion-mnist/,
+    );
   });
 
   it('copies of the shipped files work as a source directory', async () => {

@@ -28,8 +28,14 @@ describe('decodeIdx', () => {
     expect(decodeIdx(bytes(0, 0, 0x0b, 1, 0, 0, 0, 2, 0x01, 0x02, 0xff, 0xfe)).data).toEqual(Int16Array.of(258, -2));
     expect(decodeIdx(bytes(0, 0, 0x0c, 1, 0, 0, 0, 1, 0x80, 0, 0, 1)).data).toEqual(Int32Array.of(-(2 ** 31) + 1));
     expect(decodeIdx(bytes(0, 0, 0x0d, 1, 0, 0, 0, 2, 0x3f, 0x80, 0, 0, 0xc0, 0x20, 0, 0)).data).toEqual(Float32Array.of(1, -2.5));
-    expect(decodeIdx(bytes(0, 0, 0x0e, 1, 0, 0, 0, 1, 0x3f, 0xd5, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55)).data).toEqual(Float64Array.of(1 / 3));
-    expect(decodeIdx(bytes(0, 0, 0x08, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28))).toEqual({ type: 'u8', shape: [0, 28, 28], data: new Uint8Array(0) });
+    expect(decodeIdx(bytes(0, 0, 0x0e, 1, 0, 0, 0, 1, 0x3f, 0xd5, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55)).data).toEqual(
+      Float64Array.of(1 / 3),
+    );
+    expect(decodeIdx(bytes(0, 0, 0x08, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28))).toEqual({
+      type: 'u8',
+      shape: [0, 28, 28],
+      data: new Uint8Array(0),
+    });
   });
 
   it('round-trips every type, raw and gzipped, and the result owns its memory', () => {
@@ -75,20 +81,26 @@ describe('decodeIdx', () => {
 
   it('refuses dimensions that do not match the bytes, before allocating anything', () => {
     // Header truncated.
-    expect(() => decodeIdx(bytes(0, 0, 8, 3, 0, 0, 0, 1, 0, 0))).toThrow(/3 dimensions need a 16-byte header, got 10 bytes \(truncated\?\)/);
+    expect(() => decodeIdx(bytes(0, 0, 8, 3, 0, 0, 0, 1, 0, 0))).toThrow(
+      /3 dimensions need a 16-byte header, got 10 bytes \(truncated\?\)/,
+    );
     // A forged header claiming 2^96 values: refused from the sizes alone (an attempt to allocate would throw a RangeError).
     expect(() => decodeIdx(bytes(0, 0, 0x0e, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1, 2, 3))).toThrow(
       /shape \[4294967295, 4294967295, 4294967295\] of f64 needs 633825299671392843082401579016 bytes, the file has 19 \(truncated, or a forged header\)/,
     );
     // One value short; one byte too many.
-    expect(() => decodeIdx(bytes(0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3))).toThrow(/shape \[2, 2\] of u8 needs 16 bytes, the file has 15 \(truncated\)/);
+    expect(() => decodeIdx(bytes(0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3))).toThrow(
+      /shape \[2, 2\] of u8 needs 16 bytes, the file has 15 \(truncated\)/,
+    );
     expect(() => decodeIdx(bytes(0, 0, 0x0b, 1, 0, 0, 0, 2, 1, 2, 3))).toThrow(/shape \[2\] of i16 needs 12 bytes, the file has 11/);
     expect(() => decodeIdx(bytes(0, 0, 8, 1, 0, 0, 0, 2, 1, 2, 3))).toThrow(/needs 10 bytes, the file has 11 \(1 trailing bytes\)/);
   });
 
   it('explains truncated and corrupt gzip data, and caps what gzip may inflate to', () => {
     const gz = encodeIdx({ shape: [64, 64], data: Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) & 255) }, { gzip: true });
-    expect(() => decodeIdx(gz.subarray(0, gz.length - 20), 'a.gz')).toThrow(/^a\.gz: gzip data is truncated \(unexpected end of the compressed stream\): download the file again/);
+    expect(() => decodeIdx(gz.subarray(0, gz.length - 20), 'a.gz')).toThrow(
+      /^a\.gz: gzip data is truncated \(unexpected end of the compressed stream\): download the file again/,
+    );
     expect(() => decodeIdx(gz.subarray(0, 12))).toThrow(/gzip data is truncated/);
     const corrupt = gz.slice();
     corrupt[gz.length - 6] ^= 0xff; // the CRC-32 in the trailer
@@ -102,9 +114,13 @@ describe('decodeIdx', () => {
   it('validates what it encodes', () => {
     expect(() => encodeIdx({ shape: [2, 2], data: new Uint8Array(3) })).toThrow(/array\.data: shape \[2, 2\] needs 4 values, got 3/);
     expect(() => encodeIdx({ shape: [], data: new Uint8Array(1) })).toThrow(/array\.shape: expected 1 to 255 integers/);
-    expect(() => encodeIdx({ shape: [2], data: [1, 2] as unknown as Uint8Array })).toThrow(/array\.data: expected a Uint8Array, .*got Array/);
+    expect(() => encodeIdx({ shape: [2], data: [1, 2] as unknown as Uint8Array })).toThrow(
+      /array\.data: expected a Uint8Array, .*got Array/,
+    );
     expect(() => encodeIdx({ shape: [1], data: new Uint16Array(1) as unknown as Uint8Array })).toThrow(/got Uint16Array/);
-    expect(() => encodeIdx({ shape: [1], data: new Uint8Array(1), type: 'f32' })).toThrow(/array\.type: "f32" does not match array\.data, a Uint8Array \("u8"\)/);
+    expect(() => encodeIdx({ shape: [1], data: new Uint8Array(1), type: 'f32' })).toThrow(
+      /array\.type: "f32" does not match array\.data, a Uint8Array \("u8"\)/,
+    );
   });
 });
 

@@ -48,7 +48,8 @@ function parseWithPython(svg: string): number[] {
   return out === '' ? [] : out.split(' ').map(Number);
 }
 
-const curve = (n: number): LossPoint[] => Array.from({ length: n }, (_, i) => ({ step: i * 10, loss: 1 / (1 + i / 20) + 0.05 * Math.sin(i * 1.7) }));
+const curve = (n: number): LossPoint[] =>
+  Array.from({ length: n }, (_, i) => ({ step: i * 10, loss: 1 / (1 + i / 20) + 0.05 * Math.sin(i * 1.7) }));
 const polylines = (svg: string): string[][] => [...svg.matchAll(/<polyline[^>]* points="([^"]*)"/g)].map((m) => m[1]!.split(' '));
 
 describe('lossCurveSvg', () => {
@@ -87,9 +88,21 @@ describe('lossCurveSvg', () => {
     expect(svg).toContain('2 points with loss &lt;= 0 skipped (log scale)');
     expect(svg).toContain('loss (log scale)');
     // Under three decades: 1, 2 and 5 times powers of ten; fewer than two of those in range: round linear values.
-    const short = lossCurveSvg([{ step: 0, loss: 0.15 }, { step: 1, loss: 1.2 }], { logY: true });
+    const short = lossCurveSvg(
+      [
+        { step: 0, loss: 0.15 },
+        { step: 1, loss: 1.2 },
+      ],
+      { logY: true },
+    );
     for (const t of ['0.2', '0.5', '1']) expect(short).toContain(`text-anchor="end">${t}</text>`);
-    const narrow = lossCurveSvg([{ step: 0, loss: 0.3 }, { step: 1, loss: 0.45 }], { logY: true });
+    const narrow = lossCurveSvg(
+      [
+        { step: 0, loss: 0.3 },
+        { step: 1, loss: 0.45 },
+      ],
+      { logY: true },
+    );
     checkWellFormed(narrow);
     expect(narrow).toMatch(/text-anchor="end">0\.4<\/text>/);
   });
@@ -115,7 +128,17 @@ describe('lossCurveSvg', () => {
     checkWellFormed(none);
     expect(none).toContain('no points to plot');
     expect(none).toContain('1 point with NaN or infinite values skipped');
-    for (const points of [[{ step: 5, loss: 0.3 }], [{ step: 0, loss: 2 }, { step: 10, loss: 2 }], [{ step: 0, loss: 0 }, { step: 1, loss: 0 }]]) {
+    for (const points of [
+      [{ step: 5, loss: 0.3 }],
+      [
+        { step: 0, loss: 2 },
+        { step: 10, loss: 2 },
+      ],
+      [
+        { step: 0, loss: 0 },
+        { step: 1, loss: 0 },
+      ],
+    ]) {
       const svg = lossCurveSvg(points);
       checkWellFormed(svg);
       expect(svg).not.toContain('NaN');
@@ -124,7 +147,9 @@ describe('lossCurveSvg', () => {
 
   it('validates its arguments', () => {
     expect(() => lossCurveSvg(null as unknown as LossPoint[])).toThrow(/points: expected an array of \{step, loss\}, got null/);
-    expect(() => lossCurveSvg([{ step: 1 } as LossPoint])).toThrow(/points\[0\]: expected \{step: number, loss: number\}, got \{"step":1\}/);
+    expect(() => lossCurveSvg([{ step: 1 } as LossPoint])).toThrow(
+      /points\[0\]: expected \{step: number, loss: number\}, got \{"step":1\}/,
+    );
     expect(() => lossCurveSvg([], { width: 10 })).toThrow(/options\.width: expected a number of pixels in 160\.\.20000, got 10/);
     expect(() => lossCurveSvg([], { smooth: 1 })).toThrow(/options\.smooth: expected a weight in \[0, 1\), got 1/);
     expect(() => lossCurveSvg([], { title: 3 as unknown as string })).toThrow(/options\.title: expected a string, got number/);
@@ -139,6 +164,15 @@ describe('ticks', () => {
     expect(niceTicks(0.1, 0.3, 2)).toEqual([0.1, 0.2, 0.3]);
   });
   it('formatTick is short', () => {
-    expect([0, 1, 0.1, 0.25, 1234.5678, 120000, 0.0001, -2e-5].map(formatTick)).toEqual(['0', '1', '0.1', '0.25', '1235', '1.2e5', '1e-4', '-2e-5']);
+    expect([0, 1, 0.1, 0.25, 1234.5678, 120000, 0.0001, -2e-5].map(formatTick)).toEqual([
+      '0',
+      '1',
+      '0.1',
+      '0.25',
+      '1235',
+      '1.2e5',
+      '1e-4',
+      '-2e-5',
+    ]);
   });
 });

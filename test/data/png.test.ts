@@ -38,7 +38,13 @@ function pngOf(
   view.setUint32(4, height);
   ihdr.set([depth, colorType, 0, 0, options.interlace ?? 0], 8);
   const idat = options.idat ?? deflateSync(Uint8Array.from(scanlines.flat()));
-  return concat([Uint8Array.from(SIGNATURE), pngChunk('IHDR', ihdr), ...extra, pngChunk('IDAT', idat), pngChunk('IEND', new Uint8Array(0))]);
+  return concat([
+    Uint8Array.from(SIGNATURE),
+    pngChunk('IHDR', ihdr),
+    ...extra,
+    pngChunk('IDAT', idat),
+    pngChunk('IEND', new Uint8Array(0)),
+  ]);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -55,7 +61,8 @@ function concat(parts: Uint8Array[]): Uint8Array {
 const value = (x: number, y: number, c: number): number => (37 * x + 59 * y + 101 * c) % 256;
 function expected(width: number, height: number, channels: number): Uint8Array {
   const out = new Uint8Array(width * height * channels);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (let c = 0; c < channels; c++) out[(y * width + x) * channels + c] = value(x, y, c);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) for (let c = 0; c < channels; c++) out[(y * width + x) * channels + c] = value(x, y, c);
   return out;
 }
 
@@ -94,12 +101,48 @@ describe('decodePng on hand-filtered scanlines', () => {
   // The 3x2 grey image [[10, 20, 30], [15, 25, 45]], filtered by hand with each filter (a = left, b = up, c = up-left).
   const image = Uint8Array.of(10, 20, 30, 15, 25, 45);
   const cases: [string, number[][]][] = [
-    ['None', [[0, 10, 20, 30], [0, 15, 25, 45]]],
-    ['Sub (x - a)', [[1, 10, 10, 10], [1, 15, 10, 20]]],
-    ['Up (x - b)', [[2, 10, 20, 30], [2, 5, 5, 15]]],
-    ['Average (x - floor((a + b) / 2))', [[3, 10, 15, 20], [3, 10, 8, 18]]],
-    ['Paeth', [[4, 10, 10, 10], [4, 5, 5, 15]]],
-    ['mixed', [[4, 10, 10, 10], [3, 10, 8, 18]]],
+    [
+      'None',
+      [
+        [0, 10, 20, 30],
+        [0, 15, 25, 45],
+      ],
+    ],
+    [
+      'Sub (x - a)',
+      [
+        [1, 10, 10, 10],
+        [1, 15, 10, 20],
+      ],
+    ],
+    [
+      'Up (x - b)',
+      [
+        [2, 10, 20, 30],
+        [2, 5, 5, 15],
+      ],
+    ],
+    [
+      'Average (x - floor((a + b) / 2))',
+      [
+        [3, 10, 15, 20],
+        [3, 10, 8, 18],
+      ],
+    ],
+    [
+      'Paeth',
+      [
+        [4, 10, 10, 10],
+        [4, 5, 5, 15],
+      ],
+    ],
+    [
+      'mixed',
+      [
+        [4, 10, 10, 10],
+        [3, 10, 8, 18],
+      ],
+    ],
   ];
   for (const [name, scanlines] of cases)
     it(`filter ${name}`, () => {
@@ -109,14 +152,23 @@ describe('decodePng on hand-filtered scanlines', () => {
   it('Paeth choosing the upper-left neighbour, and wrap-around modulo 256', () => {
     // [[50, 10], [100, 77]]: at (1, 1) a = 100, b = 10, c = 50, p = 60, so c is nearest: 77 - 50 = 27.
     // Row 0 at x = 1: b = c = 0, so a: 10 - 50 = -40 = 216 (mod 256).
-    expect(decodePng(pngOf(2, 2, 8, 0, [[4, 50, 216], [4, 50, 27]])).data).toEqual(Uint8Array.of(50, 10, 100, 77));
+    expect(
+      decodePng(
+        pngOf(2, 2, 8, 0, [
+          [4, 50, 216],
+          [4, 50, 27],
+        ]),
+      ).data,
+    ).toEqual(Uint8Array.of(50, 10, 100, 77));
     // RGB, Sub: a is the same channel one pixel to the left (3 bytes back).
     expect(decodePng(pngOf(2, 1, 8, 2, [[1, 200, 1, 2, 66, 255, 0]])).data).toEqual(Uint8Array.of(200, 1, 2, 10, 0, 2));
   });
 
   it('sub-byte greyscale and palettes, and 16-bit samples scaled to 8 bits', () => {
     // 1-bit grey, 10 pixels: 1011001110 -> bytes 10110011 10000000.
-    expect(decodePng(pngOf(10, 1, 1, 0, [[0, 0b10110011, 0b10000000]])).data).toEqual(Uint8Array.from([1, 0, 1, 1, 0, 0, 1, 1, 1, 0], (b) => b * 255));
+    expect(decodePng(pngOf(10, 1, 1, 0, [[0, 0b10110011, 0b10000000]])).data).toEqual(
+      Uint8Array.from([1, 0, 1, 1, 0, 0, 1, 1, 1, 0], (b) => b * 255),
+    );
     // 4-bit grey: 0x0f, 0x8_ -> 0, 255, 136.
     expect(decodePng(pngOf(3, 1, 4, 0, [[0, 0x0f, 0x80]])).data).toEqual(Uint8Array.of(0, 255, 136));
     // 16-bit grey: round(v / 257).
@@ -170,7 +222,12 @@ describe('decodePng on files from other encoders', () => {
         rgba.push(...entry(k), alpha[k]!);
         rgb.push(...entry(k));
       }
-    expect(await readPng(join(fixtures, 'py-palette2-trns.png'))).toEqual({ width: 7, height: 5, channels: 4, data: Uint8Array.from(rgba) });
+    expect(await readPng(join(fixtures, 'py-palette2-trns.png'))).toEqual({
+      width: 7,
+      height: 5,
+      channels: 4,
+      data: Uint8Array.from(rgba),
+    });
     expect(await readPng(join(fixtures, 'netpbm-palette.png'))).toEqual({ width: 7, height: 5, channels: 3, data: Uint8Array.from(rgb) });
   });
 
@@ -218,28 +275,45 @@ describe('encodePng', () => {
   });
 
   it('validates the image', () => {
-    expect(() => encodePng({ width: 2, height: 2, channels: 3, data: new Uint8Array(11) })).toThrow(/image\.data: 2x2 with 3 channels needs 12 bytes, got 11/);
-    expect(() => encodePng({ width: 0, height: 2, channels: 1, data: new Uint8Array(0) })).toThrow(/image\.width: expected an integer in 1\.\.2\^31-1, got 0/);
-    expect(() => encodePng({ width: 1, height: 1, channels: 5 as 1, data: new Uint8Array(5) })).toThrow(/image\.channels: expected 1, 2, 3 or 4, got 5/);
-    expect(() => encodePng({ width: 1, height: 1, channels: 1, data: [1] as unknown as Uint8Array })).toThrow(/image\.data: expected a Uint8Array, got Array/);
+    expect(() => encodePng({ width: 2, height: 2, channels: 3, data: new Uint8Array(11) })).toThrow(
+      /image\.data: 2x2 with 3 channels needs 12 bytes, got 11/,
+    );
+    expect(() => encodePng({ width: 0, height: 2, channels: 1, data: new Uint8Array(0) })).toThrow(
+      /image\.width: expected an integer in 1\.\.2\^31-1, got 0/,
+    );
+    expect(() => encodePng({ width: 1, height: 1, channels: 5 as 1, data: new Uint8Array(5) })).toThrow(
+      /image\.channels: expected 1, 2, 3 or 4, got 5/,
+    );
+    expect(() => encodePng({ width: 1, height: 1, channels: 1, data: [1] as unknown as Uint8Array })).toThrow(
+      /image\.data: expected a Uint8Array, got Array/,
+    );
     expect(() => encodePng({ width: 1, height: 1, channels: 1, data: new Uint8Array(1) }, { level: 10 })).toThrow(/options\.level/);
   });
 });
 
 describe('decodePng refuses hostile and broken files', () => {
-  const good = pngOf(3, 2, 8, 0, [[0, 10, 20, 30], [0, 15, 25, 45]]);
+  const good = pngOf(3, 2, 8, 0, [
+    [0, 10, 20, 30],
+    [0, 15, 25, 45],
+  ]);
   const idatAt = 8 + 25; // signature + IHDR chunk
 
   it('bad signature, bad CRC, truncation, a length past the end', () => {
-    expect(() => decodePng(new TextEncoder().encode('GIF89a....'), 'x.gif')).toThrow(/^x\.gif: not a PNG file: expected the signature 89 50 4e 47 0d 0a 1a 0a, got 47 49 46/);
+    expect(() => decodePng(new TextEncoder().encode('GIF89a....'), 'x.gif')).toThrow(
+      /^x\.gif: not a PNG file: expected the signature 89 50 4e 47 0d 0a 1a 0a, got 47 49 46/,
+    );
     const badCrc = good.slice();
     badCrc[idatAt + 9] ^= 1; // one bit of the IDAT data
-    expect(() => decodePng(badCrc)).toThrow(/chunk IDAT at byte 33: CRC mismatch \(stored [0-9a-f]{8}, computed [0-9a-f]{8}\): the file is corrupt/);
+    expect(() => decodePng(badCrc)).toThrow(
+      /chunk IDAT at byte 33: CRC mismatch \(stored [0-9a-f]{8}, computed [0-9a-f]{8}\): the file is corrupt/,
+    );
     const badHeaderCrc = good.slice();
     badHeaderCrc[8 + 8 + 12] ^= 1; // the interlace byte of IHDR
     expect(() => decodePng(badHeaderCrc)).toThrow(/chunk IHDR at byte 8: CRC mismatch/);
     expect(() => decodePng(good.subarray(0, good.length - 12))).toThrow(/with no IEND chunk \(truncated\)/);
-    expect(() => decodePng(good.subarray(0, idatAt + 14))).toThrow(/chunk IDAT at byte 33: declares \d+ data bytes, only \d+ remain \(truncated\)/);
+    expect(() => decodePng(good.subarray(0, idatAt + 14))).toThrow(
+      /chunk IDAT at byte 33: declares \d+ data bytes, only \d+ remain \(truncated\)/,
+    );
     const huge = good.slice();
     new DataView(huge.buffer).setUint32(idatAt, 0x7ffffff0);
     expect(() => decodePng(huge)).toThrow(/chunk IDAT at byte 33: declares 2147483632 data bytes, only \d+ remain/);
@@ -252,33 +326,58 @@ describe('decodePng refuses hostile and broken files', () => {
   });
 
   it('bad headers, and sizes bounded before any inflating or allocation', () => {
-    expect(() => decodePng(pngOf(3, 1, 3, 0, [[0, 0]]))).toThrow(/IHDR: bit depth 3 is not allowed for colour type 0 \(greyscale\); allowed: 1, 2, 4, 8, 16/);
+    expect(() => decodePng(pngOf(3, 1, 3, 0, [[0, 0]]))).toThrow(
+      /IHDR: bit depth 3 is not allowed for colour type 0 \(greyscale\); allowed: 1, 2, 4, 8, 16/,
+    );
     expect(() => decodePng(pngOf(3, 1, 16, 3, [[0, 0]]))).toThrow(/bit depth 16 is not allowed for colour type 3 \(palette\)/);
     expect(() => decodePng(pngOf(3, 1, 8, 5, [[0, 0]]))).toThrow(/colour type must be 0, 2, 3, 4 or 6, got 5/);
     expect(() => decodePng(pngOf(0, 1, 8, 0, [[0]]))).toThrow(/IHDR: width must be 1\.\.2\^31-1, got 0/);
     expect(() => decodePng(pngOf(3, 2, 8, 0, [], [], { interlace: 2 }))).toThrow(/interlace method must be 0 or 1, got 2/);
     // 2^31-1 squared RGBA pixels: refused from IHDR alone.
-    expect(() => decodePng(pngOf(2 ** 31 - 1, 2 ** 31 - 1, 8, 6, [[0]]))).toThrow(/a 2147483647x2147483647 RGBA image needs \d+ bytes, more than options\.maxBytes \(1073741824\)/);
+    expect(() => decodePng(pngOf(2 ** 31 - 1, 2 ** 31 - 1, 8, 6, [[0]]))).toThrow(
+      /a 2147483647x2147483647 RGBA image needs \d+ bytes, more than options\.maxBytes \(1073741824\)/,
+    );
     expect(() => decodePng(good, 'g.png', { maxBytes: 5 })).toThrow(/needs 8 bytes, more than options\.maxBytes \(5\)/);
     const noHeader = concat([Uint8Array.from(SIGNATURE), pngChunk('IDAT', deflateSync(Uint8Array.of(0, 1)))]);
     expect(() => decodePng(noHeader)).toThrow(/the first chunk must be IHDR, got IDAT/);
   });
 
   it('image data of the wrong size, bad filter types, corrupt zlib, palette errors, chunk order', () => {
-    expect(() => decodePng(pngOf(3, 2, 8, 0, [[0, 10, 20, 30]]))).toThrow(/image data inflates to 4 bytes, a 3x2 8-bit greyscale image needs 8/);
-    expect(() => decodePng(pngOf(3, 2, 8, 0, [[0, 1, 2, 3], [0, 4, 5, 6], [0]]))).toThrow(/image data inflates to more than the 8 bytes a 3x2 8-bit greyscale image needs/);
-    expect(() => decodePng(pngOf(3, 2, 8, 0, [[0, 10, 20, 30], [5, 15, 25, 45]]))).toThrow(/row 1: filter type must be 0\.\.4, got 5/);
+    expect(() => decodePng(pngOf(3, 2, 8, 0, [[0, 10, 20, 30]]))).toThrow(
+      /image data inflates to 4 bytes, a 3x2 8-bit greyscale image needs 8/,
+    );
+    expect(() => decodePng(pngOf(3, 2, 8, 0, [[0, 1, 2, 3], [0, 4, 5, 6], [0]]))).toThrow(
+      /image data inflates to more than the 8 bytes a 3x2 8-bit greyscale image needs/,
+    );
+    expect(() =>
+      decodePng(
+        pngOf(3, 2, 8, 0, [
+          [0, 10, 20, 30],
+          [5, 15, 25, 45],
+        ]),
+      ),
+    ).toThrow(/row 1: filter type must be 0\.\.4, got 5/);
     const idat = deflateSync(Uint8Array.of(0, 10, 20, 30, 0, 15, 25, 45));
-    expect(() => decodePng(pngOf(3, 2, 8, 0, [], [], { idat: idat.subarray(0, idat.length - 5) }))).toThrow(/image data is truncated \(the zlib stream ends early\)/);
+    expect(() => decodePng(pngOf(3, 2, 8, 0, [], [], { idat: idat.subarray(0, idat.length - 5) }))).toThrow(
+      /image data is truncated \(the zlib stream ends early\)/,
+    );
     expect(() => decodePng(pngOf(3, 2, 8, 0, [], [], { idat: Uint8Array.of(1, 2, 3, 4, 5) }))).toThrow(/image data is corrupt \(zlib: /);
     const plte = pngChunk('PLTE', Uint8Array.of(1, 2, 3, 4, 5, 6));
     expect(() => decodePng(pngOf(2, 1, 8, 3, [[0, 0, 2]], [plte]))).toThrow(/pixel \(1, 0\): palette index 2 beyond the 2-entry PLTE/);
     expect(() => decodePng(pngOf(2, 1, 8, 3, [[0, 0, 1]]))).toThrow(/palette image without a PLTE chunk/);
-    expect(() => decodePng(pngOf(2, 1, 8, 3, [[0, 0, 1]], [pngChunk('PLTE', Uint8Array.of(1, 2))]))).toThrow(/PLTE: length must be a multiple of 3/);
-    expect(() => decodePng(pngOf(2, 1, 8, 3, [[0, 0, 1]], [plte, pngChunk('tRNS', Uint8Array.of(1, 2, 3))]))).toThrow(/tRNS: 3 alpha values for a palette of 2 entries/);
-    expect(() => decodePng(pngOf(2, 1, 8, 0, [[0, 0, 1]], [pngChunk('ABCD', new Uint8Array(1))]))).toThrow(/unsupported critical chunk ABCD/);
+    expect(() => decodePng(pngOf(2, 1, 8, 3, [[0, 0, 1]], [pngChunk('PLTE', Uint8Array.of(1, 2))]))).toThrow(
+      /PLTE: length must be a multiple of 3/,
+    );
+    expect(() => decodePng(pngOf(2, 1, 8, 3, [[0, 0, 1]], [plte, pngChunk('tRNS', Uint8Array.of(1, 2, 3))]))).toThrow(
+      /tRNS: 3 alpha values for a palette of 2 entries/,
+    );
+    expect(() => decodePng(pngOf(2, 1, 8, 0, [[0, 0, 1]], [pngChunk('ABCD', new Uint8Array(1))]))).toThrow(
+      /unsupported critical chunk ABCD/,
+    );
     // Ancillary chunks are skipped; IDAT split around another chunk is refused.
-    expect(decodePng(pngOf(2, 1, 8, 0, [[0, 7, 9]], [pngChunk('tEXt', new TextEncoder().encode('a\0b'))])).data).toEqual(Uint8Array.of(7, 9));
+    expect(decodePng(pngOf(2, 1, 8, 0, [[0, 7, 9]], [pngChunk('tEXt', new TextEncoder().encode('a\0b'))])).data).toEqual(
+      Uint8Array.of(7, 9),
+    );
     const split = concat([
       good.subarray(0, idatAt),
       pngChunk('IDAT', idat.subarray(0, 4)),
@@ -308,8 +407,12 @@ describe('imageToPng and gridToPng', () => {
     expect(rgb.data).toEqual(Uint8Array.of(0, 128, 255, 255, 64, 0));
     expect(() => imageToPng(new Float32Array(5), [1, 2, 3])).toThrow(/values: shape \[1, 2, 3\] needs 6 values, got 5/);
     expect(() => imageToPng(new Float32Array(12), [2, 2, 3])).toThrow(/shape: C must be 1 \(grey\), 3 \(RGB\) or 4 \(RGBA\), got 2/);
-    expect(() => imageToPng(new Float32Array(6), [1, 2, 3], { range: [1, 1] })).toThrow(/options\.range: expected \[low, high\] with finite low < high, got \[1,1\]/);
-    expect(() => imageToPng(new Float64Array(6) as unknown as Float32Array, [1, 2, 3])).toThrow(/values: expected a Float32Array, got Float64Array/);
+    expect(() => imageToPng(new Float32Array(6), [1, 2, 3], { range: [1, 1] })).toThrow(
+      /options\.range: expected \[low, high\] with finite low < high, got \[1,1\]/,
+    );
+    expect(() => imageToPng(new Float64Array(6) as unknown as Float32Array, [1, 2, 3])).toThrow(
+      /values: expected a Float32Array, got Float64Array/,
+    );
   });
 
   it('tiles images with padding and fills empty cells', () => {
@@ -333,8 +436,12 @@ describe('imageToPng and gridToPng', () => {
     expect([rgb.width, rgb.height, rgb.channels]).toEqual([20, 14, 3]);
     expect(rgb.data[0]).toBe(255);
     expect(rgb.data[(2 * 20 + 2) * 3]).toBe(128);
-    expect(() => gridToPng(new Float32Array(4), [1, 1, 2, 2], { columns: 0 })).toThrow(/options\.columns: expected a positive integer, got 0/);
-    expect(() => gridToPng(new Float32Array(4), [1, 1, 2], {})).toThrow(/shape: expected \[N, C, H, W\] of positive integers, got \[1,1,2\]/);
+    expect(() => gridToPng(new Float32Array(4), [1, 1, 2, 2], { columns: 0 })).toThrow(
+      /options\.columns: expected a positive integer, got 0/,
+    );
+    expect(() => gridToPng(new Float32Array(4), [1, 1, 2], {})).toThrow(
+      /shape: expected \[N, C, H, W\] of positive integers, got \[1,1,2\]/,
+    );
   });
 });
 

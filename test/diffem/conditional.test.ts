@@ -24,7 +24,7 @@ describe('EDM preconditioning', () => {
       // Var(c_in x̃) with Var x̃ = σ_d² + σ²
       expect(p.cIn ** 2 * (sd2 + sigma ** 2)).toBeCloseTo(1, 12);
       // Var F* = Var((x − c_skip (x + σ n)) / c_out) = ((1 − c_skip)² σ_d² + c_skip² σ²) / c_out²
-      expect((((1 - p.cSkip) ** 2) * sd2 + p.cSkip ** 2 * sigma ** 2) / p.cOut ** 2).toBeCloseTo(1, 10);
+      expect(((1 - p.cSkip) ** 2 * sd2 + p.cSkip ** 2 * sigma ** 2) / p.cOut ** 2).toBeCloseTo(1, 10);
     }
     expect(precondition(edm, edm.sigmaMin).cNoise).toBeCloseTo(0, 10);
     expect(precondition(edm, edm.sigmaMax).cNoise).toBeCloseTo(1000, 10);
@@ -61,7 +61,10 @@ describe('veSample', () => {
     const { a, b } = affine(sigma, obs);
     const n = x.shape[0]!;
     const one = ones(x.shape, { device: x.device });
-    const d = combine([[x, new Array(n).fill(a)], [one, new Array(n).fill(b)]]);
+    const d = combine([
+      [x, new Array(n).fill(a)],
+      [one, new Array(n).fill(b)],
+    ]);
     one.dispose();
     return d;
   };
@@ -94,7 +97,10 @@ describe('veSample', () => {
     throw new Error('unreachable');
   };
 
-  for (const [method, steps, tolerance] of [['ancestral', 256, 0.06], ['heun', 64, 0.015]] as const)
+  for (const [method, steps, tolerance] of [
+    ['ancestral', 256, 0.06],
+    ['heun', 64, 0.015],
+  ] as const)
     for (const obs of [undefined, { y: -0.5, sy: 0.2 }]) {
       it(`${method}: draws the exact moments of its update rule, within ${tolerance * 100} % of the true ${obs ? 'posterior' : 'prior'}`, async () => {
         const x = await veSample(denoiser(obs), { shape: [16, 1, 16, 16], device: 'cpu', method, steps, generator: new Generator(5) });
@@ -110,7 +116,9 @@ describe('veSample', () => {
         // ancestral rule under-disperses by O(1/steps) (4.8 % of the variance at 256 steps), Heun errs
         // by O(1/steps²) (3.4 % at 32 steps, 0.8 % at 64); both miss the mean by ~1.5e-3 because the
         // start N(0, σ_max²) ignores the data mean (0.3 here) at σ_max = 80.
-        const post = obs ? { mean: (MU / S ** 2 + obs.y / obs.sy ** 2) / (1 / S ** 2 + 1 / obs.sy ** 2), variance: 1 / (1 / S ** 2 + 1 / obs.sy ** 2) } : { mean: MU, variance: S * S };
+        const post = obs
+          ? { mean: (MU / S ** 2 + obs.y / obs.sy ** 2) / (1 / S ** 2 + 1 / obs.sy ** 2), variance: 1 / (1 / S ** 2 + 1 / obs.sy ** 2) }
+          : { mean: MU, variance: S * S };
         expect(Math.abs(exact.mean - post.mean)).toBeLessThan(2e-3);
         expect(Math.abs(exact.variance / post.variance - 1)).toBeLessThan(tolerance);
       });
@@ -118,7 +126,15 @@ describe('veSample', () => {
 });
 
 describe('trainConditional and conditionalSample', () => {
-  const config: UNetConfig = { inChannels: 3, outChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [], resolution: 8 };
+  const config: UNetConfig = {
+    inChannels: 3,
+    outChannels: 1,
+    channels: 16,
+    mult: [1, 1],
+    resBlocks: 1,
+    attnResolutions: [],
+    resolution: 8,
+  };
   /** blobs with every other column observed, measured with a little noise. */
   function pairs(n: number): ConditionalPairs {
     const data = blobs(n);
@@ -157,7 +173,9 @@ describe('trainConditional and conditionalSample', () => {
 
   it('says what is wrong with the model or the data', async () => {
     const wrong = new UNet({ ...config, inChannels: 1 }, { device: 'cpu' });
-    await expect(trainConditional({ ...base, model: wrong, steps: 1 })).rejects.toThrow(/need a conditional UNet with inChannels 3 \(x̃, y and the mask\), outChannels 1/);
+    await expect(trainConditional({ ...base, model: wrong, steps: 1 })).rejects.toThrow(
+      /need a conditional UNet with inChannels 3 \(x̃, y and the mask\), outChannels 1/,
+    );
     const model = new UNet(config, { device: 'cpu' });
     const bad = pairs(4);
     bad.mask[3] = 0.5;

@@ -22,8 +22,17 @@ function options(extra: Partial<DiffemOptions> = {}): DiffemOptions {
   const mean = observations.y.reduce((s, v) => s + v, 0) / observations.mask.reduce((s, v) => s + v, 0);
   const initial = observations.y.map((v, i) => (observations.mask[i]! ? v : mean));
   return {
-    model: new UNet(config, { device: 'cpu', seed: 4 }), observations, corruption, initial,
-    rounds: 2, stepsPerRound: 8, batchSize: 8, optimizer: { lr: 1e-3 }, sampler: { method: 'heun', steps: 4, batchSize: 16 }, seed: 5, ...extra,
+    model: new UNet(config, { device: 'cpu', seed: 4 }),
+    observations,
+    corruption,
+    initial,
+    rounds: 2,
+    stepsPerRound: 8,
+    batchSize: 8,
+    optimizer: { lr: 1e-3 },
+    sampler: { method: 'heun', steps: 4, batchSize: 16 },
+    seed: 5,
+    ...extra,
   };
 }
 
@@ -46,10 +55,15 @@ describe('corruptWithMasks', () => {
   });
 
   it('reads the observations of a mask measurement set, and sends other kinds to observationsFrom', async () => {
-    const set = await corruptDataset(clean, shape, { corruption: { kind: 'mask', p: 0.4, patch: 2 }, sigma0: 0.02, seed: 3, device: 'cpu' });
+    const set = await corruptDataset(clean, shape, {
+      corruption: { kind: 'mask', p: 0.4, patch: 2 },
+      sigma0: 0.02,
+      seed: 3,
+      device: 'cpu',
+    });
     const o = observationsOf(set);
     expect(o.shape).toEqual([24, 1, 8, 8]);
-    expect([...o.mask]).toEqual([...set.params.kind === 'mask' ? set.params.mask : []]);
+    expect([...o.mask]).toEqual([...(set.params.kind === 'mask' ? set.params.mask : [])]);
     expect(o.y).toBe(set.measurements);
     const ba = await corruptDataset(clean, shape, { corruption: { kind: 'blockaverage', k: 2 }, sigma0: 0.02, seed: 3, device: 'cpu' });
     expect(() => observationsOf(ba)).toThrow(/for kind blockaverage use observationsFrom\(set\)/);
@@ -66,7 +80,8 @@ describe('diffem', () => {
     expect(r.rounds.map((x) => x.round)).toEqual([1, 2]);
     expect(r.reconstructions.every(Number.isFinite)).toBe(true);
     expect([...r.reconstructions]).not.toEqual([...o.initial]);
-    for (const f of ['state.json', 'round-1.npy', 'round-2.npy', 'round-1.safetensors', 'round-2.safetensors']) expect(existsSync(join(dir, f))).toBe(true);
+    for (const f of ['state.json', 'round-1.npy', 'round-2.npy', 'round-1.safetensors', 'round-2.safetensors'])
+      expect(existsSync(join(dir, f))).toBe(true);
     // Asking for one more round continues from round 2.
     const more = await diffem({ ...options({ dir }), rounds: 3 });
     expect(more.rounds.map((x) => x.round)).toEqual([3]);
@@ -76,7 +91,9 @@ describe('diffem', () => {
     const whole = await diffem(options());
     const dir = mkdtempSync(join(tmpdir(), 'kintsugi-diffem-'));
     const controller = new AbortController();
-    const stopped = await diffem(options({ dir, signal: controller.signal, onProgress: (round, p) => round === 2 && p.step >= 3 && controller.abort() }));
+    const stopped = await diffem(
+      options({ dir, signal: controller.signal, onProgress: (round, p) => round === 2 && p.step >= 3 && controller.abort() }),
+    );
     expect(stopped.aborted).toBe(true);
     expect(stopped.rounds.map((x) => x.round)).toEqual([1]);
     const resumed = await diffem(options({ dir, model: new UNet(config, { device: 'cpu', seed: 77 }) }));

@@ -49,8 +49,7 @@ function invert(m: Float64Array, k: number): { inv: Float64Array; logDet: number
   for (let c = 0; c < k; c++) {
     let piv = c;
     for (let r = c + 1; r < k; r++) if (Math.abs(a[r * k + c]!) > Math.abs(a[piv * k + c]!)) piv = r;
-    for (const x of [a, inv])
-      for (let j = 0; j < k; j++) [x[c * k + j], x[piv * k + j]] = [x[piv * k + j]!, x[c * k + j]!];
+    for (const x of [a, inv]) for (let j = 0; j < k; j++) [x[c * k + j], x[piv * k + j]] = [x[piv * k + j]!, x[c * k + j]!];
     const p = a[c * k + c]!;
     logDet += Math.log(Math.abs(p)); // a row swap flips the sign only, and det > 0 here
     for (const x of [a, inv]) for (let j = 0; j < k; j++) x[c * k + j]! /= p;
@@ -169,7 +168,13 @@ describe('Gaussian prior: EM', () => {
       const truth = randomPrior(12, 2, 2);
       const { y, mask } = observe(truth, 500, 0.4, sigma, 3);
       const seen: number[] = [];
-      const fit = await fitGaussianPrior(y, mask, 500, 12, { rank: 2, iterations: 40, sigmaY: sigma, seed: 1, onIteration: (_, l) => seen.push(l) });
+      const fit = await fitGaussianPrior(y, mask, 500, 12, {
+        rank: 2,
+        iterations: 40,
+        sigmaY: sigma,
+        seed: 1,
+        onIteration: (_, l) => seen.push(l),
+      });
       const ll = fit.logLikelihood;
       expect(ll).toHaveLength(41);
       expect(seen).toEqual(ll);
@@ -185,7 +190,9 @@ describe('Gaussian prior: EM', () => {
     // point with zero gradient is what makes the result a maximum-likelihood fit. EM's tail is linear
     // (about 1 % per iteration here), so after 400 iterations the gradient is ~0.02 nats per unit of a
     // parameter over n = 300 samples, where the initialisation's is ~100.
-    const d = 8, n = 300, sigma = 0.1;
+    const d = 8,
+      n = 300,
+      sigma = 0.1;
     const { y, mask } = observe(randomPrior(d, 2, 11), n, 0.3, sigma, 11);
     const gradient = (p: GaussianPrior) => {
       const total = (q: GaussianPrior) => observationLogLikelihood(q, y, mask, n, d, sigma).reduce((s, v) => s + v, 0);
@@ -208,7 +215,10 @@ describe('Gaussian prior: EM', () => {
   });
 
   it('recovers the mean and covariance of the generating distribution (n = 4000, d = 24, r = 3, 40 % masked, σ_y = 0.05)', async () => {
-    const d = 24, r = 3, n = 4000, sigma = 0.05;
+    const d = 24,
+      r = 3,
+      n = 4000,
+      sigma = 0.05;
     const truth = randomPrior(d, r, 4);
     const { x, y, mask } = observe(truth, n, 0.4, sigma, 5);
     const fit = await fitGaussianPrior(y, mask, n, d, { rank: r, iterations: 40, sigmaY: sigma, seed: 2 });
@@ -228,8 +238,10 @@ describe('Gaussian prior: EM', () => {
     const fitted = denseCovariance(fit);
     const oracle = new Float64Array(d * d);
     for (let i = 0; i < n; i++)
-      for (let a = 0; a < d; a++) for (let b = 0; b < d; b++) oracle[a * d + b]! += ((x[i * d + a]! - truth.mean[a]!) * (x[i * d + b]! - truth.mean[b]!)) / n;
-    const rel = (m: Float64Array) => Math.sqrt(m.reduce((s, v, t) => s + (v - sigmaTrue[t]!) ** 2, 0) / sigmaTrue.reduce((s, v) => s + v * v, 0));
+      for (let a = 0; a < d; a++)
+        for (let b = 0; b < d; b++) oracle[a * d + b]! += ((x[i * d + a]! - truth.mean[a]!) * (x[i * d + b]! - truth.mean[b]!)) / n;
+    const rel = (m: Float64Array) =>
+      Math.sqrt(m.reduce((s, v, t) => s + (v - sigmaTrue[t]!) ** 2, 0) / sigmaTrue.reduce((s, v) => s + v * v, 0));
     const errFit = rel(fitted);
     const errOracle = rel(oracle);
     console.log(`relative Frobenius error of Σ: fit ${errFit.toFixed(4)}, complete-data oracle ${errOracle.toFixed(4)}`);
@@ -256,7 +268,13 @@ describe('Gaussian prior: EM', () => {
     const { y, mask } = observe(truth, 100, 0.3, 0.05, 9);
     const ac = new AbortController();
     const its: number[] = [];
-    const run = fitGaussianPrior(y, mask, 100, 8, { rank: 2, iterations: 50, sigmaY: 0.05, signal: ac.signal, onIteration: (it) => (its.push(it), it === 2 && ac.abort(new Error('stop'))) });
+    const run = fitGaussianPrior(y, mask, 100, 8, {
+      rank: 2,
+      iterations: 50,
+      sigmaY: 0.05,
+      signal: ac.signal,
+      onIteration: (it) => (its.push(it), it === 2 && ac.abort(new Error('stop'))),
+    });
     await expect(run).rejects.toThrow('stop');
     expect(its).toEqual([0, 1, 2]);
   });
@@ -274,16 +292,22 @@ describe('Gaussian prior: arguments', () => {
     await expect(fitGaussianPrior(y, mask, 0, 4, o)).rejects.toThrow(/^n: expected a positive integer, got 0$/);
     const nan = Float32Array.from(y);
     nan[5] = NaN;
-    await expect(fitGaussianPrior(nan, mask, 3, 4, o)).rejects.toThrow(/^y: expected finite observed values, got NaN at sample 1, coordinate 1$/);
+    await expect(fitGaussianPrior(nan, mask, 3, 4, o)).rejects.toThrow(
+      /^y: expected finite observed values, got NaN at sample 1, coordinate 1$/,
+    );
     const hidden = Uint8Array.from(mask);
     hidden[5] = 0;
     await expect(fitGaussianPrior(nan, hidden, 3, 4, o)).resolves.toBeDefined(); // a placeholder may hold anything
     const two = Uint8Array.from(mask);
     two[7] = 2;
     await expect(fitGaussianPrior(y, two, 3, 4, o)).rejects.toThrow(/^mask: expected 0 or 1, got 2 at sample 1, coordinate 3$/);
-    await expect(fitGaussianPrior(y, mask, 3, 4, { ...o, rank: 0 })).rejects.toThrow(/^options\.rank: expected an integer in \[1, d = 4\], got 0$/);
+    await expect(fitGaussianPrior(y, mask, 3, 4, { ...o, rank: 0 })).rejects.toThrow(
+      /^options\.rank: expected an integer in \[1, d = 4\], got 0$/,
+    );
     await expect(fitGaussianPrior(y, mask, 3, 4, { ...o, rank: 5 })).rejects.toThrow(/got 5$/);
-    await expect(fitGaussianPrior(y, mask, 3, 4, { ...o, sigmaY: -1 })).rejects.toThrow(/^options\.sigmaY: expected a finite number ≥ 0, got -1$/);
+    await expect(fitGaussianPrior(y, mask, 3, 4, { ...o, sigmaY: -1 })).rejects.toThrow(
+      /^options\.sigmaY: expected a finite number ≥ 0, got -1$/,
+    );
     await expect(fitGaussianPrior(y, mask, 3, 4, { ...o, minVariance: 0 })).rejects.toThrow(/^options\.minVariance/);
     await expect(fitGaussianPrior(y, mask, 3, 4, { ...o, iterations: 1.5 })).rejects.toThrow(/^options\.iterations/);
   });
@@ -291,7 +315,9 @@ describe('Gaussian prior: arguments', () => {
   it('rejects a coordinate that no sample observes (its mean is undetermined), naming it', async () => {
     const m = Uint8Array.from(mask);
     for (let i = 0; i < 3; i++) m[i * 4 + 2] = 0;
-    await expect(fitGaussianPrior(y, m, 3, 4, o)).rejects.toThrow(/^mask: coordinate 2 is never observed in the 3 samples \(1 of 4 coordinates are not\)/);
+    await expect(fitGaussianPrior(y, m, 3, 4, o)).rejects.toThrow(
+      /^mask: coordinate 2 is never observed in the 3 samples \(1 of 4 coordinates are not\)/,
+    );
   });
 
   it('checks the prior and σ_y in the posterior functions', () => {

@@ -31,7 +31,8 @@ export interface FuzzTarget<T> {
 }
 
 /** Messages of JavaScript's own failures: a parser that lets one of these through has a bug. */
-const INTERNAL = /Cannot read propert|Cannot destructure|is not a function|is not iterable|Maximum call stack|Invalid array length|Invalid typed array length|Array buffer allocation failed|is not defined|Cannot convert|serialize a BigInt|outside the bounds|out of memory|Invalid string length|invariant/;
+const INTERNAL =
+  /Cannot read propert|Cannot destructure|is not a function|is not iterable|Maximum call stack|Invalid array length|Invalid typed array length|Array buffer allocation failed|is not defined|Cannot convert|serialize a BigInt|outside the bounds|out of memory|Invalid string length|invariant/;
 
 export class FuzzFailure extends Error {}
 
@@ -40,20 +41,35 @@ export function checkError(e: unknown, source: string, codes?: readonly string[]
   if (!(e instanceof Error)) throw new FuzzFailure(`threw a non-Error: ${String(e)}`);
   const why = e.message;
   if (INTERNAL.test(why)) throw new FuzzFailure(`an internal error escaped: ${e.constructor.name}: ${why}\n${e.stack}`);
-  if (!why.includes(source)) throw new FuzzFailure(`the error does not name the file ${JSON.stringify(source)}: ${e.constructor.name}: ${why}`);
+  if (!why.includes(source))
+    throw new FuzzFailure(`the error does not name the file ${JSON.stringify(source)}: ${e.constructor.name}: ${why}`);
   const code = (e as { code?: unknown }).code;
-  if (codes && !codes.includes(code as string)) throw new FuzzFailure(`error code ${JSON.stringify(code)}, expected one of ${codes.join(', ')}: ${why}`);
+  if (codes && !codes.includes(code as string))
+    throw new FuzzFailure(`error code ${JSON.stringify(code)}, expected one of ${codes.join(', ')}: ${why}`);
 }
 
 // ---------------------------------------------------------------------------------------------- allocation accounting
 
-const TYPED = ['Uint8Array', 'Int8Array', 'Uint8ClampedArray', 'Uint16Array', 'Int16Array', 'Uint32Array', 'Int32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array'] as const;
+const TYPED = [
+  'Uint8Array',
+  'Int8Array',
+  'Uint8ClampedArray',
+  'Uint16Array',
+  'Int16Array',
+  'Uint32Array',
+  'Int32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
+] as const;
 let allocated = 0;
 
 function sizeOfArg(arg: unknown, elementBytes: number): number {
   if (typeof arg === 'number') return arg * elementBytes; // a length: a new buffer
   if (arg instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && arg instanceof SharedArrayBuffer)) return 0; // a view
-  if (arg !== null && typeof arg === 'object' && typeof (arg as { length?: unknown }).length === 'number') return (arg as { length: number }).length * elementBytes; // a copy
+  if (arg !== null && typeof arg === 'object' && typeof (arg as { length?: unknown }).length === 'number')
+    return (arg as { length: number }).length * elementBytes; // a copy
   return 0;
 }
 
@@ -123,9 +139,19 @@ export async function fuzz<T>(target: FuzzTarget<T>, options: FuzzOptions, index
   const state = new Int32Array(control);
   const input = new SharedArrayBuffer(1 << 20);
   const inputBytes = new Uint8Array(input);
-  const watchdog = new Worker(new URL('./watchdog.mjs', import.meta.url), { workerData: { control, input, limitSeconds: options.hangSeconds ?? 60 } });
+  const watchdog = new Worker(new URL('./watchdog.mjs', import.meta.url), {
+    workerData: { control, input, limitSeconds: options.hangSeconds ?? 60 },
+  });
   watchdog.unref();
-  const report: FuzzReport = { target: target.name, inputs: 0, accepted: 0, maxAllocated: 0, rssGrowth: 0, maxRssJump: 0, errors: new Map() };
+  const report: FuzzReport = {
+    target: target.name,
+    inputs: 0,
+    accepted: 0,
+    maxAllocated: 0,
+    rssGrowth: 0,
+    maxRssJump: 0,
+    errors: new Map(),
+  };
   const rss0 = process.resourceUsage().maxRSS * 1024;
   const restore = countAllocations();
   try {
@@ -147,7 +173,11 @@ export async function fuzz<T>(target: FuzzTarget<T>, options: FuzzOptions, index
         } catch (e) {
           if (e instanceof FuzzFailure) throw e;
           checkError(e, source, target.codes);
-          const what = (e as Error).message.slice((e as Error).message.indexOf(source) + source.length).replace(/^[:\s(]+/, '').split(/[\s:,(]/)[0] ?? '';
+          const what =
+            (e as Error).message
+              .slice((e as Error).message.indexOf(source) + source.length)
+              .replace(/^[:\s(]+/, '')
+              .split(/[\s:,(]/)[0] ?? '';
           report.errors.set(what, (report.errors.get(what) ?? 0) + 1);
         } finally {
           Atomics.store(state, 1, 0);
@@ -156,7 +186,10 @@ export async function fuzz<T>(target: FuzzTarget<T>, options: FuzzOptions, index
         if (allocated > bound) throw new FuzzFailure(`allocated ${allocated} bytes for a ${bytes.length}-byte input (bound ${bound})`);
         report.maxAllocated = Math.max(report.maxAllocated, allocated);
         const rssAfter = process.resourceUsage().maxRSS * 1024;
-        if (rssAfter - rssBefore > MAX_RSS_JUMP) throw new FuzzFailure(`peak resident memory grew by ${rssAfter - rssBefore} bytes during one ${bytes.length}-byte input (bound ${MAX_RSS_JUMP})`);
+        if (rssAfter - rssBefore > MAX_RSS_JUMP)
+          throw new FuzzFailure(
+            `peak resident memory grew by ${rssAfter - rssBefore} bytes during one ${bytes.length}-byte input (bound ${MAX_RSS_JUMP})`,
+          );
         report.maxRssJump = Math.max(report.maxRssJump, rssAfter - rssBefore);
         report.rssGrowth = rssAfter - rss0;
         report.inputs++;
@@ -167,7 +200,9 @@ export async function fuzz<T>(target: FuzzTarget<T>, options: FuzzOptions, index
   } catch (e) {
     // fast-check's report (seed, path, shrunk input) with the failure itself first.
     const cause = (e as Error).cause;
-    throw new FuzzFailure(`${target.name}: ${cause instanceof Error ? cause.message : String(cause ?? '')}\n${(e as Error).message}`, { cause: e });
+    throw new FuzzFailure(`${target.name}: ${cause instanceof Error ? cause.message : String(cause ?? '')}\n${(e as Error).message}`, {
+      cause: e,
+    });
   } finally {
     restore();
     await watchdog.terminate();

@@ -6,9 +6,55 @@ import fc from 'fast-check';
 import { crc32 } from '../../lib/data/png.ts';
 
 /** Integers that sit on the edges parsers get wrong: zero, sign bits, 2^31, 2^32, 2^53, 2^64. */
-export const EDGE_INTS = [0n, 1n, 2n, 3n, 7n, 8n, 127n, 128n, 255n, 256n, 0x7fffn, 0x8000n, 0xffffn, 0x10000n, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x100000000n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n];
+export const EDGE_INTS = [
+  0n,
+  1n,
+  2n,
+  3n,
+  7n,
+  8n,
+  127n,
+  128n,
+  255n,
+  256n,
+  0x7fffn,
+  0x8000n,
+  0xffffn,
+  0x10000n,
+  0x7fffffffn,
+  0x80000000n,
+  0xffffffffn,
+  0x100000000n,
+  2n ** 53n - 1n,
+  2n ** 53n,
+  2n ** 63n,
+  2n ** 64n - 1n,
+];
 /** The same edges as JSON numbers, with the non-integers and negatives a JSON header can hold. */
-export const EDGE_NUMBERS = [0, 1, 2, 3, 4, 8, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, 2 ** 53, 2 ** 64, 1e308, -1, -0, 0.5, 1.5];
+export const EDGE_NUMBERS = [
+  0,
+  1,
+  2,
+  3,
+  4,
+  8,
+  255,
+  256,
+  65535,
+  65536,
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 32 - 1,
+  2 ** 32,
+  2 ** 53 - 1,
+  2 ** 53,
+  2 ** 64,
+  1e308,
+  -1,
+  -0,
+  0.5,
+  1.5,
+];
 
 export type Mutation =
   | { kind: 'flip'; at: number; bit: number }
@@ -21,8 +67,18 @@ export type Mutation =
 
 export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
-  fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.constantFrom(0, 1, 0x20, 0x22, 0x27, 0x2c, 0x30, 0x39, 0x3a, 0x5b, 0x5d, 0x7b, 0x7d, 0x7f, 0x80, 0xff) }),
-  fc.record({ kind: fc.constant('int' as const), at: fc.nat(), width: fc.constantFrom(2 as const, 4 as const, 8 as const), little: fc.boolean(), value: fc.constantFrom(...EDGE_INTS) }),
+  fc.record({
+    kind: fc.constant('set' as const),
+    at: fc.nat(),
+    value: fc.constantFrom(0, 1, 0x20, 0x22, 0x27, 0x2c, 0x30, 0x39, 0x3a, 0x5b, 0x5d, 0x7b, 0x7d, 0x7f, 0x80, 0xff),
+  }),
+  fc.record({
+    kind: fc.constant('int' as const),
+    at: fc.nat(),
+    width: fc.constantFrom(2 as const, 4 as const, 8 as const),
+    little: fc.boolean(),
+    value: fc.constantFrom(...EDGE_INTS),
+  }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 64 }) }),
   fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 32 }) }),
@@ -84,7 +140,9 @@ export function mutate(bytes: Uint8Array, ops: readonly Mutation[]): Uint8Array 
 
 /** One of `seeds` with up to `max` mutations. */
 export function mutated(seeds: readonly Uint8Array[], max = 6): fc.Arbitrary<Uint8Array> {
-  return fc.tuple(fc.integer({ min: 0, max: seeds.length - 1 }), fc.array(mutationArb, { minLength: 1, maxLength: max })).map(([i, ops]) => mutate(seeds[i]!, ops));
+  return fc
+    .tuple(fc.integer({ min: 0, max: seeds.length - 1 }), fc.array(mutationArb, { minLength: 1, maxLength: max }))
+    .map(([i, ops]) => mutate(seeds[i]!, ops));
 }
 
 export const concat = (parts: readonly Uint8Array[]): Uint8Array => {
@@ -126,7 +184,15 @@ export function rawChunk(type: string, data: Uint8Array, badCrc = false): Uint8A
   return out;
 }
 
-export function ihdr(width: number, height: number, depth: number, colorType: number, interlace = 0, compression = 0, filter = 0): Uint8Array {
+export function ihdr(
+  width: number,
+  height: number,
+  depth: number,
+  colorType: number,
+  interlace = 0,
+  compression = 0,
+  filter = 0,
+): Uint8Array {
   const d = new Uint8Array(13);
   const v = new DataView(d.buffer);
   v.setUint32(0, width >>> 0, false);

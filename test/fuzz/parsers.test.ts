@@ -12,7 +12,18 @@ const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'ki
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const targets = await makeTargets(dir);
 /** Per target; file-based loaders write a file per input, so they get fewer. */
-const RUNS: Record<string, number> = { safetensors: 3000, png: 3000, idx: 3000, npy: 3000, checkpoint: 1500, measurements: 1500, 'measurement-npy': 1000, 'masked-folder': 500, 'diffem-state': 1000, 'bootstrap-manifest': 300 };
+const RUNS: Record<string, number> = {
+  safetensors: 3000,
+  png: 3000,
+  idx: 3000,
+  npy: 3000,
+  checkpoint: 1500,
+  measurements: 1500,
+  'measurement-npy': 1000,
+  'masked-folder': 500,
+  'diffem-state': 1000,
+  'bootstrap-manifest': 300,
+};
 
 describe('fuzzed parsers: never a crash, a hang or an outsized allocation; always a typed error naming the file', () => {
   for (const [i, target] of targets.entries())

@@ -30,27 +30,49 @@ const invariant = (ok: boolean, what: string) => {
 const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const utf8 = (s: string) => new TextEncoder().encode(s);
 /** A JSON value that is anything at all, for replacing one field of a header. */
-const anyJson = fc.oneof(fc.constantFrom(...EDGE_NUMBERS), fc.string({ maxLength: 8 }), fc.constantFrom(null, true, false, [], {}, [1, 2], '__proto__', 'F32'), fc.array(fc.constantFrom(...EDGE_NUMBERS), { maxLength: 4 }));
+const anyJson = fc.oneof(
+  fc.constantFrom(...EDGE_NUMBERS),
+  fc.string({ maxLength: 8 }),
+  fc.constantFrom(null, true, false, [], {}, [1, 2], '__proto__', 'F32'),
+  fc.array(fc.constantFrom(...EDGE_NUMBERS), { maxLength: 4 }),
+);
 
 // ---------------------------------------------------------------------------------------------- safetensors
 
 const F16_ONE = 0x3c00;
 function safetensorsSeeds(): Uint8Array[] {
   const seeds = [
-    encodeSafetensors({ a: { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }, b: { shape: [], data: Float32Array.of(7) } }, { k: 'v' }),
-    encodeSafetensors(new Map([['w', { shape: [4], data: Float32Array.of(1, -2, 3, -4), dtype: 'BF16' as const }], ['empty', { shape: [0, 5], data: new Float32Array(0) }]])),
+    encodeSafetensors(
+      { a: { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }, b: { shape: [], data: Float32Array.of(7) } },
+      { k: 'v' },
+    ),
+    encodeSafetensors(
+      new Map([
+        ['w', { shape: [4], data: Float32Array.of(1, -2, 3, -4), dtype: 'BF16' as const }],
+        ['empty', { shape: [0, 5], data: new Float32Array(0) }],
+      ]),
+    ),
     encodeSafetensors({}),
   ];
   const f16 = new Uint8Array(new Uint16Array([F16_ONE, F16_ONE]).buffer);
   const f64 = new Uint8Array(new Float64Array([1.5]).buffer);
-  seeds.push(rawSafetensors('{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"d":{"dtype":"F64","shape":[1],"data_offsets":[4,12]}}', concat([f16, f64])));
+  seeds.push(
+    rawSafetensors(
+      '{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"d":{"dtype":"F64","shape":[1],"data_offsets":[4,12]}}',
+      concat([f16, f64]),
+    ),
+  );
   return seeds;
 }
 
 const tensorEntry = fc.record({
   name: fc.oneof(fc.constantFrom('a', 'b', 'w.0', '__metadata__', '', '__proto__', 'constructor'), fc.string({ maxLength: 6 })),
   dtype: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('F32', 'BF16', 'F16', 'F64') }, { weight: 1, arbitrary: anyJson }),
-  shape: fc.oneof({ weight: 4, arbitrary: fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }) }, { weight: 1, arbitrary: fc.array(fc.constantFrom(...EDGE_NUMBERS), { maxLength: 4 }) }, { weight: 1, arbitrary: anyJson }),
+  shape: fc.oneof(
+    { weight: 4, arbitrary: fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }) },
+    { weight: 1, arbitrary: fc.array(fc.constantFrom(...EDGE_NUMBERS), { maxLength: 4 }) },
+    { weight: 1, arbitrary: anyJson },
+  ),
   /** How the offsets lie: 0 = right, else a shift of begin and/or end. */
   shiftBegin: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(...EDGE_NUMBERS) }),
   shiftEnd: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(...EDGE_NUMBERS) }),
@@ -61,9 +83,20 @@ const tensorEntry = fc.record({
 const structuredSafetensors = fc
   .record({
     entries: fc.array(tensorEntry, { maxLength: 5 }),
-    metadata: fc.oneof(fc.constant(undefined), fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof({ weight: 4, arbitrary: fc.string({ maxLength: 4 }) }, { weight: 1, arbitrary: anyJson }), { maxKeys: 3 }), anyJson),
+    metadata: fc.oneof(
+      fc.constant(undefined),
+      fc.dictionary(
+        fc.string({ maxLength: 4 }),
+        fc.oneof({ weight: 4, arbitrary: fc.string({ maxLength: 4 }) }, { weight: 1, arbitrary: anyJson }),
+        { maxKeys: 3 },
+      ),
+      anyJson,
+    ),
     extraData: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -8, max: 8 }) }),
-    declaredDelta: fc.oneof({ weight: 6, arbitrary: fc.constant(0n) }, { weight: 1, arbitrary: fc.constantFrom(-1n, 1n, 2n ** 32n, 2n ** 63n) }),
+    declaredDelta: fc.oneof(
+      { weight: 6, arbitrary: fc.constant(0n) },
+      { weight: 1, arbitrary: fc.constantFrom(-1n, 1n, 2n ** 32n, 2n ** 63n) },
+    ),
   })
   .map(({ entries, metadata, extraData, declaredDelta }) => {
     const size: Record<string, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
@@ -71,9 +104,14 @@ const structuredSafetensors = fc
     if (metadata !== undefined) parts.push(`"__metadata__":${JSON.stringify(metadata)}`);
     let offset = 0;
     for (const e of entries) {
-      const n = Array.isArray(e.shape) && e.shape.every((d) => typeof d === 'number' && d >= 0 && d <= 4) ? product(e.shape as number[]) : 1;
+      const n =
+        Array.isArray(e.shape) && e.shape.every((d) => typeof d === 'number' && d >= 0 && d <= 4) ? product(e.shape as number[]) : 1;
       const bytes = n * (size[e.dtype as string] ?? 1);
-      const fields: Record<string, unknown> = { dtype: e.dtype, shape: e.shape, data_offsets: [offset + e.shiftBegin, offset + bytes + e.shiftEnd] };
+      const fields: Record<string, unknown> = {
+        dtype: e.dtype,
+        shape: e.shape,
+        data_offsets: [offset + e.shiftBegin, offset + bytes + e.shiftEnd],
+      };
       if (e.drop) delete fields[e.drop];
       parts.push(`${JSON.stringify(e.name)}:${JSON.stringify(fields)}`);
       offset += bytes;
@@ -95,9 +133,15 @@ const safetensorsTarget: FuzzTarget<Uint8Array> = {
     const file = decodeSafetensors(bytes, 'fuzz.safetensors');
     for (const [name, t] of file.tensors) {
       invariant(t.data.length === product(t.shape), `tensor ${name}: ${t.data.length} values for shape ${t.shape}`);
-      invariant(t.shape.every((d) => Number.isSafeInteger(d) && d >= 0), `tensor ${name}: shape ${t.shape}`);
+      invariant(
+        t.shape.every((d) => Number.isSafeInteger(d) && d >= 0),
+        `tensor ${name}: shape ${t.shape}`,
+      );
     }
-    invariant(Object.values(file.metadata).every((v) => typeof v === 'string'), 'metadata values are strings');
+    invariant(
+      Object.values(file.metadata).every((v) => typeof v === 'string'),
+      'metadata values are strings',
+    );
   },
 };
 
@@ -126,14 +170,54 @@ async function checkpointSeeds(dir: string): Promise<Uint8Array[]> {
 /** A seed checkpoint with its metadata fields and tensors rewritten: hostile configs, optimizer state, generators, shapes. */
 function structuredCheckpoint(seeds: Uint8Array[]): fc.Arbitrary<Uint8Array> {
   const decoded = seeds.map((s) => decodeSafetensors(s));
-  const metaKey = fc.constantFrom('kintsugi.format', 'kintsugi.config', 'kintsugi.step', 'kintsugi.prediction', 'kintsugi.schedule', 'kintsugi.optim', 'kintsugi.generator');
-  const configField = fc.constantFrom('inChannels', 'outChannels', 'channels', 'mult', 'resBlocks', 'attnResolutions', 'resolution', 'zeroInit');
+  const metaKey = fc.constantFrom(
+    'kintsugi.format',
+    'kintsugi.config',
+    'kintsugi.step',
+    'kintsugi.prediction',
+    'kintsugi.schedule',
+    'kintsugi.optim',
+    'kintsugi.generator',
+  );
+  const configField = fc.constantFrom(
+    'inChannels',
+    'outChannels',
+    'channels',
+    'mult',
+    'resBlocks',
+    'attnResolutions',
+    'resolution',
+    'zeroInit',
+  );
   const edit = fc.oneof(
-    fc.record({ kind: fc.constant('meta' as const), key: metaKey, value: fc.oneof(fc.string({ maxLength: 6 }), anyJson.map((v) => JSON.stringify(v))) }),
-    fc.record({ kind: fc.constant('config' as const), field: configField, value: fc.oneof(anyJson, fc.array(fc.constantFrom(...EDGE_NUMBERS), { maxLength: 40 })) }),
-    fc.record({ kind: fc.constant('optim' as const), field: fc.constantFrom('step', 'lr', 'betas', 'eps', 'weightDecay', 'warmupSteps', 'maxGradNorm'), value: anyJson }),
-    fc.record({ kind: fc.constant('generator' as const), field: fc.constantFrom('seed', 'offset', 'stream'), value: fc.oneof(anyJson, fc.constantFrom('18446744073709551616', '99999999999999999999', '-1', '')) }),
-    fc.record({ kind: fc.constant('tensor' as const), index: fc.nat(), action: fc.constantFrom('drop', 'rename', 'reshape', 'nan', 'negate') }),
+    fc.record({
+      kind: fc.constant('meta' as const),
+      key: metaKey,
+      value: fc.oneof(
+        fc.string({ maxLength: 6 }),
+        anyJson.map((v) => JSON.stringify(v)),
+      ),
+    }),
+    fc.record({
+      kind: fc.constant('config' as const),
+      field: configField,
+      value: fc.oneof(anyJson, fc.array(fc.constantFrom(...EDGE_NUMBERS), { maxLength: 40 })),
+    }),
+    fc.record({
+      kind: fc.constant('optim' as const),
+      field: fc.constantFrom('step', 'lr', 'betas', 'eps', 'weightDecay', 'warmupSteps', 'maxGradNorm'),
+      value: anyJson,
+    }),
+    fc.record({
+      kind: fc.constant('generator' as const),
+      field: fc.constantFrom('seed', 'offset', 'stream'),
+      value: fc.oneof(anyJson, fc.constantFrom('18446744073709551616', '99999999999999999999', '-1', '')),
+    }),
+    fc.record({
+      kind: fc.constant('tensor' as const),
+      index: fc.nat(),
+      action: fc.constantFrom('drop', 'rename', 'reshape', 'nan', 'negate'),
+    }),
   );
   return fc.tuple(fc.integer({ min: 0, max: seeds.length - 1 }), fc.array(edit, { minLength: 1, maxLength: 4 })).map(([i, edits]) => {
     const file = decoded[i]!;
@@ -185,7 +269,10 @@ async function checkpointTarget(dir: string): Promise<FuzzTarget<Uint8Array>> {
       const c = await readCheckpoint(path);
       invariant(c.params.length > 0 && c.params.every(Number.isFinite), 'finite parameters');
       invariant(c.ema === undefined || c.ema.length === c.params.length, 'EMA size');
-      invariant(c.optimizer === undefined || (c.optimizer.m.length === c.params.length && c.optimizer.v.every((x) => x >= 0)), 'optimizer state');
+      invariant(
+        c.optimizer === undefined || (c.optimizer.m.length === c.params.length && c.optimizer.v.every((x) => x >= 0)),
+        'optimizer state',
+      );
       invariant(Number.isSafeInteger(c.step) && c.step >= 0, 'step');
     },
   };
@@ -213,33 +300,90 @@ function packRows(width: number, height: number, samples: number, depth: number,
 function pngSeeds(): Uint8Array[] {
   const seeds: Uint8Array[] = [];
   for (const channels of [1, 2, 3, 4] as const) {
-    const image: PngImage = { width: 5, height: 3, channels, data: Uint8Array.from({ length: 5 * 3 * channels }, (_, i) => (i * 37) & 0xff) };
+    const image: PngImage = {
+      width: 5,
+      height: 3,
+      channels,
+      data: Uint8Array.from({ length: 5 * 3 * channels }, (_, i) => (i * 37) & 0xff),
+    };
     seeds.push(encodePng(image));
   }
-  for (const depth of [1, 2, 4, 16]) seeds.push(rawPng(ihdr(7, 3, depth, 0), packRows(7, 3, 1, depth, (i) => i * 5)));
-  seeds.push(rawPng(ihdr(3, 2, 16, 6), packRows(3, 2, 4, 16, (i) => i * 999), [], 3));
-  const plte = rawChunk('PLTE', Uint8Array.from({ length: 12 }, (_, i) => i * 20));
-  for (const depth of [1, 2, 4, 8]) seeds.push(rawPng(ihdr(6, 2, depth, 3), packRows(6, 2, 1, depth, (i) => i % 2), [plte, rawChunk('tRNS', Uint8Array.of(0, 128))]));
-  seeds.push(rawPng(ihdr(4, 4, 8, 0, 1), packRows(4, 4, 1, 8, (i) => i))); // interlaced: refused with a clear message
-  seeds.push(concat([rawPng(ihdr(2, 2, 8, 2), packRows(2, 2, 3, 8, (i) => i), [rawChunk('tEXt', utf8('k\0v')), rawChunk('gAMA', Uint8Array.of(0, 0, 0xb1, 0x8f))]), utf8('trailing')]));
+  for (const depth of [1, 2, 4, 16])
+    seeds.push(
+      rawPng(
+        ihdr(7, 3, depth, 0),
+        packRows(7, 3, 1, depth, (i) => i * 5),
+      ),
+    );
+  seeds.push(
+    rawPng(
+      ihdr(3, 2, 16, 6),
+      packRows(3, 2, 4, 16, (i) => i * 999),
+      [],
+      3,
+    ),
+  );
+  const plte = rawChunk(
+    'PLTE',
+    Uint8Array.from({ length: 12 }, (_, i) => i * 20),
+  );
+  for (const depth of [1, 2, 4, 8])
+    seeds.push(
+      rawPng(
+        ihdr(6, 2, depth, 3),
+        packRows(6, 2, 1, depth, (i) => i % 2),
+        [plte, rawChunk('tRNS', Uint8Array.of(0, 128))],
+      ),
+    );
+  seeds.push(
+    rawPng(
+      ihdr(4, 4, 8, 0, 1),
+      packRows(4, 4, 1, 8, (i) => i),
+    ),
+  ); // interlaced: refused with a clear message
+  seeds.push(
+    concat([
+      rawPng(
+        ihdr(2, 2, 8, 2),
+        packRows(2, 2, 3, 8, (i) => i),
+        [rawChunk('tEXt', utf8('k\0v')), rawChunk('gAMA', Uint8Array.of(0, 0, 0xb1, 0x8f))],
+      ),
+      utf8('trailing'),
+    ]),
+  );
   return seeds;
 }
 
 const structuredPng = fc
   .record({
-    width: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 9 }) }, { weight: 1, arbitrary: fc.constantFrom(0, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 65536) }),
-    height: fc.oneof({ weight: 5, arbitrary: fc.integer({ min: 1, max: 9 }) }, { weight: 1, arbitrary: fc.constantFrom(0, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 65536) }),
-    colorType: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(0, 2, 3, 4, 6) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) }),
+    width: fc.oneof(
+      { weight: 5, arbitrary: fc.integer({ min: 1, max: 9 }) },
+      { weight: 1, arbitrary: fc.constantFrom(0, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 65536) },
+    ),
+    height: fc.oneof(
+      { weight: 5, arbitrary: fc.integer({ min: 1, max: 9 }) },
+      { weight: 1, arbitrary: fc.constantFrom(0, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 65536) },
+    ),
+    colorType: fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom(0, 2, 3, 4, 6) },
+      { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) },
+    ),
     depth: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(1, 2, 4, 8, 16) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) }),
     interlace: fc.constantFrom(0, 0, 0, 0, 1, 2),
     compression: fc.constantFrom(0, 0, 0, 0, 0, 1),
     filter: fc.constantFrom(0, 0, 0, 0, 0, 1),
     palette: fc.oneof(fc.constant(undefined), fc.integer({ min: 0, max: 300 })),
     trns: fc.oneof(fc.constant(undefined), fc.integer({ min: 0, max: 300 })),
-    rowFilters: fc.array(fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: 4 }) }, { weight: 1, arbitrary: fc.integer({ min: 5, max: 255 }) }), { minLength: 1, maxLength: 9 }),
+    rowFilters: fc.array(
+      fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: 4 }) }, { weight: 1, arbitrary: fc.integer({ min: 5, max: 255 }) }),
+      { minLength: 1, maxLength: 9 },
+    ),
     sizeDelta: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -3, max: 3 }) }),
     splits: fc.integer({ min: 1, max: 3 }),
-    ancillary: fc.array(fc.tuple(fc.constantFrom('tEXt', 'zTXt', 'gAMA', 'aBCD', 'ABCD', 'IHDR', 'PLTE', 'IEND', 'IDAT'), fc.uint8Array({ maxLength: 16 })), { maxLength: 2 }),
+    ancillary: fc.array(
+      fc.tuple(fc.constantFrom('tEXt', 'zTXt', 'gAMA', 'aBCD', 'ABCD', 'IHDR', 'PLTE', 'IEND', 'IDAT'), fc.uint8Array({ maxLength: 16 })),
+      { maxLength: 2 },
+    ),
     badCrc: fc.constantFrom(false, false, false, false, false, false, false, true),
     seed: fc.integer(),
   })
@@ -250,9 +394,17 @@ const structuredPng = fc
     const rowBytes = Math.ceil((p.width * samples * Math.min(p.depth, 16)) / 8);
     const rawSize = small ? Math.max(0, p.height * (rowBytes + 1) + p.sizeDelta) : 16;
     const raw = Uint8Array.from({ length: rawSize }, (_, i) => ((i + p.seed) * 2654435761) >>> 24);
-    if (small) for (let y = 0; y < p.height; y++) if (y * (rowBytes + 1) < raw.length) raw[y * (rowBytes + 1)] = p.rowFilters[y % p.rowFilters.length]!;
+    if (small)
+      for (let y = 0; y < p.height; y++)
+        if (y * (rowBytes + 1) < raw.length) raw[y * (rowBytes + 1)] = p.rowFilters[y % p.rowFilters.length]!;
     const extra: Uint8Array[] = [];
-    if (p.palette !== undefined) extra.push(rawChunk('PLTE', Uint8Array.from({ length: p.palette }, (_, i) => i)));
+    if (p.palette !== undefined)
+      extra.push(
+        rawChunk(
+          'PLTE',
+          Uint8Array.from({ length: p.palette }, (_, i) => i),
+        ),
+      );
     if (p.trns !== undefined) extra.push(rawChunk('tRNS', new Uint8Array(p.trns)));
     for (const [type, data] of p.ancillary) extra.push(rawChunk(type, data));
     const png = rawPng(ihdr(p.width, p.height, p.depth, p.colorType, p.interlace, p.compression, p.filter), raw, extra, p.splits);
@@ -273,7 +425,10 @@ const pngTarget: FuzzTarget<Uint8Array> = {
   allocationRatio: 40_000, // deflate inflates up to ~1032x, 1-bit palette pixels grow 32x to RGBA
   run(bytes) {
     const img = decodePng(bytes, 'fuzz.png');
-    invariant(img.data.length === img.width * img.height * img.channels, `${img.data.length} bytes for ${img.width}x${img.height}x${img.channels}`);
+    invariant(
+      img.data.length === img.width * img.height * img.channels,
+      `${img.data.length} bytes for ${img.width}x${img.height}x${img.channels}`,
+    );
   },
 };
 
@@ -294,8 +449,14 @@ function idxSeeds(): Uint8Array[] {
 
 const structuredIdx = fc
   .record({
-    type: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) }),
-    dims: fc.oneof({ weight: 4, arbitrary: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }) }, { weight: 1, arbitrary: fc.array(fc.constantFrom(0, 1, 2 ** 16, 2 ** 31, 2 ** 32 - 1), { maxLength: 6 }) }),
+    type: fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom(0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e) },
+      { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) },
+    ),
+    dims: fc.oneof(
+      { weight: 4, arbitrary: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }) },
+      { weight: 1, arbitrary: fc.array(fc.constantFrom(0, 1, 2 ** 16, 2 ** 31, 2 ** 32 - 1), { maxLength: 6 }) },
+    ),
     ndimDelta: fc.constantFrom(0, 0, 0, 0, -1, 1, 200),
     dataDelta: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -5, max: 5 }) }),
     gzip: fc.boolean(),
@@ -357,18 +518,38 @@ function npySeeds(): Uint8Array[] {
 const structuredNpy = fc
   .record({
     keys: fc.array(fc.constantFrom('descr', 'fortran_order', 'shape', 'extra', 'descr'), { minLength: 0, maxLength: 5 }),
-    descr: fc.oneof(fc.constantFrom("'<f4'", "'<f8'", "'|u1'", "'>f4'", "'<i4'", "'|b1'", "'<U3'", "[('a', '<f4')]", "'<f4", '"<f8"', "'\\x00'"), fc.string({ maxLength: 5 }).map((s) => `'${s}'`)),
+    descr: fc.oneof(
+      fc.constantFrom("'<f4'", "'<f8'", "'|u1'", "'>f4'", "'<i4'", "'|b1'", "'<U3'", "[('a', '<f4')]", "'<f4", '"<f8"', "'\\x00'"),
+      fc.string({ maxLength: 5 }).map((s) => `'${s}'`),
+    ),
     fortran: fc.constantFrom('False', 'True', '0', "'False'", 'None', ''),
-    dims: fc.oneof({ weight: 4, arbitrary: fc.array(fc.integer({ min: 0, max: 4 }).map(String), { maxLength: 3 }) }, { weight: 1, arbitrary: fc.array(fc.constantFrom('-1', '3L', '9007199254740993', '18446744073709551616', '1e3', '2**40', '(2,)', "'x'", '4294967296'), { maxLength: 4 }) }),
+    dims: fc.oneof(
+      { weight: 4, arbitrary: fc.array(fc.integer({ min: 0, max: 4 }).map(String), { maxLength: 3 }) },
+      {
+        weight: 1,
+        arbitrary: fc.array(
+          fc.constantFrom('-1', '3L', '9007199254740993', '18446744073709551616', '1e3', '2**40', '(2,)', "'x'", '4294967296'),
+          { maxLength: 4 },
+        ),
+      },
+    ),
     nesting: fc.constantFrom(0, 0, 0, 0, 12),
     version: fc.constantFrom(1, 1, 1, 2, 3, 4),
-    declaredDelta: fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constantFrom(-1, 1, 10_000, 65535, 2 ** 31) }),
+    declaredDelta: fc.oneof(
+      { weight: 6, arbitrary: fc.constant(0) },
+      { weight: 1, arbitrary: fc.constantFrom(-1, 1, 10_000, 65535, 2 ** 31) },
+    ),
     dataDelta: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -9, max: 9 }) }),
     trailing: fc.constantFrom('', '', '', ' ', '\n', 'x', ',', '}'),
   })
   .map((p) => {
     const tuple = p.dims.length === 1 ? `(${p.dims[0]},)` : `(${p.dims.join(', ')})`;
-    const values: Record<string, string> = { descr: p.descr, fortran_order: p.fortran, shape: p.nesting ? '('.repeat(p.nesting) + ')'.repeat(p.nesting) : tuple, extra: '1' };
+    const values: Record<string, string> = {
+      descr: p.descr,
+      fortran_order: p.fortran,
+      shape: p.nesting ? '('.repeat(p.nesting) + ')'.repeat(p.nesting) : tuple,
+      extra: '1',
+    };
     const text = `{${p.keys.map((k) => `'${k}': ${values[k]}`).join(', ')}}${p.trailing}`;
     const size = p.descr.includes('f8') ? 8 : p.descr.includes('f4') ? 4 : 1;
     const numel = (p.dims as string[]).every((d) => /^\d$/.test(d)) ? product((p.dims as string[]).map(Number)) : 2;
@@ -396,9 +577,26 @@ async function measurementSeeds(dir: string): Promise<Uint8Array[]> {
   const { readFileSync } = await import('node:fs');
   const y = Float32Array.from({ length: 2 * 1 * 4 * 4 }, (_, i) => Math.sin(i));
   const sets = [
-    new MeasurementSet({ signalShape: [1, 4, 4], measurements: y, params: { kind: 'mask', mask: Uint8Array.from({ length: 32 }, (_, i) => i % 2), maskChannels: 1 }, sigma0: 0.1, seed: '7', provenance: { p: 1 } }),
-    new MeasurementSet({ signalShape: [2, 4, 4], measurements: Float32Array.from({ length: 2 * 2 * 16 }, (_, i) => i / 7), params: { kind: 'fourier', lines: Uint8Array.of(1, 0, 1, 1, 0, 1, 1, 0) }, sigma0: 0 }),
-    new MeasurementSet({ signalShape: [1, 4, 4], measurements: Float32Array.from({ length: 2 * 4 }, (_, i) => i), params: { kind: 'blockaverage', k: 2 }, sigma0: 0.5 }),
+    new MeasurementSet({
+      signalShape: [1, 4, 4],
+      measurements: y,
+      params: { kind: 'mask', mask: Uint8Array.from({ length: 32 }, (_, i) => i % 2), maskChannels: 1 },
+      sigma0: 0.1,
+      seed: '7',
+      provenance: { p: 1 },
+    }),
+    new MeasurementSet({
+      signalShape: [2, 4, 4],
+      measurements: Float32Array.from({ length: 2 * 2 * 16 }, (_, i) => i / 7),
+      params: { kind: 'fourier', lines: Uint8Array.of(1, 0, 1, 1, 0, 1, 1, 0) },
+      sigma0: 0,
+    }),
+    new MeasurementSet({
+      signalShape: [1, 4, 4],
+      measurements: Float32Array.from({ length: 2 * 4 }, (_, i) => i),
+      params: { kind: 'blockaverage', k: 2 },
+      sigma0: 0.5,
+    }),
   ];
   const out: Uint8Array[] = [];
   for (const [i, s] of sets.entries()) {
@@ -412,8 +610,35 @@ async function measurementSeeds(dir: string): Promise<Uint8Array[]> {
 function structuredMeasurements(seeds: Uint8Array[]): fc.Arbitrary<Uint8Array> {
   const decoded = seeds.map((s) => decodeSafetensors(s));
   const edit = fc.oneof(
-    fc.record({ kind: fc.constant('meta' as const), key: fc.constantFrom('format', 'version', 'kind', 'signal_shape', 'sigma0', 'seed', 'k', 'provenance'), value: fc.oneof(fc.constantFrom('mask', 'fourier', 'blockaverage', '[1,4,4]', '[2,4,4]', '[1,65536,65536]', '[1,0,4]', 'NaN', '-1', '1e400', '99999999999999999999999', '{}', 'null', '[]'), anyJson.map((v) => JSON.stringify(v))) }),
-    fc.record({ kind: fc.constant('tensor' as const), name: fc.constantFrom('measurements', 'mask', 'lines', 'other'), shape: fc.oneof(fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 5 }), fc.constant(undefined)), value: fc.constantFrom(0, 1, 0.5, NaN, Infinity, -1) }),
+    fc.record({
+      kind: fc.constant('meta' as const),
+      key: fc.constantFrom('format', 'version', 'kind', 'signal_shape', 'sigma0', 'seed', 'k', 'provenance'),
+      value: fc.oneof(
+        fc.constantFrom(
+          'mask',
+          'fourier',
+          'blockaverage',
+          '[1,4,4]',
+          '[2,4,4]',
+          '[1,65536,65536]',
+          '[1,0,4]',
+          'NaN',
+          '-1',
+          '1e400',
+          '99999999999999999999999',
+          '{}',
+          'null',
+          '[]',
+        ),
+        anyJson.map((v) => JSON.stringify(v)),
+      ),
+    }),
+    fc.record({
+      kind: fc.constant('tensor' as const),
+      name: fc.constantFrom('measurements', 'mask', 'lines', 'other'),
+      shape: fc.oneof(fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 5 }), fc.constant(undefined)),
+      value: fc.constantFrom(0, 1, 0.5, NaN, Infinity, -1),
+    }),
   );
   return fc.tuple(fc.integer({ min: 0, max: seeds.length - 1 }), fc.array(edit, { minLength: 1, maxLength: 3 })).map(([i, edits]) => {
     const file = decoded[i]!;
@@ -453,13 +678,31 @@ async function measurementsTarget(dir: string): Promise<FuzzTarget<Uint8Array>> 
 function npyPairTarget(dir: string): FuzzTarget<{ y: Uint8Array; m: Uint8Array; kind: 'mask' | 'fourier' }> {
   const yPath = join(dir, 'fuzz-y.npy');
   const mPath = join(dir, 'fuzz-mask.npy');
-  const ys = [encodeNpy({ shape: [2, 1, 3, 3], data: Float32Array.from({ length: 18 }, (_, i) => i) }), encodeNpy({ shape: [1, 2, 2, 2], data: new Float64Array(8).fill(0.5) })];
-  const ms = [encodeNpy({ shape: [2, 1, 3, 3], data: new Float32Array(18).fill(1) }), encodeNpy({ shape: [3, 3], data: Uint8Array.of(1, 0, 1, 0, 1, 0, 1, 1, 1) }), encodeNpy({ shape: [2], data: Uint8Array.of(1, 0) })];
-  const shaped = fc.tuple(fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 5 }), fc.constantFrom('f32', 'f64', 'u8'), fc.constantFrom(0, 1, 0.5, NaN, 2)).map(([shape, t, v]) => {
-    const n = product(shape);
-    const data = t === 'f32' ? new Float32Array(n).fill(v) : t === 'f64' ? new Float64Array(n).fill(v) : new Uint8Array(n).fill(Number.isFinite(v) ? v : 3);
-    return encodeNpy({ shape, data });
-  });
+  const ys = [
+    encodeNpy({ shape: [2, 1, 3, 3], data: Float32Array.from({ length: 18 }, (_, i) => i) }),
+    encodeNpy({ shape: [1, 2, 2, 2], data: new Float64Array(8).fill(0.5) }),
+  ];
+  const ms = [
+    encodeNpy({ shape: [2, 1, 3, 3], data: new Float32Array(18).fill(1) }),
+    encodeNpy({ shape: [3, 3], data: Uint8Array.of(1, 0, 1, 0, 1, 0, 1, 1, 1) }),
+    encodeNpy({ shape: [2], data: Uint8Array.of(1, 0) }),
+  ];
+  const shaped = fc
+    .tuple(
+      fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 5 }),
+      fc.constantFrom('f32', 'f64', 'u8'),
+      fc.constantFrom(0, 1, 0.5, NaN, 2),
+    )
+    .map(([shape, t, v]) => {
+      const n = product(shape);
+      const data =
+        t === 'f32'
+          ? new Float32Array(n).fill(v)
+          : t === 'f64'
+            ? new Float64Array(n).fill(v)
+            : new Uint8Array(n).fill(Number.isFinite(v) ? v : 3);
+      return encodeNpy({ shape, data });
+    });
   const one = (seeds: Uint8Array[]) => fc.oneof(fc.constantFrom(...seeds), mutated(seeds), shaped);
   return {
     name: 'measurement-npy',
@@ -480,12 +723,16 @@ function npyPairTarget(dir: string): FuzzTarget<{ y: Uint8Array; m: Uint8Array; 
 function maskedFolderTarget(dir: string): FuzzTarget<{ which: number; png: Uint8Array }> {
   const folder = join(dir, 'masked');
   const names = ['a.png', 'a.mask.png', 'b.png', 'b.mask.png'];
-  const img = (c: 1 | 3, fill: (i: number) => number) => encodePng({ width: 4, height: 3, channels: c, data: Uint8Array.from({ length: 12 * c }, (_, i) => fill(i)) });
+  const img = (c: 1 | 3, fill: (i: number) => number) =>
+    encodePng({ width: 4, height: 3, channels: c, data: Uint8Array.from({ length: 12 * c }, (_, i) => fill(i)) });
   const valid = [img(3, (i) => i * 9), img(1, (i) => (i % 3 ? 255 : 0)), img(1, (i) => i), img(1, () => 200)];
   const seeds = [...valid, ...pngSeeds()];
   return {
     name: 'masked-folder',
-    arbitrary: fc.record({ which: fc.integer({ min: 0, max: 3 }), png: fc.oneof(fc.constantFrom(...seeds), mutated(seeds).map(fixPngCrcs), structuredPng) }),
+    arbitrary: fc.record({
+      which: fc.integer({ min: 0, max: 3 }),
+      png: fc.oneof(fc.constantFrom(...seeds), mutated(seeds).map(fixPngCrcs), structuredPng),
+    }),
     bytesOf: ({ png }) => png,
     source: () => folder,
     allocationRatio: 200_000, // a PNG's pixels (see png), then as float32 per channel
@@ -513,7 +760,12 @@ function diffemStateTarget(dir: string): FuzzTarget<{ state: Uint8Array; round: 
   const goodState = utf8(JSON.stringify({ format: 'kintsugi-diffem-1', round: 1, shape }) + '\n');
   const goodNpy = encodeNpy({ shape, data: Float32Array.from({ length: 8 }, (_, i) => i) });
   const stateJson = fc
-    .record({ format: fc.oneof(fc.constant('kintsugi-diffem-1'), anyJson), round: fc.oneof(fc.constantFrom(0, 1, 2), anyJson), shape: fc.oneof(fc.constant(shape), anyJson), drop: fc.constantFrom(undefined, undefined, 'format', 'round', 'shape') })
+    .record({
+      format: fc.oneof(fc.constant('kintsugi-diffem-1'), anyJson),
+      round: fc.oneof(fc.constantFrom(0, 1, 2), anyJson),
+      shape: fc.oneof(fc.constant(shape), anyJson),
+      drop: fc.constantFrom(undefined, undefined, 'format', 'round', 'shape'),
+    })
     .map(({ drop, ...s }) => {
       const o: Record<string, unknown> = { ...s };
       if (drop) delete o[drop];
@@ -522,7 +774,12 @@ function diffemStateTarget(dir: string): FuzzTarget<{ state: Uint8Array; round: 
   return {
     name: 'diffem-state',
     arbitrary: fc.record({
-      state: fc.oneof(fc.constant(goodState), mutated([goodState]), stateJson, fc.constantFrom(utf8('null'), utf8('[]'), utf8('"x"'), utf8(''), utf8('{"format":"kintsugi-diffem-1","round":1e400}'))),
+      state: fc.oneof(
+        fc.constant(goodState),
+        mutated([goodState]),
+        stateJson,
+        fc.constantFrom(utf8('null'), utf8('[]'), utf8('"x"'), utf8(''), utf8('{"format":"kintsugi-diffem-1","round":1e400}')),
+      ),
       round: fc.constantFrom(1, 1, 1, 2),
       npy: fc.oneof(fc.constant(goodNpy), mutated([goodNpy, ...npySeeds()]), structuredNpy),
     }),
@@ -556,7 +813,9 @@ async function bootstrapTarget(dir: string): Promise<FuzzTarget<Uint8Array>> {
   await save('patch.safetensors', resizedConfig(base, 4, 1, 1));
   await save('residual.safetensors', resizedConfig(base, 8, 2, 1));
   const manifest = {
-    format: 'kintsugi-bootstrap-1', schedule: new NoiseSchedule({ kind: 'linear' }).toJSON(), full: 2,
+    format: 'kintsugi-bootstrap-1',
+    schedule: new NoiseSchedule({ kind: 'linear' }).toJSON(),
+    full: 2,
     lowres: { factor: 2, prediction: 'x0', checkpoint: 'lowres.safetensors' },
     patch: { size: 4, stride: 2, window: 'hann', positions: false, prediction: 'x0', checkpoint: 'patch.safetensors' },
     residual: { checkpoint: 'residual.safetensors', conditioned: true, lambda: 0.1, penalty: 'l2' },
@@ -564,15 +823,46 @@ async function bootstrapTarget(dir: string): Promise<FuzzTarget<Uint8Array>> {
   const good = utf8(JSON.stringify(manifest, null, 2));
   const path = join(folder, 'bootstrap.json');
   const section = fc.constantFrom('lowres', 'patch', 'residual', 'schedule', 'top');
-  const field = fc.constantFrom('factor', 'prediction', 'checkpoint', 'size', 'stride', 'window', 'positions', 'conditioned', 'lambda', 'penalty', 'kind', 'steps', 'format', 'full', 'lowres', 'patch', 'residual', 'schedule');
-  const structured = fc.array(fc.tuple(section, field, fc.oneof(anyJson, fc.constantFrom('../lowres.safetensors', 'missing.safetensors', 'bootstrap.json', 'residual.safetensors', '/', 'eps', 'v'))), { minLength: 1, maxLength: 3 }).map((edits) => {
-    const m = structuredClone(manifest) as unknown as Record<string, Record<string, unknown>>;
-    for (const [s, f, v] of edits) {
-      if (s === 'top') (m as Record<string, unknown>)[f] = v;
-      else if (m[s] !== null && typeof m[s] === 'object') m[s]![f] = v;
-    }
-    return utf8(JSON.stringify(m));
-  });
+  const field = fc.constantFrom(
+    'factor',
+    'prediction',
+    'checkpoint',
+    'size',
+    'stride',
+    'window',
+    'positions',
+    'conditioned',
+    'lambda',
+    'penalty',
+    'kind',
+    'steps',
+    'format',
+    'full',
+    'lowres',
+    'patch',
+    'residual',
+    'schedule',
+  );
+  const structured = fc
+    .array(
+      fc.tuple(
+        section,
+        field,
+        fc.oneof(
+          anyJson,
+          fc.constantFrom('../lowres.safetensors', 'missing.safetensors', 'bootstrap.json', 'residual.safetensors', '/', 'eps', 'v'),
+        ),
+      ),
+      { minLength: 1, maxLength: 3 },
+    )
+    .map((edits) => {
+      const m = structuredClone(manifest) as unknown as Record<string, Record<string, unknown>>;
+      for (const [s, f, v] of edits) {
+        if (s === 'top') (m as Record<string, unknown>)[f] = v;
+        else if (m[s] !== null && typeof m[s] === 'object') m[s]![f] = v;
+      }
+      return utf8(JSON.stringify(m));
+    });
   return {
     name: 'bootstrap-manifest',
     arbitrary: fc.oneof(mutated([good]), structured),
@@ -608,4 +898,3 @@ export async function makeTargets(dir: string): Promise<AnyTarget[]> {
     await bootstrapTarget(dir),
   ];
 }
-

@@ -23,6 +23,9 @@ setInterval(() => {
   if (Date.now() - since < limitSeconds * 1000) return;
   const file = join(tmpdir(), `kintsugi-fuzz-hang-${process.pid}-${count}.bin`);
   writeFileSync(file, bytes.subarray(0, Atomics.load(state, 2)));
-  writeSync(2, `\nfuzz watchdog: input ${count} (target #${Atomics.load(state, 3)}) has run for over ${limitSeconds} s: saved to ${file}; killing the process\n`);
+  writeSync(
+    2,
+    `\nfuzz watchdog: input ${count} (target #${Atomics.load(state, 3)}) has run for over ${limitSeconds} s: saved to ${file}; killing the process\n`,
+  );
   process.kill(process.pid, 'SIGKILL');
 }, 500);

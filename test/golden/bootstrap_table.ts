@@ -2,7 +2,17 @@
 // of test/reference/bootstrap.ts. Odd sizes, overlapping and non-overlapping grids, every window.
 import type { NativeTensor } from '../../lib/native.ts';
 import { bootstrapNative as native } from '../../lib/bootstrap/native.ts';
-import { refAggregate, refExtract, refHighPass, refOffsets, refOverlapAdd, refPool, refUpsample, type Image4, type Window } from '../reference/bootstrap.ts';
+import {
+  refAggregate,
+  refExtract,
+  refHighPass,
+  refOffsets,
+  refOverlapAdd,
+  refPool,
+  refUpsample,
+  type Image4,
+  type Window,
+} from '../reference/bootstrap.ts';
 import { testValues } from '../helpers.ts';
 import type { GoldenCase } from './table.ts';
 
@@ -50,7 +60,12 @@ const overlap = (shape: number[], P: number, S: number, window: Window): GoldenC
 };
 
 // Inputs in the order f_lr, f_patch, f0 (those present).
-const aggregate = (shape: number[], r: number | null, patch: { P: number; S: number; window: Window } | null, withF0: boolean): GoldenCase => {
+const aggregate = (
+  shape: number[],
+  r: number | null,
+  patch: { P: number; S: number; window: Window } | null,
+  withF0: boolean,
+): GoldenCase => {
   const [n, c, h, w] = shape as [number, number, number, number];
   const J = patch ? refOffsets(h, w, patch.P, patch.S).length : 0;
   const shapes = [...(r ? [[n, c, h / r, w / r]] : []), ...(patch ? [[n * J, c, patch.P, patch.P]] : []), ...(withF0 ? [shape] : [])];

@@ -15,8 +15,12 @@ describe('docs/unet.md', () => {
     expect(documented).toEqual(actual);
   });
 
-  it('states the presets\' parameter and tensor counts', () => {
-    for (const [preset, params, tensors] of [['tiny16', '701,345', 128], ['fmnist32', '6,469,889', 244], ['cifar32', '35,746,307', 304]] as const) {
+  it("states the presets' parameter and tensor counts", () => {
+    for (const [preset, params, tensors] of [
+      ['tiny16', '701,345', 128],
+      ['fmnist32', '6,469,889', 244],
+      ['cifar32', '35,746,307', 304],
+    ] as const) {
       const l = native.unetLayout(preset);
       expect(unetDoc).toContain(`\`${preset}\` ${params} in ${tensors} tensors`);
       expect(l.paramCount.toLocaleString('en-US')).toBe(params);

@@ -36,7 +36,9 @@ describe('golden fd: reference backward vs central finite differences of its for
       const r = await native.referenceOp(c.ref, args);
       const gout = args.gout as Float64Array;
       const loss = async (a: Args) => (await native.referenceOp(c.ref, a)).out!.reduce((s, v, i) => s + v * gout[i]!, 0);
-      const inputs = Object.keys(r).filter((k) => k.startsWith('grad.')).map((k) => k.slice(5));
+      const inputs = Object.keys(r)
+        .filter((k) => k.startsWith('grad.'))
+        .map((k) => k.slice(5));
       expect(inputs.length).toBeGreaterThan(0);
       for (const [k, input] of inputs.entries()) {
         const base = args[input] as Float64Array;

@@ -21,26 +21,28 @@ const variances = (count: number, seed: number) =>
 const weights = (count: number, seed: number) => Float32Array.from(testValues(count, seed), (x, i) => (i % 3 === 2 ? 0 : 1 + Math.abs(x)));
 
 // [batch shape, whether v and c are shared by the batch (one sample's worth)]
-const svdNoiseCase = ([shape, shared]: [number[], boolean]): GoldenCase[] => [{
-  op: 'svd_noise',
-  shape,
-  nmse: 1e-7,
-  inputs: (s) => [testValues(numel(s), 801), variances(shared ? numel(s) / s[0]! : numel(s), 802)],
-  inputShapes: (s) => [s, shared ? [1, ...s.slice(1)] : s],
-  run: ([y, v], out) => native.svdNoise(y!, v!, alphaBars(shape[0]!), VMAX, SEED, OFFSET, STREAM, out),
-  reference: ([y, v], s) => {
-    const n = s[0]!;
-    const per = numel(s) / n;
-    const ab = alphaBars(n);
-    const z = referenceNormals(numel(s), SEED, OFFSET, STREAM);
-    return Float64Array.from(y!, (yi, i) => {
-      const b = Math.floor(i / per);
-      const vi = v![shared ? i % per : i]!;
-      const d = Math.max(1 - ab[b]! - ab[b]! * vi, 0);
-      return Math.sqrt(ab[b]!) * yi + Math.sqrt(d) * z[i]!;
-    });
+const svdNoiseCase = ([shape, shared]: [number[], boolean]): GoldenCase[] => [
+  {
+    op: 'svd_noise',
+    shape,
+    nmse: 1e-7,
+    inputs: (s) => [testValues(numel(s), 801), variances(shared ? numel(s) / s[0]! : numel(s), 802)],
+    inputShapes: (s) => [s, shared ? [1, ...s.slice(1)] : s],
+    run: ([y, v], out) => native.svdNoise(y!, v!, alphaBars(shape[0]!), VMAX, SEED, OFFSET, STREAM, out),
+    reference: ([y, v], s) => {
+      const n = s[0]!;
+      const per = numel(s) / n;
+      const ab = alphaBars(n);
+      const z = referenceNormals(numel(s), SEED, OFFSET, STREAM);
+      return Float64Array.from(y!, (yi, i) => {
+        const b = Math.floor(i / per);
+        const vi = v![shared ? i % per : i]!;
+        const d = Math.max(1 - ab[b]! - ab[b]! * vi, 0);
+        return Math.sqrt(ab[b]!) * yi + Math.sqrt(d) * z[i]!;
+      });
+    },
   },
-}];
+];
 
 // [batch shape, probes, central]
 const probeCase = ([shape, probes, central]: [number[], number, boolean]): GoldenCase[] =>
@@ -138,7 +140,11 @@ const termsCase = (setup: TermsSetup): GoldenCase[] =>
       inputs: (s) => {
         const h = testValues(numel(s), 821);
         // h⁺ and h⁻ near h (as a network's outputs at nearby inputs), so the differences are meaningful.
-        const near = (seed: number) => Float32Array.from(testValues(numel(probeShape), seed), (x, i) => h[(Math.floor(i / (numel(s) / n)) / K | 0) * (numel(s) / n) + (i % (numel(s) / n))]! + 0.01 * x);
+        const near = (seed: number) =>
+          Float32Array.from(
+            testValues(numel(probeShape), seed),
+            (x, i) => h[((Math.floor(i / (numel(s) / n)) / K) | 0) * (numel(s) / n) + (i % (numel(s) / n))]! + 0.01 * x,
+          );
         return [h, near(822), near(823), testValues(numel(s), 824), weights(numel(cvShape), 825), variances(numel(cvShape), 826)];
       },
       inputShapes: (s) => [s, probeShape, probeShape, s, cvShape, cvShape],
@@ -152,7 +158,20 @@ const termsCase = (setup: TermsSetup): GoldenCase[] =>
           gradPlus: which === 'gradPlus' ? out : temp(probeShape),
           gradMinus: !central ? null : which === 'gradMinus' ? out : temp(probeShape),
         };
-        native.gsureTerms(h!, plus!, central ? minus! : null, ybar!, c!, v!, o.kappa, { probes: K, eps: o.eps, gradScale: o.gradScale, seed: SEED, offset: OFFSET, stream: STREAM }, outs.parts!, outs.gradH!, outs.gradPlus!, outs.gradMinus);
+        native.gsureTerms(
+          h!,
+          plus!,
+          central ? minus! : null,
+          ybar!,
+          c!,
+          v!,
+          o.kappa,
+          { probes: K, eps: o.eps, gradScale: o.gradScale, seed: SEED, offset: OFFSET, stream: STREAM },
+          outs.parts!,
+          outs.gradH!,
+          outs.gradPlus!,
+          outs.gradMinus,
+        );
         for (const t of Object.values(outs)) if (t && t !== out) t.dispose();
       },
       reference: (ins, s) => referenceTerms(ins, s, o)[which],

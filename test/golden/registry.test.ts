@@ -9,13 +9,21 @@ import { goldenTable, makers, opRows } from './table.ts';
 
 const registered = native.ops();
 const names = registered.map((o) => o.name);
-const emuSources = ['test.cpp', 'bootstrap_cases.inc'].map((f) => readFileSync(new URL(`../../native/dev/emu/${f}`, import.meta.url), 'utf8')).join('\n');
+const emuSources = ['test.cpp', 'bootstrap_cases.inc']
+  .map((f) => readFileSync(new URL(`../../native/dev/emu/${f}`, import.meta.url), 'utf8'))
+  .join('\n');
 
 describe('op registry and golden table', () => {
   it('every registered op has a row in ops.json, and every row is a registered op', () => {
     expect(names.length).toBeGreaterThan(40);
-    expect(names.filter((n) => !(n in opRows)), 'registered ops without a row in test/golden/ops.json').toEqual([]);
-    expect(Object.keys(opRows).filter((n) => !names.includes(n)), 'rows of ops.json that name no registered op').toEqual([]);
+    expect(
+      names.filter((n) => !(n in opRows)),
+      'registered ops without a row in test/golden/ops.json',
+    ).toEqual([]);
+    expect(
+      Object.keys(opRows).filter((n) => !names.includes(n)),
+      'rows of ops.json that name no registered op',
+    ).toEqual([]);
   });
 
   it('every row has golden and emulator cases, or says where it is covered', () => {
@@ -24,7 +32,8 @@ describe('op registry and golden table', () => {
         const v = row[mode];
         expect(typeof v === 'string' ? v.length > 0 : Array.isArray(v) && v.length > 0, `${op}.${mode}`).toBe(true);
         // A row covered with another op's emulator calls names a row that has them.
-        if (mode === 'emu' && typeof v === 'string' && v.startsWith('with ')) expect(Array.isArray(opRows[v.slice(5)]?.emu), `${op}.emu: ${v}`).toBe(true);
+        if (mode === 'emu' && typeof v === 'string' && v.startsWith('with '))
+          expect(Array.isArray(opRows[v.slice(5)]?.emu), `${op}.emu: ${v}`).toBe(true);
       }
       if (Array.isArray(row.golden)) expect(makers[op], `${op}: golden parameters but no maker`).toBeTypeOf('function');
     }

@@ -35,16 +35,18 @@ const OFFSET = 12345n;
 const STREAM = 7n;
 
 // Shapes in ops.json are odd on purpose: they exercise the tails of vectorised and blocked loops (n % 4 != 0).
-const elementwise = (op: string, nIn: number, run: GoldenCase['run'], f: (x: number[]) => number) => (shape: number[]): GoldenCase[] => [
-  {
-    op,
-    shape,
-    nmse: 1e-7,
-    inputs: (s) => Array.from({ length: nIn }, (_, k) => testValues(numel(s), 101 + k)),
-    run,
-    reference: (ins) => Float64Array.from(ins[0]!, (_, i) => f(ins.map((x) => x[i]!))),
-  },
-];
+const elementwise =
+  (op: string, nIn: number, run: GoldenCase['run'], f: (x: number[]) => number) =>
+  (shape: number[]): GoldenCase[] => [
+    {
+      op,
+      shape,
+      nmse: 1e-7,
+      inputs: (s) => Array.from({ length: nIn }, (_, k) => testValues(numel(s), 101 + k)),
+      run,
+      reference: (ins) => Float64Array.from(ins[0]!, (_, i) => f(ins.map((x) => x[i]!))),
+    },
+  ];
 
 const tensorMakers: Record<string, (params: never) => GoldenCase[]> = {
   fill: (shape: number[]): GoldenCase[] => [
@@ -77,10 +79,30 @@ const tensorMakers: Record<string, (params: never) => GoldenCase[]> = {
       reference: (_, s) => referenceUniform(numel(s), -2, 3, SEED, OFFSET, STREAM),
     },
   ],
-  copy: elementwise('copy', 1, ([a], out) => native.copy(a!, out), ([a]) => a!),
-  clamp: elementwise('clamp', 1, ([a], out) => native.clamp(a!, -0.5, 1.25, out), ([a]) => Math.min(Math.max(a!, -0.5), 1.25)),
-  add: elementwise('add', 2, ([a, b], out) => native.add(a!, b!, out), ([a, b]) => a! + b!),
-  scale: elementwise('scale', 1, ([a], out) => native.scale(a!, -1.7, out), ([a]) => Math.fround(-1.7) * a!),
+  copy: elementwise(
+    'copy',
+    1,
+    ([a], out) => native.copy(a!, out),
+    ([a]) => a!,
+  ),
+  clamp: elementwise(
+    'clamp',
+    1,
+    ([a], out) => native.clamp(a!, -0.5, 1.25, out),
+    ([a]) => Math.min(Math.max(a!, -0.5), 1.25),
+  ),
+  add: elementwise(
+    'add',
+    2,
+    ([a, b], out) => native.add(a!, b!, out),
+    ([a, b]) => a! + b!,
+  ),
+  scale: elementwise(
+    'scale',
+    1,
+    ([a], out) => native.scale(a!, -1.7, out),
+    ([a]) => Math.fround(-1.7) * a!,
+  ),
   sum_squares: (shape: number[]): GoldenCase[] => [
     {
       op: 'sum_squares',
@@ -103,7 +125,13 @@ const tensorMakers: Record<string, (params: never) => GoldenCase[]> = {
         const n = numel(s);
         const grads = testValues(n, 505);
         const sumsq = Float32Array.of(grads.reduce((acc, g) => acc + g * g, 0));
-        return [testValues(n, 501), grads, testValues(n, 502).map((x) => 0.1 * x), testValues(n, 503).map((x) => 0.01 * Math.abs(x)), sumsq];
+        return [
+          testValues(n, 501),
+          grads,
+          testValues(n, 502).map((x) => 0.1 * x),
+          testValues(n, 503).map((x) => 0.01 * Math.abs(x)),
+          sumsq,
+        ];
       },
       inputShapes: (s) => [s, s, s, s, [1]],
       run: ([p, g, m, v, sumsq], out) => {
@@ -143,7 +171,14 @@ const tensorMakers: Record<string, (params: never) => GoldenCase[]> = {
       op: 'combine',
       shape,
       nmse: 1e-7,
-      inputs: (s) => [testValues(numel(s), 701), testValues(numel(s), 702), testValues(numel(s), 703), testValues(s[0]!, 704), testValues(s[0]!, 705), testValues(s[0]!, 706)],
+      inputs: (s) => [
+        testValues(numel(s), 701),
+        testValues(numel(s), 702),
+        testValues(numel(s), 703),
+        testValues(s[0]!, 704),
+        testValues(s[0]!, 705),
+        testValues(s[0]!, 706),
+      ],
       inputShapes: (s) => [s, s, s, [s[0]!], [s[0]!], [s[0]!]],
       run: ([x0, x1, x2, c0, c1, c2], out) => native.combine(out, [x0!, c0!, x1!, c1!, x2!, c2!]),
       reference: ([x0, x1, x2, c0, c1, c2], s) => {
@@ -174,10 +209,19 @@ export interface OpRow {
   emu: unknown[][] | string;
   fd?: { ref: string; attrs: Record<string, number> }[];
 }
-export const opRows: Record<string, OpRow> = Object.fromEntries(Object.entries(opsTable).filter(([op]) => !op.startsWith('$'))) as Record<string, OpRow>;
+export const opRows: Record<string, OpRow> = Object.fromEntries(Object.entries(opsTable).filter(([op]) => !op.startsWith('$'))) as Record<
+  string,
+  OpRow
+>;
 
 /** The code of each op's golden cases (inputs, run, independent reference), keyed by op name. */
-export const makers: Record<string, (params: never) => GoldenCase[]> = { ...tensorMakers, ...nnMakers, ...gsureMakers, ...corruptionMakers, ...bootstrapMakers };
+export const makers: Record<string, (params: never) => GoldenCase[]> = {
+  ...tensorMakers,
+  ...nnMakers,
+  ...gsureMakers,
+  ...corruptionMakers,
+  ...bootstrapMakers,
+};
 
 /** Every golden case: for each op of ops.json with a list of golden parameters, its maker's cases. */
 export const goldenTable: GoldenCase[] = Object.entries(opRows).flatMap(([op, row]) => {

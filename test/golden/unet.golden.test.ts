@@ -13,7 +13,11 @@ async function step(device: string, preset: 'tiny16' | 'fmnist32', batch: number
   const { inChannels, outChannels, resolution: r } = net.config;
   const x = randn([batch, inChannels, r, r], { generator: g, device });
   const gout = randn([batch, outChannels, r, r], { generator: g, device });
-  const t = tensor(Array.from({ length: batch }, (_, i) => (i * 131) % 1000), [batch], { device });
+  const t = tensor(
+    Array.from({ length: batch }, (_, i) => (i * 131) % 1000),
+    [batch],
+    { device },
+  );
   const { out, tape } = net.forward(x, t);
   const gx = net.backward(tape, gout, { inputGrad: true })!;
   tape.release();
@@ -23,11 +27,15 @@ async function step(device: string, preset: 'tiny16' | 'fmnist32', batch: number
 }
 
 describe.skipIf(!hasCuda)(`golden: whole UNet, cuda:0 vs cpu ${cudaSkipReason}`, () => {
-  for (const [preset, batch] of [['tiny16', 4], ['fmnist32', 2]] as const)
-    for (const precision of ['fp32', 'bf16'] as const) it(`${preset} batch ${batch} ${precision}: output, input gradient, parameter gradients`, async () => {
-      const [gpu, cpu] = [await step('cuda:0', preset, batch, precision), await step('cpu', preset, batch, precision)];
-      const errors = { out: nmse(gpu.out, cpu.out), gx: nmse(gpu.gx, cpu.gx), grads: nmse(gpu.grads, cpu.grads) };
-      console.log(`${preset} ${precision}: NMSE`, errors);
-      for (const [name, e] of Object.entries(errors)) expect(e, name).toBeLessThan(2e-3);
-    });
+  for (const [preset, batch] of [
+    ['tiny16', 4],
+    ['fmnist32', 2],
+  ] as const)
+    for (const precision of ['fp32', 'bf16'] as const)
+      it(`${preset} batch ${batch} ${precision}: output, input gradient, parameter gradients`, async () => {
+        const [gpu, cpu] = [await step('cuda:0', preset, batch, precision), await step('cpu', preset, batch, precision)];
+        const errors = { out: nmse(gpu.out, cpu.out), gx: nmse(gpu.gx, cpu.gx), grads: nmse(gpu.grads, cpu.grads) };
+        console.log(`${preset} ${precision}: NMSE`, errors);
+        for (const [name, e] of Object.entries(errors)) expect(e, name).toBeLessThan(2e-3);
+      });
 });

@@ -6,7 +6,15 @@ import { DEFAULT_GSURE_EPS, DEFAULT_GSURE_DIFFERENCE } from '../../lib/gsure/ste
 import { unetLayout, type UNetConfig } from '../../lib/index.ts';
 import { native } from '../../lib/native.ts';
 
-const config: UNetConfig = { inChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [4], resolution: 8, zeroInit: false };
+const config: UNetConfig = {
+  inChannels: 1,
+  channels: 16,
+  mult: [1, 1],
+  resBlocks: 1,
+  attnResolutions: [4],
+  resolution: 8,
+  zeroInit: false,
+};
 
 describe('divergence estimator (float32 CPU UNet, 8x8, random weights)', () => {
   it('finite-difference error: forward O(eps), central O(eps²), both far below the probe spread at the defaults', async () => {
@@ -19,8 +27,19 @@ describe('divergence estimator (float32 CPU UNet, 8x8, random weights)', () => {
     const x = Float32Array.from({ length: 64 }, () => rnd());
     const eps = [3e-2, 1e-2, 3e-3, 1e-3];
     const r = await divergenceStudy({ config, params, x, t: 500, probes: 32, eps, seed: 3 });
-    console.log(`exact divergence ${r.exact.toFixed(6)} (backward diagonal ${r.exactFromBackward.toFixed(6)}), std of bᵀJb ${r.quadraticStd.toFixed(3)}`);
-    console.table(r.rows.map((row) => ({ ...row, fdBias: row.fdBias.toExponential(2), fdBiasStdErr: row.fdBiasStdErr.toExponential(1), fdRms: row.fdRms.toExponential(2), error: row.error.toExponential(2), perProbeStd: row.perProbeStd.toFixed(3) })));
+    console.log(
+      `exact divergence ${r.exact.toFixed(6)} (backward diagonal ${r.exactFromBackward.toFixed(6)}), std of bᵀJb ${r.quadraticStd.toFixed(3)}`,
+    );
+    console.table(
+      r.rows.map((row) => ({
+        ...row,
+        fdBias: row.fdBias.toExponential(2),
+        fdBiasStdErr: row.fdBiasStdErr.toExponential(1),
+        fdRms: row.fdRms.toExponential(2),
+        error: row.error.toExponential(2),
+        perProbeStd: row.perProbeStd.toFixed(3),
+      })),
+    );
     // The two exact values are independent computations (differences of outputs vs backward passes).
     expect(Math.abs(r.exact - r.exactFromBackward)).toBeLessThan(1e-7 * (1 + Math.abs(r.exact)));
     const rms = (difference: string, e: number) => r.rows.find((row) => row.difference === difference && row.eps === e)!.fdRms;

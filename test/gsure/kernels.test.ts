@@ -42,7 +42,9 @@ describe('svdNoise', () => {
 
   it('errors name the argument, the expected and the actual value', () => {
     const y = zeros([2, 3]);
-    expect(() => svdNoise(y, zeros([2, 4]), [0.5, 0.5], 0, key)).toThrow(/svd_noise: variance must have the shape of \[2,3\] or hold one sample's 3 values, got shape \[2,4\]/);
+    expect(() => svdNoise(y, zeros([2, 4]), [0.5, 0.5], 0, key)).toThrow(
+      /svd_noise: variance must have the shape of \[2,3\] or hold one sample's 3 values, got shape \[2,4\]/,
+    );
     expect(() => svdNoise(y, zeros([1, 3]), [0.5], 0, key)).toThrow(/alphaBar must hold one value per sample \(2\), got 1/);
     expect(() => svdNoise(y, zeros([1, 3]), [0.5, 1.5], 0, key)).toThrow(/alphaBar\[1\] must be in \(0, 1\], got 1\.5/);
     expect(() => svdNoise(y, zeros([1, 3]), [0.5, 0.5], -1, key)).toThrow(/vMax must be a finite number >= 0, got -1/);
@@ -64,15 +66,27 @@ describe('gsureProbes and gsureTerms', () => {
       }
     expect(() => gsureProbes(xt, { probes: 0, eps: 0.5, key, central: false })).toThrow(/probes: expected an integer >= 1, got 0/);
     expect(() => gsureProbes(xt, { probes: 1, eps: 0, key, central: false })).toThrow(/gsure_probe: eps must be > 0, got 0/);
-    const base = { h: xt, plus: zeros([2, 2]), ybar: xt, weight: zeros([2, 2]), variance: zeros([1, 2]), kappa: [1, 1], probes: 1, eps: 0.1, key };
+    const base = {
+      h: xt,
+      plus: zeros([2, 2]),
+      ybar: xt,
+      weight: zeros([2, 2]),
+      variance: zeros([1, 2]),
+      kappa: [1, 1],
+      probes: 1,
+      eps: 0.1,
+      key,
+    };
     expect(() => gsureTerms(base)).toThrow(/weight and variance must both be per sample or both shared, got shapes \[2,2\] and \[1,2\]/);
-    expect(() => gsureTerms({ ...base, variance: zeros([2, 2]), plus: zeros([4, 2]) })).toThrow(/gsure_terms: plus must have shape \[2,2\], got \[4,2\]/);
+    expect(() => gsureTerms({ ...base, variance: zeros([2, 2]), plus: zeros([4, 2]) })).toThrow(
+      /gsure_terms: plus must have shape \[2,2\], got \[4,2\]/,
+    );
     expect(() => gsureTerms({ ...base, variance: zeros([2, 2]), kappa: [1] })).toThrow(/kappa must hold one value per sample \(2\), got 1/);
   });
 });
 
 describe('divergenceCoefficients', () => {
-  it("unbiased 2√ᾱ; official 2(1 − ᾱ)Λ/σ0², equal where √ᾱ σ0² = (1 − ᾱ)Λ", () => {
+  it('unbiased 2√ᾱ; official 2(1 − ᾱ)Λ/σ0², equal where √ᾱ σ0² = (1 − ᾱ)Λ', () => {
     const sigma0 = 0.01;
     // √ᾱ · 1e-4 = (1 − ᾱ) · 1e-4  ⇔  √ᾱ = (√5 − 1)/2
     const ab = ((Math.sqrt(5) - 1) / 2) ** 2;

@@ -17,12 +17,19 @@ const base = { batchSize: 4, steps: 2, seed: 1, optimizer: { lr: 1e-3 }, emaDeca
 
 describe('GSURE observability check', () => {
   it('block averaging with one operator is refused, naming the unobserved count and the fixes', async () => {
-    const set = await corruptDataset(blobs(16, 1).images, [16, 1, 8, 8], { corruption: { kind: 'blockaverage', k: 2 }, sigma0, seed: 3, device: 'cpu' });
+    const set = await corruptDataset(blobs(16, 1).images, [16, 1, 8, 8], {
+      corruption: { kind: 'blockaverage', k: 2 },
+      sigma0,
+      seed: 3,
+      device: 'cpu',
+    });
     // 8x8 in 2x2 blocks: 16 block means observed, the 3 detail coefficients of each block (48) never.
     expect(unobservedCoordinates(await svdStatistics(set))).toBe(48);
     const run = trainGsure({ ...base, model: new UNet(config, { device: 'cpu', seed: 1 }), measurements: set });
     await expect(run).rejects.toThrow(/48 of the 64 coordinates .* never observed by any of the 16 blockaverage measurements/);
-    await expect(trainGsure({ ...base, model: new UNet(config, { device: 'cpu', seed: 1 }), measurements: set })).rejects.toThrow(/random per-image masks.*observedSubspaceOnly: true/);
+    await expect(trainGsure({ ...base, model: new UNet(config, { device: 'cpu', seed: 1 }), measurements: set })).rejects.toThrow(
+      /random per-image masks.*observedSubspaceOnly: true/,
+    );
   });
 
   it('one mask shared by every image is refused; random per-image masks are accepted', async () => {
@@ -38,7 +45,12 @@ describe('GSURE observability check', () => {
     expect(() => checkObserved(shared, stats)).toThrow(/8 of the 64 coordinates .* 16 mask measurements.*random mask per image/);
     expect(() => checkObserved(shared, stats, { observedSubspaceOnly: true })).not.toThrow();
 
-    const random = await corruptDataset(blobs(256, 3).images, [256, 1, 8, 8], { corruption: { kind: 'mask', patch: 2, p: 0.4 }, sigma0, seed: 4, device: 'cpu' });
+    const random = await corruptDataset(blobs(256, 3).images, [256, 1, 8, 8], {
+      corruption: { kind: 'mask', patch: 2, p: 0.4 },
+      sigma0,
+      seed: 4,
+      device: 'cpu',
+    });
     // P(a 2x2 patch is dropped in all 256 images) = 0.4^256: every coordinate is observed.
     expect(unobservedCoordinates(await svdStatistics(random))).toBe(0);
     const r = await trainGsure({ ...base, model: new UNet(config, { device: 'cpu', seed: 1 }), measurements: random });
@@ -46,15 +58,37 @@ describe('GSURE observability check', () => {
   });
 
   it('the opt-in trains on block averages, and its loss ignores the unobserved coordinates', async () => {
-    const set = await corruptDataset(blobs(16, 5).images, [16, 1, 8, 8], { corruption: { kind: 'blockaverage', k: 2 }, sigma0, seed: 3, device: 'cpu' });
-    const r = await trainGsure({ ...base, model: new UNet(config, { device: 'cpu', seed: 1 }), measurements: set, observedSubspaceOnly: true });
+    const set = await corruptDataset(blobs(16, 5).images, [16, 1, 8, 8], {
+      corruption: { kind: 'blockaverage', k: 2 },
+      sigma0,
+      seed: 3,
+      device: 'cpu',
+    });
+    const r = await trainGsure({
+      ...base,
+      model: new UNet(config, { device: 'cpu', seed: 1 }),
+      measurements: set,
+      observedSubspaceOnly: true,
+    });
     expect(r.step).toBe(2);
     expect(r.losses.every((l) => Number.isFinite(l.loss))).toBe(true);
   });
 
   it('the CLI refuses block averaging with the flag to pass, and trains with --observed-subspace-only', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kintsugi-gsure-observed-'));
-    const args = ['train', '--method', 'gsure', '--corruption', 'blockaverage:k=2', '--steps', '1', '--batch', '2', '--out', join(dir, 'g.safetensors')];
+    const args = [
+      'train',
+      '--method',
+      'gsure',
+      '--corruption',
+      'blockaverage:k=2',
+      '--steps',
+      '1',
+      '--batch',
+      '2',
+      '--out',
+      join(dir, 'g.safetensors'),
+    ];
     const refused = runCli(args);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/768 of the 1024 coordinates .* never observed by any of the 2000 blockaverage measurements/);

@@ -35,7 +35,11 @@ const hostBasis = {
 
 async function makeBatch(): Promise<{ batch: GsureBatch; y: Float32Array; c: Float32Array; v: Float32Array }> {
   const g = new Generator(5);
-  const [gx, u, gz] = await Promise.all([randn(SHAPE, { generator: g }).toArray(), randn(SHAPE, { generator: g }).toArray(), randn(SHAPE, { generator: g }).toArray()]);
+  const [gx, u, gz] = await Promise.all([
+    randn(SHAPE, { generator: g }).toArray(),
+    randn(SHAPE, { generator: g }).toArray(),
+    randn(SHAPE, { generator: g }).toArray(),
+  ]);
   const y = new Float32Array(N * per);
   const c = new Float32Array(N * per);
   const v = new Float32Array(N * per);
@@ -69,7 +73,13 @@ async function referenceLoss(
       if (o.central) xbar[(N + N * K + r) * per + i] = Math.fround(x - eps * z);
     }
   const tt = Float64Array.from({ length: rows }, (_, r) => (r < N ? inputs.t[r]! : inputs.t[Math.floor(((r - N) % (N * K)) / K)]!));
-  const { out } = await native.referenceUNet(config, { n: rows, params, x: applyV(xbar, false), t: tt, gout: new Float64Array(rows * per) });
+  const { out } = await native.referenceUNet(config, {
+    n: rows,
+    params,
+    x: applyV(xbar, false),
+    t: tt,
+    gout: new Float64Array(rows * per),
+  });
   const h = applyV(out, true);
   let loss = 0;
   for (let b = 0; b < N; b++) {
@@ -91,7 +101,10 @@ async function referenceLoss(
 }
 
 describe('gsureStep', () => {
-  for (const [difference, probes] of [['central', 2], ['forward', 1]] as const) {
+  for (const [difference, probes] of [
+    ['central', 2],
+    ['forward', 1],
+  ] as const) {
     it(`${difference}, ${probes} probe(s): parameter gradient = finite differences of the double-precision loss`, async () => {
       const net = new UNet(config, { device: 'cpu', seed: 11 });
       const { batch, y, c, v } = await makeBatch();
@@ -126,12 +139,19 @@ describe('gsureStep', () => {
       const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
       for (let trial = 0; trial < 2; trial++) {
         const u = params.map(() => rnd());
-        const at = (hh: number) => referenceLoss(params.map((p, i) => p + hh * u[i]!), inputs, o);
+        const at = (hh: number) =>
+          referenceLoss(
+            params.map((p, i) => p + hh * u[i]!),
+            inputs,
+            o,
+          );
         const central = async (hh: number) => ((await at(hh)) - (await at(-hh))) / (2 * hh);
         const H = 1e-4;
         const fd = (4 * (await central(H / 2)) - (await central(H))) / 3;
         const an = grads.reduce((acc, g, i) => acc + g * u[i]!, 0);
-        console.log(`${difference}: loss ${values.loss.toFixed(5)} (fit ${values.fit.toFixed(5)}, div ${values.divergence.toFixed(5)}); d/du: step ${an.toExponential(6)}, FD ${fd.toExponential(6)}, rel ${(Math.abs(an - fd) / Math.abs(fd)).toExponential(1)}`);
+        console.log(
+          `${difference}: loss ${values.loss.toFixed(5)} (fit ${values.fit.toFixed(5)}, div ${values.divergence.toFixed(5)}); d/du: step ${an.toExponential(6)}, FD ${fd.toExponential(6)}, rel ${(Math.abs(an - fd) / Math.abs(fd)).toExponential(1)}`,
+        );
         expect(Math.abs(an - fd) / Math.abs(fd)).toBeLessThan(2e-5); // measured 2e-8 to 2e-6
       }
       net.dispose();
@@ -162,9 +182,15 @@ describe('gsureStep', () => {
     const net = new UNet(config, { device: 'cpu', seed: 1 });
     const { batch } = await makeBatch();
     const plain = new NoiseSchedule({ kind: 'linear', steps: 50 });
-    await expect(gsureStep(net, batch, { schedule: plain, seed: 1, step: 0 })).rejects.toThrow(/vMax = 0.04.*beta1 >= vMax \/ \(1 \+ vMax\) = 0.03846.*minT: \d+/);
-    await expect(gsureStep(net, batch, { schedule, seed: 1, step: 0, prediction: 'eps' as never })).rejects.toThrow(/needs a network that predicts x0/);
-    await expect(gsureStep(net, batch, { schedule, seed: 1, step: 0, variant: 'official' })).rejects.toThrow(/official' variant needs sigma0 > 0/);
+    await expect(gsureStep(net, batch, { schedule: plain, seed: 1, step: 0 })).rejects.toThrow(
+      /vMax = 0.04.*beta1 >= vMax \/ \(1 \+ vMax\) = 0.03846.*minT: \d+/,
+    );
+    await expect(gsureStep(net, batch, { schedule, seed: 1, step: 0, prediction: 'eps' as never })).rejects.toThrow(
+      /needs a network that predicts x0/,
+    );
+    await expect(gsureStep(net, batch, { schedule, seed: 1, step: 0, variant: 'official' })).rejects.toThrow(
+      /official' variant needs sigma0 > 0/,
+    );
     net.dispose();
   });
 });

@@ -25,7 +25,11 @@ describe('trainGsure', () => {
     const mean = frequency.reduce((a, b) => a + b, 0) / frequency.length;
     expect(Math.abs(mean - 0.6)).toBeLessThan(0.02);
     for (const f of frequency) expect(Math.abs(f - 0.6)).toBeLessThan(5 * 0.0245);
-    const blocks = await corruptDataset(blobs(10, 1).images, [10, 1, 8, 8], { corruption: { kind: 'blockaverage', k: 2 }, sigma0, seed: 3 });
+    const blocks = await corruptDataset(blobs(10, 1).images, [10, 1, 8, 8], {
+      corruption: { kind: 'blockaverage', k: 2 },
+      sigma0,
+      seed: 3,
+    });
     const b = await svdStatistics(blocks);
     expect(b.vMax).toBeCloseTo(sigma0 ** 2 * 4, 12); // s = 1/k
     expect(b.frequency.filter((f) => f === 1).length).toBe(16); // one observed coefficient per 2x2 block
@@ -67,7 +71,10 @@ describe('trainGsure', () => {
       for (const t of [50, 200, 400, 700]) {
         const ab = schedule.alphaBars[t]!;
         const eps = randn([256, 1, 8, 8], { generator: new Generator(t), device: 'cpu' });
-        const xt = combine([[x0, new Array(256).fill(Math.sqrt(ab))], [eps, new Array(256).fill(Math.sqrt(1 - ab))]]);
+        const xt = combine([
+          [x0, new Array(256).fill(Math.sqrt(ab))],
+          [eps, new Array(256).fill(Math.sqrt(1 - ab))],
+        ]);
         const out = await net.predict(xt, tensor(new Float32Array(256).fill(t), [256], { device: 'cpu' })).toArray();
         let se = 0;
         for (let i = 0; i < out.length; i++) se += (out[i]! - test[i]!) ** 2;

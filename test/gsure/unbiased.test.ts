@@ -83,11 +83,13 @@ interface Draws {
 async function drawBatch(batch: number): Promise<Draws> {
   const g = new Generator(2026, { stream: BigInt(batch) });
   const [gx, u, gz, ut] = await Promise.all(
-    [randn(SHAPE, { generator: g }), rand(SHAPE, { generator: g }), randn(SHAPE, { generator: g }), rand([N], { generator: g })].map(async (t) => {
-      const a = await t.toArray();
-      t.dispose();
-      return a;
-    }),
+    [randn(SHAPE, { generator: g }), rand(SHAPE, { generator: g }), randn(SHAPE, { generator: g }), rand([N], { generator: g })].map(
+      async (t) => {
+        const a = await t.toArray();
+        t.dispose();
+        return a;
+      },
+    ),
   );
   const xbar = Float32Array.from(gx!, (x) => Math.tanh(1.5 * x) + 0.2); // not Gaussian, not centred
   const c = new Float32Array(N * n);
@@ -187,12 +189,16 @@ describe('GSURE unbiasedness (n = 32, 8192 draws, random masks with known E[P], 
     });
   }
 
-  it("official: the bias depends on the denoiser (beyond Monte-Carlo error)", async () => {
+  it('official: the bias depends on the denoiser (beyond Monte-Carlo error)', async () => {
     const results: ({ d: (typeof denoisers)[number] } & Awaited<ReturnType<typeof differences>>)[] = [];
     for (const d of denoisers) results.push({ d, ...(await differences(d, draws, { variant: 'official', difference: 'central' })) });
     const rows = results.map(({ d, diff }, k) => {
       const paired = minus(diff, results[0]!.diff);
-      return { denoiser: d.name, 'mean(GSURE - sup)': mean(diff).toExponential(4), 'vs constant h, in std errs': k ? (mean(paired) / stderr(paired)).toFixed(1) : '-' };
+      return {
+        denoiser: d.name,
+        'mean(GSURE - sup)': mean(diff).toExponential(4),
+        'vs constant h, in std errs': k ? (mean(paired) / stderr(paired)).toFixed(1) : '-',
+      };
     });
     console.log('official (Λ = 1e-4): means differ between denoisers');
     console.table(rows);

@@ -45,7 +45,7 @@ describe('kintsugi eval', () => {
     mkdirSync(folder);
     let s = 1;
     for (let i = 0; i < 300; i++) {
-      const img = Float32Array.from({ length: 1024 }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 31) - 1);
+      const img = Float32Array.from({ length: 1024 }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 31 - 1);
       writeFileSync(join(folder, `${String(i).padStart(3, '0')}.png`), imageToPng(img, [1, 32, 32]));
     }
     const r = cli(['eval', '--samples', folder, '--ref', 'fashion-mnist', '--limit', '300', '--json']);
@@ -60,6 +60,8 @@ describe('kintsugi eval', () => {
   it('explains what is missing or wrong', () => {
     expect(cli(['eval', '--help']).stdout).toMatch(/examples:/);
     expect(cli(['eval', '--samples', 'x.npy']).stderr).toContain('--samples SRC and --ref SRC are required');
-    expect(cli(['eval', '--samples', join(dir, 'nope'), '--ref', 'fashion-mnist']).stderr).toMatch(/--samples: ".*nope" is neither a folder, a \.npy file, fashion-mnist nor fashion-mnist:test/);
+    expect(cli(['eval', '--samples', join(dir, 'nope'), '--ref', 'fashion-mnist']).stderr).toMatch(
+      /--samples: ".*nope" is neither a folder, a \.npy file, fashion-mnist nor fashion-mnist:test/,
+    );
   });
 });

@@ -15,9 +15,15 @@ describe('FD-FMNIST classifier', () => {
       if (!name.includes('weight') || name.startsWith('norm')) {
         const v = await p.toArray();
         const z = seededNormals(v.length, 3n, BigInt(name.length));
-        native.write(p.handle(), v.map((x, i) => x + 0.3 * z[i]!));
+        native.write(
+          p.handle(),
+          v.map((x, i) => x + 0.3 * z[i]!),
+        );
       }
-    using x = tensor(Float32Array.from(seededNormals(n * 1024, 1n, 0n), (v) => Math.tanh(v)), [n, 1, 32, 32]);
+    using x = tensor(
+      Float32Array.from(seededNormals(n * 1024, 1n, 0n), (v) => Math.tanh(v)),
+      [n, 1, 32, 32],
+    );
     const r = Float32Array.from(seededNormals(n * FD_FMNIST_CLASSES, 2n, 0n));
     using gLogits = tensor(r, [n, FD_FMNIST_CLASSES]);
     const loss = async () => {
@@ -46,7 +52,9 @@ describe('FD-FMNIST classifier', () => {
         };
         const fd = ((await at(eps)) - (await at(-eps))) / (2 * eps);
         native.write(p.handle(), values);
-        expect(Math.abs(grad[i]! - fd), `${name}[${i}]: backward ${grad[i]}, finite difference ${fd}`).toBeLessThan(2e-3 + 2e-2 * Math.abs(fd));
+        expect(Math.abs(grad[i]! - fd), `${name}[${i}]: backward ${grad[i]}, finite difference ${fd}`).toBeLessThan(
+          2e-3 + 2e-2 * Math.abs(fd),
+        );
         checked++;
       }
     }

@@ -11,7 +11,8 @@ import { fdFmnistWeightsPath } from '../../lib/metrics/fd-fmnist.ts';
 import { seededNormals } from '../../lib/metrics/normals.ts';
 
 const hasTestSet = existsSync(DEBIAN_FASHION_MNIST_DIR);
-const accuracyOf = (predicted: Uint8Array, labels: Uint8Array) => predicted.reduce((s, p, i) => s + (p === labels[i] ? 1 : 0), 0) / labels.length;
+const accuracyOf = (predicted: Uint8Array, labels: Uint8Array) =>
+  predicted.reduce((s, p, i) => s + (p === labels[i] ? 1 : 0), 0) / labels.length;
 
 describe('the shipped FD-FMNIST classifier', () => {
   it('loads, is under 1 MB and states its architecture and test accuracy', async () => {
@@ -28,13 +29,16 @@ describe('the shipped FD-FMNIST classifier', () => {
     expect(accuracyOf(await fdFmnistClassify({ data: data.images, shape: data.shape }), data.labels)).toBeGreaterThan(0.85);
   });
 
-  it.skipIf(!hasTestSet)(`reaches the accuracy its metadata claims on held-out test images (needs ${DEBIAN_FASHION_MNIST_DIR}; skipped when absent)`, async () => {
-    const test = await loadFashionMnist({ source: 'debian', split: 'test', limit: 2000 });
-    const { metadata } = await loadFdFmnistClassifier('cpu');
-    const accuracy = accuracyOf(await fdFmnistClassify({ data: test.images, shape: test.shape }), test.labels);
-    // 2,000 of the 10,000 images: a binomial standard error of about 0.7 points.
-    expect(Math.abs(accuracy - Number(metadata.test_accuracy))).toBeLessThan(0.025);
-  });
+  it.skipIf(!hasTestSet)(
+    `reaches the accuracy its metadata claims on held-out test images (needs ${DEBIAN_FASHION_MNIST_DIR}; skipped when absent)`,
+    async () => {
+      const test = await loadFashionMnist({ source: 'debian', split: 'test', limit: 2000 });
+      const { metadata } = await loadFdFmnistClassifier('cpu');
+      const accuracy = accuracyOf(await fdFmnistClassify({ data: test.images, shape: test.shape }), test.labels);
+      // 2,000 of the 10,000 images: a binomial standard error of about 0.7 points.
+      expect(Math.abs(accuracy - Number(metadata.test_accuracy))).toBeLessThan(0.025);
+    },
+  );
 });
 
 describe('FD-FMNIST', () => {
@@ -70,7 +74,10 @@ describe('FD-FMNIST', () => {
 
   it('pads 28x28 images as Fashion-MNIST is padded, and equals the Fréchet distance of the features', async () => {
     const [raw, padded] = [await loadFashionMnist({ limit: 40, pad: 0 }), await loadFashionMnist({ limit: 40 })];
-    const [a, b] = [{ data: raw.images.subarray(0, 20 * 784), shape: [20, 1, 28, 28] }, { data: padded.images.subarray(20 * 1024), shape: [20, 1, 32, 32] }];
+    const [a, b] = [
+      { data: raw.images.subarray(0, 20 * 784), shape: [20, 1, 28, 28] },
+      { data: padded.images.subarray(20 * 1024), shape: [20, 1, 32, 32] },
+    ];
     const fd = await fdFmnist(a, b);
     const fa = await fdFmnistFeatures({ data: padded.images.subarray(0, 20 * 1024), shape: [20, 1, 32, 32] });
     expect(fd).toBeCloseTo(await frechetDistance(fa, await fdFmnistFeatures(b)), 9);
@@ -78,10 +85,18 @@ describe('FD-FMNIST', () => {
   });
 
   it('rejects images of another kind and non-finite values, naming what was passed', async () => {
-    await expect(fdFmnist({ data: new Float32Array(2 * 3 * 1024), shape: [2, 3, 32, 32] }, { data: new Float32Array(2 * 1024), shape: [2, 1, 32, 32] }))
-      .rejects.toThrow(/samples: expected greyscale Fashion-MNIST-sized images \[N, 1, 32, 32\] or \[N, 1, 28, 28\] in \[-1, 1\], got \[2,3,32,32\]/);
+    await expect(
+      fdFmnist(
+        { data: new Float32Array(2 * 3 * 1024), shape: [2, 3, 32, 32] },
+        { data: new Float32Array(2 * 1024), shape: [2, 1, 32, 32] },
+      ),
+    ).rejects.toThrow(
+      /samples: expected greyscale Fashion-MNIST-sized images \[N, 1, 32, 32\] or \[N, 1, 28, 28\] in \[-1, 1\], got \[2,3,32,32\]/,
+    );
     const bad = new Float32Array(2 * 1024);
     bad[1500] = NaN;
-    await expect(fdFmnistFeatures({ data: bad, shape: [2, 1, 32, 32] })).rejects.toThrow(/images: value NaN at index 1500 \(image 1\) is not finite/);
+    await expect(fdFmnistFeatures({ data: bad, shape: [2, 1, 32, 32] })).rejects.toThrow(
+      /images: value NaN at index 1500 \(image 1\) is not finite/,
+    );
   });
 });

@@ -8,7 +8,7 @@ import { meanAndCovariance, sqrtPsd, symmetricEigen, matmul } from '../../lib/me
 /** Deterministic standard-normal-ish values from a test-local LCG (sum of 4 uniforms, centred and scaled). */
 function noise(n: number, seed: number): Float64Array {
   let s = seed >>> 0;
-  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const u = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   return Float64Array.from({ length: n }, () => (u() + u() + u() + u() - 2) * Math.sqrt(3));
 }
 
@@ -84,8 +84,18 @@ describe('Fréchet distance', () => {
     for (const { c1, c2, m1, m2 } of cases) {
       const tr12 = c1[0]! * c2[0]! + c1[1]! * c2[2]! + c1[2]! * c2[1]! + c1[3]! * c2[3]!;
       const det = (c: number[]) => c[0]! * c[3]! - c[1]! * c[2]!;
-      const expected = (m1[0]! - m2[0]!) ** 2 + (m1[1]! - m2[1]!) ** 2 + c1[0]! + c1[3]! + c2[0]! + c2[3]! - 2 * Math.sqrt(tr12 + 2 * Math.sqrt(det(c1) * det(c2)));
-      const fd = frechetDistanceGaussians({ mean: Float64Array.from(m1), cov: Float64Array.from(c1) }, { mean: Float64Array.from(m2), cov: Float64Array.from(c2) });
+      const expected =
+        (m1[0]! - m2[0]!) ** 2 +
+        (m1[1]! - m2[1]!) ** 2 +
+        c1[0]! +
+        c1[3]! +
+        c2[0]! +
+        c2[3]! -
+        2 * Math.sqrt(tr12 + 2 * Math.sqrt(det(c1) * det(c2)));
+      const fd = frechetDistanceGaussians(
+        { mean: Float64Array.from(m1), cov: Float64Array.from(c1) },
+        { mean: Float64Array.from(m2), cov: Float64Array.from(c2) },
+      );
       expect(fd).toBeCloseTo(expected, 12);
     }
   });
@@ -103,7 +113,10 @@ describe('Fréchet distance', () => {
   });
 
   it('of a set with itself is 0 (fewer samples than dimensions too), and a shifted copy gives |shift|^2', async () => {
-    for (const [n, d] of [[200, 16], [20, 32]] as const) {
+    for (const [n, d] of [
+      [200, 16],
+      [20, 32],
+    ] as const) {
       const x = noise(n * d, 6 + n);
       const set = { data: x, shape: [n, d] };
       expect(await frechetDistance(set, set)).toBeLessThan(1e-6);
@@ -125,8 +138,17 @@ describe('Fréchet distance', () => {
   });
 
   it('rejects mismatched inputs with the expected and actual sizes', async () => {
-    await expect(frechetDistance({ data: new Float64Array(12), shape: [3, 4] }, { data: new Float64Array(15), shape: [3, 5] })).rejects.toThrow(/b: expected vectors of 4 values \(as a\), got 5/);
-    await expect(gaussianFit({ data: new Float64Array(4), shape: [1, 4] })).rejects.toThrow(/samples: a covariance needs at least 2 samples, got 1/);
-    expect(() => frechetDistanceGaussians({ mean: new Float64Array(2), cov: new Float64Array(4) }, { mean: new Float64Array(2), cov: new Float64Array(3) })).toThrow(/b.cov: expected 2x2 = 4 values, got 3/);
+    await expect(
+      frechetDistance({ data: new Float64Array(12), shape: [3, 4] }, { data: new Float64Array(15), shape: [3, 5] }),
+    ).rejects.toThrow(/b: expected vectors of 4 values \(as a\), got 5/);
+    await expect(gaussianFit({ data: new Float64Array(4), shape: [1, 4] })).rejects.toThrow(
+      /samples: a covariance needs at least 2 samples, got 1/,
+    );
+    expect(() =>
+      frechetDistanceGaussians(
+        { mean: new Float64Array(2), cov: new Float64Array(4) },
+        { mean: new Float64Array(2), cov: new Float64Array(3) },
+      ),
+    ).toThrow(/b.cov: expected 2x2 = 4 values, got 3/);
   });
 });

@@ -81,9 +81,13 @@ describe('PSNR', () => {
     using a = tensor(data, [2, 1, 4, 4]);
     expect((await psnr(a, a)).perImage).toEqual(new Float64Array([Infinity, Infinity]));
     await expect(psnr(a, { data, shape: [2, 1, 16] })).rejects.toThrow(/b: expected 4 dimensions, got shape \[2,1,16\]/);
-    await expect(psnr(a, { data: data.subarray(16), shape: [1, 1, 4, 4] })).rejects.toThrow(/b: expected the shape of a \[2,1,4,4\], got \[1,1,4,4\]/);
+    await expect(psnr(a, { data: data.subarray(16), shape: [1, 1, 4, 4] })).rejects.toThrow(
+      /b: expected the shape of a \[2,1,4,4\], got \[1,1,4,4\]/,
+    );
     await expect(psnr(a, a, { dataRange: 0 })).rejects.toThrow(/options.dataRange: expected a finite number > 0, got 0/);
-    await expect(psnr([1, 2] as never, a)).rejects.toThrow(/a: expected a Tensor or \{ data: Float32Array \| Float64Array, shape \}, got Array/);
+    await expect(psnr([1, 2] as never, a)).rejects.toThrow(
+      /a: expected a Tensor or \{ data: Float32Array \| Float64Array, shape \}, got Array/,
+    );
   });
 });
 
@@ -97,7 +101,11 @@ describe('SSIM', () => {
   it('of constant images a and b is (2ab + C1) / (a^2 + b^2 + C1)', async () => {
     // Constant planes have zero local variance: the structure term is C2 / C2 = 1 at every position.
     const [h, w] = [12, 15];
-    const pairs = [[0.3, -0.2], [1, 0.9], [-1, 1]] as const;
+    const pairs = [
+      [0.3, -0.2],
+      [1, 0.9],
+      [-1, 1],
+    ] as const;
     const x = new Float32Array(pairs.length * h * w);
     const y = new Float32Array(pairs.length * h * w);
     pairs.forEach(([a, b], i) => {
@@ -119,7 +127,9 @@ describe('SSIM', () => {
     const y = x.map((v, k) => 0.8 * v + noise[k]! + 0.1);
     for (const L of [2, 1]) {
       const r = await ssim({ data: x, shape: [1, c, h, w] }, { data: y, shape: [1, c, h, w] }, { dataRange: L });
-      const planes = [0, 1].map((ch) => ssimDirect(x.subarray(ch * h * w, (ch + 1) * h * w), y.subarray(ch * h * w, (ch + 1) * h * w), h, w, L));
+      const planes = [0, 1].map((ch) =>
+        ssimDirect(x.subarray(ch * h * w, (ch + 1) * h * w), y.subarray(ch * h * w, (ch + 1) * h * w), h, w, L),
+      );
       expect(r.perImage[0]).toBeCloseTo((planes[0]! + planes[1]!) / 2, 12);
       expect(r.perImage[0]).toBeLessThan(0.99);
     }
@@ -127,7 +137,9 @@ describe('SSIM', () => {
 
   it('rejects images smaller than the window', async () => {
     const x = lcg(10 * 10, 6);
-    await expect(ssim({ data: x, shape: [1, 1, 10, 10] }, { data: x, shape: [1, 1, 10, 10] })).rejects.toThrow(/11x11 window needs images of at least 11x11, got 10x10/);
+    await expect(ssim({ data: x, shape: [1, 1, 10, 10] }, { data: x, shape: [1, 1, 10, 10] })).rejects.toThrow(
+      /11x11 window needs images of at least 11x11, got 10x10/,
+    );
   });
 });
 
@@ -161,7 +173,10 @@ print(json.dumps({"psnr": psnr.tolist(), "ssim": m.mean((2, 3)).mean(1).tolist()
       const run = spawnSync(PYTHON, ['-c', script, join(dir, 'x.npy'), join(dir, 'y.npy')], { encoding: 'utf8' });
       expect(run.status, run.stderr).toBe(0);
       const ref = JSON.parse(run.stdout) as { psnr: number[]; ssim: number[] };
-      const [p, s] = [await psnr({ data: data.images, shape }, { data: noisy, shape }), await ssim({ data: data.images, shape }, { data: noisy, shape })];
+      const [p, s] = [
+        await psnr({ data: data.images, shape }, { data: noisy, shape }),
+        await ssim({ data: data.images, shape }, { data: noisy, shape }),
+      ];
       ref.psnr.forEach((v, i) => expect(p.perImage[i]).toBeCloseTo(v, 9));
       ref.ssim.forEach((v, i) => expect(s.perImage[i]).toBeCloseTo(v, 9));
       expect(Math.max(...s.perImage)).toBeLessThan(0.95);

@@ -30,7 +30,13 @@ describe('sliced Wasserstein distance', () => {
     const c = 0.375;
     expect(await slicedWasserstein({ data: a, shape: [30, 1] }, { data: a.map((v) => v - c), shape: [30, 1] })).toBeCloseTo(c, 12);
     // {0, 1} against {0, 0, 1, 1} + c: the same distribution shifted.
-    expect(await slicedWasserstein({ data: Float64Array.of(0, 1), shape: [2, 1] }, { data: Float64Array.of(c, c, 1 + c, 1 + c), shape: [4, 1] }, { projections: 3 })).toBeCloseTo(c, 12);
+    expect(
+      await slicedWasserstein(
+        { data: Float64Array.of(0, 1), shape: [2, 1] },
+        { data: Float64Array.of(c, c, 1 + c, 1 + c), shape: [4, 1] },
+        { projections: 3 },
+      ),
+    ).toBeCloseTo(c, 12);
   });
 
   it('integrates the 1-D quantile functions exactly for unequal sizes', () => {
@@ -46,15 +52,23 @@ describe('sliced Wasserstein distance', () => {
     const x = lcg(n * d, 6);
     const s = Float64Array.from({ length: d }, (_, k) => (k % 2 ? 1 : -0.5));
     const norm = Math.sqrt(s.reduce((p, v) => p + v * v, 0));
-    const v = await slicedWasserstein({ data: x, shape: [n, d] }, { data: x.map((t, k) => t + s[k % d]!), shape: [n, d] }, { projections: 4000 });
+    const v = await slicedWasserstein(
+      { data: x, shape: [n, d] },
+      { data: x.map((t, k) => t + s[k % d]!), shape: [n, d] },
+      { projections: 4000 },
+    );
     expect(Math.abs(v - norm / Math.sqrt(d)) / (norm / Math.sqrt(d))).toBeLessThan(0.03);
   });
 
   it('takes tensors and rejects mismatched sample sizes and bad options', async () => {
     using a = tensor(Float32Array.from(lcg(12, 7)), [3, 4]);
     expect(await slicedWasserstein(a, a)).toBe(0);
-    await expect(slicedWasserstein(a, { data: new Float32Array(6), shape: [2, 3] })).rejects.toThrow(/b: expected samples of 4 values \(as a, shape \[3,4\]\), got shape \[2,3\]/);
-    await expect(slicedWasserstein(a, a, { projections: 0 })).rejects.toThrow(/options.projections: expected an integer in \[1, 4294967296\], got 0/);
+    await expect(slicedWasserstein(a, { data: new Float32Array(6), shape: [2, 3] })).rejects.toThrow(
+      /b: expected samples of 4 values \(as a, shape \[3,4\]\), got shape \[2,3\]/,
+    );
+    await expect(slicedWasserstein(a, a, { projections: 0 })).rejects.toThrow(
+      /options.projections: expected an integer in \[1, 4294967296\], got 0/,
+    );
   });
 });
 
@@ -66,15 +80,24 @@ describe('pairwise distances', () => {
     const firsts: number[] = [];
     let worst = 0;
     // 128 * 50 values a block: 128 rows at a time, so blocks start at 0, 128, 256.
-    await forEachDistanceBlock(q, nq, p, np, d, 'cpu', (first, rows, d2) => {
-      firsts.push(first);
-      for (let r = 0; r < rows; r++)
-        for (let j = 0; j < np; j++) {
-          let s = 0;
-          for (let k = 0; k < d; k++) s += (q[(first + r) * d + k]! - p[j * d + k]!) ** 2;
-          worst = Math.max(worst, Math.abs(d2[r * np + j]! - s) / s);
-        }
-    }, 128 * 50);
+    await forEachDistanceBlock(
+      q,
+      nq,
+      p,
+      np,
+      d,
+      'cpu',
+      (first, rows, d2) => {
+        firsts.push(first);
+        for (let r = 0; r < rows; r++)
+          for (let j = 0; j < np; j++) {
+            let s = 0;
+            for (let k = 0; k < d; k++) s += (q[(first + r) * d + k]! - p[j * d + k]!) ** 2;
+            worst = Math.max(worst, Math.abs(d2[r * np + j]! - s) / s);
+          }
+      },
+      128 * 50,
+    );
     expect(firsts).toEqual([0, 128, 256]);
     expect(worst).toBeLessThan(1e-5);
   });
@@ -95,7 +118,10 @@ describe('precision and recall (Kynkäänniemi et al. 2019)', () => {
     // precision: 0.5, 1.5 inside, 9, 10 outside -> 1/2.
     const ref = { data: Float64Array.of(0, 1, 2, 3, 4), shape: [5, 1] };
     expect(await precisionRecall({ data: Float64Array.of(0.5, 10), shape: [2, 1] }, ref, { k: 1 })).toEqual({ precision: 0.5, recall: 1 });
-    expect(await precisionRecall({ data: Float64Array.of(0.5, 1.5, 9, 10), shape: [4, 1] }, ref, { k: 1 })).toEqual({ precision: 0.5, recall: 0.6 });
+    expect(await precisionRecall({ data: Float64Array.of(0.5, 1.5, 9, 10), shape: [4, 1] }, ref, { k: 1 })).toEqual({
+      precision: 0.5,
+      recall: 0.6,
+    });
     // k = 3 on the reference: the radius of 0 is 3, of 2 is 1 ... so 10 stays out, 0.5 in; samples {0.5, 1.5, 9, 10}
     // with k = 3 have radii 8.5, 7.5, 7.5, 8.5: all of the reference is covered.
     expect(await precisionRecall({ data: Float64Array.of(0.5, 1.5, 9, 10), shape: [4, 1] }, ref)).toEqual({ precision: 0.5, recall: 1 });
@@ -148,8 +174,12 @@ describe('precision and recall (Kynkäänniemi et al. 2019)', () => {
 
   it('reject too few points for k and mismatched widths', async () => {
     const x = { data: lcg(3 * 2, 11), shape: [3, 2] };
-    await expect(precisionRecall(x, { data: lcg(10 * 2, 12), shape: [10, 2] })).rejects.toThrow(/samples: k = 3 needs more than 3 points, got 3/);
-    await expect(precisionRecall(x, { data: lcg(9, 12), shape: [3, 3] }, { k: 1 })).rejects.toThrow(/reference: expected vectors of 2 values \(as samples\), got shape \[3,3\]/);
+    await expect(precisionRecall(x, { data: lcg(10 * 2, 12), shape: [10, 2] })).rejects.toThrow(
+      /samples: k = 3 needs more than 3 points, got 3/,
+    );
+    await expect(precisionRecall(x, { data: lcg(9, 12), shape: [3, 3] }, { k: 1 })).rejects.toThrow(
+      /reference: expected vectors of 2 values \(as samples\), got shape \[3,3\]/,
+    );
     await expect(precisionRecall(x, x, { k: 0 })).rejects.toThrow(/options.k: expected an integer in \[1, ∞\], got 0/);
   });
 });

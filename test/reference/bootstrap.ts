@@ -8,7 +8,8 @@ const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 export function refPool(x: ArrayLike<number>, [n, c, h, w]: Image4, r: number): Float64Array {
   const out = new Float64Array((n * c * h * w) / (r * r));
-  const lh = h / r, lw = w / r;
+  const lh = h / r,
+    lw = w / r;
   for (let p = 0; p < n * c; p++)
     for (let y = 0; y < h; y++)
       for (let xx = 0; xx < w; xx++) out[(p * lh + Math.floor(y / r)) * lw + Math.floor(xx / r)]! += x[(p * h + y) * w + xx]! / (r * r);
@@ -17,10 +18,12 @@ export function refPool(x: ArrayLike<number>, [n, c, h, w]: Image4, r: number): 
 
 /** x [n, c, h, w] (the small side) -> [n, c, h r, w r]. */
 export function refUpsample(x: ArrayLike<number>, [n, c, h, w]: Image4, r: number): Float64Array {
-  const H = h * r, W = w * r;
+  const H = h * r,
+    W = w * r;
   const out = new Float64Array(n * c * H * W);
   for (let p = 0; p < n * c; p++)
-    for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) out[(p * H + y) * W + xx] = x[(p * h + Math.floor(y / r)) * w + Math.floor(xx / r)]!;
+    for (let y = 0; y < H; y++)
+      for (let xx = 0; xx < W; xx++) out[(p * H + y) * W + xx] = x[(p * h + Math.floor(y / r)) * w + Math.floor(xx / r)]!;
   return out;
 }
 
@@ -52,7 +55,15 @@ export function refExtract(x: ArrayLike<number>, [n, c, h, w]: Image4, P: number
         for (let u = 0; u < P; u++)
           for (let v = 0; v < P; v++)
             out[i++] =
-              ch < c ? x[((b * c + ch) * h + oy + u) * w + ox + v]! : ch === c ? (h > 1 ? (2 * (oy + u)) / (h - 1) - 1 : 0) : w > 1 ? (2 * (ox + v)) / (w - 1) - 1 : 0;
+              ch < c
+                ? x[((b * c + ch) * h + oy + u) * w + ox + v]!
+                : ch === c
+                  ? h > 1
+                    ? (2 * (oy + u)) / (h - 1) - 1
+                    : 0
+                  : w > 1
+                    ? (2 * (ox + v)) / (w - 1) - 1
+                    : 0;
   return out;
 }
 

@@ -16,7 +16,11 @@ export function readFixture(path: string): Fixture {
   const tensors = new Map<string, { shape: number[]; data: Float64Array }>();
   for (const [key, value] of Object.entries(header)) {
     if (key === '__metadata__') continue;
-    const { dtype, shape, data_offsets: [begin, end] } = value as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const {
+      dtype,
+      shape,
+      data_offsets: [begin, end],
+    } = value as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const raw = bytes.subarray(base + begin, base + end);
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float64Array(n);

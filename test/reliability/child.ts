@@ -11,7 +11,10 @@ import { root } from '../support/node.ts';
 export function runSnippet(code: string, env: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'kintsugi-rel-'));
   const file = join(dir, 'snippet.ts');
-  writeFileSync(file, code.replaceAll("'./lib/", `'${pathToFileURL(root).href}lib/`).replaceAll("'./test/", `'${pathToFileURL(root).href}test/`));
+  writeFileSync(
+    file,
+    code.replaceAll("'./lib/", `'${pathToFileURL(root).href}lib/`).replaceAll("'./test/", `'${pathToFileURL(root).href}test/`),
+  );
   try {
     return execFileSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/reliability/register-cached-ts.mjs')).href, file], {
       cwd: root,

@@ -34,8 +34,15 @@ describe('two trainings and a sampler cancelled at random points', () => {
       const models = [0, 1, 2].map((k) => new UNet(config, { device: 'cpu', seed: round * 3 + k }));
       const run = (k: number) =>
         train({
-          model: models[k]!, data: blobs(32, k + 1), steps: 12, batchSize: 4, seed: k, emaDecay: 0.9, progressEvery: 1,
-          signal: controllers[k]!.signal, onProgress: (p) => p.step >= stops[k]! && controllers[k]!.abort(),
+          model: models[k]!,
+          data: blobs(32, k + 1),
+          steps: 12,
+          batchSize: 4,
+          seed: k,
+          emaDecay: 0.9,
+          progressEvery: 1,
+          signal: controllers[k]!.signal,
+          onProgress: (p) => p.step >= stops[k]! && controllers[k]!.abort(),
         });
       let sampled = 0;
       const sampler = sample(
@@ -43,7 +50,15 @@ describe('two trainings and a sampler cancelled at random points', () => {
           if (++sampled >= stops[2]!) controllers[2]!.abort();
           return unetDenoiser(models[2]!)(x, t);
         },
-        { schedule: new NoiseSchedule({ kind: 'linear' }), prediction: 'eps', shape: [2, 1, 8, 8], steps: 10, device: 'cpu', generator: new Generator(round), signal: controllers[2]!.signal },
+        {
+          schedule: new NoiseSchedule({ kind: 'linear' }),
+          prediction: 'eps',
+          shape: [2, 1, 8, 8],
+          steps: 10,
+          device: 'cpu',
+          generator: new Generator(round),
+          signal: controllers[2]!.signal,
+        },
       );
       const [a, b, c] = await Promise.allSettled([run(0), run(1), sampler]);
       for (const r of [a, b]) {
@@ -85,30 +100,75 @@ async function queued(make: () => Tensor[], work: (inputs: Tensor[]) => Tensor[]
 }
 
 const families: Family[] = [
-  { name: 'elementwise (add, scale, clamp) and reduction (sum)', run: (d) => queued(() => [x4(1), x4(2)], ([a, b]) => {
-    const sum = a!.add(b!);
-    const scaled = sum.scale(3);
-    const out = [scaled.clamp(-1, 1), a!.sum()];
-    sum.dispose(); // intermediates too, while the work that reads them is queued
-    scaled.dispose();
-    return out;
-  }, d) },
-  { name: 'copies (clone)', run: (d) => queued(() => [x4(3)], ([a]) => [a!.clone()], d) },
-  { name: 'linear combinations (combine)', run: (d) => queued(() => [x4(4), x4(5)], ([a, b]) => [combine([[a!, [0.5, 2]], [b!, [-1, 0.25]]])], d) },
-  { name: 'bootstrap views (pooling, upsampling, patches, overlap-add, concatenation)', run: (d) => queued(() => [x4(6)], ([a]) => {
-    const pooled = avgPool(a!, 2);
-    const up = upsampleNearest(pooled, 2);
-    const patches = extractPatches(a!, { size: 4, stride: 2 });
-    const back = overlapAdd(patches, [2, 1, 8, 8], { stride: 2, window: 'hann' });
-    const cat = concatChannels(a!, up);
-    pooled.dispose();
-    patches.dispose();
-    return [up, back, cat];
-  }, d) },
-  { name: 'GSURE probes', run: (d) => queued(() => [x4(7)], ([a]) => {
-    const { plus, minus } = gsureProbes(a!, { probes: 2, eps: 1e-3, key: { seed: 1n, offset: 0n, stream: 0n }, central: true });
-    return [plus, minus!];
-  }, d) },
+  {
+    name: 'elementwise (add, scale, clamp) and reduction (sum)',
+    run: (d) =>
+      queued(
+        () => [x4(1), x4(2)],
+        ([a, b]) => {
+          const sum = a!.add(b!);
+          const scaled = sum.scale(3);
+          const out = [scaled.clamp(-1, 1), a!.sum()];
+          sum.dispose(); // intermediates too, while the work that reads them is queued
+          scaled.dispose();
+          return out;
+        },
+        d,
+      ),
+  },
+  {
+    name: 'copies (clone)',
+    run: (d) =>
+      queued(
+        () => [x4(3)],
+        ([a]) => [a!.clone()],
+        d,
+      ),
+  },
+  {
+    name: 'linear combinations (combine)',
+    run: (d) =>
+      queued(
+        () => [x4(4), x4(5)],
+        ([a, b]) => [
+          combine([
+            [a!, [0.5, 2]],
+            [b!, [-1, 0.25]],
+          ]),
+        ],
+        d,
+      ),
+  },
+  {
+    name: 'bootstrap views (pooling, upsampling, patches, overlap-add, concatenation)',
+    run: (d) =>
+      queued(
+        () => [x4(6)],
+        ([a]) => {
+          const pooled = avgPool(a!, 2);
+          const up = upsampleNearest(pooled, 2);
+          const patches = extractPatches(a!, { size: 4, stride: 2 });
+          const back = overlapAdd(patches, [2, 1, 8, 8], { stride: 2, window: 'hann' });
+          const cat = concatChannels(a!, up);
+          pooled.dispose();
+          patches.dispose();
+          return [up, back, cat];
+        },
+        d,
+      ),
+  },
+  {
+    name: 'GSURE probes',
+    run: (d) =>
+      queued(
+        () => [x4(7)],
+        ([a]) => {
+          const { plus, minus } = gsureProbes(a!, { probes: 2, eps: 1e-3, key: { seed: 1n, offset: 0n, stream: 0n }, central: true });
+          return [plus, minus!];
+        },
+        d,
+      ),
+  },
   {
     name: 'UNet forward and backward, AdamW and EMA (model, optimizer and EMA disposed while queued)',
     async run(dispose) {

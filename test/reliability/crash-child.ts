@@ -21,8 +21,15 @@ if (mode === 'train') {
   const path = join(dir, 'ckpt.safetensors');
   const model = new UNet(CRASH_CONFIG, { device: 'cpu', seed: 11 });
   const r = await train({
-    model, data: blobs(16), steps: TRAIN_STEPS, batchSize: 4, seed: 3, optimizer: { lr: 1e-3 }, emaDecay: 0.9,
-    checkpoint: { path, every: 1 }, resume: existsSync(path) ? path : undefined,
+    model,
+    data: blobs(16),
+    steps: TRAIN_STEPS,
+    batchSize: 4,
+    seed: 3,
+    optimizer: { lr: 1e-3 },
+    emaDecay: 0.9,
+    checkpoint: { path, every: 1 },
+    resume: existsSync(path) ? path : undefined,
   });
   r.optimizer.dispose();
   r.ema?.dispose();
@@ -36,8 +43,17 @@ if (mode === 'train') {
   const observations = await corruptWithMasks(images, shape, corruption, 9n);
   const model = new UNet(DIFFEM_CONFIG, { device: 'cpu', seed: 4 });
   await diffem({
-    model, observations, corruption, initial: observations.y, rounds: DIFFEM_ROUNDS, stepsPerRound: 4, batchSize: 4, optimizer: { lr: 1e-3 },
-    sampler: { method: 'ancestral', steps: 3, batchSize: 8 }, seed: 5, dir,
+    model,
+    observations,
+    corruption,
+    initial: observations.y,
+    rounds: DIFFEM_ROUNDS,
+    stepsPerRound: 4,
+    batchSize: 4,
+    optimizer: { lr: 1e-3 },
+    sampler: { method: 'ancestral', steps: 3, batchSize: 8 },
+    seed: 5,
+    dir,
   });
   model.dispose();
 } else throw new TypeError(`mode: expected train, measurements or diffem, got ${mode}`);

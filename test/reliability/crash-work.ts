@@ -15,7 +15,15 @@ import type { UNetConfig } from '../../lib/unet.ts';
 import { root } from '../support/node.ts';
 
 export const CRASH_CONFIG: UNetConfig = { inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, attnResolutions: [], resolution: 8 };
-export const DIFFEM_CONFIG: UNetConfig = { inChannels: 3, outChannels: 1, channels: 8, mult: [1], resBlocks: 1, attnResolutions: [], resolution: 8 };
+export const DIFFEM_CONFIG: UNetConfig = {
+  inChannels: 3,
+  outChannels: 1,
+  channels: 8,
+  mult: [1],
+  resBlocks: 1,
+  attnResolutions: [],
+  resolution: 8,
+};
 export const TRAIN_STEPS = 24;
 export const DIFFEM_ROUNDS = 3;
 export type CrashMode = 'train' | 'measurements' | 'diffem';
@@ -24,9 +32,15 @@ export type CrashMode = 'train' | 'measurements' | 'diffem';
 export function measurementSet(i: number): MeasurementSet {
   const n = 64;
   const y = Float32Array.from({ length: n * 16 * 16 }, (_, k) => Math.sin(k * (i + 1) * 0.01));
-  const mask = Uint8Array.from({ length: n * 16 * 16 }, (_, k) => (k * (i + 3)) % 5 > 1 ? 1 : 0);
+  const mask = Uint8Array.from({ length: n * 16 * 16 }, (_, k) => ((k * (i + 3)) % 5 > 1 ? 1 : 0));
   for (let k = 0; k < y.length; k++) if (!mask[k]) y[k] = 0;
-  return new MeasurementSet({ signalShape: [1, 16, 16], measurements: y, params: { kind: 'mask', mask, maskChannels: 1 }, sigma0: 0.01 * (i + 1), seed: String(i) });
+  return new MeasurementSet({
+    signalShape: [1, 16, 16],
+    measurements: y,
+    params: { kind: 'mask', mask, maskChannels: 1 },
+    sigma0: 0.01 * (i + 1),
+    seed: String(i),
+  });
 }
 
 /** What a kill left: did the state load, what it was, and whether a temporary file shows the kill landed inside a write. */
@@ -38,7 +52,9 @@ export interface KillOutcome {
 
 /** Checks the state in `dir` after a kill; throws (naming the file) when it does not load or is not a state the work could have written. */
 export async function checkState(mode: CrashMode, dir: string, last: { progress: number }): Promise<KillOutcome> {
-  const temporary = readdirSync(dir, { recursive: true }).map(String).filter((f) => f.includes('.tmp-'));
+  const temporary = readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => f.includes('.tmp-'));
   for (const f of temporary) rmSync(join(dir, f)); // what SIGKILL left behind; an atomic writer cannot remove them
   const midWrite = temporary.length > 0;
   if (mode === 'train') {
@@ -72,13 +88,27 @@ export async function checkState(mode: CrashMode, dir: string, last: { progress:
 }
 
 /** Runs the child in `dir` once; kills it `killAfterMs` after it is ready (never, when undefined). Resolves to whether it finished. */
-export function runChild(mode: CrashMode, dir: string, killAfterMs?: number): Promise<{ finished: boolean; killed: boolean; workMs: number }> {
+export function runChild(
+  mode: CrashMode,
+  dir: string,
+  killAfterMs?: number,
+): Promise<{ finished: boolean; killed: boolean; workMs: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', pathToFileURL(join(root, 'test/reliability/register-cached-ts.mjs')).href, join(root, 'test/reliability/crash-child.ts'), mode, dir], {
-      cwd: root,
-      env: { ...process.env, KINTSUGI_DEVICE: 'cpu' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        pathToFileURL(join(root, 'test/reliability/register-cached-ts.mjs')).href,
+        join(root, 'test/reliability/crash-child.ts'),
+        mode,
+        dir,
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, KINTSUGI_DEVICE: 'cpu' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     let killed = false;
@@ -98,7 +128,8 @@ export function runChild(mode: CrashMode, dir: string, killAfterMs?: number): Pr
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       const finished = out.includes('done');
-      if (signal === 'SIGKILL' || finished || (mode === 'measurements' && code === 0)) resolve({ finished, killed: signal === 'SIGKILL' && killed, workMs: performance.now() - readyAt });
+      if (signal === 'SIGKILL' || finished || (mode === 'measurements' && code === 0))
+        resolve({ finished, killed: signal === 'SIGKILL' && killed, workMs: performance.now() - readyAt });
       else reject(new Error(`crash-child ${mode} exited with ${code ?? signal}: ${err.slice(-2000)}`));
     });
   });
@@ -131,11 +162,18 @@ export interface KillReport {
  * each followed by a state check; then, for train and diffem, the run is completed and its result
  * compared with `reference` (an uninterrupted run's).
  */
-export async function killLoop(mode: CrashMode, kills: number, maxDelayMs: number, seed: number, reference?: Float32Array, onKill?: (report: KillReport) => void): Promise<KillReport> {
+export async function killLoop(
+  mode: CrashMode,
+  kills: number,
+  maxDelayMs: number,
+  seed: number,
+  reference?: Float32Array,
+  onKill?: (report: KillReport) => void,
+): Promise<KillReport> {
   const dir = mkdtempSync(join(tmpdir(), `kintsugi-crash-${mode}-`));
   const report: KillReport = { mode, kills: 0, midWrite: 0, states: [] };
   let s = seed >>> 0;
-  const random = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const random = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const last = { progress: 0 };
   try {
     while (report.kills < kills) {
@@ -150,7 +188,8 @@ export async function killLoop(mode: CrashMode, kills: number, maxDelayMs: numbe
         // The work completed before the kill: start it over, so the kills keep landing in the work.
         if (reference) {
           const got = await finalResult(mode, dir);
-          if (!(got.length === reference.length && got.every((v, i) => Object.is(v, reference[i])))) throw new Error(`${mode}: a resumed run's result differs from the uninterrupted run's`);
+          if (!(got.length === reference.length && got.every((v, i) => Object.is(v, reference[i]))))
+            throw new Error(`${mode}: a resumed run's result differs from the uninterrupted run's`);
           report.identical = report.identical ?? true;
         }
         rmSync(dir, { recursive: true, force: true });

@@ -24,9 +24,13 @@ describe('memory bounds', () => {
       err = e as Error;
     }
     expect(err?.code).toBe('KINTSUGI_OUT_OF_MEMORY');
-    expect(err?.message).toMatch(/out of host memory: \d+ bytes requested on cpu with \d+ in use, over the limit of \d+ \((the machine's physical memory|KINTSUGI_CPU_MEMORY_LIMIT)\)/);
+    expect(err?.message).toMatch(
+      /out of host memory: \d+ bytes requested on cpu with \d+ in use, over the limit of \d+ \((the machine's physical memory|KINTSUGI_CPU_MEMORY_LIMIT)\)/,
+    );
     const before = memoryStats('cpu').inUse;
-    expect(() => new UNet({ inChannels: 1, channels: 65536, mult: [1, 2], resBlocks: 2, attnResolutions: [], resolution: 8 }, { device: 'cpu' })).toThrow(/out of host memory|too large/);
+    expect(
+      () => new UNet({ inChannels: 1, channels: 65536, mult: [1, 2], resBlocks: 2, attnResolutions: [], resolution: 8 }, { device: 'cpu' }),
+    ).toThrow(/out of host memory|too large/);
     expect(memoryStats('cpu').inUse).toBe(before);
   });
 
@@ -105,9 +109,19 @@ describe('memory bounds', () => {
   it('no tensor outlives a training run and a sampling run once their results are disposed', async () => {
     await synchronize('cpu');
     const before = memoryStats('cpu').inUse;
-    const model = new UNet({ inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, attnResolutions: [8], resolution: 8 }, { device: 'cpu', seed: 3 });
+    const model = new UNet(
+      { inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, attnResolutions: [8], resolution: 8 },
+      { device: 'cpu', seed: 3 },
+    );
     const r = await train({ model, data: blobs(32), steps: 12, batchSize: 4, seed: 1, emaDecay: 0.9 });
-    const x = await sample(unetDenoiser(model, r.ema?.params), { schedule: new NoiseSchedule({ kind: 'linear' }), prediction: 'eps', shape: [2, 1, 8, 8], steps: 4, device: 'cpu', generator: new Generator(1) });
+    const x = await sample(unetDenoiser(model, r.ema?.params), {
+      schedule: new NoiseSchedule({ kind: 'linear' }),
+      prediction: 'eps',
+      shape: [2, 1, 8, 8],
+      steps: 4,
+      device: 'cpu',
+      generator: new Generator(1),
+    });
     x.dispose();
     r.optimizer.dispose();
     r.ema?.dispose();

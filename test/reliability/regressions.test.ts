@@ -43,23 +43,39 @@ describe('found by fuzzing', () => {
     const state = join(d, 'state.json');
     for (const text of ['null', '[]', '"x"', '{"format":"kintsugi-diffem-1","round":1.5}']) {
       writeFileSync(state, text);
-      await expect(readDiffemState(d, [1, 1, 2, 2])).rejects.toThrow(`diffem: ${state} is not a DiffEM state file of format kintsugi-diffem-1 with a round number; remove it to start over`);
+      await expect(readDiffemState(d, [1, 1, 2, 2])).rejects.toThrow(
+        `diffem: ${state} is not a DiffEM state file of format kintsugi-diffem-1 with a round number; remove it to start over`,
+      );
     }
     writeFileSync(state, '{"format":"kintsugi-diffem-1","round":1,"shape":"x"}');
-    await expect(readDiffemState(d, [1, 1, 2, 2])).rejects.toThrow(`diffem: ${state} belongs to a run on data of shape "x", these observations are [1, 1, 2, 2]`);
+    await expect(readDiffemState(d, [1, 1, 2, 2])).rejects.toThrow(
+      `diffem: ${state} belongs to a run on data of shape "x", these observations are [1, 1, 2, 2]`,
+    );
   });
 
   it('a bootstrap manifest is checked field by field, with the file named', async () => {
     const path = join(dir, 'bootstrap.json');
     const valid = {
-      format: 'kintsugi-bootstrap-1', schedule: { kind: 'linear' }, full: 2, lowres: { factor: 2, prediction: 'v', checkpoint: 'lowres.safetensors' },
+      format: 'kintsugi-bootstrap-1',
+      schedule: { kind: 'linear' },
+      full: 2,
+      lowres: { factor: 2, prediction: 'v', checkpoint: 'lowres.safetensors' },
       residual: { checkpoint: 'residual.safetensors', conditioned: true, lambda: 0.1, penalty: 'l2' },
     };
     const cases: [unknown, string][] = [
       [undefined, `${path}: not a bootstrap manifest: `],
-      [{ ...valid, residual: undefined }, `${path}: residual: expected an object {checkpoint, conditioned, lambda, penalty}, got undefined`],
-      [{ ...valid, schedule: { kind: 'linear', steps: 1e12 } }, `${path}: schedule.steps: expected an integer up to 100000, got 1000000000000`],
-      [{ ...valid, lowres: { ...valid.lowres, checkpoint: 7 } }, `${path}: lowres.checkpoint: expected a file name relative to the manifest, got 7`],
+      [
+        { ...valid, residual: undefined },
+        `${path}: residual: expected an object {checkpoint, conditioned, lambda, penalty}, got undefined`,
+      ],
+      [
+        { ...valid, schedule: { kind: 'linear', steps: 1e12 } },
+        `${path}: schedule.steps: expected an integer up to 100000, got 1000000000000`,
+      ],
+      [
+        { ...valid, lowres: { ...valid.lowres, checkpoint: 7 } },
+        `${path}: lowres.checkpoint: expected a file name relative to the manifest, got 7`,
+      ],
       [{ ...valid, lowres: undefined }, `${path}: the manifest has neither a "lowres" nor a "patch" view`],
     ];
     for (const [value, message] of cases) {
@@ -73,7 +89,9 @@ describe('found by fuzzing', () => {
     const m = join(dir, 'zero-mask.npy');
     writeNpyBytes(y, encodeNpy({ shape: [0, 0, 0, 1], data: new Float32Array(0) }));
     writeNpyBytes(m, encodeNpy({ shape: [0, 1], data: new Float32Array(0) }));
-    await expect(readMeasurementNpy(y, m, { sigma0: 0.1 })).rejects.toThrow(`${y}: measurements must be [N, C, H, W] with every size at least 1, got shape [0,0,0,1]`);
+    await expect(readMeasurementNpy(y, m, { sigma0: 0.1 })).rejects.toThrow(
+      `${y}: measurements must be [N, C, H, W] with every size at least 1, got shape [0,0,0,1]`,
+    );
   });
 
   it('a directory given as a file is refused with its path, by every reader', async () => {
@@ -87,13 +105,34 @@ describe('found by fuzzing', () => {
 describe('the fuzz harness fails when it should', () => {
   const base = { arbitrary: fc.uint8Array({ maxLength: 16 }), bytesOf: (b: Uint8Array) => b, source: () => 'x.bin', codes: ['OK'] };
   it('on an internal JavaScript error', async () => {
-    const target: FuzzTarget<Uint8Array> = { ...base, name: 'broken', allocationRatio: 8, run: (b) => (b as unknown as { x: { y: number } }).x.y };
-    await expect(fuzz(target, { runs: 50, seed: 1 })).rejects.toThrow(/an internal error escaped: TypeError: Cannot read properties of undefined/);
+    const target: FuzzTarget<Uint8Array> = {
+      ...base,
+      name: 'broken',
+      allocationRatio: 8,
+      run: (b) => (b as unknown as { x: { y: number } }).x.y,
+    };
+    await expect(fuzz(target, { runs: 50, seed: 1 })).rejects.toThrow(
+      /an internal error escaped: TypeError: Cannot read properties of undefined/,
+    );
   });
   it('on an error that does not name the file or carries the wrong code', async () => {
-    const unnamed: FuzzTarget<Uint8Array> = { ...base, name: 'unnamed', allocationRatio: 8, run: () => { throw Object.assign(new Error('bad header'), { code: 'OK' }); } };
+    const unnamed: FuzzTarget<Uint8Array> = {
+      ...base,
+      name: 'unnamed',
+      allocationRatio: 8,
+      run: () => {
+        throw Object.assign(new Error('bad header'), { code: 'OK' });
+      },
+    };
     await expect(fuzz(unnamed, { runs: 20, seed: 1 })).rejects.toThrow(/does not name the file "x.bin"/);
-    const uncoded: FuzzTarget<Uint8Array> = { ...base, name: 'uncoded', allocationRatio: 8, run: () => { throw new Error('x.bin: bad header'); } };
+    const uncoded: FuzzTarget<Uint8Array> = {
+      ...base,
+      name: 'uncoded',
+      allocationRatio: 8,
+      run: () => {
+        throw new Error('x.bin: bad header');
+      },
+    };
     await expect(fuzz(uncoded, { runs: 20, seed: 1 })).rejects.toThrow(/error code undefined, expected one of OK/);
   });
   it('on an allocation out of proportion to the input', async () => {

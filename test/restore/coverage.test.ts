@@ -34,9 +34,12 @@ describe('gaussianCoverageMark', () => {
     expect(gaussianCoverageMark(100_000)).toBeCloseTo(0.9545, 3);
   });
   it('is what K exact Gaussian samples and a fresh draw reach (Monte Carlo)', async () => {
-    const K = 3, n = 20_000;
+    const K = 3,
+      n = 20_000;
     const draws = await randn([n, K + 1], { generator: new Generator(5n) }).toArray();
-    const ref = new Float64Array(n), mean = new Float64Array(n), std = new Float64Array(n);
+    const ref = new Float64Array(n),
+      mean = new Float64Array(n),
+      std = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const s = draws.subarray(i * (K + 1), i * (K + 1) + K);
       const m = s.reduce((a, b) => a + b, 0) / K;

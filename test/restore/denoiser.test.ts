@@ -22,9 +22,13 @@ async function vjpVersusFd(den: ReturnType<typeof denoiser>, shape: number[], t:
   const gh = await jtu.toArray();
   const analytic = Math.sqrt(dot(gh, gh));
   d.dispose();
-  const w = tensor(gh.map((v) => v / analytic), shape);
+  const w = tensor(
+    gh.map((v) => v / analytic),
+    shape,
+  );
   const [wp, wm] = [w.scale(eps), w.scale(-eps)];
-  const xp = x.add(wp), xm = x.add(wm);
+  const xp = x.add(wp),
+    xm = x.add(wm);
   const [dp, dm] = [await den.denoise(xp, t), await den.denoise(xm, t)];
   const uh = await u.toArray();
   const fd = (dot(uh, await dp.x0.toArray()) - dot(uh, await dm.x0.toArray())) / (2 * eps);
@@ -80,22 +84,25 @@ describe('exact Gaussian denoiser', () => {
 
 describe('conjugate gradients', () => {
   it('m iterations solve m×m SPD systems as a dense Cholesky solve does, one system per sample', async () => {
-    const m = 6, n = 3;
+    const m = 6,
+      n = 3;
     const mats: Float64Array[] = [];
     for (let b = 0; b < n; b++) {
       const g = Float64Array.from({ length: m * m }, (_, k) => Math.sin(k * 1.3 + b * 7));
       const a = new Float64Array(m * m);
-      for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) {
-        let s = i === j ? 0.5 : 0;
-        for (let k = 0; k < m; k++) s += g[i * m + k]! * g[j * m + k]!;
-        a[i * m + j] = s;
-      }
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < m; j++) {
+          let s = i === j ? 0.5 : 0;
+          for (let k = 0; k < m; k++) s += g[i * m + k]! * g[j * m + k]!;
+          a[i * m + j] = s;
+        }
       mats.push(a);
     }
     const rhs = Float64Array.from({ length: n * m }, (_, k) => Math.cos(k));
     const matvec = async (p: Float32Array) => {
       const out = new Float32Array(n * m);
-      for (let b = 0; b < n; b++) for (let i = 0; i < m; i++) out[b * m + i] = dot(mats[b]!.subarray(i * m, (i + 1) * m), p.subarray(b * m, (b + 1) * m));
+      for (let b = 0; b < n; b++)
+        for (let i = 0; i < m; i++) out[b * m + i] = dot(mats[b]!.subarray(i * m, (i + 1) * m), p.subarray(b * m, (b + 1) * m));
       return out;
     };
     // The products round p to float32 (as device products do): about 1e-6 relative.

@@ -18,8 +18,18 @@ const mean = observations.y.reduce((s, v) => s + v, 0) / observations.mask.reduc
 const initial = observations.y.map((v, i) => (observations.mask[i]! ? v : mean));
 
 const options = (eStep: DiffemOptions['eStep'], extra: Partial<DiffemOptions> = {}): DiffemOptions => ({
-  model: new UNet(eStep === 'conditional' ? conditional : prior, { device: 'cpu', seed: 4 }), eStep, observations, corruption, initial,
-  rounds: 2, stepsPerRound: 6, batchSize: 6, optimizer: { lr: 1e-3 }, sampler: { steps: 4, batchSize: 12, cgIterations: 1, method: 'heun' }, seed: 5, ...extra,
+  model: new UNet(eStep === 'conditional' ? conditional : prior, { device: 'cpu', seed: 4 }),
+  eStep,
+  observations,
+  corruption,
+  initial,
+  rounds: 2,
+  stepsPerRound: 6,
+  batchSize: 6,
+  optimizer: { lr: 1e-3 },
+  sampler: { steps: 4, batchSize: 12, cgIterations: 1, method: 'heun' },
+  seed: 5,
+  ...extra,
 });
 
 describe('EM with a posterior-sampling E-step', () => {
@@ -38,14 +48,18 @@ describe('EM with a posterior-sampling E-step', () => {
       expect(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')).eStep).toBe(eStep);
       expect(existsSync(join(dir, 'round-2.safetensors'))).toBe(true);
       // The same directory with another E-step is refused rather than mixed.
-      await expect(diffem({ ...options('conditional'), dir, rounds: 3 })).rejects.toThrow(new RegExp(`run with the ${eStep} E-step, this one uses conditional`));
+      await expect(diffem({ ...options('conditional'), dir, rounds: 3 })).rejects.toThrow(
+        new RegExp(`run with the ${eStep} E-step, this one uses conditional`),
+      );
       // Seeded: the same options give the same reconstructions.
       const again = await diffem(options(eStep));
       expect([...again.reconstructions]).toEqual([...r.reconstructions]);
     }, 60_000);
 
   it('refuses a conditional UNet for the mmps E-step, and an unknown E-step', async () => {
-    await expect(diffem({ ...options('mmps'), model: new UNet(conditional, { device: 'cpu' }) })).rejects.toThrow(/needs an unconditional UNet/);
+    await expect(diffem({ ...options('mmps'), model: new UNet(conditional, { device: 'cpu' }) })).rejects.toThrow(
+      /needs an unconditional UNet/,
+    );
     await expect(diffem(options('foo' as never))).rejects.toThrow(/eStep: expected conditional, mmps or dps/);
   });
 

@@ -39,14 +39,29 @@ const maskOp = (device = 'cpu') => new MaskOperator(MASK, [1, 1, 4, 4], SHAPE, {
 /** A measurement of a fixed signal through `op` (row 0) with deterministic noise of level sigma0 on the data-carrying coordinates, and the exact posterior. */
 async function problem(op: Degradation, sigma0: number) {
   const { matrix, rows } = await denseOperator(op);
-  const x = tensor(Float32Array.from({ length: D }, (_, i) => Math.sin(i)), [1, ...SHAPE]);
+  const x = tensor(
+    Float32Array.from({ length: D }, (_, i) => Math.sin(i)),
+    [1, ...SHAPE],
+  );
   const ax = op.apply(x);
   const clean = await ax.toArray();
   x.dispose();
   ax.dispose();
   const y = new Float32Array(clean.length);
   for (const r of rows) y[r] = clean[r]! + sigma0 * Math.cos(3 * r);
-  return { y, rows, posterior: sigma0 > 0 ? gaussianPosterior(testPrior(), matrix, rows.map((r) => y[r]!), sigma0) : null };
+  return {
+    y,
+    rows,
+    posterior:
+      sigma0 > 0
+        ? gaussianPosterior(
+            testPrior(),
+            matrix,
+            rows.map((r) => y[r]!),
+            sigma0,
+          )
+        : null,
+  };
 }
 
 describe('MMPS on a Gaussian prior', () => {
@@ -125,7 +140,12 @@ describe('seeds, cancellation and memory', () => {
     for (const method of RESTORE_METHODS) {
       const controller = new AbortController();
       const run = restore(denoiser(), op, y, {
-        method, sigma0: 0.05, steps: 20, samples: 4, batchSize: 2, signal: controller.signal,
+        method,
+        sigma0: 0.05,
+        steps: 20,
+        samples: 4,
+        batchSize: 2,
+        signal: controller.signal,
         onProgress: (done) => done === 5 && controller.abort(new Error('stop')),
       });
       await expect(run).rejects.toThrow('stop');
@@ -140,9 +160,13 @@ describe('seeds, cancellation and memory', () => {
   it('rejects bad options with errors naming them', async () => {
     const op = maskOp();
     const y = new Float32Array(D);
-    await expect(restore(denoiser(), op, y, { method: 'foo' as never, sigma0: 0 })).rejects.toThrow(/method: expected one of ddrm, dps, pigdm, mmps/);
+    await expect(restore(denoiser(), op, y, { method: 'foo' as never, sigma0: 0 })).rejects.toThrow(
+      /method: expected one of ddrm, dps, pigdm, mmps/,
+    );
     await expect(restore(denoiser(), op, y, { method: 'mmps', sigma0: -1 })).rejects.toThrow(/sigma0/);
-    await expect(restore(denoiser(), op, y, { method: 'mmps', sigma0: 0, steps: 5000 })).rejects.toThrow(/steps: expected an integer in \[1, 1000\]/);
+    await expect(restore(denoiser(), op, y, { method: 'mmps', sigma0: 0, steps: 5000 })).rejects.toThrow(
+      /steps: expected an integer in \[1, 1000\]/,
+    );
     await expect(restore(denoiser(), op, new Float32Array(3), { method: 'mmps', sigma0: 0 })).rejects.toThrow(/y: expected 16 values/);
     await expect(restore(denoiser(), op, y, { method: 'mmps', sigma0: 0, samples: 0 })).rejects.toThrow(/samples/);
     op.dispose();
@@ -155,12 +179,26 @@ describe('every method with a UNet prior on every operator kind', () => {
     for (const kind of ['mask', 'blockaverage', 'fourier'] as const)
       it(`${kind} on ${device}: finite samples of the signal's shape, nothing leaked`, async () => {
         const C = kind === 'fourier' ? 2 : 1;
-        const net = new UNet({ inChannels: C, channels: 8, mult: [1, 2], resBlocks: 1, attnResolutions: [], resolution: 8, zeroInit: false }, { device, seed: 1 });
+        const net = new UNet(
+          { inChannels: C, channels: 8, mult: [1, 2], resBlocks: 1, attnResolutions: [], resolution: 8, zeroInit: false },
+          { device, seed: 1 },
+        );
         const den = unetPrior(net, new NoiseSchedule({ kind: 'linear' }), kind === 'fourier' ? 'v' : 'eps');
         const op: Degradation =
-          kind === 'mask' ? new MaskOperator(Uint8Array.from({ length: 2 * 64 }, (_, i) => (i * 7) % 3 ? 1 : 0), [2, 1, 8, 8], [1, 8, 8], { device })
-          : kind === 'blockaverage' ? new BlockAverageOperator(2, [1, 8, 8], 2, { device })
-          : new FourierOperator(Uint8Array.from({ length: 16 }, (_, i) => (i % 8 < 3 ? 1 : 0)), [2, 8, 8], { device });
+          kind === 'mask'
+            ? new MaskOperator(
+                Uint8Array.from({ length: 2 * 64 }, (_, i) => ((i * 7) % 3 ? 1 : 0)),
+                [2, 1, 8, 8],
+                [1, 8, 8],
+                { device },
+              )
+            : kind === 'blockaverage'
+              ? new BlockAverageOperator(2, [1, 8, 8], 2, { device })
+              : new FourierOperator(
+                  Uint8Array.from({ length: 16 }, (_, i) => (i % 8 < 3 ? 1 : 0)),
+                  [2, 8, 8],
+                  { device },
+                );
         const m = op.measurementShape.reduce((a, b) => a * b, 1);
         const y = Float32Array.from({ length: 2 * m }, (_, i) => 0.3 * Math.sin(i));
         // A first run lets anything allocated once (and frees still queued from earlier work) settle.

@@ -32,7 +32,15 @@ const exact = (xt: Float32Array, ab: number) => mixture.noised(ab).epsStar(xt);
 describe('scoreErrorAudit', () => {
   it('gives zero error (to float32 rounding) for the exact score, whatever the prediction target', async () => {
     for (const prediction of ['eps', 'x0', 'v'] as const) {
-      const report = await scoreErrorAudit(analytic(prediction, exact), { mixture, schedule, prediction, levels: [50, 500, 999], delta: 0.1, samples: 500, device: 'cpu' });
+      const report = await scoreErrorAudit(analytic(prediction, exact), {
+        mixture,
+        schedule,
+        prediction,
+        levels: [50, 500, 999],
+        delta: 0.1,
+        samples: 500,
+        device: 'cpu',
+      });
       expect(report.dim).toBe(16);
       for (const row of report.levels) {
         // x0-prediction loses √ᾱ/√(1−ᾱ) digits at small t when turned back into ε
@@ -46,7 +54,15 @@ describe('scoreErrorAudit', () => {
   it('an error of fixed size shows in every statistic exactly', async () => {
     const c = new Float64Array(16).map((_, i) => (i % 2 ? 0.3 : -0.4)); // ‖c‖ = √(8·0.09 + 8·0.16) = √2
     const shifted = (xt: Float32Array, ab: number) => exact(xt, ab).map((v, i) => v + c[i % 16]!);
-    const report = await scoreErrorAudit(analytic('eps', shifted), { mixture, schedule, prediction: 'eps', levels: [200, 700], delta: 0.05, samples: 1000, device: 'cpu' });
+    const report = await scoreErrorAudit(analytic('eps', shifted), {
+      mixture,
+      schedule,
+      prediction: 'eps',
+      levels: [200, 700],
+      delta: 0.05,
+      samples: 1000,
+      device: 'cpu',
+    });
     for (const row of report.levels) {
       for (const v of [row.quantile, row.upperBound, row.rms, row.max]) expect(Math.abs(v - Math.SQRT2)).toBeLessThan(1e-5);
       expect(Math.abs(row.scoreQuantile - Math.SQRT2 / Math.sqrt(1 - row.alphaBar))).toBeLessThan(1e-4);
@@ -56,7 +72,15 @@ describe('scoreErrorAudit', () => {
   });
 
   it('a rare component with a large error inflates the RMS but not the (1−δ)-quantile', async () => {
-    const rare = GaussianMixture.random({ shape: [1, 4, 4], components: 3, rank: 2, seed: 2, spread: 0.3, noise: 0.05, weights: [1, 1, 0.006] });
+    const rare = GaussianMixture.random({
+      shape: [1, 4, 4],
+      components: 3,
+      rank: 2,
+      seed: 2,
+      spread: 0.3,
+      noise: 0.05,
+      weights: [1, 1, 0.006],
+    });
     const wrongOnRare = (xt: Float32Array, ab: number, n: number) => {
       const nm = rare.noised(ab);
       const star = nm.epsStar(xt);
@@ -69,7 +93,17 @@ describe('scoreErrorAudit', () => {
       }
       return star;
     };
-    const [row] = (await scoreErrorAudit(analytic('eps', wrongOnRare), { mixture: rare, schedule, prediction: 'eps', levels: [100], delta: 0.02, samples: 4000, device: 'cpu' })).levels;
+    const [row] = (
+      await scoreErrorAudit(analytic('eps', wrongOnRare), {
+        mixture: rare,
+        schedule,
+        prediction: 'eps',
+        levels: [100],
+        delta: 0.02,
+        samples: 4000,
+        device: 'cpu',
+      })
+    ).levels;
     const nRare = row!.countByComponent[2]!;
     expect(nRare).toBeGreaterThan(5); // ~0.3 % of 4000
     expect(nRare).toBeLessThan(0.02 * 4000 - 30); // well inside the δ tail
@@ -82,7 +116,17 @@ describe('scoreErrorAudit', () => {
 
   it('is a pure function of its seed', async () => {
     const noisy = (xt: Float32Array, ab: number) => exact(xt, ab).map((v, i) => v + 0.1 * Math.sin(xt[i]! * 7));
-    const run = (seed: number) => scoreErrorAudit(analytic('eps', noisy), { mixture, schedule, prediction: 'eps', levels: [300], delta: 0.1, samples: 300, seed, device: 'cpu' });
+    const run = (seed: number) =>
+      scoreErrorAudit(analytic('eps', noisy), {
+        mixture,
+        schedule,
+        prediction: 'eps',
+        levels: [300],
+        delta: 0.1,
+        samples: 300,
+        seed,
+        device: 'cpu',
+      });
     const [a, b, c] = await Promise.all([run(1), run(1), run(2)]);
     expect(a).toEqual(b);
     expect(a.levels[0]!.quantile).not.toBe(c.levels[0]!.quantile);
@@ -97,7 +141,9 @@ describe('scoreErrorAudit', () => {
     const nan = analytic('eps', (xt) => new Float64Array(xt.length).fill(NaN));
     await expect(scoreErrorAudit(nan, { ...base, delta: 0.1, samples: 100 })).rejects.toThrow(/non-finite output at step 10/);
     const small = (x: Tensor) => tensor(new Float32Array(4), [1, 1, 2, 2], { device: x.device });
-    await expect(scoreErrorAudit(small, { ...base, delta: 0.1, samples: 100 })).rejects.toThrow(/returned 4 values for a batch of 100 × 16/);
+    await expect(scoreErrorAudit(small, { ...base, delta: 0.1, samples: 100 })).rejects.toThrow(
+      /returned 4 values for a batch of 100 × 16/,
+    );
     const ac = new AbortController();
     ac.abort();
     await expect(scoreErrorAudit(ok, { ...base, delta: 0.1, samples: 100, signal: ac.signal })).rejects.toThrow(/abort/i);

@@ -27,7 +27,21 @@ describe('kintsugi mixture / score-error', () => {
     expect(t.stderr).toBe('');
     expect(t.stdout).toContain(`64 images from ${data}`);
 
-    const s = cli(['score-error', '--checkpoint', ck, '--mixture', mix, '--delta', '0.1', '--samples', '100', '--levels', '0,500,999', '--json', json]);
+    const s = cli([
+      'score-error',
+      '--checkpoint',
+      ck,
+      '--mixture',
+      mix,
+      '--delta',
+      '0.1',
+      '--samples',
+      '100',
+      '--levels',
+      '0,500,999',
+      '--json',
+      json,
+    ]);
     expect(s.stderr).toBe('');
     expect(s.stdout).toMatch(/90 % quantile/);
     const report = JSON.parse(readFileSync(json, 'utf8'));
@@ -55,12 +69,16 @@ describe('kintsugi mixture / score-error', () => {
     const ck = join(dir, 'ck.safetensors');
     await writeNpy(data, { shape: [4, 1, 16, 16], data: new Float32Array(4 * 256).map((_, i) => Math.sin(i)) });
     expect(cli(['train', '--data', data, '--preset', 'tiny16', '--steps', '1', '--batch', '2', '--out', ck]).status).toBe(0);
-    expect(cli(['score-error', '--checkpoint', ck, '--mixture', mix8]).stderr).toContain("the mixture's samples are [1, 8, 8] but the model takes [1, 16, 16]");
+    expect(cli(['score-error', '--checkpoint', ck, '--mixture', mix8]).stderr).toContain(
+      "the mixture's samples are [1, 8, 8] but the model takes [1, 16, 16]",
+    );
     expect(cli(['score-error', '--checkpoint', ck, '--mixture', data]).stderr).toMatch(/d\.npy/);
 
     const bad = join(dir, 'bad.npy');
     await writeNpy(bad, { shape: [4, 16, 16], data: new Float32Array(4 * 256) });
-    expect(cli(['train', '--data', bad, '--preset', 'tiny16', '--steps', '1']).stderr).toContain('expected a float32 or float64 array of shape [N, C, H, W], got float32 [4, 16, 16]');
+    expect(cli(['train', '--data', bad, '--preset', 'tiny16', '--steps', '1']).stderr).toContain(
+      'expected a float32 or float64 array of shape [N, C, H, W], got float32 [4, 16, 16]',
+    );
     await writeNpy(bad, { shape: [1, 1, 16, 16], data: new Float32Array(256).fill(NaN) });
     expect(cli(['train', '--data', bad, '--preset', 'tiny16', '--steps', '1']).stderr).toContain('value 0 is NaN');
   });

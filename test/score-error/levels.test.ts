@@ -14,7 +14,11 @@ const noisy = async (x: Tensor, t: Float32Array): Promise<Tensor> => {
   const xt = await x.toArray();
   const ab = schedule.alphaBars[t[0]!]!;
   const eps = mixture.noised(ab).epsStar(xt);
-  return tensor(Float32Array.from(eps, (e, i) => e + 0.1 * Math.sin(1000 * xt[i]!)), x.shape, { device: 'cpu' });
+  return tensor(
+    Float32Array.from(eps, (e, i) => e + 0.1 * Math.sin(1000 * xt[i]!)),
+    x.shape,
+    { device: 'cpu' },
+  );
 };
 
 /** The smallest 1-based rank j with P(Binomial(M, q) <= j - 1) >= c, by a plain sum of pmf terms in double. */
@@ -42,7 +46,15 @@ describe('score-error audit levels and the union bound', () => {
   }, 120_000);
 
   it('each level is bounded at 1 - (1 - confidence)/L, so all L bounds hold at once with the confidence asked', async () => {
-    const base = { mixture, schedule, prediction: 'eps' as const, delta: 0.1, samples: 200, device: 'cpu', levels: [100, 300, 500, 700, 900] };
+    const base = {
+      mixture,
+      schedule,
+      prediction: 'eps' as const,
+      delta: 0.1,
+      samples: 200,
+      device: 'cpu',
+      levels: [100, 300, 500, 700, 900],
+    };
     const joint = await scoreErrorAudit(noisy, base);
     expect(joint.simultaneous).toBe(true);
     expect(joint.levelConfidence).toBeCloseTo(1 - 0.05 / 5, 15);
@@ -63,7 +75,9 @@ describe('score-error audit levels and the union bound', () => {
   it('refuses too few points for the per-level confidence the union bound needs', async () => {
     const base = { mixture, schedule, prediction: 'eps' as const, delta: 0.1, device: 'cpu', levels: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] };
     // 0.995 per level: (0.9)^M <= 0.005 needs M >= ln 0.005 / ln 0.9 = 50.29, so 51.
-    await expect(scoreErrorAudit(noisy, { ...base, samples: 50 })).rejects.toThrow(/confidence 0\.995 \(0\.95 over 10 levels at once\); use at least 51/);
+    await expect(scoreErrorAudit(noisy, { ...base, samples: 50 })).rejects.toThrow(
+      /confidence 0\.995 \(0\.95 over 10 levels at once\); use at least 51/,
+    );
     await expect(scoreErrorAudit(noisy, { ...base, samples: 51 })).resolves.toBeDefined();
     // Each level alone at 0.95: ln 0.05 / ln 0.9 = 28.4, so 29 suffice.
     await expect(scoreErrorAudit(noisy, { ...base, samples: 29, simultaneous: false })).resolves.toBeDefined();

@@ -178,7 +178,9 @@ describe('GaussianMixture', () => {
     expect(() => new GaussianMixture([1, 2, 2], [])).toThrow(/at least one component/);
     expect(() => new GaussianMixture([1, 2, 2], [component(1, [0, 0, 0], [1, 1, 1, 1], 0.1)])).toThrow(/mean has 3 values, expected 4/);
     expect(() => new GaussianMixture([1, 2, 2], [component(1, [0, 0, 0, 0], [1, 1, 1, 1], 0)])).toThrow(/noise must be a positive number/);
-    expect(() => new GaussianMixture([1, 2, 2], [component(-1, [0, 0, 0, 0], [1, 1, 1, 1], 0.1)])).toThrow(/weight must be a positive number/);
+    expect(() => new GaussianMixture([1, 2, 2], [component(-1, [0, 0, 0, 0], [1, 1, 1, 1], 0.1)])).toThrow(
+      /weight must be a positive number/,
+    );
     expect(() => new GaussianMixture([1, 2, 2], [component(1, [0, NaN, 0, 0], [1, 1, 1, 1], 0.1)])).toThrow(/non-finite/);
     const mix = GaussianMixture.random({ shape: [1, 2, 2], seed: 0 });
     expect(() => mix.noised(0)).toThrow(/alphaBar/);

@@ -21,7 +21,11 @@ function exactCdf(n: number, num: bigint, den: bigint): number[] {
 
 describe('binomialCdf', () => {
   it('matches exact rational arithmetic', () => {
-    for (const [n, num, den] of [[30, 9n, 10n], [200, 99n, 100n], [7, 1n, 2n]] as const) {
+    for (const [n, num, den] of [
+      [30, 9n, 10n],
+      [200, 99n, 100n],
+      [7, 1n, 2n],
+    ] as const) {
       const got = binomialCdf(n, Number(num) / Number(den));
       const want = exactCdf(n, num, den);
       for (let k = 0; k <= n; k++) expect(Math.abs(got[k]! - want[k]!)).toBeLessThan(1e-12);

@@ -15,13 +15,17 @@ export function runNode(code: string, env: Record<string, string | undefined> = 
   const file = join(dir, 'snippet.ts');
   writeFileSync(file, code.replaceAll("'./lib/", `'${pathToFileURL(root).href}lib/`));
   try {
-    return execFileSync(process.execPath, [...nodeFlags, '--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, file], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-      timeout: 600_000, // hang limits, not speed targets (a loaded 2-core machine runs 10x slower)
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }).trim();
+    return execFileSync(
+      process.execPath,
+      [...nodeFlags, '--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, file],
+      {
+        cwd: root,
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+        timeout: 600_000, // hang limits, not speed targets (a loaded 2-core machine runs 10x slower)
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    ).trim();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -29,10 +33,14 @@ export function runNode(code: string, env: Record<string, string | undefined> = 
 
 /** Runs the kintsugi CLI (lib/cli.ts) on the CPU and returns its status, stdout and stderr. */
 export function runCli(args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, KINTSUGI_DEVICE: 'cpu', ...env },
-    timeout: 600_000,
-  });
+  return spawnSync(
+    process.execPath,
+    ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'lib/cli.ts'), ...args],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, KINTSUGI_DEVICE: 'cpu', ...env },
+      timeout: 600_000,
+    },
+  );
 }

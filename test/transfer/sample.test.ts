@@ -8,14 +8,21 @@ import { ancestralSample, meanSquaredError, posteriorMean, sampleConditional, sa
 
 describe('transfer conditional sampling', () => {
   it('samples the exact Gaussian posterior with the exact score', () => {
-    const m = 0.5, v = 2, tau2 = 0.25, y = 1.7;
+    const m = 0.5,
+      v = 2,
+      tau2 = 0.25,
+      y = 1.7;
     const s2 = (v * tau2) / (v + tau2);
     const mu = (tau2 * m + v * y) / (v + tau2);
     const rows = 6000;
-    const model = new TransferModel({ xDim: 1, yDim: 1, repDim: 1, encoder: { hidden: 2, depth: 1 }, head: { hidden: 2, depth: 1 } }, { heads: 1 });
+    const model = new TransferModel(
+      { xDim: 1, yDim: 1, repDim: 1, encoder: { hidden: 2, depth: 1 }, head: { hidden: 2, depth: 1 } },
+      { heads: 1 },
+    );
     const grid = timeGrid(model, 200);
     const predict = (x: Float32Array, t: number) => {
-      const a = alphaOf(t), s = sigmaOf(t);
+      const a = alphaOf(t),
+        s = sigmaOf(t);
       return Float32Array.from(x, (xt) => (s * (xt - a * mu)) / (a * a * s2 + s * s));
     };
     const out = ancestralSample(predict, rows, 1, grid, 3n);
@@ -29,7 +36,10 @@ describe('transfer conditional sampling', () => {
   });
 
   it('returns [n, samples, xDim], reproducibly, whatever the chunk size', () => {
-    const model = new TransferModel({ xDim: 3, yDim: 2, repDim: 2, encoder: { hidden: 4, depth: 2 }, head: { hidden: 5, depth: 2 } }, { heads: 2, seed: 4 });
+    const model = new TransferModel(
+      { xDim: 3, yDim: 2, repDim: 2, encoder: { hidden: 4, depth: 2 }, head: { hidden: 5, depth: 2 } },
+      { heads: 2, seed: 4 },
+    );
     const y = Float32Array.from([0.1, -0.3, 0.7, 0.2, 1.0, 0.0]);
     const a = sampleConditional(model, y, 3, { head: 1, samples: 4, steps: 6, seed: 9 });
     const b = sampleConditional(model, y, 3, { head: 1, samples: 4, steps: 6, seed: 9, chunk: 5 });

@@ -17,7 +17,14 @@ import { testValues } from '../helpers.ts';
 const dir = mkdtempSync(join(tmpdir(), 'kintsugi-transfer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const config: TransferConfig = { xDim: 3, yDim: 4, repDim: 2, encoder: { hidden: 6, depth: 2, activation: 'silu' }, head: { hidden: 7, depth: 2, activation: 'silu' }, timeFeatures: 4 };
+const config: TransferConfig = {
+  xDim: 3,
+  yDim: 4,
+  repDim: 2,
+  encoder: { hidden: 6, depth: 2, activation: 'silu' },
+  head: { hidden: 7, depth: 2, activation: 'silu' },
+  timeFeatures: 4,
+};
 function pairs(n: number, seed: number): PairSet {
   return { x: testValues(n * 3, seed), y: testValues(n * 4, seed + 1), n };
 }
@@ -65,7 +72,13 @@ describe('HostAdamW', () => {
     const moved = (p: Float32Array) => Math.abs(p[0]! - testValues(8, 4)[0]!);
     expect(moved(c.params) / moved(b.params)).toBeGreaterThan(0.4);
     expect(moved(c.params) / moved(b.params)).toBeLessThan(0.6);
-    expect(() => new HostAdamW([{ name: 'x', ...a }, { name: 'x', ...b }])).toThrow(/appears twice/);
+    expect(
+      () =>
+        new HostAdamW([
+          { name: 'x', ...a },
+          { name: 'x', ...b },
+        ]),
+    ).toThrow(/appears twice/);
   });
 });
 
@@ -114,14 +127,29 @@ describe('transfer DSM training', () => {
     const h0 = Buffer.from(bytes(ft.encoder.params));
     const f0 = Float32Array.from(ft.heads[0]!.params);
     const path = join(dir, 'ft.safetensors');
-    await trainTransfer({ model: ft, tasks: [pairs(10, 3)], freezeEncoder: true, steps: 12, batchSize: 10, optimizer: { lr: 1e-2, weightDecay: 0.1 }, checkpoint: { path, every: 5 } });
+    await trainTransfer({
+      model: ft,
+      tasks: [pairs(10, 3)],
+      freezeEncoder: true,
+      steps: 12,
+      batchSize: 10,
+      optimizer: { lr: 1e-2, weightDecay: 0.1 },
+      checkpoint: { path, every: 5 },
+    });
     expect(bytes(ft.encoder.params).equals(h0)).toBe(true);
     expect(ft.heads[0]!.params).not.toEqual(f0);
     const file = await readSafetensors(path);
     expect([...file.tensors.keys()]).toEqual([
-      'h.0.weight', 'h.0.bias', 'h.1.weight', 'h.1.bias',
-      'heads.0.0.weight', 'heads.0.0.bias', 'heads.0.1.weight', 'heads.0.1.bias',
-      'optimizer.heads.0.m', 'optimizer.heads.0.v',
+      'h.0.weight',
+      'h.0.bias',
+      'h.1.weight',
+      'h.1.bias',
+      'heads.0.0.weight',
+      'heads.0.0.bias',
+      'heads.0.1.weight',
+      'heads.0.1.bias',
+      'optimizer.heads.0.m',
+      'optimizer.heads.0.v',
     ]);
     expect(file.metadata.phase).toBe('finetune');
     expect(file.tensors.get('heads.0.0.weight')!.shape).toEqual([7, 3 + 2 + 4]);
@@ -134,7 +162,20 @@ describe('transfer DSM training', () => {
     const tasks = [pairs(9, 4), pairs(6, 5), pairs(11, 6)];
     const run = async (path: string, signal?: AbortSignal, onProgress?: (p: { step: number }) => void, resume?: string) => {
       const model = new TransferModel(config, { heads: 3, seed: 8 });
-      const r = await trainTransfer({ model, tasks, steps: 24, batchSize: 7, optimizer: { lr: 5e-3, warmupSteps: 3, maxGradNorm: 1 }, cosine: true, seed: 4, checkpoint: { path, every: 6 }, signal, onProgress, progressEvery: 2, resume });
+      const r = await trainTransfer({
+        model,
+        tasks,
+        steps: 24,
+        batchSize: 7,
+        optimizer: { lr: 5e-3, warmupSteps: 3, maxGradNorm: 1 },
+        cosine: true,
+        seed: 4,
+        checkpoint: { path, every: 6 },
+        signal,
+        onProgress,
+        progressEvery: 2,
+        resume,
+      });
       return { model, r };
     };
     const full = await run(join(dir, 'full.safetensors'));
@@ -151,15 +192,17 @@ describe('transfer DSM training', () => {
     expect(second.model.encoder.params).toEqual(full.model.encoder.params);
     second.model.heads.forEach((h, k) => expect(h.params).toEqual(full.model.heads[k]!.params));
     // resuming with another seed is refused, naming the file
-    await expect(trainTransfer({ model: new TransferModel(config, { heads: 3 }), tasks, steps: 24, batchSize: 7, seed: 5, resume: cut })).rejects.toThrow(/cut\.safetensors: a pretrain checkpoint with seed 4/);
+    await expect(
+      trainTransfer({ model: new TransferModel(config, { heads: 3 }), tasks, steps: 24, batchSize: 7, seed: 5, resume: cut }),
+    ).rejects.toThrow(/cut\.safetensors: a pretrain checkpoint with seed 4/);
   });
 
   it('rejects data that does not fit, naming the task and the field', async () => {
     const model = new TransferModel(config, { heads: 2 });
     await expect(trainTransfer({ model, tasks: [pairs(4, 1)], steps: 1, batchSize: 2 })).rejects.toThrow(/one task per head \(2\), got 1/);
-    await expect(trainTransfer({ model, tasks: [pairs(4, 1), { ...pairs(4, 2), y: new Float32Array(3) }], steps: 1, batchSize: 2 })).rejects.toThrow(
-      /tasks\[1\]\.y: expected a Float32Array of n \* yDim = 16 values, got 3/,
-    );
+    await expect(
+      trainTransfer({ model, tasks: [pairs(4, 1), { ...pairs(4, 2), y: new Float32Array(3) }], steps: 1, batchSize: 2 }),
+    ).rejects.toThrow(/tasks\[1\]\.y: expected a Float32Array of n \* yDim = 16 values, got 3/);
   });
 
   it('selects the source head that fits the target pairs best', async () => {
@@ -193,7 +236,8 @@ describe('transfer DSM training', () => {
     model.heads[0]!.params.fill(0, last.w, last.b + last.out);
     const xt = Float32Array.from([0.3, -1.2, 2.0]);
     const t = 0.7;
-    const a = Math.exp(-t), s = Math.sqrt(1 - Math.exp(-2 * t));
+    const a = Math.exp(-t),
+      s = Math.sqrt(1 - Math.exp(-2 * t));
     const eps = model.predictNoise(0, xt, new Float32Array(2), [t], 1);
     for (let i = 0; i < 3; i++) expect(eps[i]!).toBeCloseTo((s * (xt[i]! - a * model.mean[i]!)) / (a * a * model.variance[i]! + s * s), 5);
     const path = join(dir, 'skip.safetensors');

@@ -75,7 +75,9 @@ describe('UNet condition embedding', () => {
     const net = new UNet(cfg, { seed: 1 });
     const x = tensor(testValues(n * 64, 21), [n, 1, 8, 8]);
     const t = tensor([1, 2, 3], [n]);
-    expect(() => net.forward(x, t, { cond: tensor(new Float32Array(n * 16), [n, 16]) })).toThrow(/cond: expected shape \[3,128\], got \[3,16\]/);
+    expect(() => net.forward(x, t, { cond: tensor(new Float32Array(n * 16), [n, 16]) })).toThrow(
+      /cond: expected shape \[3,128\], got \[3,16\]/,
+    );
     const { tape } = net.forward(x, t);
     expect(() => net.backward(tape, x, { condGrad: tensor(new Float32Array(TC), [1, TC]) })).toThrow(/gcond: expected shape \[3,128\]/);
     tape.release();

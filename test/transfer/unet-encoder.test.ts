@@ -47,6 +47,8 @@ describe('UNet conditioned on an MLP encoder', () => {
       if (Math.abs(fd) > 0.05) checked++;
     }
     expect(checked).toBeGreaterThan(2); // the check is not vacuous
-    expect(() => unetCondition(new Mlp({ inputs: 5, hidden: 4, depth: 1, outputs: 10 }), unet, y, n)).toThrow(/outputs 10 values, the UNet's time embedding has 128/);
+    expect(() => unetCondition(new Mlp({ inputs: 5, hidden: 4, depth: 1, outputs: 10 }), unet, y, n)).toThrow(
+      /outputs 10 values, the UNet's time embedding has 128/,
+    );
   });
 });

@@ -4,13 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { unetCost } from '../../lib/index.ts';
 
 describe('unetCost', () => {
-  it('training FLOPs agree with PyTorch\'s FLOP counter (docs/performance.md) to its printed precision', () => {
+  it("training FLOPs agree with PyTorch's FLOP counter (docs/performance.md) to its printed precision", () => {
     expect(unetCost('fmnist32', 128).training / 1e9).toBeCloseTo(1109, -0.3); // |diff| < 1 GFLOP
     expect(unetCost('cifar32', 128).training / 1e9).toBeCloseTo(4778, -0.3);
   });
 
   it('scales linearly with the batch and splits by kind', () => {
-    const a = unetCost('tiny16', 8), b = unetCost('tiny16', 16);
+    const a = unetCost('tiny16', 8),
+      b = unetCost('tiny16', 16);
     expect(b.training).toBe(2 * a.training);
     expect(a.forward.total).toBe(a.forward.conv + a.forward.attention + a.forward.linear);
     // conv_in of tiny16 (1 -> 32 channels at 16x16, 3x3): 2 * 8 * 32 * 256 * 9 FLOPs need no input gradient.

@@ -28,21 +28,32 @@ async function nmse() {
   const gx = net.backward(tape, g, { inputGrad: true })!;
   tape.release();
   const e = (a: ArrayLike<number>, b: ArrayLike<number>) => relErr(a, b) ** 2;
-  const result = { out: e(await out.toArray(), r.out), gx: e(await gx.toArray(), r['grad.x']), grads: e(await net.grads.toArray(), r['grad.params']) };
+  const result = {
+    out: e(await out.toArray(), r.out),
+    gx: e(await gx.toArray(), r['grad.x']),
+    grads: e(await net.grads.toArray(), r['grad.params']),
+  };
 
   // AdamW, 10,007 elements (not a whole number of vectors: the tail path too), step 3, weight decay.
-  const n = 10_007, gen = new Generator(4);
-  const [p0, g0, m0] = await Promise.all([randn([n], { generator: gen }).toArray(), randn([n], { generator: gen }).toArray(), randn([n], { generator: gen }).scale(0.1).toArray()]);
+  const n = 10_007,
+    gen = new Generator(4);
+  const [p0, g0, m0] = await Promise.all([
+    randn([n], { generator: gen }).toArray(),
+    randn([n], { generator: gen }).toArray(),
+    randn([n], { generator: gen }).scale(0.1).toArray(),
+  ]);
   const v0 = (await randn([n], { generator: gen }).toArray()).map((z) => 0.01 * z * z);
   const [p, gr, m, v] = [p0, g0, m0, v0].map((a) => tensor(a, [n]));
   const o = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 3, maxNorm: 0 };
   native.adamw(p!.handle(), gr!.handle(), m!.handle(), v!.handle(), zeros([1]).handle(), o);
   const [p1, m1, v1] = await Promise.all([p!.toArray(), m!.toArray(), v!.toArray()]);
-  let em = 0, ev = 0, ep = 0;
+  let em = 0,
+    ev = 0,
+    ep = 0;
   for (let i = 0; i < n; i++) {
     const mi = o.beta1 * m0[i]! + (1 - o.beta1) * g0[i]!;
     const vi = o.beta2 * v0[i]! + (1 - o.beta2) * g0[i]! ** 2;
-    const pi = p0[i]! * (1 - o.lr * o.weightDecay) - (o.lr / (1 - o.beta1 ** 3)) * mi / (Math.sqrt(vi / (1 - o.beta2 ** 3)) + o.eps);
+    const pi = p0[i]! * (1 - o.lr * o.weightDecay) - ((o.lr / (1 - o.beta1 ** 3)) * mi) / (Math.sqrt(vi / (1 - o.beta2 ** 3)) + o.eps);
     // m relative to its terms' size (it can cancel to ~0); v carries float's 1 - beta2 (1.3e-5 off).
     em = Math.max(em, Math.abs(m1[i]! - mi) / (Math.abs(o.beta1 * m0[i]!) + Math.abs((1 - o.beta1) * g0[i]!)));
     ev = Math.max(ev, Math.abs(v1[i]! - vi) / Math.abs(vi));

@@ -13,13 +13,19 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const supported = buildInfo().cpuIsaSupported.split(',');
 
 function child(mode: string, env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  const args = ['--import', pathToFileURL(join(root, 'test/support/register-ts.mjs')).href, join(root, 'test/unet/cpu-variant.child.ts'), mode];
+  const args = [
+    '--import',
+    pathToFileURL(join(root, 'test/support/register-ts.mjs')).href,
+    join(root, 'test/unet/cpu-variant.child.ts'),
+    mode,
+  ];
   const clean = { ...process.env };
   delete clean.KINTSUGI_CPU_ISA;
   delete clean.KINTSUGI_CPU_THREADS;
   return new Promise((resolve) => {
     const c = spawn(process.execPath, args, { cwd: root, env: { ...clean, ...env } });
-    let out = '', err = '';
+    let out = '',
+      err = '';
     c.stdout.on('data', (d) => (out += d));
     c.stderr.on('data', (d) => (err += d));
     c.on('close', (code) => resolve({ code, out, err }));
@@ -38,18 +44,22 @@ describe('CPU kernel variants', () => {
   }, 300_000);
 
   for (const isa of ['sse', 'avx2', 'avx512']) {
-    it.runIf(supported.includes(isa))(`${isa}: the float tiny16 network and AdamW against double computations`, async () => {
-      const r = json(await child('nmse', { KINTSUGI_CPU_ISA: isa }));
-      expect(r.isa).toBe(isa); // the forced variant is the one that ran
-      // The tolerances of the float-vs-double UNet test (unet.test.ts).
-      expect(r.out).toBeLessThan(1e-10);
-      expect(r.gx).toBeLessThan(1e-10);
-      expect(r.grads).toBeLessThan(1e-10);
-      // AdamW: m within float rounding of its terms, v within float's 1 - beta2 (1.3e-5 off 0.001), p absolute.
-      expect(r.adamw.m).toBeLessThan(1e-6);
-      expect(r.adamw.v).toBeLessThan(3e-5);
-      expect(r.adamw.p).toBeLessThan(1e-6);
-    }, 300_000);
+    it.runIf(supported.includes(isa))(
+      `${isa}: the float tiny16 network and AdamW against double computations`,
+      async () => {
+        const r = json(await child('nmse', { KINTSUGI_CPU_ISA: isa }));
+        expect(r.isa).toBe(isa); // the forced variant is the one that ran
+        // The tolerances of the float-vs-double UNet test (unet.test.ts).
+        expect(r.out).toBeLessThan(1e-10);
+        expect(r.gx).toBeLessThan(1e-10);
+        expect(r.grads).toBeLessThan(1e-10);
+        // AdamW: m within float rounding of its terms, v within float's 1 - beta2 (1.3e-5 off 0.001), p absolute.
+        expect(r.adamw.m).toBeLessThan(1e-6);
+        expect(r.adamw.v).toBeLessThan(3e-5);
+        expect(r.adamw.p).toBeLessThan(1e-6);
+      },
+      300_000,
+    );
   }
 
   it('a bad KINTSUGI_CPU_ISA or KINTSUGI_CPU_THREADS: the addon refuses to load, naming the variable', async () => {
@@ -60,11 +70,15 @@ describe('CPU kernel variants', () => {
     expect(b.err).toContain('KINTSUGI_CPU_THREADS: expected an integer from 1 to 64, got "0"');
   }, 300_000);
 
-  it.runIf(!supported.includes('avx512'))('a variant this processor lacks is refused, not silently replaced', async () => {
-    const r = await child('bits', { KINTSUGI_CPU_ISA: 'avx512' });
-    expect(r.code).not.toBe(0);
-    expect(r.err).toContain('KINTSUGI_CPU_ISA: this processor cannot run "avx512"');
-  }, 300_000);
+  it.runIf(!supported.includes('avx512'))(
+    'a variant this processor lacks is refused, not silently replaced',
+    async () => {
+      const r = await child('bits', { KINTSUGI_CPU_ISA: 'avx512' });
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain('KINTSUGI_CPU_ISA: this processor cannot run "avx512"');
+    },
+    300_000,
+  );
 
   it('training steps give the same bits with 1, 2 and 3 threads (docs/cpu.md)', async () => {
     const runs = await Promise.all(['1', '2', '3'].map((n) => child('bits', { KINTSUGI_CPU_THREADS: n })));

@@ -53,7 +53,9 @@ describe('layout', () => {
   });
 
   it('bad configurations are clear errors', () => {
-    expect(() => unetLayout({ inChannels: 1, channels: 32, mult: [1, 2], resBlocks: 1, resolution: 15 })).toThrow(/resolution must be divisible by 2\^\(levels-1\) = 2, got 15/);
+    expect(() => unetLayout({ inChannels: 1, channels: 32, mult: [1, 2], resBlocks: 1, resolution: 15 })).toThrow(
+      /resolution must be divisible by 2\^\(levels-1\) = 2, got 15/,
+    );
     expect(() => unetLayout({ inChannels: 1, channels: 33, mult: [1], resBlocks: 1, resolution: 8 })).toThrow(/channels must be even/);
     expect(() => unetLayout('huge' as never)).toThrow(/expected a preset/);
     // Level widths 16 and 32 are fine, but the up path concatenates 32 + 16 = 48 channels: GroupNorm(32, 48) is invalid.
@@ -74,7 +76,10 @@ async function reference(f: Fixture) {
   const config = JSON.parse(f.metadata['kintsugi.config']!) as UNetConfig;
   const x = get(f, 'x');
   const n = f.tensors.get('x')!.shape[0]!;
-  const r = await native.referenceUNet({ ...config, zeroInit: false }, { n, params: flatParams(f, config), x, t: get(f, 't'), gout: get(f, 'g') });
+  const r = await native.referenceUNet(
+    { ...config, zeroInit: false },
+    { n, params: flatParams(f, config), x, t: get(f, 't'), gout: get(f, 'g') },
+  );
   return { config, r };
 }
 
@@ -109,7 +114,9 @@ describe('double-precision reference vs PyTorch float64 autograd', () => {
         worst = Math.max(worst, e);
         expect(e, p.name).toBeLessThan(tol);
       }
-      console.log(`${name}: out ${relErr(r.out, get(f, 'out')).toExponential(1)}, grad.x ${relErr(r['grad.x'], get(f, 'grad.x')).toExponential(1)}, worst parameter gradient ${worst.toExponential(1)}`);
+      console.log(
+        `${name}: out ${relErr(r.out, get(f, 'out')).toExponential(1)}, grad.x ${relErr(r['grad.x'], get(f, 'grad.x')).toExponential(1)}, worst parameter gradient ${worst.toExponential(1)}`,
+      );
     });
   }
 });
@@ -139,11 +146,25 @@ describe('double-precision reference vs central finite differences', () => {
     };
     for (let trial = 0; trial < 3; trial++) {
       const v = params.map(() => rnd());
-      const fd = await derivative((e) => loss(params.map((p, i) => p + e * v[i]!), x), 1e-5);
+      const fd = await derivative(
+        (e) =>
+          loss(
+            params.map((p, i) => p + e * v[i]!),
+            x,
+          ),
+        1e-5,
+      );
       const an = base['grad.params'].reduce((s, gi, i) => s + gi * v[i]!, 0);
       expect(Math.abs(fd - an) / Math.abs(an)).toBeLessThan(1e-8);
       const u = x.map(() => rnd());
-      const fdx = await derivative((e) => loss(params, x.map((p, i) => p + e * u[i]!)), 1e-5);
+      const fdx = await derivative(
+        (e) =>
+          loss(
+            params,
+            x.map((p, i) => p + e * u[i]!),
+          ),
+        1e-5,
+      );
       const anx = base['grad.x'].reduce((s, gi, i) => s + gi * u[i]!, 0);
       expect(Math.abs(fdx - anx) / Math.abs(anx)).toBeLessThan(1e-8);
     }
@@ -178,7 +199,11 @@ describe('float CPU UNet', () => {
 
   it('gradients of several forward/backward pairs accumulate into one step', async () => {
     const net = new UNet('tiny16', { device: 'cpu', seed: 5 });
-    net.setParams(await randn([net.paramCount], { generator: new Generator(9), device: 'cpu' }).scale(0.05).toArray());
+    net.setParams(
+      await randn([net.paramCount], { generator: new Generator(9), device: 'cpu' })
+        .scale(0.05)
+        .toArray(),
+    );
     const gen = new Generator(1);
     const x1 = randn([2, 1, 16, 16], { generator: gen, device: 'cpu' });
     const x2 = randn([2, 1, 16, 16], { generator: gen, device: 'cpu' });
@@ -202,12 +227,13 @@ describe('float CPU UNet', () => {
     net.backward(a.tape, g);
     const both = await net.grads.toArray();
     let worst = 0;
-    for (let i = 0; i < both.length; i++) worst = Math.max(worst, Math.abs(both[i]! - (g1[i]! + g2[i]!)) / (1e-3 + Math.abs(g1[i]! + g2[i]!)));
+    for (let i = 0; i < both.length; i++)
+      worst = Math.max(worst, Math.abs(both[i]! - (g1[i]! + g2[i]!)) / (1e-3 + Math.abs(g1[i]! + g2[i]!)));
     expect(worst).toBeLessThan(1e-4);
     net.dispose();
   });
 
-  it('predict (no tape: activations freed as they die) gives forward\'s output bit for bit', async () => {
+  it("predict (no tape: activations freed as they die) gives forward's output bit for bit", async () => {
     const { r, net, x, t } = await tiny16Fixture();
     const { out, tape } = net.forward(x, t);
     tape.release();
@@ -257,9 +283,21 @@ describe('initialisation', () => {
     expect(pa[0]).not.toBe(pc[0]);
     for (const [k, p] of a.layout.entries()) {
       const v = pa.subarray(p.offset, p.offset + p.numel);
-      if (/\.(norm\d?|out\.norm)\.weight$|norm\d?\.weight$/.test(p.name)) expect(v.every((x) => x === 1), p.name).toBe(true);
-      else if (/norm\d?\.bias$/.test(p.name)) expect(v.every((x) => x === 0), p.name).toBe(true);
-      else if (/(conv2|proj)\.|^out\.conv\./.test(p.name)) expect(v.every((x) => x === 0), p.name).toBe(true);
+      if (/\.(norm\d?|out\.norm)\.weight$|norm\d?\.weight$/.test(p.name))
+        expect(
+          v.every((x) => x === 1),
+          p.name,
+        ).toBe(true);
+      else if (/norm\d?\.bias$/.test(p.name))
+        expect(
+          v.every((x) => x === 0),
+          p.name,
+        ).toBe(true);
+      else if (/(conv2|proj)\.|^out\.conv\./.test(p.name))
+        expect(
+          v.every((x) => x === 0),
+          p.name,
+        ).toBe(true);
       else {
         // Independent recomputation: stream k of the seed, 24-bit uniforms scaled to +-1/sqrt(fan_in).
         const layer = a.layout.find((q) => q.name === p.name.replace(/bias$/, 'weight'))!;
@@ -277,7 +315,11 @@ describe('initialisation', () => {
 describe('config validation in TypeScript', () => {
   it('names the field', () => {
     expect(() => unetLayout({} as never)).toThrow('unet config: mult is required');
-    expect(() => unetLayout({ ...{ inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, resolution: 8 }, zeroInit: 'x' as never })).toThrow(/zeroInit must be a boolean/);
-    expect(() => unetLayout({ inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, resolution: 8, attnResolutions: [3] })).toThrow(/attnResolutions entry 3 matches no level \(sizes 8, 4\)/);
+    expect(() =>
+      unetLayout({ ...{ inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, resolution: 8 }, zeroInit: 'x' as never }),
+    ).toThrow(/zeroInit must be a boolean/);
+    expect(() => unetLayout({ inChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, resolution: 8, attnResolutions: [3] })).toThrow(
+      /attnResolutions entry 3 matches no level \(sizes 8, 4\)/,
+    );
   });
 });

@@ -42,8 +42,8 @@ struct Kernels {
   void (*silu_forward)(const float* x, float* y, int64_t n);
   void (*silu_backward)(const float* x, const float* gy, float* gx, int64_t n);  // gx may alias gy
   void (*adamw)(float* p, const float* g, float* m, float* v, int64_t n, const AdamWStep& s);
-  void (*add)(float* a, const float* b, int64_t n);                    // a += b
-  void (*add_scalar)(float* a, float b, int64_t n);                    // a += b
+  void (*add)(float* a, const float* b, int64_t n);                       // a += b
+  void (*add_scalar)(float* a, float b, int64_t n);                       // a += b
   void (*affine)(const float* x, float* y, int64_t n, float a, float b);  // y = a x + b
   // sum(x) and sum((x - mu)^2), accumulated in float lanes and combined in double.
   double (*sum)(const float* x, int64_t n);

@@ -178,8 +178,7 @@ void real_shortage() {
   void* later = nullptr;
   try {
     later = a.allocate(1 * MiB, &g4);
-  } catch (...) {
-  }
+  } catch (...) {}
   check(later != nullptr, "the allocator stays usable: a smaller allocation succeeds");
   if (later) a.release(later, g4);
   a.release(held, g1);
@@ -187,8 +186,7 @@ void real_shortage() {
   void* retry = nullptr;
   try {
     retry = a.allocate(4 * MiB, &g5);
-  } catch (...) {
-  }
+  } catch (...) {}
   check(retry != nullptr, "after the user frees tensors, the same request succeeds");
   if (retry) a.release(retry, g5);
   a.empty_cache();
@@ -201,7 +199,7 @@ void fault_during_release() {
   size_t g1 = 0, g2 = 0, held = 0;
   void* q = a.allocate(600 * 1024, &held);  // a small block in use
   void* p = a.allocate(2 * MiB, &g1);
-  a.release(p, g1);  // 2 MiB cached
+  a.release(p, g1);                                         // 2 MiB cached
   fake_cuda::state().sync_result = cudaErrorLaunchFailure;  // an earlier kernel faulted
   fake_cuda::state().log.clear();
   std::string what;
@@ -214,8 +212,8 @@ void fault_during_release() {
   } catch (const std::exception& e) {
     what = e.what();
   }
-  check(!oom && contains(what, "cudaErrorLaunchFailure"), "a kernel fault found while emptying the cache is thrown as such",
-        what);
+  check(!oom && contains(what, "cudaErrorLaunchFailure"),
+        "a kernel fault found while emptying the cache is thrown as such", what);
   check(a.stats().cached == 2 * MiB && !contains(joined_log(), "free"),
         "the cache is left as it was: nothing freed under a faulted device");
   fake_cuda::state().sync_result = cudaSuccess;

@@ -50,7 +50,7 @@ enum State { kRun, kBarrier, kWarp, kDone };
 struct Fiber {
   char* stack = nullptr;  // usable stack (a guard page lies below it)
   size_t size = 0;
-  bool fresh = true;      // next resume starts the body from the top
+  bool fresh = true;  // next resume starts the body from the top
   State state = kRun;
   const void* site = nullptr;  // call site of the barrier or shuffle it waits at
   // At kWarp: a shuffle (shfl) or __syncwarp, the lanes named in mask, and the value exchanged.
@@ -140,9 +140,9 @@ void* sched_sp = nullptr;
 void start_fresh(Fiber* f) {
   auto top = reinterpret_cast<uintptr_t>(f->stack + f->size) & ~uintptr_t(15);
   void** sp = reinterpret_cast<void**>(top);
-  *--sp = nullptr;                                  // fiber_entry's return address: it never returns
-  *--sp = reinterpret_cast<void*>(&fiber_entry);   // emu_switch returns here
-  for (int i = 0; i < 6; ++i) *--sp = nullptr;      // rbp, rbx, r12-r15
+  *--sp = nullptr;                                // fiber_entry's return address: it never returns
+  *--sp = reinterpret_cast<void*>(&fiber_entry);  // emu_switch returns here
+  for (int i = 0; i < 6; ++i) *--sp = nullptr;    // rbp, rbx, r12-r15
   f->sp = sp;
 }
 void to_fiber(Fiber* f) { emu_switch(&sched_sp, f->sp); }
@@ -241,10 +241,14 @@ std::string thread_name(int i) {
 
 const char* state_name(State s) {
   switch (s) {
-    case kRun: return "running";
-    case kBarrier: return "at __syncthreads";
-    case kWarp: return "at a warp shuffle or __syncwarp";
-    default: return "exited";
+    case kRun:
+      return "running";
+    case kBarrier:
+      return "at __syncthreads";
+    case kWarp:
+      return "at a warp shuffle or __syncwarp";
+    default:
+      return "exited";
   }
 }
 
@@ -267,10 +271,10 @@ void release_warps(int nt) {
         if (g->state != kWarp)
           fail("lanes of warp " + std::to_string(w0 / 32) + " wait at a " + what + " whose mask names " +
                thread_name(w0 + j) + ", which is " + state_name(g->state) + " (on a GPU: deadlock or undefined)");
-        if (g->mask != f->mask || g->shfl != f->shfl || g->coll != f->coll || g->site != f->site || g->width != f->width ||
-            (f->shfl && g->kind != f->kind))
-          fail(thread_name(w0 + l) + " and " + thread_name(w0 + j) + " are at different warp operations (" +
-               "masks " + hex(f->mask) + ", " + hex(g->mask) + ")");
+        if (g->mask != f->mask || g->shfl != f->shfl || g->coll != f->coll || g->site != f->site ||
+            g->width != f->width || (f->shfl && g->kind != f->kind))
+          fail(thread_name(w0 + l) + " and " + thread_name(w0 + j) + " are at different warp operations (" + "masks " +
+               hex(f->mask) + ", " + hex(g->mask) + ")");
       }
     }
     // All groups complete: run each collective once (from its lowest lane), exchange values, release.
@@ -293,10 +297,18 @@ void release_warps(int nt) {
       const int width = f->width, base = l / width * width;
       int src = l;
       switch (f->kind) {
-        case EmuShfl::Idx: src = base + ((f->arg % width) + width) % width; break;
-        case EmuShfl::Up: src = l - base >= f->arg ? l - f->arg : l; break;
-        case EmuShfl::Down: src = l - base + f->arg < width ? l + f->arg : l; break;
-        case EmuShfl::Xor: src = (l ^ f->arg) < base + width ? (l ^ f->arg) : l; break;
+        case EmuShfl::Idx:
+          src = base + ((f->arg % width) + width) % width;
+          break;
+        case EmuShfl::Up:
+          src = l - base >= f->arg ? l - f->arg : l;
+          break;
+        case EmuShfl::Down:
+          src = l - base + f->arg < width ? l + f->arg : l;
+          break;
+        case EmuShfl::Xor:
+          src = (l ^ f->arg) < base + width ? (l ^ f->arg) : l;
+          break;
       }
       if (src < 0 || src >= 32 || !(f->mask >> src & 1u))
         fail(thread_name(w0 + l) + " reads lane " + std::to_string(src) + " of a shuffle whose mask does not name it");
@@ -378,8 +390,8 @@ void emu_run(const char* name, const EmuConfig& c, const std::function<void()>& 
       }
       if (done == nt) break;
       if (done != 0)
-        fail("barrier divergence: " + std::to_string(at_barrier) + " threads at __syncthreads, " + std::to_string(done) +
-             " exited");
+        fail("barrier divergence: " + std::to_string(at_barrier) + " threads at __syncthreads, " +
+             std::to_string(done) + " exited");
       const Fiber* first = fibers[0].get();
       for (int i = 1; i < nt; ++i)
         if (fibers[i]->site != first->site)
@@ -450,13 +462,16 @@ void emu_cp_async(void* dst, const void* src, int bytes, int src_bytes) {
     cur->error = "cp.async of " + std::to_string(bytes) + " bytes with src-size " + std::to_string(src_bytes);
     return;
   }
-  if (reinterpret_cast<uintptr_t>(dst) % bytes != 0 || (src_bytes > 0 && reinterpret_cast<uintptr_t>(src) % bytes != 0)) {
+  if (reinterpret_cast<uintptr_t>(dst) % bytes != 0 ||
+      (src_bytes > 0 && reinterpret_cast<uintptr_t>(src) % bytes != 0)) {
     cur->error = "cp.async of " + std::to_string(bytes) + " bytes from or to an address not aligned to its size";
     return;
   }
   const Fiber::Copy c{dst, src, bytes, src_bytes};
-  if (emu_order == kEmuReverse) land(c);  // lands at once: see emu.h
-  else cur->open.push_back(c);
+  if (emu_order == kEmuReverse)
+    land(c);  // lands at once: see emu.h
+  else
+    cur->open.push_back(c);
 }
 
 void emu_cp_async_commit() {
@@ -478,8 +493,8 @@ __attribute__((noinline)) uint64_t emu_shfl(EmuShfl kind, unsigned mask, uint64_
     fprintf(stderr, "emu: warp shuffle outside a kernel\n");
     abort();
   }
-  if (width < 1 || width > 32 || (width & (width - 1)) != 0) cur->error = "shuffle width " + std::to_string(width) +
-                                                                          " is not a power of two up to 32";
+  if (width < 1 || width > 32 || (width & (width - 1)) != 0)
+    cur->error = "shuffle width " + std::to_string(width) + " is not a power of two up to 32";
   cur->site = __builtin_return_address(0);
   cur->shfl = true;
   cur->kind = kind;
@@ -500,10 +515,14 @@ cudaError_t cudaGetLastError() {
 cudaError_t cudaPeekAtLastError() { return last_error; }
 const char* cudaGetErrorName(cudaError_t err) {
   switch (err) {
-    case cudaSuccess: return "cudaSuccess";
-    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
-    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaSuccess:
+      return "cudaSuccess";
+    case cudaErrorInvalidValue:
+      return "cudaErrorInvalidValue";
+    case cudaErrorInvalidConfiguration:
+      return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidMemcpyDirection:
+      return "cudaErrorInvalidMemcpyDirection";
   }
   return "cudaErrorUnknown";
 }

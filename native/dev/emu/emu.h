@@ -45,8 +45,12 @@ constexpr int warpSize = 32;
 
 // ---- vector types and bit casts -----------------------------------------------------------------
 
-struct alignas(8) float2 { float x, y; };
-struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(8) float2 {
+  float x, y;
+};
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
 inline float2 make_float2(float x, float y) { return {x, y}; }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 
@@ -135,17 +139,41 @@ void emu_cp_async_wait(int pending);  // lands every committed group but the new
 // Atomics: a fiber is never interrupted between two barriers and blocks run one at a time, so a
 // plain read-modify-write is atomic here. (The kernels use none; the rules forbid them in reductions.)
 template <class T>
-inline T atomicAdd(T* p, T v) { const T old = *p; *p = old + v; return old; }
+inline T atomicAdd(T* p, T v) {
+  const T old = *p;
+  *p = old + v;
+  return old;
+}
 template <class T>
-inline T atomicSub(T* p, T v) { const T old = *p; *p = old - v; return old; }
+inline T atomicSub(T* p, T v) {
+  const T old = *p;
+  *p = old - v;
+  return old;
+}
 template <class T>
-inline T atomicExch(T* p, T v) { const T old = *p; *p = v; return old; }
+inline T atomicExch(T* p, T v) {
+  const T old = *p;
+  *p = v;
+  return old;
+}
 template <class T>
-inline T atomicMax(T* p, T v) { const T old = *p; if (v > old) *p = v; return old; }
+inline T atomicMax(T* p, T v) {
+  const T old = *p;
+  if (v > old) *p = v;
+  return old;
+}
 template <class T>
-inline T atomicMin(T* p, T v) { const T old = *p; if (v < old) *p = v; return old; }
+inline T atomicMin(T* p, T v) {
+  const T old = *p;
+  if (v < old) *p = v;
+  return old;
+}
 template <class T>
-inline T atomicCAS(T* p, T cmp, T v) { const T old = *p; if (old == cmp) *p = v; return old; }
+inline T atomicCAS(T* p, T cmp, T v) {
+  const T old = *p;
+  if (old == cmp) *p = v;
+  return old;
+}
 
 // ---- the runtime API the kernels' host code calls -----------------------------------------------
 
@@ -163,13 +191,17 @@ enum cudaMemcpyKind {
   cudaMemcpyDeviceToDevice = 3,
   cudaMemcpyDefault = 4,
 };
-cudaError_t cudaGetLastError();   // returns and clears the last launch error, as CUDA does
+cudaError_t cudaGetLastError();  // returns and clears the last launch error, as CUDA does
 cudaError_t cudaPeekAtLastError();
 const char* cudaGetErrorName(cudaError_t err);
 const char* cudaGetErrorString(cudaError_t err);
-inline cudaError_t cudaGetDevice(int* d) { *d = 0; return cudaSuccess; }
+inline cudaError_t cudaGetDevice(int* d) {
+  *d = 0;
+  return cudaSuccess;
+}
 // Queued work runs at once here (stream order is program order), so these are plain copies.
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream = nullptr);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream = nullptr);
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr);
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 
@@ -196,14 +228,14 @@ void emu_launch(const EmuConfig& c, const char* name, void (*kernel)(P...), A&&.
 // ---- emulator controls and counters -------------------------------------------------------------
 
 enum EmuOrder { kEmuForward = 0, kEmuReverse = 1, kEmuShuffled = 2 };
-extern int emu_order;            // the thread order of every pass between barriers
-extern int emu_multiprocessors;  // what ks::cuda::multiprocessors() reports (sets grid_for's cap)
+extern int emu_order;               // the thread order of every pass between barriers
+extern int emu_multiprocessors;     // what ks::cuda::multiprocessors() reports (sets grid_for's cap)
 extern int emu_compute_capability;  // what ks::cuda::compute_capability() reports (90 unless a case sets it)
-extern long emu_collectives;     // warp-collective instructions (one per warp) completed so far
-extern long emu_async_copies;    // cp.async copies landed so far
-extern long emu_launches;        // kernels launched so far
-extern long emu_barriers;        // block barriers released so far
-extern long emu_shuffles;        // warp shuffles (one per warp) completed so far
+extern long emu_collectives;        // warp-collective instructions (one per warp) completed so far
+extern long emu_async_copies;       // cp.async copies landed so far
+extern long emu_launches;           // kernels launched so far
+extern long emu_barriers;           // block barriers released so far
+extern long emu_shuffles;           // warp shuffles (one per warp) completed so far
 // Launches per kernel name (the name as written before <<<, template arguments stripped).
 long emu_launch_count(const std::string& kernel);
 

@@ -10,11 +10,11 @@
 namespace ks {
 
 struct MemoryStats {
-  uint64_t in_use = 0;      // bytes handed out to live tensors (rounded block sizes)
-  uint64_t peak = 0;        // high-water mark of in_use since start or reset_peak
-  uint64_t cached = 0;      // bytes held free in the cache for reuse (always 0 on the CPU)
-  uint64_t reserved = 0;    // in_use + cached: what the device actually holds for us
-  uint64_t allocations = 0; // calls to the underlying malloc/cudaMalloc
+  uint64_t in_use = 0;       // bytes handed out to live tensors (rounded block sizes)
+  uint64_t peak = 0;         // high-water mark of in_use since start or reset_peak
+  uint64_t cached = 0;       // bytes held free in the cache for reuse (always 0 on the CPU)
+  uint64_t reserved = 0;     // in_use + cached: what the device actually holds for us
+  uint64_t allocations = 0;  // calls to the underlying malloc/cudaMalloc
 };
 
 // Thrown when a device cannot provide the memory even after the cache was emptied.
@@ -34,6 +34,5 @@ class Allocator {
 };
 
 Allocator& allocator_for(const Device& d);
-
 
 }  // namespace ks

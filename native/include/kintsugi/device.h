@@ -23,23 +23,23 @@ std::string to_string(const Device& d);
 struct DeviceInfo {
   Device device;
   std::string name;
-  int cc_major = 0, cc_minor = 0;     // compute capability (0 for the CPU)
-  uint64_t total_memory = 0;          // bytes
-  int multiprocessors = 0;            // SMs, or hardware threads for the CPU
+  int cc_major = 0, cc_minor = 0;  // compute capability (0 for the CPU)
+  uint64_t total_memory = 0;       // bytes
+  int multiprocessors = 0;         // SMs, or hardware threads for the CPU
 };
 
 // Why CUDA is or is not usable. `code` is the cudaError_t of cudaGetDeviceCount (0 on success);
 // 100 means no device, 35 a driver that is missing or older than the runtime we link.
 struct CudaStatus {
-  bool compiled = false;              // was this binary built with the CUDA backend
+  bool compiled = false;  // was this binary built with the CUDA backend
   int device_count = 0;
   int code = 0;
   int runtime_version = 0, driver_version = 0;
-  std::string reason;                 // empty when device_count > 0
+  std::string reason;  // empty when device_count > 0
 };
 
-CudaStatus cuda_status();             // computed once, cached
-std::vector<DeviceInfo> list_devices();   // the CPU first, then every CUDA device
-void check_device(const Device& d);   // throws when d does not exist in this process
+CudaStatus cuda_status();                // computed once, cached
+std::vector<DeviceInfo> list_devices();  // the CPU first, then every CUDA device
+void check_device(const Device& d);      // throws when d does not exist in this process
 
 }  // namespace ks

@@ -29,10 +29,10 @@ struct GsureTermsArgs {
   int probes = 1;
   float eps = 1e-3f, grad_scale = 1.0f;
   RngKey probe_key;
-  float* parts = nullptr;        // [n, 2]: fit, div per sample
-  float* grad_h = nullptr;       // [n, per]
-  float* grad_plus = nullptr;    // [n * probes, per]
-  float* grad_minus = nullptr;   // [n * probes, per] or null
+  float* parts = nullptr;       // [n, 2]: fit, div per sample
+  float* grad_h = nullptr;      // [n, per]
+  float* grad_plus = nullptr;   // [n * probes, per]
+  float* grad_minus = nullptr;  // [n * probes, per] or null
 };
 
 // out = x̄_t = √ᾱ_b ȳ + √D ε, D_i = (1 − ᾱ_b) − ᾱ_b v_i, ε element i of randn's draw of `key` (the same
@@ -49,9 +49,9 @@ void gsure_probe(const Tensor& xt, int probes, float eps, RngKey probe_key, cons
 
 struct GsureTermsOptions {
   int probes = 1;
-  float eps = 1e-3f;         // the finite-difference step used for the probe shifts
-  float grad_scale = 1.0f;   // gradients are of grad_scale * Σ_b (fit_b + div_b)
-  RngKey probe_key;          // the key gsure_probe used
+  float eps = 1e-3f;        // the finite-difference step used for the probe shifts
+  float grad_scale = 1.0f;  // gradients are of grad_scale * Σ_b (fit_b + div_b)
+  RngKey probe_key;         // the key gsure_probe used
 };
 // Per sample b (n = per_sample, K = probes), with d_k = (h̄⁺_k − h̄)/eps (forward) or (h̄⁺_k − h̄⁻_k)/(2 eps):
 //   fit_b = (1/n) Σ_i c_i (h̄_i − ȳ_i)²,   div_b = (κ_b / (n K)) Σ_k Σ_i c_i v_i b_ki d_ki,

@@ -10,20 +10,33 @@
 
 namespace ks::cpu {
 // Declarations of the templates defined in native/cpu/<op>.h (the same signatures, or the build fails).
-template <class T> void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
-template <class T> void conv2d_backward(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s);
-template <class T> void groupnorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const GroupNormShape& s);
-template <class T> void groupnorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd, const T* gy, T* gx, T* ggamma,
-                                           T* gbeta, const GroupNormShape& s);
-template <class T> void silu_forward(const T* x, T* y, int64_t n);
-template <class T> void silu_backward(const T* x, const T* gy, T* gx, int64_t n);
-template <class T> void linear_forward(const T* x, const T* w, const T* b, T* y, int64_t n, int64_t in, int64_t out);
-template <class T> void linear_backward(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, int64_t n, int64_t in, int64_t out);
-template <class T> void time_embedding(const T* t, T* emb, int64_t n, int64_t c);
-template <class T> void attention_forward(const T* qkv, T* a, T* o, int64_t n, int64_t c, int64_t p);
-template <class T> void attention_backward(const T* qkv, const T* a, const T* go, T* gqkv, int64_t n, int64_t c, int64_t p);
-template <class T> void upsample2_forward(const T* x, T* y, int64_t planes, int64_t h, int64_t w);
-template <class T> void upsample2_backward(const T* gy, T* gx, int64_t planes, int64_t h, int64_t w);
+template <class T>
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
+template <class T>
+void conv2d_backward(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s);
+template <class T>
+void groupnorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const GroupNormShape& s);
+template <class T>
+void groupnorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd, const T* gy, T* gx, T* ggamma,
+                        T* gbeta, const GroupNormShape& s);
+template <class T>
+void silu_forward(const T* x, T* y, int64_t n);
+template <class T>
+void silu_backward(const T* x, const T* gy, T* gx, int64_t n);
+template <class T>
+void linear_forward(const T* x, const T* w, const T* b, T* y, int64_t n, int64_t in, int64_t out);
+template <class T>
+void linear_backward(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, int64_t n, int64_t in, int64_t out);
+template <class T>
+void time_embedding(const T* t, T* emb, int64_t n, int64_t c);
+template <class T>
+void attention_forward(const T* qkv, T* a, T* o, int64_t n, int64_t c, int64_t p);
+template <class T>
+void attention_backward(const T* qkv, const T* a, const T* go, T* gqkv, int64_t n, int64_t c, int64_t p);
+template <class T>
+void upsample2_forward(const T* x, T* y, int64_t planes, int64_t h, int64_t w);
+template <class T>
+void upsample2_backward(const T* gy, T* gx, int64_t planes, int64_t h, int64_t w);
 // The UNet's channel concatenation as a free function (the bootstrap denoiser's input).
 void concat_channels_f32(const float* a, const float* b, float* out, int64_t n, int64_t ca, int64_t cb, int64_t hw);
 // out = silu(a) * b elementwise (float only; out may alias a or b).
@@ -39,7 +52,8 @@ namespace ks::cuda {
 // y overwritten; b may be null.
 void conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s);
 // gw += dL/dw, gb += dL/db (gb may be null); gx = dL/dx overwritten, skipped when null.
-void conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb, const Conv2dShape& s);
+void conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
+                     const Conv2dShape& s);
 // Bytes of weight-gradient partials conv2d_backward keeps at once (32 MiB unless set, or
 // KINTSUGI_CONV2D_SCRATCH_BYTES): sets it (0: the default) and returns the previous cap. For tests.
 size_t conv2d_weight_scratch_cap(size_t bytes);
@@ -64,7 +78,8 @@ void time_embedding(const float* t, float* emb, int64_t n, int64_t c);
 
 // qkv [n, 3c, p]; a [n, p, p] (softmax rows, kept for backward); o [n, c, p]; gqkv overwritten.
 void attention_forward(const float* qkv, float* a, float* o, int64_t n, int64_t c, int64_t p);
-void attention_backward(const float* qkv, const float* a, const float* go, float* gqkv, int64_t n, int64_t c, int64_t p);
+void attention_backward(const float* qkv, const float* a, const float* go, float* gqkv, int64_t n, int64_t c,
+                        int64_t p);
 
 // Nearest-neighbour x2 over [planes, h, w] (h, w: the small side).
 void upsample2_forward(const float* x, float* y, int64_t planes, int64_t h, int64_t w);
@@ -72,8 +87,8 @@ void upsample2_backward(const float* gy, float* gx, int64_t planes, int64_t h, i
 
 // Graph helpers used by the UNet executor.
 void add_inplace(float* a, const float* b, int64_t n);                                 // a += b
-void add_channel_bias(float* x, const float* bias, int64_t n, int64_t c, int64_t hw);   // x[b, ch, :] += bias[b*c + ch]
-void channel_sums(const float* x, float* out, int64_t n, int64_t c, int64_t hw);        // out[b*c + ch] = sum over hw
+void add_channel_bias(float* x, const float* bias, int64_t n, int64_t c, int64_t hw);  // x[b, ch, :] += bias[b*c + ch]
+void channel_sums(const float* x, float* out, int64_t n, int64_t c, int64_t hw);       // out[b*c + ch] = sum over hw
 void concat_channels(const float* a, const float* b, float* out, int64_t n, int64_t ca, int64_t cb, int64_t hw);
 void split_channels(const float* in, float* a, float* b, int64_t n, int64_t ca, int64_t cb, int64_t hw);
 

@@ -19,18 +19,18 @@ void randn(const Tensor& out, RngKey key);
 void uniform(const Tensor& out, float low, float high, RngKey key);
 // The raw uint32 stream, written bit for bit into out's float32 storage (for tests and interop).
 void random_bits(const Tensor& out, RngKey key);
-void copy(const Tensor& src, const Tensor& dst);             // any pair of devices, same shape
+void copy(const Tensor& src, const Tensor& dst);  // any pair of devices, same shape
 void add(const Tensor& a, const Tensor& b, const Tensor& out);
 void scale(const Tensor& a, float s, const Tensor& out);
-void sum(const Tensor& a, const Tensor& out);                // out has one element
+void sum(const Tensor& a, const Tensor& out);  // out has one element
 
 // Sum of squares of all elements into a one-element out (the squared global gradient norm).
 void sum_squares(const Tensor& a, const Tensor& out);
 
 struct AdamWConfig {
   float lr = 1e-4f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
-  int64_t step = 1;          // 1-based, for the bias corrections
-  float max_norm = 0.0f;     // > 0: scale gradients by min(1, max_norm / (norm + 1e-6))
+  int64_t step = 1;       // 1-based, for the bias corrections
+  float max_norm = 0.0f;  // > 0: scale gradients by min(1, max_norm / (norm + 1e-6))
 };
 // One AdamW step (PyTorch's formulation: decoupled weight decay, bias-corrected moments) over flat
 // arrays. sumsq is the one-element tensor from sum_squares(grads), read on the device when clipping,

@@ -51,7 +51,8 @@ KS_GRID_HD inline float patch_position(int64_t y, int64_t extent) {
 // (Σ_j P_jᵀ (W_j ⊙ patches_j)) at pixel (y, x) of channel ch of sample b: the patches covering the
 // pixel, weighted by the separable window normalised by its sum over them (the grid is a product of
 // two 1-D grids, so the normaliser is the product of the two 1-D sums and the weights sum to one).
-KS_GRID_HD inline float overlap_value(const float* patches, const PatchGrid& g, int64_t b, int64_t ch, int64_t y, int64_t x) {
+KS_GRID_HD inline float overlap_value(const float* patches, const PatchGrid& g, int64_t b, int64_t ch, int64_t y,
+                                      int64_t x) {
   const int64_t P = g.size, S = g.stride, cols = g.cols();
   const int64_t y0 = y - P + 1 <= 0 ? 0 : (y - P + S) / S, y1 = y / S < g.rows() - 1 ? y / S : g.rows() - 1;
   const int64_t x0 = x - P + 1 <= 0 ? 0 : (x - P + S) / S, x1 = x / S < cols - 1 ? x / S : cols - 1;
@@ -75,7 +76,7 @@ KS_GRID_HD inline float overlap_value(const float* patches, const PatchGrid& g, 
 // g is written into out first and corrected in a second pass, so no scratch is needed; the cell mean
 // of the result is f_lr up to float rounding.
 KS_GRID_HD inline void aggregate_cell(const float* f_lr, int r, const float* f_patch, const float* f0, float* out,
-                                 const PatchGrid& g, int64_t p, int64_t cy, int64_t cx) {
+                                      const PatchGrid& g, int64_t p, int64_t cy, int64_t cx) {
   const int64_t b = p / g.c, ch = p % g.c, lw = g.w / r;
   const float low = f_lr ? f_lr[(p * (g.h / r) + cy) * lw + cx] : 0.0f;
   float mean = 0;

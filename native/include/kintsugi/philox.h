@@ -13,7 +13,9 @@
 
 namespace ks {
 
-struct Philox4 { uint32_t v[4]; };
+struct Philox4 {
+  uint32_t v[4];
+};
 
 KS_HD void philox_mulhilo(uint32_t a, uint32_t b, uint32_t* hi, uint32_t* lo) {
   const uint64_t p = static_cast<uint64_t>(a) * b;
@@ -24,7 +26,10 @@ KS_HD void philox_mulhilo(uint32_t a, uint32_t b, uint32_t* hi, uint32_t* lo) {
 // The raw block function: 10 rounds over a 128-bit counter with a 64-bit key.
 KS_HD Philox4 philox4x32_10(Philox4 c, uint32_t k0, uint32_t k1) {
   for (int r = 0; r < 10; ++r) {
-    if (r > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+    if (r > 0) {
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
     uint32_t hi0, lo0, hi1, lo1;
     philox_mulhilo(0xD2511F53u, c.v[0], &hi0, &lo0);
     philox_mulhilo(0xCD9E8D57u, c.v[2], &hi1, &lo1);
@@ -39,8 +44,8 @@ KS_HD Philox4 philox4x32_10(Philox4 c, uint32_t k0, uint32_t k1) {
 // by ceil(n/4) per draw.
 KS_HD Philox4 philox_block(uint64_t seed, uint64_t offset, uint64_t stream, uint64_t block) {
   const uint64_t ctr = offset + block;
-  Philox4 c{{static_cast<uint32_t>(ctr), static_cast<uint32_t>(ctr >> 32),
-             static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)}};
+  Philox4 c{{static_cast<uint32_t>(ctr), static_cast<uint32_t>(ctr >> 32), static_cast<uint32_t>(stream),
+             static_cast<uint32_t>(stream >> 32)}};
   return philox4x32_10(c, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 

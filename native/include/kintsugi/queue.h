@@ -12,9 +12,9 @@
 namespace ks {
 
 struct Task {
-  std::vector<std::shared_ptr<Storage>> reads;    // a failed input fails this task too
-  std::vector<std::shared_ptr<Storage>> writes;   // marked failed when this task fails
-  std::function<void()> run;                      // on the worker thread
+  std::vector<std::shared_ptr<Storage>> reads;   // a failed input fails this task too
+  std::vector<std::shared_ptr<Storage>> writes;  // marked failed when this task fails
+  std::function<void()> run;                     // on the worker thread
   // Always called once on the worker thread after run (error == nullptr) or its failure.
   std::function<void(const std::string* error)> done;
 };

@@ -15,7 +15,7 @@ class UNetEngine {
   // keep = false: inference, the returned tape only knows its batch and backward refuses it.
   // cond (optional, [n, 4 * channels]) is added to the time embedding; gcond receives its gradient.
   virtual std::shared_ptr<void> forward(const float* params, const float* x, const float* t, int64_t n, float* out,
-                                       bool keep = true, const float* cond = nullptr) = 0;
+                                        bool keep = true, const float* cond = nullptr) = 0;
   virtual void backward(const float* params, const void* tape, const float* gout, float* grads, float* gx,
                         float* gcond = nullptr) = 0;
   virtual int64_t tape_batch(const void* tape) const = 0;
@@ -43,8 +43,8 @@ void unet_init_params(const UNetConfig& config, uint64_t seed, const Tensor& out
 std::shared_ptr<UNetTape> unet_forward(const UNetHandle& net, const Tensor& params, const Tensor& x, const Tensor& t,
                                        const Tensor& out, bool keep, const Tensor* cond = nullptr);
 // grads += dL/dparams, gx (when not null) = dL/dx, gcond (when not null) = dL/dcond.
-void unet_backward(const UNetHandle& net, const Tensor& params, const std::shared_ptr<UNetTape>& tape, const Tensor& gout,
-                   const Tensor& grads, const Tensor* gx, const Tensor* gcond = nullptr);
+void unet_backward(const UNetHandle& net, const Tensor& params, const std::shared_ptr<UNetTape>& tape,
+                   const Tensor& gout, const Tensor& grads, const Tensor* gx, const Tensor* gcond = nullptr);
 // Frees the tape's activations once the work queued so far on its device has run.
 void unet_release_tape(const std::shared_ptr<UNetTape>& tape);
 

@@ -20,17 +20,17 @@ class UNetGraph {
 
   struct Tape {
     int64_t n = 0;
-    bool complete = true;          // false after an inference forward: nothing for backward
-    Buf x;                         // the input
-    Buf emb, l1, temb, st;         // time path: embedding, linear1, linear2 output, silu(temb)
-    Buf h0;                        // conv_in output (a skip)
+    bool complete = true;   // false after an inference forward: nothing for backward
+    Buf x;                  // the input
+    Buf emb, l1, temb, st;  // time path: embedding, linear1, linear2 output, silu(temb)
+    Buf h0;                 // conv_in output (a skip)
     struct Stage {
-      Buf in;                      // the stage's input (after the concat on the up path)
-      Buf u1, a1, h, u2, a2;       // ResBlock: norm1, silu, conv1 + time, norm2, silu (Attention: u1 = norm)
+      Buf in;                 // the stage's input (after the concat on the up path)
+      Buf u1, a1, h, u2, a2;  // ResBlock: norm1, silu, conv1 + time, norm2, silu (Attention: u1 = norm)
       Buf mean1, rstd1, mean2, rstd2;
-      Buf qkv, attn, o;            // Attention
-      Buf up;                      // Upsample: the upsampled input of its conv
-      Buf pushed;                  // down path: the output, kept as a skip for the up path
+      Buf qkv, attn, o;  // Attention
+      Buf up;            // Upsample: the upsampled input of its conv
+      Buf pushed;        // down path: the output, kept as a skip for the up path
     };
     std::vector<Stage> stages;
     Buf hout, uout, aout, mout, rout;  // output head
@@ -45,7 +45,8 @@ class UNetGraph {
   // keep = false is inference: each stage's activations are freed as soon as the next stage has
   // read them (only the skips survive until their concat), so sampling holds a fraction of a
   // training step's memory; the returned tape is then empty (`n` only) and backward refuses it.
-  std::unique_ptr<Tape> forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep = true, const T* cond = nullptr) const;
+  std::unique_ptr<Tape> forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep = true,
+                                const T* cond = nullptr) const;
   // G += dL/dparams for dL/dout = gout; gx (if not null) = dL/dx; gcond (if not null) = dL/dcond.
   void backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx, T* gcond = nullptr) const;
 
@@ -57,17 +58,20 @@ class UNetGraph {
     Ops::conv2d_forward(x, P + c.w, P + c.b, y, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision});
   }
   static void conv_bwd(const T* P, const Conv& c, const T* x, const T* gy, T* gx, T* G, int64_t n, int64_t size) {
-    Ops::conv2d_backward(x, P + c.w, gy, gx, G + c.w, G + c.b, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision});
+    Ops::conv2d_backward(x, P + c.w, gy, gx, G + c.w, G + c.b,
+                         Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision});
   }
   static void norm_fwd(const T* P, const Norm& m, const T* x, Buf& y, Buf& mean, Buf& rstd, int64_t n, int64_t hw) {
     y = Ops::alloc(n * m.c * hw);
     mean = Ops::alloc(n * m.groups);
     rstd = Ops::alloc(n * m.groups);
-    Ops::groupnorm_forward(x, P + m.w, P + m.b, Ops::ptr(y), Ops::ptr(mean), Ops::ptr(rstd), GroupNormShape{n, m.c, hw, m.groups});
+    Ops::groupnorm_forward(x, P + m.w, P + m.b, Ops::ptr(y), Ops::ptr(mean), Ops::ptr(rstd),
+                           GroupNormShape{n, m.c, hw, m.groups});
   }
-  static void norm_bwd(const T* P, const Norm& m, const T* x, const Buf& mean, const Buf& rstd, const T* gy, T* gx, T* G,
-                       int64_t n, int64_t hw) {
-    Ops::groupnorm_backward(x, P + m.w, Ops::ptr(mean), Ops::ptr(rstd), gy, gx, G + m.w, G + m.b, GroupNormShape{n, m.c, hw, m.groups});
+  static void norm_bwd(const T* P, const Norm& m, const T* x, const Buf& mean, const Buf& rstd, const T* gy, T* gx,
+                       T* G, int64_t n, int64_t hw) {
+    Ops::groupnorm_backward(x, P + m.w, Ops::ptr(mean), Ops::ptr(rstd), gy, gx, G + m.w, G + m.b,
+                            GroupNormShape{n, m.c, hw, m.groups});
   }
   static Buf silu_of(const Buf& x, int64_t count) {
     Buf y = Ops::alloc(count);
@@ -249,7 +253,8 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
         Buf gtp = Ops::alloc(n * st.cout);
         Ops::channel_sums(Ops::ptr(gh1), Ops::ptr(gtp), n, st.cout, hw);
         Buf gst = Ops::alloc(n * TC);
-        Ops::linear_backward(Ops::ptr(tape.st), P + r.time.w, Ops::ptr(gtp), Ops::ptr(gst), G + r.time.w, G + r.time.b, n, TC, st.cout);
+        Ops::linear_backward(Ops::ptr(tape.st), P + r.time.w, Ops::ptr(gtp), Ops::ptr(gst), G + r.time.w, G + r.time.b,
+                             n, TC, st.cout);
         Ops::add_inplace(Ops::ptr(g_st), Ops::ptr(gst), n * TC);
         // conv1 <- silu <- norm1
         Buf ga1 = Ops::alloc(n * st.cin * hw);
@@ -308,10 +313,11 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
   if (gcond) Ops::copy(Ops::ptr(gtemb), gcond, n * TC);  // cond was added to temb: same gradient
   Buf s1 = silu_of(tape.l1, n * TC);
   Buf gs1 = Ops::alloc(n * TC);
-  Ops::linear_backward(Ops::ptr(s1), P + plan_.time2.w, Ops::ptr(gtemb), Ops::ptr(gs1), G + plan_.time2.w, G + plan_.time2.b, n, TC, TC);
+  Ops::linear_backward(Ops::ptr(s1), P + plan_.time2.w, Ops::ptr(gtemb), Ops::ptr(gs1), G + plan_.time2.w,
+                       G + plan_.time2.b, n, TC, TC);
   Ops::silu_backward(Ops::ptr(tape.l1), Ops::ptr(gs1), Ops::ptr(gs1), n * TC);
-  Ops::linear_backward(Ops::ptr(tape.emb), P + plan_.time1.w, Ops::ptr(gs1), static_cast<T*>(nullptr), G + plan_.time1.w,
-                       G + plan_.time1.b, n, C, TC);
+  Ops::linear_backward(Ops::ptr(tape.emb), P + plan_.time1.w, Ops::ptr(gs1), static_cast<T*>(nullptr),
+                       G + plan_.time1.w, G + plan_.time1.b, n, C, TC);
 }
 
 }  // namespace ks

@@ -13,11 +13,11 @@ enum cudaStreamCaptureStatus { cudaStreamCaptureStatusNone = 0, cudaStreamCaptur
 
 namespace fake_cuda {
 struct State {
-  size_t limit = 0;                 // bytes the fake device can hold
-  size_t used = 0;                  // bytes cudaMalloc'd and not cudaFree'd
+  size_t limit = 0;                       // bytes the fake device can hold
+  size_t used = 0;                        // bytes cudaMalloc'd and not cudaFree'd
   cudaError_t sync_result = cudaSuccess;  // what the next cudaDeviceSynchronize returns (a kernel fault)
   cudaError_t last_error = cudaSuccess;
-  std::vector<std::string> log;     // "malloc N ok|fail", "sync", "free N"
+  std::vector<std::string> log;  // "malloc N ok|fail", "sync", "free N"
 };
 State& state();
 }  // namespace fake_cuda

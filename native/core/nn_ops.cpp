@@ -4,7 +4,6 @@
 // against the double reference) and on CUDA (against the CPU) through this one entry point.
 #include <stdexcept>
 #include "kintsugi/nn_backend.h"
-#include "../cpu/round_operands.h"
 #include "registry.h"
 
 namespace ks {

@@ -5,14 +5,18 @@
 // c [16, 8] (K = 8 for TF32, else 16); output d [16, 8] = round(a) round(b) + c.
 #include <string>
 #include "registry.h"
-#if KS_WITH_CUDA
-#include "../cuda/mma_check.h"
-#endif
 
 namespace ks {
+// The same signature in both backends (cpu/mma_check.cpp, cuda/mma_check.cu), declared here rather than
+// through a backend's private header: core sees the backends only through declarations.
 namespace cpu {
-void mma_check(int variant, const float* a, const float* b, const float* c, float* d);  // cpu/mma_check.cpp
+void mma_check(int variant, const float* a, const float* b, const float* c, float* d);
 }
+#if KS_WITH_CUDA
+namespace cuda {
+void mma_check(int variant, const float* a, const float* b, const float* c, float* d);
+}
+#endif
 namespace {
 
 KS_GENERIC_OP(kMmaCheck, "mma_check", cpu::mma_check, KS_CUDA_FN(mma_check), mma_check_call);

@@ -14,6 +14,11 @@ template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
 template <class T>
 void conv2d_backward(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, const Conv2dShape& s);
+// The float convolutions with the shape's operand precision (native/cpu/round_operands.cpp): the operands
+// rounded to BF16 or TF32 as the tensor cores round them, then the FP32 kernels; fp32 runs them as they are.
+void conv2d_forward_rounded(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s);
+void conv2d_backward_rounded(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
+                             const Conv2dShape& s);
 template <class T>
 void groupnorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const GroupNormShape& s);
 template <class T>

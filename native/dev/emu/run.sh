@@ -22,6 +22,10 @@ for f in "${kernels[@]}"; do
   name=$(basename "$f" .cu)
   if [[ -f $root/native/cpu/$name.cpp && ! -f $root/native/cpu/$name.h ]]; then cpu+=("$root/native/cpu/$name.cpp"); fi
 done
+# What those CPU files call: the kernels per instruction set and their load-time choice (isa.cpp,
+# isa/kernels_*.cpp, each variant with its own target flags below), and the float GroupNorm that
+# groupnorm.h's float instantiation forwards to.
+cpu+=("$root/native/cpu/isa.cpp" "$root"/native/cpu/isa/kernels_*.cpp "$root/native/cpu/groupnorm.cpp")
 
 build_failed() {
   echo "emu: $1 failed"
@@ -43,7 +47,9 @@ sources=("$out"/gen/*.cpp "${cpu[@]}" "$here/emu.cpp" "$here/test.cpp")
 printf '%s\0' "${sources[@]}" | OUT=$out xargs -0 -P "$(nproc)" -I{} bash -c '
   src=$1 name=$(basename "$1" .cpp)
   case $src in */native/cpu/*) name=cpu_$name ;; esac
-  exec g++ @"$OUT/flags" -c "$src" -o "$OUT/obj/$name.o"' _ {} || build_failed "compiling"
+  isa=()  # the same flags as binding.gyp and CMakeLists.txt give each variant
+  case $src in */kernels_avx2.cpp) isa=(-mavx2 -mfma) ;; */kernels_avx512.cpp) isa=(-mavx512f -mavx2 -mfma) ;; esac
+  exec g++ @"$OUT/flags" "${isa[@]}" -c "$src" -o "$OUT/obj/$name.o"' _ {} || build_failed "compiling"
 g++ -fsanitize=address,undefined -pthread "$out"/obj/*.o -o "$out/emu_test" || build_failed "linking"
 echo "built in $((SECONDS - start)) s: ${#kernels[@]} kernel files, ${#cpu[@]} CPU reference files"
 

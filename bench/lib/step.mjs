@@ -135,8 +135,18 @@ export async function timeGsureStep({ device, preset, batch, steps = 30, warmup 
     opt.step();
     await synchronize(device);
   };
-  const { times, peak } = await timeSteps(step, { device, steps, warmup });
+  const { times, peak, cpuMs } = await timeSteps(step, { device, steps, warmup });
   net.dispose();
   const ms = median(times);
-  return { preset, batch, probes, difference, median_ms: ms, times_ms: times, img_per_s: (1000 * batch) / ms, peak_bytes: peak };
+  return {
+    preset,
+    batch,
+    probes,
+    difference,
+    median_ms: ms,
+    times_ms: times,
+    cpu_ms_per_step: cpuMs,
+    img_per_s: (1000 * batch) / ms,
+    peak_bytes: peak,
+  };
 }

@@ -1,7 +1,7 @@
 // One kintsugi CPU measurement in its own process, so its peak resident memory is its own (the
 // PyTorch side runs in its own process too). Prints one JSON line. Used by bench/cpu.mjs.
 //   node bench/lib/cpu-child.mjs train PRESET BATCH STEPS [gsure]
-//   node bench/lib/cpu-child.mjs sample PRESET BATCH STEPS
+//   node bench/lib/cpu-child.mjs sample PRESET BATCH STEPS [WARMUP_STEPS]
 import { native } from '../../dist/native.js';
 import { timeGsureStep, timeSampling, timeTrainStep } from './step.mjs';
 
@@ -41,8 +41,9 @@ if (mode === 'train') {
   const gsure = extra === 'gsure' ? await timeGsureStep({ device: 'cpu', preset, batch, steps, warmup: 2 }) : null;
   out = { train: { ...train, idle, rss_base_bytes: rssBase, rss_peak_bytes: rssPeak }, gsure };
 } else if (mode === 'sample') {
+  const warmupSteps = extra === undefined ? steps : Number(extra);
   const c0 = process.cpuUsage();
-  const { result: sample, idle } = await withIdle(() => timeSampling({ device: 'cpu', preset, batch, steps }));
+  const { result: sample, idle } = await withIdle(() => timeSampling({ device: 'cpu', preset, batch, steps, warmupSteps }));
   const c = process.cpuUsage(c0);
   out = { sample: { ...sample, idle, cpu_ms_with_warmup: (c.user + c.system) / 1000, rss_base_bytes: rssBase, rss_peak_bytes: rss() } };
 } else {

@@ -154,13 +154,17 @@ export async function gsureStep<TapeT extends { release(): void }>(
     own(xbarPlus);
     own(xbarMinus);
     const tTensor = own(tensor(Float32Array.from(t), [n], { device }));
-    const tProbe = own(
-      tensor(
-        Float32Array.from({ length: n * probes }, (_, r) => t[Math.floor(r / probes)]!),
-        [n * probes],
-        { device },
-      ),
-    );
+    // One probe per sample: the probe rows have the samples' own time steps.
+    const tProbe =
+      probes === 1
+        ? tTensor
+        : own(
+            tensor(
+              Float32Array.from({ length: n * probes }, (_, r) => t[Math.floor(r / probes)]!),
+              [n * probes],
+              { device },
+            ),
+          );
     // Network passes in pixel space: x = V x̄; outputs back to the SVD domain: h̄ = Vᵀ h.
     const pass = async (xbar: Tensor, tt: Tensor) => {
       const x = await apply(batch.basis?.v.bind(batch.basis), xbar);

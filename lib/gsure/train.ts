@@ -126,7 +126,21 @@ export async function gsureBatch(
   device: string,
 ): Promise<{ batch: GsureBatch; dispose: () => void }> {
   const per = stats.frequency.length;
-  const s = await singularValuesOf(set, indices);
+  // The singular values are needed on the host (weights and variances). On the CPU the batch's own
+  // operator gives them (building a second operator cost as much as the rest of the batch); on a GPU
+  // a CPU operator does, so that reading them does not wait for the GPU's queued work.
+  const { y, op } = set.batch(indices, { device });
+  let s: Float32Array;
+  try {
+    if (op.device === 'cpu') {
+      const sv = op.singularValues();
+      s = await sv.toArray().finally(() => sv.dispose());
+    } else s = await singularValuesOf(set, indices);
+  } catch (e) {
+    y.dispose();
+    op.dispose();
+    throw e;
+  }
   const weight = new Float32Array(s.length);
   const variance = new Float32Array(s.length);
   const s02 = set.sigma0 * set.sigma0;
@@ -137,7 +151,6 @@ export async function gsureBatch(
       variance[i] = s02 / (si * si);
     }
   }
-  const { y, op } = set.batch(indices, { device });
   const ybar = op.toSvd(y);
   y.dispose();
   const shape = [indices.length, ...set.signalShape];

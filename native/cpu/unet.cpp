@@ -39,11 +39,18 @@ class CpuEngine final : public UNetEngine {
 // freed blocks to the kernel (munmap, heap trimming), so every step faulted its pages in again: 60% of
 // a tiny16 step's page faults and ~40% of its CPU time (perf stat, native/dev/NOTES.md). Keeping blocks
 // up to 32 MiB in the heap lets the next step reuse them; resident memory stays at the step's peak.
+// The activations are allocated on the device's queue thread, so they live in a per-thread arena made
+// of heaps of at most 64 MiB; glibc unmaps such a heap as soon as it is empty, whatever the trim
+// threshold, unless M_TOP_PAD asks it to keep that much: a step that needs more than one heap (GSURE
+// keeps two tapes alive) otherwise faulted ~1,800 pages per tiny16 step in again, after a supervised
+// run in the same process, and cost 2.6x instead of 2.1x a supervised step (docs/cpu.md). The pad only
+// reserves address space: pages are resident once written, as before.
 static void keep_freed_memory() {
 #if defined(__GLIBC__)
   static const bool once = [] {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    mallopt(M_TOP_PAD, 64 << 20);
     return true;
   }();
   (void)once;

@@ -18,14 +18,24 @@
 // Reductions: each output element is one thread's accumulator over k in a fixed order; the split-K
 // fold is in slice order. Results depend on the shape only, never on the device or the schedule.
 #include <algorithm>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include "common.cuh"
 #include "mma.cuh"
 #include "tc_conv.h"
 
 namespace ks::cuda {
 namespace {
+
+// Full unrolling where an index into the accumulator array must be a constant (otherwise the array
+// lives in local memory); the emulator's g++ ignores it.
+#if defined(__CUDA_ARCH__)
+#define KS_UNROLL _Pragma("unroll")
+#else
+#define KS_UNROLL
+#endif
 
 constexpr int kBM = 64, kBN = 64, kBK = 16, kStages = 3, kThreads = 128;
 constexpr int kApad = 4, kBpad = 4;  // shared rows of 20 and 68 floats (16-byte aligned rows)
@@ -40,21 +50,46 @@ Geo geo_of(const Conv2dShape& s) {
   return Geo{s.n, int(s.cin), int(s.h), int(s.w), int(s.cout), int(s.ho()), int(s.wo())};
 }
 
-// The input value output pixel (oy, ox) of image img reads through tap kk = (ci, kh, kw), or null (padding).
+// Where the conv's input a comes from (TcConvInput, checked on the host): channels [0, c1) from x, the
+// rest from x2; planes of hx x wx (half of a's with upsample); scale/shift for the prologue.
+struct Src {
+  const float* x;
+  const float* x2;
+  const float* scale;
+  const float* shift;
+  int c1, hx, wx;
+  bool up;
+};
+
+// The element of a that output pixel (oy, ox) of image img reads through tap kk = (ci, kh, kw): its
+// address in x or x2, or null at padding. sidx = img * cin + ci, the prologue's scale/shift index.
 template <int K, int S>
-__device__ __forceinline__ const float* patch_at(const float* x, const Geo& g, int64_t img, int oy, int ox, int kk) {
+__device__ __forceinline__ const float* gather(const Src& src, const Geo& g, int64_t img, int oy, int ox, int kk,
+                                               int& sidx) {
   constexpr int pad = K / 2;
   const int ci = kk / (K * K), r = kk % (K * K), kh = r / K, kw = r % K;
-  const int iy = oy * S + kh - pad, ix = ox * S + kw - pad;
+  int iy = oy * S + kh - pad, ix = ox * S + kw - pad;
   if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return nullptr;
-  return x + ((img * g.cin + ci) * g.h + iy) * int64_t(g.w) + ix;
+  if (src.up) iy >>= 1, ix >>= 1;  // nearest 2x upsampling: a(iy, ix) = x(iy / 2, ix / 2)
+  sidx = int(img * g.cin + ci);
+  if (ci < src.c1) return src.x + ((img * src.c1 + ci) * src.hx + iy) * int64_t(src.wx) + ix;
+  return src.x2 + ((img * (g.cin - src.c1) + (ci - src.c1)) * src.hx + iy) * int64_t(src.wx) + ix;
 }
 
-template <int K, int S>
+// The prologue: GroupNorm's affine map folded into (scale, shift), then SiLU, in FP32. The CPU
+// reference of the tests writes the same two roundings (fmaf, then the quotient).
+__device__ __forceinline__ float silu_affine(float x, float scale, float shift) {
+  const float v = fmaf(x, scale, shift);
+  return v / (1.0f + expf(-v));
+}
+
+// Pro: the B operand (the input patch) goes through the prologue once it has landed in shared memory.
+template <int K, int S, bool Pro>
 struct FwdPass {
-  const float* x;
+  static constexpr bool kPro = Pro;
+  Src src;
   const float* w;
-  const float* bias;
+  TcEpilogue ep;
   float* y;
   Geo g;
   __device__ int M() const { return g.cout; }
@@ -63,16 +98,21 @@ struct FwdPass {
   __device__ const float* a(int m, int64_t k) const {
     return m < g.cout ? w + int64_t(m) * (g.cin * K * K) + k : nullptr;
   }
-  __device__ const float* b(int64_t k, int64_t q) const {
+  __device__ const float* b(int64_t k, int64_t q, int& sidx) const {
     if (q >= N()) return nullptr;
     const int plane = g.ho * g.wo, pix = int(q % plane);
-    return patch_at<K, S>(x, g, q / plane, pix / g.wo, pix % g.wo, int(k));
+    return gather<K, S>(src, g, q / plane, pix / g.wo, pix % g.wo, int(k), sidx);
   }
   __device__ const float* any_a() const { return w; }
-  __device__ const float* any_b() const { return x; }
+  __device__ const float* any_b() const { return src.x; }
+  // The epilogue, in the documented order (tc_conv.h).
   __device__ void store(int m, int64_t q, float v) const {
     const int plane = g.ho * g.wo;
-    y[(q / plane * g.cout + m) * plane + q % plane] = v + (bias != nullptr ? bias[m] : 0.0f);
+    const int64_t img = q / plane, at = (img * g.cout + m) * plane + q % plane;
+    if (ep.bias != nullptr) v += ep.bias[m];
+    if (ep.channel_bias != nullptr) v += ep.channel_bias[img * g.cout + m];
+    if (ep.residual != nullptr) v += ep.residual[at];
+    y[at] = v;
   }
 };
 
@@ -90,11 +130,15 @@ Taps taps_of(int phase) {
   return r;
 }
 
+// gx: a's gradient, all cin channels, or with gx2 non-null channels [0, c1) (gx2: the rest).
 template <int K, int S>
 struct DataPass {
+  static constexpr bool kPro = false;
   const float* w;
   const float* gy;
   float* gx;
+  float* gx2;
+  int c1;
   Geo g;
   int py, px, ha, wb;  // the phase and its plane: rows a (iy = a S + py) < ha, columns b < wb
   Taps th, tw;
@@ -111,7 +155,7 @@ struct DataPass {
     tap(k, co, kh, kw);
     return w + ((int64_t(co) * g.cin + m) * K + kh) * K + kw;
   }
-  __device__ const float* b(int64_t k, int64_t q) const {
+  __device__ const float* b(int64_t k, int64_t q, int&) const {
     if (q >= N()) return nullptr;
     const int plane = ha * wb, r = int(q % plane);
     const int64_t img = q / plane;
@@ -129,13 +173,18 @@ struct DataPass {
   __device__ void store(int m, int64_t q, float v) const {
     const int plane = ha * wb, r = int(q % plane);
     const int iy = r / wb * S + py, ix = r % wb * S + px;
-    gx[((q / plane * g.cin + m) * g.h + iy) * int64_t(g.w) + ix] = v;
+    const int64_t img = q / plane;
+    if (gx2 != nullptr && m >= c1)
+      gx2[((img * (g.cin - c1) + (m - c1)) * g.h + iy) * int64_t(g.w) + ix] = v;
+    else
+      gx[((img * (gx2 != nullptr ? c1 : g.cin) + m) * g.h + iy) * int64_t(g.w) + ix] = v;
   }
 };
 
-template <int K, int S>
+template <int K, int S, bool Pro>
 struct WeightPass {
-  const float* x;
+  static constexpr bool kPro = Pro;
+  Src src;
   const float* gy;
   float* part;
   Geo g;
@@ -152,13 +201,13 @@ struct WeightPass {
     const int plane = g.ho * g.wo;
     return gy + (q / plane * g.cout + m) * plane + q % plane;
   }
-  __device__ const float* b(int64_t q, int64_t kk) const {
+  __device__ const float* b(int64_t q, int64_t kk, int& sidx) const {
     if (kk >= N()) return nullptr;
     const int plane = g.ho * g.wo, pix = int(q % plane);
-    return patch_at<K, S>(x, g, q / plane, pix / g.wo, pix % g.wo, int(kk));
+    return gather<K, S>(src, g, q / plane, pix / g.wo, pix % g.wo, int(kk), sidx);
   }
   __device__ const float* any_a() const { return gy; }
-  __device__ const float* any_b() const { return x; }
+  __device__ const float* any_b() const { return src.x; }
   __device__ void store(int m, int64_t kk, float v) const { part[(int64_t(blockIdx.z) * g.cout + m) * N() + kk] = v; }
 };
 
@@ -166,6 +215,10 @@ template <class Pass, int P>
 __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
   __shared__ __align__(16) float As[kStages][kBM][kBK + kApad];  // As[stage][m][k]
   __shared__ __align__(16) float Bs[kStages][kBK][kBN + kBpad];  // Bs[stage][k][n]
+  constexpr bool Pro = Pass::kPro;
+  // With the prologue: the scale/shift index of each B element (-1: padding or out of range, which
+  // must stay zero after the transform). Only the thread that loads an element reads its entry.
+  __shared__ int Ps[Pro ? kStages : 1][kBK][kBN];
   const int t = threadIdx.x, warp = t / 32, lane = t % 32, g = lane / 4, tq = lane % 4;
   const int wm = warp / 2 * 32, wn = warp % 2 * 32;
   const int m0 = blockIdx.y * kBM;
@@ -184,8 +237,21 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
     }
     for (int j = 0; j < kBK * kBN / kThreads; ++j) {
       const int e = t + kThreads * j, kk = e / kBN, n = e % kBN;
-      const float* p = k0 + kk < kend ? pass.b(k0 + kk, n0 + n) : nullptr;
+      int sidx = -1;
+      const float* p = k0 + kk < kend ? pass.b(k0 + kk, n0 + n, sidx) : nullptr;
       mma::cp_async<4>(&Bs[s][kk][n], p != nullptr ? p : pass.any_b(), p != nullptr);
+      if constexpr (Pro) Ps[s][kk][n] = p != nullptr ? sidx : -1;
+    }
+  };
+  // The prologue on stage s: each thread transforms the B elements it copied itself, once its own
+  // copies have landed (cp.async.wait_group makes them visible to the issuing thread); the barrier
+  // that follows publishes them to the warps that build fragments from them.
+  auto prologue = [&](int s) {
+    if constexpr (Pro) {
+      for (int j = 0; j < kBK * kBN / kThreads; ++j) {
+        const int e = t + kThreads * j, kk = e / kBN, n = e % kBN, i = Ps[s][kk][n];
+        Bs[s][kk][n] = i >= 0 ? silu_affine(Bs[s][kk][n], pass.src.scale[i], pass.src.shift[i]) : 0.0f;
+      }
     }
   };
 
@@ -196,7 +262,8 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
   }
   for (int step = 0; step < steps; ++step) {
     mma::cp_async_wait<kStages - 2>();  // this thread's copies of stage `step` have landed
-    __syncthreads();                    // everyone's have, and everyone is done with stage step - 1
+    prologue(step % kStages);
+    __syncthreads();  // everyone's have, and everyone is done with stage step - 1
     {
       const int next = step + kStages - 1;
       if (next < steps) load(next % kStages, kbeg + int64_t(next) * kBK);  // refills stage step - 1
@@ -219,6 +286,19 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
       }
       for (int mt = 0; mt < 2; ++mt)
         for (int nt = 0; nt < 4; ++nt) mma::mma_bf16_16816(acc[mt][nt], fa[mt], fb[nt], acc[mt][nt]);
+    } else if constexpr (P == int(Precision::fp32)) {
+      // The exact path: FP32 FMAs from the same tiles, each thread the same 32 outputs as its mma
+      // fragments (rows g, g + 8 of each 16-row tile, columns 2 tq, 2 tq + 1 of each 8-column tile).
+      for (int k = 0; k < kBK; ++k) {
+        float av[2][2], bv[4][2];
+        for (int mt = 0; mt < 2; ++mt)
+          av[mt][0] = As[s][wm + 16 * mt + g][k], av[mt][1] = As[s][wm + 16 * mt + g + 8][k];
+        for (int nt = 0; nt < 4; ++nt)
+          bv[nt][0] = Bs[s][k][wn + 8 * nt + 2 * tq], bv[nt][1] = Bs[s][k][wn + 8 * nt + 2 * tq + 1];
+        for (int mt = 0; mt < 2; ++mt)
+          for (int nt = 0; nt < 4; ++nt)
+            for (int i = 0; i < 4; ++i) acc[mt][nt][i] = fmaf(av[mt][i >> 1], bv[nt][i & 1], acc[mt][nt][i]);
+      }
     } else {
       for (int k8 = 0; k8 < kBK; k8 += 8) {
         uint32_t fa[2][4], fb[4][2];
@@ -240,8 +320,11 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
 
   const int M = pass.M();
   const int64_t N = pass.N();
+  KS_UNROLL
   for (int mt = 0; mt < 2; ++mt)
+    KS_UNROLL
     for (int nt = 0; nt < 4; ++nt)
+      KS_UNROLL
       for (int i = 0; i < 4; ++i) {
         const int m = m0 + wm + 16 * mt + g + (i >= 2 ? 8 : 0);
         const int64_t n = n0 + wn + 8 * nt + 2 * tq + (i & 1);
@@ -267,19 +350,28 @@ template <class Pass>
 void launch(const Pass& pass, int64_t n, int64_t m, int64_t z, Precision p) {
   if (p == Precision::tf32)
     tc_gemm<Pass, int(Precision::tf32)><<<grid_of(n, m, z), kThreads, 0, stream()>>>(pass);
-  else
+  else if (p == Precision::bf16)
     tc_gemm<Pass, int(Precision::bf16)><<<grid_of(n, m, z), kThreads, 0, stream()>>>(pass);
+  else
+    tc_gemm<Pass, int(Precision::fp32)><<<grid_of(n, m, z), kThreads, 0, stream()>>>(pass);
   KS_CUDA_LAUNCHED(tc_gemm);
 }
 
-template <int K, int S>
-void forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
-  const FwdPass<K, S> pass{x, w, b, y, geo_of(s)};
+Src src_of(const TcConvInput& in, const Conv2dShape& s) {
+  const int c1 = in.x2 != nullptr ? int(in.c1) : int(s.cin);
+  return Src{in.x, in.x2, in.scale, in.shift, c1, int(in.upsample ? s.h / 2 : s.h), int(in.upsample ? s.w / 2 : s.w),
+             in.upsample};
+}
+
+template <int K, int S, bool Pro>
+void forward(const TcConvInput& in, const float* w, const TcEpilogue& ep, float* y, const Conv2dShape& s) {
+  const FwdPass<K, S, Pro> pass{src_of(in, s), w, ep, y, geo_of(s)};
   launch(pass, s.n * s.ho() * s.wo(), s.cout, 1, s.precision);
 }
 
-template <int K, int S>
-void backward(const float* x, const float* w, const float* gy, float* gx, float* gw, const Conv2dShape& s) {
+template <int K, int S, bool Pro>
+void backward(const TcConvInput& in, const float* w, const float* gy, float* gx, float* gx2, float* gw,
+              const Conv2dShape& s) {
   const Geo g = geo_of(s);
   if (gx != nullptr && s.n * s.h * s.w * s.cin != 0) {
     for (int py = 0; py < S; ++py)
@@ -287,6 +379,8 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
         DataPass<K, S> pass{w,
                             gy,
                             gx,
+                            in.x2 != nullptr ? gx2 : nullptr,
+                            int(in.c1),
                             g,
                             py,
                             px,
@@ -311,11 +405,50 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
   Scratch<float> part(group * wsize);
   for (int64_t first = 0; first < slices; first += group) {
     const int64_t count = std::min(group, slices - first);
-    const WeightPass<K, S> pass{x, gy, part.get(), g, slice, first};
+    const WeightPass<K, S, Pro> pass{src_of(in, s), gy, part.get(), g, slice, first};
     launch(pass, taps, s.cout, count, s.precision);
     tc_fold<<<grid_for(wsize), 256, 0, stream()>>>(part.get(), count, wsize, gw);
     KS_CUDA_LAUNCHED(tc_fold);
   }
+}
+
+// The (kernel, stride, prologue) instantiation for a shape, or an error naming what is unsupported.
+template <class F>
+void dispatch(const Conv2dShape& s, bool pro, F&& f) {
+  const int key = int(s.k * 10 + s.stride);
+  if (key != 11 && key != 12 && key != 31 && key != 32)
+    throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2, got kernel " +
+                                std::to_string(s.k) + " stride " + std::to_string(s.stride));
+  auto with = [&](auto k, auto st) {
+    if (pro)
+      f(k, st, std::true_type{});
+    else
+      f(k, st, std::false_type{});
+  };
+  using I1 = std::integral_constant<int, 1>;
+  using I2 = std::integral_constant<int, 2>;
+  using I3 = std::integral_constant<int, 3>;
+  if (key == 11) with(I1{}, I1{});
+  if (key == 12) with(I1{}, I2{});
+  if (key == 31) with(I3{}, I1{});
+  if (key == 32) with(I3{}, I2{});
+}
+
+// What the fused entry points accept (tc_conv.h), checked before anything is queued.
+void check_input(const TcConvInput& in, const Conv2dShape& s, const char* fn) {
+  const std::string at = std::string(fn) + ": ";
+  if (in.x == nullptr) throw std::invalid_argument(at + "TcConvInput.x is null");
+  if ((in.scale == nullptr) != (in.shift == nullptr))
+    throw std::invalid_argument(at + "TcConvInput.scale and .shift must both be set (the prologue) or both null");
+  if (in.x2 != nullptr && !(in.c1 > 0 && in.c1 < s.cin))
+    throw std::invalid_argument(at + "TcConvInput.c1 must be in (0, cin = " + std::to_string(s.cin) +
+                                ") with x2 set (concat), got " + std::to_string(in.c1));
+  if (in.upsample && (s.h % 2 != 0 || s.w % 2 != 0))
+    throw std::invalid_argument(at + "upsample needs an even input size (the upsampled one), got " +
+                                std::to_string(s.h) + "x" + std::to_string(s.w));
+  if (s.n * s.cin > int64_t(INT32_MAX))
+    throw std::invalid_argument(at + "n * cin must fit 32 bits (the prologue's index), got " +
+                                std::to_string(s.n * s.cin));
 }
 
 }  // namespace
@@ -328,33 +461,58 @@ int64_t tc_conv2d_weight_slices(const Conv2dShape& s) {
 }
 
 void tc_conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
-  switch (s.k * 10 + s.stride) {
-    case 11:
-      return forward<1, 1>(x, w, b, y, s);
-    case 12:
-      return forward<1, 2>(x, w, b, y, s);
-    case 31:
-      return forward<3, 1>(x, w, b, y, s);
-    case 32:
-      return forward<3, 2>(x, w, b, y, s);
-    default:
-      throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2");
-  }
+  TcConvInput in;
+  in.x = x;
+  TcEpilogue ep;
+  ep.bias = b;
+  tc_conv2d_forward_fused(in, w, ep, y, s);
 }
 
 void tc_conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, const Conv2dShape& s) {
-  switch (s.k * 10 + s.stride) {
-    case 11:
-      return backward<1, 1>(x, w, gy, gx, gw, s);
-    case 12:
-      return backward<1, 2>(x, w, gy, gx, gw, s);
-    case 31:
-      return backward<3, 1>(x, w, gy, gx, gw, s);
-    case 32:
-      return backward<3, 2>(x, w, gy, gx, gw, s);
-    default:
-      throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2");
+  TcConvInput in;
+  in.x = x;
+  tc_conv2d_backward_fused(in, w, gy, gx, nullptr, gw, s);
+}
+
+void tc_conv2d_forward_fused(const TcConvInput& in, const float* w, const TcEpilogue& ep, float* y,
+                             const Conv2dShape& s) {
+  check_input(in, s, "tc_conv2d_forward_fused");
+  dispatch(s, in.scale != nullptr, [&](auto k, auto st, auto pro) {
+    forward<decltype(k)::value, decltype(st)::value, decltype(pro)::value>(in, w, ep, y, s);
+  });
+}
+
+void tc_conv2d_backward_fused(const TcConvInput& in, const float* w, const float* gy, float* ga, float* ga2, float* gw,
+                              const Conv2dShape& s) {
+  check_input(in, s, "tc_conv2d_backward_fused");
+  dispatch(s, in.scale != nullptr, [&](auto k, auto st, auto pro) {
+    backward<decltype(k)::value, decltype(st)::value, decltype(pro)::value>(in, w, gy, ga, ga2, gw, s);
+  });
+}
+
+namespace {
+__global__ void groupnorm_scale_shift_kernel(const float* mean, const float* rstd, const float* gamma,
+                                             const float* beta, float* scale, float* shift, int64_t n,
+                                             int64_t channels, int groups) {
+  const int64_t per = channels / groups, count = n * channels;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t img = i / channels, c = i % channels, j = img * groups + c / per;
+    const float sc = rstd[j] * gamma[c];
+    scale[i] = sc;
+    shift[i] = fmaf(-mean[j], sc, beta[c]);
   }
+}
+}  // namespace
+
+void groupnorm_scale_shift(const float* mean, const float* rstd, const float* gamma, const float* beta, float* scale,
+                           float* shift, int64_t n, int64_t channels, int groups) {
+  if (groups <= 0 || channels % groups != 0)
+    throw std::invalid_argument("groupnorm_scale_shift: channels (" + std::to_string(channels) +
+                                ") must be a positive multiple of groups (" + std::to_string(groups) + ")");
+  if (n * channels == 0) return;
+  groupnorm_scale_shift_kernel<<<grid_for(n * channels), 256, 0, stream()>>>(mean, rstd, gamma, beta, scale, shift, n,
+                                                                              channels, groups);
+  KS_CUDA_LAUNCHED(groupnorm_scale_shift);
 }
 
 }  // namespace ks::cuda

@@ -61,14 +61,10 @@ struct Src {
   bool up;
 };
 
-// The element of a that output pixel (oy, ox) of image img reads through tap kk = (ci, kh, kw): its
-// address in x or x2, or null at padding. sidx = img * cin + ci, the prologue's scale/shift index.
-template <int K, int S>
-__device__ __forceinline__ const float* gather(const Src& src, const Geo& g, int64_t img, int oy, int ox, int kk,
+// Element (img, ci, iy, ix) of a: its address in x or x2, or null at padding (iy, ix outside a's plane).
+// sidx = img * cin + ci, the prologue's scale/shift index.
+__device__ __forceinline__ const float* gather(const Src& src, const Geo& g, int64_t img, int ci, int iy, int ix,
                                                int& sidx) {
-  constexpr int pad = K / 2;
-  const int ci = kk / (K * K), r = kk % (K * K), kh = r / K, kw = r % K;
-  int iy = oy * S + kh - pad, ix = ox * S + kw - pad;
   if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) return nullptr;
   if (src.up) iy >>= 1, ix >>= 1;  // nearest 2x upsampling: a(iy, ix) = x(iy / 2, ix / 2)
   sidx = int(img * g.cin + ci);
@@ -98,10 +94,20 @@ struct FwdPass {
   __device__ const float* a(int m, int64_t k) const {
     return m < g.cout ? w + int64_t(m) * (g.cin * K * K) + k : nullptr;
   }
-  __device__ const float* b(int64_t k, int64_t q, int& sidx) const {
-    if (q >= N()) return nullptr;
+  // B's column q (an output pixel) decoded once per thread: its image and the input position of tap (0, 0).
+  struct Col {
+    int64_t img;
+    int iy0, ix0;
+  };
+  __device__ Col col(int64_t q) const {
+    if (q >= N()) return Col{-1, 0, 0};
     const int plane = g.ho * g.wo, pix = int(q % plane);
-    return gather<K, S>(src, g, q / plane, pix / g.wo, pix % g.wo, int(k), sidx);
+    return Col{q / plane, pix / g.wo * S - K / 2, pix % g.wo * S - K / 2};
+  }
+  __device__ const float* b(int64_t k, const Col& c, int& sidx) const {
+    if (c.img < 0) return nullptr;
+    const int kk = int(k), ci = kk / (K * K), r = kk % (K * K);  // constant divisors
+    return gather(src, g, c.img, ci, c.iy0 + r / K, c.ix0 + r % K, sidx);
   }
   __device__ const float* any_a() const { return w; }
   __device__ const float* any_b() const { return src.x; }
@@ -155,18 +161,25 @@ struct DataPass {
     tap(k, co, kh, kw);
     return w + ((int64_t(co) * g.cin + m) * K + kh) * K + kw;
   }
-  __device__ const float* b(int64_t k, int64_t q, int&) const {
-    if (q >= N()) return nullptr;
+  // B's column q (an input pixel of the phase) decoded once per thread.
+  struct Col {
+    int64_t img;
+    int iy, ix;
+  };
+  __device__ Col col(int64_t q) const {
+    if (q >= N()) return Col{-1, 0, 0};
     const int plane = ha * wb, r = int(q % plane);
-    const int64_t img = q / plane;
-    const int iy = r / wb * S + py, ix = r % wb * S + px;
+    return Col{q / plane, r / wb * S + py, r % wb * S + px};
+  }
+  __device__ const float* b(int64_t k, const Col& c, int&) const {
+    if (c.img < 0) return nullptr;
     int co, kh, kw;
     tap(k, co, kh, kw);
-    const int sy = iy + K / 2 - kh, sx = ix + K / 2 - kw;  // multiples of S by the choice of taps
+    const int sy = c.iy + K / 2 - kh, sx = c.ix + K / 2 - kw;  // multiples of S by the choice of taps
     if (sy < 0 || sx < 0) return nullptr;
     const int oy = sy / S, ox = sx / S;
     if (oy >= g.ho || ox >= g.wo) return nullptr;
-    return gy + ((img * g.cout + co) * g.ho + oy) * int64_t(g.wo) + ox;
+    return gy + ((c.img * g.cout + co) * g.ho + oy) * int64_t(g.wo) + ox;
   }
   __device__ const float* any_a() const { return w; }
   __device__ const float* any_b() const { return gy; }
@@ -201,10 +214,19 @@ struct WeightPass {
     const int plane = g.ho * g.wo;
     return gy + (q / plane * g.cout + m) * plane + q % plane;
   }
-  __device__ const float* b(int64_t q, int64_t kk, int& sidx) const {
-    if (kk >= N()) return nullptr;
+  // B's column kk (a tap) decoded once per thread; the rows (output pixels) change with k.
+  struct Col {
+    int ci, kh, kw;
+  };
+  __device__ Col col(int64_t kk) const {
+    if (kk >= N()) return Col{-1, 0, 0};
+    const int t = int(kk), r = t % (K * K);
+    return Col{t / (K * K), r / K - K / 2, r % K - K / 2};
+  }
+  __device__ const float* b(int64_t q, const Col& c, int& sidx) const {
+    if (c.ci < 0) return nullptr;
     const int plane = g.ho * g.wo, pix = int(q % plane);
-    return gather<K, S>(src, g, q / plane, pix / g.wo, pix % g.wo, int(kk), sidx);
+    return gather(src, g, q / plane, c.ci, pix / g.wo * S + c.kh, pix % g.wo * S + c.kw, sidx);
   }
   __device__ const float* any_a() const { return gy; }
   __device__ const float* any_b() const { return src.x; }
@@ -229,6 +251,9 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
 
   // Stage s <- the tiles at k0: element e = t + 128 j of A is (m, k) = (e / 16, e % 16) (consecutive
   // threads along k: the weights' unit stride), of B (e / 64, e % 64) (consecutive threads along n).
+  // Each thread loads B elements of one column only (e % kBN == t % kBN): decode it once.
+  static_assert(kThreads % kBN == 0, "a thread's B elements share their column");
+  const auto bcol = pass.col(n0 + t % kBN);
   auto load = [&](int s, int64_t k0) {
     for (int j = 0; j < kBM * kBK / kThreads; ++j) {
       const int e = t + kThreads * j, m = e / kBK, kk = e % kBK;
@@ -238,7 +263,7 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
     for (int j = 0; j < kBK * kBN / kThreads; ++j) {
       const int e = t + kThreads * j, kk = e / kBN, n = e % kBN;
       int sidx = -1;
-      const float* p = k0 + kk < kend ? pass.b(k0 + kk, n0 + n, sidx) : nullptr;
+      const float* p = k0 + kk < kend ? pass.b(k0 + kk, bcol, sidx) : nullptr;
       mma::cp_async<4>(&Bs[s][kk][n], p != nullptr ? p : pass.any_b(), p != nullptr);
       if constexpr (Pro) Ps[s][kk][n] = p != nullptr ? sidx : -1;
     }

@@ -1,9 +1,13 @@
 // Convolution on tensor cores (issue #13): the three implicit GEMMs of conv2d.cu (forward, data
-// gradient, weight gradient) with BF16 or TF32 operands and FP32 accumulation, through mma.cuh.
+// gradient, weight gradient) with BF16 or TF32 operands and FP32 accumulation, through mma.cuh, and
+// the fused UNet block's conv (tc_conv.h, docs/fused-conv.md): the input gathered from two tensors
+// (concat) and/or nearest-upsampled, GroupNorm-apply + SiLU applied as it is loaded (forward and
+// weight gradient: a is recomputed, never stored), bias + channel bias + residual in the store.
 //
 // One kernel, tc_gemm<Pass, P>, computes C[M, N] = sum over k of A(m, k) B(k, n) for a Pass that says
 // where each element of A and B lives (a pointer, or none: zero) and where C goes:
-//   FwdPass     M = cout, N = n*ho*wo output pixels, k = (ci, kh, kw); A = w, B = the input patch; + bias
+//   FwdPass     M = cout, N = n*ho*wo output pixels, k = (ci, kh, kw); A = w, B = the input patch; the
+//               epilogue adds bias, channel bias, residual
 //   DataPass    one output phase (py, px) of the input gradient: N = the input pixels (iy, ix) with
 //               iy % S = py, ix % S = px; k = (co, kh, kw) over the taps that reach that phase only, so
 //               stride 2 multiplies no zero taps (3x3: 1, 2, 2 and 4 taps per phase instead of 9)
@@ -13,8 +17,11 @@
 // Tiles: a block of 128 threads (4 warps, 2 x 2) owns a 64 x 64 tile of C; each warp 32 x 32, i.e. 2 x 4
 // mma tiles of 16 x 8. K advances 16 at a time through a 3-stage cp.async pipeline: every element of the
 // A and B tiles is one 4-byte cp.async (zero-filled where the element is padding or out of range), so
-// the gather needs no branch on the data path. The FP32 values are rounded to BF16 / TF32 when the
-// fragments are built from shared memory (that load is where GroupNorm-apply and SiLU would fuse).
+// the gather needs no branch on the data path. Each thread's B elements share one column, decoded
+// once per kernel (Pass::col). With the prologue, each thread transforms the B elements it copied once
+// they have landed, zeroing padding (Ps holds each element's scale/shift index, -1 at padding), before
+// the barrier that publishes the stage. The FP32 values are rounded to BF16 / TF32 when the fragments
+// are built from shared memory; P = fp32 runs FP32 FMAs on the same tiles instead (the exact path).
 // Reductions: each output element is one thread's accumulator over k in a fixed order; the split-K
 // fold is in slice order. Results depend on the shape only, never on the device or the schedule.
 #include <algorithm>
@@ -58,7 +65,7 @@ struct Src {
   const float* scale;
   const float* shift;
   int c1, hx, wx;
-  bool up;
+  bool up, silu;
 };
 
 // Element (img, ci, iy, ix) of a: its address in x or x2, or null at padding (iy, ix outside a's plane).
@@ -72,11 +79,11 @@ __device__ __forceinline__ const float* gather(const Src& src, const Geo& g, int
   return src.x2 + ((img * (g.cin - src.c1) + (ci - src.c1)) * src.hx + iy) * int64_t(src.wx) + ix;
 }
 
-// The prologue: GroupNorm's affine map folded into (scale, shift), then SiLU, in FP32. The CPU
-// reference of the tests writes the same two roundings (fmaf, then the quotient).
-__device__ __forceinline__ float silu_affine(float x, float scale, float shift) {
+// The prologue: GroupNorm's affine map folded into (scale, shift), then SiLU (or not), in FP32. The
+// CPU reference of the tests writes the same roundings (fmaf, then the quotient).
+__device__ __forceinline__ float silu_affine(float x, float scale, float shift, bool silu) {
   const float v = fmaf(x, scale, shift);
-  return v / (1.0f + expf(-v));
+  return silu ? v / (1.0f + expf(-v)) : v;
 }
 
 // Pro: the B operand (the input patch) goes through the prologue once it has landed in shared memory.
@@ -124,15 +131,16 @@ struct FwdPass {
 
 // The taps (kh or kw) through which input row iy with iy % S == phase receives gradient: those with
 // (phase + pad - kh) % S == 0.
+// Packed two bits per tap (not an array: an array indexed at run time would live in local memory).
 struct Taps {
-  int n = 0;
-  int t[3] = {0, 0, 0};
+  int n = 0, bits = 0;
+  __device__ int operator[](int j) const { return (bits >> (2 * j)) & 3; }
 };
 template <int K, int S>
 Taps taps_of(int phase) {
   Taps r;
   for (int kh = 0; kh < K; ++kh)
-    if (((phase + K / 2 - kh) % S + S) % S == 0) r.t[r.n++] = kh;
+    if (((phase + K / 2 - kh) % S + S) % S == 0) r.bits |= kh << (2 * r.n++);
   return r;
 }
 
@@ -153,7 +161,7 @@ struct DataPass {
   __device__ void k_range(int64_t& k0, int64_t& k1) const { k0 = 0, k1 = int64_t(g.cout) * th.n * tw.n; }
   __device__ void tap(int64_t k, int& co, int& kh, int& kw) const {
     const int per = th.n * tw.n, j = int(k % per);
-    co = int(k / per), kh = th.t[j / tw.n], kw = tw.t[j % tw.n];
+    co = int(k / per), kh = th[j / tw.n], kw = tw[j % tw.n];
   }
   __device__ const float* a(int m, int64_t k) const {
     if (m >= g.cin) return nullptr;
@@ -275,7 +283,7 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
     if constexpr (Pro) {
       for (int j = 0; j < kBK * kBN / kThreads; ++j) {
         const int e = t + kThreads * j, kk = e / kBN, n = e % kBN, i = Ps[s][kk][n];
-        Bs[s][kk][n] = i >= 0 ? silu_affine(Bs[s][kk][n], pass.src.scale[i], pass.src.shift[i]) : 0.0f;
+        Bs[s][kk][n] = i >= 0 ? silu_affine(Bs[s][kk][n], pass.src.scale[i], pass.src.shift[i], pass.src.silu) : 0.0f;
       }
     }
   };
@@ -385,7 +393,7 @@ void launch(const Pass& pass, int64_t n, int64_t m, int64_t z, Precision p) {
 Src src_of(const TcConvInput& in, const Conv2dShape& s) {
   const int c1 = in.x2 != nullptr ? int(in.c1) : int(s.cin);
   return Src{in.x, in.x2, in.scale, in.shift, c1, int(in.upsample ? s.h / 2 : s.h), int(in.upsample ? s.w / 2 : s.w),
-             in.upsample};
+             in.upsample, in.silu};
 }
 
 template <int K, int S, bool Pro>

@@ -25,7 +25,8 @@ size_t conv2d_weight_scratch_bytes();
 // where (hx, wx) = (h, w), or (h / 2, w / 2) with upsample (nearest: a(iy, ix) = x(iy / 2, ix / 2); h and
 // w must be even), and, with scale and shift (both [n, cin], from groupnorm_scale_shift), transformed as
 //   a = silu(x * scale[n, ci] + shift[n, ci])   (one fmaf, then v / (1 + exp(-v)), in FP32)
-// before the operand rounding. Padding taps are zero AFTER the transform (a's zero padding, as the
+// before the operand rounding; with silu false a = x * scale + shift (GroupNorm alone: the attention
+// block's qkv conv). Padding taps are zero AFTER the transform (a's zero padding, as the
 // unfused conv over a materialised silu(groupnorm(x)) has).
 struct TcConvInput {
   const float* x = nullptr;
@@ -34,6 +35,7 @@ struct TcConvInput {
   const float* scale = nullptr;
   const float* shift = nullptr;
   bool upsample = false;
+  bool silu = true;
 };
 
 // Added to the accumulator in the forward's store, in this order, each skipped when null:

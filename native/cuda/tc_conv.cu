@@ -353,6 +353,8 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
 
   const int M = pass.M();
   const int64_t N = pass.N();
+  // (clang-format would join each KS_UNROLL to the line before it)
+  // clang-format off
   KS_UNROLL
   for (int mt = 0; mt < 2; ++mt)
     KS_UNROLL
@@ -363,6 +365,7 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
         const int64_t n = n0 + wn + 8 * nt + 2 * tq + (i & 1);
         if (m < M && n < N) pass.store(m, n, acc[mt][nt][i]);
       }
+  // clang-format on
 }
 
 // dst[i] += sum over z of part[z * count + i], z in increasing order.
@@ -391,9 +394,12 @@ void launch(const Pass& pass, int64_t n, int64_t m, int64_t z, Precision p) {
 }
 
 Src src_of(const TcConvInput& in, const Conv2dShape& s) {
-  const int c1 = in.x2 != nullptr ? int(in.c1) : int(s.cin);
-  return Src{in.x, in.x2, in.scale, in.shift, c1, int(in.upsample ? s.h / 2 : s.h), int(in.upsample ? s.w / 2 : s.w),
-             in.upsample, in.silu};
+  Src r{};
+  r.x = in.x, r.x2 = in.x2, r.scale = in.scale, r.shift = in.shift;
+  r.c1 = in.x2 != nullptr ? int(in.c1) : int(s.cin);
+  r.hx = int(in.upsample ? s.h / 2 : s.h), r.wx = int(in.upsample ? s.w / 2 : s.w);
+  r.up = in.upsample, r.silu = in.silu;
+  return r;
 }
 
 template <int K, int S, bool Pro>
@@ -525,8 +531,8 @@ void tc_conv2d_backward_fused(const TcConvInput& in, const float* w, const float
 
 namespace {
 __global__ void groupnorm_scale_shift_kernel(const float* mean, const float* rstd, const float* gamma,
-                                             const float* beta, float* scale, float* shift, int64_t n,
-                                             int64_t channels, int groups) {
+                                             const float* beta, float* scale, float* shift, int64_t n, int64_t channels,
+                                             int groups) {
   const int64_t per = channels / groups, count = n * channels;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t img = i / channels, c = i % channels, j = img * groups + c / per;
@@ -544,7 +550,7 @@ void groupnorm_scale_shift(const float* mean, const float* rstd, const float* ga
                                 ") must be a positive multiple of groups (" + std::to_string(groups) + ")");
   if (n * channels == 0) return;
   groupnorm_scale_shift_kernel<<<grid_for(n * channels), 256, 0, stream()>>>(mean, rstd, gamma, beta, scale, shift, n,
-                                                                              channels, groups);
+                                                                             channels, groups);
   KS_CUDA_LAUNCHED(groupnorm_scale_shift);
 }
 

@@ -15,18 +15,23 @@ import { resolveConfig } from '../../dist/unet.js';
 const preset = process.argv[2] ?? 'fmnist32';
 const n = Number(process.argv[3] ?? 128);
 const twoPass = process.argv[4] === 'two-pass';
-const gnF = twoPass ? 3 : 2, gnB = twoPass ? 5 : 3;
+const gnF = twoPass ? 3 : 2,
+  gnB = twoPass ? 5 : 3;
 const cfg = resolveConfig(preset);
 const { stages } = native.unetLayout(cfg);
 const F = 4;
 // next: what remains after the folds not built yet (NOTES.md): the statistics as partial sums in the
 // previous conv's epilogue, the gradient add, the split and the channel sums folded into the fused
 // GroupNorm+SiLU backward's apply pass (it then reads the addend: 1E, and writes two outputs).
-const before = {}, after = {}, next = {};
+const before = {},
+  after = {},
+  next = {};
 const add = (t, what, elems) => (t[what] = (t[what] ?? 0) + elems * F);
 
 for (const s of stages) {
-  const hw = s.size * s.size, Ein = n * s.cin * hw, Eout = n * s.cout * hw;
+  const hw = s.size * s.size,
+    Ein = n * s.cin * hw,
+    Eout = n * s.cout * hw;
   const concat = s.skipChannels > 0;
   if (s.kind === 'res') {
     // before: concat, norm1, silu, conv1, + time bias, norm2, silu, conv2, + residual
@@ -52,7 +57,7 @@ for (const s of stages) {
     add(before, 'groupnorm fwd', gnF * Ein);
     add(before, 'residual add (fwd) / gradient adds (bwd)', 3 * Ein + 3 * Ein);
     add(before, 'groupnorm bwd', gnB * Ein);
-    add(after, 'groupnorm statistics (fwd)', Ein);  // the apply in qkv's loader (prologue without SiLU)
+    add(after, 'groupnorm statistics (fwd)', Ein); // the apply in qkv's loader (prologue without SiLU)
     add(next, 'residual read in the epilogue', Ein);
     add(next, 'groupnorm bwd (+ addend read)', gnB * Ein + Ein);
     add(after, 'residual read in the epilogue', Ein);
@@ -60,7 +65,7 @@ for (const s of stages) {
     add(after, 'gradient adds (bwd)', 3 * Ein);
   } else if (s.kind === 'up') {
     add(before, 'upsample fwd / bwd', 5 * Ein + 5 * Ein);
-    add(after, 'upsample bwd (fold of the gradient)', 5 * Ein);  // the forward is the conv's gather
+    add(after, 'upsample bwd (fold of the gradient)', 5 * Ein); // the forward is the conv's gather
     add(next, 'upsample bwd (fold of the gradient)', 5 * Ein);
   }
 }

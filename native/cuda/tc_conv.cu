@@ -111,6 +111,9 @@ struct FwdPass {
     const int plane = g.ho * g.wo, pix = int(q % plane);
     return Col{q / plane, pix / g.wo * S - K / 2, pix % g.wo * S - K / 2};
   }
+  // B's rows (k, the tap) for one thread: a plain index.
+  __device__ int64_t row(int64_t k) const { return k; }
+  __device__ void next(int64_t& k, int d) const { k += d; }
   __device__ const float* b(int64_t k, const Col& c, int& sidx) const {
     if (c.img < 0) return nullptr;
     const int kk = int(k), ci = kk / (K * K), r = kk % (K * K);  // constant divisors
@@ -179,6 +182,8 @@ struct DataPass {
     const int plane = ha * wb, r = int(q % plane);
     return Col{q / plane, r / wb * S + py, r % wb * S + px};
   }
+  __device__ int64_t row(int64_t k) const { return k; }
+  __device__ void next(int64_t& k, int d) const { k += d; }
   __device__ const float* b(int64_t k, const Col& c, int&) const {
     if (c.img < 0) return nullptr;
     int co, kh, kw;
@@ -231,10 +236,26 @@ struct WeightPass {
     const int t = int(kk), r = t % (K * K);
     return Col{t / (K * K), r / K - K / 2, r % K - K / 2};
   }
-  __device__ const float* b(int64_t q, const Col& c, int& sidx) const {
-    if (c.ci < 0) return nullptr;
+  // B's rows (output pixels) for one thread: decoded once per k-step, then advanced with a carry
+  // (no division per element).
+  struct Row {
+    int64_t img;
+    int oy, ox;
+  };
+  __device__ Row row(int64_t q) const {
     const int plane = g.ho * g.wo, pix = int(q % plane);
-    return gather(src, g, q / plane, c.ci, pix / g.wo * S + c.kh, pix % g.wo * S + c.kw, sidx);
+    return Row{q / plane, pix / g.wo, pix % g.wo};
+  }
+  __device__ void next(Row& r, int d) const {
+    r.ox += d;
+    while (r.ox >= g.wo) {
+      r.ox -= g.wo;
+      if (++r.oy == g.ho) r.oy = 0, ++r.img;
+    }
+  }
+  __device__ const float* b(const Row& r, const Col& c, int& sidx) const {
+    if (c.ci < 0) return nullptr;
+    return gather(src, g, r.img, c.ci, r.oy * S + c.kh, r.ox * S + c.kw, sidx);
   }
   __device__ const float* any_a() const { return gy; }
   __device__ const float* any_b() const { return src.x; }
@@ -268,12 +289,15 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
       const float* p = k0 + kk < kend ? pass.a(m0 + m, k0 + kk) : nullptr;
       mma::cp_async<4>(&As[s][m][kk], p != nullptr ? p : pass.any_a(), p != nullptr);
     }
+    // This thread's B rows are t / kBN + (kThreads / kBN) j: one cursor, advanced between elements.
+    auto brow = pass.row(k0 + t / kBN);
     for (int j = 0; j < kBK * kBN / kThreads; ++j) {
       const int e = t + kThreads * j, kk = e / kBN, n = e % kBN;
       int sidx = -1;
-      const float* p = k0 + kk < kend ? pass.b(k0 + kk, bcol, sidx) : nullptr;
+      const float* p = k0 + kk < kend ? pass.b(brow, bcol, sidx) : nullptr;
       mma::cp_async<4>(&Bs[s][kk][n], p != nullptr ? p : pass.any_b(), p != nullptr);
       if constexpr (Pro) Ps[s][kk][n] = p != nullptr ? sidx : -1;
+      pass.next(brow, kThreads / kBN);
     }
   };
   // The prologue on stage s: each thread transforms the B elements it copied itself, once its own

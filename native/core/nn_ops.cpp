@@ -75,6 +75,28 @@ void groupnorm_backward_call(const OpCall& call) {
   dispatch(kNormBackward, c, t.in[0], t.in[1], t.in[2], t.in[3], t.in[4], t.out[0], t.out[1], t.out[2], s);
 }
 
+// GroupNorm then SiLU in one op (the UNet's ResBlocks and output head): y = silu(groupnorm(x)).
+KS_GENERIC_OP(kNormSiluForward, "groupnorm_silu_forward", cpu::groupnorm_silu_forward<float>,
+              KS_CUDA_FN(groupnorm_silu_forward), groupnorm_silu_forward_call);
+void groupnorm_silu_forward_call(const OpCall& call) {
+  Check c("groupnorm_silu_forward");
+  const GroupNormShape s = norm_shape(call, c.op());
+  const int64_t nx = s.n * s.c * s.hw, ng = s.n * s.groups;
+  const auto t = call_tensors(c, call, {nx, s.c, s.c}, {nx, ng, ng});
+  dispatch(kNormSiluForward, c, t.in[0], t.in[1], t.in[2], t.out[0], t.out[1], t.out[2], s);
+}
+
+// Inputs x, gamma, beta, mean, rstd, gy; outputs gx (overwritten), ggamma and gbeta (accumulated).
+KS_GENERIC_OP(kNormSiluBackward, "groupnorm_silu_backward", cpu::groupnorm_silu_backward<float>,
+              KS_CUDA_FN(groupnorm_silu_backward), groupnorm_silu_backward_call);
+void groupnorm_silu_backward_call(const OpCall& call) {
+  Check c("groupnorm_silu_backward");
+  const GroupNormShape s = norm_shape(call, c.op());
+  const int64_t nx = s.n * s.c * s.hw, ng = s.n * s.groups;
+  const auto t = call_tensors(c, call, {nx, s.c, s.c, ng, ng, nx}, {nx, s.c, s.c});
+  dispatch(kNormSiluBackward, c, t.in[0], t.in[1], t.in[2], t.in[3], t.in[4], t.in[5], t.out[0], t.out[1], t.out[2], s);
+}
+
 KS_GENERIC_OP(kSiluForward, "silu_forward", cpu::silu_forward<float>, KS_CUDA_FN(silu_forward), silu_forward_call);
 void silu_forward_call(const OpCall& call) {
   Check c("silu_forward");

@@ -35,6 +35,23 @@ void conv2d_forward_call(const OpCall& call) {
   dispatch(kConvForward, c, t.in[0], t.in[1], t.in[2], t.out[0], s);
 }
 
+// The forward with its epilogue (kintsugi/nn_shapes.h ConvEpilogue): inputs x, w, b, chan_bias [n, cout]
+// and residual (y's shape), all present; the UNet's ResBlocks add their time bias and residual this way.
+KS_GENERIC_OP(kConvForwardFused, "conv2d_forward_fused", cpu::conv2d_forward_rounded_fused,
+              KS_CUDA_FN(conv2d_forward_fused), conv2d_forward_fused_call);
+void conv2d_forward_fused_call(const OpCall& call) {
+  Check c("conv2d_forward_fused");
+  const Conv2dShape s = conv_shape(call, c.op());
+  const int64_t ny = s.n * s.cout * s.ho() * s.wo();
+  const auto t =
+      call_tensors(c, call, {s.n * s.cin * s.h * s.w, s.cout * s.cin * s.k * s.k, s.cout, s.n * s.cout, ny}, {ny});
+  c.distinct(call.out[0], "output 0 (y)", call.in[4], "input 4 (residual)");
+  ConvEpilogue<float> e;
+  e.chan_bias = t.in[3];
+  e.residual = t.in[4];
+  dispatch(kConvForwardFused, c, t.in[0], t.in[1], t.in[2], t.out[0], s, e);
+}
+
 KS_GENERIC_OP(kConvBackward, "conv2d_backward", cpu::conv2d_backward_rounded, KS_CUDA_FN(conv2d_backward),
               conv2d_backward_call);
 void conv2d_backward_call(const OpCall& call) {

@@ -63,14 +63,10 @@ struct CudaOps {
   }
 
   static constexpr auto add_inplace = &ks::cuda::add_inplace;
-  static constexpr auto add_channel_bias = &ks::cuda::add_channel_bias;
   static constexpr auto channel_sums = &ks::cuda::channel_sums;
   static constexpr auto concat_channels = &ks::cuda::concat_channels;
   static constexpr auto split_channels = &ks::cuda::split_channels;
   static constexpr auto conv2d_forward = &ks::cuda::conv2d_forward;
-  static constexpr auto conv2d_forward_fused = &ks::cuda::conv2d_forward_fused;
-  static constexpr auto groupnorm_silu_forward = &ks::cuda::groupnorm_silu_forward;
-  static constexpr auto groupnorm_silu_backward = &ks::cuda::groupnorm_silu_backward;
 
   // The ResBlock's pair (unet_graph.h) by composition of the fused ops: GroupNorm + SiLU writes a (kept
   // for the weight gradient), the convolution adds the epilogue in its store. A backend whose

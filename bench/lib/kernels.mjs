@@ -96,6 +96,27 @@ export async function kernelFigures({ device, preset, batch, reps = 20, paramCou
     null,
     4 * 4 * numel,
   );
+  // The fused pair the UNet runs (unet_graph.h): one statistics pass and one apply pass forward; backward
+  // recomputes u (bytes counted as the unfused rows above, so the GB/s compare).
+  add(
+    `groupnorm+silu fwd ${n}x${c}x${r}x${r}`,
+    await time(device, reps, () => native.nnOp('groupnorm_silu_forward', gn, [x, gam, bet], [y, mean, rstd])),
+    null,
+    3 * 4 * numel,
+  );
+  add(
+    `groupnorm+silu bwd ${n}x${c}x${r}x${r}`,
+    await time(device, reps, () => native.nnOp('groupnorm_silu_backward', gn, [x, gam, bet, mean, rstd, y], [gx, ggam, gbet])),
+    null,
+    4 * 4 * numel,
+  );
+  // The convolution with the ResBlock's epilogue (time bias and residual in its output pass).
+  const tb = T([n, c]);
+  add(
+    `conv3x3 fwd fp32 +time bias +residual ${n}x${c}x${r}x${r}`,
+    await time(device, reps, () => native.nnOp('conv2d_forward_fused', conv, [x, w, b, tb, gx], [y])),
+    convFlops,
+  );
   add(`silu fwd ${numel}`, await time(device, reps, () => native.nnOp('silu_forward', { n: numel }, [x], [y])), null, 2 * 4 * numel);
   add(`silu bwd ${numel}`, await time(device, reps, () => native.nnOp('silu_backward', { n: numel }, [x, y], [gx])), null, 3 * 4 * numel);
   add(`add ${numel}`, await time(device, reps, () => native.add(x, y, gx)), null, 3 * 4 * numel);

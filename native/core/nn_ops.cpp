@@ -35,6 +35,23 @@ void conv2d_forward_call(const OpCall& call) {
   dispatch(kConvForward, c, t.in[0], t.in[1], t.in[2], t.out[0], s);
 }
 
+// The forward with its epilogue (kintsugi/nn_shapes.h ConvEpilogue): inputs x, w, b, chan_bias [n, cout]
+// and residual (y's shape), all present; the UNet's ResBlocks add their time bias and residual this way.
+KS_GENERIC_OP(kConvForwardFused, "conv2d_forward_fused", cpu::conv2d_forward_rounded_fused,
+              KS_CUDA_FN(conv2d_forward_fused), conv2d_forward_fused_call);
+void conv2d_forward_fused_call(const OpCall& call) {
+  Check c("conv2d_forward_fused");
+  const Conv2dShape s = conv_shape(call, c.op());
+  const int64_t ny = s.n * s.cout * s.ho() * s.wo();
+  const auto t =
+      call_tensors(c, call, {s.n * s.cin * s.h * s.w, s.cout * s.cin * s.k * s.k, s.cout, s.n * s.cout, ny}, {ny});
+  c.distinct(call.out[0], "output 0 (y)", call.in[4], "input 4 (residual)");
+  ConvEpilogue<float> e;
+  e.chan_bias = t.in[3];
+  e.residual = t.in[4];
+  dispatch(kConvForwardFused, c, t.in[0], t.in[1], t.in[2], t.out[0], s, e);
+}
+
 KS_GENERIC_OP(kConvBackward, "conv2d_backward", cpu::conv2d_backward_rounded, KS_CUDA_FN(conv2d_backward),
               conv2d_backward_call);
 void conv2d_backward_call(const OpCall& call) {
@@ -73,6 +90,28 @@ void groupnorm_backward_call(const OpCall& call) {
   const int64_t nx = s.n * s.c * s.hw, ng = s.n * s.groups;
   const auto t = call_tensors(c, call, {nx, s.c, ng, ng, nx}, {nx, s.c, s.c});
   dispatch(kNormBackward, c, t.in[0], t.in[1], t.in[2], t.in[3], t.in[4], t.out[0], t.out[1], t.out[2], s);
+}
+
+// GroupNorm then SiLU in one op (the UNet's ResBlocks and output head): y = silu(groupnorm(x)).
+KS_GENERIC_OP(kNormSiluForward, "groupnorm_silu_forward", cpu::groupnorm_silu_forward<float>,
+              KS_CUDA_FN(groupnorm_silu_forward), groupnorm_silu_forward_call);
+void groupnorm_silu_forward_call(const OpCall& call) {
+  Check c("groupnorm_silu_forward");
+  const GroupNormShape s = norm_shape(call, c.op());
+  const int64_t nx = s.n * s.c * s.hw, ng = s.n * s.groups;
+  const auto t = call_tensors(c, call, {nx, s.c, s.c}, {nx, ng, ng});
+  dispatch(kNormSiluForward, c, t.in[0], t.in[1], t.in[2], t.out[0], t.out[1], t.out[2], s);
+}
+
+// Inputs x, gamma, beta, mean, rstd, gy; outputs gx (overwritten), ggamma and gbeta (accumulated).
+KS_GENERIC_OP(kNormSiluBackward, "groupnorm_silu_backward", cpu::groupnorm_silu_backward<float>,
+              KS_CUDA_FN(groupnorm_silu_backward), groupnorm_silu_backward_call);
+void groupnorm_silu_backward_call(const OpCall& call) {
+  Check c("groupnorm_silu_backward");
+  const GroupNormShape s = norm_shape(call, c.op());
+  const int64_t nx = s.n * s.c * s.hw, ng = s.n * s.groups;
+  const auto t = call_tensors(c, call, {nx, s.c, s.c, ng, ng, nx}, {nx, s.c, s.c});
+  dispatch(kNormSiluBackward, c, t.in[0], t.in[1], t.in[2], t.in[3], t.in[4], t.in[5], t.out[0], t.out[1], t.out[2], s);
 }
 
 KS_GENERIC_OP(kSiluForward, "silu_forward", cpu::silu_forward<float>, KS_CUDA_FN(silu_forward), silu_forward_call);

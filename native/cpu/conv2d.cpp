@@ -64,7 +64,7 @@ bool is_3x3_s1(const Conv2dShape& s) { return s.k == 3 && s.stride == 1; }
 // kh (w+2) + kw, so the GEMM reads B in place (sgemm_rows) at the cost of computing w+2 columns per
 // output row and dropping two. b may be null; y is overwritten.
 void conv3x3_s1(const float* x, const float* wt, const float* b, float* y, int64_t n, int64_t cin, int64_t cout,
-                int64_t h, int64_t w) {
+                int64_t h, int64_t w, const ConvEpilogue<float>& e = {}) {
   const int64_t wp = w + 2, plane = (h + 2) * wp, next = h * wp, kdim = cin * 9;
   std::vector<int64_t> off(static_cast<size_t>(kdim));
   for (int64_t ci = 0; ci < cin; ++ci)
@@ -80,13 +80,24 @@ void conv3x3_s1(const float* x, const float* wt, const float* b, float* y, int64
         for (int64_t iy = 0; iy < h; ++iy)
           std::copy_n(xi + (ci * h + iy) * w, w, xpad.data() + ci * plane + (iy + 1) * wp + 1);
       sgemm_rows(cout, next, kdim, {wt, kdim, 1}, xpad.data(), off.data(), cext.data(), next, false);
+      // The output pass: bias, then the epilogue's per-(sample, channel) bias and residual, added while
+      // the GEMM's rows are still in cache (one write of y instead of three read-modify-write passes).
       float* yi = y + i * cout * h * w;
       for (int64_t co = 0; co < cout; ++co) {
         const float bias = b ? b[co] : 0.0f;
+        const float cb = e.chan_bias ? e.chan_bias[i * cout + co] : 0.0f;
+        const float* res = e.residual ? e.residual + (i * cout + co) * h * w : nullptr;
         for (int64_t oy = 0; oy < h; ++oy) {
           const float* src = cext.data() + co * next + oy * wp;
           float* dst = yi + (co * h + oy) * w;
-          for (int64_t ox = 0; ox < w; ++ox) dst[ox] = src[ox] + bias;
+          if (res) {
+            const float* r = res + oy * w;
+            for (int64_t ox = 0; ox < w; ++ox) dst[ox] = ((src[ox] + bias) + cb) + r[ox];
+          } else if (e.chan_bias) {
+            for (int64_t ox = 0; ox < w; ++ox) dst[ox] = (src[ox] + bias) + cb;
+          } else {
+            for (int64_t ox = 0; ox < w; ++ox) dst[ox] = src[ox] + bias;
+          }
         }
       }
     }
@@ -95,8 +106,10 @@ void conv3x3_s1(const float* x, const float* wt, const float* b, float* y, int64
 
 }  // namespace
 
-void conv2d_forward_f32(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
-  if (is_3x3_s1(s)) return conv3x3_s1(x, w, b, y, s.n, s.cin, s.cout, s.h, s.w);
+void conv2d_forward_f32(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+                        const ConvEpilogue<float>& e) {
+  if (is_3x3_s1(s)) return conv3x3_s1(x, w, b, y, s.n, s.cin, s.cout, s.h, s.w, e);
+  const isa::Kernels& K = kernels();
   const int64_t kdim = s.cin * s.k * s.k, pix = s.ho() * s.wo();
   parallel_for(s.n, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t n = lo; n < hi; ++n) {
@@ -107,6 +120,12 @@ void conv2d_forward_f32(const float* x, const float* w, const float* b, float* y
         sgemm(s.cout, pix, kdim, {w, kdim, 1}, {xn, pix, 1}, yn, pix, true);
       else  // im2col fused into the GEMM's packing of B
         sgemm_im2col(s.cout, {w, kdim, 1}, xn, s.cin, s.h, s.w, s.k, s.stride, yn, pix, true);
+      // The epilogue on this sample's output while it is still in cache.
+      for (int64_t co = 0; co < s.cout && !e.empty(); ++co) {
+        float* yc = yn + co * pix;
+        if (e.chan_bias) K.add_scalar(yc, e.chan_bias[n * s.cout + co], pix);
+        if (e.residual) K.add(yc, e.residual + (n * s.cout + co) * pix, pix);
+      }
     }
   });
 }

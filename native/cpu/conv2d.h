@@ -14,8 +14,11 @@ namespace ks::cpu {
 
 using ks::Conv2dShape;
 
-// The float path (conv2d.cpp): im2col + GEMM.
-void conv2d_forward_f32(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s);
+using ks::ConvEpilogue;
+
+// The float path (conv2d.cpp): GEMMs; the epilogue is added in the output pass of each sample.
+void conv2d_forward_f32(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+                        const ConvEpilogue<float>& e = {});
 void conv2d_backward_f32(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
                          const Conv2dShape& s);
 
@@ -50,6 +53,25 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
             }
           }
       }
+    }
+  });
+}
+
+// y = conv(x, w) + b + chan_bias[n, co] + residual (ConvEpilogue, kintsugi/nn_shapes.h): the bias, the
+// UNet's time bias and its residual added in the convolution's output pass. The double path adds them
+// after the direct loops, in the same order.
+template <class T>
+void conv2d_forward_fused(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s, const ConvEpilogue<T>& e) {
+  if constexpr (std::is_same_v<T, float>) return conv2d_forward_f32(x, w, b, y, s, e);
+  conv2d_forward<T>(x, w, b, y, s);
+  const int64_t plane = s.ho() * s.wo();
+  parallel_for(s.n * s.cout, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T* out = y + i * plane;
+      if (e.chan_bias)
+        for (int64_t p = 0; p < plane; ++p) out[p] += e.chan_bias[i];
+      if (e.residual)
+        for (int64_t p = 0; p < plane; ++p) out[p] += e.residual[i * plane + p];
     }
   });
 }

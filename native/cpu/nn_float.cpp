@@ -5,6 +5,7 @@
 #include "attention.h"
 #include "conv2d.h"
 #include "groupnorm.h"
+#include "groupnorm_silu.h"
 #include "linear.h"
 #include "silu.h"
 #include "time_embedding.h"
@@ -20,6 +21,10 @@ template void groupnorm_forward<float>(const float*, const float*, const float*,
                                        const GroupNormShape&);
 template void groupnorm_backward<float>(const float*, const float*, const float*, const float*, const float*, float*,
                                         float*, float*, const GroupNormShape&);
+template void groupnorm_silu_forward<float>(const float*, const float*, const float*, float*, float*, float*,
+                                            const GroupNormShape&);
+template void groupnorm_silu_backward<float>(const float*, const float*, const float*, const float*, const float*,
+                                             const float*, float*, float*, float*, const GroupNormShape&);
 template void silu_forward<float>(const float*, float*, int64_t);
 template void silu_backward<float>(const float*, const float*, float*, int64_t);
 template void linear_forward<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);

@@ -5,6 +5,7 @@
 #include "attention.h"
 #include "conv2d.h"
 #include "groupnorm.h"
+#include "groupnorm_silu.h"
 #include "kintsugi/reference.h"
 #include "linear.h"
 #include "silu.h"
@@ -77,6 +78,22 @@ std::function<Result()> reference_plan(const std::string& op, const RefArgs& a) 
       groupnorm_forward(x.data(), w.data(), b.data(), r["out"].data(), mean.data(), rstd.data(), s);
       groupnorm_backward(x.data(), w.data(), mean.data(), rstd.data(), gy.data(), r["grad.x"].data(),
                          r["grad.weight"].data(), r["grad.bias"].data(), s);
+      return r;
+    };
+  }
+  if (op == "groupnorm_silu") {  // the fused templates in double (checked against central differences)
+    GroupNormShape s{int_arg(a, "n"), int_arg(a, "c"), int_arg(a, "hw"), static_cast<int>(int_arg(a, "groups"))};
+    if (s.groups < 1 || s.c % s.groups) throw std::invalid_argument("groups: must divide c");
+    const size_t nx = static_cast<size_t>(s.n * s.c * s.hw);
+    Vec x = f64_arg(a, "x", nx), w = f64_arg(a, "weight", static_cast<size_t>(s.c)),
+        b = f64_arg(a, "bias", static_cast<size_t>(s.c));
+    Vec gy = f64_arg(a, "gout", nx);
+    return [=]() {
+      Result r{{"out", Vec(nx)}, {"grad.x", Vec(nx)}, {"grad.weight", Vec(w.size())}, {"grad.bias", Vec(b.size())}};
+      Vec mean(static_cast<size_t>(s.n * s.groups)), rstd(mean.size());
+      groupnorm_silu_forward(x.data(), w.data(), b.data(), r["out"].data(), mean.data(), rstd.data(), s);
+      groupnorm_silu_backward(x.data(), w.data(), b.data(), mean.data(), rstd.data(), gy.data(), r["grad.x"].data(),
+                              r["grad.weight"].data(), r["grad.bias"].data(), s);
       return r;
     };
   }

@@ -2,6 +2,7 @@
 #include "round_operands.h"
 
 #include <vector>
+#include "conv2d.h"
 #include "kintsugi/nn_backend.h"
 
 namespace ks::cpu {
@@ -19,10 +20,16 @@ std::vector<float> rounded(const float* x, int64_t n, Precision p) {
 }  // namespace
 
 void conv2d_forward_rounded(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
-  if (s.precision == Precision::fp32) return conv2d_forward<float>(x, w, b, y, s);
+  conv2d_forward_rounded_fused(x, w, b, y, s, {});
+}
+
+// The epilogue's addends are not operands of the product: they are added unrounded, as the GPU's epilogue does.
+void conv2d_forward_rounded_fused(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+                                  const ConvEpilogue<float>& e) {
+  if (s.precision == Precision::fp32) return conv2d_forward_fused<float>(x, w, b, y, s, e);
   const auto xr = rounded(x, s.n * s.cin * s.h * s.w, s.precision);
   const auto wr = rounded(w, s.cout * s.cin * s.k * s.k, s.precision);
-  conv2d_forward<float>(xr.data(), wr.data(), b, y, s);
+  conv2d_forward_fused<float>(xr.data(), wr.data(), b, y, s, e);
 }
 
 void conv2d_backward_rounded(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,

@@ -13,6 +13,9 @@ namespace ks::cpu {
 void round_operands(const float* x, float* out, int64_t n, Precision p);
 
 void conv2d_forward_rounded(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s);
+// The same with the epilogue (kintsugi/nn_shapes.h ConvEpilogue) added in the output pass.
+void conv2d_forward_rounded_fused(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+                                  const ConvEpilogue<float>& e);
 void conv2d_backward_rounded(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
                              const Conv2dShape& s);
 

@@ -10,6 +10,7 @@
 #include "attention.h"
 #include "conv2d.h"
 #include "groupnorm.h"
+#include "groupnorm_silu.h"
 #include "linear.h"
 #include "silu.h"
 #include "time_embedding.h"
@@ -105,8 +106,43 @@ struct CpuOps {
     else
       cpu::conv2d_backward<T>(x, w, gy, gx, gw, gb, s);
   }
+  static void conv2d_forward_fused(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s,
+                                   const ConvEpilogue<T>& e) {
+    if constexpr (std::is_same_v<T, float>)
+      cpu::conv2d_forward_rounded_fused(x, w, b, y, s, e);
+    else
+      cpu::conv2d_forward_fused<T>(x, w, b, y, s, e);
+  }
+
+  // The ResBlock's pair (unet_graph.h): the fused GroupNorm + SiLU writes a, kept for the convolution's
+  // weight gradient; the convolution adds its epilogue in its output pass.
+  static void norm_silu_conv_forward(const NormSiluConv<T>& p, const T* x, T* mean, T* rstd, Buffer& a, T* y,
+                                     const ConvEpilogue<T>& e) {
+    a = alloc(p.norm.n * p.norm.c * p.norm.hw);
+    cpu::groupnorm_silu_forward<T>(x, p.gamma, p.beta, a.data(), mean, rstd, p.norm);
+    conv2d_forward_fused(a.data(), p.w, p.b, y, p.conv, e);
+  }
+  static void norm_silu_conv_backward(const NormSiluConv<T>& p, const T* x, const T* mean, const T* rstd,
+                                      const Buffer& a, const T* gy, T* gx, T* ggamma, T* gbeta, T* gw, T* gb) {
+    const int64_t count = p.norm.n * p.norm.c * p.norm.hw;
+    Buffer recomputed;
+    const T* av = a.data();
+    if (a.empty()) {  // a backend that did not keep a: recompute it (the statistics come out the same)
+      recomputed = alloc(count);
+      Buffer m = alloc(p.norm.n * p.norm.groups), r = alloc(p.norm.n * p.norm.groups);
+      cpu::groupnorm_silu_forward<T>(x, p.gamma, p.beta, recomputed.data(), m.data(), r.data(), p.norm);
+      av = recomputed.data();
+    }
+    Buffer ga = alloc(count);
+    conv2d_backward(av, p.w, gy, ga.data(), gw, gb, p.conv);
+    recomputed = Buffer();
+    cpu::groupnorm_silu_backward<T>(x, p.gamma, p.beta, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm);
+  }
+
   static constexpr auto groupnorm_forward = cpu::groupnorm_forward<T>;
   static constexpr auto groupnorm_backward = cpu::groupnorm_backward<T>;
+  static constexpr auto groupnorm_silu_forward = cpu::groupnorm_silu_forward<T>;
+  static constexpr auto groupnorm_silu_backward = cpu::groupnorm_silu_backward<T>;
   static constexpr auto silu_forward = cpu::silu_forward<T>;
   static constexpr auto silu_backward = cpu::silu_backward<T>;
   static constexpr auto linear_forward = cpu::linear_forward<T>;

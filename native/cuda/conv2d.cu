@@ -97,6 +97,8 @@ __device__ float gy_through(const float* gy, const Geo& g, int64_t img, int iy, 
 // The two passes that produce a tensor, as out[img, m, pixel] = bias[m] + sum_kk A(m, kk) B(kk, (img, pixel)):
 //   forward (kData false): m = co over output pixels, A = w as [cout, cin*k*k], B = patch; bias = b (may be null)
 //   data    (kData true):  m = ci over input pixels,  A(ci, (co, r)) = w[co, ci, r], B = gy_through; no bias
+// The forward's epilogue (ConvEpilogue) is added in the store: out = ((bias + sum) + cbias[img, m]) + res,
+// cbias [n, cout] and res (out's shape) null when absent (always for the data pass).
 // Launch: grid (ceil(n * pixels / 64), ceil(M / 64)), 256 threads; block (x, y) owns pixels
 // [64 x, 64 x + 64) of the batch-flattened pixel index and rows [64 y, 64 y + 64).
 // Loads per step of 16 taps (j = 0..3): A(m0 + t/16 + 16j, k0 + t%16) and B(k0 + t/64 + 4j, p0 + t%64),
@@ -105,8 +107,8 @@ __device__ float gy_through(const float* gy, const Geo& g, int64_t img, int iy, 
 // accumulates rows m0 + ty + 16i and pixels p0 + tx + 16j (i, j = 0..3): within a warp the A reads are
 // broadcasts and the B reads consecutive, and the stores are consecutive pixels.
 template <bool kData, int K, int S>
-__global__ void __launch_bounds__(kThreads)
-    conv_gemm(const float* w, const float* src, const float* bias, float* out, Geo g) {
+__global__ void __launch_bounds__(kThreads) conv_gemm(const float* w, const float* src, const float* bias,
+                                                      const float* cbias, const float* res, float* out, Geo g) {
   const int M = kData ? g.cin : g.cout;
   const int depth = (kData ? g.cout : g.cin) * K * K;
   const int oh = kData ? g.h : g.ho, ow = kData ? g.w : g.wo;
@@ -164,7 +166,12 @@ __global__ void __launch_bounds__(kThreads)
     const int po = int(qo % plane);
     for (int i = 0; i < 4; ++i) {
       const int m = m0 + ty + 16 * i;
-      if (m < M) out[(io * M + m) * plane + po] = acc[i][j];
+      if (m >= M) continue;
+      const int64_t at = (io * M + m) * plane + po;
+      float v = acc[i][j];
+      if (cbias != nullptr) v += cbias[io * M + m];
+      if (res != nullptr) v += res[at];
+      out[at] = v;
     }
   }
 }
@@ -242,9 +249,11 @@ dim3 tiles(int64_t cols, int64_t rows, int64_t depth = 1) {
 }
 
 template <int K, int S>
-void forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
+void forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+             const ConvEpilogue<float>& e) {
   const Geo g = geo_of(s);
-  conv_gemm<false, K, S><<<tiles(s.n * s.ho() * s.wo(), s.cout), kThreads, 0, stream()>>>(w, x, b, y, g);
+  conv_gemm<false, K, S>
+      <<<tiles(s.n * s.ho() * s.wo(), s.cout), kThreads, 0, stream()>>>(w, x, b, e.chan_bias, e.residual, y, g);
   KS_CUDA_LAUNCHED(conv2d_forward);
 }
 
@@ -255,7 +264,8 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
   if (use_tensor_cores(s)) {
     tc_conv2d_backward(x, w, gy, gx, gw, s);  // with cout = 0 its data pass writes gx = 0, as the reference
   } else if (gx != nullptr && s.n * s.h * s.w * s.cin != 0) {  // with cout = 0 this writes zeros, as the reference
-    conv_gemm<true, K, S><<<tiles(s.n * s.h * s.w, s.cin), kThreads, 0, stream()>>>(w, gy, nullptr, gx, g);
+    conv_gemm<true, K, S>
+        <<<tiles(s.n * s.h * s.w, s.cin), kThreads, 0, stream()>>>(w, gy, nullptr, nullptr, nullptr, gx, g);
     KS_CUDA_LAUNCHED(conv2d_backward_data);
   }
 
@@ -304,17 +314,29 @@ size_t conv2d_weight_scratch_cap(size_t bytes) {
 }
 
 void conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s) {
+  conv2d_forward_fused(x, w, b, y, s, {});
+}
+
+void conv2d_forward_fused(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+                          const ConvEpilogue<float>& e) {
   if (s.n * s.ho() * s.wo() == 0 || s.cout == 0) return;
-  if (use_tensor_cores(s)) return tc_conv2d_forward(x, w, b, y, s);
+  if (use_tensor_cores(s)) {
+    // The tensor-core kernel (tc_conv.cu) has its own epilogue; until it takes these two, they are the
+    // graph helpers' passes after it, in the same order.
+    tc_conv2d_forward(x, w, b, y, s);
+    if (e.chan_bias) add_channel_bias(y, e.chan_bias, s.n, s.cout, s.ho() * s.wo());
+    if (e.residual) add_inplace(y, e.residual, s.n * s.cout * s.ho() * s.wo());
+    return;
+  }
   switch (s.k * 10 + s.stride) {
     case 11:
-      return forward<1, 1>(x, w, b, y, s);
+      return forward<1, 1>(x, w, b, y, s, e);
     case 12:
-      return forward<1, 2>(x, w, b, y, s);
+      return forward<1, 2>(x, w, b, y, s, e);
     case 31:
-      return forward<3, 1>(x, w, b, y, s);
+      return forward<3, 1>(x, w, b, y, s, e);
     case 32:
-      return forward<3, 2>(x, w, b, y, s);
+      return forward<3, 2>(x, w, b, y, s, e);
     default:
       unsupported(s);
   }

@@ -63,11 +63,36 @@ struct CudaOps {
   }
 
   static constexpr auto add_inplace = &ks::cuda::add_inplace;
-  static constexpr auto add_channel_bias = &ks::cuda::add_channel_bias;
   static constexpr auto channel_sums = &ks::cuda::channel_sums;
   static constexpr auto concat_channels = &ks::cuda::concat_channels;
   static constexpr auto split_channels = &ks::cuda::split_channels;
   static constexpr auto conv2d_forward = &ks::cuda::conv2d_forward;
+
+  // The ResBlock's pair (unet_graph.h) by composition of the fused ops: GroupNorm + SiLU writes a (kept
+  // for the weight gradient), the convolution adds the epilogue in its store. A backend whose
+  // convolution loads silu(x * scale + shift) on the fly (tc_conv.cu) can leave a empty here.
+  static void norm_silu_conv_forward(const NormSiluConv<float>& p, const float* x, float* mean, float* rstd, Buffer& a,
+                                     float* y, const ConvEpilogue<float>& e) {
+    a = alloc(p.norm.n * p.norm.c * p.norm.hw);
+    ks::cuda::groupnorm_silu_forward(x, p.gamma, p.beta, a.data(), mean, rstd, p.norm);
+    ks::cuda::conv2d_forward_fused(a.data(), p.w, p.b, y, p.conv, e);
+  }
+  static void norm_silu_conv_backward(const NormSiluConv<float>& p, const float* x, const float* mean,
+                                      const float* rstd, const Buffer& a, const float* gy, float* gx, float* ggamma,
+                                      float* gbeta, float* gw, float* gb) {
+    const int64_t count = p.norm.n * p.norm.c * p.norm.hw;
+    Buffer recomputed;
+    const float* av = a.data();
+    if (av == nullptr) {  // not kept: recompute it (same kernels, same statistics)
+      recomputed = alloc(count);
+      Buffer m = alloc(p.norm.n * p.norm.groups), r = alloc(p.norm.n * p.norm.groups);
+      ks::cuda::groupnorm_silu_forward(x, p.gamma, p.beta, recomputed.data(), m.data(), r.data(), p.norm);
+      av = recomputed.data();
+    }
+    Buffer ga = alloc(count);
+    ks::cuda::conv2d_backward(av, p.w, gy, ga.data(), gw, gb, p.conv);
+    ks::cuda::groupnorm_silu_backward(x, p.gamma, p.beta, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm);
+  }
   static constexpr auto conv2d_backward = &ks::cuda::conv2d_backward;
   static constexpr auto groupnorm_forward = &ks::cuda::groupnorm_forward;
   static constexpr auto groupnorm_backward = &ks::cuda::groupnorm_backward;

@@ -16,6 +16,7 @@ const sizes: Record<string, (a: Record<string, number>) => Record<string, number
     return { x: n! * cin! * h! * w!, weight: cout! * cin! * k! * k!, bias: cout!, gout: n! * cout! * ho * wo };
   },
   groupnorm: ({ n, c, hw }) => ({ x: n! * c! * hw!, weight: c!, bias: c!, gout: n! * c! * hw! }),
+  groupnorm_silu: ({ n, c, hw }) => ({ x: n! * c! * hw!, weight: c!, bias: c!, gout: n! * c! * hw! }),
   silu: ({ n }) => ({ x: n!, gout: n! }),
   linear: ({ n, in: i, out: o }) => ({ x: n! * i!, weight: o! * i!, bias: o!, gout: n! * o! }),
   upsample2: ({ planes, h, w }) => ({ x: planes! * h! * w!, gout: 4 * planes! * h! * w! }),

@@ -24,8 +24,10 @@ interface Spec {
   outputs: Output[]; // in nnOp order
   /** Inputs derived from the others (e.g. GroupNorm statistics). */
   derive?: (a: Arrays) => Arrays;
-  refOp: string;
-  refArgs: (a: Arrays) => Record<string, number | Float64Array>;
+  refOp?: string;
+  refArgs?: (a: Arrays) => Record<string, number | Float64Array>;
+  /** Instead of refOp: a reference composed of other ops' references (fused ops). */
+  reference?: (a: Arrays) => Promise<Record<string, Float64Array>>;
   nmse: number;
 }
 
@@ -82,7 +84,7 @@ function cases(spec: Spec): GoldenCase[] {
               for (const t of scratch) t.dispose();
             },
             reference: async () => {
-              const r = await native.referenceOp(spec.refOp, spec.refArgs(make()));
+              const r = spec.reference ? await spec.reference(make()) : await native.referenceOp(spec.refOp!, spec.refArgs!(make()));
               const v = r[target.ref!]!;
               return target.accumulate ? v.map((x) => x + 0.25) : v;
             },
@@ -169,7 +171,62 @@ const conv = (c: Conv, which: 'forward' | 'backward') => {
   });
 };
 
+// conv2d_forward_fused: the convolution's double reference (operands rounded as conv's), then the
+// per-(sample, channel) bias and the residual added in double.
+const convFused = (c: Conv) => {
+  const { label, n, cin, h, w, cout, k, stride } = c;
+  const precision = c.precision ?? 0;
+  const ho = Math.floor((h + 2 * Math.floor(k / 2) - k) / stride) + 1;
+  const wo = Math.floor((w + 2 * Math.floor(k / 2) - k) / stride) + 1;
+  const attrs = { n, cin, h, w, cout, k, stride, ...(precision ? { precision } : {}) };
+  const [nx, nw, ny, plane] = [n * cin * h * w, cout * cin * k * k, n * cout * ho * wo, ho * wo];
+  return cases({
+    label: `${label} forward + time bias + residual`,
+    op: 'conv2d_forward_fused',
+    attrs,
+    inputs: [
+      ['x', nx],
+      ['w', nw],
+      ['b', cout],
+      ['cb', n * cout],
+      ['res', ny],
+    ],
+    outputs: [{ name: 'y', size: ny, ref: 'out' }],
+    reference: async (a) => {
+      const r = await native.referenceOp('conv2d', {
+        n,
+        cin,
+        h,
+        w,
+        cout,
+        k,
+        stride,
+        x: rounded(a.x!, precision),
+        weight: rounded(a.w!, precision),
+        bias: f64(a.b!),
+        gout: new Float64Array(ny),
+      });
+      return { out: r.out!.map((v, i) => v + a.cb![Math.floor(i / plane)]! + a.res![i]!) };
+    },
+    nmse: precision ? 1e-9 : 1e-7,
+  });
+};
+
 type GN = { n: number; c: number; hw: number; groups: number };
+const silu = (u: number) => u / (1 + Math.exp(-u));
+const siluGrad = (u: number) => {
+  const s = 1 / (1 + Math.exp(-u));
+  return s * (1 + u * (1 - s));
+};
+/** groupnorm_silu's reference, unfused: GroupNorm's double reference, then SiLU and its derivative in double. */
+const gnSiluReference = (gn: GN) => async (a: Arrays) => {
+  const size = gn.n * gn.c * gn.hw;
+  const u = (await native.referenceOp('groupnorm', { ...gnArgs(gn)(a), gout: new Float64Array(size) })).out!;
+  const gy = a.gy ?? new Float32Array(size);
+  const du = Float64Array.from(u, (v, i) => gy[i]! * siluGrad(v));
+  const back = await native.referenceOp('groupnorm', { ...gnArgs(gn)(a), gout: du });
+  return { out: u.map(silu), 'grad.x': back['grad.x']!, 'grad.weight': back['grad.weight']!, 'grad.bias': back['grad.bias']! };
+};
 const gnArgs = (gn: GN) => (a: Arrays) => ({
   ...gn,
   x: f64(a.x!),
@@ -185,6 +242,7 @@ type Up = { planes: number; h: number; w: number };
 export const nnMakers: Record<string, (params: never) => GoldenCase[]> = {
   conv2d_forward: (c: Conv) => conv(c, 'forward'),
   conv2d_backward: (c: Conv) => conv(c, 'backward'),
+  conv2d_forward_fused: (c: Conv) => convFused(c),
   groupnorm_forward: (gn: GN) => {
     const size = gn.n * gn.c * gn.hw;
     return cases({
@@ -227,6 +285,50 @@ export const nnMakers: Record<string, (params: never) => GoldenCase[]> = {
       ],
       refOp: 'groupnorm',
       refArgs: gnArgs(gn),
+      nmse: 1e-6,
+    });
+  },
+  groupnorm_silu_forward: (gn: GN) => {
+    const size = gn.n * gn.c * gn.hw;
+    return cases({
+      label: 'groupnorm_silu forward',
+      op: 'groupnorm_silu_forward',
+      attrs: gn,
+      inputs: [
+        ['x', size],
+        ['gamma', gn.c],
+        ['beta', gn.c],
+      ],
+      outputs: [
+        { name: 'y', size, ref: 'out' },
+        { name: 'mean', size: gn.n * gn.groups },
+        { name: 'rstd', size: gn.n * gn.groups },
+      ],
+      reference: gnSiluReference(gn),
+      nmse: 1e-7,
+    });
+  },
+  groupnorm_silu_backward: (gn: GN) => {
+    const size = gn.n * gn.c * gn.hw;
+    return cases({
+      label: 'groupnorm_silu backward',
+      op: 'groupnorm_silu_backward',
+      attrs: gn,
+      inputs: [
+        ['x', size],
+        ['gamma', gn.c],
+        ['beta', gn.c],
+        ['mean', gn.n * gn.groups],
+        ['rstd', gn.n * gn.groups],
+        ['gy', size],
+      ],
+      derive: (a) => groupStats(a.x!, gn.n, gn.c, gn.hw, gn.groups),
+      outputs: [
+        { name: 'gx', size, ref: 'grad.x' },
+        { name: 'ggamma', size: gn.c, ref: 'grad.weight', accumulate: true },
+        { name: 'gbeta', size: gn.c, ref: 'grad.bias', accumulate: true },
+      ],
+      reference: gnSiluReference(gn),
       nmse: 1e-6,
     });
   },

@@ -3,11 +3,16 @@
 // loads. Prints one JSON line.
 //   nmse: the float tiny16 network against the double reference on the PyTorch fixture, and one
 //         AdamW update against the same update computed here in double.
+//         Also (`fused`) the fused ops' golden cases (groupnorm_silu forward/backward, conv2d_forward_fused: the
+//         ISA kernels affine_silu and silu_grad_sums, the convolution's output pass) against their
+//         unfused double references: the worst NMSE / bound ratio per op.
 //   bits: a hash of two training steps' parameters and outputs (for the thread-count comparison).
 import { createHash } from 'node:crypto';
 import { AdamW, buildInfo, Generator, randn, tensor, UNet, unetLayout, zeros, type UNetConfig } from '../../lib/index.ts';
 import { native } from '../../lib/native.ts';
 import { get, readFixture, relErr } from '../reference/fixtures.ts';
+import { nmse as nmseOf } from '../helpers.ts';
+import { goldenTable } from '../golden/table.ts';
 
 const mode = process.argv[2];
 const info = buildInfo();
@@ -59,7 +64,7 @@ async function nmse() {
     ev = Math.max(ev, Math.abs(v1[i]! - vi) / Math.abs(vi));
     ep = Math.max(ep, Math.abs(p1[i]! - pi));
   }
-  return { ...result, adamw: { m: em, v: ev, p: ep } };
+  return { ...result, adamw: { m: em, v: ev, p: ep }, ...(await fused()) };
 }
 
 async function bits() {
@@ -79,6 +84,27 @@ async function bits() {
   }
   hash.update(new Uint8Array((await net.params.toArray()).buffer));
   return { hash: hash.digest('hex') };
+}
+
+async function fused() {
+  const worst: Record<string, number> = {};
+  const ops = ['groupnorm_silu forward', 'groupnorm_silu backward', 'time bias + residual'];
+  for (const c of goldenTable.filter((g) => ops.some((o) => g.op.includes(o)))) {
+    const inputs = c.inputs(c.shape);
+    const shapes = c.inputShapes?.(c.shape);
+    const handles = inputs.map((data, i) => {
+      const h = native.empty('cpu', shapes?.[i] ?? c.shape);
+      native.write(h, data);
+      return h;
+    });
+    const out = native.empty('cpu', c.outShape?.(c.shape) ?? c.shape);
+    c.run(handles, out);
+    const ratio = nmseOf(await native.read(out), await c.reference(inputs, c.shape)) / c.nmse;
+    const key = ops.find((o) => c.op.includes(o))!;
+    worst[key] = Math.max(worst[key] ?? 0, Number.isNaN(ratio) ? Infinity : ratio);
+    for (const h of [...handles, out]) h.dispose();
+  }
+  return { fused: worst };
 }
 
 const body = mode === 'nmse' ? await nmse() : await bits();

@@ -45,7 +45,7 @@ describe('CPU kernel variants', () => {
 
   for (const isa of ['sse', 'avx2', 'avx512']) {
     it.runIf(supported.includes(isa))(
-      `${isa}: the float tiny16 network and AdamW against double computations`,
+      `${isa}: the float tiny16 network, the fused ops and AdamW against double computations`,
       async () => {
         const r = json(await child('nmse', { KINTSUGI_CPU_ISA: isa }));
         expect(r.isa).toBe(isa); // the forced variant is the one that ran
@@ -57,6 +57,10 @@ describe('CPU kernel variants', () => {
         expect(r.adamw.m).toBeLessThan(1e-6);
         expect(r.adamw.v).toBeLessThan(3e-5);
         expect(r.adamw.p).toBeLessThan(1e-6);
+        // The fused ops (GroupNorm + SiLU, the convolution's epilogue) against unfused double references:
+        // each op's worst NMSE over its golden cases as a fraction of the golden table's bound (ops.json).
+        expect(Object.keys(r.fused).sort()).toEqual(['groupnorm_silu backward', 'groupnorm_silu forward', 'time bias + residual']);
+        for (const [op, ratio] of Object.entries(r.fused as Record<string, number>)) expect(ratio, op).toBeLessThan(1);
       },
       300_000,
     );

@@ -52,6 +52,12 @@ struct Kernels {
   void (*sum_gx)(const float* g, const float* x, int64_t n, float shift, double* sg, double* sgx);
   // out = a g + b x + c
   void (*axpbyc)(const float* g, const float* x, float* out, int64_t n, float a, float b, float c);
+  // GroupNorm + SiLU (groupnorm_silu.cpp): y = silu(a x + b), the apply pass of the forward.
+  void (*affine_silu)(const float* x, float* y, int64_t n, float a, float b);
+  // Its backward's first pass: u = a x + b, du = g silu'(u) written to out (out may alias g), and
+  // sum(du), sum(du (x - shift)) accumulated as sum_gx does.
+  void (*silu_grad_sums)(const float* g, const float* x, float* out, int64_t n, float a, float b, float shift,
+                         double* sdu, double* sdux);
 };
 
 extern const Kernels kBase;

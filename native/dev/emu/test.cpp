@@ -553,6 +553,80 @@ void test_groupnorm(int64_t n, int64_t c, int64_t hw, int groups) {
       });
 }
 
+// GroupNorm + SiLU fused (groupnorm_silu.cu) against the unfused double reference: groupnorm then silu
+// forward, silu_backward then groupnorm_backward (none of the fused code on the CPU side). gx aliasing gy
+// is allowed by the op and checked in the second run.
+void test_groupnorm_silu(int64_t n, int64_t c, int64_t hw, int groups, bool in_place) {
+  const ks::GroupNormShape s{n, c, hw, groups};
+  const int64_t sz = n * c * hw, ng = n * groups;
+  V x = randv(sz, -2.f, 3.f);
+  for (float& v : x) v += 5.0f;
+  const V gamma = randv(c, 0.5f, 1.5f), beta = randv(c), gy = randv(sz), gg0 = randv(c), gb0 = randv(c);
+  run_case(
+      "groupnorm_silu", fmt("n%ld c%ld hw%ld groups %d%s", n, c, hw, groups, in_place ? " gx=gy" : ""),
+      [&] {
+        Dev dx(x), dg(gamma), db(beta), dy(nans(sz)), dm(nans(ng)), dr(nans(ng)), dgy(gy), dgx(nans(sz)), dgg(gg0),
+            dgb(gb0);
+        ks::cuda::groupnorm_silu_forward(dx.p, dg.p, db.p, dy.p, dm.p, dr.p, s);
+        float* gx = in_place ? dgy.p : dgx.p;
+        ks::cuda::groupnorm_silu_backward(dx.p, dg.p, db.p, dm.p, dr.p, dgy.p, gx, dgg.p, dgb.p, s);
+        return Outs{dy.get(), dm.get(), dr.get(), in_place ? dgy.get() : dgx.get(), dgg.get(), dgb.get()};
+      },
+      [&](Row& row, const Outs& r) {
+        D u(sz), y(sz), m(ng), rs(ng), gu(sz), gx(sz), gg = dbl(gg0), gb = dbl(gb0), xd = dbl(x), gd = dbl(gamma),
+                                                       bd = dbl(beta), gyd = dbl(gy);
+        ks::cpu::groupnorm_forward(xd.data(), gd.data(), bd.data(), u.data(), m.data(), rs.data(), s);
+        if (hw * (c / groups) == 1) {
+          // One element per group: variance 0, rstd = 1/sqrt(eps), and the float form x * a + b of u cancels
+          // (as in test_groupnorm); take u as the CPU's float GroupNorm forms it, the rest in double.
+          V uf(sz), mf(ng), rf(ng);
+          ks::cpu::groupnorm_forward(x.data(), gamma.data(), beta.data(), uf.data(), mf.data(), rf.data(), s);
+          u = dbl(uf);
+        }
+        ks::cpu::silu_forward(u.data(), y.data(), sz);
+        ks::cpu::silu_backward(u.data(), gyd.data(), gu.data(), sz);
+        ks::cpu::groupnorm_backward(xd.data(), gd.data(), m.data(), rs.data(), gu.data(), gx.data(), gg.data(),
+                                    gb.data(), s);
+        row.near("y", r[0], y, 5e-6);
+        row.near("mean", r[1], m, 2e-6);
+        row.near("rstd", r[2], rs, 2e-6);
+        row.near("gx", r[3], gx, 2e-5);
+        row.near("ggamma", r[4], gg, 2e-6);
+        row.near("gbeta", r[5], gb, 2e-6);
+      });
+}
+
+// The convolution's epilogue (conv2d_forward_fused: bias + per-(n, cout) bias + residual in the store)
+// against the double reference conv plus the two additions.
+void test_conv_epilogue(int64_t n, int64_t cin, int64_t h, int64_t w, int64_t cout, int k, int stride, bool chan,
+                        bool residual) {
+  const ks::Conv2dShape s{n, cin, h, w, cout, k, stride};
+  const int64_t plane = s.ho() * s.wo(), ysz = n * cout * plane, xsz = n * cin * h * w, wsz = cout * cin * k * k;
+  const V x = randv(xsz), wt = randv(wsz), b = randv(cout), cb = randv(n * cout), res = randv(ysz);
+  run_case(
+      "conv2d epilogue",
+      fmt("n%ld cin%ld %ldx%ld cout%ld k%d s%d%s%s", n, cin, h, w, cout, k, stride, chan ? " +time bias" : "",
+          residual ? " +residual" : ""),
+      [&] {
+        Dev dx(x), dw(wt), db(b), dcb(cb), dres(res), dy(nans(ysz));
+        ks::ConvEpilogue<float> e;
+        e.chan_bias = chan ? dcb.p : nullptr;
+        e.residual = residual ? dres.p : nullptr;
+        ks::cuda::conv2d_forward_fused(dx.p, dw.p, db.p, dy.p, s, e);
+        return Outs{dy.get()};
+      },
+      [&](Row& row, const Outs& r) {
+        D y(ysz), xd = dbl(x), wd = dbl(wt), bd = dbl(b);
+        ks::cpu::conv2d_forward(xd.data(), wd.data(), bd.data(), y.data(), s);
+        for (int64_t i = 0; i < n * cout; ++i)
+          for (int64_t p = 0; p < plane; ++p) {
+            if (chan) y[i * plane + p] += cb[i];
+            if (residual) y[i * plane + p] += res[i * plane + p];
+          }
+        row.near("y", r[0], y, 2e-6);
+      });
+}
+
 void test_attention(int64_t n, int64_t c, int64_t p) {
   const V qkv = randv(n * 3 * c * p, -1.5f, 1.5f), go = randv(n * c * p);
   run_case(

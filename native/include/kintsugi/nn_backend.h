@@ -17,6 +17,9 @@ void conv2d_backward(const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb, c
 // The float convolutions with the shape's operand precision (native/cpu/round_operands.cpp): the operands
 // rounded to BF16 or TF32 as the tensor cores round them, then the FP32 kernels; fp32 runs them as they are.
 void conv2d_forward_rounded(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s);
+// The same with the epilogue (kintsugi/nn_shapes.h ConvEpilogue) added in the output pass.
+void conv2d_forward_rounded_fused(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+                                  const ConvEpilogue<float>& e);
 void conv2d_backward_rounded(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
                              const Conv2dShape& s);
 template <class T>
@@ -24,6 +27,13 @@ void groupnorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean,
 template <class T>
 void groupnorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd, const T* gy, T* gx, T* ggamma,
                         T* gbeta, const GroupNormShape& s);
+// y = silu(groupnorm(x)) in one op, mean/rstd as groupnorm_forward; backward recomputes u from x and the
+// statistics: gx overwritten (may alias gy), ggamma and gbeta accumulate.
+template <class T>
+void groupnorm_silu_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const GroupNormShape& s);
+template <class T>
+void groupnorm_silu_backward(const T* x, const T* gamma, const T* beta, const T* mean, const T* rstd, const T* gy,
+                             T* gx, T* ggamma, T* gbeta, const GroupNormShape& s);
 template <class T>
 void silu_forward(const T* x, T* y, int64_t n);
 template <class T>
@@ -56,6 +66,10 @@ namespace ks::cuda {
 
 // y overwritten; b may be null.
 void conv2d_forward(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s);
+// The same plus the epilogue (ConvEpilogue, nn_shapes.h: per-(n, cout) bias and residual), added in the
+// kernel's store on the FP32 path; after the tensor-core kernel, by the graph helpers below.
+void conv2d_forward_fused(const float* x, const float* w, const float* b, float* y, const Conv2dShape& s,
+                          const ConvEpilogue<float>& e);
 // gw += dL/dw, gb += dL/db (gb may be null); gx = dL/dx overwritten, skipped when null.
 void conv2d_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb,
                      const Conv2dShape& s);
@@ -69,6 +83,14 @@ void groupnorm_forward(const float* x, const float* gamma, const float* beta, fl
 // gx overwritten; ggamma, gbeta accumulate.
 void groupnorm_backward(const float* x, const float* gamma, const float* mean, const float* rstd, const float* gy,
                         float* gx, float* ggamma, float* gbeta, const GroupNormShape& s);
+
+// y = silu(groupnorm(x)): statistics, then one apply pass; u is never stored. Backward recomputes u:
+// gx overwritten (may alias gy, not x); ggamma, gbeta accumulate.
+void groupnorm_silu_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
+                            const GroupNormShape& s);
+void groupnorm_silu_backward(const float* x, const float* gamma, const float* beta, const float* mean,
+                             const float* rstd, const float* gy, float* gx, float* ggamma, float* gbeta,
+                             const GroupNormShape& s);
 
 void silu_forward(const float* x, float* y, int64_t n);
 void silu_backward(const float* x, const float* gy, float* gx, int64_t n);  // gx may alias gy

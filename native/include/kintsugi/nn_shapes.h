@@ -23,12 +23,36 @@ struct Conv2dShape {
   static int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 };
 
+// What a convolution's output pass may add besides its bias, while the output is still in registers or
+// cache: chan_bias [n, cout] (a per-sample, per-channel bias: the UNet's time projection) and residual
+// (the same shape as y: the ResBlock's skip). Null members are skipped; the order of the additions is
+// ((conv + b) + chan_bias) + residual. y must not alias residual or the convolution's input.
+template <class T>
+struct ConvEpilogue {
+  const T* chan_bias = nullptr;
+  const T* residual = nullptr;
+  bool empty() const { return chan_bias == nullptr && residual == nullptr; }
+};
+
 // GroupNorm over [n, c, hw] with `groups` groups, biased variance, per-channel affine.
 struct GroupNormShape {
   int64_t n, c, hw;
   int groups;
   double eps = 1e-5;
   int64_t group_size() const { return c / groups * hw; }
+};
+
+// The UNet's normalisation + SiLU + convolution pair, y = conv(silu(groupnorm(x))) + epilogue: the
+// parameters and shapes of both halves, passed whole to a backend (unet_graph.h's Ops) so that it may
+// fuse the normalisation into the convolution's operand loader instead of writing a = silu(groupnorm(x)).
+template <class T>
+struct NormSiluConv {
+  const T* gamma;
+  const T* beta;
+  GroupNormShape norm;  // [n, cin, h * w]
+  const T* w;
+  const T* b;  // may be null
+  Conv2dShape conv;
 };
 
 }  // namespace ks

@@ -2,6 +2,19 @@
 // and the ops (cpu/unet.cpp: std::vector and the reference ops, float or double; cuda/unet.cu: device
 // buffers and kernels). Forward keeps a tape of what backward needs; backward adds the parameter
 // gradients into a flat gradient array, so several forward/backward pairs accumulate into one step.
+//
+// Besides buffers and single ops, an Ops supplies the ResBlock's fused pair (one entry point, so that a
+// backend can fuse the normalisation into the convolution's operand loader):
+//   norm_silu_conv_forward(const NormSiluConv<T>& p, const T* x, T* mean, T* rstd, Buffer& a, T* y,
+//                          const ConvEpilogue<T>& e)
+//     y = conv(silu(groupnorm(x))) + b + e.chan_bias + e.residual; writes mean and rstd [n * groups];
+//     `a` (empty on entry) is the backend's choice: filled with silu(groupnorm(x)) [n, cin, h, w] for
+//     backward, or left empty when the backend never materialises it.
+//   norm_silu_conv_backward(const NormSiluConv<T>& p, const T* x, const T* mean, const T* rstd,
+//                           const Buffer& a, const T* gy, T* gx, T* ggamma, T* gbeta, T* gw, T* gb)
+//     gx = dL/dx overwritten (not aliasing gy); the four parameter gradients accumulate (+=);
+//     an empty `a` is recomputed from x and the statistics.
+// Attention blocks keep plain GroupNorm (no SiLU) and the single ops.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -25,15 +38,16 @@ class UNetGraph {
     Buf emb, l1, temb, st;  // time path: embedding, linear1, linear2 output, silu(temb)
     Buf h0;                 // conv_in output (a skip)
     struct Stage {
-      Buf in;                 // the stage's input (after the concat on the up path)
-      Buf u1, a1, h, u2, a2;  // ResBlock: norm1, silu, conv1 + time, norm2, silu (Attention: u1 = norm)
+      Buf in;         // the stage's input (after the concat on the up path)
+      Buf u1;         // Attention: the GroupNorm output (ResBlocks store no normalised u)
+      Buf a1, h, a2;  // ResBlock: silu(norm1(in)), conv1 + time bias, silu(norm2(h)); a1, a2 may be empty
       Buf mean1, rstd1, mean2, rstd2;
       Buf qkv, attn, o;  // Attention
       Buf up;            // Upsample: the upsampled input of its conv
       Buf pushed;        // down path: the output, kept as a skip for the up path
     };
     std::vector<Stage> stages;
-    Buf hout, uout, aout, mout, rout;  // output head
+    Buf hout, aout, mout, rout;  // output head (aout may be empty, as a1)
   };
 
   explicit UNetGraph(const UNetConfig& config) : plan_(unet_plan(config)) {}
@@ -72,6 +86,25 @@ class UNetGraph {
                        T* G, int64_t n, int64_t hw) {
     Ops::groupnorm_backward(x, P + m.w, Ops::ptr(mean), Ops::ptr(rstd), gy, gx, G + m.w, G + m.b,
                             GroupNormShape{n, m.c, hw, m.groups});
+  }
+  // The fused pair's description: parameter pointers into P (gradients go to the same offsets of G).
+  static NormSiluConv<T> norm_conv(const T* P, const Norm& m, const Conv& c, int64_t n, int64_t size) {
+    return NormSiluConv<T>{P + m.w, P + m.b, GroupNormShape{n, m.c, size * size, m.groups},
+                           P + c.w, P + c.b, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision}};
+  }
+  static void norm_conv_fwd(const T* P, const Norm& m, const Conv& c, const T* x, Buf& mean, Buf& rstd, Buf& a, T* y,
+                            int64_t n, int64_t size, const T* chan_bias = nullptr, const T* residual = nullptr) {
+    mean = Ops::alloc(n * m.groups);
+    rstd = Ops::alloc(n * m.groups);
+    ConvEpilogue<T> e;
+    e.chan_bias = chan_bias;
+    e.residual = residual;
+    Ops::norm_silu_conv_forward(norm_conv(P, m, c, n, size), x, Ops::ptr(mean), Ops::ptr(rstd), a, y, e);
+  }
+  static void norm_conv_bwd(const T* P, const Norm& m, const Conv& c, const T* x, const Buf& mean, const Buf& rstd,
+                            const Buf& a, const T* gy, T* gx, T* G, int64_t n, int64_t size) {
+    Ops::norm_silu_conv_backward(norm_conv(P, m, c, n, size), x, Ops::ptr(mean), Ops::ptr(rstd), a, gy, gx, G + m.w,
+                                 G + m.b, G + c.w, G + c.b);
   }
   static Buf silu_of(const Buf& x, int64_t count) {
     Buf y = Ops::alloc(count);
@@ -130,24 +163,20 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
     switch (st.kind) {
       case UNetPlan::Kind::Res: {
         const auto& r = plan_.res[static_cast<size_t>(st.index)];
-        norm_fwd(P, r.norm1, in, s.u1, s.mean1, s.rstd1, n, hw);
-        s.a1 = silu_of(s.u1, n * st.cin * hw);
-        s.h = Ops::alloc(n * st.cout * hw);
-        conv_fwd(P, r.conv1, Ops::ptr(s.a1), Ops::ptr(s.h), n, size);
+        // gn_silu -> conv1 (+ b + time bias) -> gn_silu -> conv2 (+ b + residual), the additions in
+        // the convolutions' output pass.
         Buf tp = Ops::alloc(n * st.cout);
         Ops::linear_forward(Ops::ptr(tape->st), P + r.time.w, P + r.time.b, Ops::ptr(tp), n, TC, st.cout);
-        Ops::add_channel_bias(Ops::ptr(s.h), Ops::ptr(tp), n, st.cout, hw);
-        norm_fwd(P, r.norm2, Ops::ptr(s.h), s.u2, s.mean2, s.rstd2, n, hw);
-        s.a2 = silu_of(s.u2, n * st.cout * hw);
-        h = Ops::alloc(n * st.cout * hw);
-        conv_fwd(P, r.conv2, Ops::ptr(s.a2), Ops::ptr(h), n, size);
+        s.h = Ops::alloc(n * st.cout * hw);
+        norm_conv_fwd(P, r.norm1, r.conv1, in, s.mean1, s.rstd1, s.a1, Ops::ptr(s.h), n, size, Ops::ptr(tp));
+        Buf sk;  // the residual: the input, or the 1x1 skip convolution's output computed first
         if (r.has_skip) {
-          Buf sk = Ops::alloc(n * st.cout * hw);
+          sk = Ops::alloc(n * st.cout * hw);
           conv_fwd(P, r.skip, in, Ops::ptr(sk), n, size);
-          Ops::add_inplace(Ops::ptr(h), Ops::ptr(sk), n * st.cout * hw);
-        } else {
-          Ops::add_inplace(Ops::ptr(h), in, n * st.cout * hw);
         }
+        h = Ops::alloc(n * st.cout * hw);
+        norm_conv_fwd(P, r.norm2, r.conv2, Ops::ptr(s.h), s.mean2, s.rstd2, s.a2, Ops::ptr(h), n, size, nullptr,
+                      r.has_skip ? Ops::ptr(sk) : in);
         break;
       }
       case UNetPlan::Kind::Attn: {
@@ -194,11 +223,8 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
   }
 
   // Output head: out.conv(silu(out.norm(h))).
-  const int64_t hw = R * R, cf = plan_.out_norm.c;
   tape->hout = std::move(h);
-  norm_fwd(P, plan_.out_norm, Ops::ptr(tape->hout), tape->uout, tape->mout, tape->rout, n, hw);
-  tape->aout = silu_of(tape->uout, n * cf * hw);
-  conv_fwd(P, plan_.out_conv, Ops::ptr(tape->aout), out, n, R);
+  norm_conv_fwd(P, plan_.out_norm, plan_.out_conv, Ops::ptr(tape->hout), tape->mout, tape->rout, tape->aout, out, n, R);
   if (!keep) {
     auto empty = std::make_unique<Tape>();
     empty->n = n;
@@ -218,11 +244,8 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
   // Output head.
   const int64_t cf = plan_.out_norm.c;
   Buf g = Ops::alloc(n * cf * HW);
-  conv_bwd(P, plan_.out_conv, Ops::ptr(tape.aout), gout, Ops::ptr(g), G, n, R);
-  Ops::silu_backward(Ops::ptr(tape.uout), Ops::ptr(g), Ops::ptr(g), n * cf * HW);
-  Buf gh = Ops::alloc(n * cf * HW);
-  norm_bwd(P, plan_.out_norm, Ops::ptr(tape.hout), tape.mout, tape.rout, Ops::ptr(g), Ops::ptr(gh), G, n, HW);
-  g = std::move(gh);
+  norm_conv_bwd(P, plan_.out_norm, plan_.out_conv, Ops::ptr(tape.hout), tape.mout, tape.rout, tape.aout, gout,
+                Ops::ptr(g), G, n, R);
   int64_t gcount = n * cf * HW;  // elements of g
 
   std::vector<std::pair<Buf, int64_t>> gskips;  // gradients of the skips, in the order the up path popped them
@@ -243,12 +266,10 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
           conv_bwd(P, r.skip, in, Ops::ptr(g), Ops::ptr(gin), G, n, size);
         else
           Ops::copy(Ops::ptr(g), Ops::ptr(gin), n * st.cin * hw);
-        // conv2 <- silu <- norm2
-        Buf ga = Ops::alloc(n * st.cout * hw);
-        conv_bwd(P, r.conv2, Ops::ptr(s.a2), Ops::ptr(g), Ops::ptr(ga), G, n, size);
-        Ops::silu_backward(Ops::ptr(s.u2), Ops::ptr(ga), Ops::ptr(ga), n * st.cout * hw);
+        // conv2 <- gn_silu(norm2)
         Buf gh1 = Ops::alloc(n * st.cout * hw);
-        norm_bwd(P, r.norm2, Ops::ptr(s.h), s.mean2, s.rstd2, Ops::ptr(ga), Ops::ptr(gh1), G, n, hw);
+        norm_conv_bwd(P, r.norm2, r.conv2, Ops::ptr(s.h), s.mean2, s.rstd2, s.a2, Ops::ptr(g), Ops::ptr(gh1), G, n,
+                      size);
         // time projection: dL/dtp[b, c] = sum over pixels
         Buf gtp = Ops::alloc(n * st.cout);
         Ops::channel_sums(Ops::ptr(gh1), Ops::ptr(gtp), n, st.cout, hw);
@@ -256,12 +277,9 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
         Ops::linear_backward(Ops::ptr(tape.st), P + r.time.w, Ops::ptr(gtp), Ops::ptr(gst), G + r.time.w, G + r.time.b,
                              n, TC, st.cout);
         Ops::add_inplace(Ops::ptr(g_st), Ops::ptr(gst), n * TC);
-        // conv1 <- silu <- norm1
-        Buf ga1 = Ops::alloc(n * st.cin * hw);
-        conv_bwd(P, r.conv1, Ops::ptr(s.a1), Ops::ptr(gh1), Ops::ptr(ga1), G, n, size);
-        Ops::silu_backward(Ops::ptr(s.u1), Ops::ptr(ga1), Ops::ptr(ga1), n * st.cin * hw);
+        // conv1 <- gn_silu(norm1)
         Buf gx1 = Ops::alloc(n * st.cin * hw);
-        norm_bwd(P, r.norm1, in, s.mean1, s.rstd1, Ops::ptr(ga1), Ops::ptr(gx1), G, n, hw);
+        norm_conv_bwd(P, r.norm1, r.conv1, in, s.mean1, s.rstd1, s.a1, Ops::ptr(gh1), Ops::ptr(gx1), G, n, size);
         Ops::add_inplace(Ops::ptr(gin), Ops::ptr(gx1), n * st.cin * hw);
         break;
       }

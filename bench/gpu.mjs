@@ -2,11 +2,14 @@
 //   source .gpu/env.sh && KINTSUGI_COMMIT=<sha> node bench/gpu.mjs --out $OUT
 // For each preset at batch 128: kintsugi's training step next to PyTorch's (eager fp32, torch.compile
 // fp32 and bf16) measured in the same command; the GSURE step next to the supervised one; sampling throughput (50 DDIM steps, batch 256) next to
-// PyTorch's; per-kernel TFLOP/s and GB/s against counted FLOPs and bytes; peak memory for all. Writes
+// PyTorch's; per-kernel TFLOP/s and GB/s against counted FLOPs and bytes, and one ResBlock's forward +
+// backward through the unfused ops (`resblock fwd+bwd unfused`); peak memory for all. Writes
 // gpu-<date>.json (device, driver, commit, date) and prints the README table (bench/report.mjs).
+// --blocks-only: the ResBlock rows alone, to gpu-blocks-<date>.json (seconds; runs on the CPU too).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { unetLayout } from '../dist/index.js';
+import { Generator, randn, resolveConfig, synchronize, unetLayout } from '../dist/index.js';
+import { native } from '../dist/native.js';
 import { arg, flag, runInfo, runPython } from './lib/common.mjs';
 import { kernelFigures } from './lib/kernels.mjs';
 import { timeGsureStep, timeSampling, timeTrainStep } from './lib/step.mjs';
@@ -20,11 +23,75 @@ const steps = Number(arg('steps', 30));
 const quick = flag('quick'); // PyTorch eager only, fewer steps: a smoke run
 const noTorch = flag('no-torch');
 const outDir = arg('out', new URL('results/', import.meta.url).pathname);
+const blocksOnly = flag('blocks-only'); // only the per-block rows (a short device call)
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+// One ResBlock (GroupNorm, SiLU, conv 3x3, GroupNorm, SiLU, conv 3x3, + residual; c -> c at r x r, 32
+// groups), forward then backward, through the unfused ops as the graph runs them today: the "before" of
+// the fused block (native/dev/NOTES.md, "the fused block's conv", predicts the "after"; the fused entry
+// points are native-only until the graph calls them). The time embedding's channel bias is left out (no
+// op of its own). bytes: the elementwise and normalisation traffic of the block (fused-traffic.mjs's
+// minimum model); flops: the six conv passes.
+async function blockRows({ device, n, c, r, reps = 10 }) {
+  const g = new Generator(13);
+  const keep = [];
+  const T = (shape) => {
+    const t = randn(shape, { generator: g, device });
+    keep.push(t);
+    return t.handle();
+  };
+  const E = n * c * r * r;
+  const gn = { n, c, hw: r * r, groups: 32 };
+  const [x, u1, a1, h, u2, a2, y, gy, ga, gh, gx, gin] = Array.from({ length: 12 }, () => T([n, c, r, r]));
+  const [w1, w2, gw1, gw2] = Array.from({ length: 4 }, () => T([c, c, 3, 3]));
+  const [b1, b2, gb1, gb2, gam, bet, ggam, gbet] = Array.from({ length: 8 }, () => T([c]));
+  const [m1, r1, m2, r2] = Array.from({ length: 4 }, () => T([n, 32]));
+  const rows = [];
+  for (const [p, label] of [
+    [1, 'bf16'],
+    [0, 'fp32'],
+  ]) {
+    const conv = { n, cin: c, h: r, w: r, cout: c, k: 3, stride: 1, precision: p };
+    const step = () => {
+      native.nnOp('groupnorm_forward', gn, [x, gam, bet], [u1, m1, r1]);
+      native.nnOp('silu_forward', { n: E }, [u1], [a1]);
+      native.nnOp('conv2d_forward', conv, [a1, w1, b1], [h]);
+      native.nnOp('groupnorm_forward', gn, [h, gam, bet], [u2, m2, r2]);
+      native.nnOp('silu_forward', { n: E }, [u2], [a2]);
+      native.nnOp('conv2d_forward', conv, [a2, w2, b2], [y]);
+      native.add(y, x, y);
+      native.nnOp('conv2d_backward', conv, [a2, w2, gy], [ga, gw2, gb2]);
+      native.nnOp('silu_backward', { n: E }, [u2, ga], [ga]);
+      native.nnOp('groupnorm_backward', gn, [h, gam, m2, r2, ga], [gh, ggam, gbet]);
+      native.nnOp('conv2d_backward', conv, [a1, w1, gh], [ga, gw1, gb1]);
+      native.nnOp('silu_backward', { n: E }, [u1, ga], [ga]);
+      native.nnOp('groupnorm_backward', gn, [x, gam, m1, r1, ga], [gx, ggam, gbet]);
+      native.add(gx, gy, gin);
+    };
+    step();
+    await synchronize(device);
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) step();
+    await synchronize(device);
+    const ms = (performance.now() - t0) / reps;
+    const flops = 6 * 2 * n * c * r * r * c * 9;
+    const bytes = 4 * E * (2 * 2 + 2 * 2 + 3 + 2 * 3 + 2 * 3 + 3); // GN 2E/3E, SiLU 2E/3E, two adds
+    rows.push({ kernel: `resblock fwd+bwd unfused ${label} ${n}x${c}x${r}x${r}`, ms, tflops: flops / ms / 1e9, gbs: null, flops, bytes });
+  }
+  for (const t of keep) t.dispose();
+  return rows;
+}
 
 const result = { suite: 'gpu', ...runInfo(device), batch, sampleBatch, presets: {} };
 for (const preset of presets) {
   const r = (result.presets[preset] = {});
+  const C = resolveConfig(preset).channels; // the level-0 ResBlock's width (at 32 x 32)
+  if (blocksOnly) {
+    log(preset, 'blocks');
+    r.kernels = await blockRows({ device, n: batch, c: C, r: 32 });
+    for (const k of r.kernels) log(preset, `  ${k.kernel}: ${k.ms.toFixed(3)} ms`);
+    continue;
+  }
   log(preset, 'kintsugi training step');
   r.train = await timeTrainStep({ device, preset, batch, steps: quick ? 5 : steps });
   log(preset, `  ${r.train.median_ms.toFixed(2)} ms/step (${r.train.precision})`);
@@ -66,10 +133,12 @@ for (const preset of presets) {
   }
   log(preset, 'kernels');
   r.kernels = await kernelFigures({ device, preset, batch, paramCount: unetLayout(preset).paramCount });
+  log(preset, 'blocks');
+  r.kernels.push(...(await blockRows({ device, n: batch, c: C, r: 32 })));
 }
 
 mkdirSync(outDir, { recursive: true });
-const file = join(outDir, `gpu-${result.date.slice(0, 10)}.json`);
+const file = join(outDir, `gpu${blocksOnly ? '-blocks' : ''}-${result.date.slice(0, 10)}.json`);
 writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-console.log(markdownTables(result));
+if (!blocksOnly) console.log(markdownTables(result));
 log(`wrote ${file}`);

@@ -1,0 +1,91 @@
+// Elementwise and normalisation traffic of one UNet training step (forward + backward), before and after
+// the fused block of issue #13 (native/dev/NOTES.md, "the fused block"): counts, per op of the graph
+// (include/kintsugi/unet_graph.h), the bytes each pass must move at least, float32.
+//   node native/dev/fused-traffic.mjs [preset] [batch] [min|two-pass]   (needs dist/: npm run build:ts)
+// Model, E = elements of the tensor the op works on: GroupNorm forward 2E (min: read once, write; the
+// 11.5 GB of native/dev/cuda-nn.md) or 3E (two-pass: a statistics read, a normalising read, a write),
+// backward 3E (min) or 5E (x and gy read for the sums, read again to apply, gx written), the fused
+// GroupNorm+SiLU backward the same; a statistics-only pass 1E; SiLU forward 2E, backward 3E; concat /
+// split 2E; add_inplace 3E; add_channel_bias 2E; channel_sums 1E; upsample 5E of the small tensor each
+// way; the residual read by the conv epilogue 1E. Graph copies (copy_of of the skips, the copy of g) are
+// listed apart: they are not elementwise work and no kernel fusion removes them.
+import { native } from '../../dist/native.js';
+import { resolveConfig } from '../../dist/unet.js';
+
+const preset = process.argv[2] ?? 'fmnist32';
+const n = Number(process.argv[3] ?? 128);
+const twoPass = process.argv[4] === 'two-pass';
+const gnF = twoPass ? 3 : 2,
+  gnB = twoPass ? 5 : 3;
+const cfg = resolveConfig(preset);
+const { stages } = native.unetLayout(cfg);
+const F = 4;
+// next: what remains after the folds not built yet (NOTES.md): the statistics as partial sums in the
+// previous conv's epilogue, the gradient add, the split and the channel sums folded into the fused
+// GroupNorm+SiLU backward's apply pass (it then reads the addend: 1E, and writes two outputs).
+const before = {},
+  after = {},
+  next = {};
+const add = (t, what, elems) => (t[what] = (t[what] ?? 0) + elems * F);
+
+for (const s of stages) {
+  const hw = s.size * s.size,
+    Ein = n * s.cin * hw,
+    Eout = n * s.cout * hw;
+  const concat = s.skipChannels > 0;
+  if (s.kind === 'res') {
+    // before: concat, norm1, silu, conv1, + time bias, norm2, silu, conv2, + residual
+    if (concat) add(before, 'concat / split', 2 * Ein + 2 * Ein);
+    add(before, 'groupnorm fwd', gnF * Ein + gnF * Eout);
+    add(before, 'silu fwd', 2 * Ein + 2 * Eout);
+    add(before, 'channel bias + sums', 2 * Eout + Eout);
+    add(before, 'residual add (fwd) / gradient adds (bwd)', 3 * Eout + 3 * Ein);
+    add(before, 'silu bwd', 3 * Eout + 3 * Ein);
+    add(before, 'groupnorm bwd', gnB * Eout + gnB * Ein);
+    // after: statistics passes (the apply and SiLU are in the conv's loader), the time bias and the
+    // residual in the epilogue (the residual read once), concat in the gather; backward: the fused
+    // GroupNorm+SiLU backward (groupnorm_silu, 5E), channel_sums, the gradient add, the split.
+    add(after, 'groupnorm statistics (fwd)', Ein + Eout);
+    add(next, 'residual read in the epilogue', Eout);
+    add(next, 'groupnorm+silu bwd (fused op, + addend read)', gnB * Eout + gnB * Ein + Ein);
+    add(after, 'residual read in the epilogue', Eout);
+    add(after, 'channel sums (bwd)', Eout);
+    add(after, 'groupnorm+silu bwd (fused op)', gnB * Eout + gnB * Ein);
+    add(after, 'gradient adds (bwd)', 3 * Ein);
+    if (concat) add(after, 'split (bwd)', 2 * Ein);
+  } else if (s.kind === 'attn') {
+    add(before, 'groupnorm fwd', gnF * Ein);
+    add(before, 'residual add (fwd) / gradient adds (bwd)', 3 * Ein + 3 * Ein);
+    add(before, 'groupnorm bwd', gnB * Ein);
+    add(after, 'groupnorm statistics (fwd)', Ein); // the apply in qkv's loader (prologue without SiLU)
+    add(next, 'residual read in the epilogue', Ein);
+    add(next, 'groupnorm bwd (+ addend read)', gnB * Ein + Ein);
+    add(after, 'residual read in the epilogue', Ein);
+    add(after, 'groupnorm bwd', gnB * Ein);
+    add(after, 'gradient adds (bwd)', 3 * Ein);
+  } else if (s.kind === 'up') {
+    add(before, 'upsample fwd / bwd', 5 * Ein + 5 * Ein);
+    add(after, 'upsample bwd (fold of the gradient)', 5 * Ein); // the forward is the conv's gather
+    add(next, 'upsample bwd (fold of the gradient)', 5 * Ein);
+  }
+}
+// Output head: norm, silu, out conv.
+const Eh = n * cfg.channels * cfg.resolution * cfg.resolution;
+add(before, 'groupnorm fwd', gnF * Eh);
+add(before, 'silu fwd', 2 * Eh);
+add(before, 'silu bwd', 3 * Eh);
+add(before, 'groupnorm bwd', gnB * Eh);
+add(after, 'groupnorm statistics (fwd)', Eh);
+add(after, 'groupnorm+silu bwd (fused op)', gnB * Eh);
+add(next, 'groupnorm+silu bwd (fused op, + addend read)', gnB * Eh);
+
+const GB = (b) => (b / 1e9).toFixed(2);
+for (const [name, t] of [
+  ['before (the graph today)', before],
+  ['after (this fused conv + groupnorm_silu in full use)', after],
+  ['next (+ the folds listed above)', next],
+]) {
+  const total = Object.values(t).reduce((a, b) => a + b, 0);
+  console.log(`${preset} batch ${n} (${twoPass ? 'two-pass' : 'min'}), ${name}: ${GB(total)} GB`);
+  for (const [k, v] of Object.entries(t)) console.log(`  ${k.padEnd(44)} ${GB(v).padStart(7)} GB`);
+}

@@ -290,12 +290,7 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
     }
   }
 
-  if (gb != nullptr && s.cout != 0) {
-    Scratch<float> sums(s.n * s.cout);  // [n, cout]: per-image sums, then added over images in order
-    channel_sums(gy, sums.get(), s.n, s.cout, s.ho() * s.wo());
-    fold_partials<<<grid_for(s.cout), 256, 0, stream()>>>(sums.get(), s.n, s.cout, gb);
-    KS_CUDA_LAUNCHED(conv2d_backward_bias_fold);
-  }
+  conv2d_bias_backward(gy, gb, s);
 }
 
 [[noreturn]] void unsupported(const Conv2dShape& s) {
@@ -306,6 +301,14 @@ void backward(const float* x, const float* w, const float* gy, float* gx, float*
 }  // namespace
 
 size_t conv2d_weight_scratch_bytes() { return scratch_cap(); }
+
+void conv2d_bias_backward(const float* gy, float* gb, const Conv2dShape& s) {
+  if (gb == nullptr || s.cout == 0) return;
+  Scratch<float> sums(s.n * s.cout);  // [n, cout]: per-image sums, then added over images in order
+  channel_sums(gy, sums.get(), s.n, s.cout, s.ho() * s.wo());
+  fold_partials<<<grid_for(s.cout), 256, 0, stream()>>>(sums.get(), s.n, s.cout, gb);
+  KS_CUDA_LAUNCHED(conv2d_backward_bias_fold);
+}
 
 size_t conv2d_weight_scratch_cap(size_t bytes) {
   const size_t previous = scratch_cap();

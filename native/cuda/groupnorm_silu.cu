@@ -41,6 +41,8 @@ __global__ void __launch_bounds__(kThreads)
       mean[job] = static_cast<float>(mu);
       rstd[job] = static_cast<float>(r);
     }
+    // y null: statistics only (the tensor-core conv applies the normalisation in its loader, cuda/unet.cu).
+    if (y == nullptr) continue;
     // u = x * a + b per channel with a and b rounded to float, as groupnorm_forward and the CPU form it.
     const float rf = static_cast<float>(r), muf = static_cast<float>(mu);
     const int64_t c0 = (job % s.groups) * cpg;

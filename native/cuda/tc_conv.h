@@ -16,6 +16,8 @@ void tc_conv2d_backward(const float* x, const float* w, const float* gy, float* 
 int64_t tc_conv2d_weight_slices(const Conv2dShape& s);
 // The weight-gradient scratch cap in force (conv2d.cu; conv2d_weight_scratch_cap sets it).
 size_t conv2d_weight_scratch_bytes();
+// gb[co] += sum of gy over images and pixels, deterministic (conv2d.cu; the fused path's bias gradient).
+void conv2d_bias_backward(const float* gy, float* gb, const Conv2dShape& s);
 
 // ---- The fused block: what the conv reads (prologue, gather) and what it adds when it stores (epilogue).
 //

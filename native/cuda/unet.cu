@@ -8,6 +8,8 @@
 #include "kintsugi/backend.h"
 #include "kintsugi/unet_engine.h"
 #include "nn.h"
+#include "mma_check.h"
+#include "tc_conv.h"
 
 namespace ks::cuda {
 namespace {
@@ -68,11 +70,33 @@ struct CudaOps {
   static constexpr auto split_channels = &ks::cuda::split_channels;
   static constexpr auto conv2d_forward = &ks::cuda::conv2d_forward;
 
-  // The ResBlock's pair (unet_graph.h) by composition of the fused ops: GroupNorm + SiLU writes a (kept
-  // for the weight gradient), the convolution adds the epilogue in its store. A backend whose
-  // convolution loads silu(x * scale + shift) on the fly (tc_conv.cu) can leave a empty here.
+  // The ResBlock's pair (unet_graph.h). On tensor cores (BF16 / TF32 operands, sm_80+) the GroupNorm
+  // + SiLU lives in the conv's operand loader (tc_conv.cu, docs/fused-conv.md): a pass for the
+  // statistics, scale and shift per (sample, channel), then one conv that reads x, and a is never
+  // written, in forward or backward (the weight gradient recomputes it as it loads). Otherwise by
+  // composition of the fused ops: GroupNorm + SiLU writes a (kept for the weight gradient), the
+  // convolution adds the epilogue in its store.
+  static bool loader_fused(const Conv2dShape& c) { return c.precision != Precision::fp32 && tensor_cores_available(); }
+  // scale and shift [n, cin] for the loader, from the statistics (GroupNorm's affine folded in).
+  static void fold_norm(const NormSiluConv<float>& p, const float* mean, const float* rstd, Buffer& scale,
+                        Buffer& shift) {
+    scale = alloc(p.norm.n * p.norm.c);
+    shift = alloc(p.norm.n * p.norm.c);
+    groupnorm_scale_shift(mean, rstd, p.gamma, p.beta, scale.data(), shift.data(), p.norm.n, p.norm.c, p.norm.groups);
+  }
   static void norm_silu_conv_forward(const NormSiluConv<float>& p, const float* x, float* mean, float* rstd, Buffer& a,
                                      float* y, const ConvEpilogue<float>& e) {
+    if (loader_fused(p.conv)) {
+      ks::cuda::groupnorm_silu_forward(x, p.gamma, p.beta, nullptr, mean, rstd, p.norm);  // statistics only
+      Buffer scale, shift;
+      fold_norm(p, mean, rstd, scale, shift);
+      TcConvInput in;
+      in.x = x, in.scale = scale.data(), in.shift = shift.data();
+      TcEpilogue ep;
+      ep.bias = p.b, ep.channel_bias = e.chan_bias, ep.residual = e.residual;
+      tc_conv2d_forward_fused(in, p.w, ep, y, p.conv);
+      return;  // a stays empty: backward recomputes it in the loader
+    }
     a = alloc(p.norm.n * p.norm.c * p.norm.hw);
     ks::cuda::groupnorm_silu_forward(x, p.gamma, p.beta, a.data(), mean, rstd, p.norm);
     ks::cuda::conv2d_forward_fused(a.data(), p.w, p.b, y, p.conv, e);
@@ -81,16 +105,25 @@ struct CudaOps {
                                       const float* rstd, const Buffer& a, const float* gy, float* gx, float* ggamma,
                                       float* gbeta, float* gw, float* gb) {
     const int64_t count = p.norm.n * p.norm.c * p.norm.hw;
-    Buffer recomputed;
-    const float* av = a.data();
-    if (av == nullptr) {  // not kept: recompute it (same kernels, same statistics)
-      recomputed = alloc(count);
-      Buffer m = alloc(p.norm.n * p.norm.groups), r = alloc(p.norm.n * p.norm.groups);
-      ks::cuda::groupnorm_silu_forward(x, p.gamma, p.beta, recomputed.data(), m.data(), r.data(), p.norm);
-      av = recomputed.data();
-    }
     Buffer ga = alloc(count);
-    ks::cuda::conv2d_backward(av, p.w, gy, ga.data(), gw, gb, p.conv);
+    if (a.data() == nullptr && loader_fused(p.conv)) {
+      Buffer scale, shift;
+      fold_norm(p, mean, rstd, scale, shift);
+      TcConvInput in;
+      in.x = x, in.scale = scale.data(), in.shift = shift.data();
+      tc_conv2d_backward_fused(in, p.w, gy, ga.data(), nullptr, gw, p.conv);
+      conv2d_bias_backward(gy, gb, p.conv);
+    } else {
+      Buffer recomputed;
+      const float* av = a.data();
+      if (av == nullptr) {  // not kept: recompute it (same kernels, same statistics)
+        recomputed = alloc(count);
+        Buffer m = alloc(p.norm.n * p.norm.groups), r = alloc(p.norm.n * p.norm.groups);
+        ks::cuda::groupnorm_silu_forward(x, p.gamma, p.beta, recomputed.data(), m.data(), r.data(), p.norm);
+        av = recomputed.data();
+      }
+      ks::cuda::conv2d_backward(av, p.w, gy, ga.data(), gw, gb, p.conv);
+    }
     ks::cuda::groupnorm_silu_backward(x, p.gamma, p.beta, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm);
   }
   static constexpr auto conv2d_backward = &ks::cuda::conv2d_backward;

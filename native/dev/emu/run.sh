@@ -10,10 +10,10 @@ out=${KS_EMU_BUILD:-$root/build/emu}
 start=$SECONDS
 
 # Kernel sources: every .cu except the runtime the emulator stands in for (devices and streams, the
-# caching allocator) and the UNet executor, which only calls the kernels of nn.h.
+# caching allocator). The UNet executor (unet.cu) is in: unet_cases.inc runs the whole network.
 kernels=()
 for f in "$root"/native/cuda/*.cu; do
-  case $(basename "$f") in device.cu | allocator.cu | unet.cu) ;; *) kernels+=("$f") ;; esac
+  case $(basename "$f") in device.cu | allocator.cu) ;; *) kernels+=("$f") ;; esac
 done
 # The CPU reference each tensor op is compared with; the network ops' reference is their header
 # template (run in double), so their .cpp (the CPU's fast float path) is left out.
@@ -26,6 +26,8 @@ done
 # isa/kernels_*.cpp, each variant with its own target flags below), and the float GroupNorm that
 # groupnorm.h's float instantiation forwards to.
 cpu+=("$root/native/cpu/isa.cpp" "$root"/native/cpu/isa/kernels_*.cpp "$root/native/cpu/groupnorm.cpp")
+# The UNet executor (cuda/unet.cu, compiled with the kernels) needs the plan of the network.
+cpu+=("$root/native/core/unet_plan.cpp")
 
 build_failed() {
   echo "emu: $1 failed"

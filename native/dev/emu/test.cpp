@@ -21,6 +21,7 @@
 #include "kintsugi/precision.h"  // tensorcore_cases.inc
 #include "mma_check.h"
 #include "tc_conv.h"
+#include "kintsugi/unet_engine.h"  // unet_cases.inc
 // The CPU reference of the network ops (header templates).
 #include "attention.h"
 #include "conv2d.h"
@@ -29,6 +30,11 @@
 #include "silu.h"
 #include "time_embedding.h"
 #include "upsample.h"
+#include "unet.h"  // the CPU graph (cpu/unet.h): unet_cases.inc
+
+// The CPU graph in double, the reference of unet_cases.inc: cpu/unet.cpp instantiates it beside the float
+// graph, whose fast CPU backend is not linked here.
+template class ks::UNetGraph<ks::cpu::CpuOps<double>>;
 
 namespace {
 
@@ -985,6 +991,7 @@ void test_gsure_terms(int64_t n, int64_t per, int probes, bool central, bool sha
 #include "bootstrap_cases.inc"
 #include "firstlight_cases.inc"
 #include "tensorcore_cases.inc"
+#include "unet_cases.inc"
 
 }  // namespace
 
@@ -1023,6 +1030,8 @@ int main(int argc, char** argv) {
   if (selected("tensorcore")) test_tensorcore();
   // Issue #13: the fused block (GroupNorm + SiLU prologue, epilogue, upsample and concat gathers).
   if (selected("fused")) test_tc_fused_all();
+  // Issue #13: the whole UNet through the CUDA executor (the fused block wired into the graph).
+  if (selected("unet")) test_unet_all();
 
   // Every __global__ function in the compiled sources must have been launched by some case above.
   if (only != nullptr) {

@@ -122,7 +122,11 @@ void groupnorm_backward(const float* x, const float* gamma, const float* mean, c
   Scratch<double> part(2 * s.n * s.c);  // [2, n, c]: sb, then sg
   groupnorm_backward_kernel<<<job_blocks(jobs), kThreads, 0, stream()>>>(x, gamma, mean, rstd, gy, gx, part.get(), s);
   KS_CUDA_LAUNCHED(groupnorm_backward);
-  groupnorm_param_grads<<<grid_for(s.c), 256, 0, stream()>>>(part.get(), s.n, s.c, ggamma, gbeta);
+  groupnorm_fold_param_grads(part.get(), s.n, s.c, ggamma, gbeta);
+}
+
+void groupnorm_fold_param_grads(const double* part, int64_t n, int64_t c, float* ggamma, float* gbeta) {
+  groupnorm_param_grads<<<grid_for(c), 256, 0, stream()>>>(part, n, c, ggamma, gbeta);
   KS_CUDA_LAUNCHED(groupnorm_param_grads);
 }
 

@@ -102,20 +102,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// ggamma[ch] += sum over nb of sg[nb, ch]; gbeta[ch] += sum over nb of sb[nb, ch], nb in increasing order.
-// Launch: grid-stride, one thread per channel.
-__global__ void groupnorm_silu_param_grads(const double* part, int64_t n, int64_t c, float* ggamma, float* gbeta) {
-  for (int64_t ch = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; ch < c; ch += int64_t(gridDim.x) * blockDim.x) {
-    double sb = 0.0, sg = 0.0;
-    for (int64_t nb = 0; nb < n; ++nb) {
-      sb += part[nb * c + ch];
-      sg += part[n * c + nb * c + ch];
-    }
-    ggamma[ch] += static_cast<float>(sg);
-    gbeta[ch] += static_cast<float>(sb);
-  }
-}
-
 unsigned job_blocks(int64_t jobs) { return static_cast<unsigned>(jobs < 65535 ? jobs : 65535); }
 
 }  // namespace
@@ -137,8 +123,7 @@ void groupnorm_silu_backward(const float* x, const float* gamma, const float* be
   groupnorm_silu_backward_kernel<<<job_blocks(jobs), kThreads, 0, stream()>>>(x, gamma, beta, mean, rstd, gy, gx,
                                                                               part.get(), s);
   KS_CUDA_LAUNCHED(groupnorm_silu_backward);
-  groupnorm_silu_param_grads<<<grid_for(s.c), 256, 0, stream()>>>(part.get(), s.n, s.c, ggamma, gbeta);
-  KS_CUDA_LAUNCHED(groupnorm_silu_param_grads);
+  groupnorm_fold_param_grads(part.get(), s.n, s.c, ggamma, gbeta);  // shared with groupnorm_backward
 }
 
 }  // namespace ks::cuda

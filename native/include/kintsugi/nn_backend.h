@@ -84,7 +84,8 @@ void groupnorm_forward(const float* x, const float* gamma, const float* beta, fl
 void groupnorm_backward(const float* x, const float* gamma, const float* mean, const float* rstd, const float* gy,
                         float* gx, float* ggamma, float* gbeta, const GroupNormShape& s);
 
-// y = silu(groupnorm(x)): statistics, then one apply pass; u is never stored. Backward recomputes u:
+// y = silu(groupnorm(x)): statistics, then one apply pass; u is never stored. y null: the statistics
+// only (the tensor-core conv applies the normalisation in its loader). Backward recomputes u:
 // gx overwritten (may alias gy, not x); ggamma, gbeta accumulate.
 void groupnorm_silu_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
                             const GroupNormShape& s);

@@ -5,11 +5,13 @@
 //   node --import ./test/support/register-ts.mjs scripts/eval-demo-prior.ts [--prior FILE] [--seeds 1,2] [--steps 25]
 // FILE may be a prior (EMA weights) or the training script's --work checkpoint (its EMA weights are used
 // when it holds them).
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { demoPicture } from '../lib/demo/picture.ts';
 import { readCheckpoint } from '../lib/checkpoint.ts';
 import { loadFashionMnist } from '../lib/data/fashion-mnist.ts';
 import { demoQuality } from '../lib/demo/quality.ts';
-import { DEMO_RESOLUTION, DEMO_UNET, demoMeasurements, double, halve } from '../lib/demo/recipe.ts';
+import { DEMO_RESOLUTION, demoMeasurements, double, halve } from '../lib/demo/recipe.ts';
 import { gsureSchedule, svdStatistics } from '../lib/gsure/train.ts';
 import { Generator } from '../lib/random.ts';
 import { sample, unetDenoiser } from '../lib/sample.ts';
@@ -20,6 +22,9 @@ const { values: args } = parseArgs({
     prior: { type: 'string', default: 'lib/assets/demo-prior.safetensors' },
     seeds: { type: 'string', default: '1,2' },
     steps: { type: 'string', default: '25' },
+    method: { type: 'string', default: 'ddim' },
+    eta: { type: 'string', default: '0' },
+    picture: { type: 'string' },
   },
 });
 const seeds = args.seeds.split(',').map(Number);
@@ -30,7 +35,7 @@ if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps: a positive 
 const ckpt = await readCheckpoint(args.prior);
 // A --work checkpoint of the training script carries the EMA weights beside the raw ones.
 const params = ckpt.ema ?? ckpt.params;
-const model = new UNet(DEMO_UNET, { device: 'cpu' });
+const model = new UNet(ckpt.config, { device: 'cpu' });
 model.setParams(params);
 const set = await demoMeasurements(1);
 const schedule = gsureSchedule((await svdStatistics(set)).vMax);
@@ -46,7 +51,8 @@ for (const seed of seeds) {
     prediction: 'x0',
     shape: [n, 1, r, r],
     device: 'cpu',
-    method: 'ddim',
+    method: args.method as 'ddim' | 'ddpm' | 'heun',
+    eta: Number(args.eta),
     steps,
     clip: [-1, 1],
     generator: new Generator(seed),
@@ -54,10 +60,13 @@ for (const seed of seeds) {
   const samples = await x.toArray();
   x.dispose();
   const q = await demoQuality(double(samples, n, r), n, refImages, m, 0.8, 'cpu');
+  if (args.picture && seed === seeds[0]) await writeFile(args.picture, demoPicture([{ images: double(samples, n, r) }], n));
   const confident = Math.round(q.confident * n);
+  const hist = new Array(10).fill(0);
+  for (const c of q.classes) hist[c]++;
   console.log(
-    `${args.prior}: seed ${seed}, DDIM ${steps}: ${confident} of ${n} confident (${(100 * q.confident).toFixed(0)} %), ` +
-      `FD-FMNIST ${q.fd.toFixed(1)}, ${((performance.now() - began) / 1000).toFixed(0)} s`,
+    `${args.prior}: seed ${seed}, ${args.method} ${steps} eta ${args.eta}: ${confident} of ${n} confident (${(100 * q.confident).toFixed(0)} %), ` +
+      `FD-FMNIST ${q.fd.toFixed(1)}, classes [${hist.join(' ')}], ${((performance.now() - began) / 1000).toFixed(0)} s`,
   );
 }
 model.dispose();

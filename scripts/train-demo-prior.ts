@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { loadUNet, readCheckpoint, saveCheckpoint } from '../lib/checkpoint.ts';
 import { interruptible, progressPrinter } from '../lib/cli-common.ts';
 import { DEMO_CORRUPTION, DEMO_UNET, demoMeasurements } from '../lib/demo/recipe.ts';
+import { widenParams } from '../lib/demo/widen.ts';
 import { gsureSchedule, svdStatistics, trainGsure } from '../lib/gsure/train.ts';
 import { UNet } from '../lib/unet.ts';
 
@@ -35,6 +36,9 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '7' },
     warmup: { type: 'string', default: '200' },
     out: { type: 'string', default: 'lib/assets/demo-prior.safetensors' },
+    // With --init: continue from the earlier prior widened to twice its channels by a function-preserving
+    // map (lib/demo/widen.ts), so the wider network starts where the narrow one stopped.
+    widen: { type: 'boolean', default: false },
   },
 });
 const [minutes, steps, batchSize, lr, emaDecay, seed, warmupSteps] = [
@@ -48,17 +52,19 @@ const [minutes, steps, batchSize, lr, emaDecay, seed, warmupSteps] = [
 ];
 const set = await demoMeasurements(7);
 const schedule = gsureSchedule((await svdStatistics(set)).vMax);
-const model = new UNet(DEMO_UNET, { device: 'cpu', seed: 7n });
+if (args.widen && !args.init) throw new Error('--widen needs --init FILE (the prior to widen)');
+const init = args.init ? await readCheckpoint(args.init) : undefined;
+const widened = args.widen && init ? widenParams(init.config, init.params) : undefined;
+const model = new UNet(widened?.config ?? DEMO_UNET, { device: 'cpu', seed: 7n });
 const controller = interruptible();
 const timer = setTimeout(() => controller.abort(), minutes * 60_000);
 const resume = existsSync(args.work) ? args.work : undefined;
 const before = resume ? (JSON.parse((await readCheckpoint(resume)).metadata.seconds ?? '0') as number) : 0;
 // The earlier training a continuation starts from (--init): weights, steps, seconds and recipe.
-const init = args.init ? await readCheckpoint(args.init) : undefined;
-if (init && !resume) model.setParams(init.params);
+if (init && !resume) model.setParams(widened?.params ?? init.params);
 const earlier = { steps: Number(init?.metadata.steps ?? 0), seconds: Number(init?.metadata.seconds ?? 0) };
 console.log(
-  `demo prior: ${init ? `continuing ${args.init} (${earlier.steps} steps), ` : ''}EMA decay ${emaDecay}; ${set.count} measurements (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}) at 16x16, ${steps} steps of batch ${batchSize}, lr ${lr}, for at most ${minutes} min${resume ? `, resuming ${resume}` : ''}`,
+  `demo prior: ${init ? `continuing ${args.init} (${earlier.steps} steps${widened ? `, widened to ${widened.config.channels} channels` : ''}), ` : ''}EMA decay ${emaDecay}; ${set.count} measurements (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}) at 16x16, ${steps} steps of batch ${batchSize}, lr ${lr}, for at most ${minutes} min${resume ? `, resuming ${resume}` : ''}`,
 );
 const started = performance.now();
 const result = await trainGsure({
@@ -103,7 +109,7 @@ await saveCheckpoint(args.out, prior, {
     seconds: (earlier.seconds + seconds).toFixed(0),
     ...(init
       ? {
-          continued: `${basename(args.init!)} (${earlier.steps} steps, ${earlier.seconds} s: ${init.metadata.command ?? ''} lr ${init.metadata.lr} EMA ${init.metadata.emaDecay}), then ${result.step} steps with seed ${seed}, warm-up ${warmupSteps}`,
+          continued: `${basename(args.init!)} (${earlier.steps} steps, ${earlier.seconds} s: ${init.metadata.command ?? ''} lr ${init.metadata.lr} EMA ${init.metadata.emaDecay})${widened ? `, widened to ${widened.config.channels} channels` : ''}, then ${result.step} steps with seed ${seed}, warm-up ${warmupSteps}`,
         }
       : {}),
   },

@@ -57,6 +57,16 @@ Geo geo_of(const Conv2dShape& s) {
   return Geo{s.n, int(s.cin), int(s.h), int(s.w), int(s.cout), int(s.ho()), int(s.wo())};
 }
 
+// The epilogue's GroupNorm partials (fold 1): for output channel m, pixel tile t (the block's blockIdx.x:
+// columns [64 t, 64 t + 64) of the n * plane output pixels) and the j-th image that tile touches, the
+// pair (mean, M2) over the tile's pixels of that image, at stats[2 * ((m * tiles + t) * J + j)]. J: the
+// most images one tile can touch (1 when 64 divides the plane).
+__host__ __device__ inline int stats_images_per_tile(int64_t n, int64_t plane) {
+  const int64_t j = plane % kBN == 0 ? 1 : kBN % plane == 0 ? kBN / plane : (kBN - 1) / plane + 2;
+  return int(j < n ? j : n);
+}
+__host__ __device__ inline int64_t stats_tiles(int64_t n, int64_t plane) { return (n * plane + kBN - 1) / kBN; }
+
 // Where the conv's input a comes from (TcConvInput, checked on the host): channels [0, c1) from x, the
 // rest from x2; planes of hx x wx (half of a's with upsample); scale/shift for the prologue.
 struct Src {
@@ -130,6 +140,31 @@ struct FwdPass {
     if (ep.residual != nullptr) v += ep.residual[at];
     y[at] = v;
   }
+  // Fold 1: after the block's stores (and a barrier), thread t < 64 reads back row m0 + t of the tile
+  // (its 64 values, just written: L1/L2, not DRAM) and writes, per image the tile touches, (mean, M2) in
+  // double, two passes over at most 64 values. The reads follow the stores of other threads of this
+  // block only, which the barrier orders.
+  __device__ bool finishes() const { return ep.stats != nullptr; }
+  __device__ void finish(int m0, int64_t n0) const {
+    const int m = m0 + int(threadIdx.x);
+    if (threadIdx.x >= kBM || m >= g.cout) return;
+    const int64_t plane = int64_t(g.ho) * g.wo, total = g.n * plane, end = n0 + kBN < total ? n0 + kBN : total;
+    const int per = stats_images_per_tile(g.n, plane);
+    const int64_t first = n0 / plane;
+    double* slot = ep.stats + 2 * ((int64_t(m) * stats_tiles(g.n, plane) + blockIdx.x) * per);
+    for (int64_t q0 = n0; q0 < end;) {
+      const int64_t img = q0 / plane, q1 = (img + 1) * plane < end ? (img + 1) * plane : end;
+      const float* row = y + (img * g.cout + m) * plane - img * plane;  // row[q]: pixel q of image img
+      double sum = 0.0;
+      for (int64_t q = q0; q < q1; ++q) sum += row[q];
+      const double mean = sum / double(q1 - q0);
+      double m2 = 0.0;
+      for (int64_t q = q0; q < q1; ++q) m2 += (row[q] - mean) * (row[q] - mean);
+      slot[2 * (img - first)] = mean;
+      slot[2 * (img - first) + 1] = m2;
+      q0 = q1;
+    }
+  }
 };
 
 // The taps (kh or kw) through which input row iy with iy % S == phase receives gradient: those with
@@ -150,6 +185,8 @@ Taps taps_of(int phase) {
 // gx: a's gradient, all cin channels, or with gx2 non-null channels [0, c1) (gx2: the rest).
 template <int K, int S>
 struct DataPass {
+  __device__ bool finishes() const { return false; }
+  __device__ void finish(int, int64_t) const {}
   static constexpr bool kPro = false;
   const float* w;
   const float* gy;
@@ -209,6 +246,8 @@ struct DataPass {
 
 template <int K, int S, bool Pro>
 struct WeightPass {
+  __device__ bool finishes() const { return false; }
+  __device__ void finish(int, int64_t) const {}
   static constexpr bool kPro = Pro;
   Src src;
   const float* gy;
@@ -390,6 +429,10 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
         if (m < M && n < N) pass.store(m, n, acc[mt][nt][i]);
       }
   // clang-format on
+  if (pass.finishes()) {  // uniform over the block
+    __syncthreads();      // every store of the tile is done and visible to the block
+    pass.finish(m0, n0);
+  }
 }
 
 // dst[i] += sum over z of part[z * count + i], z in increasing order.
@@ -566,6 +609,60 @@ __global__ void groupnorm_scale_shift_kernel(const float* mean, const float* rst
   }
 }
 }  // namespace
+
+namespace {
+// One thread per (image, group): the group's channels in order, each channel's partials in tile order,
+// merged by Chan's formula (count, mean, M2) in double. Counts from the geometry: tile t holds pixels
+// [64 t, 64 t + 64) of the n * hw, image img [img hw, img hw + hw).
+__global__ void groupnorm_stats_fold_kernel(const double* part, const double* part2, int64_t c1, int64_t n, int64_t c,
+                                            int64_t hw, int groups, double eps, float* mean, float* rstd) {
+  const int64_t per_group = c / groups, jobs = n * groups, tiles = stats_tiles(n, hw), total = n * hw;
+  const int per = stats_images_per_tile(n, hw);
+  for (int64_t job = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; job < jobs;
+       job += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t img = job / groups, c0 = job % groups * per_group;
+    const int64_t lo = img * hw, hi = lo + hw;
+    double cnt = 0.0, mu = 0.0, m2 = 0.0;
+    for (int64_t ch = c0; ch < c0 + per_group; ++ch) {
+      const double* src = ch < c1 ? part + 2 * (ch * tiles * per) : part2 + 2 * ((ch - c1) * tiles * per);
+      for (int64_t t = lo / kBN; t <= (hi - 1) / kBN; ++t) {
+        const int64_t a = t * kBN > lo ? t * kBN : lo, e = (t + 1) * kBN < hi ? (t + 1) * kBN : hi;
+        const int64_t b = e < total ? e : total;
+        const double nb = double(b - a), mb = src[2 * (t * per + img - t * kBN / hw)],
+                     m2b = src[2 * (t * per + img - t * kBN / hw) + 1];
+        const double nn = cnt + nb, d = mb - mu;
+        mu += d * (nb / nn);
+        m2 += m2b + d * d * (cnt * nb / nn);
+        cnt = nn;
+      }
+    }
+    mean[job] = static_cast<float>(mu);
+    rstd[job] = static_cast<float>(1.0 / sqrt(m2 / cnt + eps));
+  }
+}
+}  // namespace
+
+int64_t tc_stats_doubles(int64_t n, int64_t hw, int64_t channels) {
+  if (n * hw == 0) return 0;
+  return 2 * channels * stats_tiles(n, hw) * stats_images_per_tile(n, hw);
+}
+
+void groupnorm_stats_fold(const double* part, const double* part2, int64_t c1, int64_t n, int64_t c, int64_t hw,
+                          int groups, double eps, float* mean, float* rstd) {
+  const std::string at = "groupnorm_stats_fold: ";
+  if (groups <= 0 || c % groups != 0)
+    throw std::invalid_argument(at + "c (" + std::to_string(c) + ") must be a positive multiple of groups (" +
+                                std::to_string(groups) + ")");
+  if (part == nullptr) throw std::invalid_argument(at + "part is null");
+  if (part2 == nullptr ? c1 != c : !(c1 > 0 && c1 < c))
+    throw std::invalid_argument(at + "c1 must be c (" + std::to_string(c) + ") without part2, in (0, c) with it; got " +
+                                std::to_string(c1));
+  if (hw <= 0) throw std::invalid_argument(at + "hw must be positive, got " + std::to_string(hw));
+  if (n * groups == 0) return;
+  groupnorm_stats_fold_kernel<<<grid_for(n * groups), 256, 0, stream()>>>(part, part2, c1, n, c, hw, groups, eps, mean,
+                                                                          rstd);
+  KS_CUDA_LAUNCHED(groupnorm_stats_fold);
+}
 
 void groupnorm_scale_shift(const float* mean, const float* rstd, const float* gamma, const float* beta, float* scale,
                            float* shift, int64_t n, int64_t channels, int groups) {

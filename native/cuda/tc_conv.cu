@@ -96,10 +96,12 @@ __device__ __forceinline__ float silu_affine(float x, float scale, float shift, 
   return silu ? v / (1.0f + expf(-v)) : v;
 }
 
-// Pro: the B operand (the input patch) goes through the prologue once it has landed in shared memory.
-template <int K, int S, bool Pro>
+// The prologue (src.scale set: a run-time flag, not a template parameter, to halve the instantiations):
+// the B operand (the input patch) goes through it once it has landed in shared memory.
+template <int K, int S>
 struct FwdPass {
-  static constexpr bool kPro = Pro;
+  static constexpr bool kMayPro = true;
+  __device__ bool pro() const { return src.scale != nullptr; }
   Src src;
   const float* w;
   TcEpilogue ep;
@@ -185,9 +187,10 @@ Taps taps_of(int phase) {
 // gx: a's gradient, all cin channels, or with gx2 non-null channels [0, c1) (gx2: the rest).
 template <int K, int S>
 struct DataPass {
+  static constexpr bool kMayPro = false;
+  __device__ bool pro() const { return false; }
   __device__ bool finishes() const { return false; }
   __device__ void finish(int, int64_t) const {}
-  static constexpr bool kPro = false;
   const float* w;
   const float* gy;
   float* gx;
@@ -244,11 +247,12 @@ struct DataPass {
   }
 };
 
-template <int K, int S, bool Pro>
+template <int K, int S>
 struct WeightPass {
+  static constexpr bool kMayPro = true;
+  __device__ bool pro() const { return src.scale != nullptr; }
   __device__ bool finishes() const { return false; }
   __device__ void finish(int, int64_t) const {}
-  static constexpr bool kPro = Pro;
   Src src;
   const float* gy;
   float* part;
@@ -305,10 +309,11 @@ template <class Pass, int P>
 __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
   __shared__ __align__(16) float As[kStages][kBM][kBK + kApad];  // As[stage][m][k]
   __shared__ __align__(16) float Bs[kStages][kBK][kBN + kBpad];  // Bs[stage][k][n]
-  constexpr bool Pro = Pass::kPro;
-  // With the prologue: the scale/shift index of each B element (-1: padding or out of range, which
-  // must stay zero after the transform). Only the thread that loads an element reads its entry.
-  __shared__ int Ps[Pro ? kStages : 1][kBK][kBN];
+  // With the prologue (pro, uniform over the grid): the scale/shift index of each B element (-1:
+  // padding or out of range, which must stay zero after the transform). Only the thread that loads an
+  // element reads its entry. The data gradient never has one: no table.
+  const bool pro = Pass::kMayPro && pass.pro();
+  __shared__ int Ps[Pass::kMayPro ? kStages : 1][kBK][kBN];
   const int t = threadIdx.x, warp = t / 32, lane = t % 32, g = lane / 4, tq = lane % 4;
   const int wm = warp / 2 * 32, wn = warp % 2 * 32;
   const int m0 = blockIdx.y * kBM;
@@ -335,7 +340,9 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
       int sidx = -1;
       const float* p = k0 + kk < kend ? pass.b(brow, bcol, sidx) : nullptr;
       mma::cp_async<4>(&Bs[s][kk][n], p != nullptr ? p : pass.any_b(), p != nullptr);
-      if constexpr (Pro) Ps[s][kk][n] = p != nullptr ? sidx : -1;
+      if constexpr (Pass::kMayPro) {
+        if (pro) Ps[s][kk][n] = p != nullptr ? sidx : -1;
+      }
       pass.next(brow, kThreads / kBN);
     }
   };
@@ -343,10 +350,12 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
   // copies have landed (cp.async.wait_group makes them visible to the issuing thread); the barrier
   // that follows publishes them to the warps that build fragments from them.
   auto prologue = [&](int s) {
-    if constexpr (Pro) {
-      for (int j = 0; j < kBK * kBN / kThreads; ++j) {
-        const int e = t + kThreads * j, kk = e / kBN, n = e % kBN, i = Ps[s][kk][n];
-        Bs[s][kk][n] = i >= 0 ? silu_affine(Bs[s][kk][n], pass.src.scale[i], pass.src.shift[i], pass.src.silu) : 0.0f;
+    if constexpr (Pass::kMayPro) {
+      if (pro) {
+        for (int j = 0; j < kBK * kBN / kThreads; ++j) {
+          const int e = t + kThreads * j, kk = e / kBN, n = e % kBN, i = Ps[s][kk][n];
+          Bs[s][kk][n] = i >= 0 ? silu_affine(Bs[s][kk][n], pass.src.scale[i], pass.src.shift[i], pass.src.silu) : 0.0f;
+        }
       }
     }
   };
@@ -469,13 +478,13 @@ Src src_of(const TcConvInput& in, const Conv2dShape& s) {
   return r;
 }
 
-template <int K, int S, bool Pro>
+template <int K, int S>
 void forward(const TcConvInput& in, const float* w, const TcEpilogue& ep, float* y, const Conv2dShape& s) {
-  const FwdPass<K, S, Pro> pass{src_of(in, s), w, ep, y, geo_of(s)};
+  const FwdPass<K, S> pass{src_of(in, s), w, ep, y, geo_of(s)};
   launch(pass, s.n * s.ho() * s.wo(), s.cout, 1, s.precision);
 }
 
-template <int K, int S, bool Pro>
+template <int K, int S>
 void backward(const TcConvInput& in, const float* w, const float* gy, float* gx, float* gx2, float* gw,
               const Conv2dShape& s) {
   const Geo g = geo_of(s);
@@ -511,26 +520,21 @@ void backward(const TcConvInput& in, const float* w, const float* gy, float* gx,
   Scratch<float> part(group * wsize);
   for (int64_t first = 0; first < slices; first += group) {
     const int64_t count = std::min(group, slices - first);
-    const WeightPass<K, S, Pro> pass{src_of(in, s), gy, part.get(), g, slice, first};
+    const WeightPass<K, S> pass{src_of(in, s), gy, part.get(), g, slice, first};
     launch(pass, taps, s.cout, count, s.precision);
     tc_fold<<<grid_for(wsize), 256, 0, stream()>>>(part.get(), count, wsize, gw);
     KS_CUDA_LAUNCHED(tc_fold);
   }
 }
 
-// The (kernel, stride, prologue) instantiation for a shape, or an error naming what is unsupported.
+// The (kernel, stride) instantiation for a shape, or an error naming what is unsupported.
 template <class F>
-void dispatch(const Conv2dShape& s, bool pro, F&& f) {
+void dispatch(const Conv2dShape& s, F&& f) {
   const int key = int(s.k * 10 + s.stride);
   if (key != 11 && key != 12 && key != 31 && key != 32)
     throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2, got kernel " +
                                 std::to_string(s.k) + " stride " + std::to_string(s.stride));
-  auto with = [&](auto k, auto st) {
-    if (pro)
-      f(k, st, std::true_type{});
-    else
-      f(k, st, std::false_type{});
-  };
+  auto with = [&](auto k, auto st) { f(k, st); };
   using I1 = std::integral_constant<int, 1>;
   using I2 = std::integral_constant<int, 2>;
   using I3 = std::integral_constant<int, 3>;
@@ -583,17 +587,13 @@ void tc_conv2d_backward(const float* x, const float* w, const float* gy, float* 
 void tc_conv2d_forward_fused(const TcConvInput& in, const float* w, const TcEpilogue& ep, float* y,
                              const Conv2dShape& s) {
   check_input(in, s, "tc_conv2d_forward_fused");
-  dispatch(s, in.scale != nullptr, [&](auto k, auto st, auto pro) {
-    forward<decltype(k)::value, decltype(st)::value, decltype(pro)::value>(in, w, ep, y, s);
-  });
+  dispatch(s, [&](auto k, auto st) { forward<decltype(k)::value, decltype(st)::value>(in, w, ep, y, s); });
 }
 
 void tc_conv2d_backward_fused(const TcConvInput& in, const float* w, const float* gy, float* ga, float* ga2, float* gw,
                               const Conv2dShape& s) {
   check_input(in, s, "tc_conv2d_backward_fused");
-  dispatch(s, in.scale != nullptr, [&](auto k, auto st, auto pro) {
-    backward<decltype(k)::value, decltype(st)::value, decltype(pro)::value>(in, w, gy, ga, ga2, gw, s);
-  });
+  dispatch(s, [&](auto k, auto st) { backward<decltype(k)::value, decltype(st)::value>(in, w, gy, ga, ga2, gw, s); });
 }
 
 namespace {

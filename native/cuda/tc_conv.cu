@@ -2,7 +2,9 @@
 // gradient, weight gradient) with BF16 or TF32 operands and FP32 accumulation, through mma.cuh, and
 // the fused UNet block's conv (tc_conv.h, docs/fused-conv.md): the input gathered from two tensors
 // (concat) and/or nearest-upsampled, GroupNorm-apply + SiLU applied as it is loaded (forward and
-// weight gradient: a is recomputed, never stored), bias + channel bias + residual in the store.
+// weight gradient: a is recomputed, never stored), bias + channel bias + residual in the store, and
+// optionally per-tile GroupNorm partials of what was stored (groupnorm_stats_fold turns them into the
+// next GroupNorm's statistics: no statistics pass; native/dev/NOTES.md, "the folds").
 //
 // One kernel, tc_gemm<Pass, P>, computes C[M, N] = sum over k of A(m, k) B(k, n) for a Pass that says
 // where each element of A and B lives (a pointer, or none: zero) and where C goes:

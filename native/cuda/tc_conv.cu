@@ -2,7 +2,9 @@
 // gradient, weight gradient) with BF16 or TF32 operands and FP32 accumulation, through mma.cuh, and
 // the fused UNet block's conv (tc_conv.h, docs/fused-conv.md): the input gathered from two tensors
 // (concat) and/or nearest-upsampled, GroupNorm-apply + SiLU applied as it is loaded (forward and
-// weight gradient: a is recomputed, never stored), bias + channel bias + residual in the store.
+// weight gradient: a is recomputed, never stored), bias + channel bias + residual in the store, and
+// optionally per-tile GroupNorm partials of what was stored (groupnorm_stats_fold turns them into the
+// next GroupNorm's statistics: no statistics pass; native/dev/NOTES.md, "the folds").
 //
 // One kernel, tc_gemm<Pass, P>, computes C[M, N] = sum over k of A(m, k) B(k, n) for a Pass that says
 // where each element of A and B lives (a pointer, or none: zero) and where C goes:
@@ -57,6 +59,16 @@ Geo geo_of(const Conv2dShape& s) {
   return Geo{s.n, int(s.cin), int(s.h), int(s.w), int(s.cout), int(s.ho()), int(s.wo())};
 }
 
+// The epilogue's GroupNorm partials (fold 1): for output channel m, pixel tile t (the block's blockIdx.x:
+// columns [64 t, 64 t + 64) of the n * plane output pixels) and the j-th image that tile touches, the
+// pair (mean, M2) over the tile's pixels of that image, at stats[2 * ((m * tiles + t) * J + j)]. J: the
+// most images one tile can touch (1 when 64 divides the plane).
+__host__ __device__ inline int stats_images_per_tile(int64_t n, int64_t plane) {
+  const int64_t j = plane % kBN == 0 ? 1 : kBN % plane == 0 ? kBN / plane : (kBN - 1) / plane + 2;
+  return int(j < n ? j : n);
+}
+__host__ __device__ inline int64_t stats_tiles(int64_t n, int64_t plane) { return (n * plane + kBN - 1) / kBN; }
+
 // Where the conv's input a comes from (TcConvInput, checked on the host): channels [0, c1) from x, the
 // rest from x2; planes of hx x wx (half of a's with upsample); scale/shift for the prologue.
 struct Src {
@@ -86,10 +98,12 @@ __device__ __forceinline__ float silu_affine(float x, float scale, float shift, 
   return silu ? v / (1.0f + expf(-v)) : v;
 }
 
-// Pro: the B operand (the input patch) goes through the prologue once it has landed in shared memory.
-template <int K, int S, bool Pro>
+// The prologue (src.scale set: a run-time flag, not a template parameter, to halve the instantiations):
+// the B operand (the input patch) goes through it once it has landed in shared memory.
+template <int K, int S>
 struct FwdPass {
-  static constexpr bool kPro = Pro;
+  static constexpr bool kMayPro = true;
+  __device__ bool pro() const { return src.scale != nullptr; }
   Src src;
   const float* w;
   TcEpilogue ep;
@@ -130,6 +144,31 @@ struct FwdPass {
     if (ep.residual != nullptr) v += ep.residual[at];
     y[at] = v;
   }
+  // Fold 1: after the block's stores (and a barrier), thread t < 64 reads back row m0 + t of the tile
+  // (its 64 values, just written: L1/L2, not DRAM) and writes, per image the tile touches, (mean, M2) in
+  // double, two passes over at most 64 values. The reads follow the stores of other threads of this
+  // block only, which the barrier orders.
+  __device__ bool finishes() const { return ep.stats != nullptr; }
+  __device__ void finish(int m0, int64_t n0) const {
+    const int m = m0 + int(threadIdx.x);
+    if (threadIdx.x >= kBM || m >= g.cout) return;
+    const int64_t plane = int64_t(g.ho) * g.wo, total = g.n * plane, end = n0 + kBN < total ? n0 + kBN : total;
+    const int per = stats_images_per_tile(g.n, plane);
+    const int64_t first = n0 / plane;
+    double* slot = ep.stats + 2 * ((int64_t(m) * stats_tiles(g.n, plane) + blockIdx.x) * per);
+    for (int64_t q0 = n0; q0 < end;) {
+      const int64_t img = q0 / plane, q1 = (img + 1) * plane < end ? (img + 1) * plane : end;
+      const float* row = y + (img * g.cout + m) * plane - img * plane;  // row[q]: pixel q of image img
+      double sum = 0.0;
+      for (int64_t q = q0; q < q1; ++q) sum += row[q];
+      const double mean = sum / double(q1 - q0);
+      double m2 = 0.0;
+      for (int64_t q = q0; q < q1; ++q) m2 += (row[q] - mean) * (row[q] - mean);
+      slot[2 * (img - first)] = mean;
+      slot[2 * (img - first) + 1] = m2;
+      q0 = q1;
+    }
+  }
 };
 
 // The taps (kh or kw) through which input row iy with iy % S == phase receives gradient: those with
@@ -150,7 +189,10 @@ Taps taps_of(int phase) {
 // gx: a's gradient, all cin channels, or with gx2 non-null channels [0, c1) (gx2: the rest).
 template <int K, int S>
 struct DataPass {
-  static constexpr bool kPro = false;
+  static constexpr bool kMayPro = false;
+  __device__ bool pro() const { return false; }
+  __device__ bool finishes() const { return false; }
+  __device__ void finish(int, int64_t) const {}
   const float* w;
   const float* gy;
   float* gx;
@@ -207,9 +249,12 @@ struct DataPass {
   }
 };
 
-template <int K, int S, bool Pro>
+template <int K, int S>
 struct WeightPass {
-  static constexpr bool kPro = Pro;
+  static constexpr bool kMayPro = true;
+  __device__ bool pro() const { return src.scale != nullptr; }
+  __device__ bool finishes() const { return false; }
+  __device__ void finish(int, int64_t) const {}
   Src src;
   const float* gy;
   float* part;
@@ -266,10 +311,11 @@ template <class Pass, int P>
 __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
   __shared__ __align__(16) float As[kStages][kBM][kBK + kApad];  // As[stage][m][k]
   __shared__ __align__(16) float Bs[kStages][kBK][kBN + kBpad];  // Bs[stage][k][n]
-  constexpr bool Pro = Pass::kPro;
-  // With the prologue: the scale/shift index of each B element (-1: padding or out of range, which
-  // must stay zero after the transform). Only the thread that loads an element reads its entry.
-  __shared__ int Ps[Pro ? kStages : 1][kBK][kBN];
+  // With the prologue (pro, uniform over the grid): the scale/shift index of each B element (-1:
+  // padding or out of range, which must stay zero after the transform). Only the thread that loads an
+  // element reads its entry. The data gradient never has one: no table.
+  const bool pro = Pass::kMayPro && pass.pro();
+  __shared__ int Ps[Pass::kMayPro ? kStages : 1][kBK][kBN];
   const int t = threadIdx.x, warp = t / 32, lane = t % 32, g = lane / 4, tq = lane % 4;
   const int wm = warp / 2 * 32, wn = warp % 2 * 32;
   const int m0 = blockIdx.y * kBM;
@@ -296,7 +342,9 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
       int sidx = -1;
       const float* p = k0 + kk < kend ? pass.b(brow, bcol, sidx) : nullptr;
       mma::cp_async<4>(&Bs[s][kk][n], p != nullptr ? p : pass.any_b(), p != nullptr);
-      if constexpr (Pro) Ps[s][kk][n] = p != nullptr ? sidx : -1;
+      if constexpr (Pass::kMayPro) {
+        if (pro) Ps[s][kk][n] = p != nullptr ? sidx : -1;
+      }
       pass.next(brow, kThreads / kBN);
     }
   };
@@ -304,10 +352,12 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
   // copies have landed (cp.async.wait_group makes them visible to the issuing thread); the barrier
   // that follows publishes them to the warps that build fragments from them.
   auto prologue = [&](int s) {
-    if constexpr (Pro) {
-      for (int j = 0; j < kBK * kBN / kThreads; ++j) {
-        const int e = t + kThreads * j, kk = e / kBN, n = e % kBN, i = Ps[s][kk][n];
-        Bs[s][kk][n] = i >= 0 ? silu_affine(Bs[s][kk][n], pass.src.scale[i], pass.src.shift[i], pass.src.silu) : 0.0f;
+    if constexpr (Pass::kMayPro) {
+      if (pro) {
+        for (int j = 0; j < kBK * kBN / kThreads; ++j) {
+          const int e = t + kThreads * j, kk = e / kBN, n = e % kBN, i = Ps[s][kk][n];
+          Bs[s][kk][n] = i >= 0 ? silu_affine(Bs[s][kk][n], pass.src.scale[i], pass.src.shift[i], pass.src.silu) : 0.0f;
+        }
       }
     }
   };
@@ -390,6 +440,10 @@ __global__ void __launch_bounds__(kThreads) tc_gemm(Pass pass) {
         if (m < M && n < N) pass.store(m, n, acc[mt][nt][i]);
       }
   // clang-format on
+  if (pass.finishes()) {  // uniform over the block
+    __syncthreads();      // every store of the tile is done and visible to the block
+    pass.finish(m0, n0);
+  }
 }
 
 // dst[i] += sum over z of part[z * count + i], z in increasing order.
@@ -426,13 +480,13 @@ Src src_of(const TcConvInput& in, const Conv2dShape& s) {
   return r;
 }
 
-template <int K, int S, bool Pro>
+template <int K, int S>
 void forward(const TcConvInput& in, const float* w, const TcEpilogue& ep, float* y, const Conv2dShape& s) {
-  const FwdPass<K, S, Pro> pass{src_of(in, s), w, ep, y, geo_of(s)};
+  const FwdPass<K, S> pass{src_of(in, s), w, ep, y, geo_of(s)};
   launch(pass, s.n * s.ho() * s.wo(), s.cout, 1, s.precision);
 }
 
-template <int K, int S, bool Pro>
+template <int K, int S>
 void backward(const TcConvInput& in, const float* w, const float* gy, float* gx, float* gx2, float* gw,
               const Conv2dShape& s) {
   const Geo g = geo_of(s);
@@ -468,26 +522,21 @@ void backward(const TcConvInput& in, const float* w, const float* gy, float* gx,
   Scratch<float> part(group * wsize);
   for (int64_t first = 0; first < slices; first += group) {
     const int64_t count = std::min(group, slices - first);
-    const WeightPass<K, S, Pro> pass{src_of(in, s), gy, part.get(), g, slice, first};
+    const WeightPass<K, S> pass{src_of(in, s), gy, part.get(), g, slice, first};
     launch(pass, taps, s.cout, count, s.precision);
     tc_fold<<<grid_for(wsize), 256, 0, stream()>>>(part.get(), count, wsize, gw);
     KS_CUDA_LAUNCHED(tc_fold);
   }
 }
 
-// The (kernel, stride, prologue) instantiation for a shape, or an error naming what is unsupported.
+// The (kernel, stride) instantiation for a shape, or an error naming what is unsupported.
 template <class F>
-void dispatch(const Conv2dShape& s, bool pro, F&& f) {
+void dispatch(const Conv2dShape& s, F&& f) {
   const int key = int(s.k * 10 + s.stride);
   if (key != 11 && key != 12 && key != 31 && key != 32)
     throw std::invalid_argument("conv2d on tensor cores supports kernel 1 or 3 and stride 1 or 2, got kernel " +
                                 std::to_string(s.k) + " stride " + std::to_string(s.stride));
-  auto with = [&](auto k, auto st) {
-    if (pro)
-      f(k, st, std::true_type{});
-    else
-      f(k, st, std::false_type{});
-  };
+  auto with = [&](auto k, auto st) { f(k, st); };
   using I1 = std::integral_constant<int, 1>;
   using I2 = std::integral_constant<int, 2>;
   using I3 = std::integral_constant<int, 3>;
@@ -540,17 +589,13 @@ void tc_conv2d_backward(const float* x, const float* w, const float* gy, float* 
 void tc_conv2d_forward_fused(const TcConvInput& in, const float* w, const TcEpilogue& ep, float* y,
                              const Conv2dShape& s) {
   check_input(in, s, "tc_conv2d_forward_fused");
-  dispatch(s, in.scale != nullptr, [&](auto k, auto st, auto pro) {
-    forward<decltype(k)::value, decltype(st)::value, decltype(pro)::value>(in, w, ep, y, s);
-  });
+  dispatch(s, [&](auto k, auto st) { forward<decltype(k)::value, decltype(st)::value>(in, w, ep, y, s); });
 }
 
 void tc_conv2d_backward_fused(const TcConvInput& in, const float* w, const float* gy, float* ga, float* ga2, float* gw,
                               const Conv2dShape& s) {
   check_input(in, s, "tc_conv2d_backward_fused");
-  dispatch(s, in.scale != nullptr, [&](auto k, auto st, auto pro) {
-    backward<decltype(k)::value, decltype(st)::value, decltype(pro)::value>(in, w, gy, ga, ga2, gw, s);
-  });
+  dispatch(s, [&](auto k, auto st) { backward<decltype(k)::value, decltype(st)::value>(in, w, gy, ga, ga2, gw, s); });
 }
 
 namespace {
@@ -566,6 +611,60 @@ __global__ void groupnorm_scale_shift_kernel(const float* mean, const float* rst
   }
 }
 }  // namespace
+
+namespace {
+// One thread per (image, group): the group's channels in order, each channel's partials in tile order,
+// merged by Chan's formula (count, mean, M2) in double. Counts from the geometry: tile t holds pixels
+// [64 t, 64 t + 64) of the n * hw, image img [img hw, img hw + hw).
+__global__ void groupnorm_stats_fold_kernel(const double* part, const double* part2, int64_t c1, int64_t n, int64_t c,
+                                            int64_t hw, int groups, double eps, float* mean, float* rstd) {
+  const int64_t per_group = c / groups, jobs = n * groups, tiles = stats_tiles(n, hw), total = n * hw;
+  const int per = stats_images_per_tile(n, hw);
+  for (int64_t job = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; job < jobs;
+       job += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t img = job / groups, c0 = job % groups * per_group;
+    const int64_t lo = img * hw, hi = lo + hw;
+    double cnt = 0.0, mu = 0.0, m2 = 0.0;
+    for (int64_t ch = c0; ch < c0 + per_group; ++ch) {
+      const double* src = ch < c1 ? part + 2 * (ch * tiles * per) : part2 + 2 * ((ch - c1) * tiles * per);
+      for (int64_t t = lo / kBN; t <= (hi - 1) / kBN; ++t) {
+        const int64_t a = t * kBN > lo ? t * kBN : lo, e = (t + 1) * kBN < hi ? (t + 1) * kBN : hi;
+        const int64_t b = e < total ? e : total;
+        const double nb = double(b - a), mb = src[2 * (t * per + img - t * kBN / hw)],
+                     m2b = src[2 * (t * per + img - t * kBN / hw) + 1];
+        const double nn = cnt + nb, d = mb - mu;
+        mu += d * (nb / nn);
+        m2 += m2b + d * d * (cnt * nb / nn);
+        cnt = nn;
+      }
+    }
+    mean[job] = static_cast<float>(mu);
+    rstd[job] = static_cast<float>(1.0 / sqrt(m2 / cnt + eps));
+  }
+}
+}  // namespace
+
+int64_t tc_stats_doubles(int64_t n, int64_t hw, int64_t channels) {
+  if (n * hw == 0) return 0;
+  return 2 * channels * stats_tiles(n, hw) * stats_images_per_tile(n, hw);
+}
+
+void groupnorm_stats_fold(const double* part, const double* part2, int64_t c1, int64_t n, int64_t c, int64_t hw,
+                          int groups, double eps, float* mean, float* rstd) {
+  const std::string at = "groupnorm_stats_fold: ";
+  if (groups <= 0 || c % groups != 0)
+    throw std::invalid_argument(at + "c (" + std::to_string(c) + ") must be a positive multiple of groups (" +
+                                std::to_string(groups) + ")");
+  if (part == nullptr) throw std::invalid_argument(at + "part is null");
+  if (part2 == nullptr ? c1 != c : !(c1 > 0 && c1 < c))
+    throw std::invalid_argument(at + "c1 must be c (" + std::to_string(c) + ") without part2, in (0, c) with it; got " +
+                                std::to_string(c1));
+  if (hw <= 0) throw std::invalid_argument(at + "hw must be positive, got " + std::to_string(hw));
+  if (n * groups == 0) return;
+  groupnorm_stats_fold_kernel<<<grid_for(n * groups), 256, 0, stream()>>>(part, part2, c1, n, c, hw, groups, eps, mean,
+                                                                          rstd);
+  KS_CUDA_LAUNCHED(groupnorm_stats_fold);
+}
 
 void groupnorm_scale_shift(const float* mean, const float* rstd, const float* gamma, const float* beta, float* scale,
                            float* shift, int64_t n, int64_t channels, int groups) {

@@ -44,11 +44,27 @@ struct TcConvInput {
 //   y[n, co, p] = ((conv + bias[co]) + channel_bias[n, co]) + residual[n, co, p]
 // bias [cout] (the conv's), channel_bias [n, cout] (the ResBlock's time projection), residual shaped
 // like y (the skip connection). Deterministic: one thread writes each element once, no atomics.
+// stats (fold 1, GroupNorm statistics from the epilogue): non-null, the block also writes per-tile
+// partial statistics of the y it stored, for groupnorm_stats_fold; tc_stats_doubles(n, ho * wo, cout)
+// doubles, laid out as tc_conv.cu's stats_slot says. Deterministic: each slot written by one thread.
 struct TcEpilogue {
   const float* bias = nullptr;
   const float* channel_bias = nullptr;
   const float* residual = nullptr;
+  double* stats = nullptr;
 };
+
+// Doubles of TcEpilogue::stats for an output of [n, channels, hw] (a function of n, hw and channels only).
+int64_t tc_stats_doubles(int64_t n, int64_t hw, int64_t channels);
+
+// GroupNorm statistics of x [n, c, hw] from the partials the producing conv(s) wrote in their epilogue:
+// mean, rstd [n, groups] as groupnorm_forward writes them (mean in double, biased variance, rstd =
+// 1 / sqrt(var + eps), both rounded to float once). part covers channels [0, c1) of x (a conv output of
+// c1 channels); part2, for a concat, channels [c1, c) (another conv's output of c - c1 channels; null:
+// c1 must equal c). The partials are (mean, M2) over at most 64 pixels, merged per group in double by
+// Chan's formula in a fixed order: no sums of squares, so no cancellation (docs in NOTES.md).
+void groupnorm_stats_fold(const double* part, const double* part2, int64_t c1, int64_t n, int64_t c, int64_t hw,
+                          int groups, double eps, float* mean, float* rstd);
 
 // scale[n, c] = rstd[n, g] * gamma[c], shift[n, c] = beta[c] - mean[n, g] * scale[n, c] (as one fmaf),
 // g = c / (channels / groups): GroupNorm's affine map folded per (sample, channel), from the statistics

@@ -20,13 +20,20 @@ const gnF = twoPass ? 3 : 2,
 const cfg = resolveConfig(preset);
 const { stages } = native.unetLayout(cfg);
 const F = 4;
-// next: what remains after the folds not built yet (NOTES.md): the statistics as partial sums in the
-// previous conv's epilogue, the gradient add, the split and the channel sums folded into the fused
-// GroupNorm+SiLU backward's apply pass (it then reads the addend: 1E, and writes two outputs).
+// folds: with the four folds (NOTES.md, "the folds"): GroupNorm statistics as per-tile partials of the
+// producing conv's epilogue (TcEpilogue::stats: a (mean, M2) pair of doubles per channel, 64-pixel tile
+// and image the tile touches, written once and read once by groupnorm_stats_fold: 2 x 16 J / 64 bytes
+// per element, J = images per tile, stats_images_per_tile in tc_conv.cu); the gradient add, the concat's
+// split and the channel sums (time-bias and bias gradients) inside groupnorm_silu_backward_folded's apply
+// pass (the addend read: 1E; two outputs: no extra bytes; the sums: none). Attention's GroupNorm is plain
+// (groupnorm_backward): its gradient add stays a separate pass.
 const before = {},
   after = {},
-  next = {};
+  folds = {};
 const add = (t, what, elems) => (t[what] = (t[what] ?? 0) + elems * F);
+// Images one 64-pixel tile can touch (tc_conv.cu's stats_images_per_tile).
+const perTile = (plane) => Math.min(n, plane % 64 === 0 ? 1 : 64 % plane === 0 ? 64 / plane : Math.floor(63 / plane) + 2);
+const partials = (elems, plane) => (elems * perTile(plane) * 2 * 16) / 64 / F; // in float-element units
 
 for (const s of stages) {
   const hw = s.size * s.size,
@@ -46,8 +53,9 @@ for (const s of stages) {
     // residual in the epilogue (the residual read once), concat in the gather; backward: the fused
     // GroupNorm+SiLU backward (groupnorm_silu, 5E), channel_sums, the gradient add, the split.
     add(after, 'groupnorm statistics (fwd)', Ein + Eout);
-    add(next, 'residual read in the epilogue', Eout);
-    add(next, 'groupnorm+silu bwd (fused op, + addend read)', gnB * Eout + gnB * Ein + Ein);
+    add(folds, 'statistics partials (epilogue + fold)', partials(Ein + Eout, hw));
+    add(folds, 'residual read in the epilogue', Eout);
+    add(folds, 'groupnorm+silu bwd (folded: + addend read)', gnB * Eout + gnB * Ein + Ein);
     add(after, 'residual read in the epilogue', Eout);
     add(after, 'channel sums (bwd)', Eout);
     add(after, 'groupnorm+silu bwd (fused op)', gnB * Eout + gnB * Ein);
@@ -58,15 +66,17 @@ for (const s of stages) {
     add(before, 'residual add (fwd) / gradient adds (bwd)', 3 * Ein + 3 * Ein);
     add(before, 'groupnorm bwd', gnB * Ein);
     add(after, 'groupnorm statistics (fwd)', Ein); // the apply in qkv's loader (prologue without SiLU)
-    add(next, 'residual read in the epilogue', Ein);
-    add(next, 'groupnorm bwd (+ addend read)', gnB * Ein + Ein);
+    add(folds, 'statistics partials (epilogue + fold)', partials(Ein, hw));
+    add(folds, 'residual read in the epilogue', Ein);
+    add(folds, 'groupnorm bwd (attention, plain)', gnB * Ein);
+    add(folds, 'gradient adds (bwd, attention)', 3 * Ein);
     add(after, 'residual read in the epilogue', Ein);
     add(after, 'groupnorm bwd', gnB * Ein);
     add(after, 'gradient adds (bwd)', 3 * Ein);
   } else if (s.kind === 'up') {
     add(before, 'upsample fwd / bwd', 5 * Ein + 5 * Ein);
     add(after, 'upsample bwd (fold of the gradient)', 5 * Ein); // the forward is the conv's gather
-    add(next, 'upsample bwd (fold of the gradient)', 5 * Ein);
+    add(folds, 'upsample bwd (fold of the gradient)', 5 * Ein);
   }
 }
 // Output head: norm, silu, out conv.
@@ -77,13 +87,14 @@ add(before, 'silu bwd', 3 * Eh);
 add(before, 'groupnorm bwd', gnB * Eh);
 add(after, 'groupnorm statistics (fwd)', Eh);
 add(after, 'groupnorm+silu bwd (fused op)', gnB * Eh);
-add(next, 'groupnorm+silu bwd (fused op, + addend read)', gnB * Eh);
+add(folds, 'statistics partials (epilogue + fold)', partials(Eh, cfg.resolution * cfg.resolution));
+add(folds, 'groupnorm+silu bwd (folded: + addend read)', gnB * Eh);
 
 const GB = (b) => (b / 1e9).toFixed(2);
 for (const [name, t] of [
   ['before (the graph today)', before],
   ['after (this fused conv + groupnorm_silu in full use)', after],
-  ['next (+ the folds listed above)', next],
+  ['folds (+ the four folds, as built)', folds],
 ]) {
   const total = Object.values(t).reduce((a, b) => a + b, 0);
   console.log(`${preset} batch ${n} (${twoPass ? 'two-pass' : 'min'}), ${name}: ${GB(total)} GB`);

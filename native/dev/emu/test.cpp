@@ -1009,7 +1009,7 @@ int main(int argc, char** argv) {
   printf("%-15s %-50s %-9s %-7s %-6s %-4s %s\n", "kernel", "case", "max err", "tol", "orders", "SMs", "result");
 
   // KS_EMU_ONLY=group[,group...] runs only those groups (emulator, mma, ops, firstlight, tensorcore,
-  // fused), for work on one kernel; the coverage row is then skipped, so a filtered run is never a
+  // fused, folds, unet), for work on one kernel; the coverage row is then skipped, so a filtered run is never a
   // full pass.
   const char* only = std::getenv("KS_EMU_ONLY");
   auto selected = [&](const char* group) {
@@ -1030,6 +1030,8 @@ int main(int argc, char** argv) {
   if (selected("tensorcore")) test_tensorcore();
   // Issue #13: the fused block (GroupNorm + SiLU prologue, epilogue, upsample and concat gathers).
   if (selected("fused")) test_tc_fused_all();
+  // Issue #13 item 3: the folds (GroupNorm statistics from the conv's epilogue, groupnorm_silu's folded backward).
+  if (selected("folds")) test_folds_all();
   // Issue #13: the whole UNet through the CUDA executor (the fused block wired into the graph).
   if (selected("unet")) test_unet_all();
 

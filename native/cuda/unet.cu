@@ -209,7 +209,8 @@ struct CudaOps {
       if (in.x2 != nullptr) {
         // The GroupNorm backward reads x and writes dL/dx over whole groups, which straddle the concat
         // (c1 need not be a multiple of the group width): it gets the concat written here, transiently
-        // (n cin hw floats, freed on return), and its gradient is split after. NOTES.md counts the bytes.
+        // (it and its gradient: two buffers of n cin hw floats, freed on return), and the gradient is split
+        // after. NOTES.md counts the bytes.
         const int64_t c2 = p.norm.c - in.c1;
         xcat = alloc(count);
         gcat = alloc(count);

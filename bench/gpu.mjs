@@ -3,12 +3,14 @@
 // For each preset at batch 128: kintsugi's training step next to PyTorch's (eager fp32, torch.compile
 // fp32 and bf16) measured in the same command; the GSURE step next to the supervised one; sampling throughput (50 DDIM steps, batch 256) next to
 // PyTorch's; per-kernel TFLOP/s and GB/s against counted FLOPs and bytes, and one ResBlock's forward +
-// backward through the unfused ops (`resblock fwd+bwd unfused`); peak memory for all. Writes
+// backward through the unfused ops (`resblock fwd+bwd unfused`), the whole network's forward + backward
+// fused (BF16) and unfused (FP32) (`unet fwd+bwd`); peak memory for all. Writes
 // gpu-<date>.json (device, driver, commit, date) and prints the README table (bench/report.mjs).
-// --blocks-only: the ResBlock rows alone, to gpu-blocks-<date>.json (seconds; runs on the CPU too).
+// --blocks-only: the ResBlock and network rows alone, to gpu-blocks-<date>.json (seconds on a GPU; runs on
+// the CPU too).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Generator, randn, resolveConfig, synchronize, unetLayout } from '../dist/index.js';
+import { Generator, randn, resolveConfig, synchronize, tensor, UNet, unetCost, unetLayout } from '../dist/index.js';
 import { native } from '../dist/native.js';
 import { arg, flag, runInfo, runPython } from './lib/common.mjs';
 import { kernelFigures } from './lib/kernels.mjs';
@@ -82,6 +84,47 @@ async function blockRows({ device, n, c, r, reps = 10 }) {
   return rows;
 }
 
+// The whole network's forward + backward (no optimiser step) through the public API: with BF16 on a
+// tensor-core device the graph runs the fused block everywhere (cuda/unet.cu: GroupNorm + SiLU in the
+// conv's loader, concat and upsample gathered, bias / time bias / residual in the epilogue), with FP32 the
+// unfused composition (the exact path). The pair is the per-network "after" beside its "before"; the two
+// rows differ in operand precision as well as fusion (the graph has no unfused BF16 path left), so the
+// unfused BF16 cost is the ResBlock rows' `unfused bf16` scaled, not measured here. flops: the counted
+// forward + backward (unetCost's training figure).
+async function networkRows({ device, preset, n, reps = 5 }) {
+  const rows = [];
+  for (const precision of ['bf16', 'fp32']) {
+    const net = new UNet(preset, { device, seed: 0, precision });
+    const { inChannels, outChannels, resolution: r } = net.config;
+    const g = new Generator(3);
+    const x = randn([n, inChannels, r, r], { generator: g, device });
+    const gout = randn([n, outChannels, r, r], { generator: g, device });
+    const t = tensor(
+      Array.from({ length: n }, (_, i) => (i * 997) % 1000),
+      [n],
+      { device },
+    );
+    const pass = () => {
+      const { out, tape } = net.forward(x, t);
+      net.backward(tape, gout);
+      tape.release();
+      out.dispose();
+    };
+    pass();
+    await synchronize(device);
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) pass();
+    await synchronize(device);
+    const ms = (performance.now() - t0) / reps;
+    for (const u of [x, gout, t]) u.dispose();
+    net.dispose();
+    const flops = unetCost(preset, n).training;
+    const label = precision === 'bf16' ? 'fused bf16' : 'unfused fp32';
+    rows.push({ kernel: `unet fwd+bwd ${label} ${preset} batch ${n}`, ms, tflops: flops / ms / 1e9, gbs: null, flops, bytes: null });
+  }
+  return rows;
+}
+
 const result = { suite: 'gpu', ...runInfo(device), batch, sampleBatch, presets: {} };
 for (const preset of presets) {
   const r = (result.presets[preset] = {});
@@ -89,6 +132,7 @@ for (const preset of presets) {
   if (blocksOnly) {
     log(preset, 'blocks');
     r.kernels = await blockRows({ device, n: batch, c: C, r: 32 });
+    r.kernels.push(...(await networkRows({ device, preset, n: batch })));
     for (const k of r.kernels) log(preset, `  ${k.kernel}: ${k.ms.toFixed(3)} ms`);
     continue;
   }
@@ -135,6 +179,7 @@ for (const preset of presets) {
   r.kernels = await kernelFigures({ device, preset, batch, paramCount: unetLayout(preset).paramCount });
   log(preset, 'blocks');
   r.kernels.push(...(await blockRows({ device, n: batch, c: C, r: 32 })));
+  r.kernels.push(...(await networkRows({ device, preset, n: batch })));
 }
 
 mkdirSync(outDir, { recursive: true });

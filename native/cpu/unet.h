@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <vector>
 #include "kintsugi/unet_graph.h"
@@ -114,29 +116,60 @@ struct CpuOps {
       cpu::conv2d_forward_fused<T>(x, w, b, y, s, e);
   }
 
-  // The ResBlock's pair (unet_graph.h): the fused GroupNorm + SiLU writes a, kept for the convolution's
-  // weight gradient; the convolution adds its epilogue in its output pass.
-  static void norm_silu_conv_forward(const NormSiluConv<T>& p, const T* x, T* mean, T* rstd, Buffer& a, T* y,
-                                     const ConvEpilogue<T>& e) {
+  // The graph's conv entry points (unet_graph.h). The CPU gathers nothing: the graph writes concats and
+  // upsamples for it, once per stage (a concat feeds two convs and the residual), as it always did.
+  static bool gathers(Precision) { return false; }
+  static void require_plain(const ConvInput<T>& in, const char* what) {
+    if (!in.plain())
+      throw std::logic_error(std::string(what) +
+                             ": the CPU backend takes no concat or upsample gather (gathers() is false)");
+  }
+  static void conv_forward(const ConvInput<T>& in, const T* w, const T* b, T* y, const Conv2dShape& s,
+                           const ConvEpilogue<T>& e) {
+    require_plain(in, "conv_forward");
+    conv2d_forward_fused(in.x, w, b, y, s, e);
+  }
+  static void conv_backward(const ConvInput<T>& in, const T* w, const T* gy, T* gx, T* /*gx2: no concat*/, T* gw, T* gb,
+                            const Conv2dShape& s) {
+    require_plain(in, "conv_backward");
+    conv2d_backward(in.x, w, gy, gx, gw, gb, s);
+  }
+
+  // The normalisation + conv pair: GroupNorm (+ SiLU) writes a, kept for the convolution's weight
+  // gradient; the convolution adds its epilogue in its output pass.
+  static void norm_conv_forward(const NormSiluConv<T>& p, bool silu, const ConvInput<T>& in, T* mean, T* rstd,
+                                Buffer& a, T* y, const ConvEpilogue<T>& e) {
+    require_plain(in, "norm_conv_forward");
     a = alloc(p.norm.n * p.norm.c * p.norm.hw);
-    cpu::groupnorm_silu_forward<T>(x, p.gamma, p.beta, a.data(), mean, rstd, p.norm);
+    normalise(p, silu, in.x, a.data(), mean, rstd);
     conv2d_forward_fused(a.data(), p.w, p.b, y, p.conv, e);
   }
-  static void norm_silu_conv_backward(const NormSiluConv<T>& p, const T* x, const T* mean, const T* rstd,
-                                      const Buffer& a, const T* gy, T* gx, T* ggamma, T* gbeta, T* gw, T* gb) {
+  static void norm_conv_backward(const NormSiluConv<T>& p, bool silu, const ConvInput<T>& in, const T* mean,
+                                 const T* rstd, const Buffer& a, const T* gy, T* gx, T* /*gx2: no concat*/, T* ggamma,
+                                 T* gbeta, T* gw, T* gb) {
+    require_plain(in, "norm_conv_backward");
     const int64_t count = p.norm.n * p.norm.c * p.norm.hw;
     Buffer recomputed;
     const T* av = a.data();
     if (a.empty()) {  // a backend that did not keep a: recompute it (the statistics come out the same)
       recomputed = alloc(count);
       Buffer m = alloc(p.norm.n * p.norm.groups), r = alloc(p.norm.n * p.norm.groups);
-      cpu::groupnorm_silu_forward<T>(x, p.gamma, p.beta, recomputed.data(), m.data(), r.data(), p.norm);
+      normalise(p, silu, in.x, recomputed.data(), m.data(), r.data());
       av = recomputed.data();
     }
     Buffer ga = alloc(count);
     conv2d_backward(av, p.w, gy, ga.data(), gw, gb, p.conv);
     recomputed = Buffer();
-    cpu::groupnorm_silu_backward<T>(x, p.gamma, p.beta, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm);
+    if (silu)
+      cpu::groupnorm_silu_backward<T>(in.x, p.gamma, p.beta, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm);
+    else
+      cpu::groupnorm_backward<T>(in.x, p.gamma, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm);
+  }
+  static void normalise(const NormSiluConv<T>& p, bool silu, const T* x, T* a, T* mean, T* rstd) {
+    if (silu)
+      cpu::groupnorm_silu_forward<T>(x, p.gamma, p.beta, a, mean, rstd, p.norm);
+    else
+      cpu::groupnorm_forward<T>(x, p.gamma, p.beta, a, mean, rstd, p.norm);
   }
 
   static constexpr auto groupnorm_forward = cpu::groupnorm_forward<T>;

@@ -3,6 +3,7 @@
 // graph drops them, while kernels that use them may still be queued: every buffer of a device is used
 // only by that device's single stream, so a block is reused only by kernels queued after them.
 #include <stdexcept>
+#include <string>
 #include "kintsugi/unet_graph.h"
 #include "common.cuh"
 #include "kintsugi/backend.h"
@@ -10,6 +11,7 @@
 #include "nn.h"
 #include "mma_check.h"
 #include "tc_conv.h"
+#include "reduce.cuh"
 
 namespace ks::cuda {
 namespace {
@@ -48,6 +50,50 @@ class DeviceBuffer {
   int device_ = 0;
 };
 
+// GroupNorm's statistics of the concat of x [n, c1, hw] and x2 [n, c - c1, hw] along the channels, read
+// from the two halves (the concat is never written; a group may straddle c1). The same arithmetic and
+// order as groupnorm_silu_forward's statistics pass on the written concat (one block of kThreads per
+// (sample, group), thread t sums elements t, t + kThreads, ... of the group in double, fixed tree), so
+// mean and rstd come out bit for bit as the unfused path's.
+constexpr int kStatThreads = 256;
+__global__ void __launch_bounds__(kStatThreads)
+    concat_group_stats_kernel(const float* x, const float* x2, int64_t c1, float* mean, float* rstd, GroupNormShape s) {
+  const int64_t cpg = s.c / s.groups, m = cpg * s.hw, jobs = s.n * s.groups, c2 = s.c - c1;
+  for (int64_t job = blockIdx.x; job < jobs; job += gridDim.x) {
+    const int64_t img = job / s.groups, c0 = (job % s.groups) * cpg;
+    // Element i of the group: channel c0 + i / hw, from x below c1 and from x2 from c1 on.
+    auto at = [&](int64_t i) -> float {
+      const int64_t ch = c0 + i / s.hw, p = i % s.hw;
+      return ch < c1 ? x[(img * c1 + ch) * s.hw + p] : x2[(img * c2 + (ch - c1)) * s.hw + p];
+    };
+    double sum = 0.0;
+    for (int64_t i = threadIdx.x; i < m; i += kStatThreads) sum += at(i);
+    const double mu = block_sum<kStatThreads>(sum) / static_cast<double>(m);
+    double sq = 0.0;
+    for (int64_t i = threadIdx.x; i < m; i += kStatThreads) {
+      const double d = at(i) - mu;
+      sq += d * d;
+    }
+    const double r = 1.0 / sqrt(block_sum<kStatThreads>(sq) / static_cast<double>(m) + s.eps);
+    if (threadIdx.x == 0) {
+      mean[job] = static_cast<float>(mu);
+      rstd[job] = static_cast<float>(r);
+    }
+  }
+}
+
+void concat_group_stats(const float* x, const float* x2, int64_t c1, float* mean, float* rstd,
+                        const GroupNormShape& s) {
+  const int64_t jobs = s.n * s.groups;
+  if (jobs == 0) return;
+  if (!(c1 > 0 && c1 < s.c))
+    throw std::invalid_argument("concat_group_stats: c1 must be in (0, c = " + std::to_string(s.c) + "), got " +
+                                std::to_string(c1));
+  concat_group_stats_kernel<<<static_cast<unsigned>(jobs < 65535 ? jobs : 65535), kStatThreads, 0, stream()>>>(
+      x, x2, c1, mean, rstd, s);
+  KS_CUDA_LAUNCHED(concat_group_stats);
+}
+
 struct CudaOps {
   using Scalar = float;
   using Buffer = DeviceBuffer;
@@ -70,13 +116,53 @@ struct CudaOps {
   static constexpr auto split_channels = &ks::cuda::split_channels;
   static constexpr auto conv2d_forward = &ks::cuda::conv2d_forward;
 
-  // The ResBlock's pair (unet_graph.h). On tensor cores (BF16 / TF32 operands, sm_80+) the GroupNorm
-  // + SiLU lives in the conv's operand loader (tc_conv.cu, docs/fused-conv.md): a pass for the
-  // statistics, scale and shift per (sample, channel), then one conv that reads x, and a is never
-  // written, in forward or backward (the weight gradient recomputes it as it loads). Otherwise by
-  // composition of the fused ops: GroupNorm + SiLU writes a (kept for the weight gradient), the
-  // convolution adds the epilogue in its store.
-  static bool loader_fused(const Conv2dShape& c) { return c.precision != Precision::fp32 && tensor_cores_available(); }
+  // The graph's conv entry points (unet_graph.h). On tensor cores (BF16 / TF32 operands, sm_80+) every
+  // conv is tc_conv.cu's fused kernel (docs/fused-conv.md): its epilogue adds the bias, the time bias and
+  // the residual; its loader gathers concats (the decoder's skips) and nearest upsamples, and applies
+  // GroupNorm (+ SiLU) from scale and shift per (sample, channel), so no concat, upsampled tensor or
+  // normalised activation is written, in forward or backward (the weight gradient recomputes what it
+  // reads as it loads). Otherwise (FP32, the exact path) the graph writes concats and upsamples and the
+  // pair is the composition of the fused ops: GroupNorm + SiLU writes a, the conv adds the epilogue.
+  static bool tensor_path(Precision p) { return p != Precision::fp32 && tensor_cores_available(); }
+  static bool loader_fused(const Conv2dShape& c) { return tensor_path(c.precision); }
+  static bool gathers(Precision p) { return tensor_path(p); }
+
+  static TcConvInput tc_input(const ConvInput<float>& in) {
+    TcConvInput t;
+    t.x = in.x, t.x2 = in.x2, t.c1 = in.c1, t.upsample = in.upsample;
+    return t;
+  }
+  static void require_plain(const ConvInput<float>& in, const char* what) {
+    if (!in.plain())
+      throw std::logic_error(std::string(what) + ": a concat or upsample gather needs the tensor-core path");
+  }
+  static void conv_forward(const ConvInput<float>& in, const float* w, const float* b, float* y, const Conv2dShape& s,
+                           const ConvEpilogue<float>& e) {
+    if (!loader_fused(s)) {
+      require_plain(in, "conv_forward");
+      return ks::cuda::conv2d_forward_fused(in.x, w, b, y, s, e);
+    }
+    TcEpilogue ep;
+    ep.bias = b, ep.channel_bias = e.chan_bias, ep.residual = e.residual;
+    tc_conv2d_forward_fused(tc_input(in), w, ep, y, s);
+  }
+  static void conv_backward(const ConvInput<float>& in, const float* w, const float* gy, float* gx, float* gx2,
+                            float* gw, float* gb, const Conv2dShape& s) {
+    if (in.plain()) return ks::cuda::conv2d_backward(in.x, w, gy, gx, gw, gb, s);  // tensor cores by precision
+    if (!loader_fused(s)) require_plain(in, "conv_backward");
+    if (in.upsample) {
+      if (in.x2 != nullptr) throw std::logic_error("conv_backward: concat and upsample together are not wired");
+      // dL/da at the upsampled size, folded to x's (each x element feeds a 2x2 block of a).
+      Buffer ga;
+      if (gx != nullptr) ga = alloc(s.n * s.cin * s.h * s.w);
+      tc_conv2d_backward_fused(tc_input(in), w, gy, ga.data(), nullptr, gw, s);
+      if (gx != nullptr) upsample2_backward(ga.data(), gx, s.n * s.cin, s.h / 2, s.w / 2);
+    } else {
+      tc_conv2d_backward_fused(tc_input(in), w, gy, gx, gx2, gw, s);  // dL/da split at c1: no split pass
+    }
+    conv2d_bias_backward(gy, gb, s);
+  }
+
   // scale and shift [n, cin] for the loader, from the statistics (GroupNorm's affine folded in).
   static void fold_norm(const NormSiluConv<float>& p, const float* mean, const float* rstd, Buffer& scale,
                         Buffer& shift) {
@@ -84,47 +170,77 @@ struct CudaOps {
     shift = alloc(p.norm.n * p.norm.c);
     groupnorm_scale_shift(mean, rstd, p.gamma, p.beta, scale.data(), shift.data(), p.norm.n, p.norm.c, p.norm.groups);
   }
-  static void norm_silu_conv_forward(const NormSiluConv<float>& p, const float* x, float* mean, float* rstd, Buffer& a,
-                                     float* y, const ConvEpilogue<float>& e) {
+  static void norm_conv_forward(const NormSiluConv<float>& p, bool silu, const ConvInput<float>& in, float* mean,
+                                float* rstd, Buffer& a, float* y, const ConvEpilogue<float>& e) {
+    if (in.upsample) throw std::logic_error("norm_conv_forward: no upsample before a GroupNorm");
     if (loader_fused(p.conv)) {
-      ks::cuda::groupnorm_silu_forward(x, p.gamma, p.beta, nullptr, mean, rstd, p.norm);  // statistics only
+      if (in.x2 != nullptr)  // the statistics of the concat, read from its two halves
+        concat_group_stats(in.x, in.x2, in.c1, mean, rstd, p.norm);
+      else  // statistics only (they do not depend on the SiLU)
+        ks::cuda::groupnorm_silu_forward(in.x, p.gamma, p.beta, nullptr, mean, rstd, p.norm);
       Buffer scale, shift;
       fold_norm(p, mean, rstd, scale, shift);
-      TcConvInput in;
-      in.x = x, in.scale = scale.data(), in.shift = shift.data();
+      TcConvInput tin = tc_input(in);
+      tin.scale = scale.data(), tin.shift = shift.data(), tin.silu = silu;
       TcEpilogue ep;
       ep.bias = p.b, ep.channel_bias = e.chan_bias, ep.residual = e.residual;
-      tc_conv2d_forward_fused(in, p.w, ep, y, p.conv);
+      tc_conv2d_forward_fused(tin, p.w, ep, y, p.conv);
       return;  // a stays empty: backward recomputes it in the loader
     }
+    require_plain(in, "norm_conv_forward");
     a = alloc(p.norm.n * p.norm.c * p.norm.hw);
-    ks::cuda::groupnorm_silu_forward(x, p.gamma, p.beta, a.data(), mean, rstd, p.norm);
+    normalise(p, silu, in.x, a.data(), mean, rstd);
     ks::cuda::conv2d_forward_fused(a.data(), p.w, p.b, y, p.conv, e);
   }
-  static void norm_silu_conv_backward(const NormSiluConv<float>& p, const float* x, const float* mean,
-                                      const float* rstd, const Buffer& a, const float* gy, float* gx, float* ggamma,
-                                      float* gbeta, float* gw, float* gb) {
+  static void norm_conv_backward(const NormSiluConv<float>& p, bool silu, const ConvInput<float>& in, const float* mean,
+                                 const float* rstd, const Buffer& a, const float* gy, float* gx, float* gx2,
+                                 float* ggamma, float* gbeta, float* gw, float* gb) {
     const int64_t count = p.norm.n * p.norm.c * p.norm.hw;
-    Buffer ga = alloc(count);
+    Buffer ga = alloc(count);  // dL/da, all cin channels (the GroupNorm backward reads them together)
+    const float* x = in.x;
+    Buffer xcat, gcat;
     if (a.data() == nullptr && loader_fused(p.conv)) {
       Buffer scale, shift;
       fold_norm(p, mean, rstd, scale, shift);
-      TcConvInput in;
-      in.x = x, in.scale = scale.data(), in.shift = shift.data();
-      tc_conv2d_backward_fused(in, p.w, gy, ga.data(), nullptr, gw, p.conv);
+      TcConvInput tin = tc_input(in);
+      tin.scale = scale.data(), tin.shift = shift.data(), tin.silu = silu;
+      tc_conv2d_backward_fused(tin, p.w, gy, ga.data(), nullptr, gw, p.conv);
       conv2d_bias_backward(gy, gb, p.conv);
+      if (in.x2 != nullptr) {
+        // The GroupNorm backward reads x and writes dL/dx over whole groups, which straddle the concat
+        // (c1 need not be a multiple of the group width): it gets the concat written here, transiently
+        // (it and its gradient: two buffers of n cin hw floats, freed on return), and the gradient is split
+        // after. NOTES.md counts the bytes.
+        const int64_t c2 = p.norm.c - in.c1;
+        xcat = alloc(count);
+        gcat = alloc(count);
+        concat_channels(in.x, in.x2, xcat.data(), p.norm.n, in.c1, c2, p.norm.hw);
+        x = xcat.data();
+      }
     } else {
+      require_plain(in, "norm_conv_backward");
       Buffer recomputed;
       const float* av = a.data();
       if (av == nullptr) {  // not kept: recompute it (same kernels, same statistics)
         recomputed = alloc(count);
         Buffer m = alloc(p.norm.n * p.norm.groups), r = alloc(p.norm.n * p.norm.groups);
-        ks::cuda::groupnorm_silu_forward(x, p.gamma, p.beta, recomputed.data(), m.data(), r.data(), p.norm);
+        normalise(p, silu, in.x, recomputed.data(), m.data(), r.data());
         av = recomputed.data();
       }
       ks::cuda::conv2d_backward(av, p.w, gy, ga.data(), gw, gb, p.conv);
     }
-    ks::cuda::groupnorm_silu_backward(x, p.gamma, p.beta, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm);
+    float* gxv = gcat.data() != nullptr ? gcat.data() : gx;
+    if (silu)
+      ks::cuda::groupnorm_silu_backward(x, p.gamma, p.beta, mean, rstd, ga.data(), gxv, ggamma, gbeta, p.norm);
+    else
+      ks::cuda::groupnorm_backward(x, p.gamma, mean, rstd, ga.data(), gxv, ggamma, gbeta, p.norm);
+    if (gcat.data() != nullptr) split_channels(gcat.data(), gx, gx2, p.norm.n, in.c1, p.norm.c - in.c1, p.norm.hw);
+  }
+  static void normalise(const NormSiluConv<float>& p, bool silu, const float* x, float* a, float* mean, float* rstd) {
+    if (silu)
+      ks::cuda::groupnorm_silu_forward(x, p.gamma, p.beta, a, mean, rstd, p.norm);
+    else
+      ks::cuda::groupnorm_forward(x, p.gamma, p.beta, a, mean, rstd, p.norm);
   }
   static constexpr auto conv2d_backward = &ks::cuda::conv2d_backward;
   static constexpr auto groupnorm_forward = &ks::cuda::groupnorm_forward;

@@ -1,5 +1,5 @@
 // Elementwise and normalisation traffic of one UNet training step (forward + backward), before and after
-// the fused block of issue #13 (native/dev/NOTES.md, "the fused block"): counts, per op of the graph
+// the fused block of issue #13 ("wired": what cuda/unet.cu runs on tensor cores) (native/dev/NOTES.md, "the fused block"): counts, per op of the graph
 // (include/kintsugi/unet_graph.h), the bytes each pass must move at least, float32.
 //   node native/dev/fused-traffic.mjs [preset] [batch] [min|two-pass]   (needs dist/: npm run build:ts)
 // Model, E = elements of the tensor the op works on: GroupNorm forward 2E (min: read once, write; the
@@ -60,7 +60,10 @@ for (const s of stages) {
     add(after, 'channel sums (bwd)', Eout);
     add(after, 'groupnorm+silu bwd (fused op)', gnB * Eout + gnB * Ein);
     add(after, 'gradient adds (bwd)', 3 * Ein);
-    if (concat) add(after, 'split (bwd)', 2 * Ein);
+    // The GroupNorm backward of a concat reads x as one tensor (its groups straddle the concat): the
+    // backward writes the concat for it (2E) and splits its gradient (2E); the conv's own data gradient
+    // writes the two halves directly (cuda/unet.cu).
+    if (concat) add(after, 'concat rewritten + split (bwd, GroupNorm)', 2 * Ein + 2 * Ein);
   } else if (s.kind === 'attn') {
     add(before, 'groupnorm fwd', gnF * Ein);
     add(before, 'residual add (fwd) / gradient adds (bwd)', 3 * Ein + 3 * Ein);
@@ -92,8 +95,8 @@ add(folds, 'groupnorm+silu bwd (folded: + addend read)', gnB * Eh);
 
 const GB = (b) => (b / 1e9).toFixed(2);
 for (const [name, t] of [
-  ['before (the graph today)', before],
-  ['after (this fused conv + groupnorm_silu in full use)', after],
+  ['before (unfused: every op its own pass)', before],
+  ['wired (the graph on tensor cores, 2026-12-06)', after],
   ['folds (+ the four folds, as built)', folds],
 ]) {
   const total = Object.values(t).reduce((a, b) => a + b, 0);

@@ -3,18 +3,33 @@
 // buffers and kernels). Forward keeps a tape of what backward needs; backward adds the parameter
 // gradients into a flat gradient array, so several forward/backward pairs accumulate into one step.
 //
-// Besides buffers and single ops, an Ops supplies the ResBlock's fused pair (one entry point, so that a
-// backend can fuse the normalisation into the convolution's operand loader):
-//   norm_silu_conv_forward(const NormSiluConv<T>& p, const T* x, T* mean, T* rstd, Buffer& a, T* y,
-//                          const ConvEpilogue<T>& e)
-//     y = conv(silu(groupnorm(x))) + b + e.chan_bias + e.residual; writes mean and rstd [n * groups];
-//     `a` (empty on entry) is the backend's choice: filled with silu(groupnorm(x)) [n, cin, h, w] for
-//     backward, or left empty when the backend never materialises it.
-//   norm_silu_conv_backward(const NormSiluConv<T>& p, const T* x, const T* mean, const T* rstd,
-//                           const Buffer& a, const T* gy, T* gx, T* ggamma, T* gbeta, T* gw, T* gb)
-//     gx = dL/dx overwritten (not aliasing gy); the four parameter gradients accumulate (+=);
-//     an empty `a` is recomputed from x and the statistics.
-// Attention blocks keep plain GroupNorm (no SiLU) and the single ops.
+// Besides buffers and single ops, an Ops supplies the block's convolutions as entry points that say
+// what the convolution reads (ConvInput below: a plain tensor, a channel concat of two, or a nearest-2x
+// upsample), so that a backend can gather its input in the convolution's loader instead of writing it:
+//   static bool gathers(Precision p)
+//     true: the graph hands concats (the decoder's skips) and upsamples to the entry points below as
+//     ConvInput{x, x2, c1} / {x, upsample}; false: the graph materialises them (concat_channels,
+//     upsample2_forward) and passes plain inputs only (the CPU).
+//   conv_forward(const ConvInput<T>& in, const T* w, const T* b, T* y, const Conv2dShape& s,
+//                const ConvEpilogue<T>& e)
+//     y = conv(in) + b + e.chan_bias + e.residual; s is the conv on the gathered input (the upsampled
+//     size with upsample).
+//   conv_backward(const ConvInput<T>& in, const T* w, const T* gy, T* gx, T* gx2, T* gw, T* gb,
+//                 const Conv2dShape& s)
+//     gx = dL/dx at x's size (overwritten, skipped when null; channels [0, c1) with a concat, gx2 the
+//     rest); gw and gb accumulate (+=).
+//   norm_conv_forward(const NormSiluConv<T>& p, bool silu, const ConvInput<T>& in, T* mean, T* rstd,
+//                     Buffer& a, T* y, const ConvEpilogue<T>& e)
+//     y = conv(act(groupnorm(in))) + b + e.chan_bias + e.residual, act = SiLU (ResBlocks, the output
+//     head) or the identity (silu false: attention's qkv); writes mean and rstd [n * groups] (over the
+//     concatenated channels); `a` (empty on entry) is the backend's choice: filled with
+//     act(groupnorm(in)) [n, cin, h, w] for backward, or left empty when the backend never materialises
+//     it. in.upsample is never set here.
+//   norm_conv_backward(const NormSiluConv<T>& p, bool silu, const ConvInput<T>& in, const T* mean,
+//                      const T* rstd, const Buffer& a, const T* gy, T* gx, T* gx2, T* ggamma, T* gbeta,
+//                      T* gw, T* gb)
+//     gx (and gx2 with a concat, split as in conv_backward) = dL/din overwritten (not aliasing gy); the
+//     four parameter gradients accumulate (+=); an empty `a` is recomputed from in and the statistics.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -24,6 +39,18 @@
 #include "kintsugi/unet.h"
 
 namespace ks {
+
+// What a convolution reads: its logical input [n, cin, h, w] (the conv shape's) is x, or x [n, c1, h, w]
+// followed by x2 [n, cin - c1, h, w] along the channels (a concat never written), or, with upsample,
+// x [n, cin, h / 2, w / 2] repeated 2x2 (nearest). Concat and upsample are never combined by the graph.
+template <class T>
+struct ConvInput {
+  const T* x = nullptr;
+  const T* x2 = nullptr;  // null: x holds all cin channels
+  int64_t c1 = 0;
+  bool upsample = false;
+  bool plain() const { return x2 == nullptr && !upsample; }
+};
 
 template <class Ops>
 class UNetGraph {
@@ -37,20 +64,25 @@ class UNetGraph {
     Buf x;                  // the input
     Buf emb, l1, temb, st;  // time path: embedding, linear1, linear2 output, silu(temb)
     Buf h0;                 // conv_in output (a skip)
+    // What forward saves per stage. With Ops::gathers (the tensor-core path) no concat, no upsampled
+    // input and no normalised activation is written: a ResBlock keeps in, h and the four statistics;
+    // attention in, its statistics, qkv, attn and o; Up its input only.
     struct Stage {
-      Buf in;         // the stage's input (after the concat on the up path)
-      Buf u1;         // Attention: the GroupNorm output (ResBlocks store no normalised u)
-      Buf a1, h, a2;  // ResBlock: silu(norm1(in)), conv1 + time bias, silu(norm2(h)); a1, a2 may be empty
+      Buf in;                     // the stage's input: after the concat on the up path, or with a gathered concat
+                                  // its first part (the running activation; the rest is *skip)
+      const Buf* skip = nullptr;  // gathered concat: the skip it reads (a down stage's `pushed`, or h0)
+      Buf u1;                     // Attention: GroupNorm's output (empty when the backend did not write it)
+      Buf a1, h, a2;              // ResBlock: silu(norm1(in)), conv1 + time bias, silu(norm2(h)); a1, a2 may be empty
       Buf mean1, rstd1, mean2, rstd2;
       Buf qkv, attn, o;  // Attention
-      Buf up;            // Upsample: the upsampled input of its conv
+      Buf up;            // Upsample, without Ops::gathers: the upsampled input of its conv
       Buf pushed;        // down path: the output, kept as a skip for the up path
     };
     std::vector<Stage> stages;
     Buf hout, aout, mout, rout;  // output head (aout may be empty, as a1)
   };
 
-  explicit UNetGraph(const UNetConfig& config) : plan_(unet_plan(config)) {}
+  explicit UNetGraph(const UNetConfig& config) : plan_(unet_plan(config)), gathers_(Ops::gathers(config.precision)) {}
   const UNetPlan& plan() const { return plan_; }
 
   // x: [n, inChannels, r, r]; t: [n]; out: [n, outChannels, r, r] (all in the backend's memory).
@@ -68,43 +100,52 @@ class UNetGraph {
   using Conv = UNetPlan::Conv;
   using Norm = UNetPlan::Norm;
 
-  static void conv_fwd(const T* P, const Conv& c, const T* x, T* y, int64_t n, int64_t size) {
-    Ops::conv2d_forward(x, P + c.w, P + c.b, y, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision});
+  static Conv2dShape conv_shape(const Conv& c, int64_t n, int64_t size) {
+    return Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision};
   }
-  static void conv_bwd(const T* P, const Conv& c, const T* x, const T* gy, T* gx, T* G, int64_t n, int64_t size) {
-    Ops::conv2d_backward(x, P + c.w, gy, gx, G + c.w, G + c.b,
-                         Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision});
+  // size: the size of what the conv reads (the upsampled size with in.upsample).
+  static void conv_fwd(const T* P, const Conv& c, const ConvInput<T>& in, T* y, int64_t n, int64_t size,
+                       const T* residual = nullptr) {
+    ConvEpilogue<T> e;
+    e.residual = residual;
+    Ops::conv_forward(in, P + c.w, P + c.b, y, conv_shape(c, n, size), e);
   }
-  static void norm_fwd(const T* P, const Norm& m, const T* x, Buf& y, Buf& mean, Buf& rstd, int64_t n, int64_t hw) {
-    y = Ops::alloc(n * m.c * hw);
-    mean = Ops::alloc(n * m.groups);
-    rstd = Ops::alloc(n * m.groups);
-    Ops::groupnorm_forward(x, P + m.w, P + m.b, Ops::ptr(y), Ops::ptr(mean), Ops::ptr(rstd),
-                           GroupNormShape{n, m.c, hw, m.groups});
-  }
-  static void norm_bwd(const T* P, const Norm& m, const T* x, const Buf& mean, const Buf& rstd, const T* gy, T* gx,
-                       T* G, int64_t n, int64_t hw) {
-    Ops::groupnorm_backward(x, P + m.w, Ops::ptr(mean), Ops::ptr(rstd), gy, gx, G + m.w, G + m.b,
-                            GroupNormShape{n, m.c, hw, m.groups});
+  static void conv_bwd(const T* P, const Conv& c, const ConvInput<T>& in, const T* gy, T* gx, T* G, int64_t n,
+                       int64_t size, T* gx2 = nullptr) {
+    Ops::conv_backward(in, P + c.w, gy, gx, gx2, G + c.w, G + c.b, conv_shape(c, n, size));
   }
   // The fused pair's description: parameter pointers into P (gradients go to the same offsets of G).
   static NormSiluConv<T> norm_conv(const T* P, const Norm& m, const Conv& c, int64_t n, int64_t size) {
     return NormSiluConv<T>{P + m.w, P + m.b, GroupNormShape{n, m.c, size * size, m.groups},
                            P + c.w, P + c.b, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision}};
   }
-  static void norm_conv_fwd(const T* P, const Norm& m, const Conv& c, const T* x, Buf& mean, Buf& rstd, Buf& a, T* y,
-                            int64_t n, int64_t size, const T* chan_bias = nullptr, const T* residual = nullptr) {
+  // silu false: GroupNorm alone before the conv (attention's qkv).
+  static void norm_conv_fwd(const T* P, const Norm& m, const Conv& c, const ConvInput<T>& in, Buf& mean, Buf& rstd,
+                            Buf& a, T* y, int64_t n, int64_t size, const T* chan_bias = nullptr,
+                            const T* residual = nullptr, bool silu = true) {
     mean = Ops::alloc(n * m.groups);
     rstd = Ops::alloc(n * m.groups);
     ConvEpilogue<T> e;
     e.chan_bias = chan_bias;
     e.residual = residual;
-    Ops::norm_silu_conv_forward(norm_conv(P, m, c, n, size), x, Ops::ptr(mean), Ops::ptr(rstd), a, y, e);
+    Ops::norm_conv_forward(norm_conv(P, m, c, n, size), silu, in, Ops::ptr(mean), Ops::ptr(rstd), a, y, e);
   }
-  static void norm_conv_bwd(const T* P, const Norm& m, const Conv& c, const T* x, const Buf& mean, const Buf& rstd,
-                            const Buf& a, const T* gy, T* gx, T* G, int64_t n, int64_t size) {
-    Ops::norm_silu_conv_backward(norm_conv(P, m, c, n, size), x, Ops::ptr(mean), Ops::ptr(rstd), a, gy, gx, G + m.w,
-                                 G + m.b, G + c.w, G + c.b);
+  static void norm_conv_bwd(const T* P, const Norm& m, const Conv& c, const ConvInput<T>& in, const Buf& mean,
+                            const Buf& rstd, const Buf& a, const T* gy, T* gx, T* G, int64_t n, int64_t size,
+                            T* gx2 = nullptr, bool silu = true) {
+    Ops::norm_conv_backward(norm_conv(P, m, c, n, size), silu, in, Ops::ptr(mean), Ops::ptr(rstd), a, gy, gx, gx2,
+                            G + m.w, G + m.b, G + c.w, G + c.b);
+  }
+  static ConvInput<T> plain(const T* x) {
+    ConvInput<T> in;
+    in.x = x;
+    return in;
+  }
+  // Whether stage st reads its concat through the gather (Ops::gathers) rather than a written copy: a
+  // ResBlock with a skip conv (one without would need the concat as its residual: then it is written).
+  bool gathered_concat(const UNetPlan::Stage& st) const {
+    return st.concat_before && gathers_ && st.kind == UNetPlan::Kind::Res &&
+           plan_.res[static_cast<size_t>(st.index)].has_skip;
   }
   static Buf silu_of(const Buf& x, int64_t count) {
     Buf y = Ops::alloc(count);
@@ -118,6 +159,7 @@ class UNetGraph {
   }
 
   UNetPlan plan_;
+  bool gathers_;  // Ops::gathers(precision): concats and upsamples are read by the convs, never written
 };
 
 template <class Ops>
@@ -142,7 +184,7 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
   tape->st = silu_of(tape->temb, n * TC);
 
   tape->h0 = Ops::alloc(n * C * R * R);
-  conv_fwd(P, plan_.conv_in, x, Ops::ptr(tape->h0), n, R);
+  conv_fwd(P, plan_.conv_in, plain(x), Ops::ptr(tape->h0), n, R);
   std::vector<const Buf*> skips{&tape->h0};
   Buf h = copy_of(Ops::ptr(tape->h0), n * C * R * R);
   tape->stages.resize(plan_.stages.size());
@@ -151,15 +193,25 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
     const UNetPlan::Stage& st = plan_.stages[si];
     auto& s = tape->stages[si];
     const int64_t size = st.size, hw = size * size;
-    if (st.concat_before) {
+    ConvInput<T> src;  // what the stage's convs read: s.in, or (s.in, skip) gathered
+    if (gathered_concat(st)) {
+      s.skip = skips.back();
+      skips.pop_back();
+      s.in = std::move(h);
+      src.x = Ops::ptr(s.in);
+      src.x2 = Ops::ptr(*s.skip);
+      src.c1 = st.cin - st.skip_c;
+    } else if (st.concat_before) {
       const Buf& skip = *skips.back();
       skips.pop_back();
       s.in = Ops::alloc(n * st.cin * hw);
       Ops::concat_channels(Ops::ptr(h), Ops::ptr(skip), Ops::ptr(s.in), n, st.cin - st.skip_c, st.skip_c, hw);
+      src.x = Ops::ptr(s.in);
     } else {
       s.in = std::move(h);
+      src.x = Ops::ptr(s.in);
     }
-    const T* in = Ops::ptr(s.in);
+    const T* in = Ops::ptr(s.in);  // all of the input unless the concat is gathered
     switch (st.kind) {
       case UNetPlan::Kind::Res: {
         const auto& r = plan_.res[static_cast<size_t>(st.index)];
@@ -168,42 +220,49 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
         Buf tp = Ops::alloc(n * st.cout);
         Ops::linear_forward(Ops::ptr(tape->st), P + r.time.w, P + r.time.b, Ops::ptr(tp), n, TC, st.cout);
         s.h = Ops::alloc(n * st.cout * hw);
-        norm_conv_fwd(P, r.norm1, r.conv1, in, s.mean1, s.rstd1, s.a1, Ops::ptr(s.h), n, size, Ops::ptr(tp));
+        norm_conv_fwd(P, r.norm1, r.conv1, src, s.mean1, s.rstd1, s.a1, Ops::ptr(s.h), n, size, Ops::ptr(tp));
         Buf sk;  // the residual: the input, or the 1x1 skip convolution's output computed first
         if (r.has_skip) {
           sk = Ops::alloc(n * st.cout * hw);
-          conv_fwd(P, r.skip, in, Ops::ptr(sk), n, size);
+          conv_fwd(P, r.skip, src, Ops::ptr(sk), n, size);
         }
         h = Ops::alloc(n * st.cout * hw);
-        norm_conv_fwd(P, r.norm2, r.conv2, Ops::ptr(s.h), s.mean2, s.rstd2, s.a2, Ops::ptr(h), n, size, nullptr,
+        norm_conv_fwd(P, r.norm2, r.conv2, plain(Ops::ptr(s.h)), s.mean2, s.rstd2, s.a2, Ops::ptr(h), n, size, nullptr,
                       r.has_skip ? Ops::ptr(sk) : in);
         break;
       }
       case UNetPlan::Kind::Attn: {
         const auto& a = plan_.attn[static_cast<size_t>(st.index)];
-        norm_fwd(P, a.norm, in, s.u1, s.mean1, s.rstd1, n, hw);
+        // groupnorm -> qkv conv (the normalisation in its loader where the backend can), attention,
+        // proj conv with the residual in its output pass.
         s.qkv = Ops::alloc(n * 3 * a.c * hw);
-        conv_fwd(P, a.qkv, Ops::ptr(s.u1), Ops::ptr(s.qkv), n, size);
+        norm_conv_fwd(P, a.norm, a.qkv, src, s.mean1, s.rstd1, s.u1, Ops::ptr(s.qkv), n, size, nullptr, nullptr,
+                      /*silu=*/false);
         s.attn = Ops::alloc(n * hw * hw);
         s.o = Ops::alloc(n * a.c * hw);
         Ops::attention_forward(Ops::ptr(s.qkv), Ops::ptr(s.attn), Ops::ptr(s.o), n, a.c, hw);
         h = Ops::alloc(n * a.c * hw);
-        conv_fwd(P, a.proj, Ops::ptr(s.o), Ops::ptr(h), n, size);
-        Ops::add_inplace(Ops::ptr(h), in, n * a.c * hw);
+        conv_fwd(P, a.proj, plain(Ops::ptr(s.o)), Ops::ptr(h), n, size, in);
         break;
       }
       case UNetPlan::Kind::Down: {
         const auto& c = plan_.resample[static_cast<size_t>(st.index)];
         h = Ops::alloc(n * c.cout * hw / 4);
-        conv_fwd(P, c, in, Ops::ptr(h), n, size);
+        conv_fwd(P, c, src, Ops::ptr(h), n, size);
         break;
       }
       case UNetPlan::Kind::Up: {
         const auto& c = plan_.resample[static_cast<size_t>(st.index)];
-        s.up = Ops::alloc(n * c.cin * hw * 4);
-        Ops::upsample2_forward(in, Ops::ptr(s.up), n * c.cin, size, size);
         h = Ops::alloc(n * c.cout * hw * 4);
-        conv_fwd(P, c, Ops::ptr(s.up), Ops::ptr(h), n, 2 * size);
+        ConvInput<T> up = plain(in);
+        if (gathers_) {
+          up.upsample = true;  // the conv reads in(y / 2, x / 2): nothing written
+        } else {
+          s.up = Ops::alloc(n * c.cin * hw * 4);
+          Ops::upsample2_forward(in, Ops::ptr(s.up), n * c.cin, size, size);
+          up.x = Ops::ptr(s.up);
+        }
+        conv_fwd(P, c, up, Ops::ptr(h), n, 2 * size);
         break;
       }
     }
@@ -224,7 +283,8 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
 
   // Output head: out.conv(silu(out.norm(h))).
   tape->hout = std::move(h);
-  norm_conv_fwd(P, plan_.out_norm, plan_.out_conv, Ops::ptr(tape->hout), tape->mout, tape->rout, tape->aout, out, n, R);
+  norm_conv_fwd(P, plan_.out_norm, plan_.out_conv, plain(Ops::ptr(tape->hout)), tape->mout, tape->rout, tape->aout, out,
+                n, R);
   if (!keep) {
     auto empty = std::make_unique<Tape>();
     empty->n = n;
@@ -244,7 +304,7 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
   // Output head.
   const int64_t cf = plan_.out_norm.c;
   Buf g = Ops::alloc(n * cf * HW);
-  norm_conv_bwd(P, plan_.out_norm, plan_.out_conv, Ops::ptr(tape.hout), tape.mout, tape.rout, tape.aout, gout,
+  norm_conv_bwd(P, plan_.out_norm, plan_.out_conv, plain(Ops::ptr(tape.hout)), tape.mout, tape.rout, tape.aout, gout,
                 Ops::ptr(g), G, n, R);
   int64_t gcount = n * cf * HW;  // elements of g
 
@@ -258,18 +318,29 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
       gskips.pop_back();
     }
     const T* in = Ops::ptr(s.in);
-    Buf gin = Ops::alloc(n * st.cin * hw);
+    const bool gathered = gathered_concat(st);
+    const int64_t cskip = st.skip_c, c1 = st.cin - cskip;
+    ConvInput<T> src = plain(in);
+    Buf gin, gskip;  // the input's gradient; with a gathered concat split in two: gin [n, c1], gskip
+    if (gathered) {
+      src.x2 = Ops::ptr(*s.skip);
+      src.c1 = c1;
+      gin = Ops::alloc(n * c1 * hw);
+      gskip = Ops::alloc(n * cskip * hw);
+    } else {
+      gin = Ops::alloc(n * st.cin * hw);
+    }
     switch (st.kind) {
       case UNetPlan::Kind::Res: {
         const auto& r = plan_.res[static_cast<size_t>(st.index)];
         if (r.has_skip)
-          conv_bwd(P, r.skip, in, Ops::ptr(g), Ops::ptr(gin), G, n, size);
+          conv_bwd(P, r.skip, src, Ops::ptr(g), Ops::ptr(gin), G, n, size, gathered ? Ops::ptr(gskip) : nullptr);
         else
           Ops::copy(Ops::ptr(g), Ops::ptr(gin), n * st.cin * hw);
         // conv2 <- gn_silu(norm2)
         Buf gh1 = Ops::alloc(n * st.cout * hw);
-        norm_conv_bwd(P, r.norm2, r.conv2, Ops::ptr(s.h), s.mean2, s.rstd2, s.a2, Ops::ptr(g), Ops::ptr(gh1), G, n,
-                      size);
+        norm_conv_bwd(P, r.norm2, r.conv2, plain(Ops::ptr(s.h)), s.mean2, s.rstd2, s.a2, Ops::ptr(g), Ops::ptr(gh1), G,
+                      n, size);
         // time projection: dL/dtp[b, c] = sum over pixels
         Buf gtp = Ops::alloc(n * st.cout);
         Ops::channel_sums(Ops::ptr(gh1), Ops::ptr(gtp), n, st.cout, hw);
@@ -278,38 +349,54 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
                              n, TC, st.cout);
         Ops::add_inplace(Ops::ptr(g_st), Ops::ptr(gst), n * TC);
         // conv1 <- gn_silu(norm1)
-        Buf gx1 = Ops::alloc(n * st.cin * hw);
-        norm_conv_bwd(P, r.norm1, r.conv1, in, s.mean1, s.rstd1, s.a1, Ops::ptr(gh1), Ops::ptr(gx1), G, n, size);
-        Ops::add_inplace(Ops::ptr(gin), Ops::ptr(gx1), n * st.cin * hw);
+        if (gathered) {
+          Buf gx1 = Ops::alloc(n * c1 * hw), gx1s = Ops::alloc(n * cskip * hw);
+          norm_conv_bwd(P, r.norm1, r.conv1, src, s.mean1, s.rstd1, s.a1, Ops::ptr(gh1), Ops::ptr(gx1), G, n, size,
+                        Ops::ptr(gx1s));
+          Ops::add_inplace(Ops::ptr(gin), Ops::ptr(gx1), n * c1 * hw);
+          Ops::add_inplace(Ops::ptr(gskip), Ops::ptr(gx1s), n * cskip * hw);
+        } else {
+          Buf gx1 = Ops::alloc(n * st.cin * hw);
+          norm_conv_bwd(P, r.norm1, r.conv1, src, s.mean1, s.rstd1, s.a1, Ops::ptr(gh1), Ops::ptr(gx1), G, n, size);
+          Ops::add_inplace(Ops::ptr(gin), Ops::ptr(gx1), n * st.cin * hw);
+        }
         break;
       }
       case UNetPlan::Kind::Attn: {
         const auto& a = plan_.attn[static_cast<size_t>(st.index)];
         Buf go = Ops::alloc(n * a.c * hw);
-        conv_bwd(P, a.proj, Ops::ptr(s.o), Ops::ptr(g), Ops::ptr(go), G, n, size);
+        conv_bwd(P, a.proj, plain(Ops::ptr(s.o)), Ops::ptr(g), Ops::ptr(go), G, n, size);
         Buf gqkv = Ops::alloc(n * 3 * a.c * hw);
         Ops::attention_backward(Ops::ptr(s.qkv), Ops::ptr(s.attn), Ops::ptr(go), Ops::ptr(gqkv), n, a.c, hw);
-        Buf gu = Ops::alloc(n * a.c * hw);
-        conv_bwd(P, a.qkv, Ops::ptr(s.u1), Ops::ptr(gqkv), Ops::ptr(gu), G, n, size);
-        norm_bwd(P, a.norm, in, s.mean1, s.rstd1, Ops::ptr(gu), Ops::ptr(gin), G, n, hw);
+        norm_conv_bwd(P, a.norm, a.qkv, src, s.mean1, s.rstd1, s.u1, Ops::ptr(gqkv), Ops::ptr(gin), G, n, size, nullptr,
+                      /*silu=*/false);
         Ops::add_inplace(Ops::ptr(gin), Ops::ptr(g), n * a.c * hw);  // the residual
         break;
       }
       case UNetPlan::Kind::Down:
-        conv_bwd(P, plan_.resample[static_cast<size_t>(st.index)], in, Ops::ptr(g), Ops::ptr(gin), G, n, size);
+        conv_bwd(P, plan_.resample[static_cast<size_t>(st.index)], src, Ops::ptr(g), Ops::ptr(gin), G, n, size);
         break;
       case UNetPlan::Kind::Up: {
         const auto& c = plan_.resample[static_cast<size_t>(st.index)];
-        Buf gup = Ops::alloc(n * c.cin * hw * 4);
-        conv_bwd(P, c, Ops::ptr(s.up), Ops::ptr(g), Ops::ptr(gup), G, n, 2 * size);
-        Ops::upsample2_backward(Ops::ptr(gup), Ops::ptr(gin), n * c.cin, size, size);
+        if (gathers_) {  // the conv's backward folds the upsample's (gx at in's size)
+          src.upsample = true;
+          conv_bwd(P, c, src, Ops::ptr(g), Ops::ptr(gin), G, n, 2 * size);
+        } else {
+          Buf gup = Ops::alloc(n * c.cin * hw * 4);
+          conv_bwd(P, c, plain(Ops::ptr(s.up)), Ops::ptr(g), Ops::ptr(gup), G, n, 2 * size);
+          Ops::upsample2_backward(Ops::ptr(gup), Ops::ptr(gin), n * c.cin, size, size);
+        }
         break;
       }
     }
-    if (st.concat_before) {
+    if (gathered) {  // the gradient came out split: current activation, skip
+      gskips.emplace_back(std::move(gskip), n * cskip * hw);
+      g = std::move(gin);
+      gcount = n * c1 * hw;
+    } else if (st.concat_before) {
       // Split the input gradient: current activation first, then the skip.
-      const int64_t cskip = st.skip_c, c1 = st.cin - cskip;
-      Buf gcur = Ops::alloc(n * c1 * hw), gskip = Ops::alloc(n * cskip * hw);
+      Buf gcur = Ops::alloc(n * c1 * hw);
+      gskip = Ops::alloc(n * cskip * hw);
       Ops::split_channels(Ops::ptr(gin), Ops::ptr(gcur), Ops::ptr(gskip), n, c1, cskip, hw);
       gskips.emplace_back(std::move(gskip), n * cskip * hw);
       g = std::move(gcur);
@@ -323,7 +410,7 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
   // conv_in pushed its output first: its skip gradient is the last one left.
   Ops::add_inplace(Ops::ptr(g), Ops::ptr(gskips.back().first), gcount);
   gskips.pop_back();
-  conv_bwd(P, plan_.conv_in, Ops::ptr(tape.x), Ops::ptr(g), gx, G, n, R);
+  conv_bwd(P, plan_.conv_in, plain(Ops::ptr(tape.x)), Ops::ptr(g), gx, G, n, R);
 
   // Time path: silu(temb) <- linear2 <- silu <- linear1 (no gradient flows to t).
   Buf gtemb = Ops::alloc(n * TC);

@@ -28,6 +28,12 @@ done
 cpu+=("$root/native/cpu/isa.cpp" "$root"/native/cpu/isa/kernels_*.cpp "$root/native/cpu/groupnorm.cpp")
 # The UNet executor (cuda/unet.cu, compiled with the kernels) needs the plan of the network.
 cpu+=("$root/native/core/unet_plan.cpp")
+# The CPU network in float, which rounds conv operands as the tensor cores do (round_operands.h): the
+# reference of the odd networks' reduced-precision rows (unet_cases.inc), too ill-conditioned to compare
+# with the exact graph. Its objects get the cpu_ prefix (cuda/unet.cu's generated source is unet.cpp too).
+for f in unet attention conv2d elementwise groupnorm_silu gemm round_operands; do
+  [[ " ${cpu[*]} " == *" $root/native/cpu/$f.cpp "* ]] || cpu+=("$root/native/cpu/$f.cpp")
+done
 
 build_failed() {
   echo "emu: $1 failed"

@@ -32,8 +32,8 @@
 #include "upsample.h"
 #include "unet.h"  // the CPU graph (cpu/unet.h): unet_cases.inc
 
-// The CPU graph in double, the reference of unet_cases.inc: cpu/unet.cpp instantiates it beside the float
-// graph, whose fast CPU backend is not linked here.
+// The CPU graph in double, the reference of unet_cases.inc. cpu/unet.cpp (linked for the float graph, the
+// odd networks' rounded reference) instantiates it too: explicit instantiations are COMDAT, one is kept.
 template class ks::UNetGraph<ks::cpu::CpuOps<double>>;
 
 namespace {

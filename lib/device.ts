@@ -2,7 +2,7 @@
 // KINTSUGI_DEVICE=cpu|cuda|cuda:N overrides it.
 import { native, nativePath } from './native.ts';
 // Declared with the binding (lib/native.ts sits below every other file); re-exported here.
-import type { DeviceInfo, CudaStatus } from './native.ts';
+import type { DeviceInfo, CudaStatus, NativeBuildInfo } from './native.ts';
 export type { DeviceInfo, CudaStatus } from './native.ts';
 
 /** A device name: "cpu", "cuda" (the same as "cuda:0") or "cuda:N". */
@@ -28,17 +28,7 @@ export function cudaStatus(): CudaStatus {
   return native.cudaStatus();
 }
 
-export interface BuildInfo {
-  cuda: boolean;
-  cudaArchitectures: string;
-  napiVersion: number;
-  compiler: string;
-  /** The CPU kernels' instruction set in use: "sse" (portable baseline), "avx2" or "avx512" (docs/cpu.md). */
-  cpuIsa: string;
-  /** The variants this processor can run, lowest first, comma-separated ("sse,avx2,avx512"). */
-  cpuIsaSupported: string;
-  /** The CPU thread pool's size: KINTSUGI_CPU_THREADS (1..64), else one per hardware thread. */
-  cpuThreads: number;
+export interface BuildInfo extends NativeBuildInfo {
   /** The addon file that was loaded (a prebuild or a local build). */
   binary: string;
 }

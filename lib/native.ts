@@ -5,6 +5,20 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+/** What the addon says of its own build (buildInfo() in device.ts adds the file it was loaded from). */
+export interface NativeBuildInfo {
+  cuda: boolean;
+  cudaArchitectures: string;
+  napiVersion: number;
+  compiler: string;
+  /** The CPU kernels' instruction set in use: "sse" (portable baseline), "avx2" or "avx512" (docs/cpu.md). */
+  cpuIsa: string;
+  /** The variants this processor can run, lowest first, comma-separated ("sse,avx2,avx512"). */
+  cpuIsaSupported: string;
+  /** The CPU thread pool's size: KINTSUGI_CPU_THREADS (1..64), else one per hardware thread. */
+  cpuThreads: number;
+}
+
 export interface DeviceInfo {
   /** Canonical name: "cpu" or "cuda:N". */
   device: string;
@@ -104,15 +118,7 @@ export interface NativeAddon {
   NativeTensor: abstract new () => NativeTensor;
   devices(): DeviceInfo[];
   cudaStatus(): CudaStatus;
-  buildInfo(): {
-    cuda: boolean;
-    cudaArchitectures: string;
-    napiVersion: number;
-    compiler: string;
-    cpuIsa: string;
-    cpuIsaSupported: string;
-    cpuThreads: number;
-  };
+  buildInfo(): NativeBuildInfo;
   /** The CPU thread pool's counters since start (native/include/kintsugi/cpu_info.h). */
   cpuPoolStats(): { threads: number; parallelMs: number; busyMs: number; jobs: number };
   empty(device: string, shape: readonly number[], guarded?: boolean): NativeTensor;

@@ -57,29 +57,24 @@ export function unetPrior(net: UNet, schedule: NoiseSchedule, prediction: Predic
       const n = x.shape[0]!;
       const same = (v: number) => new Array<number>(n).fill(v);
       const [a, b] = x0Coefficients(prediction, ab);
+      // The network's output as an x0 estimate: x0 = a x + b out (the output itself for x0-prediction).
+      const toX0 = (out: Tensor): Tensor => {
+        if (a === 0) return out;
+        const x0 = combine([
+          [x, same(a)],
+          [out, same(b)],
+        ]);
+        out.dispose();
+        return x0;
+      };
       const tt = tensor(new Float32Array(n).fill(t), [n], { device: net.device });
       try {
         if (!options.vjp) {
-          const out = net.predict(x, tt);
-          const x0 =
-            a === 0
-              ? out
-              : combine([
-                  [x, same(a)],
-                  [out, same(b)],
-                ]);
-          if (x0 !== out) out.dispose();
+          const x0 = toX0(net.predict(x, tt));
           return { x0, vjp: noVjp, dispose: () => x0.dispose(), [Symbol.dispose]: () => x0.dispose() };
         }
         const { out, tape } = net.forward(x, tt);
-        const x0 =
-          a === 0
-            ? out
-            : combine([
-                [x, same(a)],
-                [out, same(b)],
-              ]);
-        if (x0 !== out) out.dispose();
+        const x0 = toX0(out);
         let used = false;
         const dispose = () => {
           x0.dispose();

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 #include "groupnorm_silu.h"
+#include "groupnorm_param_grads.h"
 #include "isa.h"
 
 namespace ks::cpu {
@@ -69,17 +70,7 @@ void groupnorm_silu_backward_f32(const float* x, const float* gamma, const float
       }
     }
   });
-  for (int64_t ch = 0; ch < s.c; ++ch) {
-    const int64_t g = ch / cpg;
-    double a = 0, b = 0;
-    for (int64_t n = 0; n < s.n; ++n) {
-      const size_t i = static_cast<size_t>(n * s.c + ch);
-      b += sg[i];
-      a += sgx[i] * rstd[n * s.groups + g];
-    }
-    ggamma[ch] += static_cast<float>(a);
-    gbeta[ch] += static_cast<float>(b);
-  }
+  fold_groupnorm_param_grads(sg, sgx, rstd, ggamma, gbeta, s);
 }
 
 }  // namespace ks::cpu

@@ -281,11 +281,15 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
     ConvInput<T> src;  // what the stage's convs read: s.in, or (s.in, skip) gathered
     StatsIo nio;       // the partial statistics of what the stage normalises (folds)
     nio.part = pp(hpart);
+    Part skip_part;  // held for this stage: nio.part2 points into it
     if (st.concat_before) {
-      // A written concat folds nothing (its partials would need c1): its GroupNorm reads it.
-      if (gathered_concat(st)) nio.part2 = pp(skip_parts.back());
-      if (!gathered_concat(st)) nio.part = nullptr;
+      skip_part = std::move(skip_parts.back());
       skip_parts.pop_back();
+      // A written concat folds nothing (its partials would need c1): its GroupNorm reads it.
+      if (gathered_concat(st))
+        nio.part2 = pp(skip_part);
+      else
+        nio.part = nullptr;
     }
     if (gathered_concat(st)) {
       s.skip = skips.back();

@@ -11,7 +11,6 @@
 #include "nn.h"
 #include "mma_check.h"
 #include "tc_conv.h"
-#include "reduce.cuh"
 
 namespace ks::cuda {
 namespace {
@@ -49,50 +48,6 @@ class DeviceBuffer {
   size_t granted_ = 0;
   int device_ = 0;
 };
-
-// GroupNorm's statistics of the concat of x [n, c1, hw] and x2 [n, c - c1, hw] along the channels, read
-// from the two halves (the concat is never written; a group may straddle c1). The same arithmetic and
-// order as groupnorm_silu_forward's statistics pass on the written concat (one block of kThreads per
-// (sample, group), thread t sums elements t, t + kThreads, ... of the group in double, fixed tree), so
-// mean and rstd come out bit for bit as the unfused path's.
-constexpr int kStatThreads = 256;
-__global__ void __launch_bounds__(kStatThreads)
-    concat_group_stats_kernel(const float* x, const float* x2, int64_t c1, float* mean, float* rstd, GroupNormShape s) {
-  const int64_t cpg = s.c / s.groups, m = cpg * s.hw, jobs = s.n * s.groups, c2 = s.c - c1;
-  for (int64_t job = blockIdx.x; job < jobs; job += gridDim.x) {
-    const int64_t img = job / s.groups, c0 = (job % s.groups) * cpg;
-    // Element i of the group: channel c0 + i / hw, from x below c1 and from x2 from c1 on.
-    auto at = [&](int64_t i) -> float {
-      const int64_t ch = c0 + i / s.hw, p = i % s.hw;
-      return ch < c1 ? x[(img * c1 + ch) * s.hw + p] : x2[(img * c2 + (ch - c1)) * s.hw + p];
-    };
-    double sum = 0.0;
-    for (int64_t i = threadIdx.x; i < m; i += kStatThreads) sum += at(i);
-    const double mu = block_sum<kStatThreads>(sum) / static_cast<double>(m);
-    double sq = 0.0;
-    for (int64_t i = threadIdx.x; i < m; i += kStatThreads) {
-      const double d = at(i) - mu;
-      sq += d * d;
-    }
-    const double r = 1.0 / sqrt(block_sum<kStatThreads>(sq) / static_cast<double>(m) + s.eps);
-    if (threadIdx.x == 0) {
-      mean[job] = static_cast<float>(mu);
-      rstd[job] = static_cast<float>(r);
-    }
-  }
-}
-
-void concat_group_stats(const float* x, const float* x2, int64_t c1, float* mean, float* rstd,
-                        const GroupNormShape& s) {
-  const int64_t jobs = s.n * s.groups;
-  if (jobs == 0) return;
-  if (!(c1 > 0 && c1 < s.c))
-    throw std::invalid_argument("concat_group_stats: c1 must be in (0, c = " + std::to_string(s.c) + "), got " +
-                                std::to_string(c1));
-  concat_group_stats_kernel<<<static_cast<unsigned>(jobs < 65535 ? jobs : 65535), kStatThreads, 0, stream()>>>(
-      x, x2, c1, mean, rstd, s);
-  KS_CUDA_LAUNCHED(concat_group_stats);
-}
 
 struct CudaOps {
   using Scalar = float;
@@ -210,8 +165,10 @@ struct CudaOps {
         throw std::logic_error("norm_conv_forward_folded: part2 goes with a gathered concat and only then");
       groupnorm_stats_fold(doubles(part), doubles(part2), in.x2 != nullptr ? in.c1 : p.norm.c, p.norm.n, p.norm.c,
                            p.norm.hw, p.norm.groups, p.norm.eps, mean, rstd);
-    } else if (in.x2 != nullptr) {  // the statistics of the concat, read from its two halves
-      concat_group_stats(in.x, in.x2, in.c1, mean, rstd, p.norm);
+    } else if (in.x2 != nullptr) {
+      // The graph hands a gathered concat only with its partials (part, part2): every conv that produces
+      // a skip or a stage's output writes them on this path (unet_graph.h).
+      throw std::logic_error("norm_conv_forward: a gathered concat's statistics come from its partials (part, part2)");
     } else {  // statistics only (they do not depend on the SiLU)
       ks::cuda::groupnorm_silu_forward(in.x, p.gamma, p.beta, nullptr, mean, rstd, p.norm);
     }

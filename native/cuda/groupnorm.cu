@@ -6,6 +6,7 @@
 #include <cmath>
 #include "common.cuh"
 #include "nn.h"
+#include "group_stats.cuh"
 #include "reduce.cuh"
 
 namespace ks::cuda {
@@ -21,15 +22,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t cpg = s.c / s.groups, m = cpg * s.hw, jobs = s.n * s.groups;  // m: group_size(), host-only
   for (int64_t job = blockIdx.x; job < jobs; job += gridDim.x) {
     const float* in = x + job * m;
-    double sum = 0.0;
-    for (int64_t i = threadIdx.x; i < m; i += kThreads) sum += in[i];
-    const double mu = block_sum<kThreads>(sum) / static_cast<double>(m);
-    double sq = 0.0;
-    for (int64_t i = threadIdx.x; i < m; i += kThreads) {
-      const double d = in[i] - mu;
-      sq += d * d;
-    }
-    const double r = 1.0 / sqrt(block_sum<kThreads>(sq) / static_cast<double>(m) + s.eps);
+    double mu, r;
+    group_stats<kThreads>([in](int64_t i) { return in[i]; }, m, s.eps, mu, r);
     if (threadIdx.x == 0) {
       mean[job] = static_cast<float>(mu);
       rstd[job] = static_cast<float>(r);

@@ -9,6 +9,7 @@
 #include <string>
 #include "common.cuh"
 #include "nn.h"
+#include "group_stats.cuh"
 #include "reduce.cuh"
 
 namespace ks::cuda {
@@ -31,15 +32,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t cpg = s.c / s.groups, m = cpg * s.hw, jobs = s.n * s.groups;
   for (int64_t job = blockIdx.x; job < jobs; job += gridDim.x) {
     const float* in = x + job * m;
-    double sum = 0.0;
-    for (int64_t i = threadIdx.x; i < m; i += kThreads) sum += in[i];
-    const double mu = block_sum<kThreads>(sum) / static_cast<double>(m);
-    double sq = 0.0;
-    for (int64_t i = threadIdx.x; i < m; i += kThreads) {
-      const double d = in[i] - mu;
-      sq += d * d;
-    }
-    const double r = 1.0 / sqrt(block_sum<kThreads>(sq) / static_cast<double>(m) + s.eps);
+    double mu, r;
+    group_stats<kThreads>([in](int64_t i) { return in[i]; }, m, s.eps, mu, r);
     if (threadIdx.x == 0) {
       mean[job] = static_cast<float>(mu);
       rstd[job] = static_cast<float>(r);
@@ -82,15 +76,24 @@ struct Out {
 // gamma) - xhat mean(du gamma xhat)), du recomputed. The plain variant (o.gx2, o.add, o.sums all null)
 // runs the flat apply loop it always had; the folded one walks channel by channel (thread t: pixels t,
 // t + 256, ..., then block_sum: channel_sums' order, so o.sums is bit for bit channel_sums of the output).
-// Each element's arithmetic is the same in both loops, the addend added last.
+// Each element's arithmetic is the same in both loops, the addend added last. x2 non-null: x is split at
+// xc1 (the concat's halves, GnSiluBackwardFolds::x2); the folded loop then reads it channel by channel.
 __global__ void __launch_bounds__(kThreads)
     groupnorm_silu_backward_kernel(const float* x, const float* gamma, const float* beta, const float* mean,
-                                   const float* rstd, const float* gy, Out o, double* part, GroupNormShape s) {
+                                   const float* rstd, const float* gy, const float* x2, int64_t xc1, Out o,
+                                   double* part, GroupNormShape s) {
   const int64_t cpg = s.c / s.groups, m = cpg * s.hw, jobs = s.n * s.groups;
-  const bool folded = o.gx2 != nullptr || o.add != nullptr || o.sums != nullptr;
+  const bool folded = o.gx2 != nullptr || o.add != nullptr || o.sums != nullptr || x2 != nullptr;
   for (int64_t job = blockIdx.x; job < jobs; job += gridDim.x) {
     const int64_t nb = job / s.groups, c0 = (job % s.groups) * cpg;
+    // Channel c0 + cc of x starts at in + cc * hw, or with the split input (x2) at chan(cc): one pointer
+    // per channel, so the element loops below index as for a whole tensor.
     const float* in = x + job * m;
+    auto chan = [&](int64_t cc) -> const float* {
+      if (x2 == nullptr) return in + cc * s.hw;
+      const int64_t ch = c0 + cc;
+      return ch < xc1 ? x + (nb * xc1 + ch) * s.hw : x2 + (nb * (s.c - xc1) + (ch - xc1)) * s.hw;
+    };
     const float* go = gy + job * m;
     const float mu = mean[job], r = rstd[job];
     double s1 = 0.0, s2 = 0.0;
@@ -98,8 +101,9 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t ch = c0 + cc;
       const float a = r * gamma[ch], b = beta[ch] - mu * a;
       double sb = 0.0, sg = 0.0;
+      const float* xc = chan(cc);
       for (int64_t p = threadIdx.x; p < s.hw; p += kThreads) {
-        const float xv = in[cc * s.hw + p];
+        const float xv = xc[p];
         const float du = silu_grad(go[cc * s.hw + p], xv * a + b);
         sb += du;
         sg += du * ((xv - mu) * r);
@@ -131,8 +135,9 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t ch = c0 + cc;
       const float a = r * gamma[ch], b = beta[ch] - mu * a;
       double sum = 0.0;
+      const float* xc = chan(cc);
       for (int64_t p = threadIdx.x; p < s.hw; p += kThreads) {
-        const float xv = in[cc * s.hw + p];
+        const float xv = xc[p];
         const float du = silu_grad(go[cc * s.hw + p], xv * a + b);
         const float xhat = (xv - mu) * r;
         float v = r * (du * gamma[ch] - mean_d - xhat * mean_dx);
@@ -193,6 +198,9 @@ void groupnorm_silu_backward_folded(const float* x, const float* gamma, const fl
                                 "channels [c1, c)): set all three or leave addend2 null");
   if (f.gx2 != nullptr && (gx == gy || f.gx2 == gy))
     throw std::invalid_argument(at + "gx and GnSiluBackwardFolds.gx2 may not alias gy with a split (other layout)");
+  if (f.x2 != nullptr && !(f.c1 > 0 && f.c1 < s.c))
+    throw std::invalid_argument(at + "GnSiluBackwardFolds.c1 must be in (0, c = " + std::to_string(s.c) +
+                                ") with x2 set (the split input), got " + std::to_string(f.c1));
   if (f.bias_grad2 != nullptr && f.gx2 == nullptr)
     throw std::invalid_argument(at + "GnSiluBackwardFolds.bias_grad2 is the split's second bias: it needs gx2");
   const int64_t jobs = s.n * s.groups;
@@ -203,8 +211,8 @@ void groupnorm_silu_backward_folded(const float* x, const float* gamma, const fl
   float* sums = f.channel_sums;
   if (want_sums && sums == nullptr) own = std::make_unique<Scratch<float>>(s.n * s.c), sums = own->get();
   const Out o{gx, f.gx2, f.addend, f.addend2, want_sums ? sums : nullptr, f.gx2 != nullptr ? f.c1 : s.c};
-  groupnorm_silu_backward_kernel<<<job_blocks(jobs), kThreads, 0, stream()>>>(x, gamma, beta, mean, rstd, gy, o,
-                                                                              part.get(), s);
+  groupnorm_silu_backward_kernel<<<job_blocks(jobs), kThreads, 0, stream()>>>(x, gamma, beta, mean, rstd, gy, f.x2,
+                                                                              f.c1, o, part.get(), s);
   KS_CUDA_LAUNCHED(groupnorm_silu_backward);
   groupnorm_fold_param_grads(part.get(), s.n, s.c, ggamma, gbeta);  // shared with groupnorm_backward
   if (f.bias_grad != nullptr) {

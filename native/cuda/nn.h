@@ -16,6 +16,9 @@ void groupnorm_fold_param_grads(const double* part, int64_t n, int64_t c, float*
 //   gx2, c1       the split: gx gets channels [0, c1) as [n, c1, hw], gx2 channels [c1, c) as [n, c - c1,
 //                 hw] (split_channels of the concat's gradient). With an addend, addend2 holds its
 //                 channels [c1, c) likewise. gx, gx2 may not alias gy then.
+//   x2            the split input: x holds channels [0, c1) as [n, c1, hw] and x2 channels [c1, c) (the
+//                 decoder's concat read from its two halves, never written; groups may straddle c1).
+//                 Same c1 as the output split; either split may be used alone. gy stays [n, c, hw].
 //   channel_sums  [n, c] (overwritten): sum over hw of the written dL/dx, in channel_sums' order (bit
 //                 for bit channel_sums of the output): the time projection's gradient.
 //   bias_grad     [c] += sum over n of channel_sums (conv2d_bias_backward of the output, bit for bit): the
@@ -25,6 +28,7 @@ struct GnSiluBackwardFolds {
   const float* addend = nullptr;
   const float* addend2 = nullptr;
   float* gx2 = nullptr;
+  const float* x2 = nullptr;
   int64_t c1 = 0;
   float* channel_sums = nullptr;
   float* bias_grad = nullptr;

@@ -11,7 +11,6 @@
 #include "nn.h"
 #include "mma_check.h"
 #include "tc_conv.h"
-#include "reduce.cuh"
 
 namespace ks::cuda {
 namespace {
@@ -49,50 +48,6 @@ class DeviceBuffer {
   size_t granted_ = 0;
   int device_ = 0;
 };
-
-// GroupNorm's statistics of the concat of x [n, c1, hw] and x2 [n, c - c1, hw] along the channels, read
-// from the two halves (the concat is never written; a group may straddle c1). The same arithmetic and
-// order as groupnorm_silu_forward's statistics pass on the written concat (one block of kThreads per
-// (sample, group), thread t sums elements t, t + kThreads, ... of the group in double, fixed tree), so
-// mean and rstd come out bit for bit as the unfused path's.
-constexpr int kStatThreads = 256;
-__global__ void __launch_bounds__(kStatThreads)
-    concat_group_stats_kernel(const float* x, const float* x2, int64_t c1, float* mean, float* rstd, GroupNormShape s) {
-  const int64_t cpg = s.c / s.groups, m = cpg * s.hw, jobs = s.n * s.groups, c2 = s.c - c1;
-  for (int64_t job = blockIdx.x; job < jobs; job += gridDim.x) {
-    const int64_t img = job / s.groups, c0 = (job % s.groups) * cpg;
-    // Element i of the group: channel c0 + i / hw, from x below c1 and from x2 from c1 on.
-    auto at = [&](int64_t i) -> float {
-      const int64_t ch = c0 + i / s.hw, p = i % s.hw;
-      return ch < c1 ? x[(img * c1 + ch) * s.hw + p] : x2[(img * c2 + (ch - c1)) * s.hw + p];
-    };
-    double sum = 0.0;
-    for (int64_t i = threadIdx.x; i < m; i += kStatThreads) sum += at(i);
-    const double mu = block_sum<kStatThreads>(sum) / static_cast<double>(m);
-    double sq = 0.0;
-    for (int64_t i = threadIdx.x; i < m; i += kStatThreads) {
-      const double d = at(i) - mu;
-      sq += d * d;
-    }
-    const double r = 1.0 / sqrt(block_sum<kStatThreads>(sq) / static_cast<double>(m) + s.eps);
-    if (threadIdx.x == 0) {
-      mean[job] = static_cast<float>(mu);
-      rstd[job] = static_cast<float>(r);
-    }
-  }
-}
-
-void concat_group_stats(const float* x, const float* x2, int64_t c1, float* mean, float* rstd,
-                        const GroupNormShape& s) {
-  const int64_t jobs = s.n * s.groups;
-  if (jobs == 0) return;
-  if (!(c1 > 0 && c1 < s.c))
-    throw std::invalid_argument("concat_group_stats: c1 must be in (0, c = " + std::to_string(s.c) + "), got " +
-                                std::to_string(c1));
-  concat_group_stats_kernel<<<static_cast<unsigned>(jobs < 65535 ? jobs : 65535), kStatThreads, 0, stream()>>>(
-      x, x2, c1, mean, rstd, s);
-  KS_CUDA_LAUNCHED(concat_group_stats);
-}
 
 struct CudaOps {
   using Scalar = float;
@@ -142,9 +97,7 @@ struct CudaOps {
       require_plain(in, "conv_forward");
       return ks::cuda::conv2d_forward_fused(in.x, w, b, y, s, e);
     }
-    TcEpilogue ep;
-    ep.bias = b, ep.channel_bias = e.chan_bias, ep.residual = e.residual;
-    tc_conv2d_forward_fused(tc_input(in), w, ep, y, s);
+    conv_forward_folded(in, w, b, y, s, e, nullptr);
   }
   static void conv_backward(const ConvInput<float>& in, const float* w, const float* gy, float* gx, float* gx2,
                             float* gw, float* gb, const Conv2dShape& s) {
@@ -163,6 +116,24 @@ struct CudaOps {
     conv2d_bias_backward(gy, gb, s);
   }
 
+  // The folds (unet_graph.h's optional entry points; docs/fused-conv.md): on the tensor-core path only.
+  // Partial statistics are doubles (tc_stats_doubles) carried in a float buffer of twice the count, so the
+  // graph handles them as any other buffer.
+  static bool folds(Precision p) { return tensor_path(p); }
+  static Buffer stats_alloc(int64_t n, int64_t hw, int64_t c) { return alloc(2 * tc_stats_doubles(n, hw, c)); }
+  static double* doubles(const float* p) { return reinterpret_cast<double*>(const_cast<float*>(p)); }
+  static void require_fused(const Conv2dShape& s, const char* what) {
+    if (!loader_fused(s)) throw std::logic_error(std::string(what) + ": the folds need the tensor-core path");
+  }
+  // conv_forward on tensor cores; stats non-null: the epilogue also writes y's partial statistics.
+  static void conv_forward_folded(const ConvInput<float>& in, const float* w, const float* b, float* y,
+                                  const Conv2dShape& s, const ConvEpilogue<float>& e, float* stats) {
+    require_fused(s, "conv_forward_folded");
+    TcEpilogue ep;
+    ep.bias = b, ep.channel_bias = e.chan_bias, ep.residual = e.residual, ep.stats = doubles(stats);
+    tc_conv2d_forward_fused(tc_input(in), w, ep, y, s);
+  }
+
   // scale and shift [n, cin] for the loader, from the statistics (GroupNorm's affine folded in).
   static void fold_norm(const NormSiluConv<float>& p, const float* mean, const float* rstd, Buffer& scale,
                         Buffer& shift) {
@@ -173,68 +144,95 @@ struct CudaOps {
   static void norm_conv_forward(const NormSiluConv<float>& p, bool silu, const ConvInput<float>& in, float* mean,
                                 float* rstd, Buffer& a, float* y, const ConvEpilogue<float>& e) {
     if (in.upsample) throw std::logic_error("norm_conv_forward: no upsample before a GroupNorm");
-    if (loader_fused(p.conv)) {
-      if (in.x2 != nullptr)  // the statistics of the concat, read from its two halves
-        concat_group_stats(in.x, in.x2, in.c1, mean, rstd, p.norm);
-      else  // statistics only (they do not depend on the SiLU)
-        ks::cuda::groupnorm_silu_forward(in.x, p.gamma, p.beta, nullptr, mean, rstd, p.norm);
-      Buffer scale, shift;
-      fold_norm(p, mean, rstd, scale, shift);
-      TcConvInput tin = tc_input(in);
-      tin.scale = scale.data(), tin.shift = shift.data(), tin.silu = silu;
-      TcEpilogue ep;
-      ep.bias = p.b, ep.channel_bias = e.chan_bias, ep.residual = e.residual;
-      tc_conv2d_forward_fused(tin, p.w, ep, y, p.conv);
-      return;  // a stays empty: backward recomputes it in the loader
-    }
+    if (loader_fused(p.conv))
+      return norm_conv_forward_folded(p, silu, in, nullptr, nullptr, mean, rstd, a, y, e, nullptr);
     require_plain(in, "norm_conv_forward");
     a = alloc(p.norm.n * p.norm.c * p.norm.hw);
     normalise(p, silu, in.x, a.data(), mean, rstd);
     ks::cuda::conv2d_forward_fused(a.data(), p.w, p.b, y, p.conv, e);
   }
+  // The GroupNorm's statistics: folded from the producers' partials (part: the first in.c1 channels of a
+  // gathered concat, else all; part2: the skip's), or, where part is null, by a pass over the input. The
+  // conv's epilogue writes y's partials to stats (non-null). a stays empty: backward recomputes it.
+  static void norm_conv_forward_folded(const NormSiluConv<float>& p, bool silu, const ConvInput<float>& in,
+                                       const float* part, const float* part2, float* mean, float* rstd, Buffer& a,
+                                       float* y, const ConvEpilogue<float>& e, float* stats) {
+    (void)a;
+    require_fused(p.conv, "norm_conv_forward_folded");
+    if (in.upsample) throw std::logic_error("norm_conv_forward: no upsample before a GroupNorm");
+    if (part != nullptr) {
+      if ((part2 != nullptr) != (in.x2 != nullptr))
+        throw std::logic_error("norm_conv_forward_folded: part2 goes with a gathered concat and only then");
+      groupnorm_stats_fold(doubles(part), doubles(part2), in.x2 != nullptr ? in.c1 : p.norm.c, p.norm.n, p.norm.c,
+                           p.norm.hw, p.norm.groups, p.norm.eps, mean, rstd);
+    } else if (in.x2 != nullptr) {
+      // The graph hands a gathered concat only with its partials (part, part2): every conv that produces
+      // a skip or a stage's output writes them on this path (unet_graph.h).
+      throw std::logic_error("norm_conv_forward: a gathered concat's statistics come from its partials (part, part2)");
+    } else {  // statistics only (they do not depend on the SiLU)
+      ks::cuda::groupnorm_silu_forward(in.x, p.gamma, p.beta, nullptr, mean, rstd, p.norm);
+    }
+    Buffer scale, shift;
+    fold_norm(p, mean, rstd, scale, shift);
+    TcConvInput tin = tc_input(in);
+    tin.scale = scale.data(), tin.shift = shift.data(), tin.silu = silu;
+    TcEpilogue ep;
+    ep.bias = p.b, ep.channel_bias = e.chan_bias, ep.residual = e.residual, ep.stats = doubles(stats);
+    tc_conv2d_forward_fused(tin, p.w, ep, y, p.conv);
+  }
   static void norm_conv_backward(const NormSiluConv<float>& p, bool silu, const ConvInput<float>& in, const float* mean,
                                  const float* rstd, const Buffer& a, const float* gy, float* gx, float* gx2,
                                  float* ggamma, float* gbeta, float* gw, float* gb) {
+    if (a.data() == nullptr && loader_fused(p.conv))
+      return norm_conv_backward_folded(p, silu, in, mean, rstd, a, gy, gx, gx2, ggamma, gbeta, gw, gb,
+                                       NormBackwardFolds<float>{});
+    require_plain(in, "norm_conv_backward");
     const int64_t count = p.norm.n * p.norm.c * p.norm.hw;
-    Buffer ga = alloc(count);  // dL/da, all cin channels (the GroupNorm backward reads them together)
-    const float* x = in.x;
-    Buffer xcat, gcat;
-    if (a.data() == nullptr && loader_fused(p.conv)) {
+    Buffer ga = alloc(count);
+    Buffer recomputed;
+    const float* av = a.data();
+    if (av == nullptr) {  // not kept: recompute it (same kernels, same statistics)
+      recomputed = alloc(count);
+      Buffer m = alloc(p.norm.n * p.norm.groups), r = alloc(p.norm.n * p.norm.groups);
+      normalise(p, silu, in.x, recomputed.data(), m.data(), r.data());
+      av = recomputed.data();
+    }
+    ks::cuda::conv2d_backward(av, p.w, gy, ga.data(), gw, gb, p.conv);
+    if (silu)
+      ks::cuda::groupnorm_silu_backward(in.x, p.gamma, p.beta, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm);
+    else
+      ks::cuda::groupnorm_backward(in.x, p.gamma, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm);
+  }
+  // The tensor-core backward: the conv's data and weight gradients with a recomputed in the loader, its
+  // bias gradient (gb null: formed elsewhere, by the folds of the GroupNorm after it), then the GroupNorm
+  // (+ SiLU) backward with the folds f. A gathered concat is read from its halves and its gradient written
+  // split (gx, gx2), so neither the concat nor its gradient is ever written.
+  static void norm_conv_backward_folded(const NormSiluConv<float>& p, bool silu, const ConvInput<float>& in,
+                                        const float* mean, const float* rstd, const Buffer& a, const float* gy,
+                                        float* gx, float* gx2, float* ggamma, float* gbeta, float* gw, float* gb,
+                                        const NormBackwardFolds<float>& f) {
+    require_fused(p.conv, "norm_conv_backward_folded");
+    if (a.data() != nullptr) throw std::logic_error("norm_conv_backward_folded: a was written (not the fused path)");
+    if (in.upsample) throw std::logic_error("norm_conv_backward: no upsample before a GroupNorm");
+    Buffer ga = alloc(p.norm.n * p.norm.c * p.norm.hw);  // dL/da, all cin channels (the GroupNorm reads them together)
+    {
       Buffer scale, shift;
       fold_norm(p, mean, rstd, scale, shift);
       TcConvInput tin = tc_input(in);
       tin.scale = scale.data(), tin.shift = shift.data(), tin.silu = silu;
       tc_conv2d_backward_fused(tin, p.w, gy, ga.data(), nullptr, gw, p.conv);
-      conv2d_bias_backward(gy, gb, p.conv);
-      if (in.x2 != nullptr) {
-        // The GroupNorm backward reads x and writes dL/dx over whole groups, which straddle the concat
-        // (c1 need not be a multiple of the group width): it gets the concat written here, transiently
-        // (it and its gradient: two buffers of n cin hw floats, freed on return), and the gradient is split
-        // after. NOTES.md counts the bytes.
-        const int64_t c2 = p.norm.c - in.c1;
-        xcat = alloc(count);
-        gcat = alloc(count);
-        concat_channels(in.x, in.x2, xcat.data(), p.norm.n, in.c1, c2, p.norm.hw);
-        x = xcat.data();
-      }
-    } else {
-      require_plain(in, "norm_conv_backward");
-      Buffer recomputed;
-      const float* av = a.data();
-      if (av == nullptr) {  // not kept: recompute it (same kernels, same statistics)
-        recomputed = alloc(count);
-        Buffer m = alloc(p.norm.n * p.norm.groups), r = alloc(p.norm.n * p.norm.groups);
-        normalise(p, silu, in.x, recomputed.data(), m.data(), r.data());
-        av = recomputed.data();
-      }
-      ks::cuda::conv2d_backward(av, p.w, gy, ga.data(), gw, gb, p.conv);
     }
-    float* gxv = gcat.data() != nullptr ? gcat.data() : gx;
-    if (silu)
-      ks::cuda::groupnorm_silu_backward(x, p.gamma, p.beta, mean, rstd, ga.data(), gxv, ggamma, gbeta, p.norm);
-    else
-      ks::cuda::groupnorm_backward(x, p.gamma, mean, rstd, ga.data(), gxv, ggamma, gbeta, p.norm);
-    if (gcat.data() != nullptr) split_channels(gcat.data(), gx, gx2, p.norm.n, in.c1, p.norm.c - in.c1, p.norm.hw);
+    conv2d_bias_backward(gy, gb, p.conv);  // gb null: skipped
+    if (!silu) {                           // attention's qkv: the plain GroupNorm backward has no folds
+      if (f.any() || in.x2 != nullptr)
+        throw std::logic_error("norm_conv_backward_folded: folds or a gathered concat need the SiLU (groupnorm_silu)");
+      return ks::cuda::groupnorm_backward(in.x, p.gamma, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm);
+    }
+    GnSiluBackwardFolds g;
+    g.addend = f.addend, g.channel_sums = f.channel_sums, g.bias_grad = f.bias_grad;
+    if (in.x2 != nullptr) g.x2 = in.x2, g.gx2 = gx2, g.c1 = in.c1, g.addend2 = f.addend2;
+    ks::cuda::groupnorm_silu_backward_folded(in.x, p.gamma, p.beta, mean, rstd, ga.data(), gx, ggamma, gbeta, p.norm,
+                                             g);
   }
   static void normalise(const NormSiluConv<float>& p, bool silu, const float* x, float* a, float* mean, float* rstd) {
     if (silu)

@@ -1,5 +1,7 @@
 // Elementwise and normalisation traffic of one UNet training step (forward + backward), before and after
-// the fused block of issue #13 ("wired": what cuda/unet.cu runs on tensor cores) (native/dev/NOTES.md, "the fused block"): counts, per op of the graph
+// the fused block of issue #13 ("wired": what cuda/unet.cu runs on tensor cores: the fused conv and the
+// folds; "fused conv alone": the graph before the folds were wired) (native/dev/NOTES.md, "the fused
+// block", "the folds", "wiring the folds"): counts, per op of the graph
 // (include/kintsugi/unet_graph.h), the bytes each pass must move at least, float32.
 //   node native/dev/fused-traffic.mjs [preset] [batch] [min|two-pass]   (needs dist/: npm run build:ts)
 // Model, E = elements of the tensor the op works on: GroupNorm forward 2E (min: read once, write; the
@@ -20,13 +22,16 @@ const gnF = twoPass ? 3 : 2,
 const cfg = resolveConfig(preset);
 const { stages } = native.unetLayout(cfg);
 const F = 4;
-// folds: with the four folds (NOTES.md, "the folds"): GroupNorm statistics as per-tile partials of the
+// wired: with the four folds (NOTES.md, "the folds", wired as "wiring the folds" says): GroupNorm statistics as per-tile partials of the
 // producing conv's epilogue (TcEpilogue::stats: a (mean, M2) pair of doubles per channel, 64-pixel tile
 // and image the tile touches, written once and read once by groupnorm_stats_fold: 2 x 16 J / 64 bytes
 // per element, J = images per tile, stats_images_per_tile in tc_conv.cu); the gradient add, the concat's
 // split and the channel sums (time-bias and bias gradients) inside groupnorm_silu_backward_folded's apply
 // pass (the addend read: 1E; two outputs: no extra bytes; the sums: none). Attention's GroupNorm is plain
-// (groupnorm_backward): its gradient add stays a separate pass.
+// (groupnorm_backward): its gradient add stays a separate pass. Every conv whose output is the next
+// stage's input writes partials (unet_graph.h): those of a Down stage's input are written and never read.
+// Not counted in any row (as before): the convs' bias gradients (conv2d_bias_backward reads gy, 1E, for
+// conv2, the skip convs, Down, Up, attention's proj and conv_in; conv1's comes from norm2's folded sums).
 const before = {},
   after = {},
   folds = {};
@@ -76,6 +81,8 @@ for (const s of stages) {
     add(after, 'residual read in the epilogue', Ein);
     add(after, 'groupnorm bwd', gnB * Ein);
     add(after, 'gradient adds (bwd)', 3 * Ein);
+  } else if (s.kind === 'down') {
+    add(folds, 'statistics partials unread (Down input)', partials(Ein, hw) / 2);
   } else if (s.kind === 'up') {
     add(before, 'upsample fwd / bwd', 5 * Ein + 5 * Ein);
     add(after, 'upsample bwd (fold of the gradient)', 5 * Ein); // the forward is the conv's gather
@@ -96,8 +103,8 @@ add(folds, 'groupnorm+silu bwd (folded: + addend read)', gnB * Eh);
 const GB = (b) => (b / 1e9).toFixed(2);
 for (const [name, t] of [
   ['before (unfused: every op its own pass)', before],
-  ['wired (the graph on tensor cores, 2026-12-06)', after],
-  ['folds (+ the four folds, as built)', folds],
+  ['fused conv alone (the graph before the folds were wired)', after],
+  ['wired (the graph on tensor cores: fused conv + folds, 2026-12-06)', folds],
 ]) {
   const total = Object.values(t).reduce((a, b) => a + b, 0);
   console.log(`${preset} batch ${n} (${twoPass ? 'two-pass' : 'min'}), ${name}: ${GB(total)} GB`);

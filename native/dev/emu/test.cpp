@@ -991,6 +991,7 @@ void test_gsure_terms(int64_t n, int64_t per, int probes, bool central, bool sha
 #include "bootstrap_cases.inc"
 #include "firstlight_cases.inc"
 #include "tensorcore_cases.inc"
+#include "gn_split_cases.inc"
 #include "unet_cases.inc"
 
 }  // namespace
@@ -1031,7 +1032,7 @@ int main(int argc, char** argv) {
   // Issue #13: the fused block (GroupNorm + SiLU prologue, epilogue, upsample and concat gathers).
   if (selected("fused")) test_tc_fused_all();
   // Issue #13 item 3: the folds (GroupNorm statistics from the conv's epilogue, groupnorm_silu's folded backward).
-  if (selected("folds")) test_folds_all();
+  if (selected("folds")) test_folds_all(), test_gn_split_input_all();  // + the split input (wire3)
   // Issue #13: the whole UNet through the CUDA executor (the fused block wired into the graph).
   if (selected("unet")) test_unet_all();
 

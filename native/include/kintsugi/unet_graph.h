@@ -30,9 +30,25 @@
 //                      T* gw, T* gb)
 //     gx (and gx2 with a concat, split as in conv_backward) = dL/din overwritten (not aliasing gy); the
 //     four parameter gradients accumulate (+=); an empty `a` is recomputed from in and the statistics.
+//
+// Optional (detected: a backend without them, the CPU, never sees them): the folds of issue #13, where
+//   static bool folds(Precision p)
+// says yes (the CUDA tensor-core path). GroupNorm statistics then come from partial statistics that the
+// producing conv writes in its epilogue (`stats`, a buffer from stats_alloc(n, hw, channels)), not from a
+// pass over the activation; and the GroupNorm + SiLU backward adds the residual gradient, splits a
+// concat's gradient and forms the time projection's and the producing conv's bias gradients as it
+// writes dL/dx (NormBackwardFolds below):
+//   stats_alloc(int64_t n, int64_t hw, int64_t channels) -> Buffer
+//   conv_forward_folded(in, w, b, y, s, e, T* stats)              conv_forward + partials of y
+//   norm_conv_forward_folded(p, silu, in, const T* part, const T* part2, mean, rstd, a, y, e, T* stats)
+//     mean/rstd folded from part (channels [0, in.c1) with a concat, else all) and part2 (the skip's),
+//     computed from in where part is null; stats: partials of y
+//   norm_conv_backward_folded(p, silu, in, mean, rstd, a, gy, gx, gx2, ggamma, gbeta, gw, gb,
+//                             const NormBackwardFolds<T>& f)    gb null: the conv's bias gradient skipped
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <utility>
 #include <vector>
 #include "kintsugi/nn_shapes.h"
@@ -51,6 +67,25 @@ struct ConvInput {
   bool upsample = false;
   bool plain() const { return x2 == nullptr && !upsample; }
 };
+
+// What the GroupNorm + SiLU backward folds into the pass that writes dL/dx (backends with Ops::folds):
+// dL/dx = addend + (its own gradient) (addend2: the split's second part, laid out as gx2; either may alias
+// the output: +=), channel_sums [n, c] = the sums over pixels of dL/dx (overwritten), bias_grad [c] += their
+// sum over the batch (the bias gradient of the conv that produced x).
+template <class T>
+struct NormBackwardFolds {
+  const T* addend = nullptr;
+  const T* addend2 = nullptr;
+  T* channel_sums = nullptr;
+  T* bias_grad = nullptr;
+  bool any() const { return addend || addend2 || channel_sums || bias_grad; }
+};
+
+// Whether Ops has the folds (a static folds(Precision)); the CPU's Ops does not.
+template <class O, class = void>
+struct OpsHasFolds : std::false_type {};
+template <class O>
+struct OpsHasFolds<O, std::void_t<decltype(O::folds(Precision::fp32))>> : std::true_type {};
 
 template <class Ops>
 class UNetGraph {
@@ -82,7 +117,8 @@ class UNetGraph {
     Buf hout, aout, mout, rout;  // output head (aout may be empty, as a1)
   };
 
-  explicit UNetGraph(const UNetConfig& config) : plan_(unet_plan(config)), gathers_(Ops::gathers(config.precision)) {}
+  explicit UNetGraph(const UNetConfig& config)
+      : plan_(unet_plan(config)), gathers_(Ops::gathers(config.precision)), folds_(folds_on(config.precision)) {}
   const UNetPlan& plan() const { return plan_; }
 
   // x: [n, inChannels, r, r]; t: [n]; out: [n, outChannels, r, r] (all in the backend's memory).
@@ -104,10 +140,33 @@ class UNetGraph {
     return Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision};
   }
   // size: the size of what the conv reads (the upsampled size with in.upsample).
+  static constexpr bool kHasFolds = OpsHasFolds<Ops>::value;
+  static bool folds_on(Precision p) {
+    if constexpr (kHasFolds)
+      return Ops::folds(p);
+    else
+      return false;
+  }
+  // The partial statistics of a conv's output [n, c, hw] for the next GroupNorm (folds only; else empty).
+  Buf stats_buf(int64_t n, int64_t hw, int64_t c) const {
+    if constexpr (kHasFolds)
+      if (folds_) return Ops::stats_alloc(n, hw, c);
+    return Buf();
+  }
+  // Partial statistics of an activation (folds): shared, since h and the skip pushed from it are copies.
+  using Part = std::shared_ptr<Buf>;
+  Part new_part(int64_t n, int64_t hw, int64_t c) const {
+    if (!folds_) return nullptr;
+    return std::make_shared<Buf>(stats_buf(n, hw, c));
+  }
+  static T* pp(const Part& p) { return p ? Ops::ptr(*p) : nullptr; }
+  // stats: non-null (folds only), the conv also writes the partial statistics of y.
   static void conv_fwd(const T* P, const Conv& c, const ConvInput<T>& in, T* y, int64_t n, int64_t size,
-                       const T* residual = nullptr) {
+                       const T* residual = nullptr, T* stats = nullptr) {
     ConvEpilogue<T> e;
     e.residual = residual;
+    if constexpr (kHasFolds)
+      if (stats != nullptr) return Ops::conv_forward_folded(in, P + c.w, P + c.b, y, conv_shape(c, n, size), e, stats);
     Ops::conv_forward(in, P + c.w, P + c.b, y, conv_shape(c, n, size), e);
   }
   static void conv_bwd(const T* P, const Conv& c, const ConvInput<T>& in, const T* gy, T* gx, T* G, int64_t n,
@@ -120,22 +179,43 @@ class UNetGraph {
                            P + c.w, P + c.b, Conv2dShape{n, c.cin, size, size, c.cout, c.k, c.stride, c.precision}};
   }
   // silu false: GroupNorm alone before the conv (attention's qkv).
+  // Where the GroupNorm's statistics and the conv's output statistics go (folds only; all null otherwise):
+  // part / part2 the partials of the normalised input (part2: a concat's skip), stats the partials of y.
+  struct StatsIo {
+    const T* part = nullptr;
+    const T* part2 = nullptr;
+    T* stats = nullptr;
+  };
   static void norm_conv_fwd(const T* P, const Norm& m, const Conv& c, const ConvInput<T>& in, Buf& mean, Buf& rstd,
                             Buf& a, T* y, int64_t n, int64_t size, const T* chan_bias = nullptr,
-                            const T* residual = nullptr, bool silu = true) {
+                            const T* residual = nullptr, bool silu = true, const StatsIo& io = StatsIo{}) {
     mean = Ops::alloc(n * m.groups);
     rstd = Ops::alloc(n * m.groups);
     ConvEpilogue<T> e;
     e.chan_bias = chan_bias;
     e.residual = residual;
+    if constexpr (kHasFolds)
+      if (io.part != nullptr || io.stats != nullptr)
+        return Ops::norm_conv_forward_folded(norm_conv(P, m, c, n, size), silu, in, io.part, io.part2, Ops::ptr(mean),
+                                             Ops::ptr(rstd), a, y, e, io.stats);
     Ops::norm_conv_forward(norm_conv(P, m, c, n, size), silu, in, Ops::ptr(mean), Ops::ptr(rstd), a, y, e);
   }
+  // conv_bias false: the conv's bias gradient is formed elsewhere (NormBackwardFolds::bias_grad of the
+  // GroupNorm that reads its output), folds only.
   static void norm_conv_bwd(const T* P, const Norm& m, const Conv& c, const ConvInput<T>& in, const Buf& mean,
                             const Buf& rstd, const Buf& a, const T* gy, T* gx, T* G, int64_t n, int64_t size,
-                            T* gx2 = nullptr, bool silu = true) {
+                            T* gx2 = nullptr, bool silu = true, const NormBackwardFolds<T>& f = NormBackwardFolds<T>{},
+                            bool conv_bias = true) {
+    if constexpr (kHasFolds)
+      if (f.any() || !conv_bias)
+        return Ops::norm_conv_backward_folded(norm_conv(P, m, c, n, size), silu, in, Ops::ptr(mean), Ops::ptr(rstd), a,
+                                              gy, gx, gx2, G + m.w, G + m.b, G + c.w, conv_bias ? G + c.b : nullptr, f);
     Ops::norm_conv_backward(norm_conv(P, m, c, n, size), silu, in, Ops::ptr(mean), Ops::ptr(rstd), a, gy, gx, gx2,
                             G + m.w, G + m.b, G + c.w, G + c.b);
   }
+  void res_backward_folded(const T* P, const UNetPlan::Res& r, const UNetPlan::Stage& st, const typename Tape::Stage& s,
+                           const ConvInput<T>& src, const Buf& g, Buf& gin, Buf& gskip, bool gathered, T* G, Buf& g_st,
+                           const T* st_act, int64_t n) const;
   static ConvInput<T> plain(const T* x) {
     ConvInput<T> in;
     in.x = x;
@@ -160,6 +240,7 @@ class UNetGraph {
 
   UNetPlan plan_;
   bool gathers_;  // Ops::gathers(precision): concats and upsamples are read by the convs, never written
+  bool folds_;    // Ops::folds(precision): statistics from the epilogues, the folded GroupNorm backward
 };
 
 template <class Ops>
@@ -184,8 +265,12 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
   tape->st = silu_of(tape->temb, n * TC);
 
   tape->h0 = Ops::alloc(n * C * R * R);
-  conv_fwd(P, plan_.conv_in, plain(x), Ops::ptr(tape->h0), n, R);
+  // With the folds, every conv whose output is normalised next writes its partial statistics (hpart: of
+  // h; skip_parts: of the skips), and the GroupNorm folds them instead of reading the activation.
+  Part hpart = new_part(n, R * R, C);
+  conv_fwd(P, plan_.conv_in, plain(x), Ops::ptr(tape->h0), n, R, nullptr, pp(hpart));
   std::vector<const Buf*> skips{&tape->h0};
+  std::vector<Part> skip_parts{hpart};
   Buf h = copy_of(Ops::ptr(tape->h0), n * C * R * R);
   tape->stages.resize(plan_.stages.size());
 
@@ -194,6 +279,18 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
     auto& s = tape->stages[si];
     const int64_t size = st.size, hw = size * size;
     ConvInput<T> src;  // what the stage's convs read: s.in, or (s.in, skip) gathered
+    StatsIo nio;       // the partial statistics of what the stage normalises (folds)
+    nio.part = pp(hpart);
+    Part skip_part;  // held for this stage: nio.part2 points into it
+    if (st.concat_before) {
+      skip_part = std::move(skip_parts.back());
+      skip_parts.pop_back();
+      // A written concat folds nothing (its partials would need c1): its GroupNorm reads it.
+      if (gathered_concat(st))
+        nio.part2 = pp(skip_part);
+      else
+        nio.part = nullptr;
+    }
     if (gathered_concat(st)) {
       s.skip = skips.back();
       skips.pop_back();
@@ -220,15 +317,21 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
         Buf tp = Ops::alloc(n * st.cout);
         Ops::linear_forward(Ops::ptr(tape->st), P + r.time.w, P + r.time.b, Ops::ptr(tp), n, TC, st.cout);
         s.h = Ops::alloc(n * st.cout * hw);
-        norm_conv_fwd(P, r.norm1, r.conv1, src, s.mean1, s.rstd1, s.a1, Ops::ptr(s.h), n, size, Ops::ptr(tp));
+        Part hp = new_part(n, hw, st.cout);  // conv1's output's partials, for norm2
+        nio.stats = pp(hp);
+        norm_conv_fwd(P, r.norm1, r.conv1, src, s.mean1, s.rstd1, s.a1, Ops::ptr(s.h), n, size, Ops::ptr(tp), nullptr,
+                      true, nio);
         Buf sk;  // the residual: the input, or the 1x1 skip convolution's output computed first
         if (r.has_skip) {
           sk = Ops::alloc(n * st.cout * hw);
           conv_fwd(P, r.skip, src, Ops::ptr(sk), n, size);
         }
         h = Ops::alloc(n * st.cout * hw);
+        hpart = new_part(n, hw, st.cout);
+        StatsIo io2;
+        io2.part = pp(hp), io2.stats = pp(hpart);
         norm_conv_fwd(P, r.norm2, r.conv2, plain(Ops::ptr(s.h)), s.mean2, s.rstd2, s.a2, Ops::ptr(h), n, size, nullptr,
-                      r.has_skip ? Ops::ptr(sk) : in);
+                      r.has_skip ? Ops::ptr(sk) : in, true, io2);
         break;
       }
       case UNetPlan::Kind::Attn: {
@@ -237,18 +340,20 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
         // proj conv with the residual in its output pass.
         s.qkv = Ops::alloc(n * 3 * a.c * hw);
         norm_conv_fwd(P, a.norm, a.qkv, src, s.mean1, s.rstd1, s.u1, Ops::ptr(s.qkv), n, size, nullptr, nullptr,
-                      /*silu=*/false);
+                      /*silu=*/false, nio);
         s.attn = Ops::alloc(n * hw * hw);
         s.o = Ops::alloc(n * a.c * hw);
         Ops::attention_forward(Ops::ptr(s.qkv), Ops::ptr(s.attn), Ops::ptr(s.o), n, a.c, hw);
         h = Ops::alloc(n * a.c * hw);
-        conv_fwd(P, a.proj, plain(Ops::ptr(s.o)), Ops::ptr(h), n, size, in);
+        hpart = new_part(n, hw, a.c);
+        conv_fwd(P, a.proj, plain(Ops::ptr(s.o)), Ops::ptr(h), n, size, in, pp(hpart));
         break;
       }
       case UNetPlan::Kind::Down: {
         const auto& c = plan_.resample[static_cast<size_t>(st.index)];
         h = Ops::alloc(n * c.cout * hw / 4);
-        conv_fwd(P, c, src, Ops::ptr(h), n, size);
+        hpart = new_part(n, hw / 4, c.cout);
+        conv_fwd(P, c, src, Ops::ptr(h), n, size, nullptr, pp(hpart));
         break;
       }
       case UNetPlan::Kind::Up: {
@@ -262,7 +367,8 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
           Ops::upsample2_forward(in, Ops::ptr(s.up), n * c.cin, size, size);
           up.x = Ops::ptr(s.up);
         }
-        conv_fwd(P, c, up, Ops::ptr(h), n, 2 * size);
+        hpart = new_part(n, hw * 4, c.cout);
+        conv_fwd(P, c, up, Ops::ptr(h), n, 2 * size, nullptr, pp(hpart));
         break;
       }
     }
@@ -270,6 +376,7 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
       const int64_t count = st.kind == UNetPlan::Kind::Down ? n * st.cout * hw / 4 : n * st.cout * hw;
       s.pushed = copy_of(Ops::ptr(h), count);
       skips.push_back(&s.pushed);
+      skip_parts.push_back(hpart);
     }
     if (!keep) {
       // Everything of this stage but its skip is dead: h (the next stage's input) is a separate
@@ -283,8 +390,10 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
 
   // Output head: out.conv(silu(out.norm(h))).
   tape->hout = std::move(h);
+  StatsIo head;
+  head.part = pp(hpart);
   norm_conv_fwd(P, plan_.out_norm, plan_.out_conv, plain(Ops::ptr(tape->hout)), tape->mout, tape->rout, tape->aout, out,
-                n, R);
+                n, R, nullptr, nullptr, true, head);
   if (!keep) {
     auto empty = std::make_unique<Tape>();
     empty->n = n;
@@ -333,6 +442,10 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
     switch (st.kind) {
       case UNetPlan::Kind::Res: {
         const auto& r = plan_.res[static_cast<size_t>(st.index)];
+        if (folds_) {
+          res_backward_folded(P, r, st, s, src, g, gin, gskip, gathered, G, g_st, Ops::ptr(tape.st), n);
+          break;
+        }
         if (r.has_skip)
           conv_bwd(P, r.skip, src, Ops::ptr(g), Ops::ptr(gin), G, n, size, gathered ? Ops::ptr(gskip) : nullptr);
         else
@@ -423,6 +536,34 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
   Ops::silu_backward(Ops::ptr(tape.l1), Ops::ptr(gs1), Ops::ptr(gs1), n * TC);
   Ops::linear_backward(Ops::ptr(tape.emb), P + plan_.time1.w, Ops::ptr(gs1), static_cast<T*>(nullptr),
                        G + plan_.time1.w, G + plan_.time1.b, n, C, TC);
+}
+
+// A ResBlock's backward with the folds (Ops::folds): the same gradients as the composition in backward()
+// but the GroupNorm + SiLU backward of norm2 also forms the time projection's gradient (channel sums of
+// dL/dh) and conv1's bias gradient, and that of norm1 adds the residual's gradient (the skip conv's data
+// gradient in place, or g itself) and writes a gathered concat's gradient split: no copy, add_inplace,
+// channel_sums or split pass, and conv1's backward skips its bias gradient.
+template <class Ops>
+void UNetGraph<Ops>::res_backward_folded(const T* P, const UNetPlan::Res& r, const UNetPlan::Stage& st,
+                                         const typename Tape::Stage& s, const ConvInput<T>& src, const Buf& g, Buf& gin,
+                                         Buf& gskip, bool gathered, T* G, Buf& g_st, const T* st_act, int64_t n) const {
+  const int64_t TC = 4 * plan_.config.channels, size = st.size, hw = size * size;
+  if (r.has_skip)
+    conv_bwd(P, r.skip, src, Ops::ptr(g), Ops::ptr(gin), G, n, size, gathered ? Ops::ptr(gskip) : nullptr);
+  Buf gh1 = Ops::alloc(n * st.cout * hw), gtp = Ops::alloc(n * st.cout);
+  NormBackwardFolds<T> f2;
+  f2.channel_sums = Ops::ptr(gtp);
+  f2.bias_grad = G + r.conv1.b;
+  norm_conv_bwd(P, r.norm2, r.conv2, plain(Ops::ptr(s.h)), s.mean2, s.rstd2, s.a2, Ops::ptr(g), Ops::ptr(gh1), G, n,
+                size, nullptr, true, f2);
+  Buf gst = Ops::alloc(n * TC);
+  Ops::linear_backward(st_act, P + r.time.w, Ops::ptr(gtp), Ops::ptr(gst), G + r.time.w, G + r.time.b, n, TC, st.cout);
+  Ops::add_inplace(Ops::ptr(g_st), Ops::ptr(gst), n * TC);
+  NormBackwardFolds<T> f1;
+  f1.addend = r.has_skip ? Ops::ptr(gin) : Ops::ptr(g);  // gx = addend + ...: in place on the skip's gradient
+  if (gathered) f1.addend2 = Ops::ptr(gskip);
+  norm_conv_bwd(P, r.norm1, r.conv1, src, s.mean1, s.rstd1, s.a1, Ops::ptr(gh1), Ops::ptr(gin), G, n, size,
+                gathered ? Ops::ptr(gskip) : nullptr, true, f1, /*conv_bias=*/false);
 }
 
 }  // namespace ks

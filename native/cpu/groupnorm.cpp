@@ -14,8 +14,8 @@ namespace {
 int64_t job_grain(int64_t group_size) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(group_size, 1)); }
 }  // namespace
 
-void groupnorm_forward_f32(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
-                           const GroupNormShape& s) {
+void groupnorm_act_forward_f32(const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                               float* rstd, const GroupNormShape& s, bool silu) {
   const int64_t cpg = s.c / s.groups, m = s.group_size();
   const isa::Kernels& k = kernels();
   parallel_for(s.n * s.groups, job_grain(m), [&](int64_t lo, int64_t hi) {
@@ -29,10 +29,18 @@ void groupnorm_forward_f32(const float* x, const float* gamma, const float* beta
       for (int64_t cc = 0; cc < cpg; ++cc) {
         const float a = static_cast<float>(r) * gamma[c0 + cc];
         const float b = beta[c0 + cc] - static_cast<float>(mu) * a;
-        k.affine(in + cc * s.hw, y + job * m + cc * s.hw, s.hw, a, b);
+        if (silu)
+          k.affine_silu(in + cc * s.hw, y + job * m + cc * s.hw, s.hw, a, b);
+        else
+          k.affine(in + cc * s.hw, y + job * m + cc * s.hw, s.hw, a, b);
       }
     }
   });
+}
+
+void groupnorm_forward_f32(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
+                           const GroupNormShape& s) {
+  groupnorm_act_forward_f32(x, gamma, beta, y, mean, rstd, s, false);
 }
 
 void groupnorm_backward_f32(const float* x, const float* gamma, const float* mean, const float* rstd, const float* gy,

@@ -17,10 +17,16 @@ void groupnorm_forward_f32(const float* x, const float* gamma, const float* beta
 void groupnorm_backward_f32(const float* x, const float* gamma, const float* mean, const float* rstd, const float* gy,
                             float* gx, float* ggamma, float* gbeta, const GroupNormShape& s);
 
-// mean, rstd: [n * groups]. Statistics accumulate in double whatever T is.
-template <class T>
-void groupnorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const GroupNormShape& s) {
-  if constexpr (std::is_same_v<T, float>) return groupnorm_forward_f32(x, gamma, beta, y, mean, rstd, s);
+// The float forward with its activation: y = act(a x + b) per channel, act the identity or SiLU
+// (groupnorm_silu.h). One body for both ops, so their statistics and their u are formed identically.
+void groupnorm_act_forward_f32(const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                               float* rstd, const GroupNormShape& s, bool silu);
+
+// The same in any T, statistics in double: y = act(u), u = x a + b with a = rstd gamma, b = beta - mean a
+// (formed in T, as the float path forms them). act: a callable T -> T.
+template <class T, class Act>
+void groupnorm_act_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const GroupNormShape& s,
+                           Act act) {
   const int64_t cpg = s.c / s.groups, m = s.group_size();
   parallel_for(s.n * s.groups, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t job = lo; job < hi; ++job) {
@@ -37,10 +43,17 @@ void groupnorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean,
       for (int64_t cc = 0; cc < cpg; ++cc) {
         const T a = static_cast<T>(r) * gamma[c0 + cc];
         const T b = beta[c0 + cc] - static_cast<T>(mu) * a;
-        for (int64_t p = 0; p < s.hw; ++p) out[cc * s.hw + p] = in[cc * s.hw + p] * a + b;
+        for (int64_t p = 0; p < s.hw; ++p) out[cc * s.hw + p] = act(in[cc * s.hw + p] * a + b);
       }
     }
   });
+}
+
+// mean, rstd: [n * groups]. Statistics accumulate in double whatever T is.
+template <class T>
+void groupnorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, const GroupNormShape& s) {
+  if constexpr (std::is_same_v<T, float>) return groupnorm_forward_f32(x, gamma, beta, y, mean, rstd, s);
+  groupnorm_act_forward(x, gamma, beta, y, mean, rstd, s, [](T u) { return u; });
 }
 
 // gx = dL/dx (overwritten; may alias nothing); ggamma, gbeta accumulate.

@@ -16,23 +16,7 @@ int64_t job_grain(int64_t group_size) { return std::max<int64_t>(1, 16384 / std:
 
 void groupnorm_silu_forward_f32(const float* x, const float* gamma, const float* beta, float* y, float* mean,
                                 float* rstd, const GroupNormShape& s) {
-  const int64_t cpg = s.c / s.groups, m = s.group_size();
-  const isa::Kernels& k = kernels();
-  parallel_for(s.n * s.groups, job_grain(m), [&](int64_t lo, int64_t hi) {
-    for (int64_t job = lo; job < hi; ++job) {
-      const float* in = x + job * m;
-      const double mu = k.sum(in, m) / m;
-      const double r = 1.0 / std::sqrt(k.sq_dev(in, m, static_cast<float>(mu)) / m + s.eps);
-      mean[job] = static_cast<float>(mu);
-      rstd[job] = static_cast<float>(r);
-      const int64_t c0 = (job % s.groups) * cpg;
-      for (int64_t cc = 0; cc < cpg; ++cc) {  // u = a x + b exactly as groupnorm_forward_f32 forms it
-        const float a = static_cast<float>(r) * gamma[c0 + cc];
-        const float b = beta[c0 + cc] - static_cast<float>(mu) * a;
-        k.affine_silu(in + cc * s.hw, y + job * m + cc * s.hw, s.hw, a, b);
-      }
-    }
-  });
+  groupnorm_act_forward_f32(x, gamma, beta, y, mean, rstd, s, true);  // u formed as groupnorm_forward_f32's
 }
 
 void groupnorm_silu_backward_f32(const float* x, const float* gamma, const float* beta, const float* mean,

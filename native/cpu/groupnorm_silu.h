@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 #include <vector>
+#include "groupnorm.h"
 #include "kintsugi/nn_shapes.h"
 #include "parallel.h"
 
@@ -26,29 +27,7 @@ template <class T>
 void groupnorm_silu_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd,
                             const GroupNormShape& s) {
   if constexpr (std::is_same_v<T, float>) return groupnorm_silu_forward_f32(x, gamma, beta, y, mean, rstd, s);
-  const int64_t cpg = s.c / s.groups, m = s.group_size();
-  parallel_for(s.n * s.groups, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t job = lo; job < hi; ++job) {
-      const T* in = x + job * m;
-      double sum = 0, sq = 0;
-      for (int64_t i = 0; i < m; ++i) sum += in[i];
-      const double mu = sum / m;
-      for (int64_t i = 0; i < m; ++i) sq += (in[i] - mu) * (in[i] - mu);
-      const double r = 1.0 / std::sqrt(sq / m + s.eps);
-      mean[job] = static_cast<T>(mu);
-      rstd[job] = static_cast<T>(r);
-      const int64_t c0 = (job % s.groups) * cpg;
-      T* out = y + job * m;
-      for (int64_t cc = 0; cc < cpg; ++cc) {
-        const T a = static_cast<T>(r) * gamma[c0 + cc];
-        const T b = beta[c0 + cc] - static_cast<T>(mu) * a;
-        for (int64_t p = 0; p < s.hw; ++p) {
-          const T u = in[cc * s.hw + p] * a + b;
-          out[cc * s.hw + p] = u / (T(1) + std::exp(-u));
-        }
-      }
-    }
-  });
+  groupnorm_act_forward(x, gamma, beta, y, mean, rstd, s, [](T u) { return u / (T(1) + std::exp(-u)); });
 }
 
 // gy = dL/dy. gx = dL/dx (overwritten; may alias gy, not x); ggamma, gbeta accumulate. With

@@ -43,7 +43,7 @@ if [[ ! -f .gpu/node.xz || $node_bin -nt .gpu/node.xz ]]; then
   xz -T0 -6 -c "$node_bin" > .gpu/node.xz.part && mv .gpu/node.xz.part .gpu/node.xz
 fi
 paths=(build/Release/kintsugi.node dist)
-while IFS= read -r f; do paths+=("$f"); done < <(git ls-files --others --ignored --exclude-standard -- 'lib/*.js' 'lib/**/*.js' 'bench/*.js' 'bench/**/*.js')
+while IFS= read -r f; do paths+=("$f"); done < <(git ls-files --others --ignored --exclude-standard -- 'lib/*.js' 'lib/**/*.js' 'bench/*.js' 'bench/**/*.js' 'scripts/*.js')
 tar -cf .gpu/bundle.tar \
   --exclude='node_modules/typescript' --exclude='node_modules/@types' --exclude='node_modules/cmake-js' \
   --exclude='node_modules/prebuildify' --exclude='node_modules/node-api-headers' --exclude='node_modules/.cache' \

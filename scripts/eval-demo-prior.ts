@@ -3,7 +3,8 @@
 // of samples with confidence >= 0.8, and FD-FMNIST against the shipped images at the demo's resolution).
 // Used to decide whether a longer prior run helps before it replaces lib/assets/demo-prior.safetensors.
 //   node --import ./test/support/register-ts.mjs scripts/eval-demo-prior.ts [--prior FILE] [--seeds 1,2] [--steps 25]
-//     [--method ddim|ddpm|heun] [--eta E] [--picture FILE.png]
+//     [--method ddim|ddpm|heun] [--eta E] [--picture FILE.png] [--device cpu|cuda] [--json FILE]
+// The resolution is the prior's (16x16 as shipped; 32x32 from `--resolution 32` of train-demo-prior.ts).
 // It prints, per seed, the confident share, FD-FMNIST and the classifier's class histogram (a sampler that
 // raises the share by favouring the easy classes shows there: docs/demo.md).
 // FILE may be a prior (EMA weights) or the training script's --work checkpoint (its EMA weights are used
@@ -14,7 +15,8 @@ import { demoPicture } from '../lib/demo/picture.ts';
 import { readCheckpoint } from '../lib/checkpoint.ts';
 import { loadFashionMnist } from '../lib/data/fashion-mnist.ts';
 import { demoQuality } from '../lib/demo/quality.ts';
-import { DEMO_RESOLUTION, demoMeasurements, double, halve } from '../lib/demo/recipe.ts';
+import { writeFileSync } from 'node:fs';
+import { atClassifierSize, atResolution, demoMeasurements, demoResolution } from '../lib/demo/recipe.ts';
 import { gsureSchedule, svdStatistics } from '../lib/gsure/train.ts';
 import { Generator } from '../lib/random.ts';
 import { sample, unetDenoiser } from '../lib/sample.ts';
@@ -28,6 +30,9 @@ const { values: args } = parseArgs({
     method: { type: 'string', default: 'ddim' },
     eta: { type: 'string', default: '0' },
     picture: { type: 'string' },
+    device: { type: 'string', default: 'cpu' },
+    // The per-seed figures and their totals as JSON (the GPU session keeps them).
+    json: { type: 'string' },
   },
 });
 const seeds = args.seeds.split(',').map(Number);
@@ -39,22 +44,24 @@ if (!['ddim', 'ddpm', 'heun'].includes(args.method)) throw new Error(`--method: 
 const ckpt = await readCheckpoint(args.prior);
 // A --work checkpoint of the training script carries the EMA weights beside the raw ones.
 const params = ckpt.ema ?? ckpt.params;
-const model = new UNet(ckpt.config, { device: 'cpu' });
+const device = args.device;
+const model = new UNet(ckpt.config, { device });
 model.setParams(params);
-const set = await demoMeasurements(1);
+const r = demoResolution(ckpt.config.resolution, args.prior);
+const set = await demoMeasurements(1, undefined, r);
 const schedule = gsureSchedule((await svdStatistics(set)).vMax);
-const r = DEMO_RESOLUTION;
 const n = 64;
 const reference = await loadFashionMnist({ source: 'subset' });
 const m = reference.shape[0];
-const refImages = double(halve(reference.images, m), m, r);
+const refImages = atClassifierSize(atResolution(reference.images, m, r), m, r);
+const rows: { seed: number; confident: number; fd: number; classes: number[]; seconds: number }[] = [];
 for (const seed of seeds) {
   const began = performance.now();
   const x = await sample(unetDenoiser(model), {
     schedule,
     prediction: 'x0',
     shape: [n, 1, r, r],
-    device: 'cpu',
+    device,
     method: args.method as 'ddim' | 'ddpm' | 'heun',
     eta: Number(args.eta),
     steps,
@@ -63,8 +70,9 @@ for (const seed of seeds) {
   });
   const samples = await x.toArray();
   x.dispose();
-  const q = await demoQuality(double(samples, n, r), n, refImages, m, 0.8, 'cpu');
-  if (args.picture && seed === seeds[0]) await writeFile(args.picture, demoPicture([{ images: double(samples, n, r) }], n));
+  const big = atClassifierSize(samples, n, r);
+  const q = await demoQuality(big, n, refImages, m, 0.8, device.startsWith('cuda') ? device : 'cpu');
+  if (args.picture && seed === seeds[0]) await writeFile(args.picture, demoPicture([{ images: big }], n));
   const confident = Math.round(q.confident * n);
   const hist = new Array(10).fill(0);
   for (const c of q.classes) hist[c]++;
@@ -72,5 +80,31 @@ for (const seed of seeds) {
     `${args.prior}: seed ${seed}, ${args.method} ${steps} eta ${args.eta}: ${confident} of ${n} confident (${(100 * q.confident).toFixed(0)} %), ` +
       `FD-FMNIST ${q.fd.toFixed(1)}, classes [${hist.join(' ')}], ${((performance.now() - began) / 1000).toFixed(0)} s`,
   );
+  rows.push({ seed, confident, fd: q.fd, classes: hist, seconds: (performance.now() - began) / 1000 });
 }
 model.dispose();
+const total = rows.reduce((a, q) => a + q.confident, 0);
+const meanFd = rows.reduce((a, q) => a + q.fd, 0) / rows.length;
+console.log(
+  `${args.prior}: ${total} of ${n * rows.length} confident (${((100 * total) / (n * rows.length)).toFixed(1)} %), mean FD-FMNIST ${meanFd.toFixed(1)}`,
+);
+if (args.json)
+  writeFileSync(
+    args.json,
+    JSON.stringify(
+      {
+        prior: args.prior,
+        resolution: r,
+        method: args.method,
+        steps,
+        eta: Number(args.eta),
+        device,
+        rows,
+        total,
+        of: n * rows.length,
+        meanFd,
+      },
+      null,
+      2,
+    ) + '\n',
+  );

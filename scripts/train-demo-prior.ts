@@ -5,6 +5,10 @@
 //
 //   nice -n 10 node --import ./test/support/register-ts.mjs scripts/train-demo-prior.ts [--minutes 40] [--steps 20000]
 //
+// --resolution 32 trains the demo's 32x32 network (DEMO_UNET_32) on the images as shipped, for a GPU
+// (--device cuda); `bash bench/gpu-session.sh prior` runs it there (compiled to scripts/*.js by
+// build:bench, since the GPU machine has no TypeScript) and measures the result.
+//
 // Time-boxed and resumable: it checkpoints to --work every 200 steps and a second call continues there;
 // at the end (time up, step count reached, or Ctrl-C) it writes the EMA weights as BF16 to --out with
 // the training's settings and wall time in the metadata. docs/demo.md records the run that made the
@@ -14,7 +18,7 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadUNet, readCheckpoint, saveCheckpoint } from '../lib/checkpoint.ts';
 import { interruptible, progressPrinter } from '../lib/cli-common.ts';
-import { DEMO_CORRUPTION, DEMO_UNET, demoMeasurements } from '../lib/demo/recipe.ts';
+import { DEMO_CORRUPTION, demoMeasurements, demoResolution, demoUNet } from '../lib/demo/recipe.ts';
 import { widenParams } from '../lib/demo/widen.ts';
 import { gsureSchedule, svdStatistics, trainGsure } from '../lib/gsure/train.ts';
 import { UNet } from '../lib/unet.ts';
@@ -39,8 +43,11 @@ const { values: args } = parseArgs({
     // With --init: continue from the earlier prior widened to twice its channels by a function-preserving
     // map (lib/demo/widen.ts), so the wider network starts where the narrow one stopped.
     widen: { type: 'boolean', default: false },
+    resolution: { type: 'string', default: '16' },
+    device: { type: 'string', default: 'cpu' },
   },
 });
+const resolution = demoResolution(Number(args.resolution), '--resolution');
 const [minutes, steps, batchSize, lr, emaDecay, seed, warmupSteps] = [
   Number(args.minutes),
   Number(args.steps),
@@ -50,12 +57,14 @@ const [minutes, steps, batchSize, lr, emaDecay, seed, warmupSteps] = [
   Number(args.seed),
   Number(args.warmup),
 ];
-const set = await demoMeasurements(7);
+const set = await demoMeasurements(7, undefined, resolution);
 const schedule = gsureSchedule((await svdStatistics(set)).vMax);
 if (args.widen && !args.init) throw new Error('--widen needs --init FILE (the prior to widen)');
 const init = args.init ? await readCheckpoint(args.init) : undefined;
+if (init && init.config.resolution !== resolution)
+  throw new Error(`--init ${args.init} is a ${init.config.resolution}x${init.config.resolution} network; --resolution is ${resolution}`);
 const widened = args.widen && init ? widenParams(init.config, init.params) : undefined;
-const model = new UNet(widened?.config ?? DEMO_UNET, { device: 'cpu', seed: 7n });
+const model = new UNet(widened?.config ?? init?.config ?? demoUNet(resolution), { device: args.device, seed: 7n });
 const controller = interruptible();
 const timer = setTimeout(() => controller.abort(), minutes * 60_000);
 const resume = existsSync(args.work) ? args.work : undefined;
@@ -64,7 +73,7 @@ const before = resume ? (JSON.parse((await readCheckpoint(resume)).metadata.seco
 if (init && !resume) model.setParams(widened?.params ?? init.params);
 const earlier = { steps: Number(init?.metadata.steps ?? 0), seconds: Number(init?.metadata.seconds ?? 0) };
 console.log(
-  `demo prior: ${init ? `continuing ${args.init} (${earlier.steps} steps${widened ? `, widened to ${widened.config.channels} channels` : ''}), ` : ''}EMA decay ${emaDecay}; ${set.count} measurements (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}) at 16x16, ${steps} steps of batch ${batchSize}, lr ${lr}, for at most ${minutes} min${resume ? `, resuming ${resume}` : ''}`,
+  `demo prior: ${init ? `continuing ${args.init} (${earlier.steps} steps${widened ? `, widened to ${widened.config.channels} channels` : ''}), ` : ''}EMA decay ${emaDecay}; ${set.count} measurements (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}) at ${resolution}x${resolution} on ${args.device}, ${steps} steps of batch ${batchSize}, lr ${lr}, for at most ${minutes} min${resume ? `, resuming ${resume}` : ''}`,
 );
 const started = performance.now();
 const result = await trainGsure({
@@ -100,7 +109,8 @@ await saveCheckpoint(args.out, prior, {
   schedule: schedule.toJSON(),
   dtype: 'BF16',
   metadata: {
-    recipe: 'GSURE-Diffusion on the shipped 2,000 Fashion-MNIST images averaged to 16x16, mask:p=0.4, sigma0 0.05, measurement seed 7',
+    recipe: `GSURE-Diffusion on the shipped 2,000 Fashion-MNIST images ${resolution === 16 ? 'averaged to 16x16' : 'at 32x32'}, ${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}, measurement seed 7`,
+    device: args.device,
     command: ['node --import ./test/support/register-ts.mjs scripts/train-demo-prior.ts', ...process.argv.slice(2)].join(' '),
     steps: String(earlier.steps + result.step),
     batch: String(batchSize),

@@ -2,12 +2,14 @@
 // corrupted measurements through GSURE, shows progress in every phase, and writes its picture (inputs |
 // samples), the samples, a log-scale loss curve with a smoothed line, and the classifier's verdict.
 // Whether it reaches the quality bar is measured by a full run (docs/demo.md), not here.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodePng } from '../lib/data/png.ts';
-import { double, halve } from '../lib/demo/recipe.ts';
+import { saveCheckpoint } from '../lib/checkpoint.ts';
+import { atClassifierSize, atResolution, DEMO_UNET_32, demoResolution, demoUNet, double, halve } from '../lib/demo/recipe.ts';
+import { UNet } from '../lib/unet.ts';
 import { runCli } from './support/node.ts';
 
 describe('kintsugi demo', () => {
@@ -52,6 +54,58 @@ describe('kintsugi demo', () => {
     expect(summary.restoredConfidentShare).toBeGreaterThanOrEqual(0);
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
   }, 600_000); // minutes under heavy load (the machine shared with other jobs); seconds on an idle one
+
+  // A prior trained at 32x32 (scripts/train-demo-prior.ts --resolution 32, for a GPU): the demo follows the
+  // prior's network, so its samples, restorations and measurements are 32x32, shown without doubling.
+  it('runs at 32x32 from a 32x32 prior given by --prior, and refuses what does not fit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kintsugi-demo32-'));
+    const priorFile = join(dir, 'prior32.safetensors');
+    const net = new UNet(DEMO_UNET_32, { device: 'cpu', seed: 5n });
+    await saveCheckpoint(priorFile, net, { step: 0, prediction: 'x0', dtype: 'BF16' });
+    net.dispose();
+    const out = join(dir, 'demo');
+    const r = runCli(['demo', '--prior', priorFile, '--steps', '1', '--sample-steps', '1', '--restore-steps', '1', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Fashion-MNIST images at 32x32');
+    expect(r.stdout).toContain(`Fine-tuning the prior ${priorFile}`);
+    const { readNpy } = await import('../lib/data/npy.ts');
+    expect((await readNpy(join(out, 'samples.npy'))).shape).toEqual([64, 1, 32, 32]);
+    expect((await readNpy(join(out, 'restored.npy'))).shape).toEqual([64, 1, 32, 32]);
+    const png = decodePng(readFileSync(join(out, 'demo.png')));
+    expect([png.width, png.height]).toEqual([3 * (8 * 34 + 2) + 2 * 8, 8 * 34 + 2]); // the same layout as at 16x16
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { resolution: number; fdReference: string };
+    expect(summary.resolution).toBe(32);
+    expect(summary.fdReference).toBe('the 2000 shipped images at 32x32');
+
+    // Refusals name the flag or the file, and create no output folder.
+    const refused = (args: string[], message: string) => {
+      const o = join(dir, `refused-${args.length}-${message.length}`);
+      const q = runCli(['demo', ...args, '--out', o]);
+      expect(q.status).not.toBe(0);
+      expect(q.stderr).toContain(message);
+      expect(existsSync(o)).toBe(false);
+    };
+    refused(['--prior', priorFile, '--resolution', '16'], `--resolution 16, but the prior ${priorFile} is a 32x32 network`);
+    refused(['--no-prior', '--resolution', '24'], '--resolution: the demo runs at 16x16 or 32x32, got 24');
+    refused(['--prior', priorFile, '--no-prior'], '--prior and --no-prior exclude each other');
+    refused(['--prior', join(dir, 'none.safetensors')], 'none.safetensors: no such file');
+    const notAPrior = join(dir, 'junk.safetensors');
+    writeFileSync(notAPrior, 'not a checkpoint');
+    refused(['--prior', notAPrior], 'junk.safetensors');
+  }, 600_000);
+
+  it('sizes the images for its resolution: 32x32 as shipped, 16x16 averaged and doubled for the classifier', () => {
+    const x = Float32Array.from({ length: 2 * 32 * 32 }, (_, i) => (i % 97) / 97);
+    expect(atResolution(x, 2, 32)).toBe(x);
+    expect(Array.from(atResolution(x, 2, 16))).toEqual(Array.from(halve(x, 2)));
+    const y = Float32Array.from({ length: 2 * 16 * 16 }, (_, i) => i);
+    expect(Array.from(atClassifierSize(y, 2, 16))).toEqual(Array.from(double(y, 2, 16)));
+    expect(atClassifierSize(x, 2, 32)).toBe(x);
+    expect(demoUNet(16).resolution).toBe(16);
+    expect(demoUNet(32)).toEqual(DEMO_UNET_32);
+    expect(demoResolution(32, 'x')).toBe(32);
+    expect(() => demoResolution(28, '--resolution')).toThrow('--resolution: the demo runs at 16x16 or 32x32, got 28');
+  });
 
   it('halves by 2x2 means and doubles by repetition', () => {
     // a 4x4 image with values 0..15: block means computed by hand

@@ -32,7 +32,7 @@ import { sample, unetDenoiser } from '../sample.ts';
 import { UNet } from '../unet.ts';
 import { demoPicture, type Panel } from './picture.ts';
 import { confidentShare, demoQuality } from './quality.ts';
-import { DEMO_CORRUPTION, DEMO_RESOLUTION, DEMO_UNET, demoMeasurements, double, halve } from './recipe.ts';
+import { atClassifierSize, atResolution, DEMO_CORRUPTION, demoMeasurements, demoResolution, demoUNet } from './recipe.ts';
 
 export const DEMO_PRIOR = 'demo-prior.safetensors';
 
@@ -46,7 +46,7 @@ export function demoPriorPath(): string | undefined {
 const HELP = `usage: kintsugi demo [--out DIR] [--steps N] [--device D]
 
 Learns Fashion-MNIST garments from corrupted images only: the 2,000 images shipped with the package,
-averaged to 16x16, each pixel missing with probability ${DEMO_CORRUPTION.p} and noise ${DEMO_CORRUPTION.sigma0} on the rest. The model
+averaged to 16x16 (or at 32x32 with a 32x32 prior), each pixel missing with probability ${DEMO_CORRUPTION.p} and noise ${DEMO_CORRUPTION.sigma0} on the rest. The model
 (GSURE-Diffusion) starts from a small prior trained the same way on other corruptions of the same images
 (lib/assets/${DEMO_PRIOR}, docs/demo.md) and is fine-tuned for --steps steps; then it draws 64 samples and
 the shipped classifier counts how many are recognisable garments.
@@ -63,7 +63,10 @@ options:
   --lr X            learning rate (default 1e-4 from the prior, 1e-3 from scratch)
   --sample-steps N  DDIM steps of the samples (default 25)
   --restore-steps N DDRM steps of the restorations (default 20)
+  --prior FILE      start from this prior instead of the shipped one (a checkpoint of
+                    scripts/train-demo-prior.ts; its network sets the resolution)
   --no-prior        train from scratch instead (needs a GPU or much longer to give garments)
+  --resolution R    16 or 32, with --no-prior (default 16 on the CPU, 32 on a GPU)
   --seed S          default 0
   --device D        cpu | cuda | cuda:N
 
@@ -83,6 +86,8 @@ export const demoCommand = defineCommand('demo', {
     'restore-steps': { type: 'string' },
     lr: { type: 'string' },
     'no-prior': { type: 'boolean' },
+    resolution: { type: 'string' },
+    prior: { type: 'string' },
     seed: { type: 'string' },
     device: { type: 'string' },
   },
@@ -97,25 +102,50 @@ export const demoCommand = defineCommand('demo', {
     const restoreSteps = integer(str(values, 'restore-steps'), 20, '--restore-steps');
     const seed = integer(str(values, 'seed'), 0, '--seed', 0);
     const usePrior = !values['no-prior'];
-    const prior = usePrior ? demoPriorPath() : undefined;
+    const priorFlag = str(values, 'prior');
+    if (priorFlag !== undefined && !usePrior) throw new UsageError('demo: --prior and --no-prior exclude each other');
+    if (priorFlag !== undefined && !existsSync(priorFlag)) throw new UsageError(`demo: --prior ${priorFlag}: no such file`);
+    const prior = usePrior ? (priorFlag ?? demoPriorPath()) : undefined;
     if (usePrior && !prior)
       throw new UsageError(
         `demo: the prior lib/assets/${DEMO_PRIOR} is missing (an incomplete installation?); --no-prior trains from scratch`,
       );
+
+    // The resolution is the prior's (its file says which network it holds: 16x16 as shipped, or 32x32
+    // for a prior trained on a GPU); from scratch, --resolution (default 16 on the CPU, 32 on a GPU).
+    const priorCheckpoint = prior ? await readCheckpoint(prior) : undefined;
+    if (priorCheckpoint && (priorCheckpoint.config.inChannels !== 1 || priorCheckpoint.config.outChannels !== 1))
+      throw new UsageError(
+        `demo: the prior ${prior} is a ${priorCheckpoint.config.inChannels}-channel network; the demo's images are greyscale (1 channel)`,
+      );
+    const asked = str(values, 'resolution');
+    const resolution = (v: number, what: string) => {
+      try {
+        return demoResolution(v, what);
+      } catch (e) {
+        throw new UsageError(`demo: ${(e as Error).message}`);
+      }
+    };
+    const askedR = asked === undefined ? undefined : resolution(integer(asked, 16, '--resolution'), '--resolution');
+    const r = priorCheckpoint ? resolution(priorCheckpoint.config.resolution, prior!) : (askedR ?? (gpu ? 32 : 16));
+    if (askedR !== undefined && askedR !== r)
+      throw new UsageError(
+        `demo: --resolution ${askedR}, but the prior ${prior} is a ${r}x${r} network; --no-prior trains from scratch at --resolution`,
+      );
+    const config = priorCheckpoint?.config ?? demoUNet(r);
     const outDir = str(values, 'out') ?? 'kintsugi-demo';
     prepareOutputDir(outDir, '--out');
     announceDevice(device);
-
-    const set = await demoMeasurements(1);
+    const set = await demoMeasurements(1, undefined, r);
     const n = 64;
-    const r = DEMO_RESOLUTION;
     console.log(
       `demo: ${set.count} Fashion-MNIST images at ${r}x${r}, corrupted (${DEMO_CORRUPTION.spec}, sigma0 ${DEMO_CORRUPTION.sigma0}); the model sees only these. ` +
-        `${prior ? 'Fine-tuning the shipped prior' : 'Training from scratch'}: GSURE, batch ${batchSize} on ${device}, ${steps} steps` +
+        `${prior ? `Fine-tuning ${priorFlag === undefined ? 'the shipped prior' : `the prior ${prior}`}` : 'Training from scratch'}: GSURE, batch ${batchSize} on ${device}, ${steps} steps` +
         (Number.isFinite(minutes) ? ` or ${minutes} min, whichever comes first` : ''),
     );
-    const model = new UNet(DEMO_UNET, { device, seed: BigInt(seed) });
-    if (prior) model.setParams((await readCheckpoint(prior)).params);
+    const model = new UNet(config, { device, seed: BigInt(seed) });
+    // A training script's --work checkpoint holds its EMA weights beside the raw ones: the prior is the EMA.
+    if (priorCheckpoint) model.setParams(priorCheckpoint.ema ?? priorCheckpoint.params);
     const schedule = gsureSchedule((await svdStatistics(set)).vMax);
     const controller = interruptible();
     // The time box: the fine-tuning stops after `minutes` like after Ctrl-C, but the demo goes on.
@@ -201,10 +231,11 @@ export const demoCommand = defineCommand('demo', {
     // The picture: the first 64 corrupted inputs (missing pixels in red) and the 64 samples, at 32x32.
     const inputs = set.measurements.subarray(0, n * r * r);
     const mask = (set.params as { mask: Uint8Array }).mask.subarray(0, n * r * r);
+    const big = (images: Float32Array) => atClassifierSize(images, n, r);
     const panels: Panel[] = [
-      { images: double(inputs, n, r), observed: Uint8Array.from(double(Float32Array.from(mask), n, r)) },
-      { images: double(samples, n, r) },
-      { images: double(restored, n, r) },
+      { images: big(inputs), observed: Uint8Array.from(big(Float32Array.from(mask))) },
+      { images: big(samples) },
+      { images: big(restored) },
     ];
     await writePng(join(outDir, 'demo.png'), demoPicture(panels, n));
 
@@ -212,8 +243,8 @@ export const demoCommand = defineCommand('demo', {
     const reference = await loadFashionMnist({ source: 'subset' });
     const m = reference.shape[0];
     const classifierDevice = device.startsWith('cuda') ? device : 'cpu';
-    const q = await demoQuality(double(samples, n, r), n, double(halve(reference.images, m), m, r), m, 0.8, classifierDevice);
-    const restoredConfident = await confidentShare(double(restored, n, r), n, 0.8, classifierDevice);
+    const q = await demoQuality(big(samples), n, atClassifierSize(atResolution(reference.images, m, r), m, r), m, 0.8, classifierDevice);
+    const restoredConfident = await confidentShare(big(restored), n, 0.8, classifierDevice);
     const seconds = (performance.now() - began) / 1000;
     const summary = {
       seconds: Math.round(seconds),
@@ -222,13 +253,14 @@ export const demoCommand = defineCommand('demo', {
       minutes: Number.isFinite(minutes) ? minutes : null,
       batchSize,
       prior: prior !== undefined,
+      resolution: r,
       sampleSteps,
       restoreSteps,
       confidentShare: q.confident,
       confidenceThreshold: q.threshold,
       restoredConfidentShare: restoredConfident,
       fdFmnist: q.fd,
-      fdReference: `the ${m} shipped images averaged to ${r}x${r}`,
+      fdReference: `the ${m} shipped images ${r === 16 ? 'averaged to 16x16' : 'at 32x32'}`,
     };
     writeFileSync(join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     console.log(

@@ -9,7 +9,7 @@
 # KINTSUGI_COMMIT from .gpu/commit). One device call per part (carry [".gpu"]):
 #   source .gpu/env.sh && bash bench/gpu-session.sh tests    # golden + unit tests on the GPU (~3 min)
 #   source .gpu/env.sh && bash bench/gpu-session.sh bench    # bench/gpu.mjs (~6 min)
-#   source .gpu/env.sh && bash bench/gpu-session.sh demo     # fmnist32 demo on the subset (~5 min)
+#   source .gpu/env.sh && bash bench/gpu-session.sh demo     # kintsugi demo on the GPU, shipped 16x16 prior (~5 min)
 #   source .gpu/env.sh && bash bench/gpu-session.sh prior    # the demo's 32x32 prior, trained and measured (~8 min)
 #   source .gpu/env.sh && bash bench/gpu-session.sh gsure    # GSURE vs naive vs oracle (~9 min)
 #   source .gpu/env.sh && bash bench/gpu-session.sh diffem   # DiffEM rounds on the subset (never run on a GPU yet: size by DIFFEM_*)

@@ -29,7 +29,7 @@ const T = 1e12,
 const rate = { fwdNorm: 61 * T, fwd: 89 * T, dgrad: 50 * T, wgradNorm: 53 * T, wgrad: 74 * T, attn: 4.3 * T };
 const conv = (cin, cout, size, k) => 2 * n * cout * size * size * cin * k * k; // FLOPs of one pass at output size
 
-function predict(s) {
+function predict(s, i) {
   const hw = s.size * s.size,
     Ein = n * s.cin * hw,
     Eout = n * s.cout * hw;
@@ -46,7 +46,10 @@ function predict(s) {
     f += fl_ / (norm ? rate.fwdNorm : rate.fwd);
     b += (dgrad ? fl_ / rate.dgrad : 0) + fl_ / (norm ? rate.wgradNorm : rate.wgrad);
   };
-  const pushed = s.section === 'down' || s.stage === 'conv_in';
+  // A skip is pushed after conv_in and each down stage, except a ResBlock whose attention follows (the
+  // attention's output is pushed instead).
+  const next = timedStages[i + 1];
+  const pushed = s.stage === 'conv_in' || (s.section === 'down' && !(s.kind === 'res' && next?.kind === 'attn'));
   switch (s.kind) {
     case 'time': {
       const C = cfg.channels,

@@ -8,7 +8,7 @@
 # experiments and lib/ to .js beside them: the GPU bundle has no TypeScript; .gpu/env.sh sets
 # KINTSUGI_COMMIT from .gpu/commit). One device call per part (carry [".gpu"]):
 #   source .gpu/env.sh && bash bench/gpu-session.sh tests    # golden + unit tests on the GPU (~3 min)
-#   source .gpu/env.sh && bash bench/gpu-session.sh bench    # bench/gpu.mjs (~6 min)
+#   source .gpu/env.sh && bash bench/gpu-session.sh bench    # bench/gpu.mjs (~6 min; the per-stage rows add about a minute, estimated)
 #   source .gpu/env.sh && bash bench/gpu-session.sh demo     # kintsugi demo on the GPU, shipped 16x16 prior (~5 min)
 #   source .gpu/env.sh && bash bench/gpu-session.sh prior    # the demo's 32x32 prior, trained and measured (~8 min)
 #   source .gpu/env.sh && bash bench/gpu-session.sh gsure    # GSURE vs naive vs oracle (~9 min)

@@ -6,8 +6,12 @@
 // backward through the unfused ops (`resblock fwd+bwd unfused`), the whole network's forward + backward
 // fused (BF16) and unfused (FP32) (`unet fwd+bwd`); peak memory for all. Writes
 // gpu-<date>.json (device, driver, commit, date) and prints the README table (bench/report.mjs).
-// --blocks-only: the ResBlock and network rows alone, to gpu-blocks-<date>.json (seconds on a GPU; runs on
-// the CPU too).
+// Per stage of the real network (`stages`): each ResBlock / attention / Downsample / Upsample, the time
+// path, conv_in and the head, forward and backward, fused BF16 and FP32 (UNet.profileStages), beside
+// PyTorch eager fp32 / bf16 per module (bench/torch_blocks.py), printed as one table per preset.
+// --blocks-only: the ResBlock, network and stage rows alone, to gpu-blocks-<date>.json, printing the
+// stage tables (seconds on a GPU; runs on the CPU too:
+//   node bench/gpu.mjs --device cpu --blocks-only --presets tiny16 --batch 2 [--no-torch] --out /tmp/b).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Generator, randn, resolveConfig, synchronize, tensor, UNet, unetCost, unetLayout } from '../dist/index.js';
@@ -15,7 +19,7 @@ import { native } from '../dist/native.js';
 import { arg, flag, runInfo, runPython } from './lib/common.mjs';
 import { kernelFigures } from './lib/kernels.mjs';
 import { timeGsureStep, timeSampling, timeTrainStep } from './lib/step.mjs';
-import { markdownTables } from './report.mjs';
+import { markdownTables, stageTables } from './report.mjs';
 
 const device = arg('device', 'cuda:0');
 const presets = arg('presets', 'fmnist32,cifar32').split(',');
@@ -125,6 +129,49 @@ async function networkRows({ device, preset, n, reps = 5 }) {
   return rows;
 }
 
+// Each stage of the real network (UNet.profileStages: the time path, conv_in, every ResBlock /
+// attention / Downsample / Upsample, the head), forward and backward, fused BF16 and FP32, the median of
+// `reps` profiled passes after one warm-up; beside PyTorch eager fp32 and bf16 autocast on the same
+// network, timed per module by bench/torch_blocks.py. On CUDA both sides time with events on the stream;
+// on the CPU with the host clock.
+async function stageRows({ device, preset, n, reps = 5, torch = true }) {
+  const out = { batch: n, reps, kintsugi: {}, torch: {} };
+  const median = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
+  for (const precision of ['bf16', 'fp32']) {
+    const net = new UNet(preset, { device, seed: 0, precision });
+    const { inChannels, outChannels, resolution: r } = net.config;
+    const g = new Generator(5);
+    const x = randn([n, inChannels, r, r], { generator: g, device });
+    const gout = randn([n, outChannels, r, r], { generator: g, device });
+    const t = tensor(
+      Array.from({ length: n }, (_, i) => (i * 997) % 1000),
+      [n],
+      { device },
+    );
+    const runs = [];
+    for (let i = 0; i <= reps; i++) {
+      const p = await net.profileStages(x, t, gout);
+      p.out.dispose();
+      if (i > 0) runs.push(p.stages); // the first pass allocates and warms up
+    }
+    out.kintsugi[precision] = runs[0].map((s, k) => ({
+      ...s,
+      fwdMs: median(runs.map((run) => run[k].fwdMs)),
+      bwdMs: median(runs.map((run) => run[k].bwdMs)),
+    }));
+    for (const u of [x, gout, t]) u.dispose();
+    net.dispose();
+  }
+  if (torch) {
+    const res = runPython('torch_blocks.py', [preset, n, reps, device.startsWith('cuda') ? 'cuda' : 'cpu', 'bf16,fp32']);
+    for (const precision of ['bf16', 'fp32']) {
+      out.torch[precision] = res.error ? { error: res.error } : { version: res.version, ...res.by_precision[precision] };
+      if (out.torch[precision].error) log(preset, `  PyTorch stages ${precision}: ${out.torch[precision].error}`);
+    }
+  }
+  return out;
+}
+
 const result = { suite: 'gpu', ...runInfo(device), batch, sampleBatch, presets: {} };
 for (const preset of presets) {
   const r = (result.presets[preset] = {});
@@ -134,6 +181,8 @@ for (const preset of presets) {
     r.kernels = await blockRows({ device, n: batch, c: C, r: 32 });
     r.kernels.push(...(await networkRows({ device, preset, n: batch })));
     for (const k of r.kernels) log(preset, `  ${k.kernel}: ${k.ms.toFixed(3)} ms`);
+    log(preset, 'stages');
+    r.stages = await stageRows({ device, preset, n: batch, torch: !noTorch });
     continue;
   }
   log(preset, 'kintsugi training step');
@@ -180,10 +229,12 @@ for (const preset of presets) {
   log(preset, 'blocks');
   r.kernels.push(...(await blockRows({ device, n: batch, c: C, r: 32 })));
   r.kernels.push(...(await networkRows({ device, preset, n: batch })));
+  log(preset, 'stages');
+  r.stages = await stageRows({ device, preset, n: batch, reps: quick ? 3 : 5, torch: !noTorch });
 }
 
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `gpu${blocksOnly ? '-blocks' : ''}-${result.date.slice(0, 10)}.json`);
 writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-if (!blocksOnly) console.log(markdownTables(result));
+console.log(blocksOnly ? stageTables(result) : markdownTables(result));
 log(`wrote ${file}`);

@@ -52,6 +52,56 @@ export function markdownTables(r) {
     for (const k of p.kernels)
       lines.push(`| ${k.kernel} | ${f(k.ms, 3)} | ${k.tflops === null ? '' : f(k.tflops, 2)} | ${k.gbs === null ? '' : f(k.gbs, 1)} |`);
   }
+  const stages = stageTables(r);
+  if (stages) lines.push(stages);
+  return lines.join('\n');
+}
+
+// One table per preset from gpu.mjs's `stages` (UNet.profileStages beside bench/torch_blocks.py): each
+// stage's forward / backward ms, kintsugi fused BF16 and FP32, PyTorch eager bf16 autocast and fp32, and
+// PyTorch bf16 over kintsugi BF16 (fwd + bwd; > 1: kintsugi faster). The sum row adds the stages; the
+// pass row is PyTorch's whole forward + backward (what falls between stages included).
+export function stageTables(r) {
+  const lines = [];
+  const pair = (s) => (s ? `${f(s.fwdMs ?? s.fwd_ms, 3)} / ${f(s.bwdMs ?? s.bwd_ms, 3)}` : '—');
+  const tot = (s) => (s ? (s.fwdMs ?? s.fwd_ms) + (s.bwdMs ?? s.bwd_ms) : null);
+  for (const [preset, p] of Object.entries(r.presets)) {
+    const st = p.stages;
+    if (!st?.kintsugi?.bf16) continue;
+    const torch = (precision) => (st.torch?.[precision] && !st.torch[precision].error ? st.torch[precision] : null);
+    const tb = torch('bf16'),
+      tf = torch('fp32');
+    const find = (res, name) => res?.stages.find((s) => s.stage === name);
+    const notes = ['bf16', 'fp32']
+      .filter((q) => st.torch?.[q]?.error)
+      .map((q) => `PyTorch ${q}: ${st.torch[q].error}`)
+      .join('; ');
+    lines.push(
+      '',
+      `Per stage, ${preset} batch ${st.batch}, one forward + backward (median of ${st.reps}), ms forward / backward, ${r.deviceName} (${r.device}), ${r.date.slice(0, 10)}${notes ? ` (${notes})` : ''}:`,
+      '',
+      '| stage | kind | size | cin → cout | kintsugi bf16 | kintsugi fp32 | PyTorch eager bf16 | PyTorch eager fp32 | PyTorch bf16 / kintsugi bf16 |',
+      '|---|---|---|---|---|---|---|---|---|',
+    );
+    const sum = { kb: 0, kf: 0, tb: 0, tf: 0 };
+    for (const [i, s] of st.kintsugi.bf16.entries()) {
+      const kf = st.kintsugi.fp32?.[i],
+        b = find(tb, s.stage),
+        q = find(tf, s.stage);
+      sum.kb += tot(s);
+      sum.kf += tot(kf) ?? NaN;
+      sum.tb += tot(b) ?? NaN;
+      sum.tf += tot(q) ?? NaN;
+      const ratio = b && tot(s) > 0 ? `${f(tot(b) / tot(s), 2)}x` : '—';
+      lines.push(
+        `| ${s.stage} | ${s.kind} | ${s.size || '—'} | ${s.cin} → ${s.cout} | ${pair(s)} | ${pair(kf)} | ${pair(b)} | ${pair(q)} | ${ratio} |`,
+      );
+    }
+    lines.push(
+      `| sum of stages | | | | ${f(sum.kb, 3)} | ${f(sum.kf, 3)} | ${f(sum.tb, 3)} | ${f(sum.tf, 3)} | ${tb ? `${f(sum.tb / sum.kb, 2)}x` : '—'} |`,
+    );
+    if (tb || tf) lines.push(`| PyTorch's whole pass | | | | | | ${f(tb?.total_ms, 3)} | ${f(tf?.total_ms, 3)} | |`);
+  }
   return lines.join('\n');
 }
 

@@ -10,7 +10,7 @@ export type { CreateOptions, RandomOptions, Shape } from './tensor.ts';
 export { presets, resizedConfig, resolveConfig, Tape, UNet, unetLayout } from './unet.ts';
 export { unetCost } from './cost.ts';
 export type { UNetCost, UNetStage } from './cost.ts';
-export type { ParamInfo, Precision, UNetConfig, UNetPreset } from './unet.ts';
+export type { ParamInfo, Precision, StageTime, TimedStage, UNetConfig, UNetPreset } from './unet.ts';
 export { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from './safetensors.ts';
 export type { SafetensorsDtype, SafetensorsEntry, SafetensorsFile } from './safetensors.ts';
 export { AdamW, EMA } from './optim.ts';

@@ -100,6 +100,22 @@ export interface UNetStage {
   skipChannels: number;
 }
 
+/**
+ * One entry of a stage profile (UNet.profileStages), in forward order: the time path, conv_in, each plan
+ * stage (named as its checkpoint keys: "down.0", "mid.1", "up.3", ...), the output head ("out").
+ */
+export interface TimedStage {
+  /** The module's name: "time", "conv_in", "down.k", "mid.k", "up.k" or "out". */
+  stage: string;
+  section: 'time' | 'conv_in' | 'down' | 'mid' | 'up' | 'out';
+  kind: 'time' | 'conv' | 'res' | 'attn' | 'down' | 'up' | 'head';
+  /** Height = width of the stage's input (0 for the time path). */
+  size: number;
+  /** Input channels (with a concatenated skip) and output channels. */
+  cin: number;
+  cout: number;
+}
+
 export interface NativeTensor {
   readonly shape: number[];
   readonly device: string | null;
@@ -159,7 +175,12 @@ export interface NativeAddon {
   resetPeakMemory(device: string): void;
   emptyCache(device: string): Promise<void>;
   tasksPending(): number;
-  unetLayout(config: UNetConfig | string): { params: ParamInfo[]; paramCount: number; stages: UNetStage[] };
+  unetLayout(config: UNetConfig | string): {
+    params: ParamInfo[];
+    paramCount: number;
+    stages: UNetStage[];
+    timedStages: TimedStage[];
+  };
   unetInit(config: UNetConfig | string, seed: U64, out: NativeTensor): void;
   /** precision: the operand precision of this instance's convolutions (not an architecture field). */
   unetCreate(config: (UNetConfig & { precision?: Precision }) | string, device: string): NativeUNet;
@@ -183,6 +204,17 @@ export interface NativeAddon {
     gcond?: NativeTensor | null,
   ): void;
   unetReleaseTape(tape: NativeTape): void;
+  /** One forward + backward (out written, grads +=, gx written) with each stage timed, in timedStages order. */
+  unetProfileStages(
+    net: NativeUNet,
+    params: NativeTensor,
+    x: NativeTensor,
+    t: NativeTensor,
+    out: NativeTensor,
+    gout: NativeTensor,
+    grads: NativeTensor,
+    gx: NativeTensor | null,
+  ): Promise<{ fwdMs: Float64Array; bwdMs: Float64Array }>;
   /**
    * Any op the registry calls by name (native/core/registry.h; docs/adding-an-op.md), on the device of
    * its tensors: integer attributes, inputs, outputs (null where the op allows it).

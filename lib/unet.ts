@@ -5,8 +5,14 @@ import { native, type NativeTape, type NativeUNet } from './native.ts';
 import { resolveDevice } from './device.ts';
 import { disposeOnThrow, empty, Tensor, zeros } from './tensor.ts';
 // Declared with the binding (lib/native.ts sits below every other file); re-exported here.
-import type { UNetConfig, ParamInfo, Precision } from './native.ts';
-export type { UNetConfig, ParamInfo, Precision } from './native.ts';
+import type { UNetConfig, ParamInfo, Precision, TimedStage } from './native.ts';
+export type { UNetConfig, ParamInfo, Precision, TimedStage } from './native.ts';
+
+/** A stage of the network with its forward and backward time in one profiled pass (UNet.profileStages). */
+export interface StageTime extends TimedStage {
+  fwdMs: number;
+  bwdMs: number;
+}
 
 export type UNetPreset = 'tiny16' | 'small32' | 'fmnist32' | 'cifar32';
 
@@ -185,6 +191,45 @@ export class UNet implements Disposable {
       );
       return gx;
     });
+  }
+
+  /**
+   * One forward and its backward, exactly as forward() then backward() compute them (the same out, the
+   * same bits added into `grads`, dL/dx with `inputGrad`), with each stage timed: the time path, conv_in,
+   * each ResBlock / attention / Downsample / Upsample of the plan and the output head, named as their
+   * checkpoint keys. On CUDA the times come from events on the device's stream (a stage's kernels and
+   * the launch gaps between them); on the CPU from the host clock (docs/performance.md). For benchmarks:
+   * the first call after creation also pays for allocation and warm-up.
+   */
+  async profileStages(
+    x: Tensor,
+    t: Tensor,
+    gout: Tensor,
+    options: { inputGrad?: boolean; params?: Tensor } = {},
+  ): Promise<{ out: Tensor; inputGrad?: Tensor; stages: StageTime[] }> {
+    const n = x.shape[0]!;
+    const r = this.config.resolution;
+    const out = empty([n, this.config.outChannels, r, r], { device: this.device });
+    const gx = options.inputGrad ? empty([n, this.config.inChannels, r, r], { device: this.device }) : undefined;
+    try {
+      const times = await native.unetProfileStages(
+        this.#net,
+        (options.params ?? this.params).handle('params'),
+        x.handle('x'),
+        t.handle('t'),
+        out.handle(),
+        gout.handle('gout'),
+        this.grads.handle('grads'),
+        gx?.handle() ?? null,
+      );
+      const entries = native.unetLayout(this.config).timedStages;
+      const stages = entries.map((e, i) => ({ ...e, fwdMs: times.fwdMs[i]!, bwdMs: times.bwdMs[i]! }));
+      return gx ? { out, inputGrad: gx, stages } : { out, stages };
+    } catch (err) {
+      out.dispose();
+      gx?.dispose();
+      throw err;
+    }
   }
 
   zeroGrad(): void {

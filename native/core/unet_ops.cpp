@@ -1,5 +1,6 @@
 // The UNet's queued operations: the engine of the device's backend, and forward, backward and tape
 // release checked like every op (core/registry.h) before they reach the device's queue.
+#include <memory>
 #include <stdexcept>
 #include "kintsugi/unet_engine.h"
 #include "registry.h"
@@ -124,6 +125,70 @@ void unet_backward(const UNetHandle& h, const Tensor& params, const std::shared_
     engine->backward(params.data(), tape->tape.get(), gout.data(), grads.data(), g.storage ? g.data() : nullptr,
                      gc.storage ? gc.data() : nullptr);
   });
+}
+
+std::vector<StageEntry> unet_stage_entries(const UNetPlan& plan) {
+  std::vector<StageEntry> e;
+  const int C = plan.config.channels, R = plan.config.resolution;
+  e.push_back({"time", "time", "time", 0, C, 4 * C});
+  e.push_back({"conv_in", "conv_in", "conv", R, plan.config.in_channels, C});
+  // The plan numbers each path's modules in order (unet_plan.cpp: "down.k", "mid.k", "up.k"); the mid
+  // path is the three stages before the first one that reads a concat.
+  size_t first_up = plan.stages.size();
+  for (size_t i = 0; i < plan.stages.size(); ++i)
+    if (plan.stages[i].concat_before) {
+      first_up = i;
+      break;
+    }
+  if (first_up < 3) throw std::logic_error("unet_stage_entries: no mid path in the plan");
+  static const char* const kinds[] = {"res", "attn", "down", "up"};
+  int down = 0, mid = 0, up = 0;
+  for (size_t i = 0; i < plan.stages.size(); ++i) {
+    const UNetPlan::Stage& st = plan.stages[i];
+    const char* section = i + 3 < first_up ? "down" : i < first_up ? "mid" : "up";
+    int& k = i + 3 < first_up ? down : i < first_up ? mid : up;
+    e.push_back({std::string(section) + "." + std::to_string(k++), section, kinds[static_cast<int>(st.kind)], st.size,
+                 st.cin, st.cout});
+  }
+  e.push_back({"out", "out", "head", R, plan.out_norm.c, plan.config.out_channels});
+  return e;
+}
+
+void unet_profile_stages(const UNetHandle& h, const Tensor& params, const Tensor& x, const Tensor& t, const Tensor& out,
+                         const Tensor& gout, const Tensor& grads, const Tensor* gx,
+                         std::function<void(StageTimes&&, const std::string*)> done) {
+  Check c("unet_profile_stages");
+  for (auto [tensor, name] :
+       {std::pair{&params, "params"}, {&x, "x"}, {&t, "t"}, {&out, "out"}, {&gout, "gout"}, {&grads, "grads"}})
+    need_device(c, c.alive(*tensor, name), h.device, name);
+  if (gx) need_device(c, c.alive(*gx, "gx"), h.device, "gx");
+  c.in(params, "params");
+  c.in(x, "x");
+  c.in(t, "t");
+  c.in(gout, "gout");
+  c.out(out, "out");
+  c.out(grads, "grads");
+  if (gx) c.out(*gx, "gx");
+  need_image(x, "x");
+  const int64_t n = x.shape[0];
+  need_shape(params, {h.params}, "params");
+  need_shape(grads, {h.params}, "grads");
+  need_shape(x, {n, h.in_c, h.resolution, h.resolution}, "x");
+  need_shape(t, {n}, "t");
+  need_shape(out, {n, h.out_c, h.resolution, h.resolution}, "out");
+  need_shape(gout, {n, h.out_c, h.resolution, h.resolution}, "gout");
+  if (gx) need_shape(*gx, {n, h.in_c, h.resolution, h.resolution}, "gx");
+  const Tensor g = gx ? *gx : Tensor();
+  auto result = std::make_shared<StageTimes>();
+  Task task;
+  task.reads = std::move(c.reads());
+  task.writes = std::move(c.writes());
+  task.run = [engine = h.engine, result, params, x, t, out, gout, grads, g, n] {
+    *result = engine->profile(params.data(), x.data(), t.data(), n, out.data(), gout.data(), grads.data(),
+                              g.storage ? g.data() : nullptr);
+  };
+  task.done = [result, done = std::move(done)](const std::string* err) { done(std::move(*result), err); };
+  submit(c.device(), std::move(task));
 }
 
 void unet_release_tape(const std::shared_ptr<UNetTape>& tape) {

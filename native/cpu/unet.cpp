@@ -1,6 +1,7 @@
 // Instantiates the UNet graph for the CPU backend (float and double), and the CPU's UNet engine.
 #include "unet.h"
 
+#include <chrono>
 #include <stdexcept>
 #include "kintsugi/unet_engine.h"
 #if defined(__GLIBC__)
@@ -29,8 +30,29 @@ class CpuEngine final : public UNetEngine {
     net_.backward(P, *static_cast<const UNetCpu<float>::Tape*>(tape), gout, G, gx, gcond);
   }
   int64_t tape_batch(const void* tape) const override { return static_cast<const UNetCpu<float>::Tape*>(tape)->n; }
+  StageTimes profile(const float* P, const float* x, const float* t, int64_t n, float* out, const float* gout, float* G,
+                     float* gx) override {
+    HostStageTimer timer;
+    {
+      auto tape = net_.forward(P, x, t, n, out, true, nullptr, &timer);
+      net_.backward(P, *tape, gout, G, gx, nullptr, &timer);
+    }
+    return timer.result(StageTimer::entries_for(net_.plan().stages.size()));
+  }
 
  private:
+  // The CPU ops are synchronous (their threads join before they return): a mark's host time is the time
+  // the stage's work ended or began.
+  class HostStageTimer final : public StageTimer {
+    std::vector<std::chrono::steady_clock::time_point> at_;
+    void stamp(size_t i) override {
+      at_.resize(i + 1);
+      at_[i] = std::chrono::steady_clock::now();
+    }
+    double elapsed_ms(size_t a, size_t b) override {
+      return std::chrono::duration<double, std::milli>(at_[b] - at_[a]).count();
+    }
+  };
   UNetCpu<float> net_;
 };
 }  // namespace

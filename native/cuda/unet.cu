@@ -4,6 +4,7 @@
 // only by that device's single stream, so a block is reused only by kernels queued after them.
 #include <stdexcept>
 #include <string>
+#include <vector>
 #include "kintsugi/unet_graph.h"
 #include "common.cuh"
 #include "kintsugi/backend.h"
@@ -270,8 +271,48 @@ class CudaEngine final : public UNetEngine {
     net_.backward(P, *static_cast<const Graph::Tape*>(tape), gout, G, gx, gcond);
   }
   int64_t tape_batch(const void* tape) const override { return static_cast<const Graph::Tape*>(tape)->n; }
+  StageTimes profile(const float* P, const float* x, const float* t, int64_t n, float* out, const float* gout, float* G,
+                     float* gx) override {
+    EventStageTimer timer;
+    {
+      auto tape = net_.forward(P, x, t, n, out, true, nullptr, &timer);
+      net_.backward(P, *tape, gout, G, gx, nullptr, &timer);
+    }
+    return timer.result(StageTimer::entries_for(net_.plan().stages.size()));
+  }
 
  private:
+  // A cudaEvent per mark, recorded on the device's stream (the one stream every kernel of the graph runs
+  // on), so an interval is the time the device spent from the stage's first queued operation to its last,
+  // launch gaps included. Events are created here, only while profiling (a training step makes none),
+  // and destroyed with the timer, after the elapsed times were read (which waits for the last event).
+  class EventStageTimer final : public StageTimer {
+   public:
+    ~EventStageTimer() override {
+      for (cudaEvent_t e : events_) cudaEventDestroy(e);  // no throw from a destructor: errors ignored
+    }
+
+   private:
+    void stamp(size_t i) override {
+      cudaEvent_t e = nullptr;
+      KS_CUDA_CHECK(cudaEventCreate(&e));
+      events_.push_back(e);
+      if (events_.size() != i + 1) throw std::logic_error("stage timer: events out of step with the marks");
+      KS_CUDA_CHECK(cudaEventRecord(e, stream()));
+    }
+    double elapsed_ms(size_t a, size_t b) override {
+      if (!synced_) {
+        KS_CUDA_CHECK(cudaEventSynchronize(events_.back()));
+        synced_ = true;
+      }
+      float ms = 0;
+      KS_CUDA_CHECK(cudaEventElapsedTime(&ms, events_[a], events_[b]));
+      return ms;
+    }
+    std::vector<cudaEvent_t> events_;
+    bool synced_ = false;
+  };
+
   Graph net_;
 };
 

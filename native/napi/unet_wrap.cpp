@@ -2,6 +2,8 @@
 
 #include <memory>
 #include <stdexcept>
+#include <algorithm>
+#include "bridge.h"
 #include "convert.h"
 #include "kintsugi/unet_engine.h"
 #include "tensor_wrap.h"
@@ -40,7 +42,22 @@ Napi::Value layout(Info info) {
       o.Set("skipChannels", st.skip_c);
       stages.Set(i, o);
     }
+    // The entries of a stage profile (unetProfileStages), in its order.
+    const std::vector<StageEntry> entries = unet_stage_entries(plan);
+    auto timed = Napi::Array::New(env, entries.size());
+    for (uint32_t i = 0; i < entries.size(); ++i) {
+      const StageEntry& e = entries[i];
+      auto o = Napi::Object::New(env);
+      o.Set("stage", e.name);
+      o.Set("section", e.section);
+      o.Set("kind", e.kind);
+      o.Set("size", e.size);
+      o.Set("cin", e.cin);
+      o.Set("cout", e.cout);
+      timed.Set(i, o);
+    }
     auto out = Napi::Object::New(env);
+    out.Set("timedStages", timed);
     out.Set("params", arr);
     out.Set("paramCount", static_cast<double>(plan.param_count));
     out.Set("stages", stages);
@@ -104,6 +121,36 @@ void backward(Info info) {
   });
 }
 
+// profileStages(net, params, x, t, out, gout, grads, gx | null) -> Promise<{ fwdMs, bwdMs }>: one forward
+// and backward as forward() + backward() compute them (out written, grads +=, gx written), with each
+// stage's forward and backward time (Float64Arrays in unetLayout's timedStages order).
+Napi::Value profile_stages(Info info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    const UNetHandle& net = *net_of(info[0]);
+    const bool want_gx = info.Length() > 7 && !info[7].IsNull() && !info[7].IsUndefined();
+    auto [promise, complete] = Bridge::of(env)->promise(env);
+    unet_profile_stages(net, TensorWrap::unwrap(info[1], "params"), TensorWrap::unwrap(info[2], "x"),
+                        TensorWrap::unwrap(info[3], "t"), TensorWrap::unwrap(info[4], "out"),
+                        TensorWrap::unwrap(info[5], "gout"), TensorWrap::unwrap(info[6], "grads"),
+                        want_gx ? &TensorWrap::unwrap(info[7], "gx") : nullptr,
+                        [complete = complete](StageTimes&& times, const std::string* error) {
+                          auto r = std::make_shared<StageTimes>(std::move(times));
+                          complete(error, [r](Napi::Env env) {
+                            auto o = Napi::Object::New(env);
+                            auto f = Napi::Float64Array::New(env, r->fwd_ms.size());
+                            auto b = Napi::Float64Array::New(env, r->bwd_ms.size());
+                            std::copy(r->fwd_ms.begin(), r->fwd_ms.end(), f.Data());
+                            std::copy(r->bwd_ms.begin(), r->bwd_ms.end(), b.Data());
+                            o.Set("fwdMs", f);
+                            o.Set("bwdMs", b);
+                            return Napi::Value(o);
+                          });
+                        });
+    return Napi::Value(promise);
+  });
+}
+
 void release_tape(Info info) {
   guarded(info.Env(), [&] { unet_release_tape(tape_of(info[0], "a tape")); });
 }
@@ -116,6 +163,7 @@ void define_unet(Napi::Env env, Napi::Object exports) {
   exports.Set("unetCreate", Napi::Function::New<create>(env, "unetCreate"));
   exports.Set("unetForward", Napi::Function::New<forward>(env, "unetForward"));
   exports.Set("unetBackward", Napi::Function::New<backward>(env, "unetBackward"));
+  exports.Set("unetProfileStages", Napi::Function::New<profile_stages>(env, "unetProfileStages"));
   exports.Set("unetReleaseTape", Napi::Function::New<release_tape>(env, "unetReleaseTape"));
 }
 

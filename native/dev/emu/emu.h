@@ -183,6 +183,7 @@ enum cudaError_t {
   cudaErrorInvalidValue = 1,
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorInvalidResourceHandle = 400,
 };
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
@@ -204,6 +205,16 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
                             cudaStream_t stream = nullptr);
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr);
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+// Events (the UNet's stage profiler, cuda/unet.cu): work runs at once here, so an event's time is the
+// host clock when it is recorded, and synchronising on it has nothing to wait for. As on a device,
+// reading the time between events fails unless both were recorded.
+typedef struct EmuEvent* cudaEvent_t;
+cudaError_t cudaEventCreate(cudaEvent_t* event);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t event);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+long emu_live_events();  // created and not yet destroyed (a case must destroy all it made)
 
 // ---- launches -----------------------------------------------------------------------------------
 

@@ -993,6 +993,7 @@ void test_gsure_terms(int64_t n, int64_t per, int probes, bool central, bool sha
 #include "tensorcore_cases.inc"
 #include "gn_split_cases.inc"
 #include "unet_cases.inc"
+#include "stage_profile_cases.inc"
 
 }  // namespace
 
@@ -1034,7 +1035,7 @@ int main(int argc, char** argv) {
   // Issue #13 item 3: the folds (GroupNorm statistics from the conv's epilogue, groupnorm_silu's folded backward).
   if (selected("folds")) test_folds_all(), test_gn_split_input_all();  // + the split input (wire3)
   // Issue #13: the whole UNet through the CUDA executor (the fused block wired into the graph).
-  if (selected("unet")) test_unet_all();
+  if (selected("unet")) test_unet_all(), test_unet_stage_profile();  // + the stage profiler (item 6)
 
   // Every __global__ function in the compiled sources must have been launched by some case above.
   if (only != nullptr) {

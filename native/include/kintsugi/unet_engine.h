@@ -2,8 +2,12 @@
 // an opaque tape that the matching backward consumes. Runs on the device's worker thread.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 #include "kintsugi/device.h"
+#include "kintsugi/stage_timer.h"
 #include "kintsugi/tensor.h"
 #include "kintsugi/unet.h"
 
@@ -19,6 +23,11 @@ class UNetEngine {
   virtual void backward(const float* params, const void* tape, const float* gout, float* grads, float* gx,
                         float* gcond = nullptr) = 0;
   virtual int64_t tape_batch(const void* tape) const = 0;
+  // One forward (with a tape) and its backward, as forward() then backward() compute them (the same
+  // out, grads += and gx bits), with each stage timed (kintsugi/stage_timer.h): the CPU engine by the
+  // host clock, the CUDA engine by events on its stream (synchronised before it returns).
+  virtual StageTimes profile(const float* params, const float* x, const float* t, int64_t n, float* out,
+                             const float* gout, float* grads, float* gx) = 0;
 };
 
 // The engine of `device`'s backend (native/core/unet_ops.cpp picks it).
@@ -47,6 +56,22 @@ void unet_backward(const UNetHandle& net, const Tensor& params, const std::share
                    const Tensor& gout, const Tensor& grads, const Tensor* gx, const Tensor* gcond = nullptr);
 // Frees the tape's activations once the work queued so far on its device has run.
 void unet_release_tape(const std::shared_ptr<UNetTape>& tape);
+
+// What each entry of a stage profile is (kintsugi/stage_timer.h's order), named as the checkpoint names
+// the modules ("time", "conv_in", "down.0", ..., "mid.1", ..., "up.3", "out"), which are also
+// test/interop/unet_torch.py's module paths. section: "time", "conv_in", "down", "mid", "up", "out";
+// kind: "time", "conv", "res", "attn", "down", "up", "head"; size: the input's height = width; cin, cout
+// its channels (cin with a concatenated skip).
+struct StageEntry {
+  std::string name, section, kind;
+  int size = 0, cin = 0, cout = 0;
+};
+std::vector<StageEntry> unet_stage_entries(const UNetPlan& plan);
+// Queues one profiled forward + backward (UNetEngine::profile) with the checks of unet_forward and
+// unet_backward; done(times, error) runs on the worker thread once it has finished (or failed).
+void unet_profile_stages(const UNetHandle& net, const Tensor& params, const Tensor& x, const Tensor& t,
+                         const Tensor& out, const Tensor& gout, const Tensor& grads, const Tensor* gx,
+                         std::function<void(StageTimes&&, const std::string*)> done);
 
 // Each backend's engine (native/cpu/unet.cpp, native/cuda/unet.cu).
 namespace cpu {

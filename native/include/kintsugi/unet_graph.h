@@ -31,6 +31,10 @@
 //     gx (and gx2 with a concat, split as in conv_backward) = dL/din overwritten (not aliasing gy); the
 //     four parameter gradients accumulate (+=); an empty `a` is recomputed from in and the statistics.
 //
+// Stage timing (issue #13 item 6): forward and backward take an optional StageTimer
+// (kintsugi/stage_timer.h) and mark the begin and end of each stage on it; the Ops are not involved, so
+// every backend's graph is the same code with or without a timer, and without one (null) nothing runs.
+//
 // Optional (detected: a backend without them, the CPU, never sees them): the folds of issue #13, where
 //   static bool folds(Precision p)
 // says yes (the CUDA tensor-core path). GroupNorm statistics then come from partial statistics that the
@@ -52,6 +56,7 @@
 #include <utility>
 #include <vector>
 #include "kintsugi/nn_shapes.h"
+#include "kintsugi/stage_timer.h"
 #include "kintsugi/unet.h"
 
 namespace ks {
@@ -127,10 +132,13 @@ class UNetGraph {
   // keep = false is inference: each stage's activations are freed as soon as the next stage has
   // read them (only the skips survive until their concat), so sampling holds a fraction of a
   // training step's memory; the returned tape is then empty (`n` only) and backward refuses it.
+  // timer (optional, kintsugi/stage_timer.h): marks the begin and end of each stage; null, the default,
+  // costs one pointer test per stage.
   std::unique_ptr<Tape> forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep = true,
-                                const T* cond = nullptr) const;
+                                const T* cond = nullptr, StageTimer* timer = nullptr) const;
   // G += dL/dparams for dL/dout = gout; gx (if not null) = dL/dx; gcond (if not null) = dL/dcond.
-  void backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx, T* gcond = nullptr) const;
+  void backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx, T* gcond = nullptr,
+                StageTimer* timer = nullptr) const;
 
  private:
   using Conv = UNetPlan::Conv;
@@ -244,13 +252,16 @@ class UNetGraph {
 };
 
 template <class Ops>
-auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep, const T* cond) const
-    -> std::unique_ptr<Tape> {
+auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* out, bool keep, const T* cond,
+                             StageTimer* timer) const -> std::unique_ptr<Tape> {
   const UNetConfig& cfg = plan_.config;
   const int64_t C = cfg.channels, TC = 4 * C, R = cfg.resolution;
+  const int head_entry = StageTimer::entries_for(plan_.stages.size()) - 1;
+  constexpr StagePhase fwd = StagePhase::Forward;
   auto tape = std::make_unique<Tape>();
   tape->n = n;
   tape->complete = keep;
+  stage_mark(timer, 0, fwd, true);  // the time path (the input's copy for the tape counts here too)
   if (keep) tape->x = copy_of(x, n * cfg.in_channels * R * R);
 
   // Time path: emb -> linear1 -> silu -> linear2 = temb; each ResBlock projects silu(temb).
@@ -263,7 +274,9 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
   Ops::linear_forward(Ops::ptr(s1), P + plan_.time2.w, P + plan_.time2.b, Ops::ptr(tape->temb), n, TC, TC);
   if (cond) Ops::add_inplace(Ops::ptr(tape->temb), cond, n * TC);
   tape->st = silu_of(tape->temb, n * TC);
+  stage_mark(timer, 0, fwd, false);
 
+  stage_mark(timer, 1, fwd, true);  // conv_in
   tape->h0 = Ops::alloc(n * C * R * R);
   // With the folds, every conv whose output is normalised next writes its partial statistics (hpart: of
   // h; skip_parts: of the skips), and the GroupNorm folds them instead of reading the activation.
@@ -273,10 +286,12 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
   std::vector<Part> skip_parts{hpart};
   Buf h = copy_of(Ops::ptr(tape->h0), n * C * R * R);
   tape->stages.resize(plan_.stages.size());
+  stage_mark(timer, 1, fwd, false);
 
   for (size_t si = 0; si < plan_.stages.size(); ++si) {
     const UNetPlan::Stage& st = plan_.stages[si];
     auto& s = tape->stages[si];
+    stage_mark(timer, static_cast<int>(si) + 2, fwd, true);  // the whole iteration: concat, stage, skip push
     const int64_t size = st.size, hw = size * size;
     ConvInput<T> src;  // what the stage's convs read: s.in, or (s.in, skip) gathered
     StatsIo nio;       // the partial statistics of what the stage normalises (folds)
@@ -386,14 +401,17 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
       s = typename Tape::Stage{};
       s.pushed = std::move(pushed);
     }
+    stage_mark(timer, static_cast<int>(si) + 2, fwd, false);
   }
 
   // Output head: out.conv(silu(out.norm(h))).
   tape->hout = std::move(h);
+  stage_mark(timer, head_entry, fwd, true);
   StatsIo head;
   head.part = pp(hpart);
   norm_conv_fwd(P, plan_.out_norm, plan_.out_conv, plain(Ops::ptr(tape->hout)), tape->mout, tape->rout, tape->aout, out,
                 n, R, nullptr, nullptr, true, head);
+  stage_mark(timer, head_entry, fwd, false);
   if (!keep) {
     auto empty = std::make_unique<Tape>();
     empty->n = n;
@@ -404,10 +422,14 @@ auto UNetGraph<Ops>::forward(const T* P, const T* x, const T* t, int64_t n, T* o
 }
 
 template <class Ops>
-void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx, T* gcond) const {
+void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G, T* gx, T* gcond,
+                              StageTimer* timer) const {
   const UNetConfig& cfg = plan_.config;
   const int64_t n = tape.n, C = cfg.channels, TC = 4 * C, R = cfg.resolution, HW = R * R;
-  Buf g_st = Ops::alloc(n * TC);  // dL/d silu(temb), summed over every ResBlock
+  const int head_entry = StageTimer::entries_for(plan_.stages.size()) - 1;
+  constexpr StagePhase bwd = StagePhase::Backward;
+  stage_mark(timer, head_entry, bwd, true);  // with the zeroing of the time path's gradient sum
+  Buf g_st = Ops::alloc(n * TC);             // dL/d silu(temb), summed over every ResBlock
   Ops::fill_zero(Ops::ptr(g_st), n * TC);
 
   // Output head.
@@ -416,12 +438,14 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
   norm_conv_bwd(P, plan_.out_norm, plan_.out_conv, plain(Ops::ptr(tape.hout)), tape.mout, tape.rout, tape.aout, gout,
                 Ops::ptr(g), G, n, R);
   int64_t gcount = n * cf * HW;  // elements of g
+  stage_mark(timer, head_entry, bwd, false);
 
   std::vector<std::pair<Buf, int64_t>> gskips;  // gradients of the skips, in the order the up path popped them
   for (size_t si = plan_.stages.size(); si-- > 0;) {
     const UNetPlan::Stage& st = plan_.stages[si];
     const auto& s = tape.stages[si];
     const int64_t size = st.size, hw = size * size;
+    stage_mark(timer, static_cast<int>(si) + 2, bwd, true);  // with the skip gradient's add and the concat's split
     if (st.push_after) {
       Ops::add_inplace(Ops::ptr(g), Ops::ptr(gskips.back().first), gcount);
       gskips.pop_back();
@@ -518,14 +542,18 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
       g = std::move(gin);
       gcount = n * st.cin * hw;
     }
+    stage_mark(timer, static_cast<int>(si) + 2, bwd, false);
   }
 
   // conv_in pushed its output first: its skip gradient is the last one left.
+  stage_mark(timer, 1, bwd, true);
   Ops::add_inplace(Ops::ptr(g), Ops::ptr(gskips.back().first), gcount);
   gskips.pop_back();
   conv_bwd(P, plan_.conv_in, plain(Ops::ptr(tape.x)), Ops::ptr(g), gx, G, n, R);
+  stage_mark(timer, 1, bwd, false);
 
   // Time path: silu(temb) <- linear2 <- silu <- linear1 (no gradient flows to t).
+  stage_mark(timer, 0, bwd, true);
   Buf gtemb = Ops::alloc(n * TC);
   Ops::silu_backward(Ops::ptr(tape.temb), Ops::ptr(g_st), Ops::ptr(gtemb), n * TC);
   if (gcond) Ops::copy(Ops::ptr(gtemb), gcond, n * TC);  // cond was added to temb: same gradient
@@ -536,6 +564,7 @@ void UNetGraph<Ops>::backward(const T* P, const Tape& tape, const T* gout, T* G,
   Ops::silu_backward(Ops::ptr(tape.l1), Ops::ptr(gs1), Ops::ptr(gs1), n * TC);
   Ops::linear_backward(Ops::ptr(tape.emb), P + plan_.time1.w, Ops::ptr(gs1), static_cast<T*>(nullptr),
                        G + plan_.time1.w, G + plan_.time1.b, n, C, TC);
+  stage_mark(timer, 0, bwd, false);
 }
 
 // A ResBlock's backward with the folds (Ops::folds): the same gradients as the composition in backward()

@@ -88,6 +88,20 @@ async function blockRows({ device, n, c, r, reps = 10 }) {
   return rows;
 }
 
+// A batch of n inputs for `net`, an output gradient and n time steps spread over [0, 1000).
+function networkInputs(net, n, seed, device) {
+  const { inChannels, outChannels, resolution: r } = net.config;
+  const g = new Generator(seed);
+  const x = randn([n, inChannels, r, r], { generator: g, device });
+  const gout = randn([n, outChannels, r, r], { generator: g, device });
+  const t = tensor(
+    Array.from({ length: n }, (_, i) => (i * 997) % 1000),
+    [n],
+    { device },
+  );
+  return { x, gout, t };
+}
+
 // The whole network's forward + backward (no optimiser step) through the public API: with BF16 on a
 // tensor-core device the graph runs the fused block everywhere (cuda/unet.cu: GroupNorm + SiLU in the
 // conv's loader, concat and upsample gathered, bias / time bias / residual in the epilogue), with FP32 the
@@ -99,15 +113,7 @@ async function networkRows({ device, preset, n, reps = 5 }) {
   const rows = [];
   for (const precision of ['bf16', 'fp32']) {
     const net = new UNet(preset, { device, seed: 0, precision });
-    const { inChannels, outChannels, resolution: r } = net.config;
-    const g = new Generator(3);
-    const x = randn([n, inChannels, r, r], { generator: g, device });
-    const gout = randn([n, outChannels, r, r], { generator: g, device });
-    const t = tensor(
-      Array.from({ length: n }, (_, i) => (i * 997) % 1000),
-      [n],
-      { device },
-    );
+    const { x, gout, t } = networkInputs(net, n, 3, device);
     const pass = () => {
       const { out, tape } = net.forward(x, t);
       net.backward(tape, gout);
@@ -139,15 +145,7 @@ async function stageRows({ device, preset, n, reps = 5, torch = true }) {
   const median = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
   for (const precision of ['bf16', 'fp32']) {
     const net = new UNet(preset, { device, seed: 0, precision });
-    const { inChannels, outChannels, resolution: r } = net.config;
-    const g = new Generator(5);
-    const x = randn([n, inChannels, r, r], { generator: g, device });
-    const gout = randn([n, outChannels, r, r], { generator: g, device });
-    const t = tensor(
-      Array.from({ length: n }, (_, i) => (i * 997) % 1000),
-      [n],
-      { device },
-    );
+    const { x, gout, t } = networkInputs(net, n, 5, device);
     const runs = [];
     for (let i = 0; i <= reps; i++) {
       const p = await net.profileStages(x, t, gout);

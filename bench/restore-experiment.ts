@@ -65,7 +65,8 @@ const { values: a } = parseArgs({
     steps: { type: 'string', default: '500' },
     batch: { type: 'string', default: '16' },
     'clean-prior': { type: 'string' },
-    'gsure-prior': { type: 'string', default: 'lib/assets/demo-prior.safetensors' },
+    // The 16x16 demo prior (shipped in lib/assets/ until 2026-12-06; the demo now ships a 32x32 one).
+    'gsure-prior': { type: 'string', default: 'test/fixtures/demo/demo-prior-16.safetensors' },
     samples: { type: 'string', default: '2' },
     'sampler-steps': { type: 'string', default: '10' },
     'dps-steps': { type: 'string' },

@@ -4,7 +4,7 @@
 // Used to decide whether a longer prior run helps before it replaces lib/assets/demo-prior.safetensors.
 //   node --import ./test/support/register-ts.mjs scripts/eval-demo-prior.ts [--prior FILE] [--seeds 1,2] [--steps 25]
 //     [--method ddim|ddpm|heun] [--eta E] [--picture FILE.png] [--device cpu|cuda] [--json FILE]
-// The resolution is the prior's (16x16 as shipped; 32x32 from `--resolution 32` of train-demo-prior.ts).
+// The resolution is the prior's (32x32 as shipped; 16x16 from `--resolution 16` of train-demo-prior.ts).
 // It prints, per seed, the confident share, FD-FMNIST and the classifier's class histogram (a sampler that
 // raises the share by favouring the easy classes shows there: docs/demo.md).
 // FILE may be a prior (EMA weights) or the training script's --work checkpoint (its EMA weights are used

@@ -1,17 +1,19 @@
 // Trains the prior that `kintsugi demo` starts from (lib/assets/demo-prior.safetensors), from corrupted
-// data only: the shipped 2,000 Fashion-MNIST images at 16x16, each pixel missing with probability 0.4,
-// noise 0.05 on the rest (lib/demo/recipe.ts), GSURE-Diffusion (x0-prediction), the demo's UNet.
-// The measurement seed (7) differs from the demo's (1): the demo fine-tunes on fresh corruptions.
+// data only: the shipped 2,000 Fashion-MNIST images at 32x32, each pixel missing with probability 0.4,
+// noise 0.05 on the rest (lib/demo/recipe.ts), GSURE-Diffusion (x0-prediction), the demo's UNet
+// (DEMO_UNET_32). The measurement seed (7) differs from the demo's (1): the demo fine-tunes on fresh
+// corruptions.
 //
-//   nice -n 10 node --import ./test/support/register-ts.mjs scripts/train-demo-prior.ts [--minutes 40] [--steps 20000]
+//   node --import ./test/support/register-ts.mjs scripts/train-demo-prior.ts [--minutes 40] [--steps 20000]
 //
-// --resolution 32 trains the demo's 32x32 network (DEMO_UNET_32) on the images as shipped, for a GPU
-// (--device cuda); `bash bench/gpu-session.sh prior` runs it there (compiled to scripts/*.js by
-// build:bench, since the GPU machine has no TypeScript) and measures the result.
+// --resolution 16 trains the smaller 16x16 network (DEMO_UNET) on the images averaged down, as the demo's
+// first prior was (test/fixtures/demo/demo-prior-16.safetensors). --device cuda trains on a GPU; `bash
+// bench/gpu-session.sh prior` runs it there (compiled to scripts/*.js by build:bench, since the GPU
+// machine has no TypeScript) and measures the result.
 //
 // Time-boxed and resumable: it checkpoints to --work every 200 steps and a second call continues there;
 // at the end (time up, step count reached, or Ctrl-C) it writes the EMA weights as BF16 to --out with
-// the training's settings and wall time in the metadata. docs/demo.md records the run that made the
+// the training's settings and wall time in the metadata. docs/demo.md records the runs that made the
 // shipped file.
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -43,7 +45,7 @@ const { values: args } = parseArgs({
     // With --init: continue from the earlier prior widened to twice its channels by a function-preserving
     // map (lib/demo/widen.ts), so the wider network starts where the narrow one stopped.
     widen: { type: 'boolean', default: false },
-    resolution: { type: 'string', default: '16' },
+    resolution: { type: 'string', default: '32' },
     device: { type: 'string', default: 'cpu' },
   },
 });

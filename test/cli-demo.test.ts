@@ -18,6 +18,7 @@ describe('kintsugi demo', () => {
     const r = runCli(['demo', '--steps', '1', '--sample-steps', '2', '--restore-steps', '3', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('the model sees only these');
+    expect(r.stdout).toContain('Fashion-MNIST images at 32x32'); // the shipped prior is a 32x32 network
     expect(r.stdout).toMatch(/demo train step 1\/1/);
     expect(r.stdout).toMatch(/demo sampling: DDIM step 2\/2/);
     expect(r.stdout).toMatch(/demo restoring the inputs: DDRM step 3\/3/);
@@ -39,43 +40,44 @@ describe('kintsugi demo', () => {
     expect(summary.confidentShare).toBeLessThanOrEqual(1);
     expect(Number.isFinite(summary.fdFmnist)).toBe(true);
     const { readNpy } = await import('../lib/data/npy.ts');
-    expect((await readNpy(join(out, 'samples.npy'))).shape).toEqual([64, 1, 16, 16]);
+    expect((await readNpy(join(out, 'samples.npy'))).shape).toEqual([64, 1, 32, 32]);
     // The restorations agree with the inputs where a pixel was observed (DDRM pulls those coordinates to
     // the measurement; noise sigma0 0.05 and 3 steps leave them within a loose bound), unlike the samples.
     const restored = await readNpy(join(out, 'restored.npy'));
-    expect(restored.shape).toEqual([64, 1, 16, 16]);
+    expect(restored.shape).toEqual([64, 1, 32, 32]);
     const { demoMeasurements } = await import('../lib/demo/recipe.ts');
-    const set = await demoMeasurements(1); // the demo's own measurements: its first 64 are the inputs restored
+    const set = await demoMeasurements(1, undefined, 32); // the demo's own measurements: its first 64 are the inputs restored
     const mask = (set.params as { mask: Uint8Array }).mask;
     let sum = 0,
       count = 0;
-    for (let i = 0; i < 64 * 256; i++) if (mask[i]) ((sum += Math.abs(restored.data[i]! - set.measurements[i]!)), count++);
+    for (let i = 0; i < 64 * 1024; i++) if (mask[i]) ((sum += Math.abs(restored.data[i]! - set.measurements[i]!)), count++);
     expect(sum / count).toBeLessThan(0.15);
     expect(summary.restoredConfidentShare).toBeGreaterThanOrEqual(0);
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
   }, 600_000); // minutes under heavy load (the machine shared with other jobs); seconds on an idle one
 
-  // A prior trained at 32x32 (scripts/train-demo-prior.ts --resolution 32, for a GPU): the demo follows the
-  // prior's network, so its samples, restorations and measurements are 32x32, shown without doubling.
-  it('runs at 32x32 from a 32x32 prior given by --prior, and refuses what does not fit', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kintsugi-demo32-'));
-    const priorFile = join(dir, 'prior32.safetensors');
-    const net = new UNet(DEMO_UNET_32, { device: 'cpu', seed: 5n });
+  // A 16x16 prior (scripts/train-demo-prior.ts --resolution 16; the demo shipped one until 2026-12-06):
+  // the demo follows the prior's network, so its samples, restorations and measurements are 16x16, and
+  // the picture doubles them to the same layout.
+  it('runs at 16x16 from a 16x16 prior given by --prior, and refuses what does not fit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kintsugi-demo16-'));
+    const priorFile = join(dir, 'prior16.safetensors');
+    const net = new UNet(demoUNet(16), { device: 'cpu', seed: 5n });
     await saveCheckpoint(priorFile, net, { step: 0, prediction: 'x0', dtype: 'BF16' });
     net.dispose();
     const out = join(dir, 'demo');
     const r = runCli(['demo', '--prior', priorFile, '--steps', '1', '--sample-steps', '1', '--restore-steps', '1', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain('Fashion-MNIST images at 32x32');
+    expect(r.stdout).toContain('Fashion-MNIST images at 16x16');
     expect(r.stdout).toContain(`Fine-tuning the prior ${priorFile}`);
     const { readNpy } = await import('../lib/data/npy.ts');
-    expect((await readNpy(join(out, 'samples.npy'))).shape).toEqual([64, 1, 32, 32]);
-    expect((await readNpy(join(out, 'restored.npy'))).shape).toEqual([64, 1, 32, 32]);
+    expect((await readNpy(join(out, 'samples.npy'))).shape).toEqual([64, 1, 16, 16]);
+    expect((await readNpy(join(out, 'restored.npy'))).shape).toEqual([64, 1, 16, 16]);
     const png = decodePng(readFileSync(join(out, 'demo.png')));
-    expect([png.width, png.height]).toEqual([3 * (8 * 34 + 2) + 2 * 8, 8 * 34 + 2]); // the same layout as at 16x16
+    expect([png.width, png.height]).toEqual([3 * (8 * 34 + 2) + 2 * 8, 8 * 34 + 2]); // the same layout as at 32x32
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { resolution: number; fdReference: string };
-    expect(summary.resolution).toBe(32);
-    expect(summary.fdReference).toBe('the 2000 shipped images at 32x32');
+    expect(summary.resolution).toBe(16);
+    expect(summary.fdReference).toBe('the 2000 shipped images averaged to 16x16');
 
     // Refusals name the flag or the file, and create no output folder.
     const refused = (args: string[], message: string) => {
@@ -85,7 +87,7 @@ describe('kintsugi demo', () => {
       expect(q.stderr).toContain(message);
       expect(existsSync(o)).toBe(false);
     };
-    refused(['--prior', priorFile, '--resolution', '16'], `--resolution 16, but the prior ${priorFile} is a 32x32 network`);
+    refused(['--prior', priorFile, '--resolution', '32'], `--resolution 32, but the prior ${priorFile} is a 16x16 network`);
     refused(['--no-prior', '--resolution', '24'], '--resolution: the demo runs at 16x16 or 32x32, got 24');
     refused(['--prior', priorFile, '--no-prior'], '--prior and --no-prior exclude each other');
     refused(['--prior', join(dir, 'none.safetensors')], 'none.safetensors: no such file');

@@ -46,7 +46,7 @@ export function demoPriorPath(): string | undefined {
 const HELP = `usage: kintsugi demo [--out DIR] [--steps N] [--device D]
 
 Learns Fashion-MNIST garments from corrupted images only: the 2,000 images shipped with the package,
-averaged to 16x16 (or at 32x32 with a 32x32 prior), each pixel missing with probability ${DEMO_CORRUPTION.p} and noise ${DEMO_CORRUPTION.sigma0} on the rest. The model
+at 32x32 (averaged to 16x16 with a 16x16 prior, or with --no-prior on the CPU), each pixel missing with probability ${DEMO_CORRUPTION.p} and noise ${DEMO_CORRUPTION.sigma0} on the rest. The model
 (GSURE-Diffusion) starts from a small prior trained the same way on other corruptions of the same images
 (lib/assets/${DEMO_PRIOR}, docs/demo.md) and is fine-tuned for --steps steps; then it draws 64 samples and
 the shipped classifier counts how many are recognisable garments.
@@ -111,8 +111,9 @@ export const demoCommand = defineCommand('demo', {
         `demo: the prior lib/assets/${DEMO_PRIOR} is missing (an incomplete installation?); --no-prior trains from scratch`,
       );
 
-    // The resolution is the prior's (its file says which network it holds: 16x16 as shipped, or 32x32
-    // for a prior trained on a GPU); from scratch, --resolution (default 16 on the CPU, 32 on a GPU).
+    // The resolution is the prior's (its file says which network it holds: 32x32 as shipped, 16x16 for
+    // the earlier, smaller prior); from scratch, --resolution (default 16 on the CPU, where training from
+    // scratch is slow, 32 on a GPU).
     const priorCheckpoint = prior ? await readCheckpoint(prior) : undefined;
     if (priorCheckpoint && (priorCheckpoint.config.inChannels !== 1 || priorCheckpoint.config.outChannels !== 1))
       throw new UsageError(

@@ -7,10 +7,11 @@ import { loadFashionMnist } from '../data/fashion-mnist.ts';
 import type { UNetConfig } from '../unet.ts';
 
 /**
- * 16x16 images: a quarter of the pixels of 32x32, so two CPU cores train and sample four times as many
- * images in the demo's five minutes. The garments stay recognisable (the shipped classifier, on real
- * images averaged down to 16x16 and shown at 32x32, is confident (>= 0.8) on 84 % of them, against 92 %
- * at 32x32).
+ * 16x16 images: a quarter of the pixels of 32x32, so two CPU cores train four times as many images a
+ * minute: the resolution of `--no-prior` on the CPU and of the demo's first prior. The garments stay
+ * recognisable, but the shipped classifier, on real images averaged down to 16x16 and shown at 32x32, is
+ * confident (>= 0.8) on only 84 % of them, against 92 % at 32x32: too little headroom for the demo's 75 %
+ * bar, which is why the shipped prior is a 32x32 one (DEMO_UNET_32).
  */
 export const DEMO_RESOLUTION = 16;
 
@@ -25,10 +26,10 @@ export const DEMO_UNET: UNetConfig = {
 };
 
 /**
- * The demo's network at 32x32, for a prior trained where there is time for it (a GPU: `--resolution 32`
- * of scripts/train-demo-prior.ts): the `small32` preset's shape, one more level than DEMO_UNET so that the
- * deepest level is 8x8 again. At 32x32 real images reach 92 % confident with the shipped classifier,
- * against 84 % at 16x16: the headroom the quality bar needs (docs/demo.md).
+ * The demo's network at 32x32, the shipped prior's (`--resolution 32` of scripts/train-demo-prior.ts): the
+ * `small32` preset's shape, one more level than DEMO_UNET so that the deepest level is 8x8 again. At 32x32
+ * real images reach 92 % confident with the shipped classifier, against 84 % at 16x16: the headroom the
+ * quality bar needs (docs/demo.md).
  */
 export const DEMO_UNET_32: UNetConfig = {
   inChannels: 1,

@@ -161,8 +161,9 @@ export const demoCommand = defineCommand('demo', {
       batchSize,
       seed,
       optimizer: {
-        // From the prior: its last 4,235 steps ran at lr 1e-4 (docs/demo.md); fine-tuning at 3e-4 undid part of
-        // that annealing (one run each on the same machine: 40 of 64 confident and FD 112 at 3e-4, 42 and 106 at 1e-4).
+        // From the prior, a small rate: the 16x16 prior lost part of its annealing at 3e-4 (40 of 64 confident
+        // and FD 112, against 42 and 106 at 1e-4), and the 32x32 one's share over 16 seeds moves by less than
+        // its noise in the CPU demo's ~600 steps at 1e-4 (74.3 % before, 73.4 % after; docs/demo.md).
         lr: number(str(values, 'lr'), prior ? 1e-4 : 1e-3, '--lr', { above: 0 }),
         warmupSteps: Math.min(50, Math.floor(steps / 10)),
         maxGradNorm: 1,

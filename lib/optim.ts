@@ -58,13 +58,18 @@ export class AdamW {
     return w > 0 ? (this.options.lr * Math.min(step, w)) / w : this.options.lr;
   }
 
-  /** Applies the gradients accumulated in target.grads (it does not clear them). */
-  step(): void {
+  /**
+   * Applies the gradients accumulated in target.grads (it does not clear them); `lrFactor` scales this
+   * step's rate (a decay schedule, see lrDecayFactor in training-loop.ts).
+   */
+  step(lrFactor = 1): void {
+    if (!(lrFactor >= 0 && Number.isFinite(lrFactor)))
+      throw new RangeError(`AdamW: lrFactor must be a finite number >= 0, got ${lrFactor}`);
     const step = this.#step + 1;
     const { params, grads } = this.#target;
     if (this.options.maxGradNorm > 0) native.sumSquares(grads.handle('grads'), this.#sumsq.handle());
     native.adamw(params.handle('params'), grads.handle('grads'), this.m.handle('m'), this.v.handle('v'), this.#sumsq.handle(), {
-      lr: this.lrAt(step),
+      lr: this.lrAt(step) * lrFactor,
       beta1: this.options.betas[0],
       beta2: this.options.betas[1],
       eps: this.options.eps,

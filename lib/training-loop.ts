@@ -65,6 +65,17 @@ export interface LoopOptions {
   checkpoint?: { path: string; every: number };
   /** Continue from this checkpoint (weights, optimizer, EMA, step). */
   resume?: string;
+  /**
+   * 'cosine': after the warm-up, the rate falls from lr to 0 along a half cosine over the remaining
+   * `steps` (the step count, not a time box, sets its length). Default 'constant'.
+   */
+  lrDecay?: 'constant' | 'cosine';
+}
+
+/** The factor of step `step`'s rate under `decay` (1 for 'constant'); the warm-up is the optimizer's. */
+export function lrDecayFactor(decay: 'constant' | 'cosine' | undefined, step: number, steps: number, warmupSteps = 0): number {
+  if (decay !== 'cosine' || step < warmupSteps) return 1;
+  return 0.5 * (1 + Math.cos((Math.PI * (step - warmupSteps)) / Math.max(1, steps - warmupSteps)));
 }
 
 export interface TrainResult {
@@ -165,7 +176,7 @@ async function loop(
       await Promise.allSettled(pending); // no stray rejections from the steps before
       throw e;
     }
-    optimizer.step();
+    optimizer.step(lrDecayFactor(options.lrDecay, s, steps, options.optimizer?.warmupSteps));
     ema?.update();
     pending.push(loss.then((value) => void losses.push({ step: s, loss: value })));
     if (pending.length > 2) await pending.shift();

@@ -47,6 +47,9 @@ const { values: args } = parseArgs({
     widen: { type: 'boolean', default: false },
     resolution: { type: 'string', default: '32' },
     device: { type: 'string', default: 'cpu' },
+    // The rate falls to 0 along a half cosine over --steps (after the warm-up): a run that ends at its
+    // step count rather than its time box finishes at a small rate, where the weights settle.
+    cosine: { type: 'boolean', default: false },
   },
 });
 const resolution = demoResolution(Number(args.resolution), '--resolution');
@@ -86,6 +89,7 @@ const result = await trainGsure({
   batchSize,
   seed,
   optimizer: { lr, warmupSteps, maxGradNorm: 1 },
+  lrDecay: args.cosine ? 'cosine' : 'constant',
   emaDecay,
   signal: controller.signal,
   onProgress: progressPrinter('prior'),
@@ -116,7 +120,7 @@ await saveCheckpoint(args.out, prior, {
     command: ['node --import ./test/support/register-ts.mjs scripts/train-demo-prior.ts', ...process.argv.slice(2)].join(' '),
     steps: String(earlier.steps + result.step),
     batch: String(batchSize),
-    lr: String(lr),
+    lr: `${lr}${args.cosine ? ` (cosine decay to 0 over ${steps} steps)` : ''}`,
     emaDecay: String(emaDecay),
     seconds: (earlier.seconds + seconds).toFixed(0),
     ...(init

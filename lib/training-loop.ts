@@ -115,6 +115,8 @@ export async function trainingLoop(options: LoopOptions, meta: CheckpointMeta, s
   if (!Number.isInteger(every) || every < 1) throw new RangeError(`train: progressEvery must be a positive integer, got ${every}`);
   if (options.checkpoint && !(Number.isInteger(options.checkpoint.every) && options.checkpoint.every >= 1))
     throw new RangeError(`train: checkpoint.every must be a positive integer, got ${options.checkpoint.every}`);
+  if (options.lrDecay !== undefined && options.lrDecay !== 'constant' && options.lrDecay !== 'cosine')
+    throw new RangeError(`train: lrDecay must be "constant" or "cosine", got ${JSON.stringify(options.lrDecay)}`);
   const optimizer = new AdamW(model, options.optimizer);
   const decay = options.emaDecay ?? 0.999;
   const ema = decay > 0 ? new EMA(model, decay) : undefined;

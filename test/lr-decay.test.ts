@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { AdamW } from '../lib/optim.ts';
 import { tensor } from '../lib/tensor.ts';
+import { NoiseSchedule, train, UNet } from '../lib/index.ts';
+import { blobs } from './helpers.ts';
 import { lrDecayFactor } from '../lib/training-loop.ts';
 
 describe('learning-rate decay', () => {
@@ -39,5 +41,19 @@ describe('learning-rate decay', () => {
     expect(await run(0)).toEqual([1, 1, 1, 1]);
     await expect(run(-1)).rejects.toThrow('AdamW: lrFactor must be a finite number >= 0, got -1');
     await expect(run(Number.NaN)).rejects.toThrow('lrFactor must be a finite number');
+  });
+
+  it('the training loop refuses a decay it does not know, by name', async () => {
+    const model = new UNet(
+      { inChannels: 1, channels: 16, mult: [1, 1], resBlocks: 1, attnResolutions: [4], resolution: 8 },
+      { device: 'cpu' },
+    );
+    const options = { model, data: blobs(16), batchSize: 4, steps: 1, schedule: new NoiseSchedule({ kind: 'linear' }) };
+    await expect(train({ ...options, lrDecay: 'linear' as 'cosine' })).rejects.toThrow(
+      'train: lrDecay must be "constant" or "cosine", got "linear"',
+    );
+    const r = await train({ ...options, lrDecay: 'cosine' });
+    expect(r.step).toBe(1);
+    model.dispose();
   });
 });

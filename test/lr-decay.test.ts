@@ -25,12 +25,14 @@ describe('learning-rate decay', () => {
     const run = async (factor: number) => {
       const target = { params: tensor([1, 1, 1, 1], [4], { device: 'cpu' }), grads: tensor(g, [4], { device: 'cpu' }) };
       const opt = new AdamW(target, { lr: 0.1, eps: 1e-12 });
-      opt.step(factor);
-      const p = Array.from(await target.params.toArray());
-      opt.dispose();
-      target.params.dispose();
-      target.grads.dispose();
-      return p;
+      try {
+        opt.step(factor);
+        return Array.from(await target.params.toArray());
+      } finally {
+        opt.dispose();
+        target.params.dispose();
+        target.grads.dispose();
+      }
     };
     const full = await run(1);
     const half = await run(0.5);

@@ -4,7 +4,7 @@
 // The tests start about a hundred child processes (the CLI, snippets), and each one used to load the
 // compiler (~9 MB of JavaScript) and transpile ~100 files: 2-5 s per process before any work, minutes of
 // CI. The output is therefore cached on disk, keyed by a hash of the source, the compiler's version and
-// the options, so an edited file is transpiled again and everything else is read back; the compiler is
+// these hooks, so an edited file is transpiled again and everything else is read back; the compiler is
 // loaded only on a miss. Entries are written to a temporary name and renamed, so processes that start
 // together never read half a file.
 import { createHash } from 'node:crypto';
@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cacheDir = process.env.KINTSUGI_TS_CACHE ?? join(root, 'node_modules', '.cache', 'kintsugi-ts');
 const tsVersion = JSON.parse(readFileSync(join(root, 'node_modules', 'typescript', 'package.json'), 'utf8')).version;
-const options = { module: 'ESNext', target: 'ES2022', sourceMap: false };
+// This file's own text stands for the compiler options below: any edit here starts a fresh cache.
+const hooks = readFileSync(fileURLToPath(import.meta.url), 'utf8');
 let ts;
 
 async function transpile(source, url) {
@@ -32,9 +33,7 @@ export async function load(url, context, nextLoad) {
   const source = await readFile(new URL(url), 'utf8');
   // The URL is part of the key: transpileModule's output does not depend on it today, but a cache must
   // not be the place where two files' outputs could ever be swapped.
-  const key = createHash('sha256')
-    .update(`${tsVersion}\0${JSON.stringify(options)}\0${url}\0${source}`)
-    .digest('hex');
+  const key = createHash('sha256').update(`${tsVersion}\0${hooks}\0${url}\0${source}`).digest('hex');
   const file = join(cacheDir, `${key}.js`);
   let outputText;
   try {

@@ -50,6 +50,9 @@ const { values: args } = parseArgs({
     // The rate falls to 0 along a half cosine over --steps (after the warm-up): a run that ends at its
     // step count rather than its time box finishes at a small rate, where the weights settle.
     cosine: { type: 'boolean', default: false },
+    // Draw t from [0, --max-t) instead of [0, T): a continuation leaves out the noisiest steps, where
+    // alphaBar < 0.01 (t >= 600) and the x0 prediction is little more than the data's mean.
+    'max-t': { type: 'string' },
   },
 });
 const resolution = demoResolution(Number(args.resolution), '--resolution');
@@ -62,6 +65,7 @@ const [minutes, steps, batchSize, lr, emaDecay, seed, warmupSteps] = [
   Number(args.seed),
   Number(args.warmup),
 ];
+const maxT = args['max-t'] === undefined ? undefined : Number(args['max-t']);
 const set = await demoMeasurements(7, undefined, resolution);
 const schedule = gsureSchedule((await svdStatistics(set)).vMax);
 if (args.widen && !args.init) throw new Error('--widen needs --init FILE (the prior to widen)');
@@ -90,6 +94,7 @@ const result = await trainGsure({
   seed,
   optimizer: { lr, warmupSteps, maxGradNorm: 1 },
   lrDecay: args.cosine ? 'cosine' : 'constant',
+  ...(maxT === undefined ? {} : { gsure: { maxT } }),
   emaDecay,
   signal: controller.signal,
   onProgress: progressPrinter('prior'),
@@ -122,6 +127,7 @@ await saveCheckpoint(args.out, prior, {
     batch: String(batchSize),
     lr: `${lr}${args.cosine ? ` (cosine decay to 0 over ${steps} steps)` : ''}`,
     emaDecay: String(emaDecay),
+    ...(maxT === undefined ? {} : { maxT: String(maxT) }),
     seconds: (earlier.seconds + seconds).toFixed(0),
     ...(init
       ? {

@@ -66,7 +66,7 @@ describe('kintsugi demo', () => {
     await saveCheckpoint(priorFile, net, { step: 0, prediction: 'x0', dtype: 'BF16' });
     net.dispose();
     const out = join(dir, 'demo');
-    const r = runCli(['demo', '--prior', priorFile, '--steps', '1', '--sample-steps', '1', '--restore-steps', '1', '--out', out]);
+    const r = runCli(['demo', '--prior', priorFile, '--steps', '1', '--sample-steps', '1', '--restore-steps', '1', '--ema', '0.9', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('Fashion-MNIST images at 16x16');
     expect(r.stdout).toContain(`Fine-tuning the prior ${priorFile}`);
@@ -75,8 +75,14 @@ describe('kintsugi demo', () => {
     expect((await readNpy(join(out, 'restored.npy'))).shape).toEqual([64, 1, 16, 16]);
     const png = decodePng(readFileSync(join(out, 'demo.png')));
     expect([png.width, png.height]).toEqual([3 * (8 * 34 + 2) + 2 * 8, 8 * 34 + 2]); // the same layout as at 32x32
-    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { resolution: number; fdReference: string };
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as {
+      resolution: number;
+      fdReference: string;
+      emaDecay: number;
+      lr: number;
+    };
     expect(summary.resolution).toBe(16);
+    expect([summary.emaDecay, summary.lr]).toEqual([0.9, 1e-4]); // --ema as given; the rate from a prior by default
     expect(summary.fdReference).toBe('the 2000 shipped images averaged to 16x16');
 
     // Refusals name the flag or the file, and create no output folder.
@@ -90,6 +96,8 @@ describe('kintsugi demo', () => {
     refused(['--prior', priorFile, '--resolution', '32'], `--resolution 32, but the prior ${priorFile} is a 16x16 network`);
     refused(['--no-prior', '--resolution', '24'], '--resolution: the demo runs at 16x16 or 32x32, got 24');
     refused(['--prior', priorFile, '--no-prior'], '--prior and --no-prior exclude each other');
+    refused(['--ema', '1'], '--ema: expected a decay in [0, 1), got "1"');
+    refused(['--ema', 'fast'], '--ema: expected a decay in [0, 1), got "fast"');
     refused(['--prior', join(dir, 'none.safetensors')], 'none.safetensors: no such file');
     const notAPrior = join(dir, 'junk.safetensors');
     writeFileSync(notAPrior, 'not a checkpoint');

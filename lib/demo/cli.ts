@@ -61,6 +61,8 @@ options:
   --steps N         at most this many fine-tuning steps (default 2000 on the CPU, 3000 on a GPU)
   --batch B         default 16 on the CPU, 128 on a GPU
   --lr X            learning rate (default 1e-4 from the prior, 1e-3 from scratch)
+  --ema D           decay of the weights' moving average that samples and restores (default 0.98
+                    from the prior, 0.995 from scratch)
   --sample-steps N  DDIM steps of the samples (default 25)
   --restore-steps N DDRM steps of the restorations (default 20)
   --prior FILE      start from this prior instead of the shipped one (a checkpoint of
@@ -85,6 +87,7 @@ export const demoCommand = defineCommand('demo', {
     'sample-steps': { type: 'string' },
     'restore-steps': { type: 'string' },
     lr: { type: 'string' },
+    ema: { type: 'string' },
     'no-prior': { type: 'boolean' },
     resolution: { type: 'string' },
     prior: { type: 'string' },
@@ -101,6 +104,9 @@ export const demoCommand = defineCommand('demo', {
     const sampleSteps = integer(str(values, 'sample-steps'), 25, '--sample-steps');
     const restoreSteps = integer(str(values, 'restore-steps'), 20, '--restore-steps');
     const seed = integer(str(values, 'seed'), 0, '--seed', 0);
+    const emaFlag = str(values, 'ema');
+    if (emaFlag !== undefined && !(Number(emaFlag) >= 0 && Number(emaFlag) < 1))
+      throw new UsageError(`--ema: expected a decay in [0, 1), got "${emaFlag}"`);
     const usePrior = !values['no-prior'];
     const priorFlag = str(values, 'prior');
     if (priorFlag !== undefined && !usePrior) throw new UsageError('demo: --prior and --no-prior exclude each other');
@@ -133,6 +139,8 @@ export const demoCommand = defineCommand('demo', {
       throw new UsageError(
         `demo: --resolution ${askedR}, but the prior ${prior} is a ${r}x${r} network; --no-prior trains from scratch at --resolution`,
       );
+    const lr = number(str(values, 'lr'), prior ? 1e-4 : 1e-3, '--lr', { above: 0 });
+    const ema = emaFlag === undefined ? (prior ? 0.98 : 0.995) : Number(emaFlag);
     const config = priorCheckpoint?.config ?? demoUNet(r);
     const outDir = str(values, 'out') ?? 'kintsugi-demo';
     prepareOutputDir(outDir, '--out');
@@ -164,11 +172,11 @@ export const demoCommand = defineCommand('demo', {
         // From the prior, a small rate: the 16x16 prior lost part of its annealing at 3e-4 (40 of 64 confident
         // and FD 112, against 42 and 106 at 1e-4), and the 32x32 one's share over 16 seeds moves by less than
         // its noise in the CPU demo's ~600 steps at 1e-4 (74.3 % before, 73.4 % after; docs/demo.md).
-        lr: number(str(values, 'lr'), prior ? 1e-4 : 1e-3, '--lr', { above: 0 }),
+        lr,
         warmupSteps: Math.min(50, Math.floor(steps / 10)),
         maxGradNorm: 1,
       },
-      emaDecay: prior ? 0.98 : 0.995,
+      emaDecay: ema,
       signal: AbortSignal.any([controller.signal, budget.signal]),
       onProgress: progressPrinter('demo train'),
       progressEvery: gpu ? 50 : 2, // a line at least every 10 s (progressPrinter) needs reports that often
@@ -254,6 +262,8 @@ export const demoCommand = defineCommand('demo', {
       steps: result.step,
       minutes: Number.isFinite(minutes) ? minutes : null,
       batchSize,
+      lr,
+      emaDecay: ema,
       prior: prior !== undefined,
       resolution: r,
       sampleSteps,

@@ -45,8 +45,14 @@ export interface GsureOptions {
   variant?: GsureVariant;
   /** Λ of the 'official' variant (default 1e-4). */
   lambda?: number;
-  /** t is drawn uniformly from [minT, T) (default 0). */
+  /** t is drawn uniformly from [minT, maxT) (default 0). */
   minT?: number;
+  /**
+   * The end of t's range (default T, the schedule's length). Below T it leaves out the noisiest steps,
+   * where the linear schedule's signal is almost gone (alphaBar < 0.01 past t = 600 for the demo's):
+   * a continuation spends its steps where the network still has something to learn (docs/demo.md).
+   */
+  maxT?: number;
   /** GSURE needs the network to predict x0; anything else is an error. */
   prediction?: 'x0';
 }
@@ -82,7 +88,7 @@ export function gsureDraws(
   n: number,
   perSample: number,
   probes: number,
-  options: { schedule: NoiseSchedule; seed: bigint | number; step: number; minT?: number },
+  options: { schedule: NoiseSchedule; seed: bigint | number; step: number; minT?: number; maxT?: number },
 ): {
   t: Int32Array;
   noiseKey: RngKey;
@@ -91,8 +97,8 @@ export function gsureDraws(
   const seed = BigInt(options.seed);
   const base = BigInt(options.step) * GSURE_STREAMS_PER_STEP;
   const minT = options.minT ?? 0;
-  const T = options.schedule.steps;
-  const t = philoxIntegers(n, T - minT, seed, base + 1n).map((x) => x + minT);
+  const maxT = options.maxT ?? options.schedule.steps;
+  const t = philoxIntegers(n, maxT - minT, seed, base + 1n).map((x) => x + minT);
   return {
     t,
     noiseKey: new Generator(seed, { stream: base + 2n }).next(n * perSample),
@@ -125,6 +131,9 @@ export async function gsureStep<TapeT extends { release(): void }>(
   const minT = options.minT ?? 0;
   if (!Number.isInteger(minT) || minT < 0 || minT >= schedule.steps)
     throw new RangeError(`minT: expected an integer in [0, ${schedule.steps}), got ${minT}`);
+  const maxT = options.maxT ?? schedule.steps;
+  if (!Number.isInteger(maxT) || maxT <= minT || maxT > schedule.steps)
+    throw new RangeError(`maxT: expected an integer in (minT = ${minT}, ${schedule.steps}], got ${maxT}`);
   const first = minValidStep(schedule, batch.vMax);
   if (minT < first)
     throw new RangeError(
@@ -137,7 +146,7 @@ export async function gsureStep<TapeT extends { release(): void }>(
   const { ybar } = batch;
   const n = ybar.shape[0]!;
   const per = ybar.numel / n;
-  const { t, noiseKey, probeKey } = gsureDraws(n, per, probes, { schedule, seed: options.seed, step: options.step, minT });
+  const { t, noiseKey, probeKey } = gsureDraws(n, per, probes, { schedule, seed: options.seed, step: options.step, minT, maxT });
   const alphaBar = Float64Array.from(t, (s) => schedule.alphaBars[s]!);
   const kappa = divergenceCoefficients(variant, alphaBar, { sigma0: batch.sigma0, lambda: options.lambda });
 

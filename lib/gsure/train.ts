@@ -24,7 +24,7 @@ export interface GsureTrainOptions extends LoopOptions {
   schedule?: NoiseSchedule;
   seed?: bigint | number;
   /** Hutchinson probes per sample, finite-difference step and scheme, loss variant, Λ, first t (gsureStep). */
-  gsure?: Pick<GsureOptions, 'probes' | 'eps' | 'difference' | 'variant' | 'lambda' | 'minT'>;
+  gsure?: Pick<GsureOptions, 'probes' | 'eps' | 'difference' | 'variant' | 'lambda' | 'minT' | 'maxT'>;
   /**
    * Train although some SVD coordinates are observed by no sample (default false: refused, see
    * checkObserved). The loss gives those coordinates weight 0, so the model is then one of the

@@ -193,4 +193,25 @@ describe('gsureStep', () => {
     );
     net.dispose();
   });
+
+  // maxT narrows t's range to [minT, maxT); without it the draws are the full range's, unchanged, so
+  // runs and checkpoints made before the option existed resume on the same stream.
+  it('t is drawn from [minT, maxT), and maxT = T is the default', async () => {
+    const n = 4000;
+    const full = gsureDraws(n, per, 1, { schedule, seed: 3, step: 7 });
+    expect(gsureDraws(n, per, 1, { schedule, seed: 3, step: 7, maxT: 50 }).t).toEqual(full.t);
+    const narrow = gsureDraws(n, per, 1, { schedule, seed: 3, step: 7, minT: 5, maxT: 20 }).t;
+    const seen = new Set(narrow);
+    expect(Math.min(...narrow)).toBe(5);
+    expect(Math.max(...narrow)).toBe(19);
+    expect(seen.size).toBe(15); // 4000 draws of 15 values: each appears (missing one has probability ~1e-110)
+    const net = new UNet(config, { device: 'cpu', seed: 1 });
+    const { batch } = await makeBatch();
+    for (const maxT of [0, 51, 2.5])
+      await expect(gsureStep(net, batch, { schedule, seed: 1, step: 0, maxT })).rejects.toThrow(
+        `maxT: expected an integer in (minT = 0, 50], got ${maxT}`,
+      );
+    await expect(gsureStep(net, batch, { schedule, seed: 1, step: 0, minT: 10, maxT: 10 })).rejects.toThrow('(minT = 10, 50]');
+    net.dispose();
+  });
 });

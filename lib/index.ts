@@ -20,6 +20,7 @@ export type { Checkpoint, CheckpointOptimizerState, Prediction, SaveOptions } fr
 export { NoiseSchedule, targetOf, splitPrediction } from './schedule.ts';
 export type { ScheduleConfig } from './schedule.ts';
 export { sample, TIMESTEP_SPACINGS, timesteps, unetDenoiser } from './sample.ts';
+export { uniformAttentionGuidance, uniformAttentionParams } from './guidance.ts';
 export type { Denoiser, SampleOptions, TimestepSpacing } from './sample.ts';
 export { philoxBlock, philoxIntegers } from './random.ts';
 export { train } from './train.ts';

@@ -3,7 +3,7 @@
 // of samples with confidence >= 0.8, and FD-FMNIST against the shipped images at the demo's resolution).
 // Used to decide whether a longer prior run helps before it replaces lib/assets/demo-prior.safetensors.
 //   node --import ./test/support/register-ts.mjs scripts/eval-demo-prior.ts [--prior FILE] [--seeds 1,2] [--steps 25]
-//     [--method ddim|ddpm|heun] [--eta E] [--picture FILE.png] [--device cpu|cuda] [--json FILE]
+//     [--method ddim|ddpm|heun] [--eta E] [--guidance W] [--picture FILE.png] [--device cpu|cuda] [--json FILE]
 // The resolution is the prior's (32x32 as shipped; 16x16 from `--resolution 16` of train-demo-prior.ts).
 // It prints, per seed, the confident share, FD-FMNIST and the classifier's class histogram (a sampler that
 // raises the share by favouring the easy classes shows there: docs/demo.md).
@@ -19,7 +19,8 @@ import { writeFileSync } from 'node:fs';
 import { atClassifierSize, atResolution, demoMeasurements, demoResolution } from '../lib/demo/recipe.ts';
 import { gsureSchedule, svdStatistics } from '../lib/gsure/train.ts';
 import { Generator } from '../lib/random.ts';
-import { sample, unetDenoiser } from '../lib/sample.ts';
+import { uniformAttentionGuidance } from '../lib/guidance.ts';
+import { sample } from '../lib/sample.ts';
 import { UNet } from '../lib/unet.ts';
 
 const { values: args } = parseArgs({
@@ -29,6 +30,8 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '25' },
     method: { type: 'string', default: 'ddim' },
     eta: { type: 'string', default: '0' },
+    // Uniform-attention guidance weight (lib/guidance.ts; 1 = none, the demo's default is DEMO_GUIDANCE).
+    guidance: { type: 'string', default: '1' },
     picture: { type: 'string' },
     device: { type: 'string', default: 'cpu' },
     // The per-seed figures and their totals as JSON (the GPU session keeps them).
@@ -39,6 +42,8 @@ const seeds = args.seeds.split(',').map(Number);
 const steps = Number(args.steps);
 if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new Error(`--seeds: non-negative integers, got ${args.seeds}`);
 if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps: a positive integer, got ${args.steps}`);
+const guidance = Number(args.guidance);
+if (!(guidance >= 0)) throw new Error(`--guidance: a weight >= 0, got ${args.guidance}`);
 if (!['ddim', 'ddpm', 'heun'].includes(args.method)) throw new Error(`--method: ddim, ddpm or heun, got ${args.method}`);
 
 const ckpt = await readCheckpoint(args.prior);
@@ -57,7 +62,8 @@ const refImages = atClassifierSize(atResolution(reference.images, m, r), m, r);
 const rows: { seed: number; confident: number; fd: number; classes: number[]; seconds: number }[] = [];
 for (const seed of seeds) {
   const began = performance.now();
-  const x = await sample(unetDenoiser(model), {
+  const guided = await uniformAttentionGuidance(model, guidance);
+  const x = await sample(guided.denoiser, {
     schedule,
     prediction: 'x0',
     shape: [n, 1, r, r],
@@ -67,7 +73,7 @@ for (const seed of seeds) {
     steps,
     clip: [-1, 1],
     generator: new Generator(seed),
-  });
+  }).finally(() => guided.dispose());
   const samples = await x.toArray();
   x.dispose();
   const big = atClassifierSize(samples, n, r);
@@ -77,7 +83,7 @@ for (const seed of seeds) {
   const hist = new Array(10).fill(0);
   for (const c of q.classes) hist[c]++;
   console.log(
-    `${args.prior}: seed ${seed}, ${args.method} ${steps} eta ${args.eta}: ${confident} of ${n} confident (${(100 * q.confident).toFixed(0)} %), ` +
+    `${args.prior}: seed ${seed}, ${args.method} ${steps} eta ${args.eta}${guidance === 1 ? '' : ` guidance ${guidance}`}: ${confident} of ${n} confident (${(100 * q.confident).toFixed(0)} %), ` +
       `FD-FMNIST ${q.fd.toFixed(1)}, classes [${hist.join(' ')}], ${((performance.now() - began) / 1000).toFixed(0)} s`,
   );
   rows.push({ seed, confident, fd: q.fd, classes: hist, seconds: (performance.now() - began) / 1000 });
@@ -98,6 +104,7 @@ if (args.json)
         method: args.method,
         steps,
         eta: Number(args.eta),
+        guidance,
         device,
         rows,
         total,

@@ -21,6 +21,7 @@ describe('kintsugi demo', () => {
     expect(r.stdout).toContain('Fashion-MNIST images at 32x32'); // the shipped prior is a 32x32 network
     expect(r.stdout).toMatch(/demo train step 1\/1/);
     expect(r.stdout).toMatch(/demo sampling: DDIM step 2\/2/);
+    expect(r.stdout).toContain('sampling 64 images with uniform-attention guidance 3'); // the default
     expect(r.stdout).toMatch(/demo restoring the inputs: DDRM step 3\/3/);
     expect(r.stdout).toMatch(/samples classified as a garment with confidence >= 0.8: \d+ of 64/);
     const png = decodePng(readFileSync(join(out, 'demo.png')));
@@ -66,7 +67,23 @@ describe('kintsugi demo', () => {
     await saveCheckpoint(priorFile, net, { step: 0, prediction: 'x0', dtype: 'BF16' });
     net.dispose();
     const out = join(dir, 'demo');
-    const r = runCli(['demo', '--prior', priorFile, '--steps', '1', '--sample-steps', '1', '--restore-steps', '1', '--ema', '0.9', '--out', out]);
+    const r = runCli([
+      'demo',
+      '--prior',
+      priorFile,
+      '--steps',
+      '1',
+      '--sample-steps',
+      '1',
+      '--restore-steps',
+      '1',
+      '--ema',
+      '0.9',
+      '--guidance',
+      '1',
+      '--out',
+      out,
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('Fashion-MNIST images at 16x16');
     expect(r.stdout).toContain(`Fine-tuning the prior ${priorFile}`);
@@ -80,9 +97,11 @@ describe('kintsugi demo', () => {
       fdReference: string;
       emaDecay: number;
       lr: number;
+      guidance: number;
     };
     expect(summary.resolution).toBe(16);
-    expect([summary.emaDecay, summary.lr]).toEqual([0.9, 1e-4]); // --ema as given; the rate from a prior by default
+    expect([summary.emaDecay, summary.lr, summary.guidance]).toEqual([0.9, 1e-4, 1]); // as given; the rate from a prior by default
+    expect(r.stdout).not.toContain('guidance'); // --guidance 1: plain DDIM
     expect(summary.fdReference).toBe('the 2000 shipped images averaged to 16x16');
 
     // Refusals name the flag or the file, and create no output folder.
@@ -98,6 +117,7 @@ describe('kintsugi demo', () => {
     refused(['--prior', priorFile, '--no-prior'], '--prior and --no-prior exclude each other');
     refused(['--ema', '1'], '--ema: expected a decay in [0, 1), got "1"');
     refused(['--ema', 'fast'], '--ema: expected a decay in [0, 1), got "fast"');
+    refused(['--guidance', '-1'], '--guidance: expected a number >= 0, got -1');
     refused(['--prior', join(dir, 'none.safetensors')], 'none.safetensors: no such file');
     const notAPrior = join(dir, 'junk.safetensors');
     writeFileSync(notAPrior, 'not a checkpoint');

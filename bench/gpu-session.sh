@@ -51,8 +51,9 @@ case $part in
       --minutes "${PRIOR_MINUTES:-5}" --steps "${PRIOR_STEPS:-100000}" --batch "${PRIOR_BATCH:-128}" --lr "${PRIOR_LR:-1e-3}" \
       --warmup 500 --ema 0.999 ${PRIOR_INIT:+--init "$PRIOR_INIT" --seed 12} --work "$work" --out "$out/demo-prior-32.safetensors" > "$out/prior.txt" 2>&1
     echo "prior training exit $?" | tee -a "$out/prior.txt"
+    # Measured as the demo samples: uniform-attention guidance 3 (PRIOR_GUIDANCE=1 for the plain network).
     timeout 120 node scripts/eval-demo-prior.js --prior "$out/demo-prior-32.safetensors" --device "$dev" --seeds "${PRIOR_SEEDS:-1,2,3,4,5,6,7,8}" \
-      --picture "$out/prior-samples.png" --json "$out/prior-eval.json" >> "$out/prior.txt" 2>&1
+      --guidance "${PRIOR_GUIDANCE:-3}" --picture "$out/prior-samples.png" --json "$out/prior-eval.json" >> "$out/prior.txt" 2>&1
     echo "prior eval exit $?" | tee -a "$out/prior.txt"; grep -E 'wrote|confident \(' "$out/prior.txt" | tail -3 ;;
   gsure)
     # A budget-sized version of issue #6's experiment: fmnist32, 3 x STEPS steps, on the shipped subset

@@ -47,8 +47,7 @@ export async function uniformAttentionGuidance(
   weight: number,
   params?: Tensor,
 ): Promise<{ denoiser: Denoiser; dispose(): void }> {
-  if (!(Number.isFinite(weight) && weight >= 0))
-    throw new RangeError(`guidance: expected a weight >= 0 (1 = none), got ${weight}`);
+  if (!(Number.isFinite(weight) && weight >= 0)) throw new RangeError(`guidance: expected a weight >= 0 (1 = none), got ${weight}`);
   const own = params ?? net.params;
   const plain: Denoiser = (x, t) => {
     const tt = tensor(t, [t.length], { device: net.device });

@@ -9,7 +9,16 @@ import { UNet, unetLayout, type UNetConfig } from '../lib/unet.ts';
 /** Deterministic values in [-1, 1] (inputs and replacement weights; no randomness needed). */
 const wave = (n: number, s: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s * 78.233));
 
-const config: UNetConfig = { inChannels: 1, outChannels: 1, channels: 8, mult: [1, 2], resBlocks: 1, attnResolutions: [4], resolution: 8, zeroInit: false };
+const config: UNetConfig = {
+  inChannels: 1,
+  outChannels: 1,
+  channels: 8,
+  mult: [1, 2],
+  resBlocks: 1,
+  attnResolutions: [4],
+  resolution: 8,
+  zeroInit: false,
+};
 
 async function predictWith(net: UNet, params: Float32Array, x: Float32Array, t: number[]) {
   const p = tensor(params, [net.paramCount], { device: 'cpu' });
@@ -25,7 +34,10 @@ describe('uniform-attention guidance', () => {
   it('zeroes the query projections: 16,640 values of small32 (4 attention layers of 64 channels)', () => {
     const layout = unetLayout('small32');
     const params = Float32Array.from({ length: layout.paramCount }, (_, i) => 1 + (i % 7));
-    const weak = uniformAttentionParams({ inChannels: 1, outChannels: 1, channels: 32, mult: [1, 2, 2], resBlocks: 1, attnResolutions: [8], resolution: 32 }, params);
+    const weak = uniformAttentionParams(
+      { inChannels: 1, outChannels: 1, channels: 32, mult: [1, 2, 2], resBlocks: 1, attnResolutions: [8], resolution: 32 },
+      params,
+    );
     let changed = 0;
     for (let i = 0; i < params.length; i++) if (weak[i] !== params[i]) (expect(weak[i]).toBe(0), changed++);
     // each attention (down.5, mid.1, up.1, up.3 at 8x8, 64 channels): q is 64 x 64 weights and 64 biases
@@ -92,7 +104,10 @@ describe('uniform-attention guidance', () => {
     await expect(uniformAttentionGuidance(net, Number.NaN)).rejects.toThrow('got NaN');
     // Weight 1 needs no second pass, and every network has attention (the middle block's, always).
     const flat = new UNet({ ...config, attnResolutions: [] }, { device: 'cpu', seed: 1n });
-    const mid = uniformAttentionParams(flat.config, Float32Array.from({ length: flat.paramCount }, () => 1));
+    const mid = uniformAttentionParams(
+      flat.config,
+      Float32Array.from({ length: flat.paramCount }, () => 1),
+    );
     expect(mid.filter((v) => v === 0).length).toBe(16 * 16 + 16); // mid.1 at 16 channels: q weights and bias
     flat.dispose();
     net.dispose();

@@ -38,10 +38,10 @@ import { atClassifierSize, atResolution, DEMO_CORRUPTION, demoMeasurements, demo
 export const DEMO_PRIOR = 'demo-prior.safetensors';
 
 /**
- * The samples' uniform-attention guidance weight (lib/guidance.ts). Over the shipped prior's sample seeds
- * 1-16 it raised the confident share from 75.0 % (unguided) to 78.6 % at 3, against 76.4 % at 2 and
- * 76.1 % at 4 (seeds 1-8), with FD-FMNIST unchanged; seeds 17-32, drawn after the choice, confirm it
- * (docs/demo.md).
+ * The samples' uniform-attention guidance weight (lib/guidance.ts). On the shipped prior's sample seeds
+ * 1-16 it raised the confident share from 75.0 % (unguided) to 78.6 % at 3, against 76.4 % at 2 (and, on
+ * seeds 1-8, 77.1 % at 4 and 75.0 % at 5), FD-FMNIST unchanged; on seeds 17-32, drawn after the choice,
+ * 77.4 % against 75.1 % (docs/demo.md#guidance).
  */
 export const DEMO_GUIDANCE = 3;
 

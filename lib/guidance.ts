@@ -39,8 +39,9 @@ export function uniformAttentionParams(config: UNetConfig, params: Float32Array)
 
 /**
  * A denoiser of `net` (with `params`, default its own) guided by uniform attention with weight `weight`:
- * 1 is the plain network (one pass per step), above 1 guides (two passes per step). `dispose()` frees the
- * weakened network's parameters when sampling is done.
+ * 1 is the plain network (one pass per step); any other weight runs both networks (two passes per
+ * step), above 1 guiding away from the weakened one. `dispose()` frees the weakened network's
+ * parameters when sampling is done.
  */
 export async function uniformAttentionGuidance(
   net: UNet,

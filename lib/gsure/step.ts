@@ -49,8 +49,9 @@ export interface GsureOptions {
   minT?: number;
   /**
    * The end of t's range (default T, the schedule's length). Below T it leaves out the noisiest steps,
-   * where the linear schedule's signal is almost gone (alphaBar < 0.01 past t = 600 for the demo's):
-   * a continuation spends its steps where the network still has something to learn (docs/demo.md).
+   * where the linear schedule's signal is almost gone (alphaBar < 0.01 past t = 600 for the demo's), to
+   * spend a continuation's steps where the x0 prediction is more than the data's mean. (For the demo's
+   * prior it gained nothing measurable: docs/demo.md.)
    */
   maxT?: number;
   /** GSURE needs the network to predict x0; anything else is an error. */

@@ -117,6 +117,7 @@ describe('kintsugi demo', () => {
     refused(['--prior', priorFile, '--no-prior'], '--prior and --no-prior exclude each other');
     refused(['--ema', '1'], '--ema: expected a decay in [0, 1), got "1"');
     refused(['--ema', 'fast'], '--ema: expected a decay in [0, 1), got "fast"');
+    refused(['--ema', ' '], '--ema: expected a decay in [0, 1), got " "');
     refused(['--guidance', '-1'], '--guidance: expected a number >= 0, got -1');
     refused(['--prior', join(dir, 'none.safetensors')], 'none.safetensors: no such file');
     const notAPrior = join(dir, 'junk.safetensors');

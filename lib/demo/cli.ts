@@ -119,7 +119,7 @@ export const demoCommand = defineCommand('demo', {
     const restoreSteps = integer(str(values, 'restore-steps'), 20, '--restore-steps');
     const seed = integer(str(values, 'seed'), 0, '--seed', 0);
     const emaFlag = str(values, 'ema');
-    if (emaFlag !== undefined && !(Number(emaFlag) >= 0 && Number(emaFlag) < 1))
+    if (emaFlag !== undefined && (emaFlag.trim() === '' || !(Number(emaFlag) >= 0 && Number(emaFlag) < 1)))
       throw new UsageError(`--ema: expected a decay in [0, 1), got "${emaFlag}"`);
     const usePrior = !values['no-prior'];
     const priorFlag = str(values, 'prior');

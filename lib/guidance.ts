@@ -11,7 +11,7 @@
 // Uniform maps come from the weights alone: with the query projection zero (the first c rows of each
 // `qkv` weight and bias, docs/unet.md), every logit qᵀk/√c is 0 and the softmax gives 1/P to every key.
 // So the weakened network is the same UNet with a second parameter tensor, and every backend runs it.
-import type { Denoiser } from './sample.ts';
+import { unetDenoiser, type Denoiser } from './sample.ts';
 import { tensor, type Tensor } from './tensor.ts';
 import { unetLayout, type UNet } from './unet.ts';
 import type { UNetConfig } from './native.ts';
@@ -50,23 +50,16 @@ export async function uniformAttentionGuidance(
 ): Promise<{ denoiser: Denoiser; dispose(): void }> {
   if (!(Number.isFinite(weight) && weight >= 0)) throw new RangeError(`guidance: expected a weight >= 0 (1 = none), got ${weight}`);
   const own = params ?? net.params;
-  const plain: Denoiser = (x, t) => {
-    const tt = tensor(t, [t.length], { device: net.device });
-    try {
-      return net.predict(x, tt, { params: own });
-    } finally {
-      tt.dispose();
-    }
-  };
+  const plain = unetDenoiser(net, own);
   if (weight === 1) return { denoiser: plain, dispose() {} };
   const weak = tensor(uniformAttentionParams(net.config, await own.toArray()), [net.paramCount], { device: net.device });
+  const weakened = unetDenoiser(net, weak);
   const denoiser: Denoiser = (x, t) => {
-    const tt = tensor(t, [t.length], { device: net.device });
-    const held: Tensor[] = [tt];
+    const held: Tensor[] = [];
     try {
-      const d = net.predict(x, tt, { params: own });
+      const d = plain(x, t);
       held.push(d);
-      const u = net.predict(x, tt, { params: weak });
+      const u = weakened(x, t);
       held.push(u);
       const dw = d.scale(weight);
       held.push(dw);
